@@ -1,0 +1,305 @@
+"""The `kms-ws` command."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import json
+import sys
+import uuid
+from pathlib import Path
+
+from . import __version__
+from .config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, Config, load
+
+DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/wsman"
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load(Path(args.data_dir))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .app import init_data_dir
+    db, mk = init_data_dir(_config(args))
+    db.dispose()
+    print(f"data directory {args.data_dir} ready (master key {mk.key_id})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("kms-ws: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    cfg = _config(args).with_overrides(
+        host=args.host, port=args.port, workers=args.workers,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None)
+    serve(cfg)
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("password: ")
+    if len(password) < 8:
+        raise SystemExit("kms-ws: a password has at least 8 characters")
+    return password
+
+
+def cmd_client_add(args: argparse.Namespace) -> int:
+    """Offline: register a KMS client directly in the data directory (bootstrap)."""
+    from .app import init_data_dir
+    from .crypto.passwords import hash_password
+    from .domain.model import ClientState, CredentialType, Endpoint, EndpointKind
+    from .service.dispatch import utcnow
+    from .store.repository import Repository
+
+    password = _read_password(args)
+    cfg = _config(args)
+    db, _ = init_data_dir(cfg)
+    realms = tuple(args.realm) or (cfg.security.default_realm,)
+    ep = Endpoint(endpoint_id=str(uuid.uuid4()), kind=EndpointKind.CLIENT, name=args.name,
+                  state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
+                  version=1, realms=realms, is_admin=args.admin,
+                  password_hash=hash_password(password))
+    with db.transaction(write=True) as conn:
+        repo = Repository(conn)
+        if repo.endpoint_name_taken(EndpointKind.CLIENT, args.name):
+            print(f"kms-ws: client {args.name!r} exists", file=sys.stderr)
+            return 1
+        repo.insert_endpoint(ep, utcnow())
+    db.dispose()
+    print(ep.endpoint_id)
+    return 0
+
+
+def cmd_client_list(args: argparse.Namespace) -> int:
+    from .app import init_data_dir
+    from .store.repository import Repository
+    db, _ = init_data_dir(_config(args))
+    with db.transaction() as conn:
+        for ep in Repository(conn).list_clients():
+            print(f"{ep.endpoint_id}  {ep.kind.value:6} {ep.state.value:8} "
+                  f"{'admin ' if ep.is_admin else ''}{ep.name}  {' '.join(ep.realms)}")
+    db.dispose()
+    return 0
+
+
+def cmd_template_add(args: argparse.Namespace) -> int:
+    """Offline: add a key template to the data directory."""
+    from .app import init_data_dir
+    from .domain import ciphers
+    from .domain.model import KeyTemplate, NameValue
+    from .service.dispatch import utcnow
+    from .store.repository import Repository
+
+    cipher, length = ciphers.resolve(args.cipher, args.length)
+    attrs = tuple(NameValue(*_pair(a)) for a in args.attribute)
+    tpl = KeyTemplate(template_id=str(uuid.uuid4()), friendly_name=args.name, cipher_type=cipher,
+                      length_bits=length, t_cached=args.t_cached, version=1,
+                      description=args.description, attributes=attrs, realms=tuple(args.realm))
+    db, _ = init_data_dir(_config(args))
+    with db.transaction(write=True) as conn:
+        repo = Repository(conn)
+        if repo.get_template(name=args.name) is not None:
+            print(f"kms-ws: template {args.name!r} exists", file=sys.stderr)
+            return 1
+        repo.insert_template(tpl, utcnow())
+    db.dispose()
+    print(tpl.template_id)
+    return 0
+
+
+def cmd_wsdl(args: argparse.Namespace) -> int:
+    from .resources import schema_dir
+    from .soap.wsdl import build_wsdl
+    data = build_wsdl(schema_dir())
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        Path(args.output).write_bytes(data)
+    return 0
+
+
+# ---- online client commands ---------------------------------------------------------------
+
+def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .client import KmsClient
+    password = None
+    if args.user:
+        password = _read_password(args)
+    return KmsClient(args.url, args.user, password,
+                     verify=args.ca if args.ca else not args.insecure)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"kms-ws: expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _print_key(key, show_value: bool) -> None:  # type: ignore[no-untyped-def]
+    out = {"key_id": key.key_id, "friendly_name": key.friendly_name, "state": key.state,
+           "version": key.version, "cipher_type": key.cipher_type, "t_cached": key.t_cached,
+           "attributes": key.attributes, "datasets": key.datasets, "realms": key.realms}
+    if show_value and key.value is not None:
+        out["value_b64"] = base64.b64encode(key.value).decode()
+    print(json.dumps(out, indent=2, default=str))
+
+
+def cmd_create_key(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        key = c.create_key(friendly_name=args.name, template=args.template,
+                           datasets=[_pair(d) for d in args.dataset] or None,
+                           length=args.length, cipher_type=args.cipher,
+                           attributes=dict(_pair(a) for a in args.attribute) or None)
+    _print_key(key, args.show_value)
+    return 0
+
+
+def cmd_get_key(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        key = c.get_key(key_id=args.key_id, friendly_name=args.name,
+                        datasets=[_pair(d) for d in args.dataset] or None, usage=args.usage)
+    _print_key(key, args.show_value)
+    return 0
+
+
+def cmd_store_key(args: argparse.Namespace) -> int:
+    value = base64.b64decode(sys.stdin.buffer.read().strip(), validate=True) \
+        if args.value_stdin else bytes.fromhex(args.hex)
+    with _client(args) as c:
+        print(c.store_key(value, friendly_name=args.name,
+                          datasets=[_pair(d) for d in args.dataset] or None))
+    return 0
+
+
+def cmd_random(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        data = c.get_random_bytes(args.n)
+    print(data.hex() if args.hex else base64.b64encode(data).decode())
+    return 0
+
+
+# ---- parser ---------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kms-ws", description=(
+        "kms-ws: an IEEE P1619.3 key management server (SOAP 1.2 / WS-Management)."))
+    p.add_argument("--version", action="version", version=f"kms-ws {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_dir(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR),
+                        help="data directory (database, master key, log); default ./kms-data")
+
+    sp = sub.add_parser("init", help="create the data directory, master key and database")
+    data_dir(sp)
+    sp.set_defaults(func=cmd_init)
+
+    sp = sub.add_parser("serve", help="run the server (gunicorn, multi-worker)")
+    data_dir(sp)
+    sp.add_argument("--host", help=f"listen address (default {DEFAULT_HOST})")
+    sp.add_argument("--port", type=int, help=f"listen port (default {DEFAULT_PORT})")
+    sp.add_argument("--workers", type=int, help="worker processes (default 2: one per core)")
+    sp.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
+    sp.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    sp.set_defaults(func=cmd_serve)
+
+    client = sub.add_parser("client", help="manage KMS clients in the data directory (offline)")
+    csub = client.add_subparsers(dest="client_command", required=True, metavar="ACTION")
+    sp = csub.add_parser("add", help="register a client with a password (bootstrap)")
+    data_dir(sp)
+    sp.add_argument("name")
+    sp.add_argument("--password-stdin", action="store_true",
+                    help="read the password from the first line of standard input")
+    sp.add_argument("--realm", action="append", default=[],
+                    help="realm URI (repeatable); default realm://localhost/default")
+    sp.add_argument("--admin", action="store_true", help="may register other clients")
+    sp.set_defaults(func=cmd_client_add)
+    sp = csub.add_parser("list", help="list registered clients and PEPs")
+    data_dir(sp)
+    sp.set_defaults(func=cmd_client_list)
+
+    tpl = sub.add_parser("template", help="manage key templates in the data directory (offline)")
+    tsub = tpl.add_subparsers(dest="template_command", required=True, metavar="ACTION")
+    sp = tsub.add_parser("add", help="add a key template")
+    data_dir(sp)
+    sp.add_argument("name")
+    sp.add_argument("--cipher", help="cipher OID (default AES-256-GCM)")
+    sp.add_argument("--length", type=int, help="key length in bits")
+    sp.add_argument("--t-cached", type=int, default=3600, help="seconds a key may be cached")
+    sp.add_argument("--description")
+    sp.add_argument("--attribute", action="append", default=[], metavar="NAME=VALUE")
+    sp.add_argument("--realm", action="append", default=[])
+    sp.set_defaults(func=cmd_template_add)
+
+    sp = sub.add_parser("wsdl", help="write the WSDL generated from the schemas")
+    sp.add_argument("-o", "--output", default="-")
+    sp.set_defaults(func=cmd_wsdl)
+
+    def online(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--url", default=DEFAULT_URL, help=f"server URL (default {DEFAULT_URL})")
+        sp.add_argument("--user", help="client name (HTTP Basic)")
+        sp.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input (else prompt)")
+        sp.add_argument("--ca", help="CA bundle to verify the server's certificate")
+        sp.add_argument("--insecure", action="store_true", help="do not verify TLS")
+
+    sp = sub.add_parser("create-key", help="CreateKey: generate a key on the server")
+    online(sp)
+    sp.add_argument("--name", help="friendly name")
+    sp.add_argument("--template", help="template id or friendly name")
+    sp.add_argument("--dataset", action="append", default=[], metavar="NAME=VALUE")
+    sp.add_argument("--attribute", action="append", default=[], metavar="NAME=VALUE")
+    sp.add_argument("--length", type=int, default=256, help="bits (default 256)")
+    sp.add_argument("--cipher", help="cipher OID")
+    sp.add_argument("--show-value", action="store_true", help="print the key (base64)")
+    sp.set_defaults(func=cmd_create_key)
+
+    sp = sub.add_parser("get-key", help="GetKey: by id, friendly name or data sets")
+    online(sp)
+    sp.add_argument("key_id", nargs="?")
+    sp.add_argument("--name", help="friendly name")
+    sp.add_argument("--dataset", action="append", default=[], metavar="NAME=VALUE")
+    sp.add_argument("--usage", choices=("Encrypt", "Decrypt"))
+    sp.add_argument("--show-value", action="store_true", help="print the key (base64)")
+    sp.set_defaults(func=cmd_get_key)
+
+    sp = sub.add_parser("store-key", help="StoreKey: store a client-generated key")
+    online(sp)
+    g = sp.add_mutually_exclusive_group(required=True)
+    g.add_argument("--hex", help="the key in hex")
+    g.add_argument("--value-stdin", action="store_true",
+                   help="read the key (base64) from standard input (after the password line)")
+    sp.add_argument("--name", help="friendly name")
+    sp.add_argument("--dataset", action="append", default=[], metavar="NAME=VALUE")
+    sp.set_defaults(func=cmd_store_key)
+
+    sp = sub.add_parser("random", help="GetRandomBytes")
+    online(sp)
+    sp.add_argument("n", type=int, help="number of bytes (1..65536)")
+    sp.add_argument("--hex", action="store_true", help="print hex instead of base64")
+    sp.set_defaults(func=cmd_random)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .client import KmsFault
+    try:
+        return int(args.func(args) or 0)
+    except KmsFault as fault:
+        print(f"kms-ws: {fault.subcode or 'error'}: {fault.reason}"
+              + (f" ({fault.error_code})" if fault.error_code else ""), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""A zeep plugin that adds WS-Addressing 2004/08 headers (To, Action, MessageID, ReplyTo)
+to every request, and the session credential header when the client has one."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from lxml import etree
+from zeep import Plugin
+
+from ..xmlns import ANONYMOUS, KMS, SOAP, WSA
+
+
+class AddressingPlugin(Plugin):  # type: ignore[misc]
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.session_token: str | None = None
+        self.last_message_id: str | None = None
+
+    def egress(self, envelope: Any, http_headers: dict[str, str], operation: Any,
+               binding_options: Any) -> tuple[Any, dict[str, str]]:
+        header = envelope.find(f"{{{SOAP}}}Header")
+        if header is None:
+            header = etree.Element(f"{{{SOAP}}}Header")
+            envelope.insert(0, header)
+        self.last_message_id = f"uuid:{uuid.uuid4()}"
+        values = [("To", self.address), ("Action", operation.soapaction),
+                  ("MessageID", self.last_message_id)]
+        for name, text in values:
+            el = etree.SubElement(header, f"{{{WSA}}}{name}", nsmap={"wsa": WSA})
+            el.text = text
+        reply = etree.SubElement(header, f"{{{WSA}}}ReplyTo", nsmap={"wsa": WSA})
+        etree.SubElement(reply, f"{{{WSA}}}Address").text = ANONYMOUS
+        if self.session_token and header.find(f"{{{KMS}}}Credential") is None:
+            cred = etree.SubElement(header, f"{{{KMS}}}Credential", nsmap={"kms": KMS})
+            etree.SubElement(cred, f"{{{KMS}}}CredentialType").text = "Session"
+            etree.SubElement(cred, f"{{{KMS}}}SessionToken").text = self.session_token
+        return envelope, http_headers

@@ -1,0 +1,279 @@
+"""KmsClient: one snake_case method per §6 operation, plain Python values in and out.
+
+    client = KmsClient("http://127.0.0.1:5985/wsman", "alice", "secret")
+    key = client.create_key(friendly_name="tape-0001")
+    assert client.get_key(key.key_id).value == key.value
+
+Faults raise KmsFault (subcode, reason, error code, request id, HTTP status).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+from zeep import Client, Settings
+from zeep.exceptions import Fault, TransportError
+from zeep.transports import Transport
+
+from ..resources import wsdl_dir
+from ..xmlns import KMS
+from .addressing import AddressingPlugin
+
+_BINDING = "{%s}KmsSoap12Binding" % KMS
+DataSets = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+class KmsFault(Exception):
+    def __init__(self, subcode: str | None, reason: str, error_code: str | None = None,
+                 request_id: str | None = None, http_status: int | None = None,
+                 supported: Sequence[str] = ()) -> None:
+        super().__init__(f"{subcode}: {reason}")
+        self.subcode, self.reason, self.error_code = subcode, reason, error_code
+        self.request_id, self.http_status, self.supported = request_id, http_status, \
+            tuple(supported)
+
+
+@dataclass
+class Key:
+    key_id: str
+    state: str
+    version: int
+    cipher_type: str
+    t_cached: int
+    edit_datetime: datetime
+    friendly_name: str | None = None
+    value: bytes | None = field(default=None, repr=False)
+    t_expired: datetime | None = None
+    t_disabled: datetime | None = None
+    description: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    datasets: list[tuple[str, str]] = field(default_factory=list)
+    realms: list[str] = field(default_factory=list)
+    template_id: str | None = None
+
+
+class KmsClient:
+    def __init__(self, url: str, username: str | None = None, password: str | None = None,
+                 *, verify: bool | str = True, cert: str | tuple[str, str] | None = None,
+                 timeout: float = 30, plugins: Sequence[Any] = ()) -> None:
+        self.url = url
+        session = requests.Session()
+        session.verify = verify
+        if cert is not None:
+            session.cert = cert
+        if username is not None:
+            session.auth = (username, password or "")
+        self._http = session
+        self._addressing = AddressingPlugin(url)
+        self._zeep = Client(str(wsdl_dir() / "kms.wsdl"),
+                            transport=Transport(session=session, timeout=timeout,
+                                                operation_timeout=timeout),
+                            settings=Settings(strict=True, xml_huge_tree=False),
+                            plugins=[self._addressing, *plugins])
+        self._service = self._zeep.create_service(_BINDING, url)
+        self._types = self._zeep.type_factory("ns0")
+
+    # ---- sessions ---------------------------------------------------------------------
+    def authenticate(self, request_type: str = "Login") -> str | None:
+        """Login: open a session; later requests carry it instead of the password.
+        Validate: check the credential. Returns the client id."""
+        res = self._call("Authenticate", RequestType=request_type)
+        if res.Credential is not None and res.Credential.SessionToken:
+            self._addressing.session_token = res.Credential.SessionToken
+            self._http.auth = None
+        return res.ClientId
+
+    login = authenticate
+
+    def logout(self) -> None:
+        token = self._addressing.session_token
+        if token is None:
+            return
+        self._call("Authenticate", RequestType="Logout",
+                   Credential={"CredentialType": "Session", "SessionToken": token})
+        self._addressing.session_token = None
+
+    # ---- operations ---------------------------------------------------------------------
+    def register_endpoint(self, kind: str, name: str, *, password: str | None = None,
+                          capabilities: Sequence[str] = (), description: str | None = None,
+                          pep_attributes: DataSets | None = None,
+                          realms: Sequence[str] = ()) -> str:
+        cred = None
+        if password is not None:
+            cred = {"CredentialType": "UsernamePassword",
+                    "UsernamePassword": {"Username": name, "Password": password}}
+        res = self._call(
+            "RegisterEndpoint", Kind=kind, Name=name, Description=description,
+            Capabilities=_caps(capabilities) if capabilities else None, Credential=cred,
+            PepAttributes={"Attribute": _pairs(pep_attributes)} if pep_attributes else None,
+            RealmAssociations={"RealmAssociation": [{"Realm": r} for r in realms]}
+            if realms else None)
+        return str(res.EndpointId)
+
+    def negotiate_capabilities(self, capabilities: Sequence[str]) -> list[str]:
+        return _cap_names(self._call("NegotiateCapabilities", Capabilities=_caps(capabilities)))
+
+    def get_server_capabilities(self) -> list[str]:
+        return _cap_names(self._call("GetServerCapabilities"))
+
+    def create_key(self, friendly_name: str | None = None, template: str | None = None,
+                   datasets: DataSets | None = None, length: int | None = 256,
+                   cipher_type: str | None = None, pep_id: str | None = None,
+                   attributes: Mapping[str, str] | None = None,
+                   description: str | None = None) -> Key:
+        tpl: dict[str, Any] = {}
+        if template is not None:  # the template decides cipher and length
+            tpl = {"TemplateId": template} if _is_guid(template) else {"TemplateName": template}
+            length = None
+        res = self._call(
+            "CreateKey", FriendlyName=friendly_name, **tpl, CipherType=cipher_type,
+            KeyLength=length, DataSets=_datasets(datasets), PepId=pep_id,
+            AttributeAssociations=_attrs(attributes), Description=description)
+        return _key(res)
+
+    def store_key(self, value: bytes, friendly_name: str | None = None,
+                  datasets: DataSets | None = None, cipher_type: str | None = None,
+                  pep_id: str | None = None, attributes: Mapping[str, str] | None = None,
+                  description: str | None = None) -> str:
+        res = self._call(
+            "StoreKey", KeyBlob={"ProtocolVersion": 1, "WrappingType": "none",
+                                 "Length": len(value), "Data": value},
+            FriendlyName=friendly_name, CipherType=cipher_type, DataSets=_datasets(datasets),
+            PepId=pep_id, AttributeAssociations=_attrs(attributes), Description=description)
+        return str(res.KeyId)
+
+    def get_key(self, key_id: str | None = None, friendly_name: str | None = None,
+                datasets: DataSets | None = None, *, attributes: Mapping[str, str] | None = None,
+                usage: str | None = None, pep_id: str | None = None,
+                template_id: str | None = None) -> Key:
+        """One key: by id, by friendly name (plus reference attributes), or by data sets."""
+        if key_id is not None:
+            sel: dict[str, Any] = {"KeyId": key_id}
+        elif friendly_name is not None:
+            sel = {"FriendlyName": friendly_name, "AttributeAssociations": _attrs(attributes)}
+        elif datasets is not None:
+            sel = {"DataSets": _datasets(datasets), "TemplateId": template_id}
+        else:
+            raise ValueError("get_key needs key_id, friendly_name or datasets")
+        res = self._call("GetKey", **sel, PepId=pep_id, Usage=usage)
+        return _key(res.Key[0])
+
+    def find_keys(self, attributes: Mapping[str, str] | None = None,
+                  altered_since: datetime | None = None, *, usage: str | None = None,
+                  max_keys: int = 100) -> tuple[list[Key], bool]:
+        """Keys by ANDed attribute match, or every key altered since a time; returns
+        (keys, more). Keys the caller may not use now come without a value."""
+        sel: dict[str, Any] = ({"MatchAttributes": _attrs(attributes)} if attributes
+                               else {"AlteredSince": altered_since})
+        res = self._call("GetKey", **sel, Usage=usage, MaxKeys=max_keys)
+        return [_key(k) for k in (res.Key or [])], bool(res.More)
+
+    def get_key_if_altered(self, key_id: str, since_version: int) -> Key | None:
+        res = self._call("GetKey", KeyId=key_id, IfAlteredSinceVersion=since_version)
+        return _key(res.Key[0]) if res.Key else None
+
+    def push_audit_messages(self, messages: Iterable[Mapping[str, Any]]) -> int:
+        """Each message: event (required), key_id, pep_id, time, message."""
+        items = [{"KeyId": m.get("key_id"), "PepId": m.get("pep_id"), "Event": m["event"],
+                  "Time": m.get("time"), "Message": m.get("message")} for m in messages]
+        res = self._call("PushAuditMessage", AuditMessage=items)
+        return int(res.Accepted)
+
+    def get_random_bytes(self, n: int) -> bytes:
+        return bytes(self._call("GetRandomBytes", NumberOfBytes=n))
+
+    # ---- plumbing -----------------------------------------------------------------------
+    def _call(self, op: str, **kwargs: Any) -> Any:
+        args = {k: v for k, v in kwargs.items() if v is not None}
+        try:
+            return getattr(self._service, op)(**args)
+        except Fault as fault:
+            raise _fault(fault) from None
+        except TransportError as exc:
+            raise KmsFault(None, f"HTTP {exc.status_code}", http_status=exc.status_code) from None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "KmsClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_guid(v: str) -> bool:
+    import uuid
+    try:
+        return str(uuid.UUID(v)) == v.lower()
+    except ValueError:
+        return False
+
+
+def _cap_names(res: Any) -> list[str]:
+    # zeep unwraps a response of one element: here the list of Capability elements.
+    items = res if isinstance(res, list) else (getattr(res, "Capability", None) or [])
+    return [c.Name for c in items]
+
+
+def _caps(names: Sequence[str]) -> dict[str, Any]:
+    return {"Capability": [{"Name": n} for n in names]}
+
+
+def _pairs(values: DataSets | None) -> list[dict[str, str]]:
+    items = values.items() if isinstance(values, Mapping) else (values or [])
+    return [{"Name": n, "Value": v} for n, v in items]
+
+
+def _datasets(values: DataSets | None) -> dict[str, Any] | None:
+    return {"DataSet": _pairs(values)} if values else None
+
+
+def _attrs(values: Mapping[str, str] | None) -> dict[str, Any] | None:
+    return {"Attribute": _pairs(values)} if values else None
+
+
+def _key(k: Any) -> Key:
+    blob = k.KeyBlob
+    value = None
+    if blob is not None:
+        if blob.WrappingType != "none":
+            raise KmsFault(None, f"cannot unwrap a {blob.WrappingType} key blob")
+        value = bytes(blob.Data)
+        if len(value) != blob.Length:
+            raise KmsFault(None, "key blob length does not match its data")
+    return Key(
+        key_id=k.KeyId, state=k.State, version=int(k.Version), cipher_type=k.CipherType,
+        t_cached=int(k.TCached), edit_datetime=k.EditDateTime, friendly_name=k.FriendlyName,
+        value=value, t_expired=k.TExpired, t_disabled=k.TDisabled, description=k.Description,
+        attributes={a.Name: a.Value for a in (k.AttributeAssociations.Attribute
+                                              if k.AttributeAssociations else [])},
+        datasets=[(d.Name, d.Value) for d in (k.DataSets.DataSet if k.DataSets else [])],
+        realms=[r.Realm for r in (k.RealmAssociations.RealmAssociation
+                                  if k.RealmAssociations else [])],
+        template_id=k.TemplateId)
+
+
+def _fault(fault: Fault) -> KmsFault:
+    subcode = None
+    if fault.subcodes:
+        q = fault.subcodes[0]
+        subcode = f"{_PREFIX.get(q.namespace, q.namespace)}:{q.localname}"
+    error_code = request_id = None
+    supported: list[str] = []
+    if fault.detail is not None:
+        kf = fault.detail.find(f"{{{KMS}}}KmsFault")
+        if kf is not None:
+            error_code = kf.findtext(f"{{{KMS}}}ErrorCode")
+            request_id = kf.findtext(f"{{{KMS}}}RequestId")
+            supported = [s.text or "" for s in kf.iterfind(f"{{{KMS}}}Supported")]
+    return KmsFault(subcode, fault.message, error_code, request_id, supported=supported)
+
+
+_PREFIX = {"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd": "wsman",
+           "http://schemas.xmlsoap.org/ws/2004/08/addressing": "wsa", KMS: "kms"}

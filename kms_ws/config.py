@@ -1,0 +1,58 @@
+"""Server configuration: data directory, listener, database, security settings.
+
+Read from `<data-dir>/kms-ws.json` when present (keys: host, port, workers, database_url,
+tls_cert, tls_key, log_file, security: {...SecuritySettings fields}); command-line
+options override the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .security.settings import SecuritySettings
+
+CONFIG_FILE = "kms-ws.json"
+DEFAULT_DATA_DIR = Path("kms-data")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5985
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = DEFAULT_DATA_DIR
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    workers: int = 2
+    database_url: str | None = None  # default: SQLite in the data directory
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log_file: Path | None = None  # default: <data-dir>/kms-ws.log
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+
+    @property
+    def db_url(self) -> str:
+        from .store.engine import sqlite_url
+        return self.database_url or sqlite_url(self.data_dir.resolve())
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_file or self.data_dir / "kms-ws.log"
+
+    def with_overrides(self, **values: Any) -> "Config":
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def load(data_dir: Path) -> Config:
+    path = data_dir / CONFIG_FILE
+    cfg = Config(data_dir=data_dir)
+    if not path.exists():
+        return cfg
+    doc = json.loads(path.read_text())
+    security = SecuritySettings.from_mapping(doc.pop("security", {}))
+    for key in ("tls_cert", "tls_key", "log_file"):
+        if doc.get(key):
+            doc[key] = Path(doc[key])
+    return replace(cfg, security=security, **doc)

@@ -1,0 +1,1 @@
+"""Random numbers, key generation, sealing at rest, passwords, master-key providers."""

@@ -1,0 +1,36 @@
+"""§4.8 capabilities the server supports, and §6.3 negotiation."""
+
+from __future__ import annotations
+
+from .ciphers import CIPHERS
+
+MAX_RANDOM_BYTES = 65536
+
+OPERATIONS = (
+    "RegisterEndpoint", "Authenticate", "NegotiateCapabilities", "GetServerCapabilities",
+    "CreateKey", "StoreKey", "GetKey", "PushAuditMessage", "GetRandomBytes",
+)
+
+SERVER_CAPABILITIES: tuple[str, ...] = (
+    *(f"operation:{op}" for op in OPERATIONS),
+    "credential:UsernamePassword",
+    "credential:Session",
+    "transport:HttpBasic",
+    "wrapping:none",
+    *(f"cipher:{oid}" for oid in CIPHERS),
+    "understands-time",
+    "key-id:uuid",
+    f"random:max-bytes:{MAX_RANDOM_BYTES}",
+)
+
+
+def negotiate(offered: list[str]) -> list[str]:
+    """The client's capabilities that the server supports, in the client's order."""
+    supported = set(SERVER_CAPABILITIES)
+    seen: set[str] = set()
+    out = []
+    for name in offered:
+        if name in supported and name not in seen:
+            seen.add(name)
+            out.append(name)
+    return out

@@ -1,0 +1,34 @@
+"""Key life cycle (§4.1.2, §5.2): dates drive transitions at request time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .errors import KeyNotUsable
+from .model import Key, KeyState, KeyUsage
+
+
+def effective_state(key: Key, now: datetime) -> KeyState:
+    """The state a key is in at `now`: T_DISABLED and T_EXPIRED move an Active key on."""
+    if key.state in (KeyState.ACTIVE, KeyState.EXPIRED):
+        if key.t_disabled is not None and now >= key.t_disabled:
+            return KeyState.DISABLED
+        if key.t_expired is not None and now >= key.t_expired:
+            return KeyState.EXPIRED
+    return key.state
+
+
+def check_deliverable(key: Key, usage: KeyUsage | None, now: datetime) -> KeyState:
+    """Refuse delivery of a key whose state forbids the intended use.
+
+    Active: any use. Expired: decryption only (no new data under it). Pre-active,
+    Disabled, Compromised, Destroyed: never delivered. A request that states no usage is
+    treated as encryption, the stricter of the two.
+    """
+    state = effective_state(key, now)
+    if state is KeyState.ACTIVE:
+        return state
+    if state is KeyState.EXPIRED and usage is KeyUsage.DECRYPT:
+        return state
+    wanted = (usage or KeyUsage.ENCRYPT).value.lower()
+    raise KeyNotUsable(f"key {key.key_id} is {state.value} and cannot be delivered for {wanted}")

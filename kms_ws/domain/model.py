@@ -1,0 +1,136 @@
+"""§4 objects as plain dataclasses."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class KeyState(str, enum.Enum):
+    PRE_ACTIVE = "PreActive"
+    ACTIVE = "Active"
+    EXPIRED = "Expired"
+    DISABLED = "Disabled"
+    COMPROMISED = "Compromised"
+    DESTROYED = "Destroyed"
+
+
+class KeyUsage(str, enum.Enum):
+    ENCRYPT = "Encrypt"
+    DECRYPT = "Decrypt"
+
+
+class EndpointKind(str, enum.Enum):
+    CLIENT = "Client"
+    PEP = "Pep"
+
+
+class ClientState(str, enum.Enum):
+    ACTIVE = "Active"
+    DISABLED = "Disabled"
+    LOCKED = "Locked"
+    AUTHENTICATED = "Authenticated"
+
+
+class CredentialType(str, enum.Enum):
+    SESSION = "Session"
+    USERNAME_PASSWORD = "UsernamePassword"
+    SYMMETRIC_KEY = "SymmetricKey"
+    ASYMMETRIC_KEY = "AsymmetricKey"
+    SSO = "SSO"
+    CHAP = "CHAP"
+
+
+class SourceKind(str, enum.Enum):
+    KMS = "Kms"
+    CLIENT = "Client"
+    PEP = "Pep"
+
+
+@dataclass(frozen=True)
+class NameValue:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """§4.9: one data-set attribute (NAME, VALUE, SIZEOF_VALUE)."""
+
+    name: str
+    value: str
+    sizeof_value: int | None = None
+
+
+@dataclass
+class Key:
+    """§4.1. `value` is the plaintext key, held in memory only while a request runs."""
+
+    key_id: str
+    state: KeyState
+    cipher_type: str
+    length_bits: int
+    version: int
+    edit_datetime: datetime
+    created_at: datetime
+    t_cached: int
+    friendly_name: str | None = None
+    t_expired: datetime | None = None
+    t_disabled: datetime | None = None
+    description: str | None = None
+    source_kind: SourceKind = SourceKind.KMS
+    source_id: str | None = None
+    template_id: str | None = None
+    pep_id: str | None = None
+    attributes: tuple[NameValue, ...] = ()
+    datasets: tuple[DataSet, ...] = ()
+    realms: tuple[str, ...] = ()
+    value: bytes | None = field(default=None, repr=False)
+
+
+@dataclass
+class Endpoint:
+    """A registered KMS client (§4.7) or PEP (§4.6)."""
+
+    endpoint_id: str
+    kind: EndpointKind
+    name: str
+    state: ClientState
+    credential_type: CredentialType
+    version: int
+    realms: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    attributes: tuple[NameValue, ...] = ()
+    description: str | None = None
+    endpoint_type_id: str | None = None
+    owner_id: str | None = None
+    is_admin: bool = False
+    failed_auth: int = 0
+    password_hash: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class KeyTemplate:
+    """§4.3 (the subset key creation inherits)."""
+
+    template_id: str
+    friendly_name: str
+    cipher_type: str
+    length_bits: int
+    t_cached: int
+    version: int
+    description: str | None = None
+    attributes: tuple[NameValue, ...] = ()
+    realms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditMessage:
+    """§6.8: a message a client or PEP pushes about a key."""
+
+    event: str
+    key_id: str | None = None
+    pep_id: str | None = None
+    time: datetime | None = None
+    message: str | None = None

@@ -1,0 +1,1 @@
+"""The one XML parser, transport authentication, the security settings."""

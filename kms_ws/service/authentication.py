@@ -1,0 +1,115 @@
+"""§6.2 Authenticate, and authentication of the caller of every other operation.
+
+Passwords are checked with scrypt (slow on purpose); a verified (user, password) pair is
+remembered in this process, keyed by an HMAC under a per-process secret, so a client
+presenting HTTP Basic on every request is not re-hashed each time. The endpoint's row is
+still read per request: a disabled client or a changed password takes effect at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from datetime import timedelta
+from threading import Lock
+
+from ..crypto.passwords import verify_password
+from ..domain.errors import AccessDenied, InvalidCredentials, UnsupportedAuthenticationMode
+from ..domain.model import ClientState, CredentialType, Endpoint, EndpointKind
+from .context import RequestContext
+from .messages import AuthenticateRequest, AuthenticateResult, Credential
+
+SUPPORTED = (CredentialType.USERNAME_PASSWORD.value, CredentialType.SESSION.value)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+class PasswordCache:
+    def __init__(self, ttl_seconds: int, max_entries: int = 10_000) -> None:
+        self._secret = secrets.token_bytes(32)
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._entries: dict[bytes, tuple[str, str, float]] = {}
+        self._lock = Lock()
+
+    def _slot(self, username: str, password: str) -> bytes:
+        return hmac.new(self._secret, f"{username}\0{password}".encode("utf-8"),
+                        hashlib.sha256).digest()
+
+    def hit(self, username: str, password: str, ep: Endpoint) -> bool:
+        entry = self._entries.get(self._slot(username, password))
+        return bool(entry and entry[0] == ep.endpoint_id and entry[1] == ep.password_hash
+                    and entry[2] > time.monotonic())
+
+    def remember(self, username: str, password: str, ep: Endpoint) -> None:
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[self._slot(username, password)] = (
+                ep.endpoint_id, ep.password_hash or "", time.monotonic() + self._ttl)
+
+
+def authenticate_caller(ctx: RequestContext, cred: Credential | None,
+                        cache: PasswordCache) -> Endpoint:
+    """The endpoint a credential proves, or InvalidCredentials (which the dispatcher counts
+    against the client, in its own transaction; enough of them lock it)."""
+    if cred is None:
+        raise AccessDenied("this operation requires a credential (HTTP Basic or a session)")
+    if cred.type is CredentialType.SESSION:
+        return _session_endpoint(ctx, cred.token or "")
+    if cred.type is not CredentialType.USERNAME_PASSWORD:
+        raise UnsupportedAuthenticationMode(
+            f"credential type {cred.type.value} is not supported", supported=SUPPORTED)
+    username, password = cred.username or "", cred.password or ""
+    ep = ctx.repo.find_client(username)
+    if ep is None or ep.password_hash is None:
+        raise InvalidCredentials("unknown user name or wrong password")
+    if cache.hit(username, password, ep):
+        _check_active(ep)
+        return ep
+    if not verify_password(password, ep.password_hash):
+        raise InvalidCredentials("unknown user name or wrong password")
+    _check_active(ep)
+    cache.remember(username, password, ep)
+    return ep
+
+
+def _check_active(ep: Endpoint) -> None:
+    if ep.state not in (ClientState.ACTIVE, ClientState.AUTHENTICATED):
+        raise InvalidCredentials(f"client {ep.name} is {ep.state.value.lower()}")
+
+
+def _session_endpoint(ctx: RequestContext, token: str) -> Endpoint:
+    found = ctx.repo.session_endpoint(token_hash(token), ctx.now)
+    ep = ctx.repo.get_endpoint(found[0]) if found else None
+    if ep is None:
+        raise InvalidCredentials("the session credential is unknown, expired or revoked")
+    _check_active(ep)
+    return ep
+
+
+def authenticate(ctx: RequestContext, req: AuthenticateRequest) -> AuthenticateResult:
+    """Login: a new session credential. Validate: is the credential good. Logout: revoke
+    the session presented (in the body, or the one this request came with)."""
+    caller = ctx.caller
+    assert caller is not None  # the dispatcher authenticated the credential presented
+    if req.request_type == "Login":
+        if caller.kind is not EndpointKind.CLIENT:
+            raise UnsupportedAuthenticationMode("only KMS clients open sessions")
+        token = secrets.token_urlsafe(32)
+        expires = ctx.now + timedelta(seconds=ctx.settings.session_ttl_seconds)
+        ctx.repo.insert_session(token_hash(token), caller.endpoint_id, ctx.now, expires)
+        return AuthenticateResult(caller, token, expires)
+    if req.request_type == "Logout":
+        cred = req.credential
+        if cred is None or cred.type is not CredentialType.SESSION or not cred.token:
+            raise UnsupportedAuthenticationMode("Logout takes the session credential to revoke")
+        found = ctx.repo.session_endpoint(token_hash(cred.token), ctx.now)
+        if found is None or found[0] != caller.endpoint_id:
+            raise InvalidCredentials("the session credential is unknown, expired or revoked")
+        ctx.repo.revoke_session(token_hash(cred.token))
+    return AuthenticateResult(caller)

@@ -1,0 +1,21 @@
+"""Per-request state: who is calling, the unit of work, the time, the request id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..crypto.master_key import MasterKey
+from ..domain.model import Endpoint
+from ..security.settings import SecuritySettings
+from ..store.repository import Repository
+
+
+@dataclass
+class RequestContext:
+    caller: Endpoint | None
+    repo: Repository
+    now: datetime
+    request_id: str
+    settings: SecuritySettings
+    master: MasterKey

@@ -1,0 +1,62 @@
+"""§6.1 RegisterEndpoint: a KMS client (by an administrator) or a PEP (by its client)."""
+
+from __future__ import annotations
+
+import uuid
+
+from ..crypto.passwords import hash_password
+from ..domain.errors import (AlreadyExists, InvalidParameter, PermissionDenied,
+                             UnsupportedAuthenticationMode)
+from ..domain.model import ClientState, CredentialType, Endpoint, EndpointKind
+from .authentication import SUPPORTED
+from .context import RequestContext
+from .messages import RegisterEndpointRequest, RegisterEndpointResult
+
+RESERVED_PEP_PREFIX = "pep://ieee.org/siswg/"
+
+
+def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> RegisterEndpointResult:
+    caller = ctx.caller
+    assert caller is not None
+    if req.kind is EndpointKind.CLIENT and not caller.is_admin:
+        raise PermissionDenied("only an administrator registers KMS clients")
+    if ctx.repo.endpoint_name_taken(req.kind, req.name):
+        raise AlreadyExists(f"a {req.kind.value} named {req.name!r} is already registered")
+    realms = _realms(ctx, caller, req.realms)
+    cred_type, password_hash = _credential(req)
+    ep = Endpoint(
+        endpoint_id=str(uuid.uuid4()), kind=req.kind, name=req.name, state=ClientState.ACTIVE,
+        credential_type=cred_type, version=1, realms=realms,
+        capabilities=tuple(sorted(set(req.capabilities))),
+        attributes=req.pep_attributes + req.attributes, description=req.description,
+        endpoint_type_id=req.endpoint_type_id,
+        owner_id=caller.endpoint_id if req.kind is EndpointKind.PEP else None,
+        password_hash=password_hash)
+    ctx.repo.insert_endpoint(ep, ctx.now)
+    return RegisterEndpointResult(ep.endpoint_id, ep.kind)
+
+
+def _realms(ctx: RequestContext, caller: Endpoint, asked: tuple[str, ...]) -> tuple[str, ...]:
+    if not asked:
+        return caller.realms or (ctx.settings.default_realm,)
+    outside = set(asked) - set(caller.realms)
+    if outside and not caller.is_admin:
+        raise PermissionDenied(f"not a member of {', '.join(sorted(outside))}")
+    return tuple(sorted(set(asked)))
+
+
+def _credential(req: RegisterEndpointRequest) -> tuple[CredentialType, str | None]:
+    cred = req.credential
+    names = [a.name for a in req.pep_attributes]
+    if len(set(names)) != len(names):
+        raise InvalidParameter("PEP attribute names must be unique")
+    if req.kind is EndpointKind.CLIENT and cred is None:
+        raise InvalidParameter("a KMS client is registered with a credential")
+    if cred is None:
+        return CredentialType.USERNAME_PASSWORD, None
+    if cred.type is not CredentialType.USERNAME_PASSWORD:
+        raise UnsupportedAuthenticationMode(
+            f"credential type {cred.type.value} cannot be registered yet", supported=SUPPORTED)
+    if cred.username != req.name:
+        raise InvalidParameter("the credential's Username must be the endpoint's Name")
+    return cred.type, hash_password(cred.password or "")

@@ -1,0 +1,202 @@
+"""§6.5 CreateKey, §6.6 StoreKey, §6.7 GetKey."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from ..crypto import sealing
+from ..crypto.random import generate_key
+from ..domain import ciphers
+from ..domain.errors import (AmbiguousReference, InternalError, InvalidParameter, KeyNotFound,
+                             KeyNotUsable, NotFound, PermissionDenied)
+from ..domain.lifecycle import check_deliverable, effective_state
+from ..domain.model import (DataSet, Endpoint, EndpointKind, Key, KeyState, KeyTemplate, KeyUsage,
+                            NameValue, SourceKind)
+from .context import RequestContext
+from .messages import (CreateKeyRequest, GetKeyRequest, GetKeyResult, KeyResult, StoreKeyRequest,
+                       StoreKeyResult)
+
+DEFAULT_T_CACHED = 3600
+
+
+def create_key(ctx: RequestContext, req: CreateKeyRequest) -> KeyResult:
+    caller = _caller(ctx)
+    template = _template(ctx, req.template_id, req.template_name)
+    if template is not None:
+        cipher_type, length = ciphers.resolve(req.cipher_type or template.cipher_type,
+                                              req.length_bits or template.length_bits)
+    else:
+        cipher_type, length = ciphers.resolve(req.cipher_type, req.length_bits)
+    pep = _pep_for(ctx, caller, req.pep_id)
+    key = _new_key(ctx, caller, cipher_type, length, req.friendly_name, req.description,
+                   template, req.attributes, req.datasets, pep, SourceKind.KMS, None)
+    key.value = generate_key(length)
+    _insert(ctx, caller, key)
+    return KeyResult(key)
+
+
+def store_key(ctx: RequestContext, req: StoreKeyRequest) -> StoreKeyResult:
+    caller = _caller(ctx)
+    if req.wrapping_type != "none":
+        raise InvalidParameter(f"StoreKey accepts WrappingType none, not {req.wrapping_type}",
+                               supported=("none",))
+    if req.length != len(req.value):
+        raise InvalidParameter(f"KeyBlob Length {req.length} does not match the "
+                               f"{len(req.value)} bytes of Data")
+    cipher_type, length = ciphers.resolve(req.cipher_type, len(req.value) * 8)
+    pep = _pep_for(ctx, caller, req.pep_id)
+    source = SourceKind.PEP if pep is not None else SourceKind.CLIENT
+    key = _new_key(ctx, caller, cipher_type, length, req.friendly_name, req.description, None,
+                   req.attributes, req.datasets, pep, source,
+                   pep.endpoint_id if pep is not None else caller.endpoint_id)
+    key.value = req.value
+    _insert(ctx, caller, key)
+    return StoreKeyResult(key.key_id, key.version)
+
+
+def get_key(ctx: RequestContext, req: GetKeyRequest) -> GetKeyResult:
+    caller = _caller(ctx)
+    pep = _pep_for(ctx, caller, req.pep_id)
+    del pep  # checked for the association; per-PEP wrapping comes with key wrapping
+    if req.key_id is not None:
+        key = _load_visible(ctx, caller, req.key_id)
+        if req.if_altered_since_version is not None and key.version <= req.if_altered_since_version:
+            return GetKeyResult((), not_modified=True)
+        return GetKeyResult((_deliver(ctx, key, req.usage),))
+    find = ctx.repo.find_key_ids
+    if req.friendly_name is not None:
+        ids = find(caller.realms, limit=2, friendly_name=req.friendly_name,
+                   attributes=req.attributes)
+        return GetKeyResult((_deliver(ctx, _single(ctx, ids, req.friendly_name), req.usage),))
+    if req.datasets:
+        ids = find(caller.realms, limit=1, datasets=req.datasets, template_id=req.template_id,
+                   order="newest")
+        if not ids:
+            raise KeyNotFound("no key is bound to these data sets")
+        return GetKeyResult((_deliver(ctx, _load(ctx, ids[0]), req.usage),))
+    if req.match_attributes:
+        ids = find(caller.realms, limit=req.max_keys + 1, attributes=req.match_attributes)
+        return _listing(ctx, ids, req)
+    if req.altered_since is not None:
+        ids = find(caller.realms, limit=req.max_keys + 1, altered_since=req.altered_since,
+                   order="edited")
+        return _listing(ctx, ids, req)
+    raise InvalidParameter("GetKey needs a KeyId, FriendlyName, MatchAttributes, DataSets "
+                           "or AlteredSince")
+
+
+# ---------------------------------------------------------------------------------------
+
+def _caller(ctx: RequestContext) -> Endpoint:
+    if ctx.caller is None:  # the dispatcher authenticates first; this is a safety net
+        raise InternalError("operation ran without an authenticated caller")
+    return ctx.caller
+
+
+def _template(ctx: RequestContext, template_id: str | None,
+              name: str | None) -> KeyTemplate | None:
+    if template_id is None and name is None:
+        return None
+    tpl = ctx.repo.get_template(template_id=template_id, name=name)
+    if tpl is None or (tpl.realms and not set(tpl.realms) & set(_caller(ctx).realms)):
+        raise NotFound(f"no key template {template_id or name}")
+    return tpl
+
+
+def _pep_for(ctx: RequestContext, caller: Endpoint, pep_id: str | None) -> Endpoint | None:
+    """The PEP a key is destined for; only through a client associated with it."""
+    if pep_id is None:
+        return None
+    pep = ctx.repo.get_endpoint(pep_id)
+    if pep is None or pep.kind is not EndpointKind.PEP:
+        raise NotFound(f"no PEP {pep_id}")
+    if pep.owner_id != caller.endpoint_id:
+        raise PermissionDenied(f"client {caller.name} is not associated with PEP {pep_id}")
+    return pep
+
+
+def _new_key(ctx: RequestContext, caller: Endpoint, cipher_type: str, length: int,
+             friendly_name: str | None, description: str | None, template: KeyTemplate | None,
+             attributes: Sequence[NameValue], datasets: Sequence[DataSet],
+             pep: Endpoint | None, source: SourceKind, source_id: str | None) -> Key:
+    merged = {a.name: a for a in (template.attributes if template else ())}
+    merged.update({a.name: a for a in attributes})
+    realms = tuple(sorted(set(template.realms) & set(caller.realms))) if template and \
+        template.realms else caller.realms
+    return Key(
+        key_id=str(uuid.uuid4()), state=KeyState.ACTIVE, cipher_type=cipher_type,
+        length_bits=length, version=1, edit_datetime=ctx.now, created_at=ctx.now,
+        t_cached=template.t_cached if template else DEFAULT_T_CACHED,
+        friendly_name=friendly_name, description=description or
+        (template.description if template else None), source_kind=source, source_id=source_id,
+        template_id=template.template_id if template else None,
+        pep_id=pep.endpoint_id if pep else None,
+        attributes=tuple(sorted(merged.values(), key=lambda a: a.name)),
+        datasets=tuple(_unique(datasets)), realms=realms)
+
+
+def _unique(datasets: Sequence[DataSet]) -> list[DataSet]:
+    seen: dict[tuple[str, str], DataSet] = {}
+    for d in datasets:
+        seen.setdefault((d.name, d.value), d)
+    return list(seen.values())
+
+
+def _insert(ctx: RequestContext, caller: Endpoint, key: Key) -> None:
+    assert key.value is not None
+    sealed = sealing.seal(ctx.master.aead, key.key_id, key.version, key.value)
+    ctx.repo.insert_key(key, sealed, ctx.master.key_id, caller.endpoint_id, ctx.now)
+
+
+def _load(ctx: RequestContext, key_id: str) -> Key:
+    found = ctx.repo.get_key(key_id)
+    if found is None:
+        raise KeyNotFound(f"no key {key_id}")
+    key, sealed, master_key_id = found
+    if sealed is not None:
+        if master_key_id != ctx.master.key_id:
+            raise InternalError(f"key {key_id} is sealed under another master key")
+        try:
+            key.value = sealing.unseal(ctx.master.aead, key.key_id, key.version, sealed)
+        except sealing.SealError:
+            raise InternalError(f"stored value of key {key_id} failed its integrity check") \
+                from None
+    return key
+
+
+def _load_visible(ctx: RequestContext, caller: Endpoint, key_id: str) -> Key:
+    key = _load(ctx, key_id)
+    if not set(key.realms) & set(caller.realms):
+        # Same answer as for a key that does not exist: ids are not an oracle.
+        raise KeyNotFound(f"no key {key_id}")
+    return key
+
+
+def _single(ctx: RequestContext, ids: list[str], label: str) -> Key:
+    if not ids:
+        raise KeyNotFound(f"no key named {label!r}")
+    if len(ids) > 1:
+        raise AmbiguousReference(f"several keys are named {label!r}; add reference attributes "
+                                 "or use the KeyId")
+    return _load(ctx, ids[0])
+
+
+def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None) -> Key:
+    key.state = check_deliverable(key, usage, ctx.now)
+    if key.value is None:
+        raise KeyNotUsable(f"key {key.key_id} has no value")
+    return key
+
+
+def _listing(ctx: RequestContext, ids: list[str], req: GetKeyRequest) -> GetKeyResult:
+    keys = []
+    for key_id in ids[:req.max_keys]:
+        key = _load(ctx, key_id)
+        try:
+            _deliver(ctx, key, req.usage)
+        except KeyNotUsable:
+            key.state = effective_state(key, ctx.now)
+            key.value = None  # metadata only: the state tells the client why
+        keys.append(key)
+    return GetKeyResult(tuple(keys), more=len(ids) > req.max_keys)

@@ -1,0 +1,147 @@
+"""Requests and results of the §6 operations, as the service layer sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..domain.model import (AuditMessage, CredentialType, DataSet, Endpoint, EndpointKind, Key,
+                            KeyUsage, NameValue)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A §6.2 credential as presented: in the body, in a SOAP header or by HTTP Basic."""
+
+    type: CredentialType
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RegisterEndpointRequest:
+    kind: EndpointKind
+    name: str
+    description: str | None = None
+    endpoint_type_id: str | None = None
+    capabilities: tuple[str, ...] = ()
+    credential: Credential | None = None
+    pep_attributes: tuple[NameValue, ...] = ()
+    attributes: tuple[NameValue, ...] = ()
+    realms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegisterEndpointResult:
+    endpoint_id: str
+    kind: EndpointKind
+
+
+@dataclass(frozen=True)
+class AuthenticateRequest:
+    request_type: str  # Login | Validate | Logout
+    credential: Credential | None = None
+
+
+@dataclass(frozen=True)
+class AuthenticateResult:
+    client: Endpoint
+    token: str | None = field(default=None, repr=False)
+    expires: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NegotiateCapabilitiesRequest:
+    capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GetServerCapabilitiesRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class CapabilitiesResult:
+    capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CreateKeyRequest:
+    friendly_name: str | None = None
+    template_id: str | None = None
+    template_name: str | None = None
+    cipher_type: str | None = None
+    length_bits: int | None = None
+    datasets: tuple[DataSet, ...] = ()
+    pep_id: str | None = None
+    attributes: tuple[NameValue, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    key: Key
+
+
+@dataclass(frozen=True)
+class StoreKeyRequest:
+    value: bytes = field(repr=False)
+    wrapping_type: str = "none"
+    length: int = 0
+    friendly_name: str | None = None
+    cipher_type: str | None = None
+    datasets: tuple[DataSet, ...] = ()
+    pep_id: str | None = None
+    attributes: tuple[NameValue, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreKeyResult:
+    key_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class GetKeyRequest:
+    key_id: str | None = None
+    if_altered_since_version: int | None = None
+    friendly_name: str | None = None
+    attributes: tuple[NameValue, ...] = ()
+    match_attributes: tuple[NameValue, ...] = ()
+    datasets: tuple[DataSet, ...] = ()
+    template_id: str | None = None
+    altered_since: datetime | None = None
+    pep_id: str | None = None
+    usage: KeyUsage | None = None
+    max_keys: int = 100
+
+
+@dataclass(frozen=True)
+class GetKeyResult:
+    """Keys with `value` set are delivered; keys without it are metadata only."""
+
+    keys: tuple[Key, ...]
+    not_modified: bool = False
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class PushAuditMessageRequest:
+    messages: tuple[AuditMessage, ...]
+
+
+@dataclass(frozen=True)
+class PushAuditMessageResult:
+    accepted: int
+
+
+@dataclass(frozen=True)
+class GetRandomBytesRequest:
+    number_of_bytes: int
+
+
+@dataclass(frozen=True)
+class GetRandomBytesResult:
+    data: bytes = field(repr=False)

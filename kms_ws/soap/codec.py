@@ -1,0 +1,275 @@
+"""Translate between schema-valid message elements and service requests/results.
+
+Requests arrive here only after validation against schemas/kms-messages.xsd, so the
+decoders can rely on structure and types; they only convert.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from lxml import etree
+
+from ..domain.model import (AuditMessage, CredentialType, DataSet, EndpointKind, Key, KeyUsage,
+                            NameValue)
+from ..service import messages as m
+from ..xmlns import KMS
+
+_K = "{%s}" % KMS
+
+
+# ---- reading -----------------------------------------------------------------------------
+
+def _child(el: etree._Element, name: str) -> etree._Element | None:
+    return el.find(_K + name)
+
+
+def _text(el: etree._Element, name: str) -> str | None:
+    c = el.find(_K + name)
+    return None if c is None else (c.text or "")
+
+
+def _int(el: etree._Element, name: str) -> int | None:
+    v = _text(el, name)
+    return None if v is None else int(v.strip())
+
+
+def parse_time(v: str) -> datetime:
+    """xsd:dateTime (UTC, 'Z') -> naive UTC datetime."""
+    return datetime.fromisoformat(v.strip().replace("Z", "+00:00")).astimezone(UTC) \
+        .replace(tzinfo=None)
+
+
+def _time(el: etree._Element, name: str) -> datetime | None:
+    v = _text(el, name)
+    return None if v is None else parse_time(v)
+
+
+def _pairs(el: etree._Element | None, item: str) -> tuple[NameValue, ...]:
+    if el is None:
+        return ()
+    return tuple(NameValue(_text(a, "Name") or "", _text(a, "Value") or "")
+                 for a in el.iterfind(_K + item))
+
+
+def _datasets(el: etree._Element | None) -> tuple[DataSet, ...]:
+    if el is None:
+        return ()
+    return tuple(DataSet(_text(d, "Name") or "", _text(d, "Value") or "", _int(d, "SizeofValue"))
+                 for d in el.iterfind(_K + "DataSet"))
+
+
+def _capabilities(el: etree._Element | None) -> tuple[str, ...]:
+    if el is None:
+        return ()
+    return tuple((_text(c, "Name") or "") for c in el.iterfind(_K + "Capability"))
+
+
+def _realms(el: etree._Element | None) -> tuple[str, ...]:
+    if el is None:
+        return ()
+    return tuple((_text(r, "Realm") or "") for r in el.iterfind(_K + "RealmAssociation"))
+
+
+def _b64(v: str) -> bytes:
+    return base64.b64decode("".join(v.split()), validate=True)
+
+
+def decode_credential(el: etree._Element | None) -> m.Credential | None:
+    if el is None:
+        return None
+    ctype = CredentialType(_text(el, "CredentialType"))
+    up = _child(el, "UsernamePassword")
+    if up is not None:
+        return m.Credential(ctype, username=_text(up, "Username"), password=_text(up, "Password"))
+    token = _text(el, "SessionToken")
+    return m.Credential(ctype, token=token)
+
+
+def _register(el: etree._Element) -> m.RegisterEndpointRequest:
+    return m.RegisterEndpointRequest(
+        kind=EndpointKind(_text(el, "Kind")), name=_text(el, "Name") or "",
+        description=_text(el, "Description"), endpoint_type_id=_text(el, "EndpointTypeId"),
+        capabilities=_capabilities(_child(el, "Capabilities")),
+        credential=decode_credential(_child(el, "Credential")),
+        pep_attributes=_pairs(_child(el, "PepAttributes"), "Attribute"),
+        attributes=_pairs(_child(el, "AttributeAssociations"), "Attribute"),
+        realms=_realms(_child(el, "RealmAssociations")))
+
+
+def _authenticate(el: etree._Element) -> m.AuthenticateRequest:
+    return m.AuthenticateRequest(_text(el, "RequestType") or "",
+                                 decode_credential(_child(el, "Credential")))
+
+
+def _create(el: etree._Element) -> m.CreateKeyRequest:
+    return m.CreateKeyRequest(
+        friendly_name=_text(el, "FriendlyName"), template_id=_text(el, "TemplateId"),
+        template_name=_text(el, "TemplateName"), cipher_type=_text(el, "CipherType"),
+        length_bits=_int(el, "KeyLength"), datasets=_datasets(_child(el, "DataSets")),
+        pep_id=_text(el, "PepId"),
+        attributes=_pairs(_child(el, "AttributeAssociations"), "Attribute"),
+        description=_text(el, "Description"))
+
+
+def _store(el: etree._Element) -> m.StoreKeyRequest:
+    blob = _child(el, "KeyBlob")
+    assert blob is not None
+    return m.StoreKeyRequest(
+        value=_b64(_text(blob, "Data") or ""), wrapping_type=_text(blob, "WrappingType") or "",
+        length=_int(blob, "Length") or 0, friendly_name=_text(el, "FriendlyName"),
+        cipher_type=_text(el, "CipherType"), datasets=_datasets(_child(el, "DataSets")),
+        pep_id=_text(el, "PepId"),
+        attributes=_pairs(_child(el, "AttributeAssociations"), "Attribute"),
+        description=_text(el, "Description"))
+
+
+def _get(el: etree._Element) -> m.GetKeyRequest:
+    usage = _text(el, "Usage")
+    return m.GetKeyRequest(
+        key_id=_text(el, "KeyId"), if_altered_since_version=_int(el, "IfAlteredSinceVersion"),
+        friendly_name=_text(el, "FriendlyName"),
+        attributes=_pairs(_child(el, "AttributeAssociations"), "Attribute"),
+        match_attributes=_pairs(_child(el, "MatchAttributes"), "Attribute"),
+        datasets=_datasets(_child(el, "DataSets")), template_id=_text(el, "TemplateId"),
+        altered_since=_time(el, "AlteredSince"), pep_id=_text(el, "PepId"),
+        usage=KeyUsage(usage) if usage else None, max_keys=_int(el, "MaxKeys") or 100)
+
+
+def _audit(el: etree._Element) -> m.PushAuditMessageRequest:
+    return m.PushAuditMessageRequest(tuple(
+        AuditMessage(event=_text(a, "Event") or "", key_id=_text(a, "KeyId"),
+                     pep_id=_text(a, "PepId"), time=_time(a, "Time"), message=_text(a, "Message"))
+        for a in el.iterfind(_K + "AuditMessage")))
+
+
+DECODERS: dict[str, Callable[[etree._Element], Any]] = {
+    "RegisterEndpoint": _register,
+    "Authenticate": _authenticate,
+    "NegotiateCapabilities": lambda el: m.NegotiateCapabilitiesRequest(
+        _capabilities(_child(el, "Capabilities"))),
+    "GetServerCapabilities": lambda el: m.GetServerCapabilitiesRequest(),
+    "CreateKey": _create,
+    "StoreKey": _store,
+    "GetKey": _get,
+    "PushAuditMessage": _audit,
+    "GetRandomBytes": lambda el: m.GetRandomBytesRequest(_int(el, "NumberOfBytes") or 0),
+}
+
+
+# ---- writing -----------------------------------------------------------------------------
+
+def format_time(v: datetime) -> str:
+    return v.strftime("%Y-%m-%dT%H:%M:%S") + (f".{v.microsecond:06d}Z" if v.microsecond else "Z")
+
+
+def _add(parent: etree._Element, name: str, text: object = None) -> etree._Element:
+    el = etree.SubElement(parent, _K + name)
+    if text is not None:
+        el.text = text if isinstance(text, str) else str(text)
+    return el
+
+
+def _opt(parent: etree._Element, name: str, value: object) -> None:
+    if value is not None:
+        _add(parent, name, format_time(value) if isinstance(value, datetime) else value)
+
+
+def _list(parent: etree._Element, name: str, item: str, pairs: Iterable[NameValue]) -> None:
+    pairs = list(pairs)
+    if pairs:
+        box = _add(parent, name)
+        for p in pairs:
+            a = _add(box, item)
+            _add(a, "Name", p.name)
+            _add(a, "Value", p.value)
+
+
+def _capability_list(parent: etree._Element, names: Iterable[str]) -> None:
+    box = _add(parent, "Capabilities")
+    for n in names:
+        _add(_add(box, "Capability"), "Name", n)
+
+
+def encode_key(parent: etree._Element, key: Key, tag: str = "Key") -> etree._Element:
+    el = _add(parent, tag)
+    _add(el, "KeyId", key.key_id)
+    _opt(el, "FriendlyName", key.friendly_name)
+    _add(el, "State", key.state.value)
+    _opt(el, "TExpired", key.t_expired)
+    _opt(el, "TDisabled", key.t_disabled)
+    _add(el, "TCached", key.t_cached)
+    _add(el, "CipherType", key.cipher_type)
+    if key.value is not None:
+        blob = _add(el, "KeyBlob")
+        _add(blob, "ProtocolVersion", 1)
+        _add(blob, "WrappingType", "none")
+        _add(blob, "Length", len(key.value))
+        _add(blob, "Data", base64.b64encode(key.value).decode("ascii"))
+    _add(el, "Version", key.version)
+    _add(el, "EditDateTime", format_time(key.edit_datetime))
+    if key.realms:
+        box = _add(el, "RealmAssociations")
+        for r in key.realms:
+            _add(_add(box, "RealmAssociation"), "Realm", r)
+    _opt(el, "Description", key.description)
+    src = _add(el, "Source")
+    _add(src, "Kind", key.source_kind.value)
+    _opt(src, "Id", key.source_id)
+    _list(el, "AttributeAssociations", "Attribute", key.attributes)
+    if key.datasets:
+        box = _add(el, "DataSets")
+        for d in key.datasets:
+            ds = _add(box, "DataSet")
+            _add(ds, "Name", d.name)
+            _add(ds, "Value", d.value)
+            _opt(ds, "SizeofValue", d.sizeof_value)
+    _opt(el, "TemplateId", key.template_id)
+    return el
+
+
+def _enc_register(el: etree._Element, r: m.RegisterEndpointResult) -> None:
+    _add(el, "EndpointId", r.endpoint_id)
+    _add(el, "Kind", r.kind.value)
+
+
+def _enc_authenticate(el: etree._Element, r: m.AuthenticateResult) -> None:
+    _add(el, "ClientId", r.client.endpoint_id)
+    _add(el, "State", "Authenticated" if r.token else r.client.state.value)
+    if r.token:
+        cred = _add(el, "Credential")
+        _add(cred, "CredentialType", CredentialType.SESSION.value)
+        _add(cred, "SessionToken", r.token)
+    _opt(el, "Expires", r.expires)
+
+
+def _enc_get(el: etree._Element, r: m.GetKeyResult) -> None:
+    for k in r.keys:
+        encode_key(el, k)
+    if r.not_modified:
+        _add(el, "NotModified", "true")
+    if r.more:
+        _add(el, "More", "true")
+
+
+ENCODERS: dict[str, Callable[[etree._Element, Any], None]] = {
+    "RegisterEndpoint": _enc_register,
+    "Authenticate": _enc_authenticate,
+    "NegotiateCapabilities": lambda el, r: _capability_list(el, r.capabilities),
+    "GetServerCapabilities": lambda el, r: _capability_list(el, r.capabilities),
+    "CreateKey": lambda el, r: encode_key(el, r.key),
+    "StoreKey": lambda el, r: (_add(el, "KeyId", r.key_id), _add(el, "Version", r.version)),
+    "GetKey": _enc_get,
+    "PushAuditMessage": lambda el, r: (_add(el, "Success", "true"), _add(el, "Accepted", r.accepted)),
+    "GetRandomBytes": lambda el, r: _add(el, "RandomBytes",
+                                         base64.b64encode(r.data).decode("ascii")),
+}
+
+
+def encode_result(operation: str, result: Any) -> etree._Element:
+    el = etree.Element(_K + operation + "Response", nsmap={"kms": KMS})
+    ENCODERS[operation](el, result)
+    return el

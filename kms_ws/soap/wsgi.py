@@ -1,0 +1,186 @@
+"""The WSGI application: POST /wsman (SOAP 1.2), GET /wsman?wsdl.
+
+Request path: size limit -> hardened parse -> envelope and mustUnderstand checks ->
+route by action -> schema validation of the Body -> transport credential -> decode ->
+service -> encode -> response with WS-Addressing headers. Every failure goes through the
+one fault mapper; nothing but a fault (and a request id) reaches the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lxml import etree
+
+from ..domain.errors import (AccessDenied, ActionNotSupported, EncodingLimit, InternalError,
+                             KmsError, SchemaValidationError)
+from ..domain.model import CredentialType
+from ..security import xml as secure_xml
+from ..security.http_auth import parse_basic
+from ..security.settings import SecuritySettings
+from ..service.dispatch import OPERATIONS, KmsService
+from ..service.messages import Credential
+from ..wsman import addressing
+from ..xmlns import KMS, SOAP, SOAP11, action
+from . import codec, envelope, faults
+
+log = logging.getLogger("kms_ws.access")
+errlog = logging.getLogger("kms_ws.errors")
+
+StartResponse = Callable[..., Any]
+_CT = "application/soap+xml;charset=UTF-8"
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+_ACTIONS = {action(op): op for op in OPERATIONS}
+_K = "{%s}" % KMS
+
+
+class SoapApplication:
+    def __init__(self, service: KmsService, settings: SecuritySettings,
+                 validator: etree.XMLSchema, wsdl: bytes, placeholder_url: bytes) -> None:
+        self.service = service
+        self.settings = settings
+        self.validator = validator
+        self.wsdl = wsdl
+        self.placeholder_url = placeholder_url
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        op = "-"
+        if path != "/wsman":
+            status, headers, body = 404, [("Content-Type", "text/plain")], b"not found\n"
+        elif method == "GET" and environ.get("QUERY_STRING", "").lower() == "wsdl":
+            status, headers, body = 200, [("Content-Type", "text/xml;charset=UTF-8")], \
+                self._wsdl(environ)
+        elif method != "POST":
+            status, headers, body = 405, [("Allow", "POST"), ("Content-Type", "text/plain")], \
+                b"POST SOAP 1.2 here, or GET ?wsdl\n"
+        else:
+            request_id = uuid.uuid4().hex[:16]
+            status, body, op = self._soap(environ, request_id)
+            headers = [("Content-Type", _CT), ("X-Request-Id", request_id)]
+            if status == 401:
+                headers.append(("WWW-Authenticate", 'Basic realm="kms-ws"'))
+        headers.append(("Content-Length", str(len(body))))
+        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        log.info('%s %s %s %s %d %d %.1fms', environ.get("REMOTE_ADDR", "-"), method, path, op,
+                 status, len(body), (time.perf_counter() - started) * 1000)
+        return [body]
+
+    # ---- WSDL ----------------------------------------------------------------------
+    def _wsdl(self, environ: dict[str, Any]) -> bytes:
+        host = environ.get("HTTP_HOST", "")
+        if not _HOST.match(host):
+            return self.wsdl
+        scheme = environ.get("wsgi.url_scheme", "http")
+        return self.wsdl.replace(self.placeholder_url, f"{scheme}://{host}/wsman".encode())
+
+    # ---- SOAP ----------------------------------------------------------------------
+    def _soap(self, environ: dict[str, Any], request_id: str) -> tuple[int, bytes, str]:
+        addr = addressing.Addressing()
+        op = "-"
+        try:
+            root = secure_xml.parse(self._read_body(environ), self.settings)
+            header, body_el = _envelope_parts(root)
+            addr = addressing.read(header)
+            missed = addressing.not_understood(header)
+            if missed:
+                raise faults.SoapFault("MustUnderstand", "header not understood: " +
+                                       ", ".join(h.tag for h in missed), 400,
+                                       tuple(h.tag for h in missed))
+            op, payload = self._route(addr, environ.get("CONTENT_TYPE"), body_el)
+            self._validate(payload)
+            credential = self._credential(environ, header)
+            result = self.service.run(op, credential, codec.DECODERS[op](payload), request_id)
+            out = envelope.response(action(op + "Response"), addr,
+                                    codec.encode_result(op, result))
+            return 200, out, op
+        except (KmsError, faults.SoapFault) as exc:
+            status, out = faults.fault_response(exc, addr, request_id)
+            return status, out, op
+        except Exception:  # noqa: BLE001 - the last line of defence; logged with its trace
+            errlog.exception("request %s failed", request_id)
+            status, out = faults.fault_response(
+                InternalError(f"internal error; quote request id {request_id}"), addr,
+                request_id)
+            return status, out, op
+
+    def _read_body(self, environ: dict[str, Any]) -> bytes:
+        limit = self.settings.max_message_bytes
+        length = environ.get("CONTENT_LENGTH") or ""
+        stream = environ["wsgi.input"]
+        if length.strip():
+            try:
+                n = int(length)
+            except ValueError:
+                raise SchemaValidationError("bad Content-Length") from None
+            if n > limit:
+                raise EncodingLimit(f"message of {n} bytes exceeds the limit of {limit} bytes")
+            return stream.read(n) if n > 0 else b""
+        data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise EncodingLimit(f"message exceeds the limit of {limit} bytes")
+        return data
+
+    def _route(self, addr: addressing.Addressing, content_type: str | None,
+               body_el: etree._Element) -> tuple[str, etree._Element]:
+        payload = next((c for c in body_el if isinstance(c.tag, str)), None)
+        uri = addr.action or addressing.action_from_content_type(content_type)
+        if uri is None and payload is not None and payload.tag.startswith(_K):
+            uri = action(payload.tag[len(_K):])
+        if uri is None:
+            raise ActionNotSupported("the request names no action (wsa:Action, the "
+                                     "Content-Type action parameter or a Body element)")
+        op = _ACTIONS.get(uri)
+        if op is None:
+            raise ActionNotSupported(f"action {uri} is not supported")
+        if payload is None or payload.tag != _K + op:
+            raise SchemaValidationError(f"the Body must hold kms:{op} for action {uri}")
+        return op, payload
+
+    def _validate(self, payload: etree._Element) -> None:
+        if not self.validator.validate(payload):
+            err = self.validator.error_log.last_error
+            raise SchemaValidationError(f"schema validation failed: {err.message if err else ''}"
+                                        [:500])
+
+    def _credential(self, environ: dict[str, Any],
+                    header: etree._Element | None) -> Credential | None:
+        if header is not None:
+            el = header.find(_K + "Credential")
+            if el is not None:
+                self._validate(el)
+                return codec.decode_credential(el)
+        auth = environ.get("HTTP_AUTHORIZATION")
+        if not auth:
+            return None
+        basic = parse_basic(auth)
+        if basic is None:
+            raise AccessDenied("only HTTP Basic is accepted in the Authorization header")
+        if environ.get("wsgi.url_scheme") != "https" and not self.settings.allow_basic_over_http:
+            raise AccessDenied("HTTP Basic is refused over plain HTTP; use HTTPS")
+        return Credential(CredentialType.USERNAME_PASSWORD, username=basic[0], password=basic[1])
+
+
+def _envelope_parts(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:
+    if root.tag == f"{{{SOAP11}}}Envelope":
+        raise faults.SoapFault("VersionMismatch", "this service speaks SOAP 1.2 only", 400)
+    if root.tag != f"{{{SOAP}}}Envelope":
+        raise SchemaValidationError("the document is not a SOAP 1.2 Envelope")
+    children = [c for c in root if isinstance(c.tag, str)]
+    header = children[0] if children and children[0].tag == f"{{{SOAP}}}Header" else None
+    rest = children[1:] if header is not None else children
+    if len(rest) != 1 or rest[0].tag != f"{{{SOAP}}}Body":
+        raise SchemaValidationError("the Envelope must hold an optional Header and one Body")
+    return header, rest[0]
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+            413: "Payload Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+            503: "Service Unavailable"}

@@ -1,0 +1,246 @@
+"""The repository: every query the service layer needs, over one connection (one unit
+of work). The service never builds SQL; the domain never sees rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, exists, func, select, update
+
+from ..domain.model import (AuditMessage, ClientState, CredentialType, DataSet, Endpoint,
+                            EndpointKind, Key, KeyState, KeyTemplate, NameValue, SourceKind)
+from . import tables as t
+
+
+class Repository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # ---- change sequence -------------------------------------------------------
+    def next_change(self, kind: str, object_id: str, version: int, now: datetime) -> int:
+        res = self.conn.execute(t.changes.insert().values(
+            object_kind=kind, object_id=object_id, version=version, at=now))
+        return int(res.inserted_primary_key[0])
+
+    # ---- endpoints -------------------------------------------------------------
+    def insert_endpoint(self, ep: Endpoint, now: datetime) -> None:
+        seq = self.next_change("endpoint", ep.endpoint_id, ep.version, now)
+        self.conn.execute(t.endpoints.insert().values(
+            id=ep.endpoint_id, kind=ep.kind.value, name=ep.name, state=ep.state.value,
+            credential_type=ep.credential_type.value, password_hash=ep.password_hash,
+            is_admin=ep.is_admin, owner_id=ep.owner_id, endpoint_type_id=ep.endpoint_type_id,
+            description=ep.description, failed_auth=0, version=ep.version, created_at=now,
+            edit_datetime=now, change_seq=seq))
+        self._insert_many(t.endpoint_realms, [{"endpoint_id": ep.endpoint_id, "realm": r}
+                                              for r in ep.realms])
+        self._insert_many(t.endpoint_capabilities, [{"endpoint_id": ep.endpoint_id, "name": c}
+                                                    for c in ep.capabilities])
+        self._insert_many(t.endpoint_attributes, [
+            {"endpoint_id": ep.endpoint_id, "name": a.name, "value": a.value}
+            for a in ep.attributes])
+
+    def endpoint_name_taken(self, kind: EndpointKind, name: str) -> bool:
+        return self.conn.execute(select(exists().where(
+            and_(t.endpoints.c.kind == kind.value, t.endpoints.c.name == name)))).scalar_one()
+
+    def get_endpoint(self, endpoint_id: str) -> Endpoint | None:
+        row = self.conn.execute(select(t.endpoints).where(t.endpoints.c.id == endpoint_id)).first()
+        return self._endpoint(row) if row else None
+
+    def find_client(self, name: str) -> Endpoint | None:
+        row = self.conn.execute(select(t.endpoints).where(and_(
+            t.endpoints.c.kind == EndpointKind.CLIENT.value, t.endpoints.c.name == name))).first()
+        return self._endpoint(row) if row else None
+
+    def list_clients(self) -> list[Endpoint]:
+        rows = self.conn.execute(select(t.endpoints).order_by(t.endpoints.c.kind,
+                                                              t.endpoints.c.name)).all()
+        return [self._endpoint(r) for r in rows]
+
+    def record_auth_failure(self, endpoint_id: str, lock_after: int) -> int:
+        self.conn.execute(update(t.endpoints).where(t.endpoints.c.id == endpoint_id)
+                          .values(failed_auth=t.endpoints.c.failed_auth + 1))
+        count = self.conn.execute(select(t.endpoints.c.failed_auth)
+                                  .where(t.endpoints.c.id == endpoint_id)).scalar_one()
+        if lock_after and count >= lock_after:
+            self.conn.execute(update(t.endpoints).where(and_(
+                t.endpoints.c.id == endpoint_id,
+                t.endpoints.c.state == ClientState.ACTIVE.value))
+                .values(state=ClientState.LOCKED.value))
+        return int(count)
+
+    def reset_auth_failures(self, endpoint_id: str) -> None:
+        self.conn.execute(update(t.endpoints).where(and_(
+            t.endpoints.c.id == endpoint_id, t.endpoints.c.failed_auth != 0)).values(failed_auth=0))
+
+    def _endpoint(self, row) -> Endpoint:  # type: ignore[no-untyped-def]
+        eid = row.id
+        realms = self.conn.execute(select(t.endpoint_realms.c.realm).where(
+            t.endpoint_realms.c.endpoint_id == eid).order_by(t.endpoint_realms.c.realm)).scalars()
+        caps = self.conn.execute(select(t.endpoint_capabilities.c.name).where(
+            t.endpoint_capabilities.c.endpoint_id == eid)).scalars()
+        attrs = self.conn.execute(select(t.endpoint_attributes.c.name, t.endpoint_attributes.c.value)
+                                  .where(t.endpoint_attributes.c.endpoint_id == eid)).all()
+        return Endpoint(
+            endpoint_id=eid, kind=EndpointKind(row.kind), name=row.name,
+            state=ClientState(row.state), credential_type=CredentialType(row.credential_type),
+            version=row.version, realms=tuple(realms), capabilities=tuple(sorted(caps)),
+            attributes=tuple(NameValue(n, v) for n, v in attrs), description=row.description,
+            endpoint_type_id=row.endpoint_type_id, owner_id=row.owner_id,
+            is_admin=bool(row.is_admin), failed_auth=row.failed_auth,
+            password_hash=row.password_hash)
+
+    # ---- sessions --------------------------------------------------------------
+    def insert_session(self, token_hash: str, endpoint_id: str, now: datetime,
+                       expires: datetime) -> None:
+        self.conn.execute(t.sessions.insert().values(
+            token_hash=token_hash, endpoint_id=endpoint_id, created_at=now, expires_at=expires,
+            revoked=False))
+
+    def session_endpoint(self, token_hash: str, now: datetime) -> tuple[str, datetime] | None:
+        row = self.conn.execute(select(t.sessions.c.endpoint_id, t.sessions.c.expires_at).where(and_(
+            t.sessions.c.token_hash == token_hash, t.sessions.c.revoked.is_(False),
+            t.sessions.c.expires_at > now))).first()
+        return (row.endpoint_id, row.expires_at) if row else None
+
+    def revoke_session(self, token_hash: str) -> None:
+        self.conn.execute(update(t.sessions).where(t.sessions.c.token_hash == token_hash)
+                          .values(revoked=True))
+
+    # ---- templates -------------------------------------------------------------
+    def insert_template(self, tpl: KeyTemplate, now: datetime) -> None:
+        self.conn.execute(t.templates.insert().values(
+            id=tpl.template_id, friendly_name=tpl.friendly_name, cipher_type=tpl.cipher_type,
+            length_bits=tpl.length_bits, t_cached=tpl.t_cached, description=tpl.description,
+            version=tpl.version, edit_datetime=now))
+        self._insert_many(t.template_attributes, [
+            {"template_id": tpl.template_id, "name": a.name, "value": a.value}
+            for a in tpl.attributes])
+        self._insert_many(t.template_realms, [{"template_id": tpl.template_id, "realm": r}
+                                              for r in tpl.realms])
+
+    def get_template(self, template_id: str | None = None,
+                     name: str | None = None) -> KeyTemplate | None:
+        col = t.templates.c.id if template_id is not None else t.templates.c.friendly_name
+        row = self.conn.execute(select(t.templates).where(
+            col == (template_id if template_id is not None else name))).first()
+        if row is None:
+            return None
+        attrs = self.conn.execute(select(t.template_attributes.c.name, t.template_attributes.c.value)
+                                  .where(t.template_attributes.c.template_id == row.id)).all()
+        realms = self.conn.execute(select(t.template_realms.c.realm).where(
+            t.template_realms.c.template_id == row.id)).scalars()
+        return KeyTemplate(template_id=row.id, friendly_name=row.friendly_name,
+                           cipher_type=row.cipher_type, length_bits=row.length_bits,
+                           t_cached=row.t_cached, version=row.version,
+                           description=row.description,
+                           attributes=tuple(NameValue(n, v) for n, v in attrs),
+                           realms=tuple(realms))
+
+    # ---- keys ------------------------------------------------------------------
+    def insert_key(self, key: Key, sealed: bytes, master_key_id: str, reported_by: str | None,
+                   now: datetime) -> None:
+        seq = self.next_change("key", key.key_id, key.version, now)
+        self.conn.execute(t.keys.insert().values(
+            id=key.key_id, friendly_name=key.friendly_name, state=key.state.value,
+            cipher_type=key.cipher_type, length_bits=key.length_bits, t_expired=key.t_expired,
+            t_disabled=key.t_disabled, t_cached=key.t_cached, description=key.description,
+            source_kind=key.source_kind.value, source_id=key.source_id,
+            template_id=key.template_id, pep_id=key.pep_id, sealed_value=sealed,
+            master_key_id=master_key_id, version=key.version, created_at=key.created_at,
+            edit_datetime=key.edit_datetime, change_seq=seq))
+        self._insert_many(t.key_attributes, [{"key_id": key.key_id, "name": a.name,
+                                              "value": a.value} for a in key.attributes])
+        self._insert_many(t.key_realms, [{"key_id": key.key_id, "realm": r} for r in key.realms])
+        self.add_bindings(key.key_id, key.datasets, reported_by, now)
+
+    def add_bindings(self, key_id: str, datasets: Iterable[DataSet], reported_by: str | None,
+                     now: datetime) -> None:
+        self._insert_many(t.dataset_bindings, [
+            {"key_id": key_id, "name": d.name, "value": d.value, "sizeof_value": d.sizeof_value,
+             "reported_by": reported_by, "at": now} for d in datasets])
+
+    def get_key(self, key_id: str) -> tuple[Key, bytes | None, str | None] | None:
+        """The key's metadata, its sealed value and the id of the master key sealing it."""
+        row = self.conn.execute(select(t.keys).where(t.keys.c.id == key_id)).first()
+        if row is None:
+            return None
+        return self._key(row), row.sealed_value, row.master_key_id
+
+    def find_key_ids(self, realms: Sequence[str], *, limit: int,
+                     friendly_name: str | None = None, attributes: Sequence[NameValue] = (),
+                     datasets: Sequence[DataSet] = (), template_id: str | None = None,
+                     altered_since: datetime | None = None,
+                     order: str = "created") -> list[str]:
+        """Ids of keys sharing a realm with `realms` and matching every given condition
+        (attributes and data sets ANDed). order: created | newest | edited."""
+        k = t.keys.c
+        conds = [exists().where(and_(t.key_realms.c.key_id == k.id,
+                                     t.key_realms.c.realm.in_(list(realms))))]
+        if friendly_name is not None:
+            conds.append(k.friendly_name == friendly_name)
+        if template_id is not None:
+            conds.append(k.template_id == template_id)
+        if altered_since is not None:
+            conds.append(k.edit_datetime > altered_since)
+        a, b = t.key_attributes.c, t.dataset_bindings.c
+        conds += [exists().where(and_(a.key_id == k.id, a.name == x.name, a.value == x.value))
+                  for x in attributes]
+        conds += [exists().where(and_(b.key_id == k.id, b.name == d.name, b.value == d.value))
+                  for d in datasets]
+        orders = {"created": (k.created_at, k.id), "newest": (k.created_at.desc(), k.id.desc()),
+                  "edited": (k.edit_datetime, k.id)}
+        q = select(k.id).where(and_(*conds)).order_by(*orders[order]).limit(limit)
+        return list(self.conn.execute(q).scalars())
+
+    def _key(self, row) -> Key:  # type: ignore[no-untyped-def]
+        kid = row.id
+        attrs = self.conn.execute(select(t.key_attributes.c.name, t.key_attributes.c.value)
+                                  .where(t.key_attributes.c.key_id == kid)
+                                  .order_by(t.key_attributes.c.name)).all()
+        realms = self.conn.execute(select(t.key_realms.c.realm).where(
+            t.key_realms.c.key_id == kid).order_by(t.key_realms.c.realm)).scalars()
+        b = t.dataset_bindings.c
+        datasets = self.conn.execute(select(b.name, b.value, func.max(b.sizeof_value))
+                                     .where(b.key_id == kid).group_by(b.name, b.value)
+                                     .order_by(b.name, b.value)).all()
+        return Key(
+            key_id=kid, state=KeyState(row.state), cipher_type=row.cipher_type,
+            length_bits=row.length_bits, version=row.version, edit_datetime=row.edit_datetime,
+            created_at=row.created_at, t_cached=row.t_cached, friendly_name=row.friendly_name,
+            t_expired=row.t_expired, t_disabled=row.t_disabled, description=row.description,
+            source_kind=SourceKind(row.source_kind), source_id=row.source_id,
+            template_id=row.template_id, pep_id=row.pep_id,
+            attributes=tuple(NameValue(n, v) for n, v in attrs),
+            datasets=tuple(DataSet(n, v, s) for n, v, s in datasets), realms=tuple(realms))
+
+    # ---- audit -----------------------------------------------------------------
+    def insert_audit(self, *, at: datetime, actor_id: str | None, actor_name: str | None,
+                     operation: str, event: str, result: str, key_id: str | None = None,
+                     pep_id: str | None = None, reported_at: datetime | None = None,
+                     message: str | None = None) -> None:
+        self.conn.execute(t.audit.insert().values(
+            at=at, actor_id=actor_id, actor_name=actor_name, operation=operation, event=event,
+            result=result, key_id=key_id, pep_id=pep_id, reported_at=reported_at,
+            message=message))
+
+    def insert_audit_messages(self, actor: Endpoint, msgs: Sequence[AuditMessage],
+                              now: datetime) -> None:
+        self._insert_many(t.audit, [
+            {"at": now, "actor_id": actor.endpoint_id, "actor_name": actor.name,
+             "operation": "PushAuditMessage", "event": m.event, "result": "Reported",
+             "key_id": m.key_id, "pep_id": m.pep_id, "reported_at": m.time,
+             "message": m.message} for m in msgs])
+
+    def audit_records(self, key_id: str | None = None, limit: int = 100) -> list[dict]:
+        q = select(t.audit)
+        if key_id is not None:
+            q = q.where(t.audit.c.key_id == key_id)
+        rows = self.conn.execute(q.order_by(t.audit.c.id.desc()).limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
+
+    # ---- helpers ---------------------------------------------------------------
+    def _insert_many(self, table, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+        if rows:
+            self.conn.execute(table.insert(), rows)

@@ -1,0 +1,174 @@
+"""Table definitions (SQLAlchemy Core). Portable SQL only: SQLite and PostgreSQL.
+
+Times are naive UTC DateTime columns; ids are canonical UUID strings. Every change to a
+key or endpoint takes a number from `changes`, the one store-wide change sequence.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        MetaData, String, Table, Text, UniqueConstraint)
+
+metadata = MetaData()
+
+GUID = String(36)
+
+meta = Table(
+    "kms_meta", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+changes = Table(
+    "changes", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("object_kind", String(32), nullable=False),
+    Column("object_id", GUID, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("at", DateTime, nullable=False),
+)
+
+endpoints = Table(
+    "endpoints", metadata,
+    Column("id", GUID, primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("credential_type", String(32), nullable=False),
+    Column("password_hash", String(256)),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("owner_id", GUID, ForeignKey("endpoints.id")),
+    Column("endpoint_type_id", GUID),
+    Column("description", Text),
+    Column("failed_auth", Integer, nullable=False, default=0),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("edit_datetime", DateTime, nullable=False),
+    Column("change_seq", Integer, nullable=False),
+    UniqueConstraint("kind", "name", name="uq_endpoint_kind_name"),
+)
+
+endpoint_realms = Table(
+    "endpoint_realms", metadata,
+    Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True),
+    Column("realm", String(512), primary_key=True),
+)
+
+endpoint_capabilities = Table(
+    "endpoint_capabilities", metadata,
+    Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(256), primary_key=True),
+)
+
+endpoint_attributes = Table(
+    "endpoint_attributes", metadata,
+    Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(512), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+templates = Table(
+    "key_templates", metadata,
+    Column("id", GUID, primary_key=True),
+    Column("friendly_name", String(256), nullable=False, unique=True),
+    Column("cipher_type", String(128), nullable=False),
+    Column("length_bits", Integer, nullable=False),
+    Column("t_cached", Integer, nullable=False),
+    Column("description", Text),
+    Column("version", Integer, nullable=False),
+    Column("edit_datetime", DateTime, nullable=False),
+)
+
+template_attributes = Table(
+    "key_template_attributes", metadata,
+    Column("template_id", GUID, ForeignKey("key_templates.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+template_realms = Table(
+    "key_template_realms", metadata,
+    Column("template_id", GUID, ForeignKey("key_templates.id", ondelete="CASCADE"), primary_key=True),
+    Column("realm", String(512), primary_key=True),
+)
+
+keys = Table(
+    "keys", metadata,
+    Column("id", GUID, primary_key=True),
+    Column("friendly_name", String(256), index=True),
+    Column("state", String(16), nullable=False),
+    Column("cipher_type", String(128), nullable=False),
+    Column("length_bits", Integer, nullable=False),
+    Column("t_expired", DateTime),
+    Column("t_disabled", DateTime),
+    Column("t_cached", Integer, nullable=False),
+    Column("description", Text),
+    Column("source_kind", String(8), nullable=False),
+    Column("source_id", GUID),
+    Column("template_id", GUID, ForeignKey("key_templates.id")),
+    Column("pep_id", GUID, ForeignKey("endpoints.id")),
+    Column("sealed_value", LargeBinary),
+    Column("master_key_id", GUID),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("edit_datetime", DateTime, nullable=False),
+    Column("change_seq", Integer, nullable=False),
+    Index("ix_keys_edit_datetime", "edit_datetime", "id"),
+    Index("ix_keys_change_seq", "change_seq"),
+)
+
+key_attributes = Table(
+    "key_attributes", metadata,
+    Column("key_id", GUID, ForeignKey("keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_key_attributes_name_value", "name", "value"),
+)
+
+key_realms = Table(
+    "key_realms", metadata,
+    Column("key_id", GUID, ForeignKey("keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("realm", String(512), primary_key=True),
+    Index("ix_key_realms_realm", "realm"),
+)
+
+# Every data-set binding reported to the KMS (§5.1): which keys protected which data.
+dataset_bindings = Table(
+    "dataset_bindings", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_id", GUID, ForeignKey("keys.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("sizeof_value", Integer),
+    Column("reported_by", GUID),
+    Column("at", DateTime, nullable=False),
+    Index("ix_dataset_bindings_name_value", "name", "value"),
+    Index("ix_dataset_bindings_key", "key_id"),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor_id", GUID),
+    Column("actor_name", String(256)),
+    Column("operation", String(64), nullable=False),
+    Column("event", String(256), nullable=False),
+    Column("result", String(32), nullable=False),
+    Column("key_id", GUID),
+    Column("pep_id", GUID),
+    Column("reported_at", DateTime),
+    Column("message", Text),
+    Index("ix_audit_key", "key_id", "at"),
+    Index("ix_audit_actor", "actor_id", "at"),
+    Index("ix_audit_at", "at"),
+)

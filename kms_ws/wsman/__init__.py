@@ -1,0 +1,1 @@
+"""WS-Addressing headers and (later) the WS-Management protocols."""

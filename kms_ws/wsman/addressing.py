@@ -1,0 +1,73 @@
+"""WS-Addressing 2004/08 request headers, mustUnderstand, and action resolution.
+
+Routing: wsa:Action; else the SOAP 1.2 `action` parameter of the Content-Type (what
+WSDL-driven stacks send); else the Body's element. Requests in WS-Addressing 1.0
+(2005/08) are understood too; responses use 2004/08.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from ..xmlns import KMS, SOAP, WSA, WSA10, WSMAN
+
+_MU_TRUE = ("true", "1")
+_ACTION_PARAM = re.compile(r';\s*action\s*=\s*"?([^";]+)"?', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Addressing:
+    action: str | None = None
+    message_id: str | None = None
+    to: str | None = None
+    reply_to: str | None = None
+
+
+def understood_headers() -> frozenset[str]:
+    wsa = [f"{{{ns}}}{n}" for ns in (WSA, WSA10)
+           for n in ("To", "Action", "MessageID", "ReplyTo", "From", "FaultTo", "RelatesTo")]
+    return frozenset(wsa + [f"{{{KMS}}}Credential", f"{{{WSMAN}}}Locale",
+                            f"{{{WSMAN}}}DataLocale"])
+
+
+UNDERSTOOD = understood_headers()
+
+
+def must_understand(el: etree._Element) -> bool:
+    v = el.get(f"{{{SOAP}}}mustUnderstand")
+    if v is None:
+        v = el.get("mustUnderstand")  # some clients leave it unqualified
+    return v is not None and v.strip().lower() in _MU_TRUE
+
+
+def not_understood(header: etree._Element | None) -> list[etree._Element]:
+    if header is None:
+        return []
+    return [h for h in header if isinstance(h.tag, str) and h.tag not in UNDERSTOOD
+            and must_understand(h)]
+
+
+def read(header: etree._Element | None) -> Addressing:
+    if header is None:
+        return Addressing()
+    values: dict[str, str | None] = {}
+    for ns in (WSA, WSA10):
+        for name in ("Action", "MessageID", "To"):
+            el = header.find(f"{{{ns}}}{name}")
+            if el is not None and name not in values:
+                values[name] = (el.text or "").strip()
+        reply = header.find(f"{{{ns}}}ReplyTo/{{{ns}}}Address")
+        if reply is not None and "ReplyTo" not in values:
+            values["ReplyTo"] = (reply.text or "").strip()
+    return Addressing(values.get("Action"), values.get("MessageID"), values.get("To"),
+                      values.get("ReplyTo"))
+
+
+def action_from_content_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    match = _ACTION_PARAM.search(content_type)
+    return match.group(1).strip() if match else None
