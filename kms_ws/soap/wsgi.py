@@ -91,7 +91,7 @@ class SoapApplication:
             missed = addressing.not_understood(header)
             if missed:
                 raise faults.SoapFault("MustUnderstand", "header not understood: " +
-                                       ", ".join(h.tag for h in missed), 400,
+                                       ", ".join(h.tag for h in missed), 500,
                                        tuple(h.tag for h in missed))
             op, payload = self._route(addr, environ.get("CONTENT_TYPE"), body_el)
             self._validate(payload)
@@ -169,7 +169,7 @@ class SoapApplication:
 
 def _envelope_parts(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:
     if root.tag == f"{{{SOAP11}}}Envelope":
-        raise faults.SoapFault("VersionMismatch", "this service speaks SOAP 1.2 only", 400)
+        raise faults.SoapFault("VersionMismatch", "this service speaks SOAP 1.2 only", 500)
     if root.tag != f"{{{SOAP}}}Envelope":
         raise SchemaValidationError("the document is not a SOAP 1.2 Envelope")
     children = [c for c in root if isinstance(c.tag, str)]

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool
 
 from . import migrations
 
@@ -24,7 +23,9 @@ def sqlite_url(data_dir: Path) -> str:
 def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
+    # One pool per process (engines are built after the fork): connections, their
+    # pragmas and the WAL persist across requests.
+    engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,67 @@
+"""Shared fixtures: a real server process on loopback, clients that validate every
+message against schemas/."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kms_ws.client import KmsClient
+
+from .support.server import ADMIN, ServerProcess
+from .support.validating import ValidatingPlugin
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = ServerProcess(tmp_path_factory.mktemp("kms") / "data")
+    srv.bootstrap()
+    srv.start()
+    yield srv
+    assert srv.stop() == 0, srv.stderr_text()
+
+
+@pytest.fixture()
+def validator() -> ValidatingPlugin:
+    return ValidatingPlugin()
+
+
+def make_client(url: str, user: str | None, password: str | None,
+                validator: ValidatingPlugin) -> KmsClient:
+    return KmsClient(url, user, password, plugins=[validator])
+
+
+@pytest.fixture()
+def admin(server: ServerProcess, validator: ValidatingPlugin) -> Iterator[KmsClient]:
+    with make_client(server.url, *ADMIN, validator) as c:
+        yield c
+
+
+@pytest.fixture()
+def client_factory(server: ServerProcess, admin: KmsClient, validator: ValidatingPlugin):
+    """Registers a fresh (non-admin) client per call; returns (KmsClient, name, password)."""
+    made: list[KmsClient] = []
+
+    def make(realms: tuple[str, ...] = ()) -> tuple[KmsClient, str, str]:
+        name = f"client-{uuid.uuid4().hex[:8]}"
+        password = f"pw-{uuid.uuid4().hex}"
+        admin.register_endpoint("Client", name, password=password, realms=realms)
+        c = make_client(server.url, name, password, validator)
+        made.append(c)
+        return c, name, password
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture()
+def client(client_factory) -> KmsClient:  # type: ignore[no-untyped-def]
+    return client_factory()[0]
+
+
+def data_files(data_dir: Path) -> list[Path]:
+    return [p for p in data_dir.rglob("*") if p.is_file()]

@@ -1,0 +1,46 @@
+"""No plaintext key at rest: a key's bytes appear nowhere in the data directory."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+import pytest
+
+from kms_ws.client import KmsClient
+
+from ..support.server import ADMIN, ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def _forms(value: bytes) -> list[bytes]:
+    return [value, value.hex().encode(), value.hex().upper().encode(),
+            base64.b64encode(value), base64.b64encode(value)[:24]]
+
+
+def test_key_bytes_appear_nowhere_in_the_data_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    srv = ServerProcess(tmp_path / "data")
+    srv.bootstrap()
+    srv.start()
+    try:
+        with KmsClient(srv.url, *ADMIN) as c:
+            stored = secrets.token_bytes(32)
+            key_id = c.store_key(stored, friendly_name="at-rest")
+            created = c.create_key(friendly_name="at-rest-2").value
+            assert c.get_key(key_id).value == stored
+            files = [p for p in srv.data_dir.rglob("*") if p.is_file()]
+            names = {p.name for p in files}
+            assert {"kms.db", "kms.db-wal", "kms-ws.log"} <= names  # WAL and log while live
+            for value in (stored, created):
+                assert value is not None
+                for path in files:
+                    data = path.read_bytes()
+                    for form in _forms(value):
+                        assert form not in data, f"key material in {path.name}"
+    finally:
+        assert srv.stop() == 0
+    files = [p for p in srv.data_dir.rglob("*") if p.is_file()]
+    for path in files:  # after the clean stop too (WAL checkpointed into the database)
+        for form in _forms(stored):
+            assert form not in path.read_bytes()

@@ -1,0 +1,84 @@
+"""A real kms-ws server process on a free loopback port, for e2e tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ADMIN = ("admin", "admin-password-1")
+
+
+def kms(*args: str, stdin: str | None = None, cwd: Path | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the kms-ws command line (this interpreter's installed package)."""
+    return subprocess.run([sys.executable, "-m", "kms_ws.cli", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120, cwd=cwd, check=check)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, security: dict | None = None, workers: int = 2,
+                 tls: tuple[Path, Path] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.workers = workers
+        self.tls = tls
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}/wsman"
+        self.proc: subprocess.Popen[bytes] | None = None
+        if security:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            (data_dir / "kms-ws.json").write_text(json.dumps({"security": security}))
+
+    def bootstrap(self) -> None:
+        kms("init", "--data-dir", str(self.data_dir))
+        kms("client", "add", ADMIN[0], "--admin", "--password-stdin", "--data-dir",
+            str(self.data_dir), stdin=ADMIN[1] + "\n")
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "kms_ws.cli", "serve", "--data-dir", str(self.data_dir),
+                "--port", str(self.port), "--workers", str(self.workers)]
+        if self.tls:
+            args += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+        self.stderr = open(self.data_dir / "serve.stderr", "wb")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited: " + self.stderr_text())
+            try:
+                r = requests.get(self.url + "?wsdl", timeout=1, verify=False)
+                if r.status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not come up: " + self.stderr_text())
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            code = self.proc.wait(timeout=10)
+        self.stderr.close()
+        return code
+
+    def stderr_text(self) -> str:
+        return (self.data_dir / "serve.stderr").read_text(errors="replace")

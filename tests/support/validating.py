@@ -1,0 +1,48 @@
+"""Schema validation of every message tests send and receive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from lxml import etree
+from zeep import Plugin
+
+from .schema_check import validate_envelope
+
+
+class ValidatingPlugin(Plugin):  # type: ignore[misc]
+    """A zeep plugin validating each envelope (after our addressing headers are added)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+
+    def egress(self, envelope: Any, http_headers: dict, operation: Any,
+               binding_options: Any) -> tuple[Any, dict]:
+        validate_envelope(etree.tostring(envelope))
+        self.sent += 1
+        return envelope, http_headers
+
+    def ingress(self, envelope: Any, http_headers: dict, operation: Any) -> tuple[Any, dict]:
+        validate_envelope(etree.tostring(envelope))
+        self.received += 1
+        return envelope, http_headers
+
+
+CT = "application/soap+xml;charset=UTF-8"
+
+
+def post(url: str, body: bytes, *, auth: tuple[str, str] | None = None,
+         headers: dict[str, str] | None = None, validate_request: bool = True,
+         **kwargs: Any) -> tuple[requests.Response, etree._Element | None]:
+    """POST raw SOAP; validates the request (when it is meant to be valid) and always the
+    response envelope. Returns the response and its parsed envelope."""
+    if validate_request:
+        validate_envelope(body)
+    r = requests.post(url, data=body, auth=auth, timeout=30,
+                      headers={"Content-Type": CT, **(headers or {})}, **kwargs)
+    env = None
+    if r.headers.get("Content-Type", "").startswith("application/soap+xml"):
+        env = validate_envelope(r.content)
+    return r, env
