@@ -57,8 +57,7 @@ def store_key(ctx: RequestContext, req: StoreKeyRequest) -> StoreKeyResult:
 
 def get_key(ctx: RequestContext, req: GetKeyRequest) -> GetKeyResult:
     caller = _caller(ctx)
-    pep = _pep_for(ctx, caller, req.pep_id)
-    del pep  # checked for the association; per-PEP wrapping comes with key wrapping
+    _pep_for(ctx, caller, req.pep_id)  # a PEP's keys only through its associated client
     if req.key_id is not None:
         key = _load_visible(ctx, caller, req.key_id)
         if req.if_altered_since_version is not None and key.version <= req.if_altered_since_version:

@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from kms_ws.client import KmsClient
+from kms_ws.client import KmsClient, KmsFault
 
 from ..support.server import ADMIN, ServerProcess
 
@@ -44,3 +44,26 @@ def test_key_bytes_appear_nowhere_in_the_data_directory(tmp_path) -> None:  # ty
     for path in files:  # after the clean stop too (WAL checkpointed into the database)
         for form in _forms(stored):
             assert form not in path.read_bytes()
+
+
+def test_logs_hold_no_password_token_or_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    srv = ServerProcess(tmp_path / "data", workers=1)
+    srv.bootstrap()
+    srv.start()
+    try:
+        with KmsClient(srv.url, *ADMIN) as c:
+            key = c.create_key(friendly_name="logged")
+            with KmsClient(srv.url, ADMIN[0], "wrong-password-x") as bad, \
+                    pytest.raises(KmsFault):
+                bad.get_random_bytes(1)
+            c.login()
+            token = c._addressing.session_token
+            assert c.get_key(key.key_id).value == key.value
+            c.logout()
+    finally:
+        assert srv.stop() == 0
+    log = (srv.data_dir / "kms-ws.log").read_bytes() + (srv.data_dir / "serve.stderr").read_bytes()
+    assert b"GetKey" in log and b"CreateKey" in log  # one line per request is there
+    assert log.count(b"kms_ws.access") >= 6
+    for secret in (ADMIN[1].encode(), b"wrong-password-x", token.encode(), *_forms(key.value)):
+        assert secret not in log
