@@ -27,9 +27,10 @@ class AuditEvent:
 
 def emit(event: AuditEvent, repo: Repository | None = None) -> None:
     """Write the event to the audit log and, given a repository, to the audit table."""
-    fields = {k: v for k, v in asdict(event).items() if v is not None}
-    fields["at"] = event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    log.info(json.dumps(fields, sort_keys=True))
+    if log.isEnabledFor(logging.INFO):
+        fields = {k: v for k, v in asdict(event).items() if v is not None}
+        fields["at"] = event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        log.info(json.dumps(fields, sort_keys=True))
     if repo is not None:
         repo.insert_audit(at=event.at, actor_id=event.actor_id, actor_name=event.actor_name,
                           operation=event.operation, event=event.event, result=event.result,

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, exists, func, select, update
+from functools import lru_cache
+
+from sqlalchemy import (Connection, and_, bindparam, exists, func, literal, null, select,
+                        union_all, update)
 
 from ..domain.model import (AuditMessage, ClientState, CredentialType, DataSet, Endpoint,
                             EndpointKind, Key, KeyState, KeyTemplate, NameValue, SourceKind)
@@ -45,12 +48,11 @@ class Repository:
             and_(t.endpoints.c.kind == kind.value, t.endpoints.c.name == name)))).scalar_one()
 
     def get_endpoint(self, endpoint_id: str) -> Endpoint | None:
-        row = self.conn.execute(select(t.endpoints).where(t.endpoints.c.id == endpoint_id)).first()
+        row = self.conn.execute(_stmt("endpoint_by_id"), {"id": endpoint_id}).first()
         return self._endpoint(row) if row else None
 
     def find_client(self, name: str) -> Endpoint | None:
-        row = self.conn.execute(select(t.endpoints).where(and_(
-            t.endpoints.c.kind == EndpointKind.CLIENT.value, t.endpoints.c.name == name))).first()
+        row = self.conn.execute(_stmt("client_by_name"), {"name": name}).first()
         return self._endpoint(row) if row else None
 
     def list_clients(self) -> list[Endpoint]:
@@ -75,18 +77,19 @@ class Repository:
             t.endpoints.c.id == endpoint_id, t.endpoints.c.failed_auth != 0)).values(failed_auth=0))
 
     def _endpoint(self, row) -> Endpoint:  # type: ignore[no-untyped-def]
-        eid = row.id
-        realms = self.conn.execute(select(t.endpoint_realms.c.realm).where(
-            t.endpoint_realms.c.endpoint_id == eid).order_by(t.endpoint_realms.c.realm)).scalars()
-        caps = self.conn.execute(select(t.endpoint_capabilities.c.name).where(
-            t.endpoint_capabilities.c.endpoint_id == eid)).scalars()
-        attrs = self.conn.execute(select(t.endpoint_attributes.c.name, t.endpoint_attributes.c.value)
-                                  .where(t.endpoint_attributes.c.endpoint_id == eid)).all()
+        realms, caps, attrs = [], [], []
+        for facet, name, value, _ in self.conn.execute(_stmt("endpoint_facets"), {"id": row.id}):
+            if facet == "r":
+                realms.append(name)
+            elif facet == "c":
+                caps.append(name)
+            else:
+                attrs.append(NameValue(name, value))
         return Endpoint(
-            endpoint_id=eid, kind=EndpointKind(row.kind), name=row.name,
+            endpoint_id=row.id, kind=EndpointKind(row.kind), name=row.name,
             state=ClientState(row.state), credential_type=CredentialType(row.credential_type),
-            version=row.version, realms=tuple(realms), capabilities=tuple(sorted(caps)),
-            attributes=tuple(NameValue(n, v) for n, v in attrs), description=row.description,
+            version=row.version, realms=tuple(sorted(realms)), capabilities=tuple(sorted(caps)),
+            attributes=tuple(sorted(attrs, key=lambda a: a.name)), description=row.description,
             endpoint_type_id=row.endpoint_type_id, owner_id=row.owner_id,
             is_admin=bool(row.is_admin), failed_auth=row.failed_auth,
             password_hash=row.password_hash)
@@ -163,7 +166,7 @@ class Repository:
 
     def get_key(self, key_id: str) -> tuple[Key, bytes | None, str | None] | None:
         """The key's metadata, its sealed value and the id of the master key sealing it."""
-        row = self.conn.execute(select(t.keys).where(t.keys.c.id == key_id)).first()
+        row = self.conn.execute(_stmt("key_by_id"), {"id": key_id}).first()
         if row is None:
             return None
         return self._key(row), row.sealed_value, row.master_key_id
@@ -195,25 +198,24 @@ class Repository:
         return list(self.conn.execute(q).scalars())
 
     def _key(self, row) -> Key:  # type: ignore[no-untyped-def]
-        kid = row.id
-        attrs = self.conn.execute(select(t.key_attributes.c.name, t.key_attributes.c.value)
-                                  .where(t.key_attributes.c.key_id == kid)
-                                  .order_by(t.key_attributes.c.name)).all()
-        realms = self.conn.execute(select(t.key_realms.c.realm).where(
-            t.key_realms.c.key_id == kid).order_by(t.key_realms.c.realm)).scalars()
-        b = t.dataset_bindings.c
-        datasets = self.conn.execute(select(b.name, b.value, func.max(b.sizeof_value))
-                                     .where(b.key_id == kid).group_by(b.name, b.value)
-                                     .order_by(b.name, b.value)).all()
+        attrs, realms, datasets = [], [], []
+        for facet, name, value, size in self.conn.execute(_stmt("key_facets"), {"id": row.id}):
+            if facet == "a":
+                attrs.append(NameValue(name, value))
+            elif facet == "r":
+                realms.append(name)
+            else:
+                datasets.append(DataSet(name, value, size))
         return Key(
-            key_id=kid, state=KeyState(row.state), cipher_type=row.cipher_type,
+            key_id=row.id, state=KeyState(row.state), cipher_type=row.cipher_type,
             length_bits=row.length_bits, version=row.version, edit_datetime=row.edit_datetime,
             created_at=row.created_at, t_cached=row.t_cached, friendly_name=row.friendly_name,
             t_expired=row.t_expired, t_disabled=row.t_disabled, description=row.description,
             source_kind=SourceKind(row.source_kind), source_id=row.source_id,
             template_id=row.template_id, pep_id=row.pep_id,
-            attributes=tuple(NameValue(n, v) for n, v in attrs),
-            datasets=tuple(DataSet(n, v, s) for n, v, s in datasets), realms=tuple(realms))
+            attributes=tuple(sorted(attrs, key=lambda a: a.name)),
+            datasets=tuple(sorted(datasets, key=lambda d: (d.name, d.value))),
+            realms=tuple(sorted(realms)))
 
     # ---- audit -----------------------------------------------------------------
     def insert_audit(self, *, at: datetime, actor_id: str | None, actor_name: str | None,
@@ -244,3 +246,33 @@ class Repository:
     def _insert_many(self, table, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
         if rows:
             self.conn.execute(table.insert(), rows)
+
+
+# ---- prepared statements: built once per process, executed with bound parameters -----
+
+@lru_cache(maxsize=None)
+def _stmt(name: str):  # type: ignore[no-untyped-def]
+    """The hot-path statements. Multi-valued facets of an object (realms, attributes,
+    capabilities, data sets) come back in ONE portable UNION ALL query, tagged by kind."""
+    e, k = t.endpoints.c, t.keys.c
+    if name == "endpoint_by_id":
+        return select(t.endpoints).where(e.id == bindparam("id"))
+    if name == "client_by_name":
+        return select(t.endpoints).where(and_(e.kind == EndpointKind.CLIENT.value,
+                                              e.name == bindparam("name")))
+    if name == "key_by_id":
+        return select(t.keys).where(k.id == bindparam("id"))
+    if name == "endpoint_facets":
+        r, c, a = t.endpoint_realms.c, t.endpoint_capabilities.c, t.endpoint_attributes.c
+        return union_all(
+            select(literal("r"), r.realm, null(), null()).where(r.endpoint_id == bindparam("id")),
+            select(literal("c"), c.name, null(), null()).where(c.endpoint_id == bindparam("id")),
+            select(literal("a"), a.name, a.value, null()).where(a.endpoint_id == bindparam("id")))
+    if name == "key_facets":
+        a, r, b = t.key_attributes.c, t.key_realms.c, t.dataset_bindings.c
+        return union_all(
+            select(literal("a"), a.name, a.value, null()).where(a.key_id == bindparam("id")),
+            select(literal("r"), r.realm, null(), null()).where(r.key_id == bindparam("id")),
+            select(literal("d"), b.name, b.value, func.max(b.sizeof_value))
+            .where(b.key_id == bindparam("id")).group_by(b.name, b.value))
+    raise KeyError(name)
