@@ -57,12 +57,22 @@ class Key:
     template_id: str | None = None
 
 
+class _Session(requests.Session):
+    """requests lets REQUESTS_CA_BUNDLE override a session's own `verify` (psf/requests
+    #3829): the CA the caller named must win, or TLS verification silently changes."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        if verify is None:
+            verify = self.verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
 class KmsClient:
     def __init__(self, url: str, username: str | None = None, password: str | None = None,
                  *, verify: bool | str = True, cert: str | tuple[str, str] | None = None,
                  timeout: float = 30, plugins: Sequence[Any] = ()) -> None:
         self.url = url
-        session = requests.Session()
+        session = _Session()
         session.verify = verify
         if cert is not None:
             session.cert = cert

@@ -61,7 +61,8 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited: " + self.stderr_text())
             try:
-                r = requests.get(self.url + "?wsdl", timeout=1, verify=False)
+                r = requests.get(self.url + "?wsdl", timeout=1,
+                                 verify=str(self.tls[0]) if self.tls else True)
                 if r.status_code == 200:
                     return
             except requests.RequestException:
