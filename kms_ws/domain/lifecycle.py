@@ -32,3 +32,34 @@ def check_deliverable(key: Key, usage: KeyUsage | None, now: datetime) -> KeySta
         return state
     wanted = (usage or KeyUsage.ENCRYPT).value.lower()
     raise KeyNotUsable(f"key {key.key_id} is {state.value} and cannot be delivered for {wanted}")
+
+
+# ---- administrator actions (§5.2) --------------------------------------------------------
+
+ACTIONS = ("Activate", "Disable", "Compromise", "Destroy")
+
+# action -> states (effective, at `now`) it may be applied in, and the state it leads to
+_TRANSITIONS: dict[str, tuple[frozenset[KeyState], KeyState]] = {
+    "Activate": (frozenset({KeyState.PRE_ACTIVE}), KeyState.ACTIVE),
+    "Disable": (frozenset({KeyState.PRE_ACTIVE, KeyState.ACTIVE, KeyState.EXPIRED}),
+                KeyState.DISABLED),
+    "Compromise": (frozenset({KeyState.PRE_ACTIVE, KeyState.ACTIVE, KeyState.EXPIRED,
+                              KeyState.DISABLED}), KeyState.COMPROMISED),
+    "Destroy": (frozenset(set(KeyState) - {KeyState.DESTROYED}), KeyState.DESTROYED),
+}
+
+
+def apply_action(key: Key, action: str, now: datetime) -> KeyState:
+    """The state an administrator action leads to, or InvalidParameter.
+
+    Destroyed is final: the value is erased, the tombstone and its history stay.
+    Compromised can only be destroyed. Nothing returns a key to Active except
+    Activate from Pre-active (a disabled or compromised key is never revived)."""
+    from .errors import InvalidParameter
+    if action not in _TRANSITIONS:
+        raise InvalidParameter(f"unknown key action {action}", supported=ACTIONS)
+    allowed, target = _TRANSITIONS[action]
+    state = effective_state(key, now)
+    if state not in allowed:
+        raise InvalidParameter(f"key {key.key_id} is {state.value}: {action} is not allowed")
+    return target

@@ -1,0 +1,87 @@
+"""§4.5 realms: realm URIs, rights, and the access decision.
+
+A subject (client, PEP, administrator) holds *grants*: per realm, a set of rights. An
+object (key, policy, template, ...) is *in* one or more realms. The subject's right on
+the object is the most privileged right it holds in any realm the two share; with no
+shared realm (or no right there) the object does not exist for the subject.
+
+Rights are ordered, each implying the ones below it:
+    Reference < Read < Edit < Delete < Create
+Reference lets a subject use an object (receive a key for use, name a policy in an
+association) without seeing its metadata; Read shows it; Edit changes it; Delete
+removes it; Create puts new objects into the realm (and implies all the others there).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+
+from .errors import InvalidParameter
+
+_LABEL = r"[A-Za-z]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+REALM_URI = re.compile(rf"realm://{_LABEL}(\.{_LABEL})*/[A-Za-z0-9._~\-]{{1,128}}")
+
+
+class Right(enum.IntEnum):
+    REFERENCE = 1
+    READ = 2
+    EDIT = 3
+    DELETE = 4
+    CREATE = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.capitalize()
+
+    @classmethod
+    def parse(cls, text: str) -> "Right":
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise InvalidParameter(f"unknown realm right {text!r}",
+                                   supported=tuple(r.label for r in cls)) from None
+
+
+ALL_RIGHTS: frozenset[Right] = frozenset(Right)
+
+Grants = Mapping[str, frozenset[Right]]
+
+
+def check_realm_uri(uri: str) -> str:
+    """realm://domain/realm-name with an RFC 1034 domain; the domain is case-insensitive."""
+    if len(uri) > 512 or not REALM_URI.fullmatch(uri):
+        raise InvalidParameter(f"{uri!r} is not a realm URI (realm://domain/realm-name)")
+    domain, _, name = uri[len("realm://"):].partition("/")
+    return f"realm://{domain.lower()}/{name}"
+
+
+def effective_right(grants: Grants, object_realms: Iterable[str]) -> Right | None:
+    """The most privileged right `grants` give on an object in `object_realms`."""
+    best: Right | None = None
+    for realm in object_realms:
+        for right in grants.get(realm, ()):
+            if best is None or right > best:
+                best = right
+    return best
+
+
+def allows(grants: Grants, object_realms: Iterable[str], needed: Right) -> bool:
+    right = effective_right(grants, object_realms)
+    return right is not None and right >= needed
+
+
+def realms_with(grants: Grants, needed: Right) -> tuple[str, ...]:
+    """The realms in which `grants` give at least `needed` (for queries that filter)."""
+    return tuple(sorted(r for r, rights in grants.items()
+                        if rights and max(rights) >= needed))
+
+
+def format_rights(rights: Iterable[Right]) -> str:
+    return ",".join(r.label for r in sorted(rights, reverse=True))
+
+
+def parse_rights(text: str | Iterable[str]) -> frozenset[Right]:
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return frozenset(Right.parse(t) for t in items if t.strip())
