@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from zeep import Client, Settings
 from zeep.exceptions import Fault, TransportError
+from zeep.helpers import serialize_object
 from zeep.transports import Transport
 
 from ..resources import wsdl_dir
@@ -197,6 +198,60 @@ class KmsClient:
     def get_random_bytes(self, n: int) -> bytes:
         return bytes(self._call("GetRandomBytes", NumberOfBytes=n))
 
+    # ---- administration (an administrator's credential) ---------------------------------
+    # Objects are plain dicts keyed by their schema element names (see schemas/kms.xsd):
+    #   c.admin_create("RetentionPolicy", {"Name": "90d", "TExpiration": "P90D"})
+    def admin_create(self, kind: str, obj: Mapping[str, Any],
+                     password: str | None = None) -> dict[str, Any]:
+        cred = None
+        if password is not None:
+            cred = {"CredentialType": "UsernamePassword",
+                    "UsernamePassword": {"Username": obj.get("Name"), "Password": password}}
+        return _one(self._call("AdminCreate", **{kind: dict(obj)}, Credential=cred), kind)
+
+    def admin_get(self, kind: str, ref: str) -> dict[str, Any]:
+        return _one(self._call("AdminGet", Kind=kind, Id=ref), kind)
+
+    def admin_list(self, kind: str, altered_since: datetime | None = None,
+                   max_items: int | None = None) -> tuple[list[dict[str, Any]], bool]:
+        res = self._call("AdminList", Kind=kind, AlteredSince=altered_since, MaxItems=max_items)
+        return _many(res, kind), bool(getattr(res, "More", None))
+
+    def admin_edit(self, kind: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return _one(self._call("AdminEdit", **{kind: dict(obj)}), kind)
+
+    def admin_delete(self, kind: str, ref: str,
+                     version: int | None = None) -> dict[str, Any] | None:
+        """None when the object was removed; else what was kept (a tombstone)."""
+        res = self._call("AdminDelete", Kind=kind, Id=ref, Version=version)
+        return None if getattr(res, "Removed", None) else _one(res, kind)
+
+    def admin_associate(self, kind: str, ref: str, target_kind: str, target_ref: str,
+                        rights: Sequence[str] = ()) -> dict[str, Any]:
+        return _one(self._call("AdminAssociate", Kind=kind, Id=ref,
+                               Target={"Kind": target_kind, "Id": target_ref},
+                               Right=list(rights) or None), kind)
+
+    def admin_disassociate(self, kind: str, ref: str, target_kind: str,
+                           target_ref: str) -> dict[str, Any]:
+        return _one(self._call("AdminDisassociate", Kind=kind, Id=ref,
+                               Target={"Kind": target_kind, "Id": target_ref}), kind)
+
+    def admin_audit(self, key_id: str | None = None, client_id: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None,
+                    max_records: int | None = None) -> list[dict[str, Any]]:
+        res = self._call("AdminAudit", KeyId=key_id, ClientId=client_id, From=since, To=until,
+                         MaxRecords=max_records)
+        return [_plain(r) for r in (res or [])]
+
+    def admin_bindings(self, key_id: str | None = None,
+                       dataset: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+        """Which data sets a key protected, or which keys protected a data set."""
+        sel: dict[str, Any] = {"KeyId": key_id} if key_id else \
+            {"DataSet": {"Name": dataset[0], "Value": dataset[1]}} if dataset else {}
+        res = self._call("AdminBindings", **sel)
+        return [_plain(b) for b in (res or [])]
+
     # ---- plumbing -----------------------------------------------------------------------
     def _call(self, op: str, **kwargs: Any) -> Any:
         args = {k: v for k, v in kwargs.items() if v is not None}
@@ -267,6 +322,36 @@ def _key(k: Any) -> Key:
         realms=[r.Realm for r in (k.RealmAssociations.RealmAssociation
                                   if k.RealmAssociations else [])],
         template_id=k.TemplateId)
+
+
+def _plain(value: Any) -> Any:
+    """zeep objects -> dicts and lists, without the absent (None) fields."""
+    value = serialize_object(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items() if v is not None and v != []}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _one(res: Any, kind: str) -> dict[str, Any]:
+    found = _many(res, kind)
+    if len(found) != 1:
+        raise KmsFault(None, f"expected one {kind} in the response")
+    return found[0]
+
+
+def _many(res: Any, kind: str) -> list[dict[str, Any]]:
+    if res is None:
+        return []
+    value = getattr(res, kind, None) if not isinstance(res, list) else res
+    if value is None:
+        plain = _plain(res)
+        value = plain.get(kind) if isinstance(plain, dict) else None
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [_plain(v) for v in items]
 
 
 def _fault(fault: Fault) -> KmsFault:

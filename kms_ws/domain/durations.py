@@ -33,3 +33,10 @@ def add_duration(start: datetime, text: str) -> datetime:
         raise InvalidParameter(f"duration {text} goes beyond the calendar") from None
     return moved + timedelta(weeks=int(g["w"]), days=int(g["d"]), hours=int(g["h"]),
                              minutes=int(g["mi"]), seconds=float(g["s"]))
+
+
+def parse_utc(text: str) -> datetime:
+    """xsd:dateTime in UTC ('Z' or +00:00) -> naive UTC datetime."""
+    from datetime import UTC
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).astimezone(UTC) \
+        .replace(tzinfo=None)

@@ -104,3 +104,19 @@ class InternalError(KmsError):
     subcode = "wsman:InternalError"
     http_status = 500
     error_code = "E_INTERNAL"
+
+
+class StaleVersion(KmsError):
+    """An edit or delete that names a VERSION other than the object's current one."""
+
+    subcode = "wsman:Concurrency"
+    http_status = 409
+    error_code = "E_STALE_VERSION"
+
+
+class InUse(KmsError):
+    """The object is still referenced and cannot be removed."""
+
+    subcode = "wsman:Concurrency"
+    http_status = 409
+    error_code = "E_OBJECT_IN_USE"

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .realms import ALL_RIGHTS, Right
+
 
 class KeyState(str, enum.Enum):
     PRE_ACTIVE = "PreActive"
@@ -91,7 +93,11 @@ class Key:
 
 @dataclass
 class Endpoint:
-    """A registered KMS client (§4.7) or PEP (§4.6)."""
+    """A registered KMS client (§4.7) or PEP (§4.6).
+
+    `grants` maps each realm the endpoint is associated with to its rights there
+    (§4.5); `realms` lists those realms. An endpoint built with realms only (no grants)
+    holds every right in them."""
 
     endpoint_id: str
     kind: EndpointKind
@@ -108,6 +114,12 @@ class Endpoint:
     is_admin: bool = False
     failed_auth: int = 0
     password_hash: str | None = field(default=None, repr=False)
+    grants: dict[str, frozenset[Right]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.grants:
+            self.grants = {r: ALL_RIGHTS for r in self.realms}
+        self.realms = tuple(sorted(self.grants))
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,7 @@ class KeyTemplate:
     description: str | None = None
     attributes: tuple[NameValue, ...] = ()
     realms: tuple[str, ...] = ()
+    edit_datetime: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -134,3 +147,22 @@ class AuditMessage:
     pep_id: str | None = None
     time: datetime | None = None
     message: str | None = None
+
+
+@dataclass
+class AdminObject:
+    """A realm, endpoint type, client or key group, or one of the six policies (§4, §5).
+
+    `body` holds the object's attributes under their schema names (CamelCase spec
+    names: {"TExpiration": "P90D", ...}); identity, state, version and realms are kept
+    beside it."""
+
+    kind: str
+    object_id: str
+    name: str | None
+    state: str | None
+    version: int
+    created_at: datetime
+    edit_datetime: datetime
+    body: dict
+    realms: tuple[str, ...] = ()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 
 from .errors import InvalidParameter
@@ -55,6 +56,11 @@ def check_realm_uri(uri: str) -> str:
         raise InvalidParameter(f"{uri!r} is not a realm URI (realm://domain/realm-name)")
     domain, _, name = uri[len("realm://"):].partition("/")
     return f"realm://{domain.lower()}/{name}"
+
+
+def realm_object_id(uri: str) -> str:
+    """The SO_GUID of a Realm object: derived from its URI (stable on every node)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, uri))
 
 
 def effective_right(grants: Grants, object_realms: Iterable[str]) -> Right | None:

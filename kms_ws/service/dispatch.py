@@ -17,6 +17,7 @@ from ..security.settings import SecuritySettings
 from ..store.engine import Database
 from ..store.repository import Repository
 from . import audit, authentication, capabilities, endpoints, keys, random
+from .admin import handlers as admin
 from .context import RequestContext
 from .messages import AuthenticateRequest, Credential, GetKeyResult, KeyResult, StoreKeyResult
 
@@ -42,6 +43,15 @@ OPERATIONS: dict[str, Operation] = {
     "GetKey": Operation(keys.get_key, False, False),
     "PushAuditMessage": Operation(audit.push_audit_message, True, False),
     "GetRandomBytes": Operation(random.get_random_bytes, False, False),
+    "AdminCreate": Operation(admin.admin_create, True, True),
+    "AdminGet": Operation(admin.admin_get, False, False),
+    "AdminList": Operation(admin.admin_list, False, False),
+    "AdminEdit": Operation(admin.admin_edit, True, True),
+    "AdminDelete": Operation(admin.admin_delete, True, True),
+    "AdminAssociate": Operation(admin.admin_associate, True, True),
+    "AdminDisassociate": Operation(admin.admin_disassociate, True, True),
+    "AdminAudit": Operation(admin.admin_audit, False, False),
+    "AdminBindings": Operation(admin.admin_bindings, False, False),
 }
 
 

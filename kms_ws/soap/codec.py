@@ -17,6 +17,7 @@ from ..domain.model import (AuditMessage, CredentialType, DataSet, EndpointKind,
                             NameValue)
 from ..service import messages as m
 from ..xmlns import KMS
+from . import admin_codec
 
 _K = "{%s}" % KMS
 
@@ -157,6 +158,7 @@ DECODERS: dict[str, Callable[[etree._Element], Any]] = {
     "GetKey": _get,
     "PushAuditMessage": _audit,
     "GetRandomBytes": lambda el: m.GetRandomBytesRequest(_int(el, "NumberOfBytes") or 0),
+    **admin_codec.decoders(decode_credential, parse_time),
 }
 
 
@@ -266,6 +268,7 @@ ENCODERS: dict[str, Callable[[etree._Element, Any], None]] = {
     "PushAuditMessage": lambda el, r: (_add(el, "Success", "true"), _add(el, "Accepted", r.accepted)),
     "GetRandomBytes": lambda el, r: _add(el, "RandomBytes",
                                          base64.b64encode(r.data).decode("ascii")),
+    **admin_codec.encoders(lambda v: format_time(v) if isinstance(v, datetime) else str(v)),
 }
 
 

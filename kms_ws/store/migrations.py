@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, select
+from datetime import UTC, datetime
 
+from sqlalchemy import Connection, literal, select
+
+from ..domain.realms import realm_object_id
 from . import tables as t
 
 Migration = Callable[[Connection], None]
@@ -23,7 +26,33 @@ def _v1(conn: Connection) -> None:
     ])
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1,)
+def _v2(conn: Connection) -> None:
+    """Realms with rights, administered objects and policies, associations, key use.
+
+    Every realm an endpoint was in becomes a grant of all rights (what membership meant
+    in 0.1), and every realm named anywhere becomes a Realm object."""
+    t.metadata.create_all(conn, tables=[t.realm_grants, t.objects, t.object_realms,
+                                        t.associations, t.key_use])
+    conn.execute(t.realm_grants.insert().from_select(
+        ["endpoint_id", "realm", "rights"],
+        select(t.endpoint_realms.c.endpoint_id, t.endpoint_realms.c.realm,
+               literal(ALL_RIGHTS_TEXT))))
+    realms: set[str] = set()
+    for table in (t.endpoint_realms, t.key_realms, t.template_realms):
+        realms.update(conn.execute(select(table.c.realm).distinct()).scalars())
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for realm in sorted(realms):
+        realm_id = realm_object_id(realm)
+        conn.execute(t.objects.insert().values(
+            kind="Realm", id=realm_id, name=realm, state=None, version=1, created_at=now,
+            edit_datetime=now, change_seq=0, body="{}"))
+        conn.execute(t.object_realms.insert().values(kind="Realm", id=realm_id, realm=realm))
+    t.endpoint_realms.drop(conn)
+
+
+ALL_RIGHTS_TEXT = "Create,Delete,Edit,Read,Reference"
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
 LATEST = len(MIGRATIONS)
 
 

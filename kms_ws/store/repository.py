@@ -13,10 +13,13 @@ from sqlalchemy import (Connection, and_, bindparam, exists, func, literal, null
 
 from ..domain.model import (AuditMessage, ClientState, CredentialType, DataSet, Endpoint,
                             EndpointKind, Key, KeyState, KeyTemplate, NameValue, SourceKind)
+from ..domain.realms import Right, format_rights, parse_rights
 from . import tables as t
+from .admin_queries import AdminQueries
+from .objects import ObjectQueries
 
 
-class Repository:
+class Repository(ObjectQueries, AdminQueries):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
@@ -35,8 +38,7 @@ class Repository:
             is_admin=ep.is_admin, owner_id=ep.owner_id, endpoint_type_id=ep.endpoint_type_id,
             description=ep.description, failed_auth=0, version=ep.version, created_at=now,
             edit_datetime=now, change_seq=seq))
-        self._insert_many(t.endpoint_realms, [{"endpoint_id": ep.endpoint_id, "realm": r}
-                                              for r in ep.realms])
+        self.set_grants(ep.endpoint_id, ep.grants)
         self._insert_many(t.endpoint_capabilities, [{"endpoint_id": ep.endpoint_id, "name": c}
                                                     for c in ep.capabilities])
         self._insert_many(t.endpoint_attributes, [
@@ -72,15 +74,20 @@ class Repository:
                 .values(state=ClientState.LOCKED.value))
         return int(count)
 
+    def set_grants(self, endpoint_id: str, grants: dict[str, frozenset[Right]]) -> None:
+        self._insert_many(t.realm_grants, [
+            {"endpoint_id": endpoint_id, "realm": realm, "rights": format_rights(rights)}
+            for realm, rights in grants.items()])
+
     def reset_auth_failures(self, endpoint_id: str) -> None:
         self.conn.execute(update(t.endpoints).where(and_(
             t.endpoints.c.id == endpoint_id, t.endpoints.c.failed_auth != 0)).values(failed_auth=0))
 
     def _endpoint(self, row) -> Endpoint:  # type: ignore[no-untyped-def]
-        realms, caps, attrs = [], [], []
+        grants, caps, attrs = {}, [], []
         for facet, name, value, _ in self.conn.execute(_stmt("endpoint_facets"), {"id": row.id}):
             if facet == "r":
-                realms.append(name)
+                grants[name] = parse_rights(value)
             elif facet == "c":
                 caps.append(name)
             else:
@@ -88,7 +95,7 @@ class Repository:
         return Endpoint(
             endpoint_id=row.id, kind=EndpointKind(row.kind), name=row.name,
             state=ClientState(row.state), credential_type=CredentialType(row.credential_type),
-            version=row.version, realms=tuple(sorted(realms)), capabilities=tuple(sorted(caps)),
+            version=row.version, grants=grants, capabilities=tuple(sorted(caps)),
             attributes=tuple(sorted(attrs, key=lambda a: a.name)), description=row.description,
             endpoint_type_id=row.endpoint_type_id, owner_id=row.owner_id,
             is_admin=bool(row.is_admin), failed_auth=row.failed_auth,
@@ -139,7 +146,7 @@ class Repository:
                            t_cached=row.t_cached, version=row.version,
                            description=row.description,
                            attributes=tuple(NameValue(n, v) for n, v in attrs),
-                           realms=tuple(realms))
+                           realms=tuple(realms), edit_datetime=row.edit_datetime)
 
     # ---- keys ------------------------------------------------------------------
     def insert_key(self, key: Key, sealed: bytes, master_key_id: str, reported_by: str | None,
@@ -263,9 +270,9 @@ def _stmt(name: str):  # type: ignore[no-untyped-def]
     if name == "key_by_id":
         return select(t.keys).where(k.id == bindparam("id"))
     if name == "endpoint_facets":
-        r, c, a = t.endpoint_realms.c, t.endpoint_capabilities.c, t.endpoint_attributes.c
+        r, c, a = t.realm_grants.c, t.endpoint_capabilities.c, t.endpoint_attributes.c
         return union_all(
-            select(literal("r"), r.realm, null(), null()).where(r.endpoint_id == bindparam("id")),
+            select(literal("r"), r.realm, r.rights, null()).where(r.endpoint_id == bindparam("id")),
             select(literal("c"), c.name, null(), null()).where(c.endpoint_id == bindparam("id")),
             select(literal("a"), a.name, a.value, null()).where(a.endpoint_id == bindparam("id")))
     if name == "key_facets":

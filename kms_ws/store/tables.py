@@ -48,6 +48,7 @@ endpoints = Table(
     UniqueConstraint("kind", "name", name="uq_endpoint_kind_name"),
 )
 
+# Release 0.1 only: replaced by realm_grants (schema 2), which carries rights.
 endpoint_realms = Table(
     "endpoint_realms", metadata,
     Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True),
@@ -171,4 +172,61 @@ audit = Table(
     Index("ix_audit_key", "key_id", "at"),
     Index("ix_audit_actor", "actor_id", "at"),
     Index("ix_audit_at", "at"),
+)
+
+
+# ---- schema 2: realms with rights, the administered objects, associations, use ----------
+
+# §4.5: what an endpoint or administrator may do in a realm (comma-separated rights).
+realm_grants = Table(
+    "realm_grants", metadata,
+    Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True),
+    Column("realm", String(512), primary_key=True),
+    Column("rights", String(64), nullable=False),
+    Index("ix_realm_grants_realm", "realm"),
+)
+
+# Realms, endpoint types, client/key groups and the six policies: one row each, the
+# object's attributes as a JSON document (its schema element's fields).
+objects = Table(
+    "objects", metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("id", GUID, primary_key=True),
+    Column("name", String(256)),
+    Column("state", String(16)),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("edit_datetime", DateTime, nullable=False),
+    Column("change_seq", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    UniqueConstraint("kind", "name", name="uq_objects_kind_name"),
+    Index("ix_objects_kind_state", "kind", "state"),
+)
+
+object_realms = Table(
+    "object_realms", metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("id", GUID, primary_key=True),
+    Column("realm", String(512), primary_key=True),
+    Index("ix_object_realms_realm", "realm"),
+)
+
+# Policy -> object, group -> member, PEP -> client: (kind, id) is associated with
+# (target_kind, target_id).
+associations = Table(
+    "associations", metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("id", GUID, primary_key=True),
+    Column("target_kind", String(32), primary_key=True),
+    Column("target_id", GUID, primary_key=True),
+    Index("ix_associations_target", "target_kind", "target_id"),
+)
+
+# USE_BY_CLIENTS / USE_BY_PEPS (§4.1): who received a key. Does not version the key.
+key_use = Table(
+    "key_use", metadata,
+    Column("key_id", GUID, ForeignKey("keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("endpoint_id", GUID, primary_key=True),
+    Column("endpoint_kind", String(8), nullable=False),
+    Column("first_at", DateTime, nullable=False),
 )

@@ -1,0 +1,36 @@
+"""§5.5 access/distribution policy objects: the clients, client groups, PEPs and KM
+servers that may receive the keys it is associated with (directly, through their
+template or through a key group)."""
+
+from __future__ import annotations
+
+from ...domain import access
+from ...domain.errors import NotFound
+from ..context import RequestContext
+from .base import ids_in
+from .messages import Document
+from .policy import PolicyKind
+
+
+def to_domain(policy_id: str, body: Document) -> access.AccessPolicy:
+    return access.AccessPolicy(policy_id, frozenset(ids_in(body, "Clients")),
+                               frozenset(ids_in(body, "ClientGroups")),
+                               frozenset(ids_in(body, "Peps")),
+                               frozenset(ids_in(body, "KmServers")))
+
+
+class AccessPolicyKind(PolicyKind):
+    element = "AccessDistributionPolicy"
+    targets = frozenset({"Key", "KeyGroup", "KeyTemplate"})
+
+    def validate(self, ctx: RequestContext, body: Document) -> None:
+        p = to_domain("new", body)
+        access.check_policy(p)
+        for ids, kind in ((p.clients | p.km_servers, "Client"), (p.peps, "Pep")):
+            for endpoint_id in sorted(ids):
+                ep = ctx.repo.get_endpoint(endpoint_id)
+                if ep is None or ep.kind.value != kind:
+                    raise NotFound(f"no {kind} {endpoint_id}")
+        for group_id in sorted(p.client_groups):
+            if ctx.repo.get_object("ClientGroup", group_id) is None:
+                raise NotFound(f"no ClientGroup {group_id}")

@@ -1,0 +1,37 @@
+"""§4.4 endpoint types: a named, deterministic set of capabilities (§4.8). Clients and
+PEPs name their type; caching and wrapping policies can follow the type."""
+
+from __future__ import annotations
+
+from ...domain.errors import InUse, InvalidParameter
+from ...domain.model import AdminObject
+from ..context import RequestContext
+from .base import StoredKind
+from .messages import Document
+
+
+def capability_names(doc: Document) -> list[str]:
+    box = doc.get("Capabilities")
+    items = box.get("Capability", []) if isinstance(box, dict) else []
+    return [c["Name"] for c in items]
+
+
+class EndpointTypeKind(StoredKind):
+    element = "EndpointType"
+    id_field = "EndpointTypeId"
+
+    def validate(self, ctx: RequestContext, body: Document) -> None:
+        names = capability_names(body)
+        if len(set(names)) != len(names):
+            raise InvalidParameter("an endpoint type lists each capability once")
+        if "WrappingPolicyId" in body:
+            raise InvalidParameter("attach a wrapping policy by associating it with the type")
+
+    def extra(self, ctx: RequestContext, obj: AdminObject) -> Document:
+        wrapping = ctx.repo.sources_of(self.element, obj.object_id, ["WrappingPolicy"])
+        return {"WrappingPolicyId": wrapping[0][1]} if wrapping else {}
+
+    def before_delete(self, ctx: RequestContext, obj: AdminObject) -> None:
+        n = ctx.repo.count_endpoints_of_type(obj.object_id)
+        if n:
+            raise InUse(f"{n} endpoints are of this type")

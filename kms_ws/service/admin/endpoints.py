@@ -1,0 +1,250 @@
+"""§4.7 clients and §4.6 PEPs as administered objects.
+
+Realm associations of an endpoint carry rights (§4.5): associating a client with a realm
+names its rights there (all of them when none are named); associating again changes
+them. A PEP receives keys only through clients associated with it: its registering
+client, and those an administrator associates."""
+
+from __future__ import annotations
+
+import uuid
+
+from ...crypto.passwords import hash_password
+from ...domain.errors import (AlreadyExists, InUse, InvalidParameter, NotFound,
+                              PermissionDenied)
+from ...domain.model import ClientState, CredentialType, Endpoint, EndpointKind, NameValue
+from ...domain.realms import ALL_RIGHTS, Right, parse_rights, realms_with
+from ..context import RequestContext
+from .base import (Kind, check_version, is_guid, need, realm_doc, realm_list, require_realm)
+from .common import clean, pair_doc, pairs, policy_ids
+from .endpoint_type import capability_names
+from .messages import AdminRequest, Document, Ref
+
+class EndpointKindBase(Kind):
+    endpoint_kind = EndpointKind.CLIENT
+
+    def realms_of(self, ctx: RequestContext, object_id: str) -> tuple[str, ...] | None:
+        ep = ctx.repo.get_endpoint(object_id)
+        return ep.realms if ep and ep.kind is self.endpoint_kind else None
+
+    def load(self, ctx: RequestContext, object_id: str, right: Right) -> Endpoint:
+        ep = ctx.repo.get_endpoint(object_id) if is_guid(object_id) else None
+        if ep is None or ep.kind is not self.endpoint_kind:
+            raise NotFound(f"no {self.element} {object_id}")
+        need(ctx, ep.realms, right, f"{self.element} {object_id}")
+        return ep
+
+    def get(self, ctx: RequestContext, object_id: str) -> Document:
+        return self.document(ctx, self.load(ctx, object_id, Right.READ))
+
+    def document(self, ctx: RequestContext, ep: Endpoint) -> Document:
+        raise NotImplementedError
+
+    def list(self, ctx: RequestContext, req: AdminRequest) -> tuple[list[Document], bool]:
+        assert ctx.caller is not None
+        eps = ctx.repo.list_endpoints(self.endpoint_kind.value,
+                                      realms_with(ctx.caller.grants, Right.READ),
+                                      req.max_items + 1)
+        return [self.document(ctx, e) for e in eps[:req.max_items]], len(eps) > req.max_items
+
+    def _edit_common(self, ctx: RequestContext, ep: Endpoint, doc: Document) -> None:
+        check_version(ep.version, doc.get("Version"))
+        type_id = doc.get("EndpointTypeId")
+        if type_id and ctx.repo.get_object("EndpointType", type_id) is None:
+            raise NotFound(f"no EndpointType {type_id}")
+        ep.endpoint_type_id = type_id
+        ep.version += 1
+
+    def delete(self, ctx: RequestContext, req: AdminRequest) -> Document | None:
+        ep = self.load(ctx, req.object_id or "", Right.DELETE)
+        if req.version is not None:
+            check_version(ep.version, req.version)
+        assert ctx.caller is not None
+        if ep.endpoint_id == ctx.caller.endpoint_id:
+            raise InvalidParameter("an administrator cannot delete itself")
+        used = ctx.repo.endpoint_users(ep.endpoint_id)
+        if used:
+            raise InUse(f"{self.element} {ep.endpoint_id} still has {used}")
+        ctx.repo.drop_associations(self.element, ep.endpoint_id)
+        ctx.repo.delete_endpoint(ep.endpoint_id)
+        return None
+
+    def associate(self, ctx: RequestContext, object_id: str, target: Ref,
+                  rights: tuple[str, ...]) -> None:
+        if target.kind != "Realm":
+            return super().associate(ctx, object_id, target, rights)
+        ep = self.load(ctx, object_id, Right.EDIT)
+        grant_realm(ctx, ep, target.object_id, rights)
+
+    def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
+        if target.kind != "Realm":
+            return super().disassociate(ctx, object_id, target)
+        ep = self.load(ctx, object_id, Right.EDIT)
+        if target.object_id not in ep.grants:
+            raise NotFound(f"{self.element} {object_id} is not in {target.object_id}")
+        need(ctx, [target.object_id], Right.DELETE, f"realm {target.object_id}")
+        if len(ep.grants) == 1:
+            raise InvalidParameter("an endpoint keeps at least one realm association")
+        ctx.repo.revoke(ep.endpoint_id, target.object_id)
+
+
+def grant_realm(ctx: RequestContext, ep: Endpoint, realm: str, rights: tuple[str, ...]) -> None:
+    assert ctx.caller is not None
+    require_realm(ctx, realm)
+    if realm not in realms_with(ctx.caller.grants, Right.CREATE):
+        raise PermissionDenied(f"Create right needed in {realm} to grant rights there")
+    ctx.repo.grant(ep.endpoint_id, realm, parse_rights(rights) if rights else ALL_RIGHTS)
+
+
+def grants_from(ctx: RequestContext, doc: Document) -> dict[str, frozenset[Right]]:
+    assert ctx.caller is not None
+    creatable = realms_with(ctx.caller.grants, Right.CREATE)
+    out: dict[str, frozenset[Right]] = {}
+    for realm, rights in realm_list(doc):
+        require_realm(ctx, realm)
+        if realm not in creatable:
+            raise PermissionDenied(f"Create right needed in {realm}")
+        out[realm] = parse_rights(rights) if rights else ALL_RIGHTS
+    if not out:
+        if ctx.settings.default_realm not in creatable:
+            raise InvalidParameter("name the realm(s) of the new client")
+        out[ctx.settings.default_realm] = ALL_RIGHTS
+    return out
+
+
+class ClientKind(EndpointKindBase):
+    element = "Client"
+    id_field = "ClientId"
+    endpoint_kind = EndpointKind.CLIENT
+
+    def resolve(self, ctx: RequestContext, ref: str) -> str:
+        if is_guid(ref):
+            return ref
+        ep = ctx.repo.find_client(ref)
+        if ep is None:
+            raise NotFound(f"no Client named {ref!r}")
+        return ep.endpoint_id
+
+    def document(self, ctx: RequestContext, ep: Endpoint) -> Document:
+        return clean({
+            "ClientId": ep.endpoint_id, "Name": ep.name, "State": ep.state.value,
+            "CredentialType": ep.credential_type.value,
+            "RealmAssociations": realm_doc(ep.realms, ep.grants),
+            "EndpointTypeId": ep.endpoint_type_id,
+            "Capabilities": {"Capability": [{"Name": c} for c in ep.capabilities]}
+            if ep.capabilities else None,
+            **policy_ids(ctx, "Client", ep.endpoint_id, ("WrappingPolicyId",)),
+            "Attributes": pair_doc(ep.attributes),
+            "Administrator": "true" if ep.is_admin else "false",
+            "Version": str(ep.version)})
+
+    def create(self, ctx: RequestContext, req: AdminRequest) -> Document:
+        doc = req.document or {}
+        cred = req.credential
+        if cred is None or cred.type is not CredentialType.USERNAME_PASSWORD or \
+                not cred.password:
+            raise InvalidParameter("a client is created with a UsernamePassword credential")
+        name = doc.get("Name", "")
+        if cred.username not in (None, name):
+            raise InvalidParameter("the credential's Username must be the client's Name")
+        if ctx.repo.endpoint_name_taken(EndpointKind.CLIENT, name):
+            raise AlreadyExists(f"a Client named {name!r} is already registered")
+        ep = Endpoint(endpoint_id=doc.get("ClientId") or str(uuid.uuid4()),
+                      kind=EndpointKind.CLIENT, name=name, state=ClientState.ACTIVE,
+                      credential_type=CredentialType.USERNAME_PASSWORD, version=1,
+                      grants=grants_from(ctx, doc), capabilities=tuple(capability_names(doc)),
+                      attributes=pairs(doc, "Attributes"),
+                      endpoint_type_id=doc.get("EndpointTypeId"),
+                      is_admin=doc.get("Administrator") in ("true", "1"),
+                      password_hash=hash_password(cred.password))
+        if ep.endpoint_type_id and ctx.repo.get_object("EndpointType",
+                                                       ep.endpoint_type_id) is None:
+            raise NotFound(f"no EndpointType {ep.endpoint_type_id}")
+        ctx.repo.insert_endpoint(ep, ctx.now)
+        return self.document(ctx, ep)
+
+    def edit(self, ctx: RequestContext, req: AdminRequest) -> Document:
+        doc = req.document or {}
+        ep = self.load(ctx, self.resolve(ctx, doc.get("ClientId", "")), Right.EDIT)
+        if doc.get("Name", ep.name) != ep.name:
+            raise InvalidParameter("a client's Name is its user name and does not change")
+        self._edit_common(ctx, ep, doc)
+        ep.state = client_state(ep.state, doc.get("State", ep.state.value))
+        if ep.state is ClientState.ACTIVE:
+            ep.failed_auth = 0
+        ep.capabilities = tuple(sorted(set(capability_names(doc))))
+        ep.attributes = pairs(doc, "Attributes")
+        ep.is_admin = doc.get("Administrator", "false") in ("true", "1")
+        ctx.repo.update_endpoint(ep, ctx.now)
+        return self.document(ctx, ep)
+
+
+def client_state(current: ClientState, wanted: str) -> ClientState:
+    """Administrators enable (Active: also unlocks), disable, or leave the state."""
+    try:
+        target = ClientState(wanted)
+    except ValueError:
+        raise InvalidParameter(f"unknown client state {wanted}") from None
+    if target is current:
+        return current
+    if target not in (ClientState.ACTIVE, ClientState.DISABLED):
+        raise InvalidParameter(f"a client is set Active or Disabled, not {target.value}")
+    return target
+
+
+class PepKind(EndpointKindBase):
+    element = "Pep"
+    id_field = "PepId"
+    endpoint_kind = EndpointKind.PEP
+    targets = frozenset({"Client"})
+
+    def document(self, ctx: RequestContext, ep: Endpoint) -> Document:
+        clients = ([ep.owner_id] if ep.owner_id else []) + \
+            [i for k, i in ctx.repo.targets_of("Pep", ep.endpoint_id) if k == "Client"]
+        return clean({
+            "PepId": ep.endpoint_id, "Name": ep.name,
+            "Attributes": pair_doc(ep.attributes),
+            "RealmAssociations": realm_doc(ep.realms, ep.grants),
+            "EndpointTypeId": ep.endpoint_type_id,
+            "ClientAssociations": {"Id": sorted(set(clients))},
+            **policy_ids(ctx, "Pep", ep.endpoint_id, ("WrappingPolicyId",)),
+            "Version": str(ep.version)})
+
+    def edit(self, ctx: RequestContext, req: AdminRequest) -> Document:
+        doc = req.document or {}
+        ep = self.load(ctx, doc.get("PepId", ""), Right.EDIT)
+        self._edit_common(ctx, ep, doc)
+        ep.attributes = check_pep_attributes(pairs(doc, "Attributes"))
+        ctx.repo.update_endpoint(ep, ctx.now)
+        return self.document(ctx, ep)
+
+    def associate(self, ctx: RequestContext, object_id: str, target: Ref,
+                  rights: tuple[str, ...]) -> None:
+        if target.kind != "Client":
+            return super().associate(ctx, object_id, target, rights)
+        ep = self.load(ctx, object_id, Right.EDIT)
+        ClientKind().load(ctx, target.object_id, Right.REFERENCE)
+        if target.object_id == ep.owner_id or not ctx.repo.associate(
+                "Pep", object_id, "Client", target.object_id):
+            raise AlreadyExists(f"client {target.object_id} is already associated")
+
+    def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
+        if target.kind != "Client":
+            return super().disassociate(ctx, object_id, target)
+        self.load(ctx, object_id, Right.EDIT)
+        if not ctx.repo.disassociate("Pep", object_id, "Client", target.object_id):
+            raise NotFound(f"client {target.object_id} is not associated (the registering "
+                           "client always is)")
+
+
+def check_pep_attributes(attrs: tuple[NameValue, ...]) -> tuple[NameValue, ...]:
+    names = [a.name for a in attrs]
+    if len(set(names)) != len(names):
+        raise InvalidParameter("PEP attribute names must be unique")
+    return attrs
+
+
+def pep_serves(ctx: RequestContext, pep: Endpoint, client: Endpoint) -> bool:
+    return pep.owner_id == client.endpoint_id or ctx.repo.is_associated(
+        "Pep", pep.endpoint_id, "Client", client.endpoint_id)
+

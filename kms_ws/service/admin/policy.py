@@ -1,0 +1,89 @@
+"""What the six §5 policies share: states (Created/Assigned/Enforcing/Disabled), policy
+associations with objects, and re-versioning of the keys a policy change touches."""
+
+from __future__ import annotations
+
+from ...domain import policy_state
+from ...domain.errors import AlreadyExists, InvalidParameter, NotFound
+from ...domain.model import AdminObject
+from ...domain.policy_state import PolicyState
+from ...domain.realms import Right
+from ..context import RequestContext
+from .base import StoredKind, check_version
+from .messages import AdminRequest, Document, Ref
+
+
+class PolicyKind(StoredKind):
+    id_field = "PolicyId"
+    policy = True
+    realm_assigns = False  # True: a realm association is what the policy applies to
+
+    def edited_state(self, obj: AdminObject, wanted: str | None) -> str | None:
+        if wanted is None:
+            return obj.state
+        try:
+            target = PolicyState(wanted)
+        except ValueError:
+            raise InvalidParameter(f"unknown policy state {wanted}") from None
+        return policy_state.on_edit(PolicyState(obj.state), target).value
+
+    def changed(self, ctx: RequestContext, obj: AdminObject) -> None:
+        from .effects import policy_changed
+        policy_changed(ctx, obj)
+
+    def applies_to(self) -> frozenset[str]:
+        return frozenset({"Realm"}) if self.realm_assigns else self.targets
+
+    def associate(self, ctx: RequestContext, object_id: str, target: Ref,
+                  rights: tuple[str, ...]) -> None:
+        if target.kind == "Realm" and not self.realm_assigns:
+            return super().associate(ctx, object_id, target, rights)
+        if target.kind not in self.applies_to():
+            raise InvalidParameter(f"a {self.element} applies to "
+                                   f"{', '.join(sorted(self.applies_to()))}, not {target.kind}")
+        from .registry import target_realms
+        obj = self.load(ctx, object_id, Right.EDIT)
+        target_realms(ctx, target, Right.EDIT)
+        taken = ctx.repo.sources_of(target.kind, target.object_id, [self.element])
+        if self.realm_assigns and (self.element, object_id) in taken:
+            raise AlreadyExists(f"{self.element} {object_id} already applies there")
+        if taken and not self.realm_assigns:
+            raise AlreadyExists(f"{target.kind} {target.object_id} already has {self.element} "
+                                f"{taken[0][1]}; disassociate it first")
+        ctx.repo.associate(self.element, object_id, target.kind, target.object_id)
+        obj.state = policy_state.on_associate(PolicyState(obj.state)).value
+        self.bump(ctx, obj)  # re-versions every object the policy applies to
+
+    def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
+        if target.kind == "Realm" and not self.realm_assigns:
+            return super().disassociate(ctx, object_id, target)
+        from .registry import target_realms
+        obj = self.load(ctx, object_id, Right.EDIT)
+        target_realms(ctx, target, Right.EDIT)
+        if not ctx.repo.disassociate(self.element, object_id, target.kind, target.object_id):
+            raise NotFound(f"{self.element} {object_id} is not associated with {target.kind} "
+                           f"{target.object_id}")
+        remaining = len(ctx.repo.targets_of(self.element, object_id))
+        obj.state = policy_state.on_disassociate(PolicyState(obj.state), remaining).value
+        self.bump(ctx, obj)
+        from .effects import target_changed
+        target_changed(ctx, obj, target)
+
+    def delete(self, ctx: RequestContext, req: AdminRequest) -> Document | None:
+        obj = self.load(ctx, req.object_id or "", Right.DELETE)
+        if req.version is not None:
+            check_version(obj.version, req.version)
+        after = policy_state.on_delete(PolicyState(obj.state))
+        if after is None:
+            ctx.repo.delete_object(self.element, obj.object_id)
+            return None
+        targets = ctx.repo.targets_of(self.element, obj.object_id)
+        for kind, target_id in targets:
+            ctx.repo.disassociate(self.element, obj.object_id, kind, target_id)
+        obj.state = after.value
+        self.bump(ctx, obj)
+        from .effects import target_changed
+        for kind, target_id in targets:
+            target_changed(ctx, obj, Ref(kind, target_id))
+        return self.document(ctx, obj)
+

@@ -1,0 +1,69 @@
+"""Loading keys (unsealed) and changing them: every change to a key's attributes or to
+a policy it references gives it a new VERSION and EDIT_DATETIME and re-seals its value
+under the new version, in the same transaction (the version is sealed in as associated
+data, so a row cannot be rolled back to an old value unnoticed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..crypto import sealing
+from ..domain.durations import add_duration
+from ..domain.errors import InternalError, KeyNotFound, NotFound
+from ..domain.model import Key, KeyState
+from .context import RequestContext
+
+
+def load_key(ctx: RequestContext, key_id: str) -> Key:
+    found = ctx.repo.get_key(key_id)
+    if found is None:
+        raise KeyNotFound(f"no key {key_id}")
+    key, sealed, master_key_id = found
+    if sealed is not None:
+        if master_key_id != ctx.master.key_id:
+            raise InternalError(f"key {key_id} is sealed under another master key")
+        try:
+            key.value = sealing.unseal(ctx.master.aead, key.key_id, key.version, sealed)
+        except sealing.SealError:
+            raise InternalError(f"stored value of key {key_id} failed its integrity check") \
+                from None
+    return key
+
+
+def apply_retention(ctx: RequestContext, key: Key) -> None:
+    """Stamp T_EXPIRED / T_DISABLED from the retention policy in force for the key."""
+    from .policies import key_policies
+    policy = key_policies(ctx, key).get("RetentionPolicy")
+    if policy is None:
+        return
+    if policy.body.get("TExpiration"):
+        key.t_expired = add_duration(key.created_at, policy.body["TExpiration"])
+    if policy.body.get("TDisable"):
+        key.t_disabled = add_duration(key.created_at, policy.body["TDisable"])
+
+
+def touch_key(ctx: RequestContext, key_id: str,
+              change: Callable[[Key], None] | None = None) -> Key:
+    """Apply `change` (or only re-read the policies), version the key, re-seal it."""
+    key = load_key(ctx, key_id)
+    if change is not None:
+        change(key)
+    if key.state is not KeyState.DESTROYED:
+        apply_retention(ctx, key)
+    key.version += 1
+    key.edit_datetime = ctx.now
+    erase = key.state is KeyState.DESTROYED
+    if erase:
+        key.value = None
+    sealed = sealing.seal(ctx.master.aead, key.key_id, key.version, key.value) \
+        if key.value is not None else None
+    ctx.repo.update_key(key, sealed, erase=erase)
+    return key
+
+
+def touch_template(ctx: RequestContext, template_id: str) -> None:
+    import dataclasses
+    tpl = ctx.repo.get_template(template_id=template_id)
+    if tpl is None:
+        raise NotFound(f"no key template {template_id}")
+    ctx.repo.update_template(dataclasses.replace(tpl, version=tpl.version + 1), ctx.now)

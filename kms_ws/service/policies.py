@@ -1,0 +1,124 @@
+"""The policies in force for one key delivery: found by association, resolved by the
+domain rules (caching per endpoint capability, access/distribution, wrapping order).
+
+A key's policy of each kind is the Enforcing one associated with the key itself, else
+with its template, else with a key group it belongs to (static, or dynamic by its
+data-set bindings evaluated now; several groups: the first by group id)."""
+
+from __future__ import annotations
+
+from ..domain import access as access_rules
+from ..domain import caching, groups
+from ..domain.errors import PermissionDenied
+from ..domain.model import AdminObject, Endpoint, Key
+from ..domain.wrapping_policy import WrappingChoice, WrappingResolution, resolve_wrapping
+from .context import RequestContext
+
+_RANK = {"Key": 0, "KeyTemplate": 1, "KeyGroup": 2}
+
+
+class AccessPolicyDenied(PermissionDenied):
+    error_code = "E_ACCESS_POLICY"
+
+
+def key_groups(ctx: RequestContext, key: Key) -> list[str]:
+    static = [gid for _, gid in ctx.repo.sources_of("Key", key.key_id, ["KeyGroup"])]
+    attrs = groups.attribute_map((d.name, d.value) for d in key.datasets)
+    dynamic = [g.object_id for g in ctx.repo.dynamic_groups("KeyGroup")
+               if groups.is_member(_group(g), key.key_id, attrs)]
+    return sorted(set(static + dynamic))
+
+
+def _group(obj: AdminObject) -> groups.Group:
+    from .admin.groups import to_group
+    return to_group(obj, [])
+
+
+def key_policies(ctx: RequestContext, key: Key,
+                 group_ids: list[str] | None = None) -> dict[str, AdminObject]:
+    group_ids = key_groups(ctx, key) if group_ids is None else group_ids
+    targets = [("Key", key.key_id)] + ([("KeyTemplate", key.template_id)]
+                                       if key.template_id else [])
+    targets += [("KeyGroup", g) for g in group_ids]
+    found = ctx.repo.enforcing_policies_for(targets)
+    found.sort(key=lambda f: (_RANK[f[1]], f[2]))
+    chosen: dict[str, AdminObject] = {}
+    for policy, _, _ in found:
+        chosen.setdefault(policy.kind, policy)
+    return chosen
+
+
+def in_client_group(ctx: RequestContext, client: Endpoint, group_id: str) -> bool:
+    obj = ctx.repo.get_object("ClientGroup", group_id)
+    if obj is None:
+        return False
+    if obj.body.get("Type") != "Dynamic":
+        return ctx.repo.is_associated("ClientGroup", group_id, "Client", client.endpoint_id)
+    attrs = groups.attribute_map([("name", client.name)] +
+                                 [(a.name, a.value) for a in client.attributes])
+    return groups.is_member(_group(obj), client.endpoint_id, attrs)
+
+
+def check_access(ctx: RequestContext, policies: dict[str, AdminObject], key: Key,
+                 client: Endpoint, pep: Endpoint | None) -> None:
+    obj = policies.get("AccessDistributionPolicy")
+    if obj is None:
+        return
+    from .admin.access_policy import to_domain
+    policy = to_domain(obj.object_id, obj.body)
+    if not access_rules.may_receive(policy, client.endpoint_id,
+                                    pep.endpoint_id if pep else None,
+                                    lambda g: in_client_group(ctx, client, g)):
+        target = f"client {client.name}" + (f" for PEP {pep.endpoint_id}" if pep else "")
+        raise AccessPolicyDenied(f"the access policy of key {key.key_id} does not allow "
+                                 f"delivery to {target}")
+
+
+def capabilities(ctx: RequestContext, endpoint: Endpoint) -> set[str]:
+    caps = set(endpoint.capabilities)
+    if endpoint.endpoint_type_id:
+        etype = ctx.repo.get_object("EndpointType", endpoint.endpoint_type_id)
+        if etype is not None:
+            from .admin.endpoint_type import capability_names
+            caps.update(capability_names(etype.body))
+    return caps
+
+
+def t_cached_for(ctx: RequestContext, policies: dict[str, AdminObject], key: Key,
+                 receiver: Endpoint) -> int:
+    obj = policies.get("CachingPolicy")
+    if obj is None:
+        return key.t_cached
+    from .admin.caching_policy import rules_of
+    return caching.resolve_t_cached(rules_of(obj.body), capabilities(ctx, receiver),
+                                    key.t_cached)
+
+
+def _choice(ctx: RequestContext, kind: str, object_id: str | None,
+            source: str) -> WrappingChoice | None:
+    if object_id is None:
+        return None
+    for _, pid in ctx.repo.sources_of(kind, object_id, ["WrappingPolicy"]):
+        obj = ctx.repo.get_object("WrappingPolicy", pid)
+        if obj is not None and obj.state == "Enforcing":
+            return WrappingChoice(pid, obj.body.get("WrappingType", ""),
+                                  obj.body.get("WrappingMode", ""), source)
+    return None
+
+
+def wrapping_for(ctx: RequestContext, key: Key, client: Endpoint,
+                 pep: Endpoint | None) -> WrappingResolution:
+    """The §5.3 wrapping that applies when `key` goes to `client` (for `pep`)."""
+    group_ids = key_groups(ctx, key)
+    key_choice = _choice(ctx, "Key", key.key_id, "key") or \
+        _choice(ctx, "KeyTemplate", key.template_id, "key-template")
+    groups_choices = [c for c in (_choice(ctx, "KeyGroup", g, "key-group") for g in group_ids)
+                      if c is not None]
+    return resolve_wrapping(
+        key=key_choice, key_groups=groups_choices,
+        pep=_choice(ctx, "Pep", pep.endpoint_id, "pep") if pep else None,
+        pep_endpoint_type=_choice(ctx, "EndpointType", pep.endpoint_type_id,
+                                  "pep-endpoint-type") if pep else None,
+        client=_choice(ctx, "Client", client.endpoint_id, "client"),
+        client_endpoint_type=_choice(ctx, "EndpointType", client.endpoint_type_id,
+                                     "client-endpoint-type"))

@@ -1,0 +1,114 @@
+"""Updates of keys, templates and endpoints made by administration (mixed into
+Repository). Every change takes a number from the store-wide change sequence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, delete, func, select, update
+
+from ..domain.model import Endpoint, Key, KeyTemplate
+from . import tables as t
+
+
+class AdminQueries:
+    conn: Connection
+
+    def key_ids_of_template(self, template_id: str) -> list[str]:
+        return list(self.conn.execute(select(t.keys.c.id).where(
+            t.keys.c.template_id == template_id).order_by(t.keys.c.id)).scalars())
+
+    def update_key(self, key: Key, sealed: bytes | None, erase: bool = False) -> None:
+        """Write a key's new state, dates, names and version; `sealed` re-seals the value
+        under the new version (None with erase=True erases it: Destroyed)."""
+        seq = self.next_change("key", key.key_id, key.version, key.edit_datetime)  # type: ignore[attr-defined]
+        values = dict(state=key.state.value, friendly_name=key.friendly_name,
+                      t_expired=key.t_expired, t_disabled=key.t_disabled,
+                      description=key.description, version=key.version,
+                      edit_datetime=key.edit_datetime, change_seq=seq)
+        if sealed is not None or erase:
+            values["sealed_value"] = sealed
+        self.conn.execute(update(t.keys).where(t.keys.c.id == key.key_id).values(**values))
+        self.conn.execute(delete(t.key_attributes).where(t.key_attributes.c.key_id == key.key_id))
+        self._insert_many(t.key_attributes, [  # type: ignore[attr-defined]
+            {"key_id": key.key_id, "name": a.name, "value": a.value} for a in key.attributes])
+
+    def set_key_realms(self, key_id: str, realms: Sequence[str]) -> None:
+        self.conn.execute(delete(t.key_realms).where(t.key_realms.c.key_id == key_id))
+        self._insert_many(t.key_realms, [{"key_id": key_id, "realm": r}  # type: ignore[attr-defined]
+                                         for r in sorted(set(realms))])
+
+    def list_key_ids(self, realms: Sequence[str], *, limit: int,
+                     altered_since: datetime | None = None) -> list[str]:
+        k = t.keys.c
+        q = select(k.id).where(k.id.in_(select(t.key_realms.c.key_id).where(
+            t.key_realms.c.realm.in_(list(realms)))))
+        if altered_since is not None:
+            q = q.where(k.edit_datetime > altered_since)
+        return list(self.conn.execute(q.order_by(k.change_seq, k.id).limit(limit)).scalars())
+
+    def update_template(self, tpl: KeyTemplate, now: datetime) -> None:
+        self.conn.execute(update(t.templates).where(t.templates.c.id == tpl.template_id).values(
+            friendly_name=tpl.friendly_name, cipher_type=tpl.cipher_type,
+            length_bits=tpl.length_bits, t_cached=tpl.t_cached, description=tpl.description,
+            version=tpl.version, edit_datetime=now))
+        ta = t.template_attributes
+        self.conn.execute(delete(ta).where(ta.c.template_id == tpl.template_id))
+        self._insert_many(ta, [{"template_id": tpl.template_id, "name": a.name,  # type: ignore[attr-defined]
+                                "value": a.value} for a in tpl.attributes])
+
+    def set_template_realms(self, template_id: str, realms: Sequence[str]) -> None:
+        tr = t.template_realms
+        self.conn.execute(delete(tr).where(tr.c.template_id == template_id))
+        self._insert_many(tr, [{"template_id": template_id, "realm": r}  # type: ignore[attr-defined]
+                               for r in sorted(set(realms))])
+
+    def list_templates(self, realms: Sequence[str], limit: int) -> list[KeyTemplate]:
+        ids = self.conn.execute(select(t.templates.c.id).where(t.templates.c.id.in_(
+            select(t.template_realms.c.template_id).where(
+                t.template_realms.c.realm.in_(list(realms))))).order_by(
+            t.templates.c.friendly_name).limit(limit)).scalars().all()
+        return [tpl for i in ids if (tpl := self.get_template(template_id=i)) is not None]  # type: ignore[attr-defined]
+
+    def delete_template(self, template_id: str) -> None:
+        self.conn.execute(delete(t.templates).where(t.templates.c.id == template_id))
+
+    def update_endpoint(self, ep: Endpoint, now: datetime) -> None:
+        seq = self.next_change("endpoint", ep.endpoint_id, ep.version, now)  # type: ignore[attr-defined]
+        self.conn.execute(update(t.endpoints).where(t.endpoints.c.id == ep.endpoint_id).values(
+            state=ep.state.value, description=ep.description, is_admin=ep.is_admin,
+            endpoint_type_id=ep.endpoint_type_id, failed_auth=ep.failed_auth,
+            version=ep.version, edit_datetime=now, change_seq=seq))
+        for table, rows in (
+                (t.endpoint_capabilities, [{"endpoint_id": ep.endpoint_id, "name": c}
+                                           for c in ep.capabilities]),
+                (t.endpoint_attributes, [{"endpoint_id": ep.endpoint_id, "name": a.name,
+                                          "value": a.value} for a in ep.attributes])):
+            self.conn.execute(delete(table).where(table.c.endpoint_id == ep.endpoint_id))
+            self._insert_many(table, rows)  # type: ignore[attr-defined]
+
+    def list_endpoints(self, kind: str, realms: Sequence[str], limit: int) -> list[Endpoint]:
+        e = t.endpoints.c
+        rows = self.conn.execute(select(t.endpoints).where(and_(
+            e.kind == kind, e.id.in_(select(t.realm_grants.c.endpoint_id).where(
+                t.realm_grants.c.realm.in_(list(realms)))))).order_by(e.name).limit(limit)).all()
+        return [self._endpoint(r) for r in rows]  # type: ignore[attr-defined]
+
+    def delete_endpoint(self, endpoint_id: str) -> None:
+        self.conn.execute(delete(t.endpoints).where(t.endpoints.c.id == endpoint_id))
+
+    def count_endpoints_of_type(self, type_id: str) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.endpoints).where(
+            t.endpoints.c.endpoint_type_id == type_id)).scalar_one())
+
+    def peps_of(self, owner_id: str) -> list[str]:
+        return list(self.conn.execute(select(t.endpoints.c.id).where(
+            t.endpoints.c.owner_id == owner_id)).scalars())
+
+    def endpoint_users(self, endpoint_id: str) -> str:
+        """What still refers to an endpoint ('' when nothing): PEPs it owns, keys for it."""
+        peps = len(self.peps_of(endpoint_id))
+        keys = int(self.conn.execute(select(func.count()).select_from(t.keys).where(
+            t.keys.c.pep_id == endpoint_id)).scalar_one())
+        return ", ".join(f"{n} {label}" for n, label in ((peps, "PEPs"), (keys, "keys")) if n)

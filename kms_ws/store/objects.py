@@ -1,0 +1,232 @@
+"""Queries for administered objects, realm associations, policy associations, key use,
+data-set bindings and the audit trail (mixed into Repository)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, delete, exists, func, select, tuple_, update
+
+from ..domain.model import AdminObject, DataSet
+from ..domain.realms import Right, format_rights
+from . import tables as t
+
+
+class ObjectQueries:
+    conn: Connection
+
+    def next_change(self, kind: str, object_id: str, version: int,
+                    now: datetime) -> int:  # pragma: no cover - provided by Repository
+        raise NotImplementedError
+
+    # ---- objects ---------------------------------------------------------------------
+    def insert_object(self, obj: AdminObject) -> None:
+        seq = self.next_change(obj.kind, obj.object_id, obj.version, obj.edit_datetime)
+        self.conn.execute(t.objects.insert().values(
+            kind=obj.kind, id=obj.object_id, name=obj.name, state=obj.state,
+            version=obj.version, created_at=obj.created_at, edit_datetime=obj.edit_datetime,
+            change_seq=seq, body=json.dumps(obj.body, sort_keys=False)))
+        self.set_object_realms(obj.kind, obj.object_id, obj.realms)
+
+    def update_object(self, obj: AdminObject) -> None:
+        seq = self.next_change(obj.kind, obj.object_id, obj.version, obj.edit_datetime)
+        self.conn.execute(update(t.objects).where(and_(
+            t.objects.c.kind == obj.kind, t.objects.c.id == obj.object_id)).values(
+            name=obj.name, state=obj.state, version=obj.version,
+            edit_datetime=obj.edit_datetime, change_seq=seq, body=json.dumps(obj.body)))
+
+    def delete_object(self, kind: str, object_id: str) -> None:
+        o = t.objects.c
+        self.conn.execute(delete(t.objects).where(and_(o.kind == kind, o.id == object_id)))
+        self.conn.execute(delete(t.object_realms).where(and_(
+            t.object_realms.c.kind == kind, t.object_realms.c.id == object_id)))
+        self.drop_associations(kind, object_id)
+
+    def get_object(self, kind: str, object_id: str) -> AdminObject | None:
+        row = self.conn.execute(select(t.objects).where(and_(
+            t.objects.c.kind == kind, t.objects.c.id == object_id))).first()
+        return self._object(row) if row else None
+
+    def find_object(self, kind: str, name: str) -> AdminObject | None:
+        row = self.conn.execute(select(t.objects).where(and_(
+            t.objects.c.kind == kind, t.objects.c.name == name))).first()
+        return self._object(row) if row else None
+
+    def list_objects(self, kind: str, realms: Sequence[str] | None, *, limit: int,
+                     altered_since: datetime | None = None,
+                     states: Sequence[str] = ()) -> list[AdminObject]:
+        """Objects of a kind in any of `realms` (None: all), oldest change first."""
+        o = t.objects.c
+        q = select(t.objects).where(o.kind == kind)
+        if realms is not None:
+            r = t.object_realms.c
+            q = q.where(exists().where(and_(r.kind == o.kind, r.id == o.id,
+                                            r.realm.in_(list(realms)))))
+        if altered_since is not None:
+            q = q.where(o.edit_datetime > altered_since)
+        if states:
+            q = q.where(o.state.in_(list(states)))
+        rows = self.conn.execute(q.order_by(o.change_seq, o.id).limit(limit)).all()
+        return [self._object(r) for r in rows]
+
+    def set_object_realms(self, kind: str, object_id: str, realms: Iterable[str]) -> None:
+        r = t.object_realms.c
+        self.conn.execute(delete(t.object_realms).where(and_(r.kind == kind,
+                                                             r.id == object_id)))
+        self._insert_many(t.object_realms, [{"kind": kind, "id": object_id, "realm": realm}
+                                            for realm in sorted(set(realms))])
+
+    def _object(self, row) -> AdminObject:  # type: ignore[no-untyped-def]
+        realms = self.conn.execute(select(t.object_realms.c.realm).where(and_(
+            t.object_realms.c.kind == row.kind, t.object_realms.c.id == row.id))
+            .order_by(t.object_realms.c.realm)).scalars()
+        return AdminObject(row.kind, row.id, row.name, row.state, row.version, row.created_at,
+                           row.edit_datetime, json.loads(row.body), tuple(realms))
+
+    # ---- associations ----------------------------------------------------------------
+    def associate(self, kind: str, object_id: str, target_kind: str, target_id: str) -> bool:
+        if self.is_associated(kind, object_id, target_kind, target_id):
+            return False
+        self.conn.execute(t.associations.insert().values(
+            kind=kind, id=object_id, target_kind=target_kind, target_id=target_id))
+        return True
+
+    def disassociate(self, kind: str, object_id: str, target_kind: str, target_id: str) -> bool:
+        a = t.associations.c
+        res = self.conn.execute(delete(t.associations).where(and_(
+            a.kind == kind, a.id == object_id, a.target_kind == target_kind,
+            a.target_id == target_id)))
+        return bool(res.rowcount)
+
+    def is_associated(self, kind: str, object_id: str, target_kind: str, target_id: str) -> bool:
+        a = t.associations.c
+        return bool(self.conn.execute(select(exists().where(and_(
+            a.kind == kind, a.id == object_id, a.target_kind == target_kind,
+            a.target_id == target_id)))).scalar_one())
+
+    def targets_of(self, kind: str, object_id: str) -> list[tuple[str, str]]:
+        a = t.associations.c
+        return [(r.target_kind, r.target_id) for r in self.conn.execute(
+            select(a.target_kind, a.target_id).where(and_(a.kind == kind, a.id == object_id))
+            .order_by(a.target_kind, a.target_id)).all()]
+
+    def sources_of(self, target_kind: str, target_id: str,
+                   kinds: Sequence[str] = ()) -> list[tuple[str, str]]:
+        a = t.associations.c
+        q = select(a.kind, a.id).where(and_(a.target_kind == target_kind,
+                                            a.target_id == target_id))
+        if kinds:
+            q = q.where(a.kind.in_(list(kinds)))
+        return [(r.kind, r.id) for r in self.conn.execute(q.order_by(a.kind, a.id)).all()]
+
+    def drop_associations(self, kind: str, object_id: str) -> None:
+        a = t.associations.c
+        self.conn.execute(delete(t.associations).where(
+            (and_(a.kind == kind, a.id == object_id))
+            | (and_(a.target_kind == kind, a.target_id == object_id))))
+
+    def enforcing_policies_for(self, targets: Sequence[tuple[str, str]]) -> list[
+            tuple[AdminObject, str, str]]:
+        """Enforcing policies associated with any of `targets`, with the target."""
+        if not targets:
+            return []
+        a, o = t.associations.c, t.objects.c
+        rows = self.conn.execute(
+            select(t.objects, a.target_kind, a.target_id)
+            .join(t.associations, and_(a.kind == o.kind, a.id == o.id))
+            .where(and_(tuple_(a.target_kind, a.target_id).in_(list(targets)),
+                        o.state == "Enforcing"))
+            .order_by(o.kind, o.id)).all()
+        return [(self._object(r), r.target_kind, r.target_id) for r in rows]
+
+    # ---- realm grants ----------------------------------------------------------------
+    def grant(self, endpoint_id: str, realm: str, rights: frozenset[Right]) -> None:
+        g = t.realm_grants.c
+        self.conn.execute(delete(t.realm_grants).where(and_(g.endpoint_id == endpoint_id,
+                                                            g.realm == realm)))
+        self.conn.execute(t.realm_grants.insert().values(
+            endpoint_id=endpoint_id, realm=realm, rights=format_rights(rights)))
+
+    def revoke(self, endpoint_id: str, realm: str) -> bool:
+        g = t.realm_grants.c
+        return bool(self.conn.execute(delete(t.realm_grants).where(and_(
+            g.endpoint_id == endpoint_id, g.realm == realm))).rowcount)
+
+    # ---- key use (USE_BY_CLIENTS / USE_BY_PEPS) ------------------------------------------
+    def record_use(self, key_id: str, endpoint_id: str, endpoint_kind: str,
+                   now: datetime) -> None:
+        u = t.key_use.c
+        if not self.conn.execute(select(exists().where(and_(
+                u.key_id == key_id, u.endpoint_id == endpoint_id)))).scalar_one():
+            self.conn.execute(t.key_use.insert().values(
+                key_id=key_id, endpoint_id=endpoint_id, endpoint_kind=endpoint_kind,
+                first_at=now))
+
+    def use_by(self, key_id: str) -> list[tuple[str, str]]:
+        u = t.key_use.c
+        return [(r.endpoint_kind, r.endpoint_id) for r in self.conn.execute(
+            select(u.endpoint_kind, u.endpoint_id).where(u.key_id == key_id)
+            .order_by(u.first_at, u.endpoint_id)).all()]
+
+    # ---- data-set bindings -----------------------------------------------------------
+    def bindings(self, *, key_id: str | None = None,
+                 dataset: DataSet | None = None, limit: int = 1000) -> list[dict]:
+        b = t.dataset_bindings.c
+        q = select(b.key_id, b.name, b.value, b.reported_by, b.at)
+        if key_id is not None:
+            q = q.where(b.key_id == key_id)
+        if dataset is not None:
+            q = q.where(and_(b.name == dataset.name, b.value == dataset.value))
+        return [dict(r) for r in self.conn.execute(
+            q.order_by(b.at, b.id).limit(limit)).mappings().all()]
+
+    def has_binding(self, key_id: str, dataset: DataSet) -> bool:
+        b = t.dataset_bindings.c
+        return bool(self.conn.execute(select(exists().where(and_(
+            b.key_id == key_id, b.name == dataset.name, b.value == dataset.value))))
+            .scalar_one())
+
+    # ---- audit -----------------------------------------------------------------------
+    def audit_query(self, *, key_id: str | None = None, actor_id: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None,
+                    limit: int = 100) -> list[dict]:
+        a = t.audit.c
+        q = select(t.audit)
+        for col, value in ((a.key_id, key_id), (a.actor_id, actor_id)):
+            if value is not None:
+                q = q.where(col == value)
+        if since is not None:
+            q = q.where(a.at >= since)
+        if until is not None:
+            q = q.where(a.at < until)
+        return [dict(r) for r in self.conn.execute(
+            q.order_by(a.at, a.id).limit(limit)).mappings().all()]
+
+    def dynamic_groups(self, kind: str) -> list[AdminObject]:
+        """Dynamic groups of a kind (without realms: membership rules only)."""
+        o = t.objects.c
+        rows = self.conn.execute(select(t.objects).where(and_(
+            o.kind == kind, o.body.like('%"Type": "Dynamic"%'))).order_by(o.id)).all()
+        return [AdminObject(r.kind, r.id, r.name, r.state, r.version, r.created_at,
+                            r.edit_datetime, json.loads(r.body)) for r in rows]
+
+    def realm_users(self, realm: str) -> str:
+        """What still uses a realm, as text ('' when nothing): grants, objects, keys."""
+        parts = []
+        for label, table, extra in (
+                ("endpoint grants", t.realm_grants, None),
+                ("objects", t.object_realms, t.object_realms.c.kind != "Realm"),
+                ("keys", t.key_realms, None), ("templates", t.template_realms, None)):
+            q = select(func.count()).select_from(table).where(table.c.realm == realm)
+            if extra is not None:
+                q = q.where(extra)
+            n = self.conn.execute(q).scalar_one()
+            if n:
+                parts.append(f"{n} {label}")
+        return ", ".join(parts)
+
+    def _insert_many(self, table, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+        raise NotImplementedError  # pragma: no cover - provided by Repository
+
