@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from .audit.syslog import SyslogSink
 from .config import Config
 from .crypto import master_key
 from .resources import schema_dir, wsdl_dir
@@ -32,7 +33,8 @@ def message_validator() -> etree.XMLSchema:
 def create_app(config: Config) -> SoapApplication:
     db = Database(config.db_url)
     mk = master_key.load(config.data_dir / master_key.FILE_NAME)
-    service = KmsService(db, mk, config.security)
+    syslog = SyslogSink(config.audit_syslog) if config.audit_syslog else None
+    service = KmsService(db, mk, config.security, syslog=syslog)
     wsdl = Path(wsdl_dir() / "kms.wsdl").read_bytes()
     return SoapApplication(service, config.security, message_validator(), wsdl,
                            PLACEHOLDER_URL.encode())

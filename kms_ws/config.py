@@ -1,7 +1,7 @@
 """Server configuration: data directory, listener, database, security settings.
 
 Read from `<data-dir>/kms-ws.json` when present (keys: host, port, workers, database_url,
-tls_cert, tls_key, log_file, security: {...SecuritySettings fields}); command-line
+tls_cert, tls_key, log_file, audit_syslog, security: {...SecuritySettings fields}); command-line
 options override the file.
 """
 
@@ -30,6 +30,8 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_file: Path | None = None  # default: <data-dir>/kms-ws.log
+    # Audit events to syslog (RFC 5424): "udp://host:port" or "unix:///dev/log".
+    audit_syslog: str | None = None
     security: SecuritySettings = field(default_factory=SecuritySettings)
 
     @property

@@ -120,3 +120,11 @@ class InUse(KmsError):
     subcode = "wsman:Concurrency"
     http_status = 409
     error_code = "E_OBJECT_IN_USE"
+
+
+class WrappingUnavailable(KmsError):
+    """A wrapping policy applies to the delivery, but the wrapping cannot be made."""
+
+    subcode = "wsman:UnsupportedFeature"
+    http_status = 409
+    error_code = "E_WRAPPING_UNAVAILABLE"

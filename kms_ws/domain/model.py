@@ -89,6 +89,10 @@ class Key:
     datasets: tuple[DataSet, ...] = ()
     realms: tuple[str, ...] = ()
     value: bytes | None = field(default=None, repr=False)
+    # Set on delivery only:
+    hidden: bool = False  # Reference right only: identity, state and blob, no metadata
+    assignment_policy_id: str | None = None  # GetKey by data: the §5.1 policy applied
+    assignment_scope: str | None = None  # DataSet | Pool
 
 
 @dataclass

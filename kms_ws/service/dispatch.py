@@ -16,10 +16,12 @@ from ..domain.model import Endpoint
 from ..security.settings import SecuritySettings
 from ..store.engine import Database
 from ..store.repository import Repository
+from ..audit.syslog import SyslogSink
 from . import audit, authentication, capabilities, endpoints, keys, random
+from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext
-from .messages import AuthenticateRequest, Credential, GetKeyResult, KeyResult, StoreKeyResult
+from .messages import AuthenticateRequest, Credential
 
 log = logging.getLogger("kms_ws.service")
 
@@ -30,7 +32,7 @@ Handler = Callable[[RequestContext, Any], Any]
 class Operation:
     handler: Handler
     writes: bool  # runs in a write transaction
-    audited: bool  # success is recorded in the audit table (writes only)
+    audited: bool  # success is a mandatory audit record (needs writes=True)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -40,8 +42,9 @@ OPERATIONS: dict[str, Operation] = {
     "GetServerCapabilities": Operation(capabilities.get_server_capabilities, False, False),
     "CreateKey": Operation(keys.create_key, True, True),
     "StoreKey": Operation(keys.store_key, True, True),
-    "GetKey": Operation(keys.get_key, False, False),
-    "PushAuditMessage": Operation(audit.push_audit_message, True, False),
+    # GetKey writes: each delivery is an audit record and USE_BY tracking, in one commit.
+    "GetKey": Operation(keys.get_key, True, True),
+    "PushAuditMessage": Operation(audit.push_audit_message, True, True),
     "GetRandomBytes": Operation(random.get_random_bytes, False, False),
     "AdminCreate": Operation(admin.admin_create, True, True),
     "AdminGet": Operation(admin.admin_get, False, False),
@@ -63,11 +66,13 @@ class KmsService:
     """Runs operations. One per process; per-request state lives in RequestContext."""
 
     def __init__(self, db: Database, master: MasterKey, settings: SecuritySettings,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 syslog: SyslogSink | None = None) -> None:
         self.db = db
         self.master = master
         self.settings = settings
         self.clock = clock
+        self.syslog = syslog
         self.passwords = authentication.PasswordCache(settings.password_cache_seconds)
 
     def run(self, name: str, credential: Credential | None, request: Any,
@@ -79,30 +84,51 @@ class KmsService:
                 and request.credential is not None:
             credential = request.credential  # Login/Validate the credential in the body
         now = self.clock()
+        ctx: RequestContext | None = None
         try:
             with self.db.transaction(write=op.writes) as conn:
                 ctx = RequestContext(None, Repository(conn), now, request_id, self.settings,
                                      self.master)
                 ctx.caller = authentication.authenticate_caller(ctx, credential, self.passwords)
                 result = op.handler(ctx, request)
-                if op.audited:
-                    emit(_success(name, ctx.caller, now, result), ctx.repo)
+                events = trail.success_events(name, ctx.caller, now, request, result)
+                policies = trail.enforcing_policies(ctx.repo)
+                # PushAuditMessage stores the pushed messages itself (with their times).
+                syslog = trail.record(events, ctx.repo, op.audited, policies,
+                                      local_done=not op.writes or name == "PushAuditMessage")
         except InvalidCredentials as exc:
             self._auth_failed(name, credential, now, exc)
             raise
         except KmsError as exc:
-            emit(AuditEvent(now, name, exc.error_code, "Denied" if exc.http_status in (401, 403)
-                            else "Failed", message=exc.reason))
+            self._failed(name, ctx.caller if ctx else None, now, request, exc)
             raise
+        trail.send(self.syslog, syslog)
+        if not op.writes and not op.audited:
+            self._optional(events, policies)
         if ctx.caller.failed_auth:
             with self.db.transaction(write=True) as conn:
                 Repository(conn).reset_auth_failures(ctx.caller.endpoint_id)
-        if isinstance(result, GetKeyResult):
-            for key in result.keys:
-                emit(AuditEvent(now, name, "KeyDelivered" if key.value is not None
-                                else "KeyMetadata", "Success", ctx.caller.endpoint_id,
-                                ctx.caller.name, key_id=key.key_id))
         return result
+
+    def _failed(self, name: str, caller: Endpoint | None, now: datetime, request: Any,
+                exc: KmsError) -> None:
+        """A refused or failed request of a known caller is a mandatory audit record, in
+        its own transaction (the request's own changes were rolled back)."""
+        event = trail.failure_event(name, caller, now, request, exc)
+        if caller is None:
+            emit(event)
+            return
+        with self.db.transaction(write=True) as conn:
+            repo = Repository(conn)
+            syslog = trail.record([event], repo, True, trail.enforcing_policies(repo))
+        trail.send(self.syslog, syslog)
+
+    def _optional(self, events: list[AuditEvent], policies: list) -> None:  # type: ignore[type-arg]
+        """Reads that an audit policy asks to record locally."""
+        if not policies:
+            return
+        with self.db.transaction(write=True) as conn:
+            trail.record(events, Repository(conn), False, policies)
 
     def _auth_failed(self, name: str, credential: Credential | None, now: datetime,
                      exc: InvalidCredentials) -> None:
@@ -118,11 +144,3 @@ class KmsService:
                             credential.username if credential else None,
                             message=exc.reason), repo)
 
-
-def _success(name: str, caller: Endpoint, now: datetime, result: Any) -> AuditEvent:
-    key_id = None
-    if isinstance(result, KeyResult):
-        key_id = result.key.key_id
-    elif isinstance(result, StoreKeyResult):
-        key_id = result.key_id
-    return AuditEvent(now, name, name, "Success", caller.endpoint_id, caller.name, key_id=key_id)

@@ -8,6 +8,8 @@ from ..crypto.passwords import hash_password
 from ..domain.errors import (AlreadyExists, InvalidParameter, PermissionDenied,
                              UnsupportedAuthenticationMode)
 from ..domain.model import ClientState, CredentialType, Endpoint, EndpointKind
+from ..domain.realms import ALL_RIGHTS, check_realm_uri
+from .admin.realm import ensure_realm
 from .authentication import SUPPORTED
 from .context import RequestContext
 from .messages import RegisterEndpointRequest, RegisterEndpointResult
@@ -23,10 +25,16 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
     if ctx.repo.endpoint_name_taken(req.kind, req.name):
         raise AlreadyExists(f"a {req.kind.value} named {req.name!r} is already registered")
     realms = _realms(ctx, caller, req.realms)
+    for realm in realms:
+        ensure_realm(ctx, realm)
+    # A PEP starts with the rights of its registering client (§4.6); a client registered
+    # by an administrator gets every right in the realms named.
+    grants = {r: caller.grants.get(r, ALL_RIGHTS) if req.kind is EndpointKind.PEP
+              else ALL_RIGHTS for r in realms}
     cred_type, password_hash = _credential(req)
     ep = Endpoint(
         endpoint_id=str(uuid.uuid4()), kind=req.kind, name=req.name, state=ClientState.ACTIVE,
-        credential_type=cred_type, version=1, realms=realms,
+        credential_type=cred_type, version=1, grants=grants,
         capabilities=tuple(sorted(set(req.capabilities))),
         attributes=req.pep_attributes + req.attributes, description=req.description,
         endpoint_type_id=req.endpoint_type_id,
@@ -42,7 +50,7 @@ def _realms(ctx: RequestContext, caller: Endpoint, asked: tuple[str, ...]) -> tu
     outside = set(asked) - set(caller.realms)
     if outside and not caller.is_admin:
         raise PermissionDenied(f"not a member of {', '.join(sorted(outside))}")
-    return tuple(sorted(set(asked)))
+    return tuple(sorted({check_realm_uri(r) for r in asked}))
 
 
 def _credential(req: RegisterEndpointRequest) -> tuple[CredentialType, str | None]:

@@ -9,10 +9,14 @@ from ..crypto import sealing
 from ..crypto.random import generate_key
 from ..domain import ciphers
 from ..domain.errors import (AmbiguousReference, InternalError, InvalidParameter, KeyNotFound,
-                             KeyNotUsable, NotFound, PermissionDenied)
+                             KeyNotUsable, NotFound, PermissionDenied, WrappingUnavailable)
 from ..domain.lifecycle import check_deliverable, effective_state
 from ..domain.model import (DataSet, Endpoint, EndpointKind, Key, KeyState, KeyTemplate, KeyUsage,
                             NameValue, SourceKind)
+from ..domain.realms import Right, effective_right, realms_with
+from . import policies
+from .admin.endpoints import pep_serves
+from .key_versions import apply_retention, load_key
 from .context import RequestContext
 from .messages import (CreateKeyRequest, GetKeyRequest, GetKeyResult, KeyResult, StoreKeyRequest,
                        StoreKeyResult)
@@ -56,31 +60,34 @@ def store_key(ctx: RequestContext, req: StoreKeyRequest) -> StoreKeyResult:
 
 
 def get_key(ctx: RequestContext, req: GetKeyRequest) -> GetKeyResult:
+    """Deliver keys the caller (and the PEP it asks for) may use: Reference right through
+    a shared realm, the access/distribution policy, the life cycle for the stated use.
+    Lookups that search metadata (attributes, altered-since) need the Read right."""
     caller = _caller(ctx)
-    _pep_for(ctx, caller, req.pep_id)  # a PEP's keys only through its associated client
+    pep = _pep_for(ctx, caller, req.pep_id)
     if req.key_id is not None:
-        key = _load_visible(ctx, caller, req.key_id)
+        key = _load_visible(ctx, caller, req.key_id, pep)
         if req.if_altered_since_version is not None and key.version <= req.if_altered_since_version:
             return GetKeyResult((), not_modified=True)
-        return GetKeyResult((_deliver(ctx, key, req.usage),))
+        return GetKeyResult((_deliver(ctx, key, req.usage, caller, pep),))
     find = ctx.repo.find_key_ids
+    usable = _usable_realms(caller, pep, Right.REFERENCE)
     if req.friendly_name is not None:
-        ids = find(caller.realms, limit=2, friendly_name=req.friendly_name,
-                   attributes=req.attributes)
-        return GetKeyResult((_deliver(ctx, _single(ctx, ids, req.friendly_name), req.usage),))
+        ids = find(usable, limit=2, friendly_name=req.friendly_name, attributes=req.attributes)
+        key = _single(ctx, ids, req.friendly_name)
+        return GetKeyResult((_deliver(ctx, key, req.usage, caller, pep),))
     if req.datasets:
-        ids = find(caller.realms, limit=1, datasets=req.datasets, template_id=req.template_id,
-                   order="newest")
-        if not ids:
-            raise KeyNotFound("no key is bound to these data sets")
-        return GetKeyResult((_deliver(ctx, _load(ctx, ids[0]), req.usage),))
+        from .assignment import key_for_data
+        return GetKeyResult((_deliver(ctx, key_for_data(ctx, caller, req, usable), req.usage,
+                                      caller, pep),))
+    readable = _usable_realms(caller, pep, Right.READ)
     if req.match_attributes:
-        ids = find(caller.realms, limit=req.max_keys + 1, attributes=req.match_attributes)
-        return _listing(ctx, ids, req)
+        ids = find(readable, limit=req.max_keys + 1, attributes=req.match_attributes)
+        return _listing(ctx, ids, req, caller, pep)
     if req.altered_since is not None:
-        ids = find(caller.realms, limit=req.max_keys + 1, altered_since=req.altered_since,
+        ids = find(readable, limit=req.max_keys + 1, altered_since=req.altered_since,
                    order="edited")
-        return _listing(ctx, ids, req)
+        return _listing(ctx, ids, req, caller, pep)
     raise InvalidParameter("GetKey needs a KeyId, FriendlyName, MatchAttributes, DataSets "
                            "or AlteredSince")
 
@@ -98,7 +105,8 @@ def _template(ctx: RequestContext, template_id: str | None,
     if template_id is None and name is None:
         return None
     tpl = ctx.repo.get_template(template_id=template_id, name=name)
-    if tpl is None or (tpl.realms and not set(tpl.realms) & set(_caller(ctx).realms)):
+    usable = realms_with(_caller(ctx).grants, Right.REFERENCE)
+    if tpl is None or (tpl.realms and not set(tpl.realms) & set(usable)):
         raise NotFound(f"no key template {template_id or name}")
     return tpl
 
@@ -110,9 +118,16 @@ def _pep_for(ctx: RequestContext, caller: Endpoint, pep_id: str | None) -> Endpo
     pep = ctx.repo.get_endpoint(pep_id)
     if pep is None or pep.kind is not EndpointKind.PEP:
         raise NotFound(f"no PEP {pep_id}")
-    if pep.owner_id != caller.endpoint_id:
+    if not pep_serves(ctx, pep, caller):
         raise PermissionDenied(f"client {caller.name} is not associated with PEP {pep_id}")
     return pep
+
+
+def _usable_realms(caller: Endpoint, pep: Endpoint | None, right: Right) -> tuple[str, ...]:
+    realms = set(realms_with(caller.grants, right))
+    if pep is not None:  # the key ends up at the PEP: it needs a right there as well
+        realms &= set(realms_with(pep.grants, Right.REFERENCE))
+    return tuple(sorted(realms))
 
 
 def _new_key(ctx: RequestContext, caller: Endpoint, cipher_type: str, length: int,
@@ -121,8 +136,12 @@ def _new_key(ctx: RequestContext, caller: Endpoint, cipher_type: str, length: in
              pep: Endpoint | None, source: SourceKind, source_id: str | None) -> Key:
     merged = {a.name: a for a in (template.attributes if template else ())}
     merged.update({a.name: a for a in attributes})
-    realms = tuple(sorted(set(template.realms) & set(caller.realms))) if template and \
-        template.realms else caller.realms
+    creatable = realms_with(caller.grants, Right.CREATE)
+    realms = tuple(sorted(set(template.realms) & set(creatable))) if template and \
+        template.realms else creatable
+    if not realms:
+        raise PermissionDenied(f"client {caller.name} has no Create right in "
+                               + ("the template's realms" if template else "any realm"))
     return Key(
         key_id=str(uuid.uuid4()), state=KeyState.ACTIVE, cipher_type=cipher_type,
         length_bits=length, version=1, edit_datetime=ctx.now, created_at=ctx.now,
@@ -144,29 +163,15 @@ def _unique(datasets: Sequence[DataSet]) -> list[DataSet]:
 
 def _insert(ctx: RequestContext, caller: Endpoint, key: Key) -> None:
     assert key.value is not None
+    apply_retention(ctx, key)
     sealed = sealing.seal(ctx.master.aead, key.key_id, key.version, key.value)
     ctx.repo.insert_key(key, sealed, ctx.master.key_id, caller.endpoint_id, ctx.now)
 
 
-def _load(ctx: RequestContext, key_id: str) -> Key:
-    found = ctx.repo.get_key(key_id)
-    if found is None:
-        raise KeyNotFound(f"no key {key_id}")
-    key, sealed, master_key_id = found
-    if sealed is not None:
-        if master_key_id != ctx.master.key_id:
-            raise InternalError(f"key {key_id} is sealed under another master key")
-        try:
-            key.value = sealing.unseal(ctx.master.aead, key.key_id, key.version, sealed)
-        except sealing.SealError:
-            raise InternalError(f"stored value of key {key_id} failed its integrity check") \
-                from None
-    return key
-
-
-def _load_visible(ctx: RequestContext, caller: Endpoint, key_id: str) -> Key:
-    key = _load(ctx, key_id)
-    if not set(key.realms) & set(caller.realms):
+def _load_visible(ctx: RequestContext, caller: Endpoint, key_id: str,
+                  pep: Endpoint | None) -> Key:
+    key = load_key(ctx, key_id)
+    if not set(key.realms) & set(_usable_realms(caller, pep, Right.REFERENCE)):
         # Same answer as for a key that does not exist: ids are not an oracle.
         raise KeyNotFound(f"no key {key_id}")
     return key
@@ -178,23 +183,39 @@ def _single(ctx: RequestContext, ids: list[str], label: str) -> Key:
     if len(ids) > 1:
         raise AmbiguousReference(f"several keys are named {label!r}; add reference attributes "
                                  "or use the KeyId")
-    return _load(ctx, ids[0])
+    return load_key(ctx, ids[0])
 
 
-def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None) -> Key:
+def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endpoint,
+             pep: Endpoint | None) -> Key:
+    """Check everything that stands between a key and its recipient, then record the
+    use (USE_BY_CLIENTS / USE_BY_PEPS). Reference-only recipients get no metadata."""
     key.state = check_deliverable(key, usage, ctx.now)
     if key.value is None:
         raise KeyNotUsable(f"key {key.key_id} has no value")
+    group_ids = policies.key_groups(ctx, key)
+    in_force = policies.key_policies(ctx, key, group_ids)
+    policies.check_access(ctx, in_force, key, caller, pep)
+    if policies.wrapping_for(ctx, key, caller, pep, group_ids).layers:
+        raise WrappingUnavailable(f"a wrapping policy applies to key {key.key_id}; this server "
+                                  "does not deliver it unwrapped")
+    key.t_cached = policies.t_cached_for(ctx, in_force, key, pep or caller)
+    right = effective_right(caller.grants, key.realms)
+    key.hidden = right is None or right < Right.READ
+    ctx.repo.record_use(key.key_id, caller.endpoint_id, "Client", ctx.now)
+    if pep is not None:
+        ctx.repo.record_use(key.key_id, pep.endpoint_id, "Pep", ctx.now)
     return key
 
 
-def _listing(ctx: RequestContext, ids: list[str], req: GetKeyRequest) -> GetKeyResult:
+def _listing(ctx: RequestContext, ids: list[str], req: GetKeyRequest, caller: Endpoint,
+             pep: Endpoint | None) -> GetKeyResult:
     keys = []
     for key_id in ids[:req.max_keys]:
-        key = _load(ctx, key_id)
+        key = load_key(ctx, key_id)
         try:
-            _deliver(ctx, key, req.usage)
-        except KeyNotUsable:
+            _deliver(ctx, key, req.usage, caller, pep)
+        except (KeyNotUsable, PermissionDenied, WrappingUnavailable):
             key.state = effective_state(key, ctx.now)
             key.value = None  # metadata only: the state tells the client why
         keys.append(key)

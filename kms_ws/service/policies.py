@@ -106,10 +106,12 @@ def _choice(ctx: RequestContext, kind: str, object_id: str | None,
     return None
 
 
-def wrapping_for(ctx: RequestContext, key: Key, client: Endpoint,
-                 pep: Endpoint | None) -> WrappingResolution:
+def wrapping_for(ctx: RequestContext, key: Key, client: Endpoint, pep: Endpoint | None,
+                 group_ids: list[str] | None = None) -> WrappingResolution:
     """The §5.3 wrapping that applies when `key` goes to `client` (for `pep`)."""
-    group_ids = key_groups(ctx, key)
+    if not ctx.repo.list_objects("WrappingPolicy", None, limit=1, states=["Enforcing"]):
+        return WrappingResolution(None, None)
+    group_ids = key_groups(ctx, key) if group_ids is None else group_ids
     key_choice = _choice(ctx, "Key", key.key_id, "key") or \
         _choice(ctx, "KeyTemplate", key.template_id, "key-template")
     groups_choices = [c for c in (_choice(ctx, "KeyGroup", g, "key-group") for g in group_ids)

@@ -197,9 +197,12 @@ def _capability_list(parent: etree._Element, names: Iterable[str]) -> None:
 
 
 def encode_key(parent: etree._Element, key: Key, tag: str = "Key") -> etree._Element:
+    """A key as delivered. With only the Reference right (key.hidden) the caller gets
+    what it needs to use the key and nothing that describes it."""
     el = _add(parent, tag)
     _add(el, "KeyId", key.key_id)
-    _opt(el, "FriendlyName", key.friendly_name)
+    if not key.hidden:
+        _opt(el, "FriendlyName", key.friendly_name)
     _add(el, "State", key.state.value)
     _opt(el, "TExpired", key.t_expired)
     _opt(el, "TDisabled", key.t_disabled)
@@ -213,6 +216,14 @@ def encode_key(parent: etree._Element, key: Key, tag: str = "Key") -> etree._Ele
         _add(blob, "Data", base64.b64encode(key.value).decode("ascii"))
     _add(el, "Version", key.version)
     _add(el, "EditDateTime", format_time(key.edit_datetime))
+    if not key.hidden:
+        _key_metadata(el, key)
+    _opt(el, "KeyAssignmentPolicyId", key.assignment_policy_id)
+    _opt(el, "AssignmentScope", key.assignment_scope)
+    return el
+
+
+def _key_metadata(el: etree._Element, key: Key) -> None:
     if key.realms:
         box = _add(el, "RealmAssociations")
         for r in key.realms:
@@ -230,7 +241,6 @@ def encode_key(parent: etree._Element, key: Key, tag: str = "Key") -> etree._Ele
             _add(ds, "Value", d.value)
             _opt(ds, "SizeofValue", d.sizeof_value)
     _opt(el, "TemplateId", key.template_id)
-    return el
 
 
 def _enc_register(el: etree._Element, r: m.RegisterEndpointResult) -> None:

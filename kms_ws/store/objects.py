@@ -121,6 +121,14 @@ class ObjectQueries:
             q = q.where(a.kind.in_(list(kinds)))
         return [(r.kind, r.id) for r in self.conn.execute(q.order_by(a.kind, a.id)).all()]
 
+    def newest_assigned_key(self, policy_id: str) -> str | None:
+        """The newest key a key-assignment policy created (its pool key)."""
+        a, k = t.associations.c, t.keys.c
+        return self.conn.execute(select(k.id).join(t.associations, and_(
+            a.target_kind == "Key", a.target_id == k.id)).where(and_(
+                a.kind == "KeyAssignmentPolicy", a.id == policy_id))
+            .order_by(k.created_at.desc(), k.id).limit(1)).scalar()
+
     def drop_associations(self, kind: str, object_id: str) -> None:
         a = t.associations.c
         self.conn.execute(delete(t.associations).where(

@@ -7,7 +7,7 @@ from ...domain import policy_state
 from ...domain.errors import AlreadyExists, InvalidParameter, NotFound
 from ...domain.model import AdminObject
 from ...domain.policy_state import PolicyState
-from ...domain.realms import Right
+from ...domain.realms import Right, realm_object_id
 from ..context import RequestContext
 from .base import StoredKind, check_version
 from .messages import AdminRequest, Document, Ref
@@ -44,13 +44,13 @@ class PolicyKind(StoredKind):
         from .registry import target_realms
         obj = self.load(ctx, object_id, Right.EDIT)
         target_realms(ctx, target, Right.EDIT)
-        taken = ctx.repo.sources_of(target.kind, target.object_id, [self.element])
+        taken = ctx.repo.sources_of(target.kind, _stored_id(target), [self.element])
         if self.realm_assigns and (self.element, object_id) in taken:
             raise AlreadyExists(f"{self.element} {object_id} already applies there")
         if taken and not self.realm_assigns:
             raise AlreadyExists(f"{target.kind} {target.object_id} already has {self.element} "
                                 f"{taken[0][1]}; disassociate it first")
-        ctx.repo.associate(self.element, object_id, target.kind, target.object_id)
+        ctx.repo.associate(self.element, object_id, target.kind, _stored_id(target))
         obj.state = policy_state.on_associate(PolicyState(obj.state)).value
         self.bump(ctx, obj)  # re-versions every object the policy applies to
 
@@ -60,7 +60,7 @@ class PolicyKind(StoredKind):
         from .registry import target_realms
         obj = self.load(ctx, object_id, Right.EDIT)
         target_realms(ctx, target, Right.EDIT)
-        if not ctx.repo.disassociate(self.element, object_id, target.kind, target.object_id):
+        if not ctx.repo.disassociate(self.element, object_id, target.kind, _stored_id(target)):
             raise NotFound(f"{self.element} {object_id} is not associated with {target.kind} "
                            f"{target.object_id}")
         remaining = len(ctx.repo.targets_of(self.element, object_id))
@@ -87,3 +87,8 @@ class PolicyKind(StoredKind):
             target_changed(ctx, obj, Ref(kind, target_id))
         return self.document(ctx, obj)
 
+
+
+def _stored_id(target: Ref) -> str:
+    """Associations name realms by their SO_GUID (requests name them by URI)."""
+    return realm_object_id(target.object_id) if target.kind == "Realm" else target.object_id

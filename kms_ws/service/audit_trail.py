@@ -1,0 +1,89 @@
+"""Which audit events an operation produces and where they go (§5.4).
+
+Mandatory events (always recorded locally): every change (write operations), every key
+delivery, every denial or failure of an authenticated request, every pushed audit
+message. Enforcing audit policies add other operations and choose syslog."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ..audit.events import AuditEvent, emit
+from ..audit.syslog import SyslogSink
+from ..domain import audit_policy
+from ..domain.errors import KmsError
+from ..domain.model import Endpoint
+from ..store.repository import Repository
+from .admin.messages import AdminRequest, AdminResult
+from .messages import (GetKeyRequest, GetKeyResult, KeyResult, PushAuditMessageRequest,
+                       StoreKeyResult)
+
+
+def enforcing_policies(repo: Repository) -> list[audit_policy.AuditPolicy]:
+    from .admin.audit_policy import to_domain
+    return [to_domain(o.object_id, o.body) for o in
+            repo.list_objects("AuditPolicy", None, limit=100, states=["Enforcing"])]
+
+
+def success_events(name: str, caller: Endpoint, now: datetime, request: Any,
+                   result: Any) -> list[AuditEvent]:
+    who = (caller.endpoint_id, caller.name)
+    if isinstance(result, GetKeyResult):
+        return [AuditEvent(now, name, "KeyDelivered" if k.value is not None else "KeyMetadata",
+                           "Success", *who, key_id=k.key_id,
+                           pep_id=getattr(request, "pep_id", None)) for k in result.keys]
+    if isinstance(request, PushAuditMessageRequest):
+        return [AuditEvent(m.time or now, name, m.event, "Reported", *who, key_id=m.key_id,
+                           pep_id=m.pep_id, message=m.message) for m in request.messages]
+    key_id, message = None, None
+    if isinstance(result, KeyResult):
+        key_id = result.key.key_id
+    elif isinstance(result, StoreKeyResult):
+        key_id = result.key_id
+    elif isinstance(result, AdminResult) and isinstance(request, AdminRequest):
+        ids = [d.get(_ID.get(result.kind, ""), "") for d in result.documents]
+        target = f" -> {request.target.kind} {request.target.object_id}" if request.target \
+            else ""
+        message = f"{result.kind} {request.object_id or ', '.join(map(str, ids))}{target}"
+        if result.kind == "Key":
+            key_id = request.object_id or (str(ids[0]) if ids else None)
+    return [AuditEvent(now, name, name, "Success", *who, key_id=key_id, message=message)]
+
+
+def failure_event(name: str, caller: Endpoint | None, now: datetime, request: Any,
+                  exc: KmsError) -> AuditEvent:
+    result = "Denied" if exc.http_status in (401, 403) else "Failed"
+    return AuditEvent(now, name, exc.error_code, result,
+                      caller.endpoint_id if caller else None, caller.name if caller else None,
+                      key_id=getattr(request, "key_id", None),
+                      pep_id=getattr(request, "pep_id", None), message=exc.reason)
+
+
+def record(events: Sequence[AuditEvent], repo: Repository, mandatory: bool,
+           policies: Sequence[audit_policy.AuditPolicy], local_done: bool = False
+           ) -> list[AuditEvent]:
+    """Record events locally as the policies say; return those due for syslog."""
+    to_syslog = []
+    for ev in events:
+        dest = audit_policy.destinations(policies, ev.operation, mandatory)
+        if (mandatory or "Local" in dest) and not local_done:
+            emit(ev, repo)
+        if "Syslog" in dest:
+            to_syslog.append(ev)
+    return to_syslog
+
+
+def send(sink: SyslogSink | None, events: Sequence[AuditEvent]) -> None:
+    if sink is not None:
+        for ev in events:
+            sink.send(ev)
+
+
+_ID = {"Key": "KeyId", "KeyTemplate": "TemplateId", "EndpointType": "EndpointTypeId",
+       "Realm": "RealmId", "Pep": "PepId", "Client": "ClientId", "ClientGroup": "GroupId",
+       "KeyGroup": "GroupId"}
+for _k in ("KeyAssignmentPolicy", "RetentionPolicy", "WrappingPolicy", "AuditPolicy",
+           "AccessDistributionPolicy", "CachingPolicy"):
+    _ID[_k] = "PolicyId"
