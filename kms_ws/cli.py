@@ -59,19 +59,31 @@ def cmd_client_add(args: argparse.Namespace) -> int:
     from .service.dispatch import utcnow
     from .store.repository import Repository
 
+    from .domain.errors import KmsError
+    from .domain.realms import ALL_RIGHTS, parse_rights
+    from .service.admin.realm import ensure_realm_in
+
     password = _read_password(args)
     cfg = _config(args)
     db, _ = init_data_dir(cfg)
-    realms = tuple(args.realm) or (cfg.security.default_realm,)
-    ep = Endpoint(endpoint_id=str(uuid.uuid4()), kind=EndpointKind.CLIENT, name=args.name,
-                  state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
-                  version=1, realms=realms, is_admin=args.admin,
-                  password_hash=hash_password(password))
+    try:
+        rights = parse_rights(args.right) if args.right else ALL_RIGHTS
+    except KmsError as exc:
+        raise SystemExit(f"kms-ws: {exc.reason}") from None
     with db.transaction(write=True) as conn:
         repo = Repository(conn)
         if repo.endpoint_name_taken(EndpointKind.CLIENT, args.name):
             print(f"kms-ws: client {args.name!r} exists", file=sys.stderr)
             return 1
+        try:
+            realms = [ensure_realm_in(repo, r, utcnow())
+                      for r in (args.realm or [cfg.security.default_realm])]
+        except KmsError as exc:
+            raise SystemExit(f"kms-ws: {exc.reason}") from None
+        ep = Endpoint(endpoint_id=str(uuid.uuid4()), kind=EndpointKind.CLIENT, name=args.name,
+                      state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
+                      version=1, grants={r: rights for r in realms}, is_admin=args.admin,
+                      password_hash=hash_password(password))
         repo.insert_endpoint(ep, utcnow())
     db.dispose()
     print(ep.endpoint_id)
@@ -80,12 +92,14 @@ def cmd_client_add(args: argparse.Namespace) -> int:
 
 def cmd_client_list(args: argparse.Namespace) -> int:
     from .app import init_data_dir
+    from .domain.realms import format_rights
     from .store.repository import Repository
     db, _ = init_data_dir(_config(args))
     with db.transaction() as conn:
         for ep in Repository(conn).list_clients():
+            realms = " ".join(f"{r}({format_rights(g)})" for r, g in sorted(ep.grants.items()))
             print(f"{ep.endpoint_id}  {ep.kind.value:6} {ep.state.value:8} "
-                  f"{'admin ' if ep.is_admin else ''}{ep.name}  {' '.join(ep.realms)}")
+                  f"{'admin ' if ep.is_admin else ''}{ep.name}  {realms}")
     db.dispose()
     return 0
 
@@ -221,7 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="read the password from the first line of standard input")
     sp.add_argument("--realm", action="append", default=[],
                     help="realm URI (repeatable); default realm://localhost/default")
-    sp.add_argument("--admin", action="store_true", help="may register other clients")
+    sp.add_argument("--right", action="append", default=[],
+                    choices=("Create", "Delete", "Edit", "Read", "Reference"),
+                    help="its right in each --realm (repeatable; default: all of them)")
+    sp.add_argument("--admin", action="store_true",
+                    help="an administrator (registers clients, `kms-ws admin ...`)")
     sp.set_defaults(func=cmd_client_add)
     sp = csub.add_parser("list", help="list registered clients and PEPs")
     data_dir(sp)
@@ -281,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--name", help="friendly name")
     sp.add_argument("--dataset", action="append", default=[], metavar="NAME=VALUE")
     sp.set_defaults(func=cmd_store_key)
+
+    from .cli_admin import add_admin_parser
+    add_admin_parser(sub, online, _client)
 
     sp = sub.add_parser("random", help="GetRandomBytes")
     online(sp)

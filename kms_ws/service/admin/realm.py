@@ -6,9 +6,12 @@ endpoints or objects cannot be deleted."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ...domain.errors import AlreadyExists, InUse
 from ...domain.model import AdminObject
 from ...domain.realms import ALL_RIGHTS, check_realm_uri, realm_object_id
+from ...store.repository import Repository
 from ..context import RequestContext
 from .base import StoredKind, require_admin
 from .messages import AdminRequest, Document
@@ -56,7 +59,12 @@ class RealmKind(StoredKind):
 
 def ensure_realm(ctx: RequestContext, uri: str) -> None:
     """Create the Realm object for `uri` if missing (endpoint registration names realms)."""
+    ensure_realm_in(ctx.repo, uri, ctx.now)
+
+
+def ensure_realm_in(repo: Repository, uri: str, now: datetime) -> str:
     uri = check_realm_uri(uri)
-    if ctx.repo.find_object("Realm", uri) is None:
-        ctx.repo.insert_object(AdminObject("Realm", realm_object_id(uri), uri, None, 1, ctx.now,
-                                           ctx.now, {}, (uri,)))
+    if repo.find_object("Realm", uri) is None:
+        repo.insert_object(AdminObject("Realm", realm_object_id(uri), uri, None, 1, now, now,
+                                       {}, (uri,)))
+    return uri

@@ -1,0 +1,379 @@
+"""`kms-ws admin <kind> add|show|list|edit|delete|associate|disassociate`, `kms-ws admin
+audit`, `kms-ws admin bindings`: online administration with an administrator's
+credential. Objects print as JSON documents (the schema's element names)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+Doc = dict[str, Any]
+
+# CLI name -> (schema element, help)
+KINDS: dict[str, tuple[str, str]] = {
+    "key": ("Key", "keys: metadata, dates, life cycle (edit --state), destroy (delete)"),
+    "template": ("KeyTemplate", "key templates (§4.3)"),
+    "endpoint-type": ("EndpointType", "endpoint types and their capabilities (§4.4)"),
+    "realm": ("Realm", "realms realm://domain/name (§4.5)"),
+    "pep": ("Pep", "policy enforcement points (§4.6)"),
+    "client": ("Client", "KMS clients: realms and rights, unlock/disable (§4.7)"),
+    "client-group": ("ClientGroup", "client groups, static or dynamic (§4.10)"),
+    "key-group": ("KeyGroup", "key groups, static or dynamic (§4.11)"),
+    "assignment-policy": ("KeyAssignmentPolicy", "key-assignment policies (§5.1)"),
+    "retention-policy": ("RetentionPolicy", "retention policies (§5.2)"),
+    "wrapping-policy": ("WrappingPolicy", "wrapping policies (§5.3)"),
+    "audit-policy": ("AuditPolicy", "audit policies (§5.4)"),
+    "access-policy": ("AccessDistributionPolicy", "access/distribution policies (§5.5)"),
+    "caching-policy": ("CachingPolicy", "caching policies (§5.6)"),
+}
+_TARGETS = ("realm", "key", "template", "key-group", "client", "client-group", "pep",
+            "endpoint-type")
+_RIGHTS = ("Create", "Delete", "Edit", "Read", "Reference")
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"kms-ws: expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=lambda v: v.isoformat()
+                     if isinstance(v, datetime) else str(v)))
+
+
+# ---- documents from options -------------------------------------------------------------
+
+def _fields(kind: str, ns: argparse.Namespace, doc: Doc) -> Doc:
+    """Apply the options given to a document (new or fetched)."""
+    a = _Opts(ns)
+    name_field = "FriendlyName" if kind in ("KeyTemplate", "Key") else "Name"
+    if a.name:
+        doc["RealmId" if kind == "Realm" else name_field] = a.name
+    if a.description is not None:
+        doc["Description"] = a.description
+    if a.attribute:
+        box = "AttributeAssociations" if kind in ("Key", "KeyTemplate") else "Attributes"
+        doc[box] = {"Attribute": [{"Name": n, "Value": v} for n, v in map(_pair, a.attribute)]}
+    if a.capability:
+        doc["Capabilities"] = {"Capability": [{"Name": c} for c in a.capability]}
+    if a.state:
+        doc["State"] = a.state
+    for opt, field in (("cipher", "CipherType"), ("length", "KeyLength"), ("t_cached", "TCached"),
+                       ("expire_after", "TExpiration"), ("disable_after", "TDisable"),
+                       ("wrapping_type", "WrappingType"), ("wrapping_mode", "WrappingMode"),
+                       ("generation", "Generation"), ("period", "Period"),
+                       ("template_id", "TemplateId"), ("endpoint_type", "EndpointTypeId"),
+                       ("t_expired", "TExpired"), ("t_disabled", "TDisabled")):
+        if getattr(a, opt) is not None:
+            doc[field] = str(getattr(a, opt))
+    if a.admin is not None:
+        doc["Administrator"] = a.admin
+    _lists(kind, a, doc)
+    for name, value in map(_pair, a.set):
+        doc[name] = value
+    return doc
+
+
+def _lists(kind: str, a: "_Opts", doc: Doc) -> None:
+    if a.group_type:
+        doc["Type"] = a.group_type
+    if a.rule and kind in ("ClientGroup", "KeyGroup"):
+        doc["Rule"] = [{"Attribute": n, "Pattern": p} for n, p in map(_pair, a.rule)]
+    if a.rule and kind == "CachingPolicy":
+        rules = []
+        for r in a.rule:
+            parts = r.split(":")
+            rule = {"CachingType": parts[0], "TCacheInterval": parts[1] if len(parts) > 1 else "0"}
+            if len(parts) > 2:
+                rule["Capability"] = parts[2]
+            rules.append(rule)
+        doc["Rule"] = rules
+    if a.condition:
+        doc["Condition"] = [{"Name": n, "Value": v} for n, v in map(_pair, a.condition)]
+    if a.operation:
+        doc["OperationType"] = a.operation
+        doc.setdefault("EventType", ["Log"])
+    if a.destination:
+        doc["Destination"] = a.destination
+        doc.setdefault("EventType", ["Log"])
+    for opt, field in (("client", "Clients"), ("client_group", "ClientGroups"),
+                       ("pep", "Peps"), ("km_server", "KmServers")):
+        if getattr(a, "allow_" + opt):
+            doc[field] = {"Id": getattr(a, "allow_" + opt)}
+
+
+_LIST_OPTIONS = {"attribute", "capability", "rule", "operation", "destination", "condition",
+                 "allow_client", "allow_client_group", "allow_pep", "allow_km_server", "set"}
+
+
+class _Opts:
+    """Options of one kind's parser; those it does not have read as absent."""
+
+    def __init__(self, ns: argparse.Namespace) -> None:
+        self._ns = ns
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ns, name, [] if name in _LIST_OPTIONS else None)
+
+
+def _realms(a: argparse.Namespace, doc: Doc) -> None:
+    if a.realm:
+        doc["RealmAssociations"] = {"RealmAssociation": [
+            {"Realm": r, **({"Right": a.right} if a.right else {})} for r in a.realm]}
+
+
+# ---- commands ----------------------------------------------------------------------------
+
+def cmd_add(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
+    kind = KINDS[a.kind][0]
+    doc = _fields(kind, a, {})
+    _realms(a, doc)
+    with connect(a) as c:  # reads the administrator's password first
+        password = None
+        if kind == "Client":
+            if not a.client_password_stdin:
+                raise SystemExit("kms-ws: give the new client's password with "
+                                 "--client-password-stdin")
+            password = sys.stdin.readline().rstrip("\r\n")
+        _print(c.admin_create(kind, doc, password=password))
+    return 0
+
+
+def cmd_show(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
+    with connect(a) as c:
+        _print(c.admin_get(KINDS[a.kind][0], a.ref))
+    return 0
+
+
+def cmd_list(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
+    since = datetime.fromisoformat(a.altered_since.replace("Z", "+00:00")) \
+        if a.altered_since else None
+    with connect(a) as c:
+        items, more = c.admin_list(KINDS[a.kind][0], altered_since=since, max_items=a.max)
+    _print({"items": items, "more": more})
+    return 0
+
+
+def cmd_edit(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
+    kind = KINDS[a.kind][0]
+    with connect(a) as c:
+        doc = c.admin_get(kind, a.ref)
+        if a.version is not None:
+            doc["Version"] = a.version  # the edit is refused if the object moved on
+        _print(c.admin_edit(kind, _fields(kind, a, doc)))
+    return 0
+
+
+def cmd_delete(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
+    with connect(a) as c:
+        kept = c.admin_delete(KINDS[a.kind][0], a.ref, version=a.version)
+    _print({"removed": True} if kept is None else kept)
+    return 0
+
+
+def _target(a: argparse.Namespace) -> tuple[str, str]:
+    given = [(t, getattr(a, "to_" + t.replace("-", "_"))) for t in _TARGETS
+             if getattr(a, "to_" + t.replace("-", "_"))]
+    if len(given) != 1:
+        raise SystemExit("kms-ws: name exactly one target (--realm, --key, --client, ...)")
+    return KINDS[given[0][0]][0], given[0][1]
+
+
+def cmd_associate(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
+    target_kind, target = _target(a)
+    with connect(a) as c:
+        _print(c.admin_associate(KINDS[a.kind][0], a.ref, target_kind, target, a.right))
+    return 0
+
+
+def cmd_disassociate(a: argparse.Namespace,
+                     connect: Callable[[argparse.Namespace], Any]) -> int:
+    target_kind, target = _target(a)
+    with connect(a) as c:
+        _print(c.admin_disassociate(KINDS[a.kind][0], a.ref, target_kind, target))
+    return 0
+
+
+def cmd_audit(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
+    def t(v: str | None) -> datetime | None:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
+    with connect(a) as c:
+        _print(c.admin_audit(key_id=a.key, client_id=a.client, since=t(a.since),
+                             until=t(a.until), max_records=a.max))
+    return 0
+
+
+def cmd_bindings(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
+    if bool(a.key) == bool(a.dataset):
+        raise SystemExit("kms-ws: give --key KEY_ID or --dataset NAME=VALUE")
+    with connect(a) as c:
+        _print(c.admin_bindings(key_id=a.key, dataset=_pair(a.dataset) if a.dataset else None))
+    return 0
+
+
+# ---- parser ------------------------------------------------------------------------------
+
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "Key": ("name", "description", "attribute", "state", "t_cached", "dates"),
+    "KeyTemplate": ("name", "description", "attribute", "cipher", "t_cached"),
+    "EndpointType": ("name", "description", "capability"),
+    "Realm": ("name", "description"),
+    "Pep": ("attribute", "endpoint_type"),
+    "Client": ("name", "attribute", "capability", "endpoint_type", "state", "admin"),
+    "ClientGroup": ("name", "group"),
+    "KeyGroup": ("name", "group"),
+    "KeyAssignmentPolicy": ("name", "description", "state", "assignment"),
+    "RetentionPolicy": ("name", "description", "state", "retention"),
+    "WrappingPolicy": ("name", "description", "state", "wrapping"),
+    "AuditPolicy": ("name", "description", "state", "audit"),
+    "AccessDistributionPolicy": ("name", "description", "state", "access"),
+    "CachingPolicy": ("name", "description", "state", "caching"),
+}
+
+
+def _field_options(sp: argparse.ArgumentParser, kind: str, adding: bool) -> None:
+    want = _OPTIONS[kind]
+    add = sp.add_argument
+    if "name" in want:
+        label = {"Realm": "realm URI realm://domain/name", "Key": "friendly name",
+                 "KeyTemplate": "friendly name (unique)"}.get(kind, "name (unique)")
+        if adding:
+            add("name", help=label)
+        elif kind != "Realm":
+            add("--name", help="new " + label)
+    if "description" in want:
+        add("--description")
+    if "attribute" in want:
+        add("--attribute", action="append", default=[], metavar="NAME=VALUE",
+            help="attribute (repeatable; replaces the list)" +
+            (" - PEP names are pep://domain/context/name" if kind == "Pep" else ""))
+    if "capability" in want:
+        add("--capability", action="append", default=[], help="capability name (repeatable)")
+    if "endpoint_type" in want:
+        add("--endpoint-type", help="EndpointTypeId")
+    if "state" in want and not adding:
+        states = {"Key": ("Active", "Disabled", "Compromised", "Destroyed"),
+                  "Client": ("Active", "Disabled")}.get(
+            kind, ("Assigned", "Enforcing", "Disabled"))
+        add("--state", choices=states, help="Key: life-cycle action; Client: Active unlocks "
+            "or enables, Disabled disables; policy: Enforcing applies it")
+    if "admin" in want:
+        add("--admin", action=argparse.BooleanOptionalAction, default=None,
+            help="an administrator")
+    if "t_cached" in want:
+        add("--t-cached", type=int, help="seconds a key may be cached")
+    if "dates" in want:
+        add("--t-expired", help="UTC time: no new encryption after it")
+        add("--t-disabled", help="UTC time: not delivered after it")
+    if "cipher" in want:
+        add("--cipher", help="cipher OID")
+        add("--length", type=int, help="key length in bits")
+    if "group" in want:
+        add("--type", dest="group_type", choices=("Static", "Dynamic"))
+        add("--rule", action="append", default=[], metavar="ATTRIBUTE=REGEX",
+            help="dynamic membership rule (repeatable, all must match)")
+    if "retention" in want:
+        add("--expire-after", metavar="DURATION", help="T_EXPIRATION, e.g. P90D")
+        add("--disable-after", metavar="DURATION", help="T_DISABLE, e.g. P7Y")
+    if "wrapping" in want:
+        add("--wrapping-type", choices=("Symmetric", "Asymmetric", "Signature"))
+        add("--wrapping-mode", help="a KeyBlob WrappingType, e.g. aes-key-wrap")
+    if "audit" in want:
+        add("--operation", action="append", default=[], help="operation to record, or *")
+        add("--destination", action="append", default=[], choices=("Local", "Syslog"))
+    if "access" in want:
+        for opt, what in (("client", "ClientId"), ("client-group", "GroupId"),
+                          ("pep", "PepId"), ("km-server", "KM server's ClientId")):
+            add(f"--allow-{opt}", action="append", default=[], metavar=what.upper(),
+                help=f"may receive the keys ({what}; repeatable)")
+    if "caching" in want:
+        add("--rule", action="append", default=[], metavar="TYPE:SECONDS[:CAPABILITY]",
+            help="NoCache|Memory|Persistent, interval, capability it applies to")
+    if "assignment" in want:
+        add("--condition", action="append", default=[], metavar="NAME=VALUE",
+            help="data-set attribute that must equal (repeatable)")
+        add("--generation", choices=("PerDataSet", "PerPeriod", "Shared"))
+        add("--period", metavar="DURATION", help="PerPeriod: e.g. P30D")
+        add("--template-id", help="template new keys are created from")
+    add("--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="set any other schema field by its element name")
+
+
+def add_admin_parser(sub: Any, online: Callable[[argparse.ArgumentParser], None],
+                     connect: Callable[[argparse.Namespace], Any]) -> None:
+    admin = sub.add_parser("admin", help="administer every object and policy (online)",
+                           description="Administration with an administrator's credential "
+                           "(--user, --password-stdin). Objects: " + ", ".join(KINDS) + ".")
+    asub = admin.add_subparsers(dest="admin_kind", required=True, metavar="OBJECT")
+
+    def run(fn: Callable[..., int]) -> Callable[[argparse.Namespace], int]:
+        return lambda a: fn(a, connect)
+
+    for name, (kind, text) in KINDS.items():
+        kp = asub.add_parser(name, help=text, description=text)
+        ksub = kp.add_subparsers(dest="admin_action", required=True, metavar="ACTION")
+        if kind not in ("Key", "Pep"):
+            sp = ksub.add_parser("add", help=f"create a {kind}")
+            online(sp)
+            _field_options(sp, kind, True)
+            sp.add_argument("--realm", action="append", default=[],
+                            help="realm URI to put it in (repeatable)")
+            sp.add_argument("--right", action="append", default=[], choices=_RIGHTS,
+                            help="Client: its right in each --realm (default: all)")
+            if kind == "Client":
+                sp.add_argument("--client-password-stdin", action="store_true",
+                                help="the new client's password: next line of standard input")
+            sp.set_defaults(func=run(cmd_add), kind=name)
+        sp = ksub.add_parser("show", help=f"show one {kind}")
+        online(sp)
+        sp.add_argument("ref", help="id" + ("" if kind in ("Key", "Pep") else " or name"))
+        sp.set_defaults(func=run(cmd_show), kind=name)
+        sp = ksub.add_parser("list", help=f"list {kind} objects you may read")
+        online(sp)
+        sp.add_argument("--altered-since", help="UTC time")
+        sp.add_argument("--max", type=int, help="at most this many (1..1000)")
+        sp.set_defaults(func=run(cmd_list), kind=name)
+        sp = ksub.add_parser("edit", help=f"change a {kind} (versioned)")
+        online(sp)
+        sp.add_argument("ref")
+        _field_options(sp, kind, False)
+        sp.add_argument("--version", type=int,
+                        help="refuse the edit unless the object is at this version")
+        sp.set_defaults(func=run(cmd_edit), kind=name)
+        sp = ksub.add_parser("delete", help="destroy the key (tombstone kept)" if kind == "Key"
+                             else f"delete a {kind}")
+        online(sp)
+        sp.add_argument("ref")
+        sp.add_argument("--version", type=int, help="refuse unless at this version")
+        sp.set_defaults(func=run(cmd_delete), kind=name)
+        for action, fn in (("associate", cmd_associate), ("disassociate", cmd_disassociate)):
+            sp = ksub.add_parser(action, help=f"{action} with a realm or another object")
+            online(sp)
+            sp.add_argument("ref")
+            for t in _TARGETS:
+                sp.add_argument(f"--{t}", dest="to_" + t.replace("-", "_"),
+                                metavar=KINDS[t][0].upper())
+            sp.add_argument("--right", action="append", default=[], choices=_RIGHTS,
+                            help="with --realm, for a client or PEP: its rights there")
+            sp.set_defaults(func=run(fn), kind=name)
+
+    sp = asub.add_parser("audit", help="audit records by key, client and time")
+    online(sp)
+    sp.add_argument("--key", help="KeyId")
+    sp.add_argument("--client", help="ClientId (the actor)")
+    sp.add_argument("--since", help="UTC time (inclusive)")
+    sp.add_argument("--until", help="UTC time (exclusive)")
+    sp.add_argument("--max", type=int, help="at most this many records (1..1000)")
+    sp.set_defaults(func=run(cmd_audit))
+    sp = asub.add_parser("bindings", help="data-set bindings: keys of a data set, data sets "
+                         "of a key")
+    online(sp)
+    sp.add_argument("--key", help="KeyId: which data sets it protected")
+    sp.add_argument("--dataset", metavar="NAME=VALUE", help="which keys protected it")
+    sp.set_defaults(func=run(cmd_bindings))
