@@ -220,11 +220,12 @@ class ObjectQueries:
         return [AdminObject(r.kind, r.id, r.name, r.state, r.version, r.created_at,
                             r.edit_datetime, json.loads(r.body)) for r in rows]
 
-    def realm_users(self, realm: str) -> str:
+    def realm_users(self, realm: str, except_endpoint: str | None = None) -> str:
         """What still uses a realm, as text ('' when nothing): grants, objects, keys."""
         parts = []
         for label, table, extra in (
-                ("endpoint grants", t.realm_grants, None),
+                ("endpoint grants", t.realm_grants,
+                 t.realm_grants.c.endpoint_id != except_endpoint),
                 ("objects", t.object_realms, t.object_realms.c.kind != "Realm"),
                 ("keys", t.key_realms, None), ("templates", t.template_realms, None)):
             q = select(func.count()).select_from(table).where(table.c.realm == realm)

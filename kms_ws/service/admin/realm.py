@@ -51,10 +51,12 @@ class RealmKind(StoredKind):
         return {k: v for k, v in doc.items() if k == "Description"}
 
     def before_delete(self, ctx: RequestContext, obj: AdminObject) -> None:
-        assert obj.name is not None
-        users = ctx.repo.realm_users(obj.name)
+        """Only the deleting administrator's own grant may remain; it goes with the realm."""
+        assert obj.name is not None and ctx.caller is not None
+        users = ctx.repo.realm_users(obj.name, except_endpoint=ctx.caller.endpoint_id)
         if users:
             raise InUse(f"realm {obj.name} still holds {users}; move them out first")
+        ctx.repo.revoke(ctx.caller.endpoint_id, obj.name)
 
 
 def ensure_realm(ctx: RequestContext, uri: str) -> None:
