@@ -17,3 +17,12 @@ def count(data_dir: Path, table: str) -> int:
 def snapshot(data_dir: Path) -> dict[str, int]:
     return {t: count(data_dir, t) for t in ("keys", "endpoints", "sessions", "dataset_bindings",
                                             "key_attributes", "changes")}
+
+
+def sealed_value(data_dir: Path, key_id: str) -> bytes | None:
+    con = sqlite3.connect(f"file:{data_dir / 'kms.db'}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT sealed_value FROM keys WHERE id = ?", (key_id,)).fetchone()
+        return row[0] if row else None
+    finally:
+        con.close()
