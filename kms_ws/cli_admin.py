@@ -8,8 +8,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+import isodate
 
 Doc = dict[str, Any]
 
@@ -42,9 +44,16 @@ def _pair(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _json_value(v: Any) -> str:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, (timedelta, isodate.Duration)):
+        return str(isodate.duration_isoformat(v))  # xsd:duration, as the schema writes it
+    return str(v)
+
+
 def _print(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=lambda v: v.isoformat()
-                     if isinstance(v, datetime) else str(v)))
+    print(json.dumps(value, indent=2, default=_json_value))
 
 
 # ---- documents from options -------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..domain.errors import KmsError
 from ..domain.model import Endpoint
 from ..store.repository import Repository
 from .admin.messages import AdminRequest, AdminResult
-from .messages import (GetKeyRequest, GetKeyResult, KeyResult, PushAuditMessageRequest,
+from .messages import (GetKeyResult, KeyResult, PushAuditMessageRequest,
                        StoreKeyResult)
 
 

@@ -1,0 +1,129 @@
+"""Audit to a real syslog listener (RFC 5424 over UDP) that the test starts, and audit
+policies choosing what goes there."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import uuid
+
+import pytest
+
+from kms_ws.client import KmsFault
+
+from ..conftest import make_client
+from ..support.server import ADMIN, ServerProcess
+from ..support.validating import ValidatingPlugin
+
+pytestmark = pytest.mark.e2e
+
+RFC5424 = re.compile(rb"^<(\d{1,3})>1 (\S+) (\S+) kms-ws (\d+) (\S+) \[kmsws@32473 (.*?)\]"
+                     rb"(?: \xef\xbb\xbf(.*))?$", re.S)
+
+
+@pytest.fixture()
+def listener():  # type: ignore[no-untyped-def]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    yield sock
+    sock.close()
+
+
+@pytest.fixture()
+def syslog_server(tmp_path, listener):  # type: ignore[no-untyped-def]
+    data = tmp_path / "data"
+    data.mkdir()
+    port = listener.getsockname()[1]
+    (data / "kms-ws.json").write_text(json.dumps({"audit_syslog": f"udp://127.0.0.1:{port}"}))
+    srv = ServerProcess(data)
+    srv.bootstrap()
+    srv.start()
+    yield srv
+    assert srv.stop() == 0
+
+
+def _receive(sock: socket.socket, count: int) -> list[re.Match[bytes]]:
+    out = []
+    for _ in range(count):
+        data, _ = sock.recvfrom(65536)
+        m = RFC5424.match(data)
+        assert m is not None, data
+        out.append(m)
+    return out
+
+
+def test_deliveries_denials_and_changes_reach_syslog(syslog_server, listener) -> None:  # type: ignore[no-untyped-def]
+    v = ValidatingPlugin()
+    with make_client(syslog_server.url, *ADMIN, v) as admin:
+        key = admin.create_key(friendly_name="syslog-key")
+        created, = _receive(listener, 1)
+        assert created.group(5) == b"CreateKey" and key.key_id.encode() in created.group(6)
+        got = admin.get_key(key.key_id)
+        delivered, = _receive(listener, 1)
+        pri = int(delivered.group(1))
+        assert pri // 8 == 13 and pri % 8 == 6  # log audit, informational
+        assert b'event="KeyDelivered"' in delivered.group(6)
+        assert b'actorName="admin"' in delivered.group(6)
+        assert got.value is not None and got.value not in delivered.group(0)
+        assert got.value.hex().encode() not in delivered.group(0)
+        with pytest.raises(KmsFault):
+            admin.get_key(str(uuid.uuid4()))
+        denied, = _receive(listener, 1)
+        assert int(denied.group(1)) % 8 in (4, 5) and b'result="Failed"' in denied.group(6)
+        assert ADMIN[1].encode() not in denied.group(0)
+
+
+def test_audit_policy_chooses_operations_and_destinations(syslog_server, listener) -> None:  # type: ignore[no-untyped-def]
+    v = ValidatingPlugin()
+    with make_client(syslog_server.url, *ADMIN, v) as admin:
+        admin.get_random_bytes(8)  # not a mandatory event: no policy yet -> to syslog (default)
+        first, = _receive(listener, 1)
+        assert first.group(5) == b"GetRandomBytes"
+        policy = admin.admin_create("AuditPolicy", {
+            "Name": "randomness", "OperationType": ["GetRandomBytes"], "EventType": ["Log"],
+            "Destination": ["Local", "Syslog"]})
+        _receive(listener, 1)  # the AdminCreate itself (no policy in force yet)
+        admin.admin_associate("AuditPolicy", policy["PolicyId"], "Realm",
+                              "realm://localhost/default")
+        _receive(listener, 1)
+        cur = admin.admin_get("AuditPolicy", policy["PolicyId"])
+        read, = _receive(listener, 1)  # with no policy in force, everything goes
+        assert read.group(5) == b"AdminGet"
+        admin.admin_edit("AuditPolicy", {**cur, "State": "Enforcing"})
+        # From here the enforcing policy decides: GetRandomBytes -> local + syslog; the
+        # AdminEdit (mandatory) -> local only.
+        admin.get_random_bytes(8)
+        chosen, = _receive(listener, 1)
+        assert chosen.group(5) == b"GetRandomBytes"
+        records = admin.admin_audit(max_records=1000)
+        assert records[-1]["Operation"] == "GetRandomBytes"
+        assert any(r["Operation"] == "AdminEdit" for r in records)
+        listener.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            _receive(listener, 1)  # nothing else was sent to syslog
+
+
+def test_unix_socket_sink(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    from kms_ws.audit.events import AuditEvent
+    from kms_ws.audit.syslog import SyslogSink
+    path = tmp_path / "log.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(5)
+    try:
+        sink = SyslogSink(f"unix://{path}", hostname="kms1")
+        sink.send(AuditEvent(datetime(2026, 1, 2, 3, 4, 5), "GetKey", "KeyDelivered",
+                             "Success", "a", 'we"ird]name\\', key_id="k",
+                             message="é delivered"))
+        m = RFC5424.match(sock.recv(65536))
+        assert m is not None
+        assert m.group(2) == b"2026-01-02T03:04:05.000000Z" and m.group(3) == b"kms1"
+        assert b'actorName="we\\"ird\\]name\\\\"' in m.group(6)
+        assert m.group(7) == "é delivered".encode()
+        sink.close()
+    finally:
+        sock.close()

@@ -1,0 +1,164 @@
+"""Policy rules through the service on real SQLite and crypto, with a controllable clock:
+periodic key rotation, retention dates over time, re-sealing on a version change, and
+the schema-2 migration of 0.1 realm memberships."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from kms_ws.app import init_data_dir
+from kms_ws.config import Config
+from kms_ws.crypto import sealing
+from kms_ws.crypto.passwords import hash_password
+from kms_ws.domain.errors import KeyNotUsable
+from kms_ws.domain.model import (
+    ClientState,
+    CredentialType,
+    DataSet,
+    Endpoint,
+    EndpointKind,
+    KeyUsage,
+)
+from kms_ws.domain.realms import ALL_RIGHTS, realm_object_id
+from kms_ws.service import messages as m
+from kms_ws.service.admin.messages import AdminRequest, Ref
+from kms_ws.service.dispatch import KmsService
+from kms_ws.store import migrations
+from kms_ws.store import tables as t
+from kms_ws.store.engine import Database
+from kms_ws.store.repository import Repository
+
+PASSWORD = "a-long-password"
+DEFAULT = "realm://localhost/default"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 1, 8, 0, 0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture()
+def env(tmp_path):  # type: ignore[no-untyped-def]
+    cfg = Config(data_dir=tmp_path / "d")
+    db, mk = init_data_dir(cfg)
+    clock = Clock()
+    svc = KmsService(db, mk, cfg.security, clock)
+    with db.transaction(write=True) as conn:
+        repo = Repository(conn)
+        repo.insert_object(_realm(clock.now))
+        repo.insert_endpoint(Endpoint(
+            endpoint_id=str(uuid.uuid4()), kind=EndpointKind.CLIENT, name="root",
+            state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
+            version=1, realms=(DEFAULT,), is_admin=True,
+            password_hash=hash_password(PASSWORD)), clock())
+    yield svc, db, clock, mk
+    db.dispose()
+
+
+def _realm(now: datetime):  # type: ignore[no-untyped-def]
+    from kms_ws.domain.model import AdminObject
+    return AdminObject("Realm", realm_object_id(DEFAULT), DEFAULT, None, 1, now, now, {},
+                       (DEFAULT,))
+
+
+def cred() -> m.Credential:
+    return m.Credential(CredentialType.USERNAME_PASSWORD, username="root", password=PASSWORD)
+
+
+def admin(svc: KmsService, action: str, kind: str, **kw):  # type: ignore[no-untyped-def]
+    return svc.run("Admin" + action, cred(), AdminRequest(action, kind, **kw), "r")
+
+
+def enforce(svc: KmsService, kind: str, pid: str, target: Ref) -> None:
+    admin(svc, "Associate", kind, object_id=pid, target=target)
+    doc = admin(svc, "Get", kind, object_id=pid).documents[0]
+    admin(svc, "Edit", kind, document={**doc, "State": "Enforcing"})
+
+
+def by_data(svc: KmsService, *pairs: tuple[str, str], usage: KeyUsage = KeyUsage.ENCRYPT):  # type: ignore[no-untyped-def]
+    req = m.GetKeyRequest(datasets=tuple(DataSet(n, v) for n, v in pairs), usage=usage)
+    return svc.run("GetKey", cred(), req, "r").keys[0]
+
+
+def test_per_period_assignment_rotates_the_pool_key(env) -> None:  # type: ignore[no-untyped-def]
+    svc, _, clock, _ = env
+    p = admin(svc, "Create", "KeyAssignmentPolicy", document={
+        "Name": "weekly", "Condition": [{"Name": "pool", "Value": "P"}],
+        "Generation": "PerPeriod", "Period": "P7D"}).documents[0]
+    enforce(svc, "KeyAssignmentPolicy", p["PolicyId"], Ref("Realm", DEFAULT))
+    first = by_data(svc, ("pool", "P"), ("volume", "V1"))
+    clock.now += timedelta(days=6)
+    assert by_data(svc, ("pool", "P"), ("volume", "V2")).key_id == first.key_id
+    clock.now += timedelta(days=1)
+    rotated = by_data(svc, ("pool", "P"), ("volume", "V3"))
+    assert rotated.key_id != first.key_id and rotated.assignment_scope == "Pool"
+    # V1 was written with the first key: decryption still finds it.
+    assert by_data(svc, ("volume", "V1"), usage=KeyUsage.DECRYPT).key_id == first.key_id
+
+
+def test_retention_dates_drive_the_state_at_request_time(env) -> None:  # type: ignore[no-untyped-def]
+    svc, _, clock, _ = env
+    key = svc.run("CreateKey", cred(), m.CreateKeyRequest(), "r").key
+    p = admin(svc, "Create", "RetentionPolicy", document={
+        "Name": "short", "TExpiration": "P1D", "TDisable": "P3D"}).documents[0]
+    enforce(svc, "RetentionPolicy", p["PolicyId"], Ref("Key", key.key_id))
+    get = m.GetKeyRequest(key_id=key.key_id, usage=KeyUsage.ENCRYPT)
+    assert svc.run("GetKey", cred(), get, "r").keys[0].state.value == "Active"
+    clock.now += timedelta(days=2)
+    with pytest.raises(KeyNotUsable):
+        svc.run("GetKey", cred(), get, "r")
+    dec = dataclasses.replace(get, usage=KeyUsage.DECRYPT)
+    assert svc.run("GetKey", cred(), dec, "r").keys[0].value == key.value
+    clock.now += timedelta(days=2)
+    with pytest.raises(KeyNotUsable):
+        svc.run("GetKey", cred(), dec, "r")
+
+
+def test_a_version_change_reseals_the_value_in_the_same_transaction(env) -> None:  # type: ignore[no-untyped-def]
+    svc, db, _, mk = env
+    key = svc.run("CreateKey", cred(), m.CreateKeyRequest(), "r").key
+    with db.transaction() as conn:
+        before = conn.execute(select(t.keys.c.sealed_value).where(t.keys.c.id == key.key_id)) \
+            .scalar_one()
+    doc = admin(svc, "Get", "Key", object_id=key.key_id).documents[0]
+    admin(svc, "Edit", "Key", document={**doc, "Description": "tape library 3"})
+    with db.transaction() as conn:
+        row = conn.execute(select(t.keys.c.sealed_value, t.keys.c.version)
+                           .where(t.keys.c.id == key.key_id)).one()
+    assert row.version == 2 and row.sealed_value != before
+    assert sealing.unseal(mk.aead, key.key_id, 2, row.sealed_value) == key.value
+    with pytest.raises(sealing.SealError):
+        sealing.unseal(mk.aead, key.key_id, 1, row.sealed_value)
+
+
+def test_schema_2_keeps_0_1_realm_memberships_as_full_rights(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        t.meta.create(conn)
+        migrations.MIGRATIONS[0](conn)
+        conn.execute(t.meta.insert().values(name="schema_version", value="1"))
+        now = datetime(2026, 1, 1)
+        conn.execute(t.endpoints.insert().values(
+            id="e1", kind="Client", name="old", state="Active", credential_type="Session",
+            is_admin=False, failed_auth=0, version=1, created_at=now, edit_datetime=now,
+            change_seq=0))
+        conn.execute(t.endpoint_realms.insert().values(endpoint_id="e1",
+                                                       realm="realm://old.example/r"))
+    engine.dispose()
+    db = Database(url)
+    assert db.migrate() == migrations.LATEST
+    with db.transaction() as conn:
+        repo = Repository(conn)
+        ep = repo.get_endpoint("e1")
+        assert ep is not None and ep.grants == {"realm://old.example/r": ALL_RIGHTS}
+        assert repo.find_object("Realm", "realm://old.example/r") is not None
+    db.dispose()
