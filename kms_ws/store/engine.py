@@ -32,7 +32,7 @@ def make_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA synchronous=FULL")  # per write transaction: see _on_begin
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=15000")
         cur.execute("PRAGMA secure_delete=ON")
@@ -40,8 +40,19 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("kms_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        opts = conn.get_execution_options()
+        if not opts.get("kms_write", False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        # FULL: the commit is on disk before we answer (keys, policies, credentials).
+        # NORMAL: survives a crash of the process, not of the machine; the next FULL
+        # commit syncs it (delivery audit and use tracking of GetKey).
+        level = "FULL" if opts.get("kms_durable", True) else "NORMAL"
+        info = conn.connection.info
+        if info.get("synchronous") != level:
+            conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+            info["synchronous"] = level
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -58,9 +69,11 @@ class Database:
             return migrations.upgrade(conn)
 
     @contextmanager
-    def transaction(self, write: bool = False) -> Iterator[Connection]:
+    def transaction(self, write: bool = False, durable: bool = True) -> Iterator[Connection]:
+        """A unit of work. write: takes the write lock up front. durable=False: a write
+        whose loss in a power failure (not a process crash) is acceptable."""
         with self.engine.connect() as conn:
-            conn.execution_options(kms_write=write)
+            conn.execution_options(kms_write=write, kms_durable=durable)
             with conn.begin():
                 yield conn
 
