@@ -3,9 +3,13 @@ data-set bindings and the audit trail (mixed into Repository)."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, delete, exists, func, select, tuple_, update
 
@@ -14,8 +18,62 @@ from ..domain.realms import Right, format_rights
 from . import tables as t
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Administered objects and their associations change rarely and are read on every key
+# delivery (groups, policies). Reads are served from a per-process cache tagged with the
+# store's objects generation: a random token every write to these tables replaces, in the
+# same transaction, so every process sees a change on its next request. Results are
+# handed out as copies: callers may change what they get.
+_GENERATION = "objects_generation"
+_CACHE: dict[str, Any] = {"generation": None, "entries": {}}
+_MAX_ENTRIES = 20_000
+
+
+def _cached(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: "ObjectQueries", *args: Any, **kwargs: Any) -> Any:
+        generation = self._generation()
+        if _CACHE["generation"] != generation:
+            _CACHE["generation"], _CACHE["entries"] = generation, {}
+        entries = _CACHE["entries"]
+        key = (method.__name__, _freeze(args),
+               tuple(sorted((k, _freeze(v)) for k, v in kwargs.items())))
+        try:
+            hit = entries[key]
+        except KeyError:
+            if len(entries) >= _MAX_ENTRIES:
+                entries.clear()
+            hit = entries[key] = method(self, *args, **kwargs)
+        return copy.deepcopy(hit)
+    return wrapper  # type: ignore[return-value]
+
+
+def _freeze(value: Any) -> Any:
+    """Arguments as hashable cache-key parts."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
 class ObjectQueries:
     conn: Connection
+    _objects_generation: str | None = None
+
+    def _generation(self) -> str:
+        if self._objects_generation is None:
+            value = self.conn.execute(select(t.meta.c.value).where(
+                t.meta.c.name == _GENERATION)).scalar()
+            self._objects_generation = value or "0"
+        return self._objects_generation
+
+    def _bump_generation(self) -> None:
+        token = uuid.uuid4().hex
+        m = t.meta.c
+        if not self.conn.execute(update(t.meta).where(m.name == _GENERATION)
+                                 .values(value=token)).rowcount:
+            self.conn.execute(t.meta.insert().values(name=_GENERATION, value=token))
+        self._objects_generation = token
 
     def next_change(self, kind: str, object_id: str, version: int,
                     now: datetime) -> int:  # pragma: no cover - provided by Repository
@@ -23,6 +81,7 @@ class ObjectQueries:
 
     # ---- objects ---------------------------------------------------------------------
     def insert_object(self, obj: AdminObject) -> None:
+        self._bump_generation()
         seq = self.next_change(obj.kind, obj.object_id, obj.version, obj.edit_datetime)
         self.conn.execute(t.objects.insert().values(
             kind=obj.kind, id=obj.object_id, name=obj.name, state=obj.state,
@@ -31,6 +90,7 @@ class ObjectQueries:
         self.set_object_realms(obj.kind, obj.object_id, obj.realms)
 
     def update_object(self, obj: AdminObject) -> None:
+        self._bump_generation()
         seq = self.next_change(obj.kind, obj.object_id, obj.version, obj.edit_datetime)
         self.conn.execute(update(t.objects).where(and_(
             t.objects.c.kind == obj.kind, t.objects.c.id == obj.object_id)).values(
@@ -38,22 +98,26 @@ class ObjectQueries:
             edit_datetime=obj.edit_datetime, change_seq=seq, body=json.dumps(obj.body)))
 
     def delete_object(self, kind: str, object_id: str) -> None:
+        self._bump_generation()
         o = t.objects.c
         self.conn.execute(delete(t.objects).where(and_(o.kind == kind, o.id == object_id)))
         self.conn.execute(delete(t.object_realms).where(and_(
             t.object_realms.c.kind == kind, t.object_realms.c.id == object_id)))
         self.drop_associations(kind, object_id)
 
+    @_cached
     def get_object(self, kind: str, object_id: str) -> AdminObject | None:
         row = self.conn.execute(select(t.objects).where(and_(
             t.objects.c.kind == kind, t.objects.c.id == object_id))).first()
         return self._object(row) if row else None
 
+    @_cached
     def find_object(self, kind: str, name: str) -> AdminObject | None:
         row = self.conn.execute(select(t.objects).where(and_(
             t.objects.c.kind == kind, t.objects.c.name == name))).first()
         return self._object(row) if row else None
 
+    @_cached
     def list_objects(self, kind: str, realms: Sequence[str] | None, *, limit: int,
                      altered_since: datetime | None = None,
                      states: Sequence[str] = ()) -> list[AdminObject]:
@@ -72,6 +136,7 @@ class ObjectQueries:
         return [self._object(r) for r in rows]
 
     def set_object_realms(self, kind: str, object_id: str, realms: Iterable[str]) -> None:
+        self._bump_generation()
         r = t.object_realms.c
         self.conn.execute(delete(t.object_realms).where(and_(r.kind == kind,
                                                              r.id == object_id)))
@@ -89,6 +154,7 @@ class ObjectQueries:
     def associate(self, kind: str, object_id: str, target_kind: str, target_id: str) -> bool:
         if self.is_associated(kind, object_id, target_kind, target_id):
             return False
+        self._bump_generation()
         self.conn.execute(t.associations.insert().values(
             kind=kind, id=object_id, target_kind=target_kind, target_id=target_id))
         return True
@@ -98,20 +164,25 @@ class ObjectQueries:
         res = self.conn.execute(delete(t.associations).where(and_(
             a.kind == kind, a.id == object_id, a.target_kind == target_kind,
             a.target_id == target_id)))
+        if res.rowcount:
+            self._bump_generation()
         return bool(res.rowcount)
 
+    @_cached
     def is_associated(self, kind: str, object_id: str, target_kind: str, target_id: str) -> bool:
         a = t.associations.c
         return bool(self.conn.execute(select(exists().where(and_(
             a.kind == kind, a.id == object_id, a.target_kind == target_kind,
             a.target_id == target_id)))).scalar_one())
 
+    @_cached
     def targets_of(self, kind: str, object_id: str) -> list[tuple[str, str]]:
         a = t.associations.c
         return [(r.target_kind, r.target_id) for r in self.conn.execute(
             select(a.target_kind, a.target_id).where(and_(a.kind == kind, a.id == object_id))
             .order_by(a.target_kind, a.target_id)).all()]
 
+    @_cached
     def sources_of(self, target_kind: str, target_id: str,
                    kinds: Sequence[str] = ()) -> list[tuple[str, str]]:
         a = t.associations.c
@@ -130,11 +201,13 @@ class ObjectQueries:
             .order_by(k.created_at.desc(), k.id).limit(1)).scalar()
 
     def drop_associations(self, kind: str, object_id: str) -> None:
+        self._bump_generation()
         a = t.associations.c
         self.conn.execute(delete(t.associations).where(
             (and_(a.kind == kind, a.id == object_id))
             | (and_(a.target_kind == kind, a.target_id == object_id))))
 
+    @_cached
     def enforcing_policies_for(self, targets: Sequence[tuple[str, str]]) -> list[
             tuple[AdminObject, str, str]]:
         """Enforcing policies associated with any of `targets`, with the target."""
@@ -212,6 +285,7 @@ class ObjectQueries:
         return [dict(r) for r in self.conn.execute(
             q.order_by(a.at, a.id).limit(limit)).mappings().all()]
 
+    @_cached
     def dynamic_groups(self, kind: str) -> list[AdminObject]:
         """Dynamic groups of a kind (without realms: membership rules only)."""
         o = t.objects.c
