@@ -59,11 +59,11 @@ def _freeze(value: Any) -> Any:
 class ObjectQueries:
     conn: Connection
     _objects_generation: str | None = None
+    _stmt: Callable[[str], Any]  # the Repository's prepared statements
 
     def _generation(self) -> str:
         if self._objects_generation is None:
-            value = self.conn.execute(select(t.meta.c.value).where(
-                t.meta.c.name == _GENERATION)).scalar()
+            value = self.conn.execute(self._stmt("generation"), {"name": _GENERATION}).scalar()
             self._objects_generation = value or "0"
         return self._objects_generation
 
@@ -238,12 +238,10 @@ class ObjectQueries:
     # ---- key use (USE_BY_CLIENTS / USE_BY_PEPS) ------------------------------------------
     def record_use(self, key_id: str, endpoint_id: str, endpoint_kind: str,
                    now: datetime) -> None:
-        u = t.key_use.c
-        if not self.conn.execute(select(exists().where(and_(
-                u.key_id == key_id, u.endpoint_id == endpoint_id)))).scalar_one():
-            self.conn.execute(t.key_use.insert().values(
-                key_id=key_id, endpoint_id=endpoint_id, endpoint_kind=endpoint_kind,
-                first_at=now))
+        ids = {"key_id": key_id, "endpoint_id": endpoint_id}
+        if not self.conn.execute(self._stmt("key_used_by"), ids).scalar_one():
+            self.conn.execute(self._stmt("insert_key_use"),
+                              {**ids, "endpoint_kind": endpoint_kind, "first_at": now})
 
     def use_by(self, key_id: str) -> list[tuple[str, str]]:
         u = t.key_use.c

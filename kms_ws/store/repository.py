@@ -23,6 +23,10 @@ class Repository(ObjectQueries, AdminQueries):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    @staticmethod
+    def _stmt(name: str):  # type: ignore[no-untyped-def,override]
+        return _stmt(name)
+
     # ---- change sequence -------------------------------------------------------
     def next_change(self, kind: str, object_id: str, version: int, now: datetime) -> int:
         res = self.conn.execute(t.changes.insert().values(
@@ -229,10 +233,10 @@ class Repository(ObjectQueries, AdminQueries):
                      operation: str, event: str, result: str, key_id: str | None = None,
                      pep_id: str | None = None, reported_at: datetime | None = None,
                      message: str | None = None) -> None:
-        self.conn.execute(t.audit.insert().values(
-            at=at, actor_id=actor_id, actor_name=actor_name, operation=operation, event=event,
-            result=result, key_id=key_id, pep_id=pep_id, reported_at=reported_at,
-            message=message))
+        self.conn.execute(_stmt("insert_audit"), {
+            "at": at, "actor_id": actor_id, "actor_name": actor_name, "operation": operation,
+            "event": event, "result": result, "key_id": key_id, "pep_id": pep_id,
+            "reported_at": reported_at, "message": message})
 
     def insert_audit_messages(self, actor: Endpoint, msgs: Sequence[AuditMessage],
                               now: datetime) -> None:
@@ -267,6 +271,16 @@ def _stmt(name: str):  # type: ignore[no-untyped-def]
     if name == "client_by_name":
         return select(t.endpoints).where(and_(e.kind == EndpointKind.CLIENT.value,
                                               e.name == bindparam("name")))
+    if name == "insert_audit":
+        return t.audit.insert()
+    if name == "generation":
+        return select(t.meta.c.value).where(t.meta.c.name == bindparam("name"))
+    if name == "key_used_by":
+        u = t.key_use.c
+        return select(exists().where(and_(u.key_id == bindparam("key_id"),
+                                          u.endpoint_id == bindparam("endpoint_id"))))
+    if name == "insert_key_use":
+        return t.key_use.insert()
     if name == "key_by_id":
         return select(t.keys).where(k.id == bindparam("id"))
     if name == "endpoint_facets":
