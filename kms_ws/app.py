@@ -10,6 +10,7 @@ from .audit.syslog import SyslogSink
 from .config import Config
 from .crypto import master_key
 from .resources import schema_dir, wsdl_dir
+from .security import certificates
 from .service.dispatch import KmsService
 from .soap.wsdl import PLACEHOLDER_URL
 from .soap.wsgi import SoapApplication
@@ -17,9 +18,11 @@ from .store.engine import Database
 
 
 def init_data_dir(config: Config) -> tuple[Database, master_key.MasterKey]:
-    """Create the data directory, the master key and the schema if missing."""
+    """Create the data directory, the master key, the server's response-signing key and
+    the schema if missing."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     mk = master_key.load_or_create(config.data_dir / master_key.FILE_NAME)
+    certificates.create_server_key(config.data_dir)
     db = Database(config.db_url)
     db.migrate()
     return db, mk
@@ -37,4 +40,5 @@ def create_app(config: Config) -> SoapApplication:
     service = KmsService(db, mk, config.security, syslog=syslog)
     wsdl = Path(wsdl_dir() / "kms.wsdl").read_bytes()
     return SoapApplication(service, config.security, message_validator(), wsdl,
-                           PLACEHOLDER_URL.encode())
+                           PLACEHOLDER_URL.encode(),
+                           certificates.load_server_key(config.data_dir))

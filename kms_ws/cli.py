@@ -36,7 +36,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = _config(args).with_overrides(
         host=args.host, port=args.port, workers=args.workers,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
-        tls_key=Path(args.tls_key) if args.tls_key else None)
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None)
+    if args.allow_basic_over_http:
+        from dataclasses import replace
+        cfg = replace(cfg, security=replace(cfg.security, allow_basic_over_http=True))
     serve(cfg)
     return 0
 
@@ -224,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, help="worker processes (default 2: one per core)")
     sp.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
     sp.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    sp.add_argument("--tls-client-ca", help="PEM CA bundle: accept TLS client certificates "
+                    "it issued (mapped to clients registered with that certificate)")
+    sp.add_argument("--allow-basic-over-http", action="store_true",
+                    help="accept HTTP Basic without TLS (local use only)")
     sp.set_defaults(func=cmd_serve)
 
     client = sub.add_parser("client", help="manage KMS clients in the data directory (offline)")

@@ -1,7 +1,8 @@
 """Server configuration: data directory, listener, database, security settings.
 
 Read from `<data-dir>/kms-ws.json` when present (keys: host, port, workers, database_url,
-tls_cert, tls_key, log_file, audit_syslog, security: {...SecuritySettings fields}); command-line
+tls_cert, tls_key, tls_client_ca, log_file, audit_syslog, security: {...SecuritySettings fields});
+command-line
 options override the file.
 """
 
@@ -29,6 +30,7 @@ class Config:
     database_url: str | None = None  # default: SQLite in the data directory
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # request client certificates issued by this CA
     log_file: Path | None = None  # default: <data-dir>/kms-ws.log
     # Audit events to syslog (RFC 5424): "udp://host:port" or "unix:///dev/log".
     audit_syslog: str | None = None
@@ -54,7 +56,7 @@ def load(data_dir: Path) -> Config:
         return cfg
     doc = json.loads(path.read_text())
     security = SecuritySettings.from_mapping(doc.pop("security", {}))
-    for key in ("tls_cert", "tls_key", "log_file"):
+    for key in ("tls_cert", "tls_key", "tls_client_ca", "log_file"):
         if doc.get(key):
             doc[key] = Path(doc[key])
     return replace(cfg, security=security, **doc)

@@ -37,6 +37,8 @@ class KmsServer(BaseApplication):  # type: ignore[misc]
         }
         if c.tls_cert and c.tls_key:
             settings.update(certfile=str(c.tls_cert), keyfile=str(c.tls_key))
+            if c.tls_client_ca:  # optional: clients without a certificate still connect
+                settings.update(ca_certs=str(c.tls_client_ca), cert_reqs=ssl.CERT_OPTIONAL)
         for key, value in settings.items():
             self.cfg.set(key, value)
 

@@ -11,6 +11,10 @@ WSEN = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
 WXF = "http://schemas.xmlsoap.org/ws/2004/09/transfer"
 WSE = "http://schemas.xmlsoap.org/ws/2004/08/eventing"
 XML = "http://www.w3.org/XML/1998/namespace"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 
 ANONYMOUS = WSA + "/role/anonymous"
 FAULT_DETAIL = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/"
@@ -25,6 +29,7 @@ PREFIXES = {
     "wxf": WXF,
     "wse": WSE,
     "kms": KMS,
+    "wsse": WSSE,
 }
 
 

@@ -31,3 +31,20 @@ def unseal(master: AESGCM, key_id: str, version: int, sealed: bytes) -> bytes:
         return master.decrypt(sealed[1:13], sealed[13:], _aad(key_id, version))
     except InvalidTag:
         raise SealError(f"sealed value of key {key_id} does not open under the master key") from None
+
+
+def _secret_aad(endpoint_id: str) -> bytes:
+    return b"kms-ws/endpoint-secret/1|" + endpoint_id.encode("ascii")
+
+
+def seal_secret(master: AESGCM, endpoint_id: str, secret: bytes) -> bytes:
+    """An endpoint's symmetric credential (HMAC key), bound to the endpoint."""
+    nonce = secrets.token_bytes(12)
+    return _FORMAT + nonce + master.encrypt(nonce, secret, _secret_aad(endpoint_id))
+
+
+def unseal_secret(master: AESGCM, endpoint_id: str, sealed: bytes) -> bytes:
+    try:
+        return master.decrypt(sealed[1:13], sealed[13:], _secret_aad(endpoint_id))
+    except (InvalidTag, ValueError):
+        raise SealError(f"the secret of endpoint {endpoint_id} does not open") from None

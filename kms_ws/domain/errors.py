@@ -99,6 +99,47 @@ class EncodingLimit(KmsError):
     error_code = "E_ENCODING_LIMIT"
 
 
+class MessageSecurityError(KmsError):
+    """A WS-Security header that is malformed or shaped in a way we do not accept
+    (wrong positions, duplicate ids, unexpected references: signature wrapping)."""
+
+    subcode = "wsse:InvalidSecurity"
+    http_status = 400
+    error_code = "E_INVALID_SECURITY"
+
+
+class UnsupportedAlgorithm(MessageSecurityError):
+    subcode = "wsse:UnsupportedAlgorithm"
+    error_code = "E_UNSUPPORTED_ALGORITHM"
+
+
+class SignatureInvalid(KmsError):
+    """The signature does not verify, or its key is not registered."""
+
+    subcode = "wsse:FailedCheck"
+    http_status = 401
+    error_code = "E_SIGNATURE_INVALID"
+
+
+class UnknownSigner(SignatureInvalid):
+    subcode = "wsse:SecurityTokenUnavailable"
+    error_code = "E_INVALID_CREDENTIALS"
+
+
+class MessageExpired(KmsError):
+    subcode = "wsse:MessageExpired"
+    http_status = 401
+    error_code = "E_MESSAGE_EXPIRED"
+
+
+class ReplayedMessage(KmsError):
+    """A signed message seen before (same signer, same signed content)."""
+
+    subcode = "wsse:InvalidSecurity"
+    http_status = 409
+    error_code = "E_REPLAY"
+
+
 class InternalError(KmsError):
     code = "Receiver"
     subcode = "wsman:InternalError"

@@ -1,9 +1,11 @@
-"""Transport credentials: HTTP Basic."""
+"""Transport credentials: HTTP Basic, TLS client certificates."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ssl
+from typing import Any
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -21,3 +23,15 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     if not sep or not user:
         return None
     return user, password
+
+
+def peer_certificate(environ: dict[str, Any]) -> bytes | None:
+    """The DER certificate a TLS client authenticated with (gunicorn verified it against
+    the configured client CA), or None."""
+    sock = environ.get("gunicorn.socket")
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    try:
+        return sock.getpeercert(binary_form=True)
+    except (ValueError, OSError):
+        return None

@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+_XMLDSIG_MORE = "http://www.w3.org/2001/04/xmldsig-more#"
+_XMLENC = "http://www.w3.org/2001/04/xmlenc#"
+
+SIGNATURE_ALGORITHMS = tuple(f"{_XMLDSIG_MORE}{name}" for name in (
+    "ecdsa-sha256", "ecdsa-sha384", "ecdsa-sha512", "rsa-sha256", "rsa-sha384", "rsa-sha512",
+    "hmac-sha256", "hmac-sha384", "hmac-sha512"))
+DIGEST_ALGORITHMS = (f"{_XMLENC}sha256", f"{_XMLDSIG_MORE}sha384", f"{_XMLENC}sha512")
+
 
 @dataclass(frozen=True)
 class SecuritySettings:
@@ -16,13 +24,38 @@ class SecuritySettings:
     session_ttl_seconds: int = 3600
     lock_after_failed_authentications: int = 10
     password_cache_seconds: int = 300
-    # HTTP Basic over plain HTTP (no TLS): allowed for local use by default; a server
-    # that listens beyond loopback without TLS should turn it off.
-    allow_basic_over_http: bool = True
+    # HTTP Basic over plain HTTP (no TLS) is refused unless explicitly allowed (local use).
+    allow_basic_over_http: bool = False
     # GetRandomBytes upper bound per request (bytes).
     max_random_bytes: int = 65536
     # Realm given to clients and keys that name none.
     default_realm: str = "realm://localhost/default"
+    # Message signatures (WS-Security 1.1, XML Signature, exclusive c14n).
+    # Required for every request, or per realm of the caller: {"realm://...": true}.
+    require_signature: bool = False
+    require_signature_realms: tuple[tuple[str, bool], ...] = ()
+    # The signed wsu:Timestamp: a message is accepted for timestamp_ttl_seconds after its
+    # Created time, with clock_skew_seconds of tolerance either way.
+    timestamp_ttl_seconds: int = 300
+    clock_skew_seconds: int = 60
+    # Algorithms accepted (and used). SHA-1 based ones are never accepted.
+    signature_algorithms: tuple[str, ...] = SIGNATURE_ALGORITHMS
+    digest_algorithms: tuple[str, ...] = DIGEST_ALGORITHMS
+    # The server signs every response with its own key (data directory).
+    sign_responses: bool = True
+
+    def __post_init__(self) -> None:
+        weak = [a for a in self.signature_algorithms + self.digest_algorithms
+                if "sha1" in a.lower() or a not in SIGNATURE_ALGORITHMS + DIGEST_ALGORITHMS]
+        if weak:
+            raise ValueError(f"algorithms not accepted: {', '.join(weak)}")
+        if self.timestamp_ttl_seconds <= 0 or self.clock_skew_seconds < 0:
+            raise ValueError("timestamp_ttl_seconds > 0 and clock_skew_seconds >= 0")
+
+    def signature_required(self, realms: tuple[str, ...] = ()) -> bool:
+        """Server-wide, or for a caller in any realm that requires signatures."""
+        per_realm = dict(self.require_signature_realms)
+        return self.require_signature or any(per_realm.get(r, False) for r in realms)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> "SecuritySettings":
@@ -30,4 +63,12 @@ class SecuritySettings:
         unknown = set(values) - set(known)
         if unknown:
             raise ValueError(f"unknown security settings: {', '.join(sorted(unknown))}")
+        values = dict(values)
+        realms = values.get("require_signature_realms")
+        if isinstance(realms, dict):
+            values["require_signature_realms"] = tuple(sorted(
+                (str(k), bool(v)) for k, v in realms.items()))
+        for name in ("signature_algorithms", "digest_algorithms"):
+            if name in values:
+                values[name] = tuple(values[name])
         return replace(cls(), **values)

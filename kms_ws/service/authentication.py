@@ -12,16 +12,26 @@ import hashlib
 import hmac
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from threading import Lock
 
+from cryptography import x509
+
+from ..crypto.master_key import MasterKey
 from ..crypto.passwords import verify_password
-from ..domain.errors import AccessDenied, InvalidCredentials, UnsupportedAuthenticationMode
+from ..crypto.sealing import unseal_secret
+from ..domain.errors import (AccessDenied, InvalidCredentials, UnknownSigner,
+                             UnsupportedAuthenticationMode)
 from ..domain.model import ClientState, CredentialType, Endpoint, EndpointKind
+from ..security.certificates import check_validity, fingerprint
+from ..security.wssecurity import KeyRef, VerificationKey
+from ..store.repository import Repository
 from .context import RequestContext
 from .messages import AuthenticateRequest, AuthenticateResult, Credential
 
-SUPPORTED = (CredentialType.USERNAME_PASSWORD.value, CredentialType.SESSION.value)
+SUPPORTED = tuple(t.value for t in (CredentialType.USERNAME_PASSWORD, CredentialType.SESSION,
+                                    CredentialType.ASYMMETRIC_KEY, CredentialType.SYMMETRIC_KEY))
+SIGNED = (CredentialType.ASYMMETRIC_KEY, CredentialType.SYMMETRIC_KEY)
 
 
 def token_hash(token: str) -> str:
@@ -56,11 +66,23 @@ class PasswordCache:
 def authenticate_caller(ctx: RequestContext, cred: Credential | None,
                         cache: PasswordCache) -> Endpoint:
     """The endpoint a credential proves, or InvalidCredentials (which the dispatcher counts
-    against the client, in its own transaction; enough of them lock it)."""
+    against the client, in its own transaction; enough of them lock it). Where signatures
+    are required (server-wide or for one of the caller's realms), only a signed message
+    authenticates."""
     if cred is None:
-        raise AccessDenied("this operation requires a credential (HTTP Basic or a session)")
+        raise AccessDenied("this operation requires a credential (a signed message, "
+                           "HTTP Basic or a session)")
+    ep = _endpoint(ctx, cred, cache)
+    if cred.message_digest is None and ctx.settings.signature_required(ep.realms):
+        raise AccessDenied("this client must sign its requests (WS-Security)")
+    return ep
+
+
+def _endpoint(ctx: RequestContext, cred: Credential, cache: PasswordCache) -> Endpoint:
     if cred.type is CredentialType.SESSION:
         return _session_endpoint(ctx, cred.token or "")
+    if cred.type in SIGNED:
+        return _signer_endpoint(ctx, cred)
     if cred.type is not CredentialType.USERNAME_PASSWORD:
         raise UnsupportedAuthenticationMode(
             f"credential type {cred.type.value} is not supported", supported=SUPPORTED)
@@ -81,6 +103,40 @@ def authenticate_caller(ctx: RequestContext, cred: Credential | None,
 def _check_active(ep: Endpoint) -> None:
     if ep.state not in (ClientState.ACTIVE, ClientState.AUTHENTICATED):
         raise InvalidCredentials(f"client {ep.name} is {ep.state.value.lower()}")
+
+
+def _signer_endpoint(ctx: RequestContext, cred: Credential) -> Endpoint:
+    if cred.signer_id is None:
+        raise UnsupportedAuthenticationMode(
+            f"a {cred.type.value} credential is proven by signing the message (WS-Security) "
+            "or by a TLS client certificate, not by sending it", supported=SUPPORTED)
+    ep = ctx.repo.get_endpoint(cred.signer_id)
+    if ep is None or ep.kind is not EndpointKind.CLIENT:
+        raise UnknownSigner("the signer is not a registered KMS client")
+    _check_active(ep)
+    return ep
+
+
+def signer_key(repo: Repository, master: MasterKey, ref: KeyRef, now: datetime) -> VerificationKey:
+    """The registered key a message signature names: a certificate sent as a token (looked
+    up by fingerprint), or the AsymmetricKey/SymmetricKey credential of an endpoint name."""
+    if ref.certificate is not None:
+        row = repo.endpoint_credential(cert_sha256=fingerprint(ref.certificate))
+        if row is None or row.certificate != ref.certificate:
+            raise UnknownSigner("the signing certificate is not registered")
+    else:
+        found = [ep for ep in repo.find_endpoints(ref.key_name or "")
+                 if ep.credential_type in SIGNED]
+        row = repo.endpoint_credential(endpoint_id=found[0].endpoint_id) \
+            if len(found) == 1 else None
+        if row is None:
+            raise UnknownSigner(f"no signing credential is registered as {ref.key_name!r}")
+    if row.certificate is not None:
+        cert = x509.load_der_x509_certificate(row.certificate)
+        check_validity(cert, now)
+        return VerificationKey(row.endpoint_id, cert=cert)
+    return VerificationKey(row.endpoint_id,
+                           hmac_key=unseal_secret(master.aead, row.endpoint_id, row.sealed_secret))
 
 
 def _session_endpoint(ctx: RequestContext, token: str) -> Endpoint:

@@ -11,9 +11,12 @@ from typing import Any
 
 from ..audit.events import AuditEvent, emit
 from ..crypto.master_key import MasterKey
-from ..domain.errors import ActionNotSupported, InvalidCredentials, KmsError
+from ..domain.errors import (ActionNotSupported, InvalidCredentials, KmsError, ReplayedMessage,
+                             UnknownSigner)
 from ..domain.model import Endpoint
+from ..security.certificates import fingerprint
 from ..security.settings import SecuritySettings
+from ..security.wssecurity import KeyRef, VerificationKey
 from ..store.engine import Database
 from ..store.repository import Repository
 from ..audit.syslog import SyslogSink
@@ -88,6 +91,8 @@ class KmsService:
             credential = request.credential  # Login/Validate the credential in the body
         now = self.clock()
         ctx: RequestContext | None = None
+        if credential is not None and credential.message_digest is not None:
+            self._remember_message(name, credential, now)
         try:
             with self.db.transaction(write=op.writes, durable=op.durable) as conn:
                 ctx = RequestContext(None, Repository(conn), now, request_id, self.settings,
@@ -132,6 +137,33 @@ class KmsService:
             return
         with self.db.transaction(write=True, durable=False) as conn:
             trail.record(events, Repository(conn), False, policies)
+
+    def signer_key(self, ref: KeyRef) -> VerificationKey:
+        """The registered key a message signature names (for the transport layer)."""
+        with self.db.transaction() as conn:
+            return authentication.signer_key(Repository(conn), self.master, ref, self.clock())
+
+    def certificate_client(self, cert_der: bytes) -> str:
+        """The client a TLS client certificate is registered to (AsymmetricKey)."""
+        with self.db.transaction() as conn:
+            row = Repository(conn).endpoint_credential(cert_sha256=fingerprint(cert_der))
+        if row is None or row.certificate != cert_der:
+            raise UnknownSigner("the TLS client certificate is not registered")
+        return str(row.endpoint_id)
+
+    def _remember_message(self, name: str, cred: Credential, now: datetime) -> None:
+        """The replay cache, shared through the store: a signed message is accepted once."""
+        assert cred.signer_id and cred.message_digest and cred.accept_until
+        with self.db.transaction(write=True) as conn:
+            repo = Repository(conn)
+            if repo.remember_message(cred.signer_id, cred.message_digest, cred.accept_until,
+                                     now):
+                return
+            ep = repo.get_endpoint(cred.signer_id)
+            emit(AuditEvent(now, name, "Replay", "Denied", cred.signer_id,
+                            ep.name if ep else None,
+                            message="a signed message was presented again"), repo)
+        raise ReplayedMessage("this signed message was already received (replay)")
 
     def _auth_failed(self, name: str, credential: Credential | None, now: datetime,
                      exc: InvalidCredentials) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 
 from ..crypto.passwords import hash_password
+from ..crypto.sealing import seal_secret
 from ..domain.errors import (AlreadyExists, InvalidParameter, PermissionDenied,
                              UnsupportedAuthenticationMode)
 from ..domain.model import ClientState, CredentialType, Endpoint, EndpointKind
 from ..domain.realms import ALL_RIGHTS, check_realm_uri
+from ..security.certificates import MIN_HMAC_KEY_BYTES, der, fingerprint, load_certificate
 from .admin.realm import ensure_realm
-from .authentication import SUPPORTED
+from .authentication import SIGNED, SUPPORTED
 from .context import RequestContext
 from .messages import RegisterEndpointRequest, RegisterEndpointResult
 
@@ -41,6 +43,8 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
         owner_id=caller.endpoint_id if req.kind is EndpointKind.PEP else None,
         password_hash=password_hash)
     ctx.repo.insert_endpoint(ep, ctx.now)
+    if cred_type in SIGNED:
+        _register_signing_credential(ctx, ep.endpoint_id, cred_type, req.credential.values)
     return RegisterEndpointResult(ep.endpoint_id, ep.kind)
 
 
@@ -62,9 +66,32 @@ def _credential(req: RegisterEndpointRequest) -> tuple[CredentialType, str | Non
         raise InvalidParameter("a KMS client is registered with a credential")
     if cred is None:
         return CredentialType.USERNAME_PASSWORD, None
+    if cred.type in SIGNED:
+        if len(cred.values) != 1:
+            raise InvalidParameter(f"a {cred.type.value} credential has one CredentialValue")
+        return cred.type, None
     if cred.type is not CredentialType.USERNAME_PASSWORD:
         raise UnsupportedAuthenticationMode(
-            f"credential type {cred.type.value} cannot be registered yet", supported=SUPPORTED)
+            f"credential type {cred.type.value} cannot be registered", supported=SUPPORTED)
     if cred.username != req.name:
         raise InvalidParameter("the credential's Username must be the endpoint's Name")
     return cred.type, hash_password(cred.password or "")
+
+
+def _register_signing_credential(ctx: RequestContext, endpoint_id: str,
+                                 cred_type: CredentialType, values: tuple[bytes, ...]) -> None:
+    """AsymmetricKey: an X.509 certificate (DER or PEM), unique to this endpoint.
+    SymmetricKey: an HMAC-SHA256 secret of at least 32 bytes, sealed at rest."""
+    if cred_type is CredentialType.ASYMMETRIC_KEY:
+        cert_der = der(load_certificate(values[0]))
+        sha = fingerprint(cert_der)
+        if ctx.repo.certificate_taken(sha):
+            raise AlreadyExists("this certificate is registered to another endpoint")
+        ctx.repo.insert_endpoint_credential(endpoint_id, cred_type, certificate=cert_der,
+                                            cert_sha256=sha)
+        return
+    if len(values[0]) < MIN_HMAC_KEY_BYTES:
+        raise InvalidParameter(f"a symmetric credential has at least {MIN_HMAC_KEY_BYTES} bytes")
+    ctx.repo.insert_endpoint_credential(
+        endpoint_id, cred_type, sealed_secret=seal_secret(ctx.master.aead, endpoint_id, values[0]),
+        master_key_id=ctx.master.key_id)

@@ -11,12 +11,19 @@ from ..domain.model import (AuditMessage, CredentialType, DataSet, Endpoint, End
 
 @dataclass(frozen=True)
 class Credential:
-    """A §6.2 credential as presented: in the body, in a SOAP header or by HTTP Basic."""
+    """A §6.2 credential as presented: in the body, in a SOAP header or by HTTP Basic; or
+    an AsymmetricKey / SymmetricKey credential proven by a verified message signature
+    (signer_id, and the message's digest and lifetime for the replay cache) or by a TLS
+    client certificate (signer_id only). Only the transport layer builds the latter."""
 
     type: CredentialType
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
+    values: tuple[bytes, ...] = field(default=(), repr=False)  # CredentialValue (register)
+    signer_id: str | None = None
+    message_digest: str | None = None
+    accept_until: datetime | None = None
 
 
 @dataclass(frozen=True)

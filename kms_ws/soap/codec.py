@@ -87,7 +87,8 @@ def decode_credential(el: etree._Element | None) -> m.Credential | None:
     if up is not None:
         return m.Credential(ctype, username=_text(up, "Username"), password=_text(up, "Password"))
     token = _text(el, "SessionToken")
-    return m.Credential(ctype, token=token)
+    values = tuple(_b64(_text(v, "Value") or "") for v in el.iterfind(_K + "CredentialValue"))
+    return m.Credential(ctype, token=token, values=values)
 
 
 def _register(el: etree._Element) -> m.RegisterEndpointRequest:

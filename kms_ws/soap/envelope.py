@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from lxml import etree
 
-from ..xmlns import ANONYMOUS, SOAP, WSA
+from ..xmlns import ANONYMOUS, SOAP, WSA, WSU
 from ..wsman.addressing import Addressing
 
-_NSMAP = {"s": SOAP, "wsa": WSA}
+_NSMAP = {"s": SOAP, "wsa": WSA, "wsu": WSU}
 
 
 def new_envelope() -> tuple[etree._Element, etree._Element, etree._Element]:
@@ -28,12 +29,18 @@ def address(header: etree._Element, action: str, request: Addressing) -> None:
         etree.SubElement(header, f"{{{WSA}}}RelatesTo").text = request.message_id
 
 
-def response(action: str, request: Addressing, payload: etree._Element) -> bytes:
+Finish = Callable[[etree._Element], None]  # e.g. sign the envelope
+
+
+def response(action: str, request: Addressing, payload: etree._Element,
+             finish: Finish | None = None) -> bytes:
     env, header, body = new_envelope()
     address(header, action, request)
     body.append(payload)
-    return serialize(env)
+    return serialize(env, finish)
 
 
-def serialize(env: etree._Element) -> bytes:
+def serialize(env: etree._Element, finish: Finish | None = None) -> bytes:
+    if finish is not None:
+        finish(env)
     return etree.tostring(env, xml_declaration=True, encoding="UTF-8")

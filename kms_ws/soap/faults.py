@@ -34,7 +34,8 @@ class SoapFault(Exception):
         self.not_understood = not_understood
 
 
-def fault_response(exc: Exception, addr: Addressing, request_id: str) -> tuple[int, bytes]:
+def fault_response(exc: Exception, addr: Addressing, request_id: str,
+                   finish: envelope.Finish | None = None) -> tuple[int, bytes]:
     env, header, body = envelope.new_envelope()
     fault = etree.SubElement(body, _S + "Fault")
     if isinstance(exc, SoapFault):
@@ -55,7 +56,7 @@ def fault_response(exc: Exception, addr: Addressing, request_id: str) -> tuple[i
         _detail(fault, exc, request_id)
         action = _FAULT_ACTIONS.get(exc.subcode.split(":", 1)[0], WSMAN_FAULT_ACTION)
     envelope.address(header, action, addr)
-    return status, envelope.serialize(env)
+    return status, envelope.serialize(env, finish)
 
 
 def _code(fault: etree._Element, code: str, subcode: str | None) -> None:

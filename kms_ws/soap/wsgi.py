@@ -1,8 +1,10 @@
 """The WSGI application: POST /wsman (SOAP 1.2), GET /wsman?wsdl.
 
 Request path: size limit -> hardened parse -> envelope and mustUnderstand checks ->
-route by action -> schema validation of the Body -> transport credential -> decode ->
-service -> encode -> response with WS-Addressing headers. Every failure goes through the
+message signature (verify; from here on only the verified Body is used) -> route by
+action -> schema validation of the Body -> credential (the signer, a header credential,
+HTTP Basic or a TLS client certificate) -> decode -> service -> encode -> response with
+WS-Addressing headers, signed with the server's key. Every failure goes through the
 one fault mapper; nothing but a fault (and a request id) reaches the client.
 """
 
@@ -20,13 +22,14 @@ from lxml import etree
 from ..domain.errors import (AccessDenied, ActionNotSupported, EncodingLimit, InternalError,
                              KmsError, SchemaValidationError)
 from ..domain.model import CredentialType
+from ..security import wssecurity
 from ..security import xml as secure_xml
-from ..security.http_auth import parse_basic
+from ..security.http_auth import parse_basic, peer_certificate
 from ..security.settings import SecuritySettings
-from ..service.dispatch import OPERATIONS, KmsService
+from ..service.dispatch import OPERATIONS, KmsService, utcnow
 from ..service.messages import Credential
 from ..wsman import addressing
-from ..xmlns import KMS, SOAP, SOAP11, action
+from ..xmlns import KMS, SOAP, SOAP11, WSA, action
 from . import codec, envelope, faults
 
 log = logging.getLogger("kms_ws.access")
@@ -41,12 +44,18 @@ _K = "{%s}" % KMS
 
 class SoapApplication:
     def __init__(self, service: KmsService, settings: SecuritySettings,
-                 validator: etree.XMLSchema, wsdl: bytes, placeholder_url: bytes) -> None:
+                 validator: etree.XMLSchema, wsdl: bytes, placeholder_url: bytes,
+                 signing_key: wssecurity.SigningKey | None = None) -> None:
         self.service = service
         self.settings = settings
         self.validator = validator
         self.wsdl = wsdl
         self.placeholder_url = placeholder_url
+        self.signing_key = signing_key if settings.sign_responses else None
+        self.signing_cert = b""
+        if signing_key is not None and signing_key.cert is not None:
+            from cryptography.hazmat.primitives.serialization import Encoding
+            self.signing_cert = signing_key.cert.public_bytes(Encoding.PEM)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -57,6 +66,10 @@ class SoapApplication:
         elif method == "GET" and environ.get("QUERY_STRING", "").lower() == "wsdl":
             status, headers, body = 200, [("Content-Type", "text/xml;charset=UTF-8")], \
                 self._wsdl(environ)
+        elif method == "GET" and environ.get("QUERY_STRING", "").lower() == "signing-cert" \
+                and self.signing_cert:
+            status, headers, body = 200, [("Content-Type", "application/x-pem-file")], \
+                self.signing_cert
         elif method != "POST":
             status, headers, body = 405, [("Allow", "POST"), ("Content-Type", "text/plain")], \
                 b"POST SOAP 1.2 here, or GET ?wsdl\n"
@@ -93,22 +106,37 @@ class SoapApplication:
                 raise faults.SoapFault("MustUnderstand", "header not understood: " +
                                        ", ".join(h.tag for h in missed), 500,
                                        tuple(h.tag for h in missed))
+            verified = None
+            if wssecurity.has_security(header):
+                verified = wssecurity.verify(root, self.service.signer_key,
+                                             wssecurity.REQUEST_PARTS, self.settings, utcnow())
+                body_el = verified.body
             op, payload = self._route(addr, environ.get("CONTENT_TYPE"), body_el)
             self._validate(payload)
-            credential = self._credential(environ, header)
+            credential = self._credential(environ, header, verified)
             result = self.service.run(op, credential, codec.DECODERS[op](payload), request_id)
             out = envelope.response(action(op + "Response"), addr,
-                                    codec.encode_result(op, result))
+                                    codec.encode_result(op, result), self._sign)
             return 200, out, op
         except (KmsError, faults.SoapFault) as exc:
-            status, out = faults.fault_response(exc, addr, request_id)
+            status, out = faults.fault_response(exc, addr, request_id, self._sign)
             return status, out, op
         except Exception:  # noqa: BLE001 - the last line of defence; logged with its trace
             errlog.exception("request %s failed", request_id)
             status, out = faults.fault_response(
                 InternalError(f"internal error; quote request id {request_id}"), addr,
-                request_id)
+                request_id, self._sign)
             return status, out, op
+
+    def _sign(self, env: etree._Element) -> None:
+        """Every response, faults included, is signed: Body, Timestamp and RelatesTo."""
+        if self.signing_key is None:
+            return
+        header = env.find(f"{{{SOAP}}}Header")
+        relates = header is not None and header.find(f"{{{WSA}}}RelatesTo") is not None
+        parts = wssecurity.RESPONSE_PARTS if relates else wssecurity.REQUEST_PARTS
+        wssecurity.sign(env, self.signing_key, parts, now=utcnow(),
+                        ttl_seconds=self.settings.timestamp_ttl_seconds)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
         limit = self.settings.max_message_bytes
@@ -149,8 +177,14 @@ class SoapApplication:
             raise SchemaValidationError(f"schema validation failed: {err.message if err else ''}"
                                         [:500])
 
-    def _credential(self, environ: dict[str, Any],
-                    header: etree._Element | None) -> Credential | None:
+    def _credential(self, environ: dict[str, Any], header: etree._Element | None,
+                    verified: wssecurity.VerifiedMessage | None) -> Credential | None:
+        if verified is not None:  # the signer; unsigned header content is not used
+            kind = CredentialType.SYMMETRIC_KEY if verified.symmetric \
+                else CredentialType.ASYMMETRIC_KEY
+            return Credential(kind, signer_id=verified.signer_id,
+                              message_digest=verified.digest,
+                              accept_until=verified.accept_until)
         if header is not None:
             el = header.find(_K + "Credential")
             if el is not None:
@@ -158,7 +192,9 @@ class SoapApplication:
                 return codec.decode_credential(el)
         auth = environ.get("HTTP_AUTHORIZATION")
         if not auth:
-            return None
+            cert = peer_certificate(environ)
+            return None if cert is None else Credential(
+                CredentialType.ASYMMETRIC_KEY, signer_id=self.service.certificate_client(cert))
         basic = parse_basic(auth)
         if basic is None:
             raise AccessDenied("only HTTP Basic is accepted in the Authorization header")

@@ -52,7 +52,13 @@ def _v2(conn: Connection) -> None:
 
 ALL_RIGHTS_TEXT = "Create,Delete,Edit,Read,Reference"
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+
+def _v3(conn: Connection) -> None:
+    """Message security: registered certificates / HMAC secrets, the replay cache."""
+    t.metadata.create_all(conn, tables=[t.endpoint_credentials, t.seen_messages])
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
 LATEST = len(MIGRATIONS)
 
 

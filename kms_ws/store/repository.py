@@ -105,6 +105,50 @@ class Repository(ObjectQueries, AdminQueries):
             is_admin=bool(row.is_admin), failed_auth=row.failed_auth,
             password_hash=row.password_hash)
 
+    def find_endpoints(self, name: str) -> list[Endpoint]:
+        """Clients and PEPs of that name (a name is unique per kind)."""
+        rows = self.conn.execute(select(t.endpoints).where(t.endpoints.c.name == name)).all()
+        return [self._endpoint(r) for r in rows]
+
+    # ---- signing credentials ------------------------------------------------------
+    def insert_endpoint_credential(self, endpoint_id: str, credential_type: CredentialType, *,
+                                   certificate: bytes | None = None,
+                                   cert_sha256: str | None = None,
+                                   sealed_secret: bytes | None = None,
+                                   master_key_id: str | None = None) -> None:
+        self.conn.execute(t.endpoint_credentials.insert().values(
+            endpoint_id=endpoint_id, credential_type=credential_type.value,
+            certificate=certificate, cert_sha256=cert_sha256, sealed_secret=sealed_secret,
+            master_key_id=master_key_id))
+
+    def certificate_taken(self, cert_sha256: str) -> bool:
+        c = t.endpoint_credentials.c
+        return self.conn.execute(select(exists().where(c.cert_sha256 == cert_sha256))).scalar_one()
+
+    def endpoint_credential(self, endpoint_id: str | None = None,
+                            cert_sha256: str | None = None):  # type: ignore[no-untyped-def]
+        """(endpoint_id, credential_type, certificate, sealed_secret) by endpoint or by
+        certificate fingerprint."""
+        c = t.endpoint_credentials.c
+        cond = c.endpoint_id == endpoint_id if endpoint_id is not None \
+            else c.cert_sha256 == cert_sha256
+        return self.conn.execute(select(c.endpoint_id, c.credential_type, c.certificate,
+                                        c.sealed_secret).where(cond)).first()
+
+    # ---- replay cache ------------------------------------------------------------
+    def remember_message(self, signer_id: str, digest: str, expires_at: datetime,
+                         now: datetime) -> bool:
+        """Record a signed message; False when it was seen before (a replay)."""
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        res = self.conn.execute(insert(t.seen_messages).values(
+            signer_id=signer_id, digest=digest, expires_at=expires_at).on_conflict_do_nothing())
+        if digest[:2] == "00":  # about one insert in 256 prunes what has expired
+            self.conn.execute(t.seen_messages.delete().where(t.seen_messages.c.expires_at < now))
+        return bool(res.rowcount == 1)
+
     # ---- sessions --------------------------------------------------------------
     def insert_session(self, token_hash: str, endpoint_id: str, now: datetime,
                        expires: datetime) -> None:

@@ -230,3 +230,30 @@ key_use = Table(
     Column("endpoint_kind", String(8), nullable=False),
     Column("first_at", DateTime, nullable=False),
 )
+
+
+# ---- schema 3: message security ------------------------------------------------------
+
+# The credential an endpoint proves by signing (§4.7 AsymmetricKey / SymmetricKey): its
+# X.509 certificate (DER, looked up by SHA-256 fingerprint), or an HMAC secret sealed
+# under the master key like a key value.
+endpoint_credentials = Table(
+    "endpoint_credentials", metadata,
+    Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True),
+    Column("credential_type", String(32), nullable=False),
+    Column("certificate", LargeBinary),
+    Column("cert_sha256", String(64), unique=True),
+    Column("sealed_secret", LargeBinary),
+    Column("master_key_id", GUID),
+)
+
+# Signed messages seen, shared by every worker and node: a second INSERT of the same
+# (signer, digest of the signed content) is a replay. Rows expire when the message would
+# no longer be accepted anyway.
+seen_messages = Table(
+    "seen_messages", metadata,
+    Column("signer_id", GUID, primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("expires_at", DateTime, nullable=False),
+    Index("ix_seen_messages_expires", "expires_at"),
+)

@@ -39,9 +39,10 @@ class ServerProcess:
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}/wsman"
         self.proc: subprocess.Popen[bytes] | None = None
-        if security:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            (data_dir / "kms-ws.json").write_text(json.dumps({"security": security}))
+        # Tests talk HTTP Basic over loopback: the explicit local-use opt-in.
+        security = {"allow_basic_over_http": True, **(security or {})}
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "kms-ws.json").write_text(json.dumps({"security": security}))
 
     def bootstrap(self) -> None:
         kms("init", "--data-dir", str(self.data_dir))
