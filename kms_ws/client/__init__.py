@@ -1,5 +1,7 @@
 """The zeep-based KmsClient."""
 
-from .kms_client import Key, KmsClient, KmsFault
+from .kms_client import Key, KmsClient, KmsFault, UntrustedResponse
+from .signing import hmac_signing_key, load_signing_key
 
-__all__ = ["Key", "KmsClient", "KmsFault"]
+__all__ = ["Key", "KmsClient", "KmsFault", "UntrustedResponse", "hmac_signing_key",
+           "load_signing_key"]

@@ -5,6 +5,13 @@
     assert client.get_key(key.key_id).value == key.value
 
 Faults raise KmsFault (subcode, reason, error code, request id, HTTP status).
+
+Responses are signed by the server; the client verifies each one (UntrustedResponse when
+it is unsigned, forged, stale or answers another request). Pass `server_cert` (the
+server's `server-signing.pem`, or its PEM bytes) to pin it; without it the client fetches
+`GET /wsman?signing-cert` once over its own connection — trust on first use, as strong as
+that connection (use HTTPS). `signing_key` (load_signing_key / hmac_signing_key) signs
+every request (WS-Security): the signer is then the caller, no password needed.
 """
 
 from __future__ import annotations
@@ -21,9 +28,14 @@ from zeep.exceptions import Fault, TransportError
 from zeep.helpers import serialize_object
 from zeep.transports import Transport
 
+from cryptography import x509
+
+from ..domain.errors import KmsError
 from ..resources import wsdl_dir
+from ..security.wssecurity import SigningKey
 from ..xmlns import KMS
 from .addressing import AddressingPlugin
+from .signing import SignaturePlugin
 
 _BINDING = "{%s}KmsSoap12Binding" % KMS
 DataSets = Mapping[str, str] | Iterable[tuple[str, str]]
@@ -37,6 +49,10 @@ class KmsFault(Exception):
         self.subcode, self.reason, self.error_code = subcode, reason, error_code
         self.request_id, self.http_status, self.supported = request_id, http_status, \
             tuple(supported)
+
+
+class UntrustedResponse(KmsFault):
+    """The response's signature is missing or does not verify: nothing in it is used."""
 
 
 @dataclass
@@ -71,7 +87,9 @@ class _Session(requests.Session):
 class KmsClient:
     def __init__(self, url: str, username: str | None = None, password: str | None = None,
                  *, verify: bool | str = True, cert: str | tuple[str, str] | None = None,
-                 timeout: float = 30, plugins: Sequence[Any] = ()) -> None:
+                 timeout: float = 30, plugins: Sequence[Any] = (),
+                 signing_key: SigningKey | None = None,
+                 server_cert: str | bytes | None = None, verify_responses: bool = True) -> None:
         self.url = url
         session = _Session()
         session.verify = verify
@@ -81,11 +99,15 @@ class KmsClient:
             session.auth = (username, password or "")
         self._http = session
         self._addressing = AddressingPlugin(url)
+        self._signature = SignaturePlugin(self._addressing, signing_key, verify_responses)
+        if server_cert is not None:
+            pem = server_cert if isinstance(server_cert, bytes) else open(server_cert, "rb").read()
+            self._signature.server_cert = x509.load_pem_x509_certificate(pem)
         self._zeep = Client(str(wsdl_dir() / "kms.wsdl"),
                             transport=Transport(session=session, timeout=timeout,
                                                 operation_timeout=timeout),
                             settings=Settings(strict=True, xml_huge_tree=False),
-                            plugins=[self._addressing, *plugins])
+                            plugins=[self._addressing, self._signature, *plugins])
         self._service = self._zeep.create_service(_BINDING, url)
         self._types = self._zeep.type_factory("ns0")
 
@@ -113,11 +135,18 @@ class KmsClient:
     def register_endpoint(self, kind: str, name: str, *, password: str | None = None,
                           capabilities: Sequence[str] = (), description: str | None = None,
                           pep_attributes: DataSets | None = None,
-                          realms: Sequence[str] = ()) -> str:
+                          realms: Sequence[str] = (), certificate: bytes | None = None,
+                          symmetric_key: bytes | None = None) -> str:
+        """One credential: a password, an X.509 certificate (PEM or DER; the endpoint
+        then signs its requests, or authenticates with TLS) or an HMAC secret."""
         cred = None
         if password is not None:
             cred = {"CredentialType": "UsernamePassword",
                     "UsernamePassword": {"Username": name, "Password": password}}
+        for ctype, value in (("AsymmetricKey", certificate), ("SymmetricKey", symmetric_key)):
+            if value is not None:
+                cred = {"CredentialType": ctype,
+                        "CredentialValue": [{"Length": len(value), "Value": value}]}
         res = self._call(
             "RegisterEndpoint", Kind=kind, Name=name, Description=description,
             Capabilities=_caps(capabilities) if capabilities else None, Credential=cred,
@@ -255,12 +284,27 @@ class KmsClient:
     # ---- plumbing -----------------------------------------------------------------------
     def _call(self, op: str, **kwargs: Any) -> Any:
         args = {k: v for k, v in kwargs.items() if v is not None}
+        if self._signature.verify_responses and self._signature.server_cert is None:
+            self._signature.server_cert = self._fetch_server_cert()
         try:
             return getattr(self._service, op)(**args)
+        except KmsError as exc:  # raised by the signature plugin on a response
+            raise UntrustedResponse(exc.subcode, exc.reason, exc.error_code) from None
         except Fault as fault:
             raise _fault(fault) from None
         except TransportError as exc:
             raise KmsFault(None, f"HTTP {exc.status_code}", http_status=exc.status_code) from None
+
+    def _fetch_server_cert(self) -> x509.Certificate:
+        try:
+            r = self._http.get(self.url + "?signing-cert", timeout=30)
+        except requests.RequestException as exc:
+            raise KmsFault(None, f"cannot fetch the server's signing certificate: {exc}") \
+                from None
+        if r.status_code != 200:
+            raise KmsFault(None, f"HTTP {r.status_code} fetching the server's signing "
+                           "certificate", http_status=r.status_code)
+        return x509.load_pem_x509_certificate(r.content)
 
     def close(self) -> None:
         self._http.close()

@@ -44,6 +44,7 @@ BASE64 = ("http://docs.oasis-open.org/wss/2004/01/"
           "oasis-200401-wss-soap-message-security-1.0#Base64Binary")
 _EXC = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
 _WSU_ID = f"{{{WSU}}}Id"
+_INCLUSIVE = f"{{{EXC_C14N}}}InclusiveNamespaces"
 _ID_ATTRS = (_WSU_ID, "Id", "ID", "id", f"{{{XML}}}id")
 
 REQUEST_PARTS = ("Body", "Timestamp")
@@ -104,8 +105,10 @@ class VerifiedMessage:
 # ---- signing --------------------------------------------------------------------------
 
 def sign(env: etree._Element, key: SigningKey, parts: Sequence[str], *, now: datetime,
-         ttl_seconds: int) -> None:
-    """Add a wsse:Security header with a Timestamp and a Signature over `parts`."""
+         ttl_seconds: int, body_prefixes: Sequence[str] = ()) -> None:
+    """Add a wsse:Security header with a Timestamp and a Signature over `parts`.
+    body_prefixes: namespace prefixes used inside Body text as QNames (a fault's Subcode),
+    whose declarations exclusive c14n would otherwise leave unsigned (InclusiveNamespaces)."""
     header = env.find(f"{{{SOAP}}}Header")
     if header is None:
         header = etree.Element(f"{{{SOAP}}}Header")
@@ -123,7 +126,9 @@ def sign(env: etree._Element, key: SigningKey, parts: Sequence[str], *, now: dat
     etree.SubElement(ts, f"{{{WSU}}}Created").text = _time(now)
     etree.SubElement(ts, f"{{{WSU}}}Expires").text = _time(now + timedelta(seconds=ttl_seconds))
     targets = {"Timestamp": ts, **_positional(env, header, sec)}
-    uris = [SignatureReference("#" + _new_id(targets[p], p), c14n_method=_EXC) for p in parts]
+    uris = [SignatureReference("#" + _new_id(targets[p], p), c14n_method=_EXC,
+                               inclusive_ns_prefixes=list(body_prefixes)
+                               if p == "Body" and body_prefixes else None) for p in parts]
     signer = XMLSigner(method=methods.detached, signature_algorithm=key.algorithm,
                        digest_algorithm=DigestAlgorithm.SHA256, c14n_algorithm=_EXC)
     sig = signer.sign(env, key=key.key, reference_uri=uris, key_info=_key_info(key, token_id))
@@ -181,15 +186,15 @@ def verify(root: etree._Element, resolve: Resolver, parts: Sequence[str],
             raise MessageSecurityError(f"the {name} must be present and carry a wsu:Id")
         expected["#" + el.get(_WSU_ID, "")] = name
     uris = _check_signed_info(sig, settings)
-    if sorted(uris) != sorted(expected):
+    if sorted(u for u, _ in uris) != sorted(expected):
         raise MessageSecurityError("the signature must reference exactly the "
                                    + ", ".join(parts))
     key = resolve(_key_ref(sig, sec))
     results = _crypto_verify(root, key, len(parts), settings)
     verified = {}
-    for uri, result in zip(uris, results):
+    for (uri, prefixes), result in zip(uris, results):
         name = expected[uri]
-        if result.signed_data != _c14n(targets[name]):
+        if result.signed_data != _c14n(targets[name], prefixes):
             raise MessageSecurityError(f"the signed {name} is not the one at its position")
         verified[name] = secure_xml.parse(result.signed_data, settings)
     created, expires = _check_window(verified["Timestamp"], settings, now)
@@ -225,7 +230,8 @@ def _unique_ids(root: etree._Element) -> None:
         raise MessageSecurityError(f"duplicate id {dup[0]!r}")
 
 
-def _check_signed_info(sig: etree._Element, settings: SecuritySettings) -> list[str]:
+def _check_signed_info(sig: etree._Element,
+                       settings: SecuritySettings) -> list[tuple[str, tuple[str, ...]]]:
     si = _one(sig.findall(f"{{{DS}}}SignedInfo"), "ds:SignedInfo")
     c14n = si.find(f"{{{DS}}}CanonicalizationMethod")
     if c14n is None or c14n.get("Algorithm") != EXC_C14N or len(c14n):
@@ -238,14 +244,16 @@ def _check_signed_info(sig: etree._Element, settings: SecuritySettings) -> list[
     for ref in si.iterfind(f"{{{DS}}}Reference"):
         transforms = ref.findall(f"{{{DS}}}Transforms/{{{DS}}}Transform")
         if len(transforms) != 1 or transforms[0].get("Algorithm") != EXC_C14N \
-                or len(transforms[0]):
+                or any(c.tag != _INCLUSIVE for c in transforms[0]):
             raise UnsupportedAlgorithm("each reference takes exactly one exclusive c14n "
                                        "transform")
         digest = ref.find(f"{{{DS}}}DigestMethod")
         if digest is None or digest.get("Algorithm") not in settings.digest_algorithms:
             raise UnsupportedAlgorithm("digest algorithm not accepted")
-        uris.append(ref.get("URI") or "")
-    if len(set(uris)) != len(uris):
+        incl = transforms[0].find(_INCLUSIVE)
+        prefixes = tuple((incl.get("PrefixList") or "").split()) if incl is not None else ()
+        uris.append((ref.get("URI") or "", prefixes))
+    if len({u for u, _ in uris}) != len(uris):
         raise MessageSecurityError("a part is referenced twice")
     return uris
 
@@ -296,8 +304,9 @@ def _crypto_verify(root: etree._Element, key: VerificationKey, n: int,
     return list(results) if isinstance(results, list) else [results]
 
 
-def _c14n(el: etree._Element) -> bytes:
-    return etree.tostring(el, method="c14n", exclusive=True, with_comments=False)
+def _c14n(el: etree._Element, prefixes: Sequence[str] = ()) -> bytes:
+    return etree.tostring(el, method="c14n", exclusive=True, with_comments=False,
+                          inclusive_ns_prefixes=list(prefixes) or None)
 
 
 def _check_window(ts: etree._Element, settings: SecuritySettings,

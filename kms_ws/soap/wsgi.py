@@ -135,8 +135,11 @@ class SoapApplication:
         header = env.find(f"{{{SOAP}}}Header")
         relates = header is not None and header.find(f"{{{WSA}}}RelatesTo") is not None
         parts = wssecurity.RESPONSE_PARTS if relates else wssecurity.REQUEST_PARTS
+        subcode = env.findtext(f"{{{SOAP}}}Body/{{{SOAP}}}Fault/{{{SOAP}}}Code/{{{SOAP}}}Subcode/"
+                               f"{{{SOAP}}}Value")
         wssecurity.sign(env, self.signing_key, parts, now=utcnow(),
-                        ttl_seconds=self.settings.timestamp_ttl_seconds)
+                        ttl_seconds=self.settings.timestamp_ttl_seconds,
+                        body_prefixes=[subcode.split(":", 1)[0]] if subcode else ())
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
         limit = self.settings.max_message_bytes

@@ -1,0 +1,91 @@
+"""Message signatures for KmsClient: a zeep plugin built on signxml (no python-xmlsec,
+no SHA-1). Egress: sign the Body and a fresh Timestamp with the client's key. Ingress:
+verify the server's signature over Body, Timestamp and RelatesTo against the pinned
+server certificate, check RelatesTo is this request's MessageID, and hand zeep the
+verified Body only. An unsigned, forged, stale or unrelated response raises."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from zeep import Plugin
+
+from ..domain.errors import MessageSecurityError, UnknownSigner
+from ..security import wssecurity
+from ..security.certificates import der
+from ..security.settings import SecuritySettings
+from ..xmlns import SOAP
+from .addressing import AddressingPlugin
+
+
+def load_signing_key(key_pem: str | Path | bytes, cert_pem: str | Path | bytes | None = None,
+                     *, key_name: str | None = None,
+                     password: bytes | None = None) -> wssecurity.SigningKey:
+    """An EC or RSA key (PEM) and its certificate: the certificate travels with each
+    request as a BinarySecurityToken, or give key_name (the registered endpoint name) to
+    reference it instead."""
+    key = serialization.load_pem_private_key(_bytes(key_pem), password)
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+        raise ValueError("signing keys are EC or RSA")
+    cert = x509.load_pem_x509_certificate(_bytes(cert_pem)) if cert_pem is not None else None
+    if cert is None and key_name is None:
+        raise ValueError("give the certificate or the registered key_name")
+    return wssecurity.SigningKey(key, cert, key_name)
+
+
+def hmac_signing_key(name: str, secret: bytes) -> wssecurity.SigningKey:
+    """HMAC-SHA256 with a SymmetricKey credential registered for endpoint `name`."""
+    return wssecurity.SigningKey(secret, None, name)
+
+
+def _bytes(v: str | Path | bytes | None) -> bytes:
+    if isinstance(v, bytes):
+        return v
+    return Path(str(v)).read_bytes()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class SignaturePlugin(Plugin):  # type: ignore[misc]
+    def __init__(self, addressing: AddressingPlugin, signing_key: wssecurity.SigningKey | None,
+                 verify_responses: bool, settings: SecuritySettings | None = None) -> None:
+        self.addressing = addressing
+        self.signing_key = signing_key
+        self.verify_responses = verify_responses
+        self.server_cert: x509.Certificate | None = None
+        self.settings = settings or SecuritySettings()
+
+    def egress(self, envelope: Any, http_headers: dict[str, str], operation: Any,
+               binding_options: Any) -> tuple[Any, dict[str, str]]:
+        if self.signing_key is not None:
+            wssecurity.sign(envelope, self.signing_key, wssecurity.REQUEST_PARTS,
+                            now=_utcnow(), ttl_seconds=self.settings.timestamp_ttl_seconds)
+        return envelope, http_headers
+
+    def ingress(self, envelope: Any, http_headers: dict[str, str],
+                operation: Any) -> tuple[Any, dict[str, str]]:
+        if not self.verify_responses:
+            return envelope, http_headers
+        header = envelope.find(f"{{{SOAP}}}Header")
+        if not wssecurity.has_security(header):
+            raise MessageSecurityError("the response is not signed")
+        verified = wssecurity.verify(envelope, self._resolve, wssecurity.RESPONSE_PARTS,
+                                     self.settings, _utcnow())
+        relates = (verified.parts["RelatesTo"].text or "").strip()
+        if relates != self.addressing.last_message_id:
+            raise MessageSecurityError("the response does not answer this request")
+        envelope.replace(envelope.find(f"{{{SOAP}}}Body"), verified.body)
+        return envelope, http_headers
+
+    def _resolve(self, ref: wssecurity.KeyRef) -> wssecurity.VerificationKey:
+        cert = self.server_cert
+        if cert is None or ref.certificate != der(cert):
+            raise UnknownSigner("the response is not signed by the server's key")
+        return wssecurity.VerificationKey("server", cert=cert)
