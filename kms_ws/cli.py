@@ -60,14 +60,16 @@ def cmd_client_add(args: argparse.Namespace) -> int:
     from .app import init_data_dir
     from .crypto.passwords import hash_password
     from .domain.model import ClientState, CredentialType, Endpoint, EndpointKind
+    from .domain.errors import KmsError
+    from .domain.realms import ALL_RIGHTS, parse_rights
+    from .security.certificates import der, fingerprint, load_certificate
+    from .service.admin.realm import ensure_realm_in
     from .service.dispatch import utcnow
     from .store.repository import Repository
 
-    from .domain.errors import KmsError
-    from .domain.realms import ALL_RIGHTS, parse_rights
-    from .service.admin.realm import ensure_realm_in
-
-    password = _read_password(args)
+    cert = der(load_certificate(Path(args.cert).read_bytes())) if args.cert else None
+    password_hash = None if cert else hash_password(_read_password(args))
+    ctype = CredentialType.ASYMMETRIC_KEY if cert else CredentialType.USERNAME_PASSWORD
     cfg = _config(args)
     db, _ = init_data_dir(cfg)
     try:
@@ -76,8 +78,9 @@ def cmd_client_add(args: argparse.Namespace) -> int:
         raise SystemExit(f"kms-ws: {exc.reason}") from None
     with db.transaction(write=True) as conn:
         repo = Repository(conn)
-        if repo.endpoint_name_taken(EndpointKind.CLIENT, args.name):
-            print(f"kms-ws: client {args.name!r} exists", file=sys.stderr)
+        if repo.endpoint_name_taken(EndpointKind.CLIENT, args.name) or \
+                (cert and repo.certificate_taken(fingerprint(cert))):
+            print(f"kms-ws: client {args.name!r} or its certificate exists", file=sys.stderr)
             return 1
         try:
             realms = [ensure_realm_in(repo, r, utcnow())
@@ -85,10 +88,13 @@ def cmd_client_add(args: argparse.Namespace) -> int:
         except KmsError as exc:
             raise SystemExit(f"kms-ws: {exc.reason}") from None
         ep = Endpoint(endpoint_id=str(uuid.uuid4()), kind=EndpointKind.CLIENT, name=args.name,
-                      state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
-                      version=1, grants={r: rights for r in realms}, is_admin=args.admin,
-                      password_hash=hash_password(password))
+                      state=ClientState.ACTIVE, credential_type=ctype, version=1,
+                      grants={r: rights for r in realms}, is_admin=args.admin,
+                      password_hash=password_hash)
         repo.insert_endpoint(ep, utcnow())
+        if cert:
+            repo.insert_endpoint_credential(ep.endpoint_id, ctype, certificate=cert,
+                                            cert_sha256=fingerprint(cert))
     db.dispose()
     print(ep.endpoint_id)
     return 0
@@ -236,11 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     client = sub.add_parser("client", help="manage KMS clients in the data directory (offline)")
     csub = client.add_subparsers(dest="client_command", required=True, metavar="ACTION")
-    sp = csub.add_parser("add", help="register a client with a password (bootstrap)")
+    sp = csub.add_parser("add", help="register a client with a password or an X.509 "
+                         "certificate (bootstrap)")
     data_dir(sp)
     sp.add_argument("name")
     sp.add_argument("--password-stdin", action="store_true",
                     help="read the password from the first line of standard input")
+    sp.add_argument("--cert", help="PEM certificate instead of a password: the client signs "
+                    "its requests (WS-Security) or presents it as a TLS client certificate")
     sp.add_argument("--realm", action="append", default=[],
                     help="realm URI (repeatable); default realm://localhost/default")
     sp.add_argument("--right", action="append", default=[],

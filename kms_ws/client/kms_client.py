@@ -33,7 +33,7 @@ from cryptography import x509
 from ..domain.errors import KmsError
 from ..resources import wsdl_dir
 from ..security.wssecurity import SigningKey
-from ..xmlns import KMS
+from ..xmlns import KMS, PREFIXES
 from .addressing import AddressingPlugin
 from .signing import SignaturePlugin
 
@@ -93,6 +93,8 @@ class KmsClient:
         self.url = url
         session = _Session()
         session.verify = verify
+        if isinstance(verify, str):  # else requests lets REQUESTS_CA_BUNDLE override it
+            session.trust_env = False
         if cert is not None:
             session.cert = cert
         if username is not None:
@@ -414,5 +416,4 @@ def _fault(fault: Fault) -> KmsFault:
     return KmsFault(subcode, fault.message, error_code, request_id, supported=supported)
 
 
-_PREFIX = {"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd": "wsman",
-           "http://schemas.xmlsoap.org/ws/2004/08/addressing": "wsa", KMS: "kms"}
+_PREFIX = {ns: prefix for prefix, ns in PREFIXES.items()}

@@ -1,15 +1,17 @@
-"""Throwaway certificates for TLS tests (P-256, made with cryptography)."""
+"""Throwaway certificates for TLS tests (P-256, made with cryptography): a self-signed
+server certificate, or a small CA issuing server and client certificates."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 def server_cert(directory: Path) -> tuple[Path, Path]:
@@ -33,3 +35,49 @@ def server_cert(directory: Path) -> tuple[Path, Path]:
                                            serialization.NoEncryption()))
     key_path.chmod(0o600)
     return cert_path, key_path
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+class CA:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.now(UTC)
+        self.cert = (x509.CertificateBuilder().subject_name(_name("kms-ws test CA"))
+                     .issuer_name(_name("kms-ws test CA")).public_key(self.key.public_key())
+                     .serial_number(x509.random_serial_number())
+                     .not_valid_before(now - timedelta(hours=1))
+                     .not_valid_after(now + timedelta(days=2))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                     .sign(self.key, hashes.SHA256()))
+        self.pem = directory / "ca.pem"
+        self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def issue(self, cn: str, *, server: bool = False) -> tuple[Path, Path, bytes]:
+        """(cert path, key path, cert PEM) for a new leaf certificate."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.now(UTC)
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(self.cert.subject)
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
+             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+        if server:
+            b = b.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        cert = b.sign(self.key, hashes.SHA256())
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        cert_path, key_path = self.dir / f"{cn}.pem", self.dir / f"{cn}.key"
+        cert_path.write_bytes(pem)
+        key_path.write_bytes(_pem_key(key))
+        key_path.chmod(0o600)
+        return cert_path, key_path, pem

@@ -31,7 +31,7 @@ def free_port() -> int:
 
 class ServerProcess:
     def __init__(self, data_dir: Path, security: dict | None = None, workers: int = 2,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, config: dict | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.workers = workers
@@ -42,7 +42,8 @@ class ServerProcess:
         # Tests talk HTTP Basic over loopback: the explicit local-use opt-in.
         security = {"allow_basic_over_http": True, **(security or {})}
         data_dir.mkdir(parents=True, exist_ok=True)
-        (data_dir / "kms-ws.json").write_text(json.dumps({"security": security}))
+        (data_dir / "kms-ws.json").write_text(json.dumps({**(config or {}),
+                                                          "security": security}))
 
     def bootstrap(self) -> None:
         kms("init", "--data-dir", str(self.data_dir))
