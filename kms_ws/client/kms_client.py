@@ -93,8 +93,6 @@ class KmsClient:
         self.url = url
         session = _Session()
         session.verify = verify
-        if isinstance(verify, str):  # else requests lets REQUESTS_CA_BUNDLE override it
-            session.trust_env = False
         if cert is not None:
             session.cert = cert
         if username is not None:

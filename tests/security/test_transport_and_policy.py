@@ -33,7 +33,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory, pki: CA) -> Iterator[Se
     srv = ServerProcess(tmp_path_factory.mktemp("tls") / "data", workers=1, tls=(cert, key),
                         security={"allow_basic_over_http": False,
                                   "require_signature_realms": {SIGNED_REALM: True}},
-                        config={"tls_client_ca": str(pki.pem)})
+                        config={"tls_client_ca": str(pki.pem)}, tls_ca=pki.pem)
     srv.bootstrap()
     srv.start()
     yield srv

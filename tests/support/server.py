@@ -31,11 +31,13 @@ def free_port() -> int:
 
 class ServerProcess:
     def __init__(self, data_dir: Path, security: dict | None = None, workers: int = 2,
-                 tls: tuple[Path, Path] | None = None, config: dict | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, config: dict | None = None,
+                 tls_ca: Path | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.workers = workers
         self.tls = tls
+        self.tls_ca = tls_ca or (tls[0] if tls else None)  # what verifies the server
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}/wsman"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -64,7 +66,7 @@ class ServerProcess:
                 raise RuntimeError("server exited: " + self.stderr_text())
             try:
                 r = requests.get(self.url + "?wsdl", timeout=1,
-                                 verify=str(self.tls[0]) if self.tls else True)
+                                 verify=str(self.tls_ca) if self.tls_ca else True)
                 if r.status_code == 200:
                     return
             except requests.RequestException:
