@@ -10,6 +10,7 @@ import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
@@ -23,6 +24,7 @@ KMS_NS = "urn:kms-ws:p1619.3:1"
 WSMAN_PATH = "/wsman"
 CLIENT_NAME = "bench"
 CLIENT_PASSWORD = "secret-pw"
+SIGNER_NAME = "bench-signer"
 WORKERS = 2
 CLI_TIMEOUT_S = 120.0
 READY_TIMEOUT_S = 60.0
@@ -89,21 +91,52 @@ def getkey_request(port: int, key_id: str) -> SoapRequest:
                     "GetKeyResponse")
 
 
+@dataclass(frozen=True)
+class SignerFiles:
+    """A P-256 key and certificate registered (offline, `client add --cert`) with the
+    client's realm, and the server's response-signing certificate."""
+
+    key_pem: str
+    cert_pem: str
+    server_cert_pem: str
+
+
+def make_signer(cli: Sequence[str], data_dir: Path, workdir: Path) -> SignerFiles:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_path, cert_path = workdir / "signer.key", workdir / "signer.pem"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    cert_path.write_bytes(self_signed(key, SIGNER_NAME).public_bytes(serialization.Encoding.PEM))
+    _cli(cli, ["client", "add", SIGNER_NAME, "--cert", str(cert_path), "--data-dir",
+               str(data_dir)], workdir)
+    return SignerFiles(str(key_path), str(cert_path), str(data_dir / SERVER_CERT_FILE))
+
+
 @contextmanager
-def kms_server(workdir: Path) -> Iterator[SoapRequest]:
-    """Set up and serve kms-ws from `workdir`; yield a GetKey request for a fresh key."""
+def kms_server(workdir: Path, signed: bool = False) -> Iterator[tuple[SoapRequest,
+                                                                      SignerFiles | None]]:
+    """Set up and serve kms-ws from `workdir`; yield a GetKey request for a fresh key
+    (HTTP Basic, allowed over plain loopback HTTP for this run) and, when `signed`, a
+    registered signing key."""
     cli = find_cli()
     data_dir = workdir / "data"
     _cli(cli, ["init", "--data-dir", str(data_dir)], workdir)
     _cli(cli, ["client", "add", CLIENT_NAME, "--password-stdin", "--data-dir", str(data_dir)],
          workdir, stdin=CLIENT_PASSWORD)
+    signer = make_signer(cli, data_dir, workdir) if signed else None
     port = free_port()
     argv = [*cli, "serve", "--data-dir", str(data_dir), "--host", LOOPBACK,
-            "--port", str(port), "--workers", str(WORKERS)]
+            "--port", str(port), "--workers", str(WORKERS), "--allow-basic-over-http"]
     with ServerProcess("kms-ws serve", argv, workdir / "serve.log", cwd=workdir) as server:
         def ready() -> bool:
             server.ensure_alive()
             return get_status(LOOPBACK, port, f"{WSMAN_PATH}?wsdl") == 200
 
         wait_until(ready, READY_TIMEOUT_S, "kms-ws to answer GET /wsman?wsdl")
-        yield getkey_request(port, create_key(port))
+        yield getkey_request(port, create_key(port)), signer

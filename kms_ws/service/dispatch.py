@@ -154,7 +154,7 @@ class KmsService:
     def _remember_message(self, name: str, cred: Credential, now: datetime) -> None:
         """The replay cache, shared through the store: a signed message is accepted once."""
         assert cred.signer_id and cred.message_digest and cred.accept_until
-        with self.db.transaction(write=True) as conn:
+        with self.db.transaction(write=True, durable=False) as conn:
             repo = Repository(conn)
             if repo.remember_message(cred.signer_id, cred.message_digest, cred.accept_until,
                                      now):
