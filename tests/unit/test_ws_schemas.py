@@ -760,6 +760,8 @@ EXPECTED_WS_XSDS = {
     "wsu.xsd",
     "wsse.xsd",
     "wsse11.xsd",
+    "xmldsig.xsd",
+    "exc-c14n.xsd",
     "all.xsd",
 }
 
