@@ -10,9 +10,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from lxml import etree
-
 from _soap import HTTP_TIMEOUT_S, SOAP12_CONTENT_TYPE, SoapRequest
+from lxml import etree
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class SignedSoapClientFactory:
     cert_pem: str
     server_cert_pem: str
 
-    def __call__(self) -> "SignedSoapClient":
+    def __call__(self) -> SignedSoapClient:
         return SignedSoapClient(self)
 
 

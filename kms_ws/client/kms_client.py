@@ -16,19 +16,18 @@ every request (WS-Security): the signer is then the caller, no password needed.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography import x509
 from zeep import Client, Settings
 from zeep.exceptions import Fault, TransportError
 from zeep.helpers import serialize_object
 from zeep.transports import Transport
-
-from cryptography import x509
 
 from ..domain.errors import KmsError
 from ..resources import wsdl_dir
@@ -101,7 +100,7 @@ class KmsClient:
         self._addressing = AddressingPlugin(url)
         self._signature = SignaturePlugin(self._addressing, signing_key, verify_responses)
         if server_cert is not None:
-            pem = server_cert if isinstance(server_cert, bytes) else open(server_cert, "rb").read()
+            pem = server_cert if isinstance(server_cert, bytes) else Path(server_cert).read_bytes()
             self._signature.server_cert = x509.load_pem_x509_certificate(pem)
         self._zeep = Client(str(wsdl_dir() / "kms.wsdl"),
                             transport=Transport(session=session, timeout=timeout,
@@ -309,7 +308,7 @@ class KmsClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "KmsClient":
+    def __enter__(self) -> KmsClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

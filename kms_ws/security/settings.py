@@ -58,7 +58,7 @@ class SecuritySettings:
         return self.require_signature or any(per_realm.get(r, False) for r in realms)
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> "SecuritySettings":
+    def from_mapping(cls, values: dict[str, Any]) -> SecuritySettings:
         known = {f.name: f.type for f in fields(cls)}
         unknown = set(values) - set(known)
         if unknown:

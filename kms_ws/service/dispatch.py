@@ -4,6 +4,7 @@ one operation: authenticate the caller, open the unit of work, call the handler,
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from ..crypto.master_key import MasterKey
 from ..domain.errors import (ActionNotSupported, InvalidCredentials, KmsError, ReplayedMessage,
                              UnknownSigner)
 from ..domain.model import Endpoint
-from ..security.certificates import fingerprint
+from ..security.certificates import check_validity, fingerprint
 from ..security.settings import SecuritySettings
 from ..security.wssecurity import KeyRef, VerificationKey
 from ..store.engine import Database
@@ -80,6 +81,7 @@ class KmsService:
         self.clock = clock
         self.syslog = syslog
         self.passwords = authentication.PasswordCache(settings.password_cache_seconds)
+        self._signer_keys: dict[str, tuple[float, VerificationKey]] = {}
 
     def run(self, name: str, credential: Credential | None, request: Any,
             request_id: str) -> Any:
@@ -139,9 +141,22 @@ class KmsService:
             trail.record(events, Repository(conn), False, policies)
 
     def signer_key(self, ref: KeyRef) -> VerificationKey:
-        """The registered key a message signature names (for the transport layer)."""
+        """The registered key a message signature names (for the transport layer).
+        Certificate look-ups are remembered for a minute per process; the signer's
+        endpoint (state, realms) is still read on every request."""
+        now = self.clock()
+        slot = fingerprint(ref.certificate) if ref.certificate is not None else None
+        hit = self._signer_keys.get(slot) if slot else None
+        if hit is not None and hit[0] > time.monotonic():
+            check_validity(hit[1].cert, now)  # type: ignore[arg-type]
+            return hit[1]
         with self.db.transaction() as conn:
-            return authentication.signer_key(Repository(conn), self.master, ref, self.clock())
+            key = authentication.signer_key(Repository(conn), self.master, ref, now)
+        if slot:
+            if len(self._signer_keys) >= 10_000:
+                self._signer_keys.clear()
+            self._signer_keys[slot] = (time.monotonic() + 60, key)
+        return key
 
     def certificate_client(self, cert_der: bytes) -> str:
         """The client a TLS client certificate is registered to (AsymmetricKey)."""

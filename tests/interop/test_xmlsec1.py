@@ -20,7 +20,14 @@ from kms_ws.xmlns import DS, EXC_C14N, KMS, SOAP, WSA, WSSE, WSU, action
 from ..support import db
 from ..support.envelopes import create_key, envelope
 from ..support.server import ADMIN, ServerProcess
-from ..support.signing import ID_ATTRS, SOAP_BODY_ID, id_attrs, register_signer, utcnow, xmlsec1
+from ..support.signing import (
+    ID_ATTRS,
+    SOAP_BODY_ID,
+    id_attrs,
+    register_signer,
+    utcnow,
+    xmlsec1,
+)
 from ..support.validating import post
 
 pytestmark = pytest.mark.skipif(shutil.which("xmlsec1") is None,

@@ -80,9 +80,9 @@ def _other_cert(signer):  # type: ignore[no-untyped-def]
 def test_credential_header_cannot_claim_a_signature(server: ServerProcess) -> None:
     """An AsymmetricKey credential is proven by signing, never by sending it."""
     from ..support.envelopes import envelope
-    cred = (f"<kms:Credential><kms:CredentialType>AsymmetricKey</kms:CredentialType>"
-            f"<kms:CredentialValue><kms:Length>3</kms:Length><kms:Value>AAAA</kms:Value>"
-            f"</kms:CredentialValue></kms:Credential>")
+    cred = ("<kms:Credential><kms:CredentialType>AsymmetricKey</kms:CredentialType>"
+            "<kms:CredentialValue><kms:Length>3</kms:Length><kms:Value>AAAA</kms:Value>"
+            "</kms:CredentialValue></kms:Credential>")
     r, env = post(server.url, envelope(create_key("x"), op="CreateKey", headers=cred))
     assert r.status_code == 400
     assert _fault(env) == ("wsman:UnsupportedFeature", "E_UNSUPPORTED_AUTHENTICATION_MODE")
@@ -124,7 +124,11 @@ def test_timestamp_window(server: ServerProcess, admin: KmsClient, age: timedelt
 def test_sha1_is_never_accepted(server: ServerProcess, admin: KmsClient) -> None:
     from lxml import etree
     from signxml import SignatureReference, XMLSigner, methods
-    from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+    from signxml.algorithms import (
+        CanonicalizationMethod,
+        DigestAlgorithm,
+        SignatureMethod,
+    )
 
     from ..support.envelopes import envelope
     signer = register_signer(admin, "rsa")

@@ -95,10 +95,12 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory,
                   pki: CA) -> Iterator[tuple[ServerProcess, object]]:
     """Plain HTTP with the defaults for Basic, and every request signed; the admin is
     bootstrapped offline with a certificate."""
-    from ..support.signing import Signer, new_key
     from cryptography.hazmat.primitives import serialization
+
     from kms_ws.security import wssecurity
     from kms_ws.security.certificates import self_signed
+
+    from ..support.signing import Signer, new_key
     data = tmp_path_factory.mktemp("strict") / "data"
     srv = ServerProcess(data, workers=1, security={"allow_basic_over_http": False,
                                                    "require_signature": True})

@@ -12,7 +12,6 @@ from signxml import SignatureReference, XMLSigner, methods
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm
 
 from kms_ws.client import KmsClient
-from kms_ws.security import wssecurity
 from kms_ws.xmlns import DS, KMS, SOAP, WSA, WSSE, WSU
 
 from ..support import db
@@ -165,7 +164,7 @@ def _resign(env: etree._Element, signer: Signer, targets: list[etree._Element]) 
 
 
 def reference_to_other_element(env: etree._Element, signer: Signer) -> etree._Element:
-    header, sec, body = _parts(env)
+    header, _, body = _parts(env)
     return _resign(env, signer, [body, header.find(f"{{{WSA}}}MessageID")])
 
 
@@ -181,7 +180,7 @@ def missing_reference(env: etree._Element, signer: Signer) -> etree._Element:
 
 
 def body_referenced_twice(env: etree._Element, signer: Signer) -> etree._Element:
-    _, sec, body = _parts(env)
+    _, _, body = _parts(env)
     return _resign(env, signer, [body, body])
 
 

@@ -828,3 +828,22 @@ def test_kms_messages_schema_is_loaded_when_present():
         pytest.skip("schemas/kms-messages.xsd not written yet")
     kms_elements = [t for t in get_schema().maps.elements if t.startswith(f"{{{KMS_NS}}}")]
     assert kms_elements, "kms-messages.xsd present but no KMS global elements loaded"
+
+
+def test_signed_envelopes_are_validated_down_to_the_signature():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from kms_ws.security import wssecurity
+    from kms_ws.security.certificates import self_signed
+    from kms_ws.service.dispatch import utcnow
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    env = etree.fromstring(envelope("", "<kms:GetServerCapabilities/>"))
+    wssecurity.sign(env, wssecurity.SigningKey(key, self_signed(key, "t")),
+                    wssecurity.REQUEST_PARTS, now=utcnow(), ttl_seconds=300,
+                    body_prefixes=["kms"])
+    ok = etree.tostring(env)
+    validate_envelope(ok)
+    # ds: is a shipped namespace now: an undeclared ds element is not let through laxly.
+    rejected(ok.replace(b"</ds:Signature>", b"<ds:Object/></ds:Signature>"), r"Object")
+    rejected(ok.replace(b"<ds:SignatureValue>", b"<ds:SignatureValue>!!"), r"SignatureValue|base64")
