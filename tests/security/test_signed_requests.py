@@ -161,3 +161,43 @@ def test_signed_get_key_reads_the_verified_body(server: ServerProcess, admin: Km
         key = c.create_key(friendly_name="plain")
     r, env = post(server.url, signed(get_key(key.key_id), "GetKey", signer.key))
     assert r.status_code == 200 and env.findtext(f".//{K}KeyId") == key.key_id
+
+
+def test_malleated_ecdsa_signature_is_still_a_replay(server: ServerProcess,
+                                                     admin: KmsClient) -> None:
+    """(r, s) and (r, n - s) are both valid ECDSA signatures: the replay cache keys on
+    the signed content (canonical SignedInfo), not on the signature bytes."""
+    import base64
+
+    from lxml import etree
+    signer = register_signer(admin)
+    msg = signed(create_key("malleable"), "CreateKey", signer.key)
+    r, _ = post(server.url, msg)
+    assert r.status_code == 200
+    env = etree.fromstring(msg)
+    sv = env.find(".//{http://www.w3.org/2000/09/xmldsig#}SignatureValue")
+    raw = base64.b64decode(sv.text)
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256 order
+    s = int.from_bytes(raw[32:], "big")
+    sv.text = base64.b64encode(raw[:32] + (n - s).to_bytes(32, "big")).decode()
+    before = db.snapshot(server.data_dir)
+    r, resp = post(server.url, etree.tostring(env))
+    assert r.status_code == 409 and _fault(resp) == ("wsse:InvalidSecurity", "E_REPLAY")
+    assert db.snapshot(server.data_dir) == before
+
+
+def test_replay_to_another_node_is_refused(server: ServerProcess, admin: KmsClient) -> None:
+    """A second server process on the same store (another node) shares the cache."""
+    signer = register_signer(admin)
+    other = ServerProcess(server.data_dir, workers=1, log_name="node2.stderr")
+    other.start()
+    try:
+        msg = signed(create_key("two-nodes"), "CreateKey", signer.key)
+        r, _ = post(server.url, msg)
+        assert r.status_code == 200
+        before = db.snapshot(server.data_dir)
+        r, env = post(other.url, msg)
+        assert r.status_code == 409 and _fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
+        assert db.snapshot(server.data_dir) == before
+    finally:
+        assert other.stop() == 0, other.stderr_text()

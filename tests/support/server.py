@@ -32,12 +32,13 @@ def free_port() -> int:
 class ServerProcess:
     def __init__(self, data_dir: Path, security: dict | None = None, workers: int = 2,
                  tls: tuple[Path, Path] | None = None, config: dict | None = None,
-                 tls_ca: Path | None = None) -> None:
+                 tls_ca: Path | None = None, log_name: str = "serve.stderr") -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.workers = workers
         self.tls = tls
         self.tls_ca = tls_ca or (tls[0] if tls else None)  # what verifies the server
+        self.log_name = log_name  # another node on the same data directory logs elsewhere
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}/wsman"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -57,7 +58,7 @@ class ServerProcess:
                 "--port", str(self.port), "--workers", str(self.workers)]
         if self.tls:
             args += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
-        self.stderr = open(self.data_dir / "serve.stderr", "wb")
+        self.stderr = open(self.data_dir / self.log_name, "wb")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.stderr,
                                      start_new_session=True)
         deadline = time.monotonic() + 30
@@ -86,4 +87,4 @@ class ServerProcess:
         return code
 
     def stderr_text(self) -> str:
-        return (self.data_dir / "serve.stderr").read_text(errors="replace")
+        return (self.data_dir / self.log_name).read_text(errors="replace")
