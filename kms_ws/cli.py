@@ -153,12 +153,18 @@ def cmd_wsdl(args: argparse.Namespace) -> int:
 # ---- online client commands ---------------------------------------------------------------
 
 def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .client import KmsClient
+    from .client import KmsClient, load_signing_key
     password = None
     if args.user:
         password = _read_password(args)
+    signing = None
+    if args.signing_key:
+        signing = load_signing_key(Path(args.signing_key),
+                                   Path(args.signing_cert) if args.signing_cert else None,
+                                   key_name=args.key_name)
     return KmsClient(args.url, args.user, password,
-                     verify=args.ca if args.ca else not args.insecure)
+                     verify=args.ca if args.ca else not args.insecure, signing_key=signing,
+                     server_cert=args.server_cert)
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -286,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the password from standard input (else prompt)")
         sp.add_argument("--ca", help="CA bundle to verify the server's certificate")
         sp.add_argument("--insecure", action="store_true", help="do not verify TLS")
+        sp.add_argument("--signing-key", help="PEM private key: sign requests (WS-Security)")
+        sp.add_argument("--signing-cert", help="PEM certificate of --signing-key (sent with "
+                        "each request)")
+        sp.add_argument("--key-name", help="registered client name: name the key instead of "
+                        "sending --signing-cert")
+        sp.add_argument("--server-cert", help="the server's response-signing certificate "
+                        "(server-signing.pem): pin it (else fetched once from the server)")
 
     sp = sub.add_parser("create-key", help="CreateKey: generate a key on the server")
     online(sp)

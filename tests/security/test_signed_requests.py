@@ -201,3 +201,22 @@ def test_replay_to_another_node_is_refused(server: ServerProcess, admin: KmsClie
         assert db.snapshot(server.data_dir) == before
     finally:
         assert other.stop() == 0, other.stderr_text()
+
+
+def test_cli_signs_requests_and_pins_the_server(server: ServerProcess, admin: KmsClient,
+                                                tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from kms_ws.security.certificates import SERVER_CERT_FILE
+
+    from ..support.server import kms
+    signer = register_signer(admin)
+    (tmp_path / "k.pem").write_bytes(signer.key_pem)
+    (tmp_path / "c.pem").write_bytes(signer.cert_pem)
+    common = ["--url", server.url, "--signing-key", str(tmp_path / "k.pem"),
+              "--server-cert", str(server.data_dir / SERVER_CERT_FILE)]
+    made = json.loads(kms("create-key", "--name", "cli-signed", "--show-value",
+                          "--signing-cert", str(tmp_path / "c.pem"), *common).stdout)
+    got = json.loads(kms("get-key", made["key_id"], "--show-value", "--key-name", signer.name,
+                         *common).stdout)
+    assert got["value_b64"] == made["value_b64"]
