@@ -43,7 +43,7 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
         owner_id=caller.endpoint_id if req.kind is EndpointKind.PEP else None,
         password_hash=password_hash)
     ctx.repo.insert_endpoint(ep, ctx.now)
-    if cred_type in SIGNED:
+    if cred_type in SIGNED and req.credential is not None:
         _register_signing_credential(ctx, ep.endpoint_id, cred_type, req.credential.values)
     return RegisterEndpointResult(ep.endpoint_id, ep.kind)
 
