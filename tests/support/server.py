@@ -42,11 +42,15 @@ class ServerProcess:
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}/wsman"
         self.proc: subprocess.Popen[bytes] | None = None
-        # Tests talk HTTP Basic over loopback: the explicit local-use opt-in.
-        security = {"allow_basic_over_http": True, **(security or {})}
+        # Tests talk HTTP Basic over loopback: the explicit local-use opt-in. Settings a
+        # test wrote to kms-ws.json itself are kept.
         data_dir.mkdir(parents=True, exist_ok=True)
-        (data_dir / "kms-ws.json").write_text(json.dumps({**(config or {}),
-                                                          "security": security}))
+        path = data_dir / "kms-ws.json"
+        doc = json.loads(path.read_text()) if path.exists() else {}
+        doc.update(config or {})
+        doc["security"] = {"allow_basic_over_http": True, **doc.get("security", {}),
+                           **(security or {})}
+        path.write_text(json.dumps(doc))
 
     def bootstrap(self) -> None:
         kms("init", "--data-dir", str(self.data_dir))
