@@ -167,17 +167,21 @@ class KmsService:
         return str(row.endpoint_id)
 
     def _remember_message(self, name: str, cred: Credential, now: datetime) -> None:
-        """The replay cache, shared through the store: a signed message is accepted once."""
+        """The replay cache, shared through the store: a signed message is accepted once.
+        A replay is a mandatory audit record (durable, and to syslog as policies say)."""
         assert cred.signer_id and cred.message_digest and cred.accept_until
         with self.db.transaction(write=True, durable=False) as conn:
-            repo = Repository(conn)
-            if repo.remember_message(cred.signer_id, cred.message_digest, cred.accept_until,
-                                     now):
+            if Repository(conn).remember_message(cred.signer_id, cred.message_digest,
+                                                 cred.accept_until, now):
                 return
+        with self.db.transaction(write=True) as conn:
+            repo = Repository(conn)
             ep = repo.get_endpoint(cred.signer_id)
-            emit(AuditEvent(now, name, "Replay", "Denied", cred.signer_id,
-                            ep.name if ep else None,
-                            message="a signed message was presented again"), repo)
+            event = AuditEvent(now, name, "Replay", "Denied", cred.signer_id,
+                               ep.name if ep else None,
+                               message="a signed message was presented again")
+            syslog = trail.record([event], repo, True, trail.enforcing_policies(repo))
+        trail.send(self.syslog, syslog)
         raise ReplayedMessage("this signed message was already received (replay)")
 
     def _auth_failed(self, name: str, credential: Credential | None, now: datetime,
