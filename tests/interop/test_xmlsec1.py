@@ -120,3 +120,24 @@ def test_request_signed_by_xmlsec1_with_binary_security_token(
     r, env = post(server.url, msg)
     assert r.status_code == 200, r.text
     assert env.findtext(f".//{K}FriendlyName") == "xmlsec1-bst"
+
+
+def test_xmlsec1_verifies_signed_faults(server: ServerProcess, tmp_path: Path) -> None:
+    """A fault's Subcode is a QName in text: its prefix declaration is signed through
+    InclusiveNamespaces, and xmlsec1 agrees with the digest."""
+    msg = envelope("<kms:GetKey><kms:KeyId>00000000-0000-4000-8000-000000000000</kms:KeyId>"
+                   "</kms:GetKey>", op="GetKey")
+    r, env = post(server.url, msg, auth=ADMIN)
+    assert r.status_code == 404 and b"InclusiveNamespaces" in r.content
+    (tmp_path / "fault.xml").write_bytes(r.content)
+    cert = str(server.data_dir / SERVER_CERT_FILE)
+    ok = xmlsec1("--verify", *ID_ATTRS, "--pubkey-cert-pem", cert, "fault.xml", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    # Rebinding the subcode's prefix to another namespace breaks the signature.
+    rebound = r.content.replace(b'xmlns:kms="urn:kms-ws:p1619.3:1"><s:Value>',
+                                b'xmlns:kms="urn:attacker"><s:Value>', 1)
+    assert rebound != r.content
+    (tmp_path / "rebound.xml").write_bytes(rebound)
+    bad = xmlsec1("--verify", *ID_ATTRS, "--pubkey-cert-pem", cert, "rebound.xml",
+                  cwd=tmp_path)
+    assert bad.returncode != 0
