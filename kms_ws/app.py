@@ -15,6 +15,7 @@ from .service.dispatch import KmsService
 from .soap.wsdl import PLACEHOLDER_URL
 from .soap.wsgi import SoapApplication
 from .store.engine import Database
+from .wsman.delivery import ClientServiceCaller
 
 
 def init_data_dir(config: Config) -> tuple[Database, master_key.MasterKey]:
@@ -33,12 +34,20 @@ def message_validator() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(schema_dir() / "kms-messages.xsd"), parser))
 
 
+def ws_validator() -> etree.XMLSchema:
+    """The WS-* subsets (schemas/ws/all.xsd, which imports the kms messages too)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return etree.XMLSchema(etree.parse(str(schema_dir() / "ws" / "all.xsd"), parser))
+
+
 def create_app(config: Config) -> SoapApplication:
     db = Database(config.db_url)
     mk = master_key.load(config.data_dir / master_key.FILE_NAME)
     syslog = SyslogSink(config.audit_syslog) if config.audit_syslog else None
-    service = KmsService(db, mk, config.security, syslog=syslog)
+    validator = message_validator()
+    service = KmsService(db, mk, config.security, syslog=syslog,
+                         outbound=ClientServiceCaller(config, validator))
     wsdl = Path(wsdl_dir() / "kms.wsdl").read_bytes()
-    return SoapApplication(service, config.security, message_validator(), wsdl,
+    return SoapApplication(service, config.security, validator, wsdl,
                            PLACEHOLDER_URL.encode(),
-                           certificates.load_server_key(config.data_dir))
+                           certificates.load_server_key(config.data_dir), ws_validator())

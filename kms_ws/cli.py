@@ -45,6 +45,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deliver(args: argparse.Namespace) -> int:
+    """The UpdatePending delivery loop (`serve` starts one per server)."""
+    import signal
+    import threading
+
+    from .logs import configure_logging
+    from .wsman import delivery
+    cfg = _config(args)
+    configure_logging(cfg.log_path)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    delivery.run(cfg, stop)
+    return 0
+
+
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -141,8 +157,8 @@ def cmd_template_add(args: argparse.Namespace) -> int:
 
 def cmd_wsdl(args: argparse.Namespace) -> int:
     from .resources import schema_dir
-    from .soap.wsdl import build_wsdl
-    data = build_wsdl(schema_dir())
+    from .soap.wsdl import build_client_wsdl, build_wsdl
+    data = (build_client_wsdl if args.client_service else build_wsdl)(schema_dir())
     if args.output == "-":
         sys.stdout.buffer.write(data)
     else:
@@ -207,6 +223,15 @@ def cmd_store_key(args: argparse.Namespace) -> int:
     with _client(args) as c:
         print(c.store_key(value, friendly_name=args.name,
                           datasets=[_pair(d) for d in args.dataset] or None))
+    return 0
+
+
+def cmd_endpoint_status(args: argparse.Namespace) -> int:
+    """§6.10 GetStatus: the server asks a subscribed endpoint for its status."""
+    with _client(args) as c:
+        status = c.get_endpoint_status(args.subscription, locale=args.locale,
+                                       target_of_interest=args.target)
+    print(json.dumps(status, indent=2))
     return 0
 
 
@@ -281,8 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--realm", action="append", default=[])
     sp.set_defaults(func=cmd_template_add)
 
+    sp = sub.add_parser("deliver", help="run the UpdatePending delivery loop (serve starts it)")
+    data_dir(sp)
+    sp.set_defaults(func=cmd_deliver)
+
     sp = sub.add_parser("wsdl", help="write the WSDL generated from the schemas")
     sp.add_argument("-o", "--output", default="-")
+    sp.add_argument("--client-service", action="store_true",
+                    help="the KMS Client Service WSDL (wsdl/kms-client.wsdl) instead")
     sp.set_defaults(func=cmd_wsdl)
 
     def online(sp: argparse.ArgumentParser) -> None:
@@ -329,6 +360,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--name", help="friendly name")
     sp.add_argument("--dataset", action="append", default=[], metavar="NAME=VALUE")
     sp.set_defaults(func=cmd_store_key)
+
+    sp = sub.add_parser("endpoint-status",
+                        help="GetStatus (§6.10) of a subscribed endpoint, through the server")
+    online(sp)
+    sp.add_argument("subscription", help="subscription identifier (uuid:...)")
+    sp.add_argument("--locale", help="language for the name/value pairs, e.g. en-US")
+    sp.add_argument("--target", help="target of interest (a filter expression)")
+    sp.set_defaults(func=cmd_endpoint_status)
 
     from .cli_admin import add_admin_parser
     add_admin_parser(sub, online, _client)

@@ -1,7 +1,7 @@
 """Server configuration: data directory, listener, database, security settings.
 
 Read from `<data-dir>/kms-ws.json` when present (keys: host, port, workers, database_url,
-tls_cert, tls_key, tls_client_ca, log_file, audit_syslog, security: {...SecuritySettings fields});
+tls_cert, tls_key, tls_client_ca, log_file, audit_syslog, notify_*, security: {...SecuritySettings fields});
 command-line
 options override the file.
 """
@@ -35,6 +35,13 @@ class Config:
     # Audit events to syslog (RFC 5424): "udp://host:port" or "unix:///dev/log".
     audit_syslog: str | None = None
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    # §6.11 UpdatePending delivery: first retry after notify_retry_seconds, doubling up to
+    # notify_retry_max_seconds until the subscriber acknowledges; the delivery process
+    # looks for due notifications every notify_poll_seconds.
+    notify_retry_seconds: float = 2.0
+    notify_retry_max_seconds: float = 300.0
+    notify_poll_seconds: float = 0.5
+    notify_timeout_seconds: float = 10.0
 
     @property
     def db_url(self) -> str:

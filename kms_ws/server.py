@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import ssl
+import subprocess
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -66,4 +68,19 @@ def serve(config: Config) -> None:
     logging.getLogger("kms_ws").warning("kms-ws serving %s://%s:%d/wsman with %d workers, data in %s",
                                         scheme, config.host, config.port, config.workers,
                                         config.data_dir)
-    KmsServer(config).run()
+    delivery = start_delivery(config)
+    try:
+        KmsServer(config).run()
+    finally:
+        delivery.terminate()
+        try:
+            delivery.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            delivery.kill()
+
+
+def start_delivery(config: Config) -> subprocess.Popen[bytes]:
+    """The §6.11 UpdatePending delivery loop, as one small child process (gunicorn workers
+    come and go; exactly one deliverer per server). It exits with its parent."""
+    return subprocess.Popen([sys.executable, "-m", "kms_ws.cli", "deliver", "--data-dir",
+                             str(config.data_dir)], stdin=subprocess.DEVNULL)

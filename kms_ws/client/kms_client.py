@@ -16,7 +16,8 @@ every request (WS-Security): the signer is then the caller, no password needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import base64
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 import requests
 from cryptography import x509
+from lxml import etree
 from zeep import Client, Settings
 from zeep.exceptions import Fault, TransportError
 from zeep.helpers import serialize_object
@@ -35,6 +37,7 @@ from ..security.wssecurity import SigningKey
 from ..xmlns import KMS, PREFIXES
 from .addressing import AddressingPlugin
 from .signing import SignaturePlugin
+from .wsman import KEY_URI, PUSH_WITH_ACK, WsManChannel
 
 _BINDING = "{%s}KmsSoap12Binding" % KMS
 DataSets = Mapping[str, str] | Iterable[tuple[str, str]]
@@ -109,6 +112,8 @@ class KmsClient:
                             plugins=[self._addressing, self._signature, *plugins])
         self._service = self._zeep.create_service(_BINDING, url)
         self._types = self._zeep.type_factory("ns0")
+        self._wsman = WsManChannel(url, session, timeout, [self._signature, *plugins],
+                                   KmsFault, self._session_header, self._message_id)
 
     # ---- sessions ---------------------------------------------------------------------
     def authenticate(self, request_type: str = "Login") -> str | None:
@@ -280,6 +285,68 @@ class KmsClient:
         res = self._call("AdminBindings", **sel)
         return [_plain(b) for b in (res or [])]
 
+    # ---- WS-Management ------------------------------------------------------------------
+    def identify(self) -> dict[str, str]:
+        """wsmid:Identify: ProtocolVersion, ProductVendor, ProductVersion."""
+        return self._wsman.identify()
+
+    def get_key_metadata(self, key_id: str, *, include_value: bool = False) -> Key:
+        """WS-Transfer Get on the Key resource: metadata, and the value when asked for and
+        the caller may receive it."""
+        options = {"IncludeKeyValue": "true"} if include_value else None
+        return key_from_element(self._wsman.get(KEY_URI, {"KeyId": key_id}, options))
+
+    def get_update_list(self, update_type: str = "AllKeys",
+                        tokens: Mapping[str, int] | None = None, *, pep_id: str | None = None,
+                        max_elements: int = 100) -> Generator[Key, None, dict[str, int]]:
+        """§6.12 GetUpdateList: yields the keys changed since `tokens` (None or 0: all of
+        them) and returns the new UpdateVersioningTokens, for the next call:
+
+            tokens = yield from client.get_update_list(tokens=tokens)
+        """
+        it = self._wsman.update_list(update_type, dict(tokens or {}), pep_id, max_elements)
+        while True:
+            try:
+                el = next(it)
+            except StopIteration as stop:
+                return dict(stop.value)
+            yield key_from_element(el)
+
+    def subscribe(self, notify_to: str, update_type: str = "AllKeys", *,
+                  pep_id: str | None = None, expires: str | None = None,
+                  mode: str = PUSH_WITH_ACK) -> str:
+        """WS-Eventing Subscribe to §6.11 UpdatePending at `notify_to` (a
+        ClientServiceListener's url); returns the subscription identifier."""
+        return self._wsman.subscribe(notify_to, update_type, pep_id, expires, mode)
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        self._wsman.subscription_call("Unsubscribe", subscription_id)
+
+    def renew_subscription(self, subscription_id: str) -> None:
+        self._wsman.subscription_call("Renew", subscription_id)
+
+    def get_endpoint_status(self, subscription_id: str, *, locale: str | None = None,
+                            target_of_interest: str | None = None) -> dict[str, Any]:
+        """§6.10 (administrators): the server asks the subscribed endpoint for its status."""
+        res = self._call("GetEndpointStatus", SubscriptionId=subscription_id, Locale=locale,
+                         TargetOfInterest=target_of_interest)
+        status = {k: getattr(res, k) for k in ("EndpointId", "Locale", "OperatingMode",
+                                               "KeysInUse", "RekeyStatus")
+                  if getattr(res, k, None) is not None}
+        status["Status"] = {a.Name: a.Value for a in (res.Status.Attribute if res.Status
+                                                      else [])}
+        return status
+
+    def _message_id(self, message_id: str) -> None:
+        self._addressing.last_message_id = message_id  # what a signed response answers
+
+    def _session_header(self, header: Any) -> None:
+        token = self._addressing.session_token
+        if token:
+            cred = etree.SubElement(header, f"{{{KMS}}}Credential")
+            etree.SubElement(cred, f"{{{KMS}}}CredentialType").text = "Session"
+            etree.SubElement(cred, f"{{{KMS}}}SessionToken").text = token
+
     # ---- plumbing -----------------------------------------------------------------------
     def _call(self, op: str, **kwargs: Any) -> Any:
         args = {k: v for k, v in kwargs.items() if v is not None}
@@ -395,6 +462,32 @@ def _many(res: Any, kind: str) -> list[dict[str, Any]]:
         return []
     items = value if isinstance(value, list) else [value]
     return [_plain(v) for v in items]
+def key_from_element(k: etree._Element) -> Key:
+    """A kms:Key element (WS-Management responses) as a Key."""
+    K = "{%s}" % KMS
+
+    def text(name: str) -> str | None:
+        return k.findtext(K + name)
+
+    def when(name: str) -> datetime | None:
+        v = text(name)
+        return datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
+
+    data = text("KeyBlob/" + K + "Data")
+    return Key(
+        key_id=text("KeyId") or "", state=text("State") or "", version=int(text("Version") or 0),
+        cipher_type=text("CipherType") or "", t_cached=int(text("TCached") or 0),
+        edit_datetime=when("EditDateTime"),  # type: ignore[arg-type]
+        friendly_name=text("FriendlyName"),
+        value=base64.b64decode(data) if data else None, t_expired=when("TExpired"),
+        t_disabled=when("TDisabled"), description=text("Description"),
+        attributes={a.findtext(K + "Name") or "": a.findtext(K + "Value") or ""
+                    for a in k.iterfind(f"{K}AttributeAssociations/{K}Attribute")},
+        datasets=[(d.findtext(K + "Name") or "", d.findtext(K + "Value") or "")
+                  for d in k.iterfind(f"{K}DataSets/{K}DataSet")],
+        realms=[r.findtext(K + "Realm") or "" for r in
+                k.iterfind(f"{K}RealmAssociations/{K}RealmAssociation")],
+        template_id=text("TemplateId"))
 
 
 def _fault(fault: Fault) -> KmsFault:

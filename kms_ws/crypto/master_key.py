@@ -15,7 +15,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .random import random_bytes
 
@@ -30,6 +32,18 @@ class MasterKeyError(Exception):
 class MasterKey:
     key_id: str
     aead: AESGCM = field(repr=False)
+    # HMAC key for stateless enumeration contexts, derived (HKDF-SHA256) from the master
+    # key: every process and node sharing the master key can verify a context.
+    context_mac_key: bytes = field(repr=False, default=b"")
+
+
+def _derive(secret: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"kms-ws/" + purpose).derive(secret)
+
+
+def _master(key_id: str, secret: bytes) -> MasterKey:
+    return MasterKey(key_id, AESGCM(secret), _derive(secret, b"enumeration-context/1"))
 
 
 def create(path: Path) -> MasterKey:
@@ -43,7 +57,7 @@ def create(path: Path) -> MasterKey:
         os.fsync(fd)
     finally:
         os.close(fd)
-    return MasterKey(key_id, AESGCM(secret))
+    return _master(key_id, secret)
 
 
 def load(path: Path) -> MasterKey:
@@ -60,7 +74,7 @@ def load(path: Path) -> MasterKey:
         secret = base64.b64decode(doc["key"], validate=True)
         if len(secret) != 32:
             raise ValueError("not a 256-bit key")
-        return MasterKey(str(doc["key_id"]), AESGCM(secret))
+        return _master(str(doc["key_id"]), secret)
     except (ValueError, KeyError, TypeError) as exc:
         raise MasterKeyError(f"master key {path} is unreadable: {exc}") from None
 

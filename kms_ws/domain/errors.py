@@ -169,3 +169,106 @@ class WrappingUnavailable(KmsError):
     subcode = "wsman:UnsupportedFeature"
     http_status = 409
     error_code = "E_WRAPPING_UNAVAILABLE"
+
+
+# ---- WS-Management (DSP0226) and the WS-* protocols it composes ---------------------------
+
+class InvalidSelectors(KmsError):
+    """A SelectorSet that is missing, has unknown or duplicate names, or a bad value."""
+
+    subcode = "wsman:InvalidSelectors"
+    http_status = 400
+    error_code = "E_INVALID_SELECTORS"
+    fault_detail = "InsufficientSelectors"
+
+    def __init__(self, reason: str, detail: str = "InsufficientSelectors") -> None:
+        super().__init__(reason)
+        self.fault_detail = detail
+
+
+class DestinationUnreachable(KmsError):
+    """The ResourceURI names no resource this service has."""
+
+    subcode = "wsa:DestinationUnreachable"
+    http_status = 503
+    error_code = "E_INVALID_RESOURCE_URI"
+    fault_detail = "InvalidResourceURI"
+
+
+class OperationTimedOut(KmsError):
+    """wsman:OperationTimeout elapsed before the operation completed."""
+
+    code = "Receiver"
+    subcode = "wsman:TimedOut"
+    http_status = 500
+    error_code = "E_TIMED_OUT"
+
+
+class EnvelopeTooLarge(EncodingLimit):
+    """The response would exceed the wsman:MaxEnvelopeSize the client asked for."""
+
+    fault_detail = "MaxEnvelopeSize"
+
+
+class InvalidEnumerationContext(KmsError):
+    code = "Receiver"
+    subcode = "wsen:InvalidEnumerationContext"
+    http_status = 400
+    error_code = "E_INVALID_ENUMERATION_CONTEXT"
+
+
+class EnumerationTimedOut(KmsError):
+    """No item could be produced within the Pull's MaxTime."""
+
+    code = "Receiver"
+    subcode = "wsen:TimedOut"
+    http_status = 400
+    error_code = "E_TIMED_OUT"
+
+
+class CannotProcessFilter(KmsError):
+    subcode = "wsen:CannotProcessFilter"
+    http_status = 400
+    error_code = "E_CANNOT_PROCESS_FILTER"
+
+
+class FilterDialectRequestedUnavailable(KmsError):
+    subcode = "wsen:FilterDialectRequestedUnavailable"
+    http_status = 400
+    error_code = "E_FILTER_DIALECT_UNAVAILABLE"
+
+
+class InvalidExpirationTime(KmsError):
+    subcode = "wsen:InvalidExpirationTime"
+    http_status = 400
+    error_code = "E_INVALID_EXPIRATION_TIME"
+
+
+class DeliveryModeRequestedUnavailable(KmsError):
+    subcode = "wse:DeliveryModeRequestedUnavailable"
+    http_status = 400
+    error_code = "E_DELIVERY_MODE_UNAVAILABLE"
+
+
+class EventingInvalidExpirationTime(KmsError):
+    subcode = "wse:InvalidExpirationTime"
+    http_status = 400
+    error_code = "E_INVALID_EXPIRATION_TIME"
+
+
+class InvalidSubscription(KmsError):
+    """Renew/Unsubscribe of a subscription that does not exist, expired or is not yours."""
+
+    subcode = "wse:InvalidMessage"
+    http_status = 400
+    error_code = "E_INVALID_SUBSCRIPTION"
+
+
+class EndpointUnreachable(KmsError):
+    """A server-initiated call (GetStatus) to a client endpoint failed."""
+
+    code = "Receiver"
+    subcode = "wsman:InternalError"
+    http_status = 502
+    error_code = "E_ENDPOINT_UNREACHABLE"
+

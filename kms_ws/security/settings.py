@@ -28,6 +28,9 @@ class SecuritySettings:
     allow_basic_over_http: bool = False
     # GetRandomBytes upper bound per request (bytes).
     max_random_bytes: int = 65536
+    # WS-Management Identify answered without credentials (product name and version are
+    # then visible to anyone who can reach the port). Off by default.
+    identify_without_credentials: bool = False
     # Realm given to clients and keys that name none.
     default_realm: str = "realm://localhost/default"
     # Message signatures (WS-Security 1.1, XML Signature, exclusive c14n).

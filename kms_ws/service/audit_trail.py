@@ -14,11 +14,12 @@ from ..audit.events import AuditEvent, emit
 from ..audit.syslog import SyslogSink
 from ..domain import audit_policy
 from ..domain.errors import KmsError
-from ..domain.model import Endpoint
+from ..domain.model import Endpoint, Key
 from ..store.repository import Repository
 from .admin.messages import AdminRequest, AdminResult
 from .messages import (GetKeyResult, KeyResult, PushAuditMessageRequest,
                        StoreKeyResult)
+from .ws_messages import TransferResult
 
 
 def enforcing_policies(repo: Repository) -> list[audit_policy.AuditPolicy]:
@@ -34,6 +35,10 @@ def success_events(name: str, caller: Endpoint, now: datetime, request: Any,
         return [AuditEvent(now, name, "KeyDelivered" if k.value is not None else "KeyMetadata",
                            "Success", *who, key_id=k.key_id,
                            pep_id=getattr(request, "pep_id", None)) for k in result.keys]
+    if isinstance(result, TransferResult) and isinstance(result.object, Key):
+        k = result.object
+        return [AuditEvent(now, name, "KeyDelivered" if k.value is not None else "KeyMetadata",
+                           "Success", *who, key_id=k.key_id)]
     if isinstance(request, PushAuditMessageRequest):
         return [AuditEvent(m.time or now, name, m.event, "Reported", *who, key_id=m.key_id,
                            pep_id=m.pep_id, message=m.message) for m in request.messages]
@@ -43,7 +48,7 @@ def success_events(name: str, caller: Endpoint, now: datetime, request: Any,
     elif isinstance(result, StoreKeyResult):
         key_id = result.key_id
     elif isinstance(result, AdminResult) and isinstance(request, AdminRequest):
-        ids = [d.get(_ID.get(result.kind, ""), "") for d in result.documents]
+        ids = [d.get(ID_FIELDS.get(result.kind, ""), "") for d in result.documents]
         target = f" -> {request.target.kind} {request.target.object_id}" if request.target \
             else ""
         message = f"{result.kind} {request.object_id or ', '.join(map(str, ids))}{target}"
@@ -81,9 +86,10 @@ def send(sink: SyslogSink | None, events: Sequence[AuditEvent]) -> None:
             sink.send(ev)
 
 
-_ID = {"Key": "KeyId", "KeyTemplate": "TemplateId", "EndpointType": "EndpointTypeId",
+# The id field of each administered kind (also the WS-Transfer selector name).
+ID_FIELDS = {"Key": "KeyId", "KeyTemplate": "TemplateId", "EndpointType": "EndpointTypeId",
        "Realm": "RealmId", "Pep": "PepId", "Client": "ClientId", "ClientGroup": "GroupId",
        "KeyGroup": "GroupId"}
 for _k in ("KeyAssignmentPolicy", "RetentionPolicy", "WrappingPolicy", "AuditPolicy",
            "AccessDistributionPolicy", "CachingPolicy"):
-    _ID[_k] = "PolicyId"
+    ID_FIELDS[_k] = "PolicyId"

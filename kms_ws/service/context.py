@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ..crypto.master_key import MasterKey
 from ..domain.model import Endpoint
@@ -19,3 +20,4 @@ class RequestContext:
     request_id: str
     settings: SecuritySettings
     master: MasterKey
+    outbound: Any = None  # calls to client endpoints (§6.10 GetStatus); kms_ws.wsman.delivery

@@ -21,11 +21,13 @@ from ..security.wssecurity import KeyRef, VerificationKey
 from ..store.engine import Database
 from ..store.repository import Repository
 from ..audit.syslog import SyslogSink
-from . import audit, authentication, capabilities, endpoints, keys, random
+from . import (audit, authentication, capabilities, endpoints, identify, keys, random,
+               resources, subscriptions, update_list)
 from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext
 from .messages import AuthenticateRequest, Credential
+from .ws_messages import UpdatePage
 
 log = logging.getLogger("kms_ws.service")
 
@@ -62,6 +64,26 @@ OPERATIONS: dict[str, Operation] = {
     "AdminDisassociate": Operation(admin.admin_disassociate, True, True),
     "AdminAudit": Operation(admin.admin_audit, False, False),
     "AdminBindings": Operation(admin.admin_bindings, False, False),
+    # Read-only: the call to the endpoint must not hold a write transaction open.
+    "GetEndpointStatus": Operation(subscriptions.endpoint_status, False, False),
+}
+
+# WS-Management operations (kms_ws.wsman routes them by their WS-* action).
+MANAGEMENT: dict[str, Operation] = {
+    "Identify": Operation(identify.identify, False, False),
+    # Like GetKey: a delivered value is an audit record and use tracking.
+    "Transfer.Get": Operation(resources.transfer_get, True, True, durable=False),
+    "Transfer.Create": Operation(resources.transfer_create, True, True),
+    "Transfer.Put": Operation(resources.transfer_put, True, True),
+    "Transfer.Delete": Operation(resources.transfer_delete, True, True),
+    "Enumeration.Enumerate": Operation(update_list.enumerate_updates, False, False),
+    "Enumeration.Pull": Operation(update_list.pull, False, False),
+    "Enumeration.Renew": Operation(update_list.renew, False, False),
+    "Enumeration.GetStatus": Operation(update_list.get_status, False, False),
+    "Enumeration.Release": Operation(update_list.release, False, False),
+    "Eventing.Subscribe": Operation(subscriptions.subscribe, True, True),
+    "Eventing.Renew": Operation(subscriptions.renew, True, True),
+    "Eventing.Unsubscribe": Operation(subscriptions.unsubscribe, True, True),
 }
 
 
@@ -74,8 +96,9 @@ class KmsService:
 
     def __init__(self, db: Database, master: MasterKey, settings: SecuritySettings,
                  clock: Callable[[], datetime] = utcnow,
-                 syslog: SyslogSink | None = None) -> None:
+                 syslog: SyslogSink | None = None, outbound: Any = None) -> None:
         self.db = db
+        self.outbound = outbound
         self.master = master
         self.settings = settings
         self.clock = clock
@@ -85,7 +108,7 @@ class KmsService:
 
     def run(self, name: str, credential: Credential | None, request: Any,
             request_id: str) -> Any:
-        op = OPERATIONS.get(name)
+        op = OPERATIONS.get(name) or MANAGEMENT.get(name)
         if op is None:
             raise ActionNotSupported(f"no operation {name}")
         if isinstance(request, AuthenticateRequest) and request.request_type != "Logout" \
@@ -98,7 +121,7 @@ class KmsService:
         try:
             with self.db.transaction(write=op.writes, durable=op.durable) as conn:
                 ctx = RequestContext(None, Repository(conn), now, request_id, self.settings,
-                                     self.master)
+                                     self.master, self.outbound)
                 ctx.caller = authentication.authenticate_caller(ctx, credential, self.passwords)
                 result = op.handler(ctx, request)
                 events = trail.success_events(name, ctx.caller, now, request, result)
@@ -119,6 +142,14 @@ class KmsService:
             with self.db.transaction(write=True) as conn:
                 Repository(conn).reset_auth_failures(ctx.caller.endpoint_id)
         return result
+
+    def acknowledge_updates(self, page: UpdatePage) -> int:
+        """The client received the final page of a GetUpdateList: pending UpdatePending
+        notifications up to its snapshot are acknowledged (§6.11)."""
+        if not page.acknowledges:
+            return 0
+        with self.db.transaction(write=True) as conn:
+            return Repository(conn).updates.acknowledge(page.caller_id, page.high, page.pep_id)
 
     def _failed(self, name: str, caller: Endpoint | None, now: datetime, request: Any,
                 exc: KmsError) -> None:

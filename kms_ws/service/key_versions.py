@@ -11,6 +11,7 @@ from ..crypto import sealing
 from ..domain.durations import add_duration
 from ..domain.errors import InternalError, KeyNotFound, NotFound
 from ..domain.model import Key, KeyState
+from . import notifications
 from .context import RequestContext
 
 
@@ -57,7 +58,8 @@ def touch_key(ctx: RequestContext, key_id: str,
         key.value = None
     sealed = sealing.seal(ctx.master.aead, key.key_id, key.version, key.value) \
         if key.value is not None else None
-    ctx.repo.update_key(key, sealed, erase=erase)
+    seq = ctx.repo.update_key(key, sealed, erase=erase)
+    notifications.key_changed(ctx, key, seq)
     return key
 
 

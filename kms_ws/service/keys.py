@@ -17,6 +17,7 @@ from ..domain.realms import Right, effective_right, realms_with
 from . import policies
 from .admin.endpoints import pep_serves
 from .key_versions import apply_retention, load_key
+from . import notifications
 from .context import RequestContext
 from .messages import (CreateKeyRequest, GetKeyRequest, GetKeyResult, KeyResult, StoreKeyRequest,
                        StoreKeyResult)
@@ -165,7 +166,8 @@ def _insert(ctx: RequestContext, caller: Endpoint, key: Key) -> None:
     assert key.value is not None
     apply_retention(ctx, key)
     sealed = sealing.seal(ctx.master.aead, key.key_id, key.version, key.value)
-    ctx.repo.insert_key(key, sealed, ctx.master.key_id, caller.endpoint_id, ctx.now)
+    seq = ctx.repo.insert_key(key, sealed, ctx.master.key_id, caller.endpoint_id, ctx.now)
+    notifications.key_changed(ctx, key, seq)
 
 
 def _load_visible(ctx: RequestContext, caller: Endpoint, key_id: str,

@@ -16,6 +16,7 @@ from lxml import etree
 from ..domain.model import (AuditMessage, CredentialType, DataSet, EndpointKind, Key, KeyUsage,
                             NameValue)
 from ..service import messages as m
+from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..xmlns import KMS
 from . import admin_codec
 
@@ -160,6 +161,8 @@ DECODERS: dict[str, Callable[[etree._Element], Any]] = {
     "PushAuditMessage": _audit,
     "GetRandomBytes": lambda el: m.GetRandomBytesRequest(_int(el, "NumberOfBytes") or 0),
     **admin_codec.decoders(decode_credential, parse_time),
+    "GetEndpointStatus": lambda el: EndpointStatusRequest(
+        _text(el, "SubscriptionId") or "", _text(el, "TargetOfInterest"), _text(el, "Locale")),
 }
 
 
@@ -280,7 +283,18 @@ ENCODERS: dict[str, Callable[[etree._Element, Any], None]] = {
     "GetRandomBytes": lambda el, r: _add(el, "RandomBytes",
                                          base64.b64encode(r.data).decode("ascii")),
     **admin_codec.encoders(lambda v: format_time(v) if isinstance(v, datetime) else str(v)),
+    "GetEndpointStatus": lambda el, r: encode_status(el, r),
 }
+
+
+def encode_status(el: etree._Element, r: EndpointStatus) -> None:
+    """§6.10 status fields (kms:EndpointStatus) into `el`."""
+    _opt(el, "EndpointId", r.endpoint_id)
+    _opt(el, "Locale", r.locale)
+    _opt(el, "OperatingMode", r.operating_mode)
+    _opt(el, "KeysInUse", r.keys_in_use)
+    _opt(el, "RekeyStatus", r.rekey_status)
+    _list(el, "Status", "Attribute", (NameValue(n, v) for n, v in r.status))
 
 
 def encode_result(operation: str, result: Any) -> etree._Element:

@@ -34,9 +34,17 @@ Finish = Callable[[etree._Element], None]  # e.g. sign the envelope
 
 def response(action: str, request: Addressing, payload: etree._Element,
              finish: Finish | None = None) -> bytes:
+    return response_parts(action, request, [payload], [], finish)
+
+
+def response_parts(action: str, request: Addressing, payloads: list[etree._Element],
+                   headers: list[etree._Element], finish: Finish | None = None) -> bytes:
+    """A response with any number of Body children (WS-Transfer Delete: none) and extra
+    header blocks after the addressing headers."""
     env, header, body = new_envelope()
     address(header, action, request)
-    body.append(payload)
+    header.extend(headers)
+    body.extend(payloads)
     return serialize(env, finish)
 
 

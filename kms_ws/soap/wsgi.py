@@ -19,8 +19,8 @@ from typing import Any
 
 from lxml import etree
 
-from ..domain.errors import (AccessDenied, ActionNotSupported, EncodingLimit, InternalError,
-                             KmsError, SchemaValidationError)
+from ..domain.errors import (AccessDenied, ActionNotSupported, EncodingLimit, EnvelopeTooLarge,
+                             InternalError, KmsError, SchemaValidationError)
 from ..domain.model import CredentialType
 from ..security import wssecurity
 from ..security import xml as secure_xml
@@ -28,7 +28,10 @@ from ..security.http_auth import parse_basic, peer_certificate
 from ..security.settings import SecuritySettings
 from ..service.dispatch import OPERATIONS, KmsService, utcnow
 from ..service.messages import Credential
+from ..wsman import actions as wsman_actions
 from ..wsman import addressing
+from ..wsman import headers as wsman_headers
+from ..wsman.call import WsCall, WsHandler
 from ..xmlns import KMS, SOAP, SOAP11, WSA, action
 from . import codec, envelope, faults
 
@@ -38,17 +41,19 @@ errlog = logging.getLogger("kms_ws.errors")
 StartResponse = Callable[..., Any]
 _CT = "application/soap+xml;charset=UTF-8"
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
-_ACTIONS = {action(op): op for op in OPERATIONS}
+_ACTIONS = {action(op): op for op in OPERATIONS}  # the §6 operations; WS-Management: wsman.actions
 _K = "{%s}" % KMS
 
 
 class SoapApplication:
     def __init__(self, service: KmsService, settings: SecuritySettings,
                  validator: etree.XMLSchema, wsdl: bytes, placeholder_url: bytes,
-                 signing_key: wssecurity.SigningKey | None = None) -> None:
+                 signing_key: wssecurity.SigningKey | None = None,
+                 ws_validator: etree.XMLSchema | None = None) -> None:
         self.service = service
         self.settings = settings
         self.validator = validator
+        self.ws_validator = ws_validator
         self.wsdl = wsdl
         self.placeholder_url = placeholder_url
         self.signing_key = signing_key if settings.sign_responses else None
@@ -111,6 +116,11 @@ class SoapApplication:
                 verified = wssecurity.verify(root, self.service.signer_key,
                                              wssecurity.REQUEST_PARTS, self.settings, utcnow())
                 body_el = verified.body
+            ws = self._wsman_route(addr, environ.get("CONTENT_TYPE"), body_el)
+            if ws is not None:
+                op = ws[0]
+                return 200, self._wsman(ws[1], addr, header, body_el, environ, request_id,
+                                        verified), op
             op, payload = self._route(addr, environ.get("CONTENT_TYPE"), body_el)
             self._validate(payload)
             credential = self._credential(environ, header, verified)
@@ -174,6 +184,35 @@ class SoapApplication:
             raise SchemaValidationError(f"the Body must hold kms:{op} for action {uri}")
         return op, payload
 
+    def _wsman_route(self, addr: addressing.Addressing, content_type: str | None,
+                     body_el: etree._Element) -> tuple[str, WsHandler] | None:
+        payload = next((c for c in body_el if isinstance(c.tag, str)), None)
+        uri = addr.action or addressing.action_from_content_type(content_type) \
+            or wsman_actions.implied_action(payload)
+        handler = wsman_actions.ACTIONS.get(uri or "")
+        return (uri.rsplit("/", 1)[-1], handler) if uri and handler else None
+
+    def _wsman(self, handler: WsHandler, addr: addressing.Addressing,
+               header: etree._Element | None, body_el: etree._Element,
+               environ: dict[str, Any], request_id: str, verified: Any) -> bytes:
+        """A WS-Management action: headers, Body validated against the WS-* subsets,
+        the translation function, and the response within MaxEnvelopeSize."""
+        hdrs = wsman_headers.read(header)
+        payload = next((c for c in body_el if isinstance(c.tag, str)), None)
+        assert self.ws_validator is not None  # the composition root always gives one
+        if payload is not None and not self.ws_validator.validate(payload):
+            err = self.ws_validator.error_log.last_error
+            raise SchemaValidationError(f"schema validation failed: {err.message if err else ''}"
+                                        [:500])
+        call = WsCall(self.service, addr, hdrs, payload,
+                      self._credential(environ, header, verified), request_id)
+        reply = handler(call)
+        out = envelope.response_parts(reply.action, addr, reply.body, reply.headers, self._sign)
+        if hdrs.max_envelope_size is not None and len(out) > hdrs.max_envelope_size:
+            raise EnvelopeTooLarge(f"the response ({len(out)} octets) exceeds MaxEnvelopeSize "
+                                   f"{hdrs.max_envelope_size}")
+        return out
+
     def _validate(self, payload: etree._Element) -> None:
         if not self.validator.validate(payload):
             err = self.validator.error_log.last_error
@@ -222,4 +261,4 @@ def _envelope_parts(root: etree._Element) -> tuple[etree._Element | None, etree.
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
             413: "Payload Too Large", 500: "Internal Server Error", 501: "Not Implemented",
-            503: "Service Unavailable"}
+            502: "Bad Gateway", 503: "Service Unavailable"}

@@ -19,9 +19,10 @@ class AdminQueries:
         return list(self.conn.execute(select(t.keys.c.id).where(
             t.keys.c.template_id == template_id).order_by(t.keys.c.id)).scalars())
 
-    def update_key(self, key: Key, sealed: bytes | None, erase: bool = False) -> None:
+    def update_key(self, key: Key, sealed: bytes | None, erase: bool = False) -> int:
         """Write a key's new state, dates, names and version; `sealed` re-seals the value
-        under the new version (None with erase=True erases it: Destroyed)."""
+        under the new version (None with erase=True erases it: Destroyed). Returns the
+        key's new position on the change sequence."""
         seq = self.next_change("key", key.key_id, key.version, key.edit_datetime)  # type: ignore[attr-defined]
         values = dict(state=key.state.value, friendly_name=key.friendly_name,
                       t_expired=key.t_expired, t_disabled=key.t_disabled,
@@ -33,6 +34,7 @@ class AdminQueries:
         self.conn.execute(delete(t.key_attributes).where(t.key_attributes.c.key_id == key.key_id))
         self._insert_many(t.key_attributes, [  # type: ignore[attr-defined]
             {"key_id": key.key_id, "name": a.name, "value": a.value} for a in key.attributes])
+        return seq
 
     def set_key_realms(self, key_id: str, realms: Sequence[str]) -> None:
         self.conn.execute(delete(t.key_realms).where(t.key_realms.c.key_id == key_id))

@@ -58,7 +58,12 @@ def _v3(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.endpoint_credentials, t.seen_messages])
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
+def _v4(conn: Connection) -> None:
+    """WS-Eventing subscriptions and pending UpdatePending notifications (issue 5)."""
+    t.metadata.create_all(conn, tables=[t.subscriptions, t.pending_updates])
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
 LATEST = len(MIGRATIONS)
 
 

@@ -12,16 +12,18 @@ from sqlalchemy import (Connection, and_, bindparam, exists, func, literal, null
                         union_all, update)
 
 from ..domain.model import (AuditMessage, ClientState, CredentialType, DataSet, Endpoint,
-                            EndpointKind, Key, KeyState, KeyTemplate, NameValue, SourceKind)
+                            EndpointKind, Key, KeyTemplate, NameValue)
 from ..domain.realms import Right, format_rights, parse_rights
 from . import tables as t
 from .admin_queries import AdminQueries
 from .objects import ObjectQueries
+from .updates import UpdatesRepository, key_from_row
 
 
 class Repository(ObjectQueries, AdminQueries):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.updates = UpdatesRepository(conn)
 
     @staticmethod
     def _stmt(name: str):  # type: ignore[no-untyped-def,override]
@@ -198,7 +200,8 @@ class Repository(ObjectQueries, AdminQueries):
 
     # ---- keys ------------------------------------------------------------------
     def insert_key(self, key: Key, sealed: bytes, master_key_id: str, reported_by: str | None,
-                   now: datetime) -> None:
+                   now: datetime) -> int:
+        """Insert the key; returns its position on the change sequence."""
         seq = self.next_change("key", key.key_id, key.version, now)
         self.conn.execute(t.keys.insert().values(
             id=key.key_id, friendly_name=key.friendly_name, state=key.state.value,
@@ -212,6 +215,7 @@ class Repository(ObjectQueries, AdminQueries):
                                               "value": a.value} for a in key.attributes])
         self._insert_many(t.key_realms, [{"key_id": key.key_id, "realm": r} for r in key.realms])
         self.add_bindings(key.key_id, key.datasets, reported_by, now)
+        return seq
 
     def add_bindings(self, key_id: str, datasets: Iterable[DataSet], reported_by: str | None,
                      now: datetime) -> None:
@@ -261,16 +265,7 @@ class Repository(ObjectQueries, AdminQueries):
                 realms.append(name)
             else:
                 datasets.append(DataSet(name, value, size))
-        return Key(
-            key_id=row.id, state=KeyState(row.state), cipher_type=row.cipher_type,
-            length_bits=row.length_bits, version=row.version, edit_datetime=row.edit_datetime,
-            created_at=row.created_at, t_cached=row.t_cached, friendly_name=row.friendly_name,
-            t_expired=row.t_expired, t_disabled=row.t_disabled, description=row.description,
-            source_kind=SourceKind(row.source_kind), source_id=row.source_id,
-            template_id=row.template_id, pep_id=row.pep_id,
-            attributes=tuple(sorted(attrs, key=lambda a: a.name)),
-            datasets=tuple(sorted(datasets, key=lambda d: (d.name, d.value))),
-            realms=tuple(sorted(realms)))
+        return key_from_row(row, attrs, realms, datasets)
 
     # ---- audit -----------------------------------------------------------------
     def insert_audit(self, *, at: datetime, actor_id: str | None, actor_name: str | None,

@@ -257,3 +257,29 @@ seen_messages = Table(
     Column("expires_at", DateTime, nullable=False),
     Index("ix_seen_messages_expires", "expires_at"),
 )
+
+# ---- schema 4: WS-Eventing subscriptions and pending §6.11 UpdatePending notifications ----
+subscriptions = Table(
+    "subscriptions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("notify_to", String(2048), nullable=False),
+    Column("mode", String(256), nullable=False),
+    Column("update_type", String(64), nullable=False),
+    Column("pep_id", GUID),
+    Column("expires_at", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_subscriptions_endpoint", "endpoint_id"),
+)
+
+# One row per subscription with an unacknowledged change: the token (change_seq) it must
+# reach, how often delivery was tried, and when to try next (backoff).
+pending_updates = Table(
+    "pending_updates", metadata,
+    Column("subscription_id", String(64), ForeignKey("subscriptions.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("token", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Index("ix_pending_updates_due", "next_attempt_at"),
+)

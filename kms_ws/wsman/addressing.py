@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from ..xmlns import KMS, SOAP, WSA, WSA10, WSMAN, WSSE
+from ..xmlns import KMS, SOAP, WSA, WSA10, WSSE
+from .headers import HANDLED
 
 _MU_TRUE = ("true", "1")
 _ACTION_PARAM = re.compile(r';\s*action\s*=\s*"?([^";]+)"?', re.IGNORECASE)
@@ -29,8 +30,7 @@ class Addressing:
 def understood_headers() -> frozenset[str]:
     wsa = [f"{{{ns}}}{n}" for ns in (WSA, WSA10)
            for n in ("To", "Action", "MessageID", "ReplyTo", "From", "FaultTo", "RelatesTo")]
-    return frozenset(wsa + [f"{{{KMS}}}Credential", f"{{{WSSE}}}Security", f"{{{WSMAN}}}Locale",
-                            f"{{{WSMAN}}}DataLocale"])
+    return frozenset(wsa + [f"{{{KMS}}}Credential", f"{{{WSSE}}}Security"]) | HANDLED
 
 
 UNDERSTOOD = understood_headers()

@@ -9,7 +9,7 @@ import pytest
 import requests
 from lxml import etree
 
-from kms_ws.xmlns import FAULT_DETAIL, KMS, SOAP, WSA, WSMAN
+from kms_ws.xmlns import FAULT_DETAIL, KMS, SOAP, WSA, WSE, WSEN, WSMAN, WXF
 
 from ..support import envelopes as E
 from ..support.db import snapshot
@@ -30,7 +30,8 @@ def fault_of(env: etree._Element) -> tuple[str, str | None, str, str | None]:
     if sub_el is not None:
         prefix, local = sub_el.text.split(":")
         ns = sub_el.nsmap[prefix]  # the prefix must be declared in scope
-        sub = {WSMAN: "wsman", WSA: "wsa", KMS: "kms"}[ns] + ":" + local
+        sub = {WSMAN: "wsman", WSA: "wsa", KMS: "kms", WSEN: "wsen", WSE: "wse",
+               WXF: "wxf"}[ns] + ":" + local
     reason = fault.findtext("s:Reason/s:Text", namespaces=NS)
     return code, sub, reason, fault.findtext("s:Detail/kms:KmsFault/kms:ErrorCode", namespaces=NS)
 

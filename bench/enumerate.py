@@ -1,0 +1,176 @@
+"""GetUpdateList over WS-Enumeration at 1k, 100k and 1M keys (benchmark, not a test).
+
+For each store size: a real server (`kms-ws serve`, 2 workers) over a bulk-loaded store
+(bench/bulk_load.py; dummy sealed blobs, benchmark data only). Measures the time of a
+Pull of 100 items at the start, middle and end of the change sequence (a GetUpdateList
+token places the cursor), keys/s streamed by one client pulling 100 at a time, and the
+peak RSS of the server's processes. The 1k store is the baseline: Pull time at every
+size is compared with it (target <= 1.5x), as is peak memory (target: flat).
+
+    python bench/enumerate.py            # 1k, 100k, 1M
+    python bench/enumerate.py --sizes 1000 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's kms_ws, whatever is installed
+CLI = [sys.executable, "-m", "kms_ws.cli"]
+
+from _proc import ServerProcess, free_port, run_bounded, wait_until  # noqa: E402
+from bulk_load import load  # noqa: E402
+
+from kms_ws.client.kms_client import KmsFault  # noqa: E402
+from kms_ws.client.wsman import KEY_URI, NSMAP, WsManChannel, update_filter  # noqa: E402
+from kms_ws.xmlns import SOAP, WSEN, WSMAN  # noqa: E402
+
+ADMIN = ("bench-admin", "bench-admin-password")
+REALM = "realm://localhost/default"
+PAGE = 100
+SAMPLES = 30
+STREAM = 50_000
+_N, _W, _S = "{%s}" % WSEN, "{%s}" % WSMAN, "{%s}" % SOAP
+
+
+def kms(*args: str, stdin: str = "") -> None:
+    run_bounded([*CLI, *args], 120, f"kms-ws {args[0]}", stdin=stdin, cwd=ROOT)
+
+
+def peak_rss_mb(data: Path) -> float:
+    """Largest VmHWM among the processes serving `data` (master, workers, deliverer)."""
+    peak = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(data) in (proc / "cmdline").read_text():
+                for line in (proc / "status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+    return peak / 1024
+
+
+def channel(url: str) -> WsManChannel:
+    s = requests.Session()
+    s.auth = ADMIN
+    return WsManChannel(url, s, 60, (), KmsFault, lambda h: None)
+
+
+def enumerate_from(ch: WsManChannel, token: int) -> str:
+    enum = etree.Element(_N + "Enumerate", nsmap=NSMAP)
+    enum.append(update_filter("AllKeys", {"AllKeys": token}, None))
+    env = ch.call(f"{WSEN}/Enumerate", enum, KEY_URI)
+    return env.findtext(f"{_S}Body/{_N}EnumerateResponse/{_N}EnumerationContext") or ""
+
+
+def pull(ch: WsManChannel, context: str, page: int = PAGE) -> tuple[str | None, int]:
+    body = etree.Element(_N + "Pull", nsmap=NSMAP)
+    etree.SubElement(body, _N + "EnumerationContext").text = context
+    etree.SubElement(body, _N + "MaxElements").text = str(page)
+    env = ch.call(f"{WSEN}/Pull", body, KEY_URI)
+    res = env.find(f"{_S}Body/{_N}PullResponse")
+    items = res.find(_N + "Items")
+    return res.findtext(_N + "EnumerationContext"), 0 if items is None else len(items)
+
+
+def pull_times(ch: WsManChannel, token: int) -> float:
+    """Median ms of SAMPLES Pulls of 100 items starting at `token`."""
+    context: str | None = enumerate_from(ch, token)
+    times = []
+    while len(times) < SAMPLES and context:
+        t = time.perf_counter()
+        context, n = pull(ch, context)
+        times.append((time.perf_counter() - t) * 1000)
+        if n == 0:
+            break
+    return statistics.median(times)
+
+
+def stream(ch: WsManChannel, total: int, token: int, page: int = PAGE) -> float:
+    context: str | None = enumerate_from(ch, token)
+    got, t = 0, time.perf_counter()
+    while context and got < total:
+        context, n = pull(ch, context, page)
+        got += n
+    return got / (time.perf_counter() - t)
+
+
+def run_size(n: int, work: Path) -> dict[str, float]:
+    data = work / f"d{n}"
+    kms("init", "--data-dir", str(data))
+    kms("client", "add", ADMIN[0], "--admin", "--password-stdin", "--data-dir", str(data),
+        stdin=ADMIN[1] + "\n")
+    t = time.perf_counter()
+    load(data, n, REALM)
+    load_s = time.perf_counter() - t
+    port = free_port()
+    argv = [*CLI, "serve", "--data-dir", str(data), "--port", str(port), "--workers", "2"]
+    with ServerProcess("kms-ws serve", argv, work / f"serve-{n}.log", cwd=ROOT) as srv:
+        url = f"http://127.0.0.1:{port}/wsman"
+
+        def ready() -> bool:
+            srv.ensure_alive()
+            try:
+                return requests.get(url + "?wsdl", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(ready, 60, "kms-ws to answer GET /wsman?wsdl")
+        ch = channel(url)
+        pull_times(ch, 0)  # warm up both workers' caches and connections
+        first = 1  # the bootstrap client took change 1
+        res = {"load_s": load_s,
+               "start": pull_times(ch, first),
+               "middle": pull_times(ch, first + n // 2),
+               "end": pull_times(ch, first + n - min(SAMPLES * PAGE, n // 4)),
+               "keys_per_s": stream(ch, min(STREAM, n), first + n // 4),
+               "keys_per_s_1000": stream(ch, min(STREAM, n), first + n // 4, 1000)}
+        res["peak_mb"] = peak_rss_mb(data)
+    return res
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 1_000_000])
+    args = p.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="kms-bench-enum-") as tmp:
+        for n in args.sizes:
+            results[n] = run_size(n, Path(tmp))
+            print(f"  {n:>9,} keys loaded in {results[n]['load_s']:.1f}s", file=sys.stderr)
+    base = results[args.sizes[0]]
+    print(f"GetUpdateList / WS-Enumeration: Pull of {PAGE} items (median of {SAMPLES}), "
+          f"2 workers, {os.cpu_count()} cores")
+    print(f"{'keys':>10} {'start ms':>9} {'middle ms':>10} {'end ms':>8} {'worst/base':>11}"
+          f" {'keys/s':>9} {'@1000/pull':>11} {'peak MB':>8} {'mem/base':>9}")
+    for n, r in results.items():
+        worst = max(r["start"], r["middle"], r["end"]) / max(base["start"], base["middle"],
+                                                             base["end"])
+        print(f"{n:>10,} {r['start']:>9.2f} {r['middle']:>10.2f} {r['end']:>8.2f} "
+              f"{worst:>10.2f}x {r['keys_per_s']:>9,.0f} {r['keys_per_s_1000']:>11,.0f} "
+              f"{r['peak_mb']:>8.1f} "
+              f"{r['peak_mb'] / base['peak_mb']:>8.2f}x")
+    ok_speed = all(max(r["keys_per_s"], r["keys_per_s_1000"]) >= 20_000
+                   for r in results.values())
+    last = results[args.sizes[-1]]
+    ok_flat = max(last["start"], last["middle"], last["end"]) <= 1.5 * max(
+        base["start"], base["middle"], base["end"])
+    print(f"targets: >= 20,000 keys/s: {'met' if ok_speed else 'NOT met'}; "
+          f"Pull at {args.sizes[-1]:,} within 1.5x of {args.sizes[0]:,}: "
+          f"{'met' if ok_flat else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

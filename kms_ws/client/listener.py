@@ -1,0 +1,159 @@
+"""The KMS Client Service (wsdl/kms-client.wsdl) as a small HTTP listener run by a client:
+the server calls it with §6.11 UpdatePending and §6.10 GetStatus.
+
+    def on_update(notice):            # UpdateNotice: type, scope, tokens
+        tokens = catch_up(notice)     # e.g. yield from client.get_update_list(...)
+        return tokens                 # acknowledged; None: not yet (the server repeats)
+
+    with ClientServiceListener(on_update, status=lambda req: {...}) as listener:
+        client.subscribe(listener.url)
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from lxml import etree
+
+from ..domain.errors import KmsError
+from ..security import xml as secure_xml
+from ..security.settings import SecuritySettings
+from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, action
+
+_S, _K = "{%s}" % SOAP, "{%s}" % KMS
+_SETTINGS = SecuritySettings(max_message_bytes=64 * 1024)
+
+
+@dataclass(frozen=True)
+class UpdateNotice:
+    type: str
+    client_id: str | None
+    pep_id: str | None
+    tokens: dict[str, int] = field(default_factory=dict)
+
+
+UpdateHandler = Callable[[UpdateNotice], Mapping[str, int] | None]
+StatusHandler = Callable[[dict[str, str | None]], Mapping[str, Any]]
+_STATUS_FIELDS = ("EndpointId", "Locale", "OperatingMode", "KeysInUse", "RekeyStatus")
+
+
+class ClientServiceListener:
+    def __init__(self, on_update: UpdateHandler, status: StatusHandler | None = None,
+                 host: str = "127.0.0.1", port: int = 0,
+                 inspect: Callable[[bytes], None] | None = None) -> None:
+        """inspect: called with every request and response envelope (e.g. a validator)."""
+        self.on_update, self.status, self.inspect = on_update, status, inspect
+        self.received: list[UpdateNotice] = []
+        self.lock = threading.Condition()
+        listener = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                n = int(self.headers.get("Content-Length") or 0)
+                code, body = listener.handle(self.rfile.read(n))
+                self.send_response(code)
+                self.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.url = f"http://{host}:{self._server.server_address[1]}/kms-client"
+
+    def start(self) -> "ClientServiceListener":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "ClientServiceListener":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Block until `count` UpdatePending calls have arrived (or the timeout)."""
+        with self.lock:
+            return self.lock.wait_for(lambda: len(self.received) >= count, timeout)
+
+    # ---- one request ------------------------------------------------------------------
+    def handle(self, data: bytes) -> tuple[int, bytes]:
+        if self.inspect is not None:
+            self.inspect(data)
+        code, out = self._handle(data)
+        if self.inspect is not None and out:
+            self.inspect(out)
+        return code, out
+
+    def _handle(self, data: bytes) -> tuple[int, bytes]:
+        try:
+            root = secure_xml.parse(data, _SETTINGS)
+        except KmsError:
+            return 400, b""
+        body = root.find(_S + "Body")
+        req = next((c for c in body if isinstance(c.tag, str)), None) if body is not None \
+            else None
+        relates = root.findtext(f"{_S}Header/{{{WSA}}}MessageID")
+        if req is not None and req.tag == _K + "UpdatePending":
+            return 200, _response("UpdatePending", relates, self._update(req))
+        if req is not None and req.tag == _K + "GetStatus" and self.status is not None:
+            return 200, _response("GetStatus", relates, self._status(req))
+        return 400, b""
+
+    def _update(self, req: etree._Element) -> etree._Element:
+        notice = UpdateNotice(
+            req.findtext(_K + "Type") or "", req.findtext(f"{_K}Scope/{_K}ClientId"),
+            req.findtext(f"{_K}Scope/{_K}PepId"),
+            {t.get("Type", ""): int(t.text or 0)
+             for t in req.iterfind(f"{_K}UpdateVersioningTokens/{_K}Token")})
+        tokens = self.on_update(notice)
+        with self.lock:
+            self.received.append(notice)
+            self.lock.notify_all()
+        out = etree.Element(_K + "UpdatePendingResponse", nsmap={"kms": KMS})
+        if tokens:
+            box = etree.SubElement(out, _K + "UpdateVersioningTokens")
+            for t, v in tokens.items():
+                etree.SubElement(box, _K + "Token", Type=t).text = str(v)
+        return out
+
+    def _status(self, req: etree._Element) -> etree._Element:
+        assert self.status is not None
+        values = self.status({"Locale": req.findtext(_K + "Locale"),
+                              "TargetOfInterest": req.findtext(_K + "TargetOfInterest")})
+        out = etree.Element(_K + "GetStatusResponse", nsmap={"kms": KMS})
+        for name in _STATUS_FIELDS:
+            if values.get(name) is not None:
+                etree.SubElement(out, _K + name).text = str(values[name])
+        pairs = values.get("Status") or {}
+        if pairs:
+            box = etree.SubElement(out, _K + "Status")
+            for n, v in pairs.items():
+                a = etree.SubElement(box, _K + "Attribute")
+                etree.SubElement(a, _K + "Name").text = n
+                etree.SubElement(a, _K + "Value").text = v
+        return out
+
+
+def _response(operation: str, relates: str | None, payload: etree._Element) -> bytes:
+    env = etree.Element(_S + "Envelope", nsmap={"s": SOAP, "wsa": WSA, "kms": KMS})
+    header = etree.SubElement(env, _S + "Header")
+    etree.SubElement(header, f"{{{WSA}}}To").text = ANONYMOUS
+    etree.SubElement(header, f"{{{WSA}}}Action").text = action(operation + "Response")
+    etree.SubElement(header, f"{{{WSA}}}MessageID").text = f"uuid:{uuid.uuid4()}"
+    if relates:
+        etree.SubElement(header, f"{{{WSA}}}RelatesTo").text = relates
+    etree.SubElement(env, _S + "Body").append(payload)
+    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")

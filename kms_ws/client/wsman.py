@@ -1,0 +1,159 @@
+"""WS-Management requests from KmsClient: Identify, WS-Transfer Get, WS-Enumeration of
+§6.12 GetUpdateList, WS-Eventing subscriptions. Raw SOAP over the client's HTTP session;
+zeep plugins (e.g. a validator) see every envelope, as for the §6 operations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import requests
+from lxml import etree
+
+from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, WSEN, WSMAN, WSMID, WXF
+
+_S, _W, _N, _K = "{%s}" % SOAP, "{%s}" % WSMAN, "{%s}" % WSEN, "{%s}" % KMS
+NSMAP = {"s": SOAP, "wsa": WSA, "wsman": WSMAN, "wsen": WSEN, "wse": WSE, "kms": KMS}
+KEY_URI = f"{KMS}/Key"
+UPDATE_LIST_DIALECT = f"{KMS}/GetUpdateList"
+PUSH_WITH_ACK = "http://schemas.dmtf.org/wbem/wsman/1/wsman/PushWithAck"
+IDENTIFY_ACTION = WSMID.rsplit("/", 1)[0] + "/Identify"
+
+
+class WsManChannel:
+    def __init__(self, url: str, session: requests.Session, timeout: float,
+                 plugins: Sequence[Any], fault: Any, session_header: Any,
+                 message_ids: Any = None) -> None:
+        """plugins: zeep plugins (signing and verification, validators) applied to every
+        envelope; message_ids: told each request's MessageID (response verification)."""
+        self.url, self._http, self._timeout = url, session, timeout
+        self._plugins, self._fault, self._session_header = plugins, fault, session_header
+        self._message_ids = message_ids
+
+    def call(self, action: str | None, body: etree._Element | None,
+             resource_uri: str | None = None, selectors: dict[str, str] | None = None,
+             headers: Sequence[etree._Element] = ()) -> etree._Element:
+        """POST one request; returns the response envelope, raises KmsFault on a fault."""
+        env = etree.Element(_S + "Envelope", nsmap=NSMAP)
+        header = etree.SubElement(env, _S + "Header")
+        if action is not None:
+            mid = f"uuid:{uuid.uuid4()}"
+            if self._message_ids is not None:
+                self._message_ids(mid)
+            for name, text in (("To", self.url), ("Action", action), ("MessageID", mid)):
+                etree.SubElement(header, f"{{{WSA}}}{name}").text = text
+            reply = etree.SubElement(header, f"{{{WSA}}}ReplyTo")
+            etree.SubElement(reply, f"{{{WSA}}}Address").text = ANONYMOUS
+        if resource_uri:
+            etree.SubElement(header, _W + "ResourceURI").text = resource_uri
+        if selectors:
+            sset = etree.SubElement(header, _W + "SelectorSet")
+            for n, v in selectors.items():
+                etree.SubElement(sset, _W + "Selector", Name=n).text = v
+        header.extend(headers)
+        self._session_header(header)
+        b = etree.SubElement(env, _S + "Body")
+        if body is not None:
+            b.append(body)
+        for p in self._plugins:
+            p.egress(env, {}, None, None)
+        r = self._http.post(self.url, data=etree.tostring(env, xml_declaration=True,
+                                                          encoding="UTF-8"),
+                            headers={"Content-Type": "application/soap+xml;charset=UTF-8"},
+                            timeout=self._timeout)
+        if not r.headers.get("Content-Type", "").startswith("application/soap+xml"):
+            raise self._fault(None, f"HTTP {r.status_code}", http_status=r.status_code)
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        out = etree.fromstring(r.content, parser)
+        for p in self._plugins:
+            p.ingress(out, {}, None)
+        fault = out.find(f"{_S}Body/{_S}Fault")
+        if fault is not None:
+            raise _fault_of(fault, self._fault, r.status_code)
+        return out
+
+    def identify(self) -> dict[str, str]:
+        env = self.call(IDENTIFY_ACTION,
+                        etree.Element(f"{{{WSMID}}}Identify", nsmap={"wsmid": WSMID}))
+        res = env.find(f"{_S}Body/{{{WSMID}}}IdentifyResponse")
+        return {etree.QName(c).localname: c.text or "" for c in res
+                if isinstance(c.tag, str) and c.text and c.text.strip()}
+
+    def get(self, resource_uri: str, selectors: dict[str, str],
+            options: dict[str, str] | None = None) -> etree._Element:
+        hdrs = []
+        if options:
+            oset = etree.Element(_W + "OptionSet", nsmap={"wsman": WSMAN})
+            for n, v in options.items():
+                etree.SubElement(oset, _W + "Option", Name=n).text = v
+            hdrs.append(oset)
+        env = self.call(f"{WXF}/Get", None, resource_uri, selectors, hdrs)
+        return next(c for c in env.find(_S + "Body") if isinstance(c.tag, str))
+
+    def update_list(self, update_type: str, tokens: dict[str, int] | None,
+                    pep_id: str | None, max_elements: int) -> Generator[etree._Element, None,
+                                                                         dict[str, int]]:
+        """Yields kms:Key elements; returns the new UpdateVersioningTokens."""
+        enum = etree.Element(_N + "Enumerate", nsmap=NSMAP)
+        etree.SubElement(enum, _W + "OptimizeEnumeration")
+        etree.SubElement(enum, _W + "MaxElements").text = str(max_elements)
+        enum.append(update_filter(update_type, tokens, pep_id))
+        env = self.call(f"{WSEN}/Enumerate", enum, KEY_URI)
+        body = env.find(f"{_S}Body/{_N}EnumerateResponse")
+        yield from body.iterfind(f"{_W}Items/{_K}Key")
+        while body.find(_W + "EndOfSequence") is None and body.find(_N + "EndOfSequence") is None:
+            pull = etree.Element(_N + "Pull", nsmap=NSMAP)
+            etree.SubElement(pull, _N + "EnumerationContext").text = \
+                body.findtext(_N + "EnumerationContext")
+            etree.SubElement(pull, _N + "MaxElements").text = str(max_elements)
+            env = self.call(f"{WSEN}/Pull", pull, KEY_URI)
+            body = env.find(f"{_S}Body/{_N}PullResponse")
+            yield from body.iterfind(f"{_N}Items/{_K}Key")
+        return {t.get("Type", ""): int(t.text or 0) for t in
+                env.iterfind(f"{_S}Header/{_K}UpdateVersioningTokens/{_K}Token")}
+
+    def subscribe(self, notify_to: str, update_type: str, pep_id: str | None,
+                  expires: str | None, mode: str) -> str:
+        sub = etree.Element(f"{{{WSE}}}Subscribe", nsmap=NSMAP)
+        delivery = etree.SubElement(sub, f"{{{WSE}}}Delivery", Mode=mode)
+        nt = etree.SubElement(delivery, f"{{{WSE}}}NotifyTo")
+        etree.SubElement(nt, f"{{{WSA}}}Address").text = notify_to
+        if expires:
+            etree.SubElement(sub, f"{{{WSE}}}Expires").text = expires
+        sub.append(update_filter(update_type, None, pep_id))
+        env = self.call(f"{WSE}/Subscribe", sub, KEY_URI)
+        return env.findtext(f"{_S}Body/{{{WSE}}}SubscribeResponse/{{{WSE}}}SubscriptionManager/"
+                            f"{{{WSA}}}ReferenceParameters/{{{WSE}}}Identifier") or ""
+
+    def subscription_call(self, verb: str, subscription_id: str) -> etree._Element:
+        ident = etree.Element(f"{{{WSE}}}Identifier", nsmap={"wse": WSE})
+        ident.text = subscription_id
+        body = etree.Element(f"{{{WSE}}}{verb}", nsmap={"wse": WSE})
+        return self.call(f"{WSE}/{verb}", body, KEY_URI, headers=[ident])
+
+
+def update_filter(update_type: str, tokens: dict[str, int] | None,
+                  pep_id: str | None) -> etree._Element:
+    f = etree.Element(_W + "Filter", nsmap=NSMAP, Dialect=UPDATE_LIST_DIALECT)
+    req = etree.SubElement(f, _K + "GetUpdateList")
+    etree.SubElement(req, _K + "Type").text = update_type
+    if pep_id:
+        etree.SubElement(etree.SubElement(req, _K + "Scope"), _K + "PepId").text = pep_id
+    if tokens:
+        box = etree.SubElement(req, _K + "UpdateVersioningTokens")
+        for t, v in tokens.items():
+            etree.SubElement(box, _K + "Token", Type=t).text = str(v)
+    return f
+
+
+def _fault_of(fault: etree._Element, make: Any, status: int) -> Exception:
+    sub = fault.find(f"{_S}Code/{_S}Subcode/{_S}Value")
+    subcode = None
+    if sub is not None and sub.text and ":" in sub.text:
+        prefix, local = sub.text.split(":", 1)
+        names = {v: k for k, v in NSMAP.items()}
+        subcode = f"{names.get(sub.nsmap.get(prefix, ''), prefix)}:{local}"
+    return make(subcode, fault.findtext(f"{_S}Reason/{_S}Text") or "",
+                fault.findtext(f"{_S}Detail/{_K}KmsFault/{_K}ErrorCode"),
+                fault.findtext(f"{_S}Detail/{_K}KmsFault/{_K}RequestId"), http_status=status)

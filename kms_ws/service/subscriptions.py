@@ -1,0 +1,99 @@
+"""WS-Eventing subscriptions to §6.11 UpdatePending, and the decisions around them: which
+subscriptions a key change concerns, when a notification is acknowledged, and the backoff
+between delivery attempts. Delivery itself (HTTP) is kms_ws.wsman.delivery."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from ..domain.errors import (
+    DeliveryModeRequestedUnavailable,
+    EventingInvalidExpirationTime,
+    InternalError,
+    InvalidSubscription,
+    PermissionDenied,
+)
+from ..store.updates import Subscription
+from ..xmlns import WSE, WSMAN
+from .context import RequestContext
+from .keys import _caller
+from .update_list import _check_filter
+from .ws_messages import (
+    EndpointStatus,
+    EndpointStatusRequest,
+    SubscribeRequest,
+    SubscriptionRequest,
+    SubscriptionResult,
+)
+
+PUSH = WSE + "/DeliveryModes/Push"
+PUSH_WITH_ACK = WSMAN.rsplit(".xsd", 1)[0] + "/PushWithAck"
+MODES = (PUSH, PUSH_WITH_ACK)
+DEFAULT_EXPIRY = timedelta(hours=1)
+MAX_EXPIRY = timedelta(days=30)
+
+
+def subscribe(ctx: RequestContext, req: SubscribeRequest) -> SubscriptionResult:
+    caller = _caller(ctx)
+    if req.mode not in MODES:
+        raise DeliveryModeRequestedUnavailable(f"delivery mode {req.mode} is not supported; "
+                                               f"use Push or PushWithAck")
+    if not req.notify_to.startswith(("http://", "https://")):
+        raise DeliveryModeRequestedUnavailable("NotifyTo must be an http(s) address")
+    _check_filter(ctx, caller, req.filter)
+    expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
+    sub = Subscription(f"uuid:{uuid.uuid4()}", caller.endpoint_id, req.notify_to, req.mode,
+                       req.filter.type, req.filter.pep_id, expires)
+    ctx.repo.updates.insert_subscription(sub, ctx.now)
+    return SubscriptionResult(sub.subscription_id, expires)
+
+
+def renew(ctx: RequestContext, req: SubscriptionRequest) -> SubscriptionResult:
+    sub = _own(ctx, req.subscription_id)
+    expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
+    ctx.repo.updates.renew_subscription(sub.subscription_id, expires)
+    return SubscriptionResult(sub.subscription_id, expires)
+
+
+def unsubscribe(ctx: RequestContext, req: SubscriptionRequest) -> SubscriptionResult:
+    sub = _own(ctx, req.subscription_id)
+    ctx.repo.updates.delete_subscription(sub.subscription_id)
+    return SubscriptionResult(sub.subscription_id, ctx.now)
+
+
+def endpoint_status(ctx: RequestContext, req: EndpointStatusRequest) -> EndpointStatus:
+    """§6.10 for administrators: the server asks a subscribed endpoint for its status."""
+    caller = _caller(ctx)
+    if not caller.is_admin:
+        raise PermissionDenied("only an administrator asks endpoints for their status")
+    sub = _own(ctx, req.subscription_id)
+    if ctx.outbound is None:
+        raise InternalError("this server cannot call client endpoints")
+    status: EndpointStatus = ctx.outbound.get_status(sub, req)
+    return replace(status, endpoint_id=status.endpoint_id or sub.endpoint_id)
+
+
+def next_attempt(now: datetime, attempts: int, initial: float, maximum: float) -> datetime:
+    """Exponential backoff: initial, 2x, 4x ... capped at maximum seconds."""
+    return now + timedelta(seconds=min(initial * (2 ** max(attempts - 1, 0)), maximum))
+
+
+def _own(ctx: RequestContext, subscription_id: str | None) -> Subscription:
+    caller = _caller(ctx)
+    sub = ctx.repo.updates.get_subscription(subscription_id or "")
+    if sub is None or sub.expires <= ctx.now or \
+            (sub.endpoint_id != caller.endpoint_id and not caller.is_admin):
+        raise InvalidSubscription(f"no live subscription {subscription_id}")
+    return sub
+
+
+def _expiry(now: datetime, seconds: float | None, at: datetime | None) -> datetime:
+    if at is None and seconds is None:
+        return now + DEFAULT_EXPIRY
+    delta = (at - now) if at is not None else timedelta(seconds=seconds or 0)
+    if delta <= timedelta(0) or delta > MAX_EXPIRY:
+        raise EventingInvalidExpirationTime(
+            f"a subscription expires between now and {MAX_EXPIRY.days} days from now")
+    return now + delta

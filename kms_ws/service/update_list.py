@@ -1,0 +1,157 @@
+"""§6.12 GetUpdateList over WS-Enumeration: Enumerate / Pull / Renew / GetStatus / Release.
+
+A filter picks keys (Type Keys or AllKeys, Scope a client or PEP, the client's token), the
+snapshot is bounded by the store's change sequence at Enumerate time, and every page is
+one keyset query after the cursor's position. The final page carries the new token (the
+snapshot bound); reaching it acknowledges pending UpdatePending notifications."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ..domain.errors import (
+    CannotProcessFilter,
+    DestinationUnreachable,
+    InvalidExpirationTime,
+    PermissionDenied,
+)
+from ..domain.model import Endpoint
+from ..domain.realms import Right, realms_with
+from ..store.updates import KEY_SELECTOR_COLUMNS, KeyScope
+from . import enumeration_context as ec
+from .context import RequestContext
+from .keys import _caller, _pep_for
+from .resources import resource
+from .ws_messages import (
+    ContextRequest,
+    ContextStatus,
+    EnumerateRequest,
+    PullRequest,
+    UpdateFilter,
+    UpdatePage,
+)
+
+UPDATE_TYPES = ("Keys", "AllKeys")
+DEFAULT_EXPIRY = timedelta(minutes=10)
+MAX_EXPIRY = timedelta(hours=24)
+MAX_ITEMS = 1000
+
+
+def enumerate_updates(ctx: RequestContext, req: EnumerateRequest) -> UpdatePage:
+    caller = _caller(ctx)
+    if not resource(req.resource_uri).enumerable:
+        raise DestinationUnreachable(f"{req.resource_uri} cannot be enumerated")
+    f = req.filter
+    _check_filter(ctx, caller, f)
+    expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
+    high = ctx.repo.updates.high_water()
+    cursor = ec.Cursor(pos=f.token, high=high, caller=caller.endpoint_id,
+                       expires=int(expires.replace(tzinfo=UTC).timestamp()),
+                       filter=_encode_filter(f), mode=req.mode)
+    limit = min(req.max_elements, MAX_ITEMS) if req.optimize else 0
+    page = _page(ctx, caller, cursor, limit)
+    if req.total_estimate:
+        page.total = ctx.repo.updates.count_keys(_scope(caller, f), f.token, high)
+    return page
+
+
+def pull(ctx: RequestContext, req: PullRequest) -> UpdatePage:
+    caller = _caller(ctx)
+    cursor = ec.open_context(req.context, ctx.master.context_mac_key, caller.endpoint_id,
+                             ctx.now)
+    page = _page(ctx, caller, cursor, min(req.max_elements, MAX_ITEMS))
+    if req.total_estimate:
+        page.total = ctx.repo.updates.count_keys(
+            _scope(caller, _decode_filter(cursor.filter)), cursor.pos, cursor.high)
+    return page
+
+
+def renew(ctx: RequestContext, req: ContextRequest) -> ContextStatus:
+    caller = _caller(ctx)
+    cursor = ec.open_context(req.context, ctx.master.context_mac_key, caller.endpoint_id,
+                             ctx.now)
+    expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
+    renewed = ec.Cursor(cursor.pos, cursor.high, cursor.caller,
+                        int(expires.replace(tzinfo=UTC).timestamp()), cursor.filter,
+                        cursor.mode)
+    return ContextStatus(ec.seal(renewed, ctx.master.context_mac_key), expires)
+
+
+def get_status(ctx: RequestContext, req: ContextRequest) -> ContextStatus:
+    caller = _caller(ctx)
+    cursor = ec.open_context(req.context, ctx.master.context_mac_key, caller.endpoint_id,
+                             ctx.now)
+    return ContextStatus(None, _from_unix(cursor.expires))
+
+
+def release(ctx: RequestContext, req: ContextRequest) -> ContextStatus:
+    """Contexts hold no server state: Release checks the context and forgets nothing."""
+    return get_status(ctx, req)
+
+
+# ---------------------------------------------------------------------------------------
+
+def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) -> UpdatePage:
+    f = _decode_filter(cursor.filter)
+    rows = ctx.repo.updates.key_page(_scope(caller, f), cursor.pos, cursor.high, limit + 1) \
+        if limit else []
+    more = len(rows) > limit if limit else True  # a plain Enumerate always hands a context
+    items = rows[:limit]
+    key = ctx.master.context_mac_key
+
+    def context_after(n: int) -> str | None:
+        if n >= len(items) and not more:
+            return None
+        pos = items[n - 1][0] if n else cursor.pos
+        return ec.seal(cursor.advanced(pos), key)
+
+    return UpdatePage(items, more, cursor.mode, _from_unix(cursor.expires), f.type,
+                      cursor.high, context_after, caller_id=caller.endpoint_id,
+                      acknowledges=not f.equals, pep_id=f.pep_id)
+
+
+def _scope(caller: Endpoint, f: UpdateFilter) -> KeyScope:
+    return KeyScope(realms=realms_with(caller.grants, Right.READ),
+                    pep_id=f.pep_id if f.type == "Keys" else None,
+                    equals=f.equals)
+
+
+def _check_filter(ctx: RequestContext, caller: Endpoint, f: UpdateFilter) -> None:
+    if f.type not in UPDATE_TYPES:
+        raise CannotProcessFilter(f"update type {f.type} is not one of "
+                                  f"{', '.join(UPDATE_TYPES)}")
+    unknown = {n for n, _ in f.equals} - set(KEY_SELECTOR_COLUMNS)
+    if unknown:
+        raise CannotProcessFilter(f"cannot filter keys on {', '.join(sorted(unknown))}")
+    if f.client_id is not None and f.client_id != caller.endpoint_id and not caller.is_admin:
+        raise PermissionDenied("a client asks for its own updates or its PEPs'")
+    if f.pep_id is not None and not caller.is_admin:
+        _pep_for(ctx, caller, f.pep_id)  # a PEP's keys only through a client it serves
+
+
+def _encode_filter(f: UpdateFilter) -> tuple[tuple[str, str], ...]:
+    base = (("type", f.type), ("client", f.client_id or ""), ("pep", f.pep_id or ""))
+    return base + tuple(("=" + n, v) for n, v in f.equals)
+
+
+def _decode_filter(pairs: tuple[tuple[str, str], ...]) -> UpdateFilter:
+    d = dict(p for p in pairs if not p[0].startswith("="))
+    return UpdateFilter(type=d["type"], client_id=d["client"] or None, pep_id=d["pep"] or None,
+                        equals=tuple((n[1:], v) for n, v in pairs if n.startswith("=")))
+
+
+def _expiry(now: datetime, seconds: float | None, at: datetime | None) -> datetime:
+    if at is not None:
+        delta = at - now
+    elif seconds is not None:
+        delta = timedelta(seconds=seconds)
+    else:
+        return now + DEFAULT_EXPIRY
+    if delta <= timedelta(0) or delta > MAX_EXPIRY:
+        raise InvalidExpirationTime(f"an enumeration expires between now and "
+                                    f"{int(MAX_EXPIRY.total_seconds())} s from now")
+    return now + delta
+
+
+def _from_unix(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)

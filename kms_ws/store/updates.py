@@ -1,0 +1,253 @@
+"""Queries on the store-wide change sequence: key pages for GetUpdateList and WS-Enumeration
+(keyset pagination: WHERE change_seq > :pos ORDER BY change_seq LIMIT n, so the cost of a
+page does not depend on its position), batch loading of key metadata, subscriptions and
+pending UpdatePending notifications (WS-Eventing)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
+
+from ..domain.model import DataSet, Key, KeyState, NameValue, SourceKind
+from . import tables as t
+
+# Key columns a SelectorFilter may test for equality.
+KEY_SELECTOR_COLUMNS = {"KeyId": "id", "FriendlyName": "friendly_name", "State": "state",
+                        "PepId": "pep_id", "CipherType": "cipher_type",
+                        "TemplateId": "template_id"}
+
+
+@dataclass(frozen=True)
+class KeyScope:
+    realms: tuple[str, ...]
+    pep_id: str | None = None
+    equals: tuple[tuple[str, str], ...] = ()  # (selector name, value), ANDed
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str
+    endpoint_id: str
+    notify_to: str
+    mode: str
+    update_type: str
+    pep_id: str | None
+    expires: datetime
+
+
+@dataclass(frozen=True)
+class Pending:
+    subscription: Subscription
+    token: int
+    attempts: int
+
+
+_STATES = {s.value: s for s in KeyState}
+_SOURCES = {s.value: s for s in SourceKind}
+
+
+def key_from_row(row, attrs: list[NameValue], realms: list[str],  # type: ignore[no-untyped-def]
+                 datasets: list[DataSet]) -> Key:
+    """A Key from a `keys` row and its facets (sorted here: callers need not)."""
+    return Key(
+        key_id=row.id, state=_STATES[row.state], cipher_type=row.cipher_type,
+        length_bits=row.length_bits, version=row.version, edit_datetime=row.edit_datetime,
+        created_at=row.created_at, t_cached=row.t_cached, friendly_name=row.friendly_name,
+        t_expired=row.t_expired, t_disabled=row.t_disabled, description=row.description,
+        source_kind=_SOURCES[row.source_kind], source_id=row.source_id,
+        template_id=row.template_id, pep_id=row.pep_id,
+        attributes=tuple(sorted(attrs, key=_by_name) if len(attrs) > 1 else attrs),
+        datasets=tuple(sorted(datasets, key=_by_name_value) if len(datasets) > 1 else datasets),
+        realms=tuple(sorted(realms) if len(realms) > 1 else realms))
+
+
+def _by_name(a: NameValue) -> str:
+    return a.name
+
+
+def _by_name_value(d: DataSet) -> tuple[str, str]:
+    return d.name, d.value
+
+
+def keys_from_rows(conn: Connection, rows: Sequence, lo: int, hi: int) -> list[Key]:  # type: ignore[type-arg]
+    """Keys for rows of `keys` whose change_seq lies in [lo, hi]: the facets (attributes,
+    realms, data sets) of the whole keyset range come back in ONE UNION ALL query."""
+    facets: dict[str, tuple[list, list, list]] = {}  # type: ignore[type-arg]
+    empty: tuple[list, list, list] = ([], [], [])  # type: ignore[type-arg]
+    for kid, facet, name, value, size in conn.execute(_range_facets(), {"lo": lo, "hi": hi}):
+        box = facets.get(kid)
+        if box is None:
+            box = facets[kid] = ([], [], [])
+        if facet == "a":
+            box[0].append(NameValue(name, value))
+        elif facet == "r":
+            box[1].append(name)
+        else:
+            box[2].append(DataSet(name, value, size))
+    return [key_from_row(row, *facets.get(row.id, empty)) for row in rows]
+
+
+@lru_cache(maxsize=None)
+def _range_facets():  # type: ignore[no-untyped-def]
+    k, a, r, b = t.keys.c, t.key_attributes.c, t.key_realms.c, t.dataset_bindings.c
+    ids = select(k.id).where(and_(k.change_seq >= bindparam("lo"),
+                                  k.change_seq <= bindparam("hi")))
+    return union_all(
+        select(a.key_id, literal("a"), a.name, a.value, null()).where(a.key_id.in_(ids)),
+        select(r.key_id, literal("r"), r.realm, null(), null()).where(r.key_id.in_(ids)),
+        select(b.key_id, literal("d"), b.name, b.value, func.max(b.sizeof_value))
+        .where(b.key_id.in_(ids)).group_by(b.key_id, b.name, b.value))
+
+
+_META = [c for c in t.keys.c if c.name not in ("sealed_value", "master_key_id")]
+
+
+class UpdatesRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def high_water(self) -> int:
+        """The newest position on the change sequence (0 for an empty store)."""
+        return int(self.conn.execute(select(func.coalesce(func.max(t.changes.c.seq), 0)))
+                   .scalar_one())
+
+    def _conditions(self, scope: KeyScope, pos: int, high: int) -> list:  # type: ignore[type-arg]
+        k = t.keys.c
+        conds = [k.change_seq > pos, k.change_seq <= high,
+                 exists().where(and_(t.key_realms.c.key_id == k.id,
+                                     t.key_realms.c.realm.in_(list(scope.realms))))]
+        if scope.pep_id is not None:
+            conds.append(k.pep_id == scope.pep_id)
+        conds += [getattr(k, KEY_SELECTOR_COLUMNS[n]) == v for n, v in scope.equals]
+        return conds
+
+    def key_page(self, scope: KeyScope, pos: int, high: int,
+                 limit: int) -> list[tuple[int, Key]]:
+        """Up to `limit` keys after `pos` (exclusive) up to `high` (inclusive), in change
+        order, each with its change_seq. Metadata only: sealed values are not read."""
+        rows = self.conn.execute(select(*_META).where(and_(*self._conditions(scope, pos, high)))
+                                 .order_by(t.keys.c.change_seq).limit(limit)).all()
+        if not rows:
+            return []
+        keys = keys_from_rows(self.conn, rows, rows[0].change_seq, rows[-1].change_seq)
+        return [(row.change_seq, key) for row, key in zip(rows, keys)]
+
+    def count_keys(self, scope: KeyScope, pos: int, high: int) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.keys).where(
+            and_(*self._conditions(scope, pos, high)))).scalar_one())
+
+    # ---- subscriptions (WS-Eventing) -----------------------------------------------------
+    def insert_subscription(self, s: Subscription, now: datetime) -> None:
+        self.conn.execute(t.subscriptions.insert().values(
+            id=s.subscription_id, endpoint_id=s.endpoint_id, notify_to=s.notify_to,
+            mode=s.mode, update_type=s.update_type, pep_id=s.pep_id, expires_at=s.expires,
+            created_at=now))
+
+    def get_subscription(self, subscription_id: str) -> Subscription | None:
+        row = self.conn.execute(select(t.subscriptions).where(
+            t.subscriptions.c.id == subscription_id)).first()
+        return _subscription(row) if row else None
+
+    def renew_subscription(self, subscription_id: str, expires: datetime) -> None:
+        self.conn.execute(update(t.subscriptions).where(t.subscriptions.c.id == subscription_id)
+                          .values(expires_at=expires))
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        self.conn.execute(delete(t.pending_updates).where(
+            t.pending_updates.c.subscription_id == subscription_id))
+        self.conn.execute(delete(t.subscriptions).where(t.subscriptions.c.id == subscription_id))
+
+    def subscriptions_for_key(self, key: Key, now: datetime) -> list[Subscription]:
+        """Live subscriptions whose endpoint has a grant in one of the key's realms (and,
+        for a PEP scope, whose PEP the key is destined for). The right is checked by the
+        caller."""
+        s, er = t.subscriptions.c, t.realm_grants.c
+        rows = self.conn.execute(select(t.subscriptions).where(and_(
+            s.expires_at > now,
+            or_(s.pep_id.is_(None), s.pep_id == key.pep_id),
+            exists().where(and_(er.endpoint_id == s.endpoint_id,
+                                er.realm.in_(list(key.realms))))))).all()
+        return [_subscription(r) for r in rows]
+
+    def any_expired_subscription(self, now: datetime) -> bool:
+        return self.conn.execute(select(exists().where(
+            t.subscriptions.c.expires_at <= now))).scalar_one()
+
+    def delete_expired_subscriptions(self, now: datetime) -> int:
+        """Subscriptions past their Expires go, with their pending notifications."""
+        s, p = t.subscriptions.c, t.pending_updates.c
+        gone = select(s.id).where(s.expires_at <= now)
+        self.conn.execute(delete(t.pending_updates).where(p.subscription_id.in_(gone)))
+        return int(self.conn.execute(delete(t.subscriptions).where(s.expires_at <= now))
+                   .rowcount)
+
+    def raise_pending(self, subscription_id: str, token: int, now: datetime) -> None:
+        """Record that the subscriber must reach `token`; due at once."""
+        p = t.pending_updates.c
+        res = self.conn.execute(update(t.pending_updates).where(
+            p.subscription_id == subscription_id).values(
+                token=case((p.token > token, p.token), else_=token), attempts=0,
+                next_attempt_at=now))
+        if res.rowcount == 0:
+            self.conn.execute(t.pending_updates.insert().values(
+                subscription_id=subscription_id, token=token, attempts=0,
+                next_attempt_at=now))
+
+    def due_pending(self, now: datetime, limit: int = 50) -> list[Pending]:
+        p, s = t.pending_updates.c, t.subscriptions.c
+        rows = self.conn.execute(
+            select(t.subscriptions, p.token, p.attempts)
+            .join(t.pending_updates, p.subscription_id == s.id)
+            .where(and_(p.next_attempt_at <= now, s.expires_at > now))
+            .order_by(p.next_attempt_at).limit(limit)).all()
+        return [Pending(_subscription(r), r.token, r.attempts) for r in rows]
+
+    def retry_later(self, subscription_id: str, token: int, attempts: int,
+                    at: datetime) -> None:
+        """Back off, unless a newer change has raised the notification meanwhile."""
+        p = t.pending_updates.c
+        self.conn.execute(update(t.pending_updates).where(and_(
+            p.subscription_id == subscription_id, p.token == token)).values(
+                attempts=attempts, next_attempt_at=at))
+
+    def acknowledge(self, endpoint_id: str, reached: int, pep_id: str | None = None,
+                    subscription_id: str | None = None) -> int:
+        """Drop pending notifications the endpoint has caught up with (token <= reached):
+        of one subscription, of its subscriptions scoped to a PEP, or of all of them."""
+        p, s = t.pending_updates.c, t.subscriptions.c
+        mine = select(s.id).where(s.endpoint_id == endpoint_id)
+        if subscription_id is not None:
+            mine = mine.where(s.id == subscription_id)
+        if pep_id is not None:
+            mine = mine.where(s.pep_id == pep_id)
+        return int(self.conn.execute(delete(t.pending_updates).where(and_(
+            p.token <= reached, p.subscription_id.in_(mine)))).rowcount)
+
+    def pending_count(self, endpoint_id: str) -> int:
+        p, s = t.pending_updates.c, t.subscriptions.c
+        return int(self.conn.execute(select(func.count()).select_from(t.pending_updates).where(
+            p.subscription_id.in_(select(s.id).where(s.endpoint_id == endpoint_id))))
+            .scalar_one())
+
+
+def _subscription(row) -> Subscription:  # type: ignore[no-untyped-def]
+    return Subscription(row.id, row.endpoint_id, row.notify_to, row.mode, row.update_type,
+                        row.pep_id, row.expires_at)

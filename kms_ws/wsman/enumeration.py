@@ -1,0 +1,205 @@
+"""WS-Enumeration (2004/09) with the DSP0226 extensions, carrying §6.12 GetUpdateList.
+
+Filter dialects: ours (`urn:kms-ws:p1619.3:1/GetUpdateList`, a kms:GetUpdateList element)
+and the WS-Management SelectorFilter; no filter means every key the caller may see.
+Clients in the wild pull while the context text is non-empty and ignore EndOfSequence:
+the last PullResponse omits the context, a complete optimized EnumerateResponse carries
+an empty one. MaxElements, MaxCharacters, MaxTime and MaxEnvelopeSize bound each page."""
+
+from __future__ import annotations
+
+import time
+
+from lxml import etree
+
+from ..domain.errors import (
+    CannotProcessFilter,
+    EnumerationTimedOut,
+    EnvelopeTooLarge,
+    FilterDialectRequestedUnavailable,
+)
+from ..domain.model import Key
+from ..service.resources import KEY_URI
+from ..service.ws_messages import (
+    ContextRequest,
+    ContextStatus,
+    EnumerateRequest,
+    PullRequest,
+    UpdateFilter,
+    UpdatePage,
+)
+from ..soap import codec
+from ..xmlns import ANONYMOUS, KMS, WSA, WSEN, WSMAN
+from .call import WsCall, WsReply, epr, expiration
+from .headers import parse_duration
+
+ACTIONS = {verb: f"{WSEN}/{verb}" for verb in ("Enumerate", "Pull", "Renew", "GetStatus",
+                                                "Release")}
+UPDATE_LIST_DIALECT = f"{KMS}/GetUpdateList"
+SELECTOR_DIALECT = "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
+_N, _W, _K = "{%s}" % WSEN, "{%s}" % WSMAN, "{%s}" % KMS
+ENVELOPE_OVERHEAD = 2048  # headers and wrappers around the items of a page
+
+
+def enumerate_(call: WsCall) -> WsReply:
+    body = call.payload
+    assert body is not None  # schema-validated wsen:Enumerate
+    mode = (body.findtext(_W + "EnumerationMode") or "").strip()  # schema: one of MODES
+    seconds, at = expiration(body.find(_N + "Expires"))
+    optimize = body.find(_W + "OptimizeEnumeration") is not None
+    req = EnumerateRequest(call.headers.resource_uri or "", parse_filter(body), mode, seconds, at,
+                           optimize, int(body.findtext(_W + "MaxElements") or 1),
+                           call.headers.total_estimate)
+    page: UpdatePage = call.run("Enumeration.Enumerate", req)
+    out = etree.Element(_N + "EnumerateResponse", nsmap={"wsen": WSEN, "wsman": WSMAN})
+    etree.SubElement(out, _N + "Expires").text = codec.format_time(page.expires)
+    headers = _total(page)
+    if not optimize:
+        etree.SubElement(out, _N + "EnumerationContext").text = page.context_after(0)
+        return WsReply(ACTIONS["Enumerate"] + "Response", [out], headers)
+    ctx_el = etree.SubElement(out, _N + "EnumerationContext")
+    context = _fill(call, out, _W + "Items", page, None)
+    ctx_el.text = context or ""
+    if context is None:
+        etree.SubElement(out, _W + "EndOfSequence")
+        headers += _finish(call, page)
+    return WsReply(ACTIONS["Enumerate"] + "Response", [out], headers)
+
+
+def pull(call: WsCall) -> WsReply:
+    body = call.payload
+    assert body is not None
+    max_time = body.findtext(_N + "MaxTime")
+    max_chars = body.findtext(_N + "MaxCharacters")
+    page: UpdatePage = call.run("Enumeration.Pull", PullRequest(
+        body.findtext(_N + "EnumerationContext") or "",
+        int(body.findtext(_N + "MaxElements") or 1), call.headers.total_estimate))
+    deadline = call.started + parse_duration(max_time) if max_time else None
+    out = etree.Element(_N + "PullResponse", nsmap={"wsen": WSEN})
+    ctx_el = etree.SubElement(out, _N + "EnumerationContext")
+    context = _fill(call, out, _N + "Items", page, deadline, int(max_chars) if max_chars else None)
+    headers = _total(page)
+    if context is None:
+        out.remove(ctx_el)  # clients that ignore EndOfSequence stop on a missing context
+        etree.SubElement(out, _N + "EndOfSequence")
+        headers += _finish(call, page)
+    else:
+        ctx_el.text = context
+    return WsReply(ACTIONS["Pull"] + "Response", [out], headers)
+
+
+def renew(call: WsCall) -> WsReply:
+    status: ContextStatus = call.run("Enumeration.Renew", _context_request(call))
+    out = etree.Element(_N + "RenewResponse", nsmap={"wsen": WSEN})
+    etree.SubElement(out, _N + "Expires").text = codec.format_time(status.expires)
+    etree.SubElement(out, _N + "EnumerationContext").text = status.context
+    return WsReply(ACTIONS["Renew"] + "Response", [out])
+
+
+def get_status(call: WsCall) -> WsReply:
+    status: ContextStatus = call.run("Enumeration.GetStatus", _context_request(call))
+    out = etree.Element(_N + "GetStatusResponse", nsmap={"wsen": WSEN})
+    etree.SubElement(out, _N + "Expires").text = codec.format_time(status.expires)
+    return WsReply(ACTIONS["GetStatus"] + "Response", [out])
+
+
+def release(call: WsCall) -> WsReply:
+    call.run("Enumeration.Release", _context_request(call))
+    return WsReply(ACTIONS["Release"] + "Response")
+
+
+# ---------------------------------------------------------------------------------------
+
+def _context_request(call: WsCall) -> ContextRequest:
+    body = call.payload
+    assert body is not None
+    seconds, at = expiration(body.find(_N + "Expires"))
+    return ContextRequest(body.findtext(_N + "EnumerationContext") or "", seconds, at)
+
+
+def parse_filter(body: etree._Element, own_filter: str = _N + "Filter") -> UpdateFilter:
+    """The wsman:Filter (or the protocol's own Filter element) of Enumerate/Subscribe."""
+    f = body.find(_W + "Filter")
+    if f is None:
+        f = body.find(own_filter)
+    if f is None:
+        return UpdateFilter()
+    dialect = f.get("Dialect") or UPDATE_LIST_DIALECT
+    if dialect == SELECTOR_DIALECT:
+        sels = f.findall(f"{_W}SelectorSet/{_W}Selector")
+        return UpdateFilter(equals=tuple((s.get("Name", ""), (s.text or "").strip())
+                                         for s in sels))
+    if dialect != UPDATE_LIST_DIALECT:
+        raise FilterDialectRequestedUnavailable(
+            f"filter dialect {dialect} is not supported",
+            supported=(UPDATE_LIST_DIALECT, SELECTOR_DIALECT))
+    req = f.find(_K + "GetUpdateList")
+    if req is None:
+        raise CannotProcessFilter("the GetUpdateList dialect takes a kms:GetUpdateList filter")
+    kind = (req.findtext(_K + "Type") or "").strip()
+    tokens = {t.get("Type"): int(t.text or 0)
+              for t in req.iterfind(f"{_K}UpdateVersioningTokens/{_K}Token")}
+    return UpdateFilter(type=kind, client_id=req.findtext(f"{_K}Scope/{_K}ClientId"),
+                        pep_id=req.findtext(f"{_K}Scope/{_K}PepId"), token=tokens.get(kind, 0))
+
+
+def _fill(call: WsCall, parent: etree._Element, tag: str, page: UpdatePage,
+          deadline: float | None, max_chars: int | None = None) -> str | None:
+    """Append as many of the page's items as MaxCharacters, MaxEnvelopeSize and MaxTime
+    allow; return the context that resumes after them (None: the enumeration is done)."""
+    if not page.items:
+        return page.context_after(0)
+    if deadline is not None and time.monotonic() >= deadline:
+        raise EnumerationTimedOut("no item could be produced within MaxTime")
+    box = etree.SubElement(parent, tag)
+    for _, key in page.items:
+        _item(call, box, key, page.mode)
+    budget = min(max_chars or 1 << 62,
+                 (call.headers.max_envelope_size or 1 << 62) - ENVELOPE_OVERHEAD)
+    if budget < 1 << 40 and len(etree.tostring(box)) > budget:
+        items = list(box)
+        n = _fitting(items, budget)
+        if n == 0:
+            raise EnvelopeTooLarge("the next item does not fit in MaxCharacters / "
+                                   "MaxEnvelopeSize")
+        for extra in items[n:]:
+            box.remove(extra)
+    return page.context_after(len(box))
+
+
+def _fitting(items: list[etree._Element], budget: int) -> int:
+    used = 0
+    for n, item in enumerate(items):
+        used += len(etree.tostring(item))
+        if used > budget:
+            return n
+    return len(items)
+
+
+def _item(call: WsCall, parent: etree._Element, key: Key, mode: str) -> None:
+    if mode == "":
+        codec.encode_key(parent, key)
+        return
+    if mode == "EnumerateObjectAndEPR":
+        parent = etree.SubElement(parent, _W + "Item")
+        codec.encode_key(parent, key)
+    epr(parent, f"{{{WSA}}}EndpointReference", call.addr.to or ANONYMOUS, KEY_URI,
+        {"KeyId": key.key_id})
+
+
+def _total(page: UpdatePage) -> list[etree._Element]:
+    if page.total is None:
+        return []
+    el = etree.Element(_W + "TotalItemsCountEstimate", nsmap={"wsman": WSMAN})
+    el.text = str(page.total)
+    return [el]
+
+
+def _finish(call: WsCall, page: UpdatePage) -> list[etree._Element]:
+    """The final page: the new UpdateVersioningTokens (a header), and acknowledgement of
+    pending UpdatePending notifications the client has now caught up with."""
+    call.service.acknowledge_updates(page)
+    tokens = etree.Element(_K + "UpdateVersioningTokens", nsmap={"kms": KMS})
+    etree.SubElement(tokens, _K + "Token", Type=page.token_type).text = str(page.high)
+    return [tokens]
+

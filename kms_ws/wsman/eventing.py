@@ -1,0 +1,63 @@
+"""WS-Eventing (2004/08) with the DSP0226 delivery modes: Subscribe (Push or PushWithAck to
+a NotifyTo EPR; a GetUpdateList filter says what to be told about), Renew, Unsubscribe.
+The subscription is named by the wse:Identifier reference parameter, echoed as a header."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from ..domain.errors import InvalidSubscription, SchemaValidationError
+from ..service.ws_messages import (
+    SubscribeRequest,
+    SubscriptionRequest,
+    SubscriptionResult,
+)
+from ..soap import codec
+from ..xmlns import ANONYMOUS, WSA, WSE
+from .call import WsCall, WsReply, epr, expiration
+from .enumeration import parse_filter
+
+ACTIONS = {verb: f"{WSE}/{verb}" for verb in ("Subscribe", "Renew", "Unsubscribe")}
+_E = "{%s}" % WSE
+
+
+def subscribe(call: WsCall) -> WsReply:
+    body = call.payload
+    assert body is not None  # schema-validated wse:Subscribe
+    delivery = body.find(_E + "Delivery")
+    notify_to = delivery.findtext(f"{_E}NotifyTo/{{{WSA}}}Address") if delivery is not None \
+        else None
+    if delivery is None or not notify_to:
+        raise SchemaValidationError("Subscribe needs wse:Delivery with a wse:NotifyTo address")
+    seconds, at = expiration(body.find(_E + "Expires"))
+    result: SubscriptionResult = call.run("Eventing.Subscribe", SubscribeRequest(
+        notify_to.strip(), delivery.get("Mode") or f"{WSE}/DeliveryModes/Push",
+        parse_filter(body, _E + "Filter"), seconds, at))
+    out = etree.Element(_E + "SubscribeResponse", nsmap={"wse": WSE, "wsa": WSA})
+    ident = etree.Element(_E + "Identifier")
+    ident.text = result.subscription_id
+    epr(out, _E + "SubscriptionManager", call.addr.to or ANONYMOUS,
+        call.headers.resource_uri, None, [ident])
+    etree.SubElement(out, _E + "Expires").text = codec.format_time(result.expires)
+    return WsReply(ACTIONS["Subscribe"] + "Response", [out])
+
+
+def renew(call: WsCall) -> WsReply:
+    body = call.payload
+    seconds, at = expiration(body.find(_E + "Expires") if body is not None else None)
+    result: SubscriptionResult = call.run("Eventing.Renew", SubscriptionRequest(
+        _identifier(call), seconds, at))
+    out = etree.Element(_E + "RenewResponse", nsmap={"wse": WSE})
+    etree.SubElement(out, _E + "Expires").text = codec.format_time(result.expires)
+    return WsReply(ACTIONS["Renew"] + "Response", [out])
+
+
+def unsubscribe(call: WsCall) -> WsReply:
+    call.run("Eventing.Unsubscribe", SubscriptionRequest(_identifier(call)))
+    return WsReply(ACTIONS["Unsubscribe"] + "Response")
+
+
+def _identifier(call: WsCall) -> str:
+    if not call.headers.identifier:
+        raise InvalidSubscription("the request names no subscription (wse:Identifier header)")
+    return call.headers.identifier
