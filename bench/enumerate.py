@@ -14,6 +14,7 @@ size is compared with it (target <= 1.5x), as is peak memory (target: flat).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -108,6 +109,9 @@ def stream(ch: WsManChannel, total: int, token: int, page: int = PAGE) -> float:
 
 def run_size(n: int, work: Path) -> dict[str, float]:
     data = work / f"d{n}"
+    data.mkdir(parents=True)
+    # loopback only: HTTP Basic without TLS, as the other benchmarks do
+    (data / "kms-ws.json").write_text(json.dumps({"security": {"allow_basic_over_http": True}}))
     kms("init", "--data-dir", str(data))
     kms("client", "add", ADMIN[0], "--admin", "--password-stdin", "--data-dir", str(data),
         stdin=ADMIN[1] + "\n")

@@ -288,13 +288,13 @@ class KmsClient:
     # ---- WS-Management ------------------------------------------------------------------
     def identify(self) -> dict[str, str]:
         """wsmid:Identify: ProtocolVersion, ProductVendor, ProductVersion."""
-        return self._wsman.identify()
+        return self._ws(self._wsman.identify)
 
     def get_key_metadata(self, key_id: str, *, include_value: bool = False) -> Key:
         """WS-Transfer Get on the Key resource: metadata, and the value when asked for and
         the caller may receive it."""
         options = {"IncludeKeyValue": "true"} if include_value else None
-        return key_from_element(self._wsman.get(KEY_URI, {"KeyId": key_id}, options))
+        return key_from_element(self._ws(self._wsman.get, KEY_URI, {"KeyId": key_id}, options))
 
     def get_update_list(self, update_type: str = "AllKeys",
                         tokens: Mapping[str, int] | None = None, *, pep_id: str | None = None,
@@ -307,7 +307,7 @@ class KmsClient:
         it = self._wsman.update_list(update_type, dict(tokens or {}), pep_id, max_elements)
         while True:
             try:
-                el = next(it)
+                el = self._ws(next, it)
             except StopIteration as stop:
                 return dict(stop.value)
             yield key_from_element(el)
@@ -317,13 +317,13 @@ class KmsClient:
                   mode: str = PUSH_WITH_ACK) -> str:
         """WS-Eventing Subscribe to §6.11 UpdatePending at `notify_to` (a
         ClientServiceListener's url); returns the subscription identifier."""
-        return self._wsman.subscribe(notify_to, update_type, pep_id, expires, mode)
+        return self._ws(self._wsman.subscribe, notify_to, update_type, pep_id, expires, mode)
 
     def unsubscribe(self, subscription_id: str) -> None:
-        self._wsman.subscription_call("Unsubscribe", subscription_id)
+        self._ws(self._wsman.subscription_call, "Unsubscribe", subscription_id)
 
     def renew_subscription(self, subscription_id: str) -> None:
-        self._wsman.subscription_call("Renew", subscription_id)
+        self._ws(self._wsman.subscription_call, "Renew", subscription_id)
 
     def get_endpoint_status(self, subscription_id: str, *, locale: str | None = None,
                             target_of_interest: str | None = None) -> dict[str, Any]:
@@ -348,10 +348,21 @@ class KmsClient:
             etree.SubElement(cred, f"{{{KMS}}}SessionToken").text = token
 
     # ---- plumbing -----------------------------------------------------------------------
-    def _call(self, op: str, **kwargs: Any) -> Any:
-        args = {k: v for k, v in kwargs.items() if v is not None}
+    def _trust(self) -> None:
         if self._signature.verify_responses and self._signature.server_cert is None:
             self._signature.server_cert = self._fetch_server_cert()
+
+    def _ws(self, fn: Any, *args: Any) -> Any:
+        """A WS-Management request: responses verified as for the §6 operations."""
+        self._trust()
+        try:
+            return fn(*args)
+        except KmsError as exc:  # raised by the signature plugin on a response
+            raise UntrustedResponse(exc.subcode, exc.reason, exc.error_code) from None
+
+    def _call(self, op: str, **kwargs: Any) -> Any:
+        args = {k: v for k, v in kwargs.items() if v is not None}
+        self._trust()
         try:
             return getattr(self._service, op)(**args)
         except KmsError as exc:  # raised by the signature plugin on a response
