@@ -140,6 +140,7 @@ class ClientKind(EndpointKindBase):
 
     def create(self, ctx: RequestContext, req: AdminRequest) -> Document:
         doc = req.document or {}
+        _no_credential_tuples(doc)
         cred = req.credential
         if cred is None or cred.type is not CredentialType.USERNAME_PASSWORD or \
                 not cred.password:
@@ -166,6 +167,7 @@ class ClientKind(EndpointKindBase):
     def edit(self, ctx: RequestContext, req: AdminRequest) -> Document:
         doc = req.document or {}
         ep = self.load(ctx, self.resolve(ctx, doc.get("ClientId", "")), Right.EDIT)
+        _no_credential_tuples(doc)
         if doc.get("Name", ep.name) != ep.name:
             raise InvalidParameter("a client's Name is its user name and does not change")
         self._edit_common(ctx, ep, doc)
@@ -177,6 +179,12 @@ class ClientKind(EndpointKindBase):
         ep.is_admin = doc.get("Administrator", "false") in ("true", "1")
         ctx.repo.update_endpoint(ep, ctx.now)
         return self.document(ctx, ep)
+
+
+def _no_credential_tuples(doc: Document) -> None:
+    if doc.get("Credentials"):
+        raise InvalidParameter("credential tuples are not accepted yet: a client's password "
+                               "comes in the Credential of AdminCreate")
 
 
 def client_state(current: ClientState, wanted: str) -> ClientState:
