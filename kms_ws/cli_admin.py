@@ -275,6 +275,13 @@ def _field_options(sp: argparse.ArgumentParser, kind: str, adding: bool) -> None
     if "admin" in want:
         add("--admin", action=argparse.BooleanOptionalAction, default=None,
             help="an administrator")
+    _policy_options(sp, want)
+    add("--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="set any other schema field by its element name")
+
+
+def _policy_options(sp: argparse.ArgumentParser, want: tuple[str, ...]) -> None:
+    add = sp.add_argument
     if "t_cached" in want:
         add("--t-cached", type=int, help="seconds a key may be cached")
     if "dates" in want:
@@ -310,8 +317,6 @@ def _field_options(sp: argparse.ArgumentParser, kind: str, adding: bool) -> None
         add("--generation", choices=("PerDataSet", "PerPeriod", "Shared"))
         add("--period", metavar="DURATION", help="PerPeriod: e.g. P30D")
         add("--template-id", help="template new keys are created from")
-    add("--set", action="append", default=[], metavar="FIELD=VALUE",
-        help="set any other schema field by its element name")
 
 
 def add_admin_parser(sub: Any, online: Callable[[argparse.ArgumentParser], None],
@@ -325,53 +330,65 @@ def add_admin_parser(sub: Any, online: Callable[[argparse.ArgumentParser], None]
         return lambda a: fn(a, connect)
 
     for name, (kind, text) in KINDS.items():
-        kp = asub.add_parser(name, help=text, description=text)
-        ksub = kp.add_subparsers(dest="admin_action", required=True, metavar="ACTION")
-        if kind not in ("Key", "Pep"):
-            sp = ksub.add_parser("add", help=f"create a {kind}")
-            online(sp)
-            _field_options(sp, kind, True)
-            sp.add_argument("--realm", action="append", default=[],
-                            help="realm URI to put it in (repeatable)")
-            sp.add_argument("--right", action="append", default=[], choices=_RIGHTS,
-                            help="Client: its right in each --realm (default: all)")
-            if kind == "Client":
-                sp.add_argument("--client-password-stdin", action="store_true",
-                                help="the new client's password: next line of standard input")
-            sp.set_defaults(func=run(cmd_add), kind=name)
-        sp = ksub.add_parser("show", help=f"show one {kind}")
-        online(sp)
-        sp.add_argument("ref", help="id" + ("" if kind in ("Key", "Pep") else " or name"))
-        sp.set_defaults(func=run(cmd_show), kind=name)
-        sp = ksub.add_parser("list", help=f"list {kind} objects you may read")
-        online(sp)
-        sp.add_argument("--altered-since", help="UTC time")
-        sp.add_argument("--max", type=int, help="at most this many (1..1000)")
-        sp.set_defaults(func=run(cmd_list), kind=name)
-        sp = ksub.add_parser("edit", help=f"change a {kind} (versioned)")
-        online(sp)
-        sp.add_argument("ref")
-        _field_options(sp, kind, False)
-        sp.add_argument("--version", type=int,
-                        help="refuse the edit unless the object is at this version")
-        sp.set_defaults(func=run(cmd_edit), kind=name)
-        sp = ksub.add_parser("delete", help="destroy the key (tombstone kept)" if kind == "Key"
-                             else f"delete a {kind}")
-        online(sp)
-        sp.add_argument("ref")
-        sp.add_argument("--version", type=int, help="refuse unless at this version")
-        sp.set_defaults(func=run(cmd_delete), kind=name)
-        for action, fn in (("associate", cmd_associate), ("disassociate", cmd_disassociate)):
-            sp = ksub.add_parser(action, help=f"{action} with a realm or another object")
-            online(sp)
-            sp.add_argument("ref")
-            for t in _TARGETS:
-                sp.add_argument(f"--{t}", dest="to_" + t.replace("-", "_"),
-                                metavar=KINDS[t][0].upper())
-            sp.add_argument("--right", action="append", default=[], choices=_RIGHTS,
-                            help="with --realm, for a client or PEP: its rights there")
-            sp.set_defaults(func=run(fn), kind=name)
+        _kind_parser(asub, name, kind, text, online, run)
+    _query_parsers(asub, online, run)
 
+
+def _kind_parser(asub: Any, name: str, kind: str, text: str,
+                 online: Callable[[argparse.ArgumentParser], None],
+                 run: Callable[[Callable[..., int]], Callable[[argparse.Namespace], int]]
+                 ) -> None:
+    kp = asub.add_parser(name, help=text, description=text)
+    ksub = kp.add_subparsers(dest="admin_action", required=True, metavar="ACTION")
+    if kind not in ("Key", "Pep"):
+        sp = ksub.add_parser("add", help=f"create a {kind}")
+        online(sp)
+        _field_options(sp, kind, True)
+        sp.add_argument("--realm", action="append", default=[],
+                        help="realm URI to put it in (repeatable)")
+        sp.add_argument("--right", action="append", default=[], choices=_RIGHTS,
+                        help="Client: its right in each --realm (default: all)")
+        if kind == "Client":
+            sp.add_argument("--client-password-stdin", action="store_true",
+                            help="the new client's password: next line of standard input")
+        sp.set_defaults(func=run(cmd_add), kind=name)
+    sp = ksub.add_parser("show", help=f"show one {kind}")
+    online(sp)
+    sp.add_argument("ref", help="id" + ("" if kind in ("Key", "Pep") else " or name"))
+    sp.set_defaults(func=run(cmd_show), kind=name)
+    sp = ksub.add_parser("list", help=f"list {kind} objects you may read")
+    online(sp)
+    sp.add_argument("--altered-since", help="UTC time")
+    sp.add_argument("--max", type=int, help="at most this many (1..1000)")
+    sp.set_defaults(func=run(cmd_list), kind=name)
+    sp = ksub.add_parser("edit", help=f"change a {kind} (versioned)")
+    online(sp)
+    sp.add_argument("ref")
+    _field_options(sp, kind, False)
+    sp.add_argument("--version", type=int,
+                    help="refuse the edit unless the object is at this version")
+    sp.set_defaults(func=run(cmd_edit), kind=name)
+    sp = ksub.add_parser("delete", help="destroy the key (tombstone kept)" if kind == "Key"
+                         else f"delete a {kind}")
+    online(sp)
+    sp.add_argument("ref")
+    sp.add_argument("--version", type=int, help="refuse unless at this version")
+    sp.set_defaults(func=run(cmd_delete), kind=name)
+    for action, fn in (("associate", cmd_associate), ("disassociate", cmd_disassociate)):
+        sp = ksub.add_parser(action, help=f"{action} with a realm or another object")
+        online(sp)
+        sp.add_argument("ref")
+        for t in _TARGETS:
+            sp.add_argument(f"--{t}", dest="to_" + t.replace("-", "_"),
+                            metavar=KINDS[t][0].upper())
+        sp.add_argument("--right", action="append", default=[], choices=_RIGHTS,
+                        help="with --realm, for a client or PEP: its rights there")
+        sp.set_defaults(func=run(fn), kind=name)
+
+
+def _query_parsers(asub: Any, online: Callable[[argparse.ArgumentParser], None],
+                   run: Callable[[Callable[..., int]], Callable[[argparse.Namespace], int]]
+                   ) -> None:
     sp = asub.add_parser("audit", help="audit records by key, client and time")
     online(sp)
     sp.add_argument("--key", help="KeyId")

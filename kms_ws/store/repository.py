@@ -16,11 +16,10 @@ from ..domain.model import (AuditMessage, ClientState, CredentialType, DataSet, 
 from ..domain.realms import Right, format_rights, parse_rights
 from . import tables as t
 from .admin_queries import AdminQueries
-from .objects import ObjectQueries
 from .updates import UpdatesRepository, key_from_row
 
 
-class Repository(ObjectQueries, AdminQueries):
+class Repository(AdminQueries):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.updates = UpdatesRepository(conn)
