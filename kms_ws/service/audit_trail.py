@@ -32,9 +32,13 @@ def success_events(name: str, caller: Endpoint, now: datetime, request: Any,
                    result: Any) -> list[AuditEvent]:
     who = (caller.endpoint_id, caller.name)
     if isinstance(result, GetKeyResult):
-        return [AuditEvent(now, name, "KeyDelivered" if k.value is not None else "KeyMetadata",
-                           "Success", *who, key_id=k.key_id,
-                           pep_id=getattr(request, "pep_id", None)) for k in result.keys]
+        pep_id = getattr(request, "pep_id", None)
+        created = [AuditEvent(now, name, "KeyCreated", "Success", *who, key_id=k.key_id,
+                              message=f"by key-assignment policy {k.assignment_policy_id}")
+                   for k in result.keys if k.created_at == now and k.assignment_policy_id]
+        return created + [AuditEvent(now, name, "KeyDelivered" if k.value is not None
+                                     else "KeyMetadata", "Success", *who, key_id=k.key_id,
+                                     pep_id=pep_id) for k in result.keys]
     if isinstance(result, TransferResult) and isinstance(result.object, Key):
         k = result.object
         return [AuditEvent(now, name, "KeyDelivered" if k.value is not None else "KeyMetadata",

@@ -74,11 +74,15 @@ class AdminQueries(ObjectQueries):
         self._insert_many(tr, [{"template_id": template_id, "realm": r}
                                for r in sorted(set(realms))])
 
-    def list_templates(self, realms: Sequence[str], limit: int) -> list[KeyTemplate]:
-        ids = self.conn.execute(select(t.templates.c.id).where(t.templates.c.id.in_(
+    def list_templates(self, realms: Sequence[str], limit: int,
+                       altered_since: datetime | None = None) -> list[KeyTemplate]:
+        q = select(t.templates.c.id).where(t.templates.c.id.in_(
             select(t.template_realms.c.template_id).where(
-                t.template_realms.c.realm.in_(list(realms))))).order_by(
-            t.templates.c.friendly_name).limit(limit)).scalars().all()
+                t.template_realms.c.realm.in_(list(realms)))))
+        if altered_since is not None:
+            q = q.where(t.templates.c.edit_datetime > altered_since)
+        ids = self.conn.execute(q.order_by(t.templates.c.friendly_name).limit(limit)) \
+            .scalars().all()
         return [tpl for i in ids if (tpl := self.get_template(template_id=i)) is not None]
 
     def delete_template(self, template_id: str) -> None:
@@ -98,11 +102,15 @@ class AdminQueries(ObjectQueries):
             self.conn.execute(delete(table).where(table.c.endpoint_id == ep.endpoint_id))
             self._insert_many(table, rows)
 
-    def list_endpoints(self, kind: str, realms: Sequence[str], limit: int) -> list[Endpoint]:
+    def list_endpoints(self, kind: str, realms: Sequence[str], limit: int,
+                       altered_since: datetime | None = None) -> list[Endpoint]:
         e = t.endpoints.c
-        rows = self.conn.execute(select(t.endpoints).where(and_(
+        q = select(t.endpoints).where(and_(
             e.kind == kind, e.id.in_(select(t.realm_grants.c.endpoint_id).where(
-                t.realm_grants.c.realm.in_(list(realms)))))).order_by(e.name).limit(limit)).all()
+                t.realm_grants.c.realm.in_(list(realms))))))
+        if altered_since is not None:
+            q = q.where(e.edit_datetime > altered_since)
+        rows = self.conn.execute(q.order_by(e.name).limit(limit)).all()
         return [self._endpoint(r) for r in rows]
 
     def delete_endpoint(self, endpoint_id: str) -> None:

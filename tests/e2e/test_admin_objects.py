@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -153,3 +154,23 @@ def test_a_realm_in_use_cannot_be_deleted(admin, new_realm, principal) -> None: 
     assert admin.admin_delete("Realm", empty) is None
     with pytest.raises(KmsFault):
         admin.admin_get("Realm", empty)
+
+
+@pytest.mark.parametrize("kind", ["KeyTemplate", "Client", "RetentionPolicy"])
+def test_list_altered_since(admin: KmsClient, principal, kind: str) -> None:  # type: ignore[no-untyped-def]
+    if kind == "Client":
+        _, oid = principal({"realm://localhost/default": ()})
+        obj = admin.admin_get("Client", oid)
+    else:
+        obj = admin.admin_create(kind, NEW_OBJECTS[kind]())
+        oid = obj[ID.get(kind, "PolicyId")]
+    id_field = {"Client": "ClientId"}.get(kind, ID.get(kind, "PolicyId"))
+    marker = admin.create_key().edit_datetime  # the server's clock, after the object
+    later = admin.admin_edit(kind, {**obj, "Description": "x"} if kind != "Client"
+                             else {**obj, "Attributes": {"Attribute": [{"Name": "site",
+                                                                         "Value": "b"}]}})
+    assert later["Version"] == obj["Version"] + 1
+    since, _ = admin.admin_list(kind, altered_since=marker, max_items=1000)
+    assert oid in [o[id_field] for o in since]
+    nothing, _ = admin.admin_list(kind, altered_since=datetime.now(UTC) + timedelta(days=1))
+    assert oid not in [o[id_field] for o in nothing]

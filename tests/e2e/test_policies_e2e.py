@@ -204,6 +204,8 @@ def test_key_assignment_shared_pool_and_per_tape(admin: KmsClient, client: KmsCl
     assert [b["KeyId"] for b in keys_of_a2] == [a.key_id]
     protected = {b["DataSet"]["Value"] for b in admin.admin_bindings(key_id=a.key_id)}
     assert {"A1", "A2"} <= protected
+    events = [r["Event"] for r in admin.admin_audit(key_id=a.key_id)]
+    assert events.count("KeyCreated") == 1 and events.count("KeyDelivered") >= 2
     # Decryption of a tape gets the key it was written with, never a new one.
     assert client.get_key(datasets=[("volume", "A2")], usage="Decrypt").key_id == a.key_id
 

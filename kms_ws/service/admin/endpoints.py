@@ -44,7 +44,7 @@ class EndpointKindBase(Kind):
         assert ctx.caller is not None
         eps = ctx.repo.list_endpoints(self.endpoint_kind.value,
                                       realms_with(ctx.caller.grants, Right.READ),
-                                      req.max_items + 1)
+                                      req.max_items + 1, req.altered_since)
         return [self.document(ctx, e) for e in eps[:req.max_items]], len(eps) > req.max_items
 
     def _edit_common(self, ctx: RequestContext, ep: Endpoint, doc: Document) -> None:

@@ -75,7 +75,7 @@ class TemplateKind(Kind):
         from ...domain.realms import realms_with
         assert ctx.caller is not None
         tpls = ctx.repo.list_templates(realms_with(ctx.caller.grants, Right.READ),
-                                       req.max_items + 1)
+                                       req.max_items + 1, req.altered_since)
         return [self.document(ctx, t) for t in tpls[:req.max_items]], \
             len(tpls) > req.max_items
 
