@@ -313,3 +313,18 @@ def test_locked_client_is_unlocked_and_disabled_by_an_admin(
     admin.admin_edit("Client", {**doc, "State": "Disabled"})
     with pytest.raises(KmsFault):
         c.get_random_bytes(1)
+
+
+def test_a_pep_gets_keys_only_in_realms_where_it_holds_a_right(
+        admin: KmsClient, client_factory, new_realm) -> None:  # type: ignore[no-untyped-def]
+    owner, _, _ = client_factory()
+    pep = owner.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:6]}")
+    key = owner.create_key()
+    assert owner.get_key(key.key_id, pep_id=pep).value == key.value
+    elsewhere = new_realm()
+    admin.admin_associate("Pep", pep, "Realm", elsewhere, rights=["Reference"])
+    admin.admin_disassociate("Pep", pep, "Realm", "realm://localhost/default")
+    with pytest.raises(KmsFault) as err:
+        owner.get_key(key.key_id, pep_id=pep)
+    assert err.value.error_code == "E_KEY_NOT_FOUND"
+    assert owner.get_key(key.key_id).value == key.value  # the client itself still may
