@@ -26,7 +26,7 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
         raise PermissionDenied("only an administrator registers KMS clients")
     if ctx.repo.endpoint_name_taken(req.kind, req.name):
         raise AlreadyExists(f"a {req.kind.value} named {req.name!r} is already registered")
-    realms = _realms(ctx, caller, req.realms)
+    realms = _realms(ctx, caller, req.realms, req.kind)
     for realm in realms:
         ensure_realm(ctx, realm)
     # A PEP starts with the rights of its registering client (§4.6); a client registered
@@ -48,9 +48,12 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
     return RegisterEndpointResult(ep.endpoint_id, ep.kind)
 
 
-def _realms(ctx: RequestContext, caller: Endpoint, asked: tuple[str, ...]) -> tuple[str, ...]:
-    if not asked:
-        return caller.realms or (ctx.settings.default_realm,)
+def _realms(ctx: RequestContext, caller: Endpoint, asked: tuple[str, ...],
+            req_kind: EndpointKind) -> tuple[str, ...]:
+    if not asked:  # a PEP joins its client's realms; a client the default realm
+        if req_kind is EndpointKind.PEP and caller.realms:
+            return caller.realms
+        return (ctx.settings.default_realm,)
     outside = set(asked) - set(caller.realms)
     if outside and not caller.is_admin:
         raise PermissionDenied(f"not a member of {', '.join(sorted(outside))}")
