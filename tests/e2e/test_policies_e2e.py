@@ -330,3 +330,14 @@ def test_a_pep_gets_keys_only_in_realms_where_it_holds_a_right(
         owner.get_key(key.key_id, pep_id=pep)
     assert err.value.error_code == "E_KEY_NOT_FOUND"
     assert owner.get_key(key.key_id).value == key.value  # the client itself still may
+
+
+def test_audit_query_by_time_window(admin: KmsClient, client: KmsClient) -> None:
+    first = client.create_key()
+    second = client.create_key()
+    t1 = second.edit_datetime  # the server's clock at the second creation
+    after = {r.get("KeyId") for r in admin.admin_audit(since=t1, max_records=1000)}
+    before = {r.get("KeyId") for r in admin.admin_audit(since=first.edit_datetime, until=t1,
+                                                         max_records=1000)}
+    assert second.key_id in after and first.key_id not in after
+    assert first.key_id in before and second.key_id not in before
