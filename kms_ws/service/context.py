@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,3 +22,9 @@ class RequestContext:
     settings: SecuritySettings
     master: MasterKey
     outbound: Any = None  # calls to client endpoints (§6.10 GetStatus); kms_ws.wsman.delivery
+    # Writes that record a read (delivery use tracking): run after the handler, in the
+    # same write transaction, or in a short one of their own after a read transaction.
+    deferred: list[Callable[[Repository], None]] = field(default_factory=list)
+
+    def defer(self, write: Callable[[Repository], None]) -> None:
+        self.deferred.append(write)

@@ -115,26 +115,19 @@ class KmsService:
                 and request.credential is not None:
             credential = request.credential  # Login/Validate the credential in the body
         now = self.clock()
-        ctx: RequestContext | None = None
         if credential is not None and credential.message_digest is not None:
             self._remember_message(name, credential, now)
+        box: dict[str, RequestContext] = {}
         try:
-            with self.db.transaction(write=op.writes, durable=op.durable) as conn:
-                ctx = RequestContext(None, Repository(conn), now, request_id, self.settings,
-                                     self.master, self.outbound)
-                ctx.caller = authentication.authenticate_caller(ctx, credential, self.passwords)
-                result = op.handler(ctx, request)
-                events = trail.success_events(name, ctx.caller, now, request, result)
-                policies = trail.enforcing_policies(ctx.repo)
-                # PushAuditMessage stores the pushed messages itself (with their times).
-                syslog = trail.record(events, ctx.repo, op.audited, policies,
-                                      local_done=not op.writes or name == "PushAuditMessage")
+            result, events, policies, syslog = self._attempt(
+                op, name, credential, request, request_id, now, box)
         except InvalidCredentials as exc:
             self._auth_failed(name, credential, now, exc)
             raise
         except KmsError as exc:
-            self._failed(name, ctx.caller if ctx else None, now, request, exc)
+            self._failed(name, box["ctx"].caller if "ctx" in box else None, now, request, exc)
             raise
+        ctx = box["ctx"]
         trail.send(self.syslog, syslog)
         if not op.writes and not op.audited:
             self._optional(events, policies)
@@ -142,6 +135,25 @@ class KmsService:
             with self.db.transaction(write=True) as conn:
                 Repository(conn).reset_auth_failures(ctx.caller.endpoint_id)
         return result
+
+    def _attempt(self, op: Operation, name: str, credential: Credential | None, request: Any,
+                 request_id: str, now: datetime, box: dict[str, RequestContext]
+                 ) -> tuple[Any, list[AuditEvent], list, list]:  # type: ignore[type-arg]
+        """Authenticate and run the handler in one unit of work with its deferred writes
+        and audit records. box receives the context (the caller, for failure audits)."""
+        with self.db.transaction(write=op.writes, durable=op.durable) as conn:
+            ctx = box["ctx"] = RequestContext(None, Repository(conn), now, request_id,
+                                              self.settings, self.master, self.outbound)
+            ctx.caller = authentication.authenticate_caller(ctx, credential, self.passwords)
+            result = op.handler(ctx, request)
+            for write in ctx.deferred:
+                write(ctx.repo)
+            events = trail.success_events(name, ctx.caller, now, request, result)
+            policies = trail.enforcing_policies(ctx.repo)
+            # PushAuditMessage stores the pushed messages itself (with their times).
+            syslog = trail.record(events, ctx.repo, op.audited, policies,
+                                  local_done=not op.writes or name == "PushAuditMessage")
+        return result, events, policies, syslog
 
     def acknowledge_updates(self, page: UpdatePage) -> int:
         """The client received the final page of a GetUpdateList: pending UpdatePending

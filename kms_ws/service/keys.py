@@ -204,9 +204,10 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     key.t_cached = policies.t_cached_for(ctx, in_force, key, pep or caller)
     right = effective_right(caller.grants, key.realms)
     key.hidden = right is None or right < Right.READ
-    ctx.repo.record_use(key.key_id, caller.endpoint_id, "Client", ctx.now)
+    key_id, now = key.key_id, ctx.now
+    ctx.defer(lambda repo: repo.record_use(key_id, caller.endpoint_id, "Client", now))
     if pep is not None:
-        ctx.repo.record_use(key.key_id, pep.endpoint_id, "Pep", ctx.now)
+        ctx.defer(lambda repo: repo.record_use(key_id, pep.endpoint_id, "Pep", now))
     return key
 
 
