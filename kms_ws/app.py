@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lxml import etree
@@ -16,17 +17,60 @@ from .soap.wsdl import PLACEHOLDER_URL
 from .soap.wsgi import SoapApplication
 from .store.engine import Database
 from .wsman.delivery import ClientServiceCaller
+from .store.repository import Repository
 
 
-def init_data_dir(config: Config) -> tuple[Database, master_key.MasterKey]:
-    """Create the data directory, the master key, the server's response-signing key and
-    the schema if missing."""
+def make_provider(config: Config) -> master_key.MasterKeyProvider:
+    opts = dict(config.master_key)
+    kind = opts.pop("provider", "file")
+    if kind == "file":
+        env = opts.pop("passphrase_env", "KMS_WS_MASTER_PASSPHRASE")
+        if opts:
+            raise master_key.MasterKeyError(f"unknown master_key options: {sorted(opts)}")
+        return master_key.FileProvider(config.data_dir, os.environ.get(env) or None)
+    if kind == "pkcs11":
+        from .crypto.pkcs11_provider import Pkcs11Provider
+        return Pkcs11Provider.from_options(opts)
+    raise master_key.MasterKeyError(f"unknown master key provider {kind!r}")
+
+
+def open_keyring(config: Config, db: Database) -> master_key.Keyring:
+    """The keyring, its current key as recorded in the database."""
+    provider = make_provider(config)
+    with db.transaction() as conn:
+        current = Repository(conn).current_master_key_id()
+    if current is None:
+        raise master_key.MasterKeyError("the database records no master key; run 'kms-ws init'")
+    return master_key.Keyring(provider, current)
+
+
+def prepare_store(config: Config) -> Database:
+    """The data directory, the server's response-signing key and the migrated database,
+    without touching the master-key provider (the server's parent process: PKCS#11 must not be used before a fork)."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    mk = master_key.load_or_create(config.data_dir / master_key.FILE_NAME)
-    certificates.create_server_key(config.data_dir)
+    certificates.create_server_key(config.data_dir)  # the response-signing key
     db = Database(config.db_url)
     db.migrate()
-    return db, mk
+    return db
+
+
+def init_data_dir(config: Config) -> tuple[Database, master_key.Keyring]:
+    """Create the data directory, the master key and the schema if missing."""
+    db = prepare_store(config)
+    provider = make_provider(config)
+    with db.transaction(write=True) as conn:
+        repo = Repository(conn)
+        current = repo.current_master_key_id()
+        if current is None:
+            ids = provider.key_ids()
+            if len(ids) > 1:
+                raise master_key.MasterKeyError(
+                    f"several master keys ({', '.join(ids)}) and none recorded as current")
+            current = ids[0] if ids else provider.create()
+            repo.set_meta("master_key_current", current)
+    keyring = master_key.Keyring(provider, current)
+    keyring.aead_for(current)  # opens it now: a wrong passphrase or missing key fails here
+    return db, keyring
 
 
 def message_validator() -> etree.XMLSchema:
@@ -42,10 +86,9 @@ def ws_validator() -> etree.XMLSchema:
 
 def create_app(config: Config) -> SoapApplication:
     db = Database(config.db_url)
-    mk = master_key.load(config.data_dir / master_key.FILE_NAME)
     syslog = SyslogSink(config.audit_syslog) if config.audit_syslog else None
     validator = message_validator()
-    service = KmsService(db, mk, config.security, syslog=syslog,
+    service = KmsService(db, open_keyring(config, db), config.security, syslog=syslog,
                          outbound=ClientServiceCaller(config, validator))
     wsdl = Path(wsdl_dir() / "kms.wsdl").read_bytes()
     return SoapApplication(service, config.security, validator, wsdl,

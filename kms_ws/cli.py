@@ -155,6 +155,72 @@ def cmd_template_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_master_key_status(args: argparse.Namespace) -> int:
+    from .app import init_data_dir
+    from .service import rotation
+    db, keyring = init_data_dir(_config(args))
+    st = rotation.state(db)
+    db.dispose()
+    print(f"current master key {st.current} ({keyring.provider.name} provider)")
+    for mk, n in sorted(st.counts.items()):
+        print(f"  {mk}: seals {n} value(s){'  <- current' if mk == st.current else ''}")
+    print(f"pending re-seal: {st.pending}")
+    return 0
+
+
+def cmd_master_key_rotate(args: argparse.Namespace) -> int:
+    """Online: re-seal everything under a new master key; resumable; retires old keys."""
+    import fcntl
+    import time
+
+    from .app import init_data_dir
+    from .service import rotation
+    cfg = _config(args)
+    db, keyring = init_data_dir(cfg)
+    lock = open(cfg.data_dir / ".master-key-rotation.lock", "w")  # noqa: SIM115
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("kms-ws: another master-key rotation is running on this data directory",
+              file=sys.stderr)
+        lock.close()
+        db.dispose()
+        return 1
+    try:
+        current, resumed = rotation.begin(db, keyring)
+        total = rotation.state(db).pending
+        print(f"{'resuming' if resumed else 'started'} rotation to master key {current}: "
+              f"{total} value(s) to re-seal", flush=True)
+        done = batches = 0
+        while True:
+            if args.max_batches is not None and batches >= args.max_batches:
+                left = rotation.state(db).pending
+                print(f"paused after {batches} batch(es): {left} left; run 'kms-ws master-key "
+                      "rotate' again to resume", flush=True)
+                return 3
+            n = rotation.reseal_batch(db, keyring, args.batch_size)
+            if n == 0:
+                break
+            done, batches = done + n, batches + 1
+            print(f"re-sealed {done}/{max(total, done)}", flush=True)
+            if args.throttle_ms:
+                time.sleep(args.throttle_ms / 1000)
+        retired = rotation.finish(db, keyring)
+        if retired is None:  # values sealed under an old key appeared meanwhile
+            print("values under an older key remain; run again to finish", flush=True)
+            return 3
+        print(f"done: {done} value(s) re-sealed under {current}; retired "
+              f"{', '.join(retired) or 'no key'}", flush=True)
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted; every finished batch is kept: run 'kms-ws master-key rotate' "
+              "again to resume", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        lock.close()
+        db.dispose()
+
+
 def cmd_wsdl(args: argparse.Namespace) -> int:
     from .resources import schema_dir
     from .soap.wsdl import build_client_wsdl, build_wsdl
@@ -310,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir(sp)
     sp.set_defaults(func=cmd_deliver)
 
+    _master_key_parser(sub, data_dir)
+
     sp = sub.add_parser("wsdl", help="write the WSDL generated from the schemas")
     sp.add_argument("-o", "--output", default="-")
     sp.add_argument("--client-service", action="store_true",
@@ -380,11 +448,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _master_key_parser(sub, data_dir) -> None:  # type: ignore[no-untyped-def]
+    mk = sub.add_parser("master-key", help="master-key status and online rotation")
+    msub = mk.add_subparsers(dest="master_key_command", required=True, metavar="ACTION")
+    sp = msub.add_parser("status", help="the current master key and what each key seals")
+    data_dir(sp)
+    sp.set_defaults(func=cmd_master_key_status)
+    sp = msub.add_parser("rotate", help="re-seal every stored key under a new master key "
+                         "(online, resumable; old keys are destroyed once unused)")
+    data_dir(sp)
+    sp.add_argument("--batch-size", type=int, default=100, help="rows per transaction")
+    sp.add_argument("--throttle-ms", type=int, default=0,
+                    help="pause between batches, to spare a busy server")
+    sp.add_argument("--max-batches", type=int,
+                    help="stop after N batches (resume later by running rotate again)")
+    sp.set_defaults(func=cmd_master_key_rotate)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .client import KmsFault
+    from .client import KeyUnwrapError, KmsFault
+    from .crypto.master_key import MasterKeyError
     try:
         return int(args.func(args) or 0)
+    except (MasterKeyError, KeyUnwrapError) as exc:
+        print(f"kms-ws: {exc}", file=sys.stderr)
+        return 1
     except KmsFault as fault:
         print(f"kms-ws: {fault.subcode or 'error'}: {fault.reason}"
               + (f" ({fault.error_code})" if fault.error_code else ""), file=sys.stderr)

@@ -42,6 +42,10 @@ class Config:
     notify_retry_max_seconds: float = 300.0
     notify_poll_seconds: float = 0.5
     notify_timeout_seconds: float = 10.0
+    # Master-key provider: {"provider": "file"} (default; passphrase from the environment
+    # variable named by "passphrase_env", default KMS_WS_MASTER_PASSPHRASE, when set) or
+    # {"provider": "pkcs11", "module": PATH, "token_label": LABEL, "pin_env": VAR}.
+    master_key: dict[str, Any] = field(default_factory=dict)
 
     @property
     def db_url(self) -> str:

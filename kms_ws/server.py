@@ -11,7 +11,9 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from .app import create_app, init_data_dir
+from .app import create_app, init_data_dir, prepare_store
+from .crypto.master_key import MasterKeyError
+from .store.repository import Repository
 from .config import Config
 from .logs import configure_logging
 
@@ -62,7 +64,15 @@ def _cached_ssl_context(_conf: Any, default_factory: Any) -> ssl.SSLContext:
 
 def serve(config: Config) -> None:
     configure_logging(config.log_path)
-    db, _ = init_data_dir(config)
+    # A file master key is created here on first start; a PKCS#11 token is not touched
+    # before gunicorn forks (each worker opens it), so it needs 'kms-ws init' first.
+    if config.master_key.get("provider", "file") == "file":
+        db, _ = init_data_dir(config)
+    else:
+        db = prepare_store(config)
+        with db.transaction() as conn:
+            if Repository(conn).current_master_key_id() is None:
+                raise MasterKeyError("no master key in the token yet: run 'kms-ws init' first")
     db.dispose()
     scheme = "https" if config.tls_cert else "http"
     logging.getLogger("kms_ws").warning("kms-ws serving %s://%s:%d/wsman with %d workers, data in %s",

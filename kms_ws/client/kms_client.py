@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from zeep import Client, Settings
 from zeep.exceptions import Fault, TransportError
@@ -37,6 +38,7 @@ from ..security.wssecurity import SigningKey
 from ..xmlns import KMS, PREFIXES
 from .addressing import AddressingPlugin
 from .signing import SignaturePlugin
+from .unwrap import BlobFields, Kek, PepBlob, PrivateKeyHolder, Unwrapper
 from .wsman import KEY_URI, PUSH_WITH_ACK, WsManChannel
 
 _BINDING = "{%s}KmsSoap12Binding" % KMS
@@ -74,6 +76,8 @@ class Key:
     datasets: list[tuple[str, str]] = field(default_factory=list)
     realms: list[str] = field(default_factory=list)
     template_id: str | None = None
+    wrapping_type: str | None = None  # how the blob arrived ("none" = unwrapped)
+    pep_blob: PepBlob | None = field(default=None, repr=False)  # double wrapped: for the PEP
 
 
 class _Session(requests.Session):
@@ -91,8 +95,12 @@ class KmsClient:
                  *, verify: bool | str = True, cert: str | tuple[str, str] | None = None,
                  timeout: float = 30, plugins: Sequence[Any] = (),
                  signing_key: SigningKey | None = None,
-                 server_cert: str | bytes | None = None, verify_responses: bool = True) -> None:
+                 server_cert: str | bytes | None = None, verify_responses: bool = True,
+                 wrapping_keys: Iterable[Kek | PrivateKeyHolder] = ()) -> None:
+        """wrapping_keys: this client's KEKs / private keys (with their WrappingKeyIds),
+        to open the keys the server delivers wrapped."""
         self.url = url
+        self._unwrapper = Unwrapper(wrapping_keys)
         session = _Session()
         session.verify = verify
         if cert is not None:
@@ -140,9 +148,12 @@ class KmsClient:
                           capabilities: Sequence[str] = (), description: str | None = None,
                           pep_attributes: DataSets | None = None,
                           realms: Sequence[str] = (), certificate: bytes | None = None,
-                          symmetric_key: bytes | None = None) -> str:
+                          symmetric_key: bytes | None = None,
+                          wrapping_values: Mapping[str, bytes | x509.Certificate] | None = None
+                          ) -> str:
         """One credential: a password, an X.509 certificate (PEM or DER; the endpoint
-        then signs its requests, or authenticates with TLS) or an HMAC secret."""
+        then signs its requests, or authenticates with TLS) or an HMAC secret.
+        wrapping_values: the endpoint's wrapping keys {WrappingKeyId: KEK or certificate}."""
         cred = None
         if password is not None:
             cred = {"CredentialType": "UsernamePassword",
@@ -156,8 +167,20 @@ class KmsClient:
             Capabilities=_caps(capabilities) if capabilities else None, Credential=cred,
             PepAttributes={"Attribute": _pairs(pep_attributes)} if pep_attributes else None,
             RealmAssociations={"RealmAssociation": [{"Realm": r} for r in realms]}
-            if realms else None)
+            if realms else None,
+            WrappingValues=_wrapping_values(wrapping_values) if wrapping_values else None)
         return str(res.EndpointId)
+
+    def register_wrapping_values(self, values: Mapping[str, bytes | x509.Certificate] | None =
+                                 None, *, endpoint_id: str | None = None,
+                                 retire: Sequence[str] = ()) -> list[str]:
+        """Register wrapping keys {WrappingKeyId: KEK bytes or certificate} for this client
+        (or a PEP it is associated with) and retire others; returns the ids now held,
+        newest first. KEKs are never returned by the server."""
+        res = self._call("RegisterWrappingValues", EndpointId=endpoint_id,
+                         WrappingValues=_wrapping_values(values) if values else None,
+                         Retire=list(retire) or None)
+        return [w.WrappingKeyId for w in (res.WrappingKey or [])]
 
     def negotiate_capabilities(self, capabilities: Sequence[str]) -> list[str]:
         return _cap_names(self._call("NegotiateCapabilities", Capabilities=_caps(capabilities)))
@@ -169,7 +192,7 @@ class KmsClient:
                    datasets: DataSets | None = None, length: int | None = 256,
                    cipher_type: str | None = None, pep_id: str | None = None,
                    attributes: Mapping[str, str] | None = None,
-                   description: str | None = None) -> Key:
+                   description: str | None = None, wrapping_type: str | None = None) -> Key:
         tpl: dict[str, Any] = {}
         if template is not None:  # the template decides cipher and length
             tpl = {"TemplateId": template} if _is_guid(template) else {"TemplateName": template}
@@ -177,16 +200,20 @@ class KmsClient:
         res = self._call(
             "CreateKey", FriendlyName=friendly_name, **tpl, CipherType=cipher_type,
             KeyLength=length, DataSets=_datasets(datasets), PepId=pep_id,
-            AttributeAssociations=_attrs(attributes), Description=description)
-        return _key(res)
+            AttributeAssociations=_attrs(attributes), Description=description,
+            WrappingType=wrapping_type)
+        return self._key(res)
 
     def store_key(self, value: bytes, friendly_name: str | None = None,
                   datasets: DataSets | None = None, cipher_type: str | None = None,
                   pep_id: str | None = None, attributes: Mapping[str, str] | None = None,
-                  description: str | None = None) -> str:
+                  description: str | None = None, wrapping_type: str = "none",
+                  wrapping_key_id: str | None = None) -> str:
+        """wrapping_type (a KEK type): the key travels wrapped under this client's KEK
+        `wrapping_key_id` (one of its wrapping_keys, registered with the server)."""
         res = self._call(
-            "StoreKey", KeyBlob={"ProtocolVersion": 1, "WrappingType": "none",
-                                 "Length": len(value), "Data": value},
+            "StoreKey", KeyBlob=self._unwrapper.blob_for_server(value, wrapping_type,
+                                                                wrapping_key_id),
             FriendlyName=friendly_name, CipherType=cipher_type, DataSets=_datasets(datasets),
             PepId=pep_id, AttributeAssociations=_attrs(attributes), Description=description)
         return str(res.KeyId)
@@ -194,7 +221,7 @@ class KmsClient:
     def get_key(self, key_id: str | None = None, friendly_name: str | None = None,
                 datasets: DataSets | None = None, *, attributes: Mapping[str, str] | None = None,
                 usage: str | None = None, pep_id: str | None = None,
-                template_id: str | None = None) -> Key:
+                template_id: str | None = None, wrapping_type: str | None = None) -> Key:
         """One key: by id, by friendly name (plus reference attributes), or by data sets."""
         if key_id is not None:
             sel: dict[str, Any] = {"KeyId": key_id}
@@ -204,8 +231,8 @@ class KmsClient:
             sel = {"DataSets": _datasets(datasets), "TemplateId": template_id}
         else:
             raise ValueError("get_key needs key_id, friendly_name or datasets")
-        res = self._call("GetKey", **sel, PepId=pep_id, Usage=usage)
-        return _key(res.Key[0])
+        res = self._call("GetKey", **sel, PepId=pep_id, Usage=usage, WrappingType=wrapping_type)
+        return self._key(res.Key[0])
 
     def find_keys(self, attributes: Mapping[str, str] | None = None,
                   altered_since: datetime | None = None, *, usage: str | None = None,
@@ -215,11 +242,11 @@ class KmsClient:
         sel: dict[str, Any] = ({"MatchAttributes": _attrs(attributes)} if attributes
                                else {"AlteredSince": altered_since})
         res = self._call("GetKey", **sel, Usage=usage, MaxKeys=max_keys)
-        return [_key(k) for k in (res.Key or [])], bool(res.More)
+        return [self._key(k) for k in (res.Key or [])], bool(res.More)
 
     def get_key_if_altered(self, key_id: str, since_version: int) -> Key | None:
         res = self._call("GetKey", KeyId=key_id, IfAlteredSinceVersion=since_version)
-        return _key(res.Key[0]) if res.Key else None
+        return self._key(res.Key[0]) if res.Key else None
 
     def push_audit_messages(self, messages: Iterable[Mapping[str, Any]]) -> int:
         """Each message: event (required), key_id, pep_id, time, message."""
@@ -294,7 +321,8 @@ class KmsClient:
         """WS-Transfer Get on the Key resource: metadata, and the value when asked for and
         the caller may receive it."""
         options = {"IncludeKeyValue": "true"} if include_value else None
-        return key_from_element(self._ws(self._wsman.get, KEY_URI, {"KeyId": key_id}, options))
+        return key_from_element(self._ws(self._wsman.get, KEY_URI, {"KeyId": key_id}, options),
+                                self._unwrapper)
 
     def get_update_list(self, update_type: str = "AllKeys",
                         tokens: Mapping[str, int] | None = None, *, pep_id: str | None = None,
@@ -310,7 +338,7 @@ class KmsClient:
                 el = self._ws(next, it)
             except StopIteration as stop:
                 return dict(stop.value)
-            yield key_from_element(el)
+            yield key_from_element(el, self._unwrapper)
 
     def subscribe(self, notify_to: str, update_type: str = "AllKeys", *,
                   pep_id: str | None = None, expires: str | None = None,
@@ -348,6 +376,17 @@ class KmsClient:
             etree.SubElement(cred, f"{{{KMS}}}SessionToken").text = token
 
     # ---- plumbing -----------------------------------------------------------------------
+    def _key(self, k: Any) -> Key:
+        key = _key(k)
+        blob = k.KeyBlob
+        if blob is not None:
+            key.wrapping_type = blob.WrappingType
+            key.value, key.pep_blob = self._unwrapper.open_key(BlobFields(
+                key.key_id, blob.WrappingType, blob.WrappingKeyId, blob.InnerWrappingType,
+                blob.InnerWrappingKeyId, int(blob.Length), bytes(blob.Data),
+                bytes(blob.CheckValue) if blob.CheckValue is not None else None))
+        return key
+
     def _trust(self) -> None:
         if self._signature.verify_responses and self._signature.server_cert is None:
             self._signature.server_cert = self._fetch_server_cert()
@@ -401,6 +440,17 @@ def _is_guid(v: str) -> bool:
         return False
 
 
+def _wrapping_values(values: Mapping[str, bytes | x509.Certificate]) -> dict[str, Any]:
+    items = []
+    for kid, v in values.items():
+        if isinstance(v, x509.Certificate):
+            items.append({"WrappingKeyId": kid,
+                          "Certificate": v.public_bytes(serialization.Encoding.DER)})
+        else:
+            items.append({"WrappingKeyId": kid, "SymmetricKey": bytes(v)})
+    return {"WrappingValue": items}
+
+
 def _cap_names(res: Any) -> list[str]:
     # zeep unwraps a response of one element: here the list of Capability elements.
     items = res if isinstance(res, list) else (getattr(res, "Capability", None) or [])
@@ -425,18 +475,11 @@ def _attrs(values: Mapping[str, str] | None) -> dict[str, Any] | None:
 
 
 def _key(k: Any) -> Key:
-    blob = k.KeyBlob
-    value = None
-    if blob is not None:
-        if blob.WrappingType != "none":
-            raise KmsFault(None, f"cannot unwrap a {blob.WrappingType} key blob")
-        value = bytes(blob.Data)
-        if len(value) != blob.Length:
-            raise KmsFault(None, "key blob length does not match its data")
+    """The key's metadata; KmsClient._key adds the unwrapped value."""
     return Key(
         key_id=k.KeyId, state=k.State, version=int(k.Version), cipher_type=k.CipherType,
         t_cached=int(k.TCached), edit_datetime=k.EditDateTime, friendly_name=k.FriendlyName,
-        value=value, t_expired=k.TExpired, t_disabled=k.TDisabled, description=k.Description,
+        t_expired=k.TExpired, t_disabled=k.TDisabled, description=k.Description,
         attributes={a.Name: a.Value for a in (k.AttributeAssociations.Attribute
                                               if k.AttributeAssociations else [])},
         datasets=[(d.Name, d.Value) for d in (k.DataSets.DataSet if k.DataSets else [])],
@@ -473,8 +516,9 @@ def _many(res: Any, kind: str) -> list[dict[str, Any]]:
         return []
     items = value if isinstance(value, list) else [value]
     return [_plain(v) for v in items]
-def key_from_element(k: etree._Element) -> Key:
-    """A kms:Key element (WS-Management responses) as a Key."""
+def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> Key:
+    """A kms:Key element (WS-Management responses) as a Key; a wrapped KeyBlob is opened
+    with the caller's wrapping keys (`unwrapper`), never taken as the key."""
     K = "{%s}" % KMS
 
     def text(name: str) -> str | None:
@@ -484,13 +528,23 @@ def key_from_element(k: etree._Element) -> Key:
         v = text(name)
         return datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
 
-    data = text("KeyBlob/" + K + "Data")
+    value = pep_blob = wrapping = None
+    blob = k.find(K + "KeyBlob")
+    if blob is not None:
+        def b(name: str) -> str | None:
+            return blob.findtext(K + name)
+        check = b("CheckValue")
+        wrapping = b("WrappingType") or "none"
+        value, pep_blob = (unwrapper or Unwrapper()).open_key(BlobFields(
+            text("KeyId") or "", wrapping, b("WrappingKeyId"), b("InnerWrappingType"),
+            b("InnerWrappingKeyId"), int(b("Length") or 0), base64.b64decode(b("Data") or ""),
+            base64.b64decode(check) if check else None))
     return Key(
         key_id=text("KeyId") or "", state=text("State") or "", version=int(text("Version") or 0),
         cipher_type=text("CipherType") or "", t_cached=int(text("TCached") or 0),
         edit_datetime=when("EditDateTime"),  # type: ignore[arg-type]
         friendly_name=text("FriendlyName"),
-        value=base64.b64decode(data) if data else None, t_expired=when("TExpired"),
+        value=value, wrapping_type=wrapping, pep_blob=pep_blob, t_expired=when("TExpired"),
         t_disabled=when("TDisabled"), description=text("Description"),
         attributes={a.findtext(K + "Name") or "": a.findtext(K + "Value") or ""
                     for a in k.iterfind(f"{K}AttributeAssociations/{K}Attribute")},

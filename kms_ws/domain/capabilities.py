@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .ciphers import CIPHERS
+from .wrapping import ALL_TYPES
 
 MAX_RANDOM_BYTES = 65536
 
 OPERATIONS = (
-    "RegisterEndpoint", "Authenticate", "NegotiateCapabilities", "GetServerCapabilities",
+    "RegisterEndpoint", "RegisterWrappingValues", "Authenticate", "NegotiateCapabilities", "GetServerCapabilities",
     "CreateKey", "StoreKey", "GetKey", "PushAuditMessage", "GetRandomBytes",
 )
 
@@ -16,7 +17,7 @@ SERVER_CAPABILITIES: tuple[str, ...] = (
     "credential:UsernamePassword",
     "credential:Session",
     "transport:HttpBasic",
-    "wrapping:none",
+    *(f"wrapping:{t}" for t in ALL_TYPES),
     *(f"cipher:{oid}" for oid in CIPHERS),
     "understands-time",
     "key-id:uuid",

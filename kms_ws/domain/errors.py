@@ -272,3 +272,28 @@ class EndpointUnreachable(KmsError):
     http_status = 502
     error_code = "E_ENDPOINT_UNREACHABLE"
 
+
+
+class UnsupportedWrapping(KmsError):
+    """A WrappingType the server does not support, or cannot serve this caller with
+    (no fitting wrapping key). `supported` lists what it can serve."""
+
+    subcode = "wsman:UnsupportedFeature"
+    http_status = 400
+    error_code = "E_UNSUPPORTED_WRAPPING"
+
+
+class WrappingRequired(KmsError):
+    """An unwrapped delivery that is not allowed: never falls back to plaintext."""
+
+    subcode = "kms:WrappingRequired"
+    http_status = 403
+    error_code = "E_WRAPPING_REQUIRED"
+
+
+class UnwrapFailed(KmsError):
+    """A wrapped KeyBlob sent to the server does not open: wrong KEK or corrupted."""
+
+    subcode = "wsman:InvalidParameter"
+    http_status = 400
+    error_code = "E_UNWRAP_FAILED"

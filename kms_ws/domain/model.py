@@ -5,8 +5,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .realms import ALL_RIGHTS, Right
+
+if TYPE_CHECKING:
+    from .wrapping import KeyBlob
 
 
 class KeyState(str, enum.Enum):
@@ -93,6 +97,8 @@ class Key:
     hidden: bool = False  # Reference right only: identity, state and blob, no metadata
     assignment_policy_id: str | None = None  # GetKey by data: the §5.1 policy applied
     assignment_scope: str | None = None  # DataSet | Pool
+    # The KeyBlob as delivered (set by the service's delivery step; plaintext cleared when wrapped).
+    blob: KeyBlob | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -14,6 +14,9 @@ SIGNATURE_ALGORITHMS = tuple(f"{_XMLDSIG_MORE}{name}" for name in (
 DIGEST_ALGORITHMS = (f"{_XMLENC}sha256", f"{_XMLDSIG_MORE}sha384", f"{_XMLENC}sha512")
 
 
+UNWRAPPED_DELIVERY = ("never", "tls", "tls-or-loopback")
+
+
 @dataclass(frozen=True)
 class SecuritySettings:
     # Message limits, enforced before authentication.
@@ -26,6 +29,11 @@ class SecuritySettings:
     password_cache_seconds: int = 300
     # HTTP Basic over plain HTTP (no TLS) is refused unless explicitly allowed (local use).
     allow_basic_over_http: bool = False
+    # Unwrapped key delivery (WrappingType none) to a caller that registered no wrapping key:
+    # "tls" - only over HTTPS; "tls-or-loopback" - also over plain HTTP from a loopback
+    # address (local tools, tests); "never" - every delivery must be wrapped. A caller
+    # with registered wrapping keys always gets wrapped keys.
+    unwrapped_delivery: str = "tls-or-loopback"
     # GetRandomBytes upper bound per request (bytes).
     max_random_bytes: int = 65536
     # WS-Management Identify answered without credentials (product name and version are
@@ -54,6 +62,8 @@ class SecuritySettings:
             raise ValueError(f"algorithms not accepted: {', '.join(weak)}")
         if self.timestamp_ttl_seconds <= 0 or self.clock_skew_seconds < 0:
             raise ValueError("timestamp_ttl_seconds > 0 and clock_skew_seconds >= 0")
+        if self.unwrapped_delivery not in UNWRAPPED_DELIVERY:
+            raise ValueError(f"unwrapped_delivery must be one of {', '.join(UNWRAPPED_DELIVERY)}")
 
     def signature_required(self, realms: tuple[str, ...] = ()) -> bool:
         """Server-wide, or for a caller in any realm that requires signatures."""

@@ -36,13 +36,14 @@ def success_events(name: str, caller: Endpoint, now: datetime, request: Any,
         created = [AuditEvent(now, name, "KeyCreated", "Success", *who, key_id=k.key_id,
                               message=f"by key-assignment policy {k.assignment_policy_id}")
                    for k in result.keys if k.created_at == now and k.assignment_policy_id]
-        return created + [AuditEvent(now, name, "KeyDelivered" if k.value is not None
+        return created + [AuditEvent(now, name, "KeyDelivered" if k.blob is not None
                                      else "KeyMetadata", "Success", *who, key_id=k.key_id,
-                                     pep_id=pep_id) for k in result.keys]
+                                     pep_id=pep_id, message=wrapping_note(k))
+                          for k in result.keys]
     if isinstance(result, TransferResult) and isinstance(result.object, Key):
         k = result.object
-        return [AuditEvent(now, name, "KeyDelivered" if k.value is not None else "KeyMetadata",
-                           "Success", *who, key_id=k.key_id)]
+        return [AuditEvent(now, name, "KeyDelivered" if k.blob is not None else "KeyMetadata",
+                           "Success", *who, key_id=k.key_id, message=wrapping_note(k))]
     if isinstance(request, PushAuditMessageRequest):
         return [AuditEvent(m.time or now, name, m.event, "Reported", *who, key_id=m.key_id,
                            pep_id=m.pep_id, message=m.message) for m in request.messages]
@@ -59,6 +60,18 @@ def success_events(name: str, caller: Endpoint, now: datetime, request: Any,
         if result.kind == "Key":
             key_id = request.object_id or (str(ids[0]) if ids else None)
     return [AuditEvent(now, name, name, "Success", *who, key_id=key_id, message=message)]
+
+
+def wrapping_note(key: Key) -> str | None:
+    """Which wrapping a delivery got (types and wrapping key ids; never key material)."""
+    b = key.blob
+    if b is None:
+        return None
+    note = f"wrapping {b.wrapping_type}" + (f" for {b.wrapping_key_id}" if b.wrapping_key_id
+                                           else "")
+    if b.inner_wrapping_type:
+        note += f", inner {b.inner_wrapping_type} for PEP key {b.inner_wrapping_key_id}"
+    return note
 
 
 def failure_event(name: str, caller: Endpoint | None, now: datetime, request: Any,

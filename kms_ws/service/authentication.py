@@ -136,7 +136,8 @@ def signer_key(repo: Repository, master: MasterKey, ref: KeyRef, now: datetime) 
         check_validity(cert, now)
         return VerificationKey(row.endpoint_id, cert=cert)
     return VerificationKey(row.endpoint_id,
-                           hmac_key=unseal_secret(master.aead, row.endpoint_id, row.sealed_secret))
+                           hmac_key=unseal_secret(master.aead_for(row.master_key_id),
+                                                        row.endpoint_id, row.sealed_secret))
 
 
 def _session_endpoint(ctx: RequestContext, token: str) -> Endpoint:

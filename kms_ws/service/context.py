@@ -7,10 +7,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..crypto.master_key import MasterKey
+from ..crypto.master_key import Keyring
+from ..crypto.sealing import Aead
 from ..domain.model import Endpoint
 from ..security.settings import SecuritySettings
 from ..store.repository import Repository
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How the request arrived: over TLS, and from a loopback address."""
+
+    secure: bool = False
+    loopback: bool = False
 
 
 @dataclass
@@ -20,11 +29,29 @@ class RequestContext:
     now: datetime
     request_id: str
     settings: SecuritySettings
-    master: MasterKey
+    master: Keyring
     outbound: Any = None  # calls to client endpoints (§6.10 GetStatus); kms_ws.wsman.delivery
+    transport: Transport = field(default_factory=Transport)
     # Writes that record a read (delivery use tracking): run after the handler, in the
     # same write transaction, or in a short one of their own after a read transaction.
     deferred: list[Callable[[Repository], None]] = field(default_factory=list)
 
     def defer(self, write: Callable[[Repository], None]) -> None:
         self.deferred.append(write)
+
+    def sealing_key(self) -> tuple[str, Aead]:
+        """The master key that seals new values: as recorded in the store, read inside
+        this (write) transaction so a concurrent rotation is never missed."""
+        current = self.repo.current_master_key_id() or self.master.key_id
+        return current, self.master.aead_for(current)
+
+    def context_mac_key(self) -> bytes:
+        """The enumeration-context MAC key of the current master key (a rotation
+        invalidates outstanding enumeration contexts; clients start a new enumeration)."""
+        return self.master.context_mac_key_for(self.repo.current_master_key_id()
+                                               or self.master.key_id)
+
+    def unwrapped_allowed(self) -> bool:
+        mode = self.settings.unwrapped_delivery
+        return mode != "never" and (self.transport.secure or
+                                    (mode == "tls-or-loopback" and self.transport.loopback))

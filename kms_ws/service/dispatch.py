@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..audit.events import AuditEvent, emit
-from ..crypto.master_key import MasterKey
+from ..crypto.master_key import Keyring
 from ..domain.errors import (ActionNotSupported, InvalidCredentials, KmsError, ReplayedMessage,
                              UnknownSigner)
 from ..domain.model import Endpoint
@@ -22,10 +22,10 @@ from ..store.engine import Database
 from ..store.repository import Repository
 from ..audit.syslog import SyslogSink
 from . import (audit, authentication, capabilities, endpoints, identify, keys, random,
-               resources, subscriptions, update_list)
+               resources, subscriptions, update_list, wrapping_keys)
 from . import audit_trail as trail
 from .admin import handlers as admin
-from .context import RequestContext
+from .context import RequestContext, Transport
 from .messages import AuthenticateRequest, Credential
 from .ws_messages import UpdatePage
 
@@ -44,6 +44,7 @@ class Operation:
 
 OPERATIONS: dict[str, Operation] = {
     "RegisterEndpoint": Operation(endpoints.register_endpoint, True, True),
+    "RegisterWrappingValues": Operation(wrapping_keys.register_wrapping_values, True, True),
     "Authenticate": Operation(authentication.authenticate, True, True),
     "NegotiateCapabilities": Operation(capabilities.negotiate_capabilities, False, False),
     "GetServerCapabilities": Operation(capabilities.get_server_capabilities, False, False),
@@ -87,6 +88,9 @@ MANAGEMENT: dict[str, Operation] = {
 }
 
 
+_LOCAL = Transport(secure=False, loopback=True)  # an in-process caller
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -94,7 +98,7 @@ def utcnow() -> datetime:
 class KmsService:
     """Runs operations. One per process; per-request state lives in RequestContext."""
 
-    def __init__(self, db: Database, master: MasterKey, settings: SecuritySettings,
+    def __init__(self, db: Database, master: Keyring, settings: SecuritySettings,
                  clock: Callable[[], datetime] = utcnow,
                  syslog: SyslogSink | None = None, outbound: Any = None) -> None:
         self.db = db
@@ -107,7 +111,7 @@ class KmsService:
         self._signer_keys: dict[str, tuple[float, VerificationKey]] = {}
 
     def run(self, name: str, credential: Credential | None, request: Any,
-            request_id: str) -> Any:
+            request_id: str, transport: Transport = _LOCAL) -> Any:
         op = OPERATIONS.get(name) or MANAGEMENT.get(name)
         if op is None:
             raise ActionNotSupported(f"no operation {name}")
@@ -120,7 +124,8 @@ class KmsService:
         box: dict[str, RequestContext] = {}
         try:
             result, events, policies, syslog = self._attempt(
-                op, name, credential, request, request_id, now, box)
+                op, name, credential, request, request_id, now, box,
+                transport)
         except InvalidCredentials as exc:
             self._auth_failed(name, credential, now, exc)
             raise
@@ -137,13 +142,15 @@ class KmsService:
         return result
 
     def _attempt(self, op: Operation, name: str, credential: Credential | None, request: Any,
-                 request_id: str, now: datetime, box: dict[str, RequestContext]
+                 request_id: str, now: datetime, box: dict[str, RequestContext],
+                 transport: Transport = _LOCAL
                  ) -> tuple[Any, list[AuditEvent], list, list]:  # type: ignore[type-arg]
         """Authenticate and run the handler in one unit of work with its deferred writes
         and audit records. box receives the context (the caller, for failure audits)."""
         with self.db.transaction(write=op.writes, durable=op.durable) as conn:
             ctx = box["ctx"] = RequestContext(None, Repository(conn), now, request_id,
-                                              self.settings, self.master, self.outbound)
+                                              self.settings, self.master, self.outbound,
+                                              transport=transport)
             ctx.caller = authentication.authenticate_caller(ctx, credential, self.passwords)
             result = op.handler(ctx, request)
             for write in ctx.deferred:

@@ -14,6 +14,7 @@ from ..security.certificates import MIN_HMAC_KEY_BYTES, der, fingerprint, load_c
 from .admin.realm import ensure_realm
 from .authentication import SIGNED, SUPPORTED
 from .context import RequestContext
+from .wrapping_keys import add_values as add_wrapping_values
 from .messages import RegisterEndpointRequest, RegisterEndpointResult
 
 RESERVED_PEP_PREFIX = "pep://ieee.org/siswg/"
@@ -45,6 +46,7 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
     ctx.repo.insert_endpoint(ep, ctx.now)
     if cred_type in SIGNED and req.credential is not None:
         _register_signing_credential(ctx, ep.endpoint_id, cred_type, req.credential.values)
+    add_wrapping_values(ctx, ep, req.wrapping_values)
     return RegisterEndpointResult(ep.endpoint_id, ep.kind)
 
 
@@ -95,6 +97,7 @@ def _register_signing_credential(ctx: RequestContext, endpoint_id: str,
         return
     if len(values[0]) < MIN_HMAC_KEY_BYTES:
         raise InvalidParameter(f"a symmetric credential has at least {MIN_HMAC_KEY_BYTES} bytes")
+    master_id, aead = ctx.sealing_key()
     ctx.repo.insert_endpoint_credential(
-        endpoint_id, cred_type, sealed_secret=seal_secret(ctx.master.aead, endpoint_id, values[0]),
-        master_key_id=ctx.master.key_id)
+        endpoint_id, cred_type, sealed_secret=seal_secret(aead, endpoint_id, values[0]),
+        master_key_id=master_id)

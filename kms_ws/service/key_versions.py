@@ -5,14 +5,18 @@ data, so a row cannot be rolled back to an old value unnoticed)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from ..crypto import sealing
+from ..crypto.master_key import MasterKeyError
 from ..domain.durations import add_duration
 from ..domain.errors import InternalError, KeyNotFound, NotFound
 from ..domain.model import Key, KeyState
 from . import notifications
 from .context import RequestContext
+
+log = logging.getLogger("kms_ws.service")
 
 
 def load_key(ctx: RequestContext, key_id: str) -> Key:
@@ -21,10 +25,14 @@ def load_key(ctx: RequestContext, key_id: str) -> Key:
         raise KeyNotFound(f"no key {key_id}")
     key, sealed, master_key_id = found
     if sealed is not None:
-        if master_key_id != ctx.master.key_id:
-            raise InternalError(f"key {key_id} is sealed under another master key")
+        try:  # any master key of the keyring: a rotation may be re-sealing right now
+            aead = ctx.master.aead_for(master_key_id)
+        except MasterKeyError as exc:
+            log.error("key %s: %s", key_id, exc)
+            raise InternalError(f"the master key sealing key {key_id} is not available") \
+                from None
         try:
-            key.value = sealing.unseal(ctx.master.aead, key.key_id, key.version, sealed)
+            key.value = sealing.unseal(aead, key.key_id, key.version, sealed)
         except sealing.SealError:
             raise InternalError(f"stored value of key {key_id} failed its integrity check") \
                 from None
@@ -56,9 +64,10 @@ def touch_key(ctx: RequestContext, key_id: str,
     erase = key.state is KeyState.DESTROYED
     if erase:
         key.value = None
-    sealed = sealing.seal(ctx.master.aead, key.key_id, key.version, key.value) \
+    master_id, aead = ctx.sealing_key()
+    sealed = sealing.seal(aead, key.key_id, key.version, key.value) \
         if key.value is not None else None
-    seq = ctx.repo.update_key(key, sealed, erase=erase)
+    seq = ctx.repo.update_key(key, sealed, erase=erase, master_key_id=master_id)
     notifications.key_changed(ctx, key, seq)
     return key
 

@@ -19,6 +19,7 @@ from .admin.endpoints import pep_serves
 from .key_versions import apply_retention, load_key
 from . import notifications
 from .context import RequestContext
+from .delivery import Delivery, accept, apply, start_delivery
 from .messages import (CreateKeyRequest, GetKeyRequest, GetKeyResult, KeyResult, StoreKeyRequest,
                        StoreKeyResult)
 
@@ -34,28 +35,25 @@ def create_key(ctx: RequestContext, req: CreateKeyRequest) -> KeyResult:
     else:
         cipher_type, length = ciphers.resolve(req.cipher_type, req.length_bits)
     pep = _pep_for(ctx, caller, req.pep_id)
+    delivery = start_delivery(ctx, caller, pep, req.wrapping_type)
     key = _new_key(ctx, caller, cipher_type, length, req.friendly_name, req.description,
                    template, req.attributes, req.datasets, pep, SourceKind.KMS, None)
     key.value = generate_key(length)
     _insert(ctx, caller, key)
-    return KeyResult(key)
+    # A wrapping that cannot be made raises here and rolls the creation back.
+    return KeyResult(apply(ctx, delivery, key, policies.wrapping_for(ctx, key, caller, pep)))
 
 
 def store_key(ctx: RequestContext, req: StoreKeyRequest) -> StoreKeyResult:
     caller = _caller(ctx)
-    if req.wrapping_type != "none":
-        raise InvalidParameter(f"StoreKey accepts WrappingType none, not {req.wrapping_type}",
-                               supported=("none",))
-    if req.length != len(req.value):
-        raise InvalidParameter(f"KeyBlob Length {req.length} does not match the "
-                               f"{len(req.value)} bytes of Data")
-    cipher_type, length = ciphers.resolve(req.cipher_type, len(req.value) * 8)
+    value = accept(ctx, caller, req)
+    cipher_type, length = ciphers.resolve(req.cipher_type, len(value) * 8)
     pep = _pep_for(ctx, caller, req.pep_id)
     source = SourceKind.PEP if pep is not None else SourceKind.CLIENT
     key = _new_key(ctx, caller, cipher_type, length, req.friendly_name, req.description, None,
                    req.attributes, req.datasets, pep, source,
                    pep.endpoint_id if pep is not None else caller.endpoint_id)
-    key.value = req.value
+    key.value = value
     _insert(ctx, caller, key)
     return StoreKeyResult(key.key_id, key.version)
 
@@ -66,29 +64,30 @@ def get_key(ctx: RequestContext, req: GetKeyRequest) -> GetKeyResult:
     Lookups that search metadata (attributes, altered-since) need the Read right."""
     caller = _caller(ctx)
     pep = _pep_for(ctx, caller, req.pep_id)
+    dl = start_delivery(ctx, caller, pep, req.wrapping_type)
     if req.key_id is not None:
         key = _load_visible(ctx, caller, req.key_id, pep)
         if req.if_altered_since_version is not None and key.version <= req.if_altered_since_version:
             return GetKeyResult((), not_modified=True)
-        return GetKeyResult((_deliver(ctx, key, req.usage, caller, pep),))
+        return GetKeyResult((_deliver(ctx, key, req.usage, caller, pep, dl),))
     find = ctx.repo.find_key_ids
     usable = _usable_realms(caller, pep, Right.REFERENCE)
     if req.friendly_name is not None:
         ids = find(usable, limit=2, friendly_name=req.friendly_name, attributes=req.attributes)
         key = _single(ctx, ids, req.friendly_name)
-        return GetKeyResult((_deliver(ctx, key, req.usage, caller, pep),))
+        return GetKeyResult((_deliver(ctx, key, req.usage, caller, pep, dl),))
     if req.datasets:
         from .assignment import key_for_data
         return GetKeyResult((_deliver(ctx, key_for_data(ctx, caller, req, usable), req.usage,
-                                      caller, pep),))
+                                      caller, pep, dl),))
     readable = _usable_realms(caller, pep, Right.READ)
     if req.match_attributes:
         ids = find(readable, limit=req.max_keys + 1, attributes=req.match_attributes)
-        return _listing(ctx, ids, req, caller, pep)
+        return _listing(ctx, ids, req, caller, pep, dl)
     if req.altered_since is not None:
         ids = find(readable, limit=req.max_keys + 1, altered_since=req.altered_since,
                    order="edited")
-        return _listing(ctx, ids, req, caller, pep)
+        return _listing(ctx, ids, req, caller, pep, dl)
     raise InvalidParameter("GetKey needs a KeyId, FriendlyName, MatchAttributes, DataSets "
                            "or AlteredSince")
 
@@ -165,8 +164,9 @@ def _unique(datasets: Sequence[DataSet]) -> list[DataSet]:
 def _insert(ctx: RequestContext, caller: Endpoint, key: Key) -> None:
     assert key.value is not None
     apply_retention(ctx, key)
-    sealed = sealing.seal(ctx.master.aead, key.key_id, key.version, key.value)
-    seq = ctx.repo.insert_key(key, sealed, ctx.master.key_id, caller.endpoint_id, ctx.now)
+    master_id, aead = ctx.sealing_key()
+    sealed = sealing.seal(aead, key.key_id, key.version, key.value)
+    seq = ctx.repo.insert_key(key, sealed, master_id, caller.endpoint_id, ctx.now)
     notifications.key_changed(ctx, key, seq)
 
 
@@ -189,18 +189,17 @@ def _single(ctx: RequestContext, ids: list[str], label: str) -> Key:
 
 
 def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endpoint,
-             pep: Endpoint | None) -> Key:
-    """Check everything that stands between a key and its recipient, then record the
-    use (USE_BY_CLIENTS / USE_BY_PEPS). Reference-only recipients get no metadata."""
+             pep: Endpoint | None, delivery: Delivery) -> Key:
+    """Check everything that stands between a key and its recipient, wrap it as the
+    wrapping policy and the recipients' wrapping keys decide, then record the use
+    (USE_BY_CLIENTS / USE_BY_PEPS). Reference-only recipients get no metadata."""
     key.state = check_deliverable(key, usage, ctx.now)
     if key.value is None:
         raise KeyNotUsable(f"key {key.key_id} has no value")
     group_ids = policies.key_groups(ctx, key)
     in_force = policies.key_policies(ctx, key, group_ids)
     policies.check_access(ctx, in_force, key, caller, pep)
-    if policies.wrapping_for(ctx, key, caller, pep, group_ids).layers:
-        raise WrappingUnavailable(f"a wrapping policy applies to key {key.key_id}; this server "
-                                  "does not deliver it unwrapped")
+    apply(ctx, delivery, key, policies.wrapping_for(ctx, key, caller, pep, group_ids))
     key.t_cached = policies.t_cached_for(ctx, in_force, key, pep or caller)
     right = effective_right(caller.grants, key.realms)
     key.hidden = right is None or right < Right.READ
@@ -212,12 +211,12 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
 
 
 def _listing(ctx: RequestContext, ids: list[str], req: GetKeyRequest, caller: Endpoint,
-             pep: Endpoint | None) -> GetKeyResult:
+             pep: Endpoint | None, delivery: Delivery) -> GetKeyResult:
     keys = []
     for key_id in ids[:req.max_keys]:
         key = load_key(ctx, key_id)
         try:
-            _deliver(ctx, key, req.usage, caller, pep)
+            _deliver(ctx, key, req.usage, caller, pep, delivery)
         except (KeyNotUsable, PermissionDenied, WrappingUnavailable):
             key.state = effective_state(key, ctx.now)
             key.value = None  # metadata only: the state tells the client why

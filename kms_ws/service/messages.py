@@ -7,6 +7,7 @@ from datetime import datetime
 
 from ..domain.model import (AuditMessage, CredentialType, DataSet, Endpoint, EndpointKind, Key,
                             KeyUsage, NameValue)
+from ..domain.wrapping import WrappingKeyInfo
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,28 @@ class Credential:
 
 
 @dataclass(frozen=True)
+class WrappingValue:
+    """One registered wrapping key: a symmetric KEK or an X.509 certificate (DER)."""
+
+    key_id: str
+    symmetric_key: bytes | None = field(default=None, repr=False)
+    certificate: bytes | None = None
+
+
+@dataclass(frozen=True)
+class RegisterWrappingValuesRequest:
+    endpoint_id: str | None = None
+    values: tuple[WrappingValue, ...] = ()
+    retire: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegisterWrappingValuesResult:
+    endpoint_id: str
+    keys: tuple[WrappingKeyInfo, ...]
+
+
+@dataclass(frozen=True)
 class RegisterEndpointRequest:
     kind: EndpointKind
     name: str
@@ -37,6 +60,7 @@ class RegisterEndpointRequest:
     pep_attributes: tuple[NameValue, ...] = ()
     attributes: tuple[NameValue, ...] = ()
     realms: tuple[str, ...] = ()
+    wrapping_values: tuple[WrappingValue, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +108,7 @@ class CreateKeyRequest:
     pep_id: str | None = None
     attributes: tuple[NameValue, ...] = ()
     description: str | None = None
+    wrapping_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,9 +118,12 @@ class KeyResult:
 
 @dataclass(frozen=True)
 class StoreKeyRequest:
-    value: bytes = field(repr=False)
+    value: bytes = field(repr=False)  # the KeyBlob Data: the key, or wrapped per wrapping_type
     wrapping_type: str = "none"
     length: int = 0
+    wrapping_key_id: str | None = None
+    check_value: bytes | None = None
+    inner_wrapping_type: str | None = None
     friendly_name: str | None = None
     cipher_type: str | None = None
     datasets: tuple[DataSet, ...] = ()
@@ -123,6 +151,7 @@ class GetKeyRequest:
     pep_id: str | None = None
     usage: KeyUsage | None = None
     max_keys: int = 100
+    wrapping_type: str | None = None
 
 
 @dataclass(frozen=True)

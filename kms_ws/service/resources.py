@@ -157,7 +157,7 @@ def _get_key(ctx: RequestContext, req: TransferRequest) -> TransferResult:
     key = load_key(ctx, key_id)
     if not allows(caller.grants, key.realms, Right.READ):
         raise KeyNotFound(f"no key {key_id}")  # as if it did not exist: ids are no oracle
-    key.value = None
+    key.value = key.blob = None
     return TransferResult(KEY_URI, key, {"KeyId": key_id})
 
 
@@ -167,7 +167,7 @@ def _create_key(ctx: RequestContext, req: TransferRequest) -> TransferResult:
     if not isinstance(req.body, CreateKeyRequest):
         raise ActionNotSupported("Create on a key takes a kms:CreateKey or kms:Key body")
     key = keys.create_key(ctx, req.body).key
-    key.value = None  # Create answers with a reference; Get delivers the value
+    key.value = key.blob = None  # Create answers with a reference; Get delivers the value
     return TransferResult(KEY_URI, key, {"KeyId": key.key_id})
 
 

@@ -57,7 +57,7 @@ def enumerate_updates(ctx: RequestContext, req: EnumerateRequest) -> UpdatePage:
 
 def pull(ctx: RequestContext, req: PullRequest) -> UpdatePage:
     caller = _caller(ctx)
-    cursor = ec.open_context(req.context, ctx.master.context_mac_key, caller.endpoint_id,
+    cursor = ec.open_context(req.context, ctx.context_mac_key(), caller.endpoint_id,
                              ctx.now)
     page = _page(ctx, caller, cursor, min(req.max_elements, MAX_ITEMS))
     if req.total_estimate:
@@ -68,18 +68,18 @@ def pull(ctx: RequestContext, req: PullRequest) -> UpdatePage:
 
 def renew(ctx: RequestContext, req: ContextRequest) -> ContextStatus:
     caller = _caller(ctx)
-    cursor = ec.open_context(req.context, ctx.master.context_mac_key, caller.endpoint_id,
+    cursor = ec.open_context(req.context, ctx.context_mac_key(), caller.endpoint_id,
                              ctx.now)
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
     renewed = ec.Cursor(cursor.pos, cursor.high, cursor.caller,
                         int(expires.replace(tzinfo=UTC).timestamp()), cursor.filter,
                         cursor.mode)
-    return ContextStatus(ec.seal(renewed, ctx.master.context_mac_key), expires)
+    return ContextStatus(ec.seal(renewed, ctx.context_mac_key()), expires)
 
 
 def get_status(ctx: RequestContext, req: ContextRequest) -> ContextStatus:
     caller = _caller(ctx)
-    cursor = ec.open_context(req.context, ctx.master.context_mac_key, caller.endpoint_id,
+    cursor = ec.open_context(req.context, ctx.context_mac_key(), caller.endpoint_id,
                              ctx.now)
     return ContextStatus(None, _from_unix(cursor.expires))
 
@@ -97,7 +97,7 @@ def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) 
         if limit else []
     more = len(rows) > limit if limit else True  # a plain Enumerate always hands a context
     items = rows[:limit]
-    key = ctx.master.context_mac_key
+    key = ctx.context_mac_key()
 
     def context_after(n: int) -> str | None:
         if n >= len(items) and not more:

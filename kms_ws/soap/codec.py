@@ -15,6 +15,7 @@ from lxml import etree
 
 from ..domain.model import (AuditMessage, CredentialType, DataSet, EndpointKind, Key, KeyUsage,
                             NameValue)
+from ..domain.wrapping import KeyBlob
 from ..service import messages as m
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..xmlns import KMS
@@ -92,6 +93,25 @@ def decode_credential(el: etree._Element | None) -> m.Credential | None:
     return m.Credential(ctype, token=token, values=values)
 
 
+def _wrapping_values(el: etree._Element | None) -> tuple[m.WrappingValue, ...]:
+    if el is None:
+        return ()
+    out = []
+    for v in el.iterfind(_K + "WrappingValue"):
+        sym, cert = _text(v, "SymmetricKey"), _text(v, "Certificate")
+        out.append(m.WrappingValue(_text(v, "WrappingKeyId") or "",
+                                   symmetric_key=_b64(sym) if sym is not None else None,
+                                   certificate=_b64(cert) if cert is not None else None))
+    return tuple(out)
+
+
+def _register_wrapping(el: etree._Element) -> m.RegisterWrappingValuesRequest:
+    return m.RegisterWrappingValuesRequest(
+        endpoint_id=_text(el, "EndpointId"),
+        values=_wrapping_values(_child(el, "WrappingValues")),
+        retire=tuple((r.text or "") for r in el.iterfind(_K + "Retire")))
+
+
 def _register(el: etree._Element) -> m.RegisterEndpointRequest:
     return m.RegisterEndpointRequest(
         kind=EndpointKind(_text(el, "Kind")), name=_text(el, "Name") or "",
@@ -100,7 +120,8 @@ def _register(el: etree._Element) -> m.RegisterEndpointRequest:
         credential=decode_credential(_child(el, "Credential")),
         pep_attributes=_pairs(_child(el, "PepAttributes"), "Attribute"),
         attributes=_pairs(_child(el, "AttributeAssociations"), "Attribute"),
-        realms=_realms(_child(el, "RealmAssociations")))
+        realms=_realms(_child(el, "RealmAssociations")),
+        wrapping_values=_wrapping_values(_child(el, "WrappingValues")))
 
 
 def _authenticate(el: etree._Element) -> m.AuthenticateRequest:
@@ -115,7 +136,7 @@ def _create(el: etree._Element) -> m.CreateKeyRequest:
         length_bits=_int(el, "KeyLength"), datasets=_datasets(_child(el, "DataSets")),
         pep_id=_text(el, "PepId"),
         attributes=_pairs(_child(el, "AttributeAssociations"), "Attribute"),
-        description=_text(el, "Description"))
+        description=_text(el, "Description"), wrapping_type=_text(el, "WrappingType"))
 
 
 def _store(el: etree._Element) -> m.StoreKeyRequest:
@@ -123,7 +144,10 @@ def _store(el: etree._Element) -> m.StoreKeyRequest:
     assert blob is not None
     return m.StoreKeyRequest(
         value=_b64(_text(blob, "Data") or ""), wrapping_type=_text(blob, "WrappingType") or "",
-        length=_int(blob, "Length") or 0, friendly_name=_text(el, "FriendlyName"),
+        length=_int(blob, "Length") or 0, wrapping_key_id=_text(blob, "WrappingKeyId"),
+        check_value=_b64(cv) if (cv := _text(blob, "CheckValue")) is not None else None,
+        inner_wrapping_type=_text(blob, "InnerWrappingType"),
+        friendly_name=_text(el, "FriendlyName"),
         cipher_type=_text(el, "CipherType"), datasets=_datasets(_child(el, "DataSets")),
         pep_id=_text(el, "PepId"),
         attributes=_pairs(_child(el, "AttributeAssociations"), "Attribute"),
@@ -139,7 +163,8 @@ def _get(el: etree._Element) -> m.GetKeyRequest:
         match_attributes=_pairs(_child(el, "MatchAttributes"), "Attribute"),
         datasets=_datasets(_child(el, "DataSets")), template_id=_text(el, "TemplateId"),
         altered_since=_time(el, "AlteredSince"), pep_id=_text(el, "PepId"),
-        usage=KeyUsage(usage) if usage else None, max_keys=_int(el, "MaxKeys") or 100)
+        usage=KeyUsage(usage) if usage else None, max_keys=_int(el, "MaxKeys") or 100,
+        wrapping_type=_text(el, "WrappingType"))
 
 
 def _audit(el: etree._Element) -> m.PushAuditMessageRequest:
@@ -151,6 +176,7 @@ def _audit(el: etree._Element) -> m.PushAuditMessageRequest:
 
 DECODERS: dict[str, Callable[[etree._Element], Any]] = {
     "RegisterEndpoint": _register,
+    "RegisterWrappingValues": _register_wrapping,
     "Authenticate": _authenticate,
     "NegotiateCapabilities": lambda el: m.NegotiateCapabilitiesRequest(
         _capabilities(_child(el, "Capabilities"))),
@@ -212,12 +238,8 @@ def encode_key(parent: etree._Element, key: Key, tag: str = "Key") -> etree._Ele
     _opt(el, "TDisabled", key.t_disabled)
     _add(el, "TCached", key.t_cached)
     _add(el, "CipherType", key.cipher_type)
-    if key.value is not None:
-        blob = _add(el, "KeyBlob")
-        _add(blob, "ProtocolVersion", 1)
-        _add(blob, "WrappingType", "none")
-        _add(blob, "Length", len(key.value))
-        _add(blob, "Data", base64.b64encode(key.value).decode("ascii"))
+    if key.blob is not None:
+        _key_blob(el, key.blob)
     _add(el, "Version", key.version)
     _add(el, "EditDateTime", format_time(key.edit_datetime))
     if not key.hidden:
@@ -247,6 +269,29 @@ def _key_metadata(el: etree._Element, key: Key) -> None:
     _opt(el, "TemplateId", key.template_id)
 
 
+def _key_blob(parent: etree._Element, b: KeyBlob) -> None:
+    """The one KeyBlob writer: the service has already wrapped Data (see service.delivery)."""
+    blob = _add(parent, "KeyBlob")
+    _add(blob, "ProtocolVersion", 1)
+    _add(blob, "WrappingType", b.wrapping_type)
+    _opt(blob, "WrappingKeyId", b.wrapping_key_id)
+    _opt(blob, "InnerWrappingType", b.inner_wrapping_type)
+    _opt(blob, "InnerWrappingKeyId", b.inner_wrapping_key_id)
+    _add(blob, "Length", b.length)
+    _add(blob, "Data", base64.b64encode(b.data).decode("ascii"))
+    if b.check_value is not None:
+        _add(blob, "CheckValue", base64.b64encode(b.check_value).decode("ascii"))
+
+
+def _enc_register_wrapping(el: etree._Element, r: m.RegisterWrappingValuesResult) -> None:
+    _add(el, "EndpointId", r.endpoint_id)
+    for k in r.keys:
+        w = _add(el, "WrappingKey")
+        _add(w, "WrappingKeyId", k.key_id)
+        _add(w, "Kind", k.kind.value)
+        _add(w, "Created", format_time(k.created_at))
+
+
 def _enc_register(el: etree._Element, r: m.RegisterEndpointResult) -> None:
     _add(el, "EndpointId", r.endpoint_id)
     _add(el, "Kind", r.kind.value)
@@ -273,6 +318,7 @@ def _enc_get(el: etree._Element, r: m.GetKeyResult) -> None:
 
 ENCODERS: dict[str, Callable[[etree._Element, Any], None]] = {
     "RegisterEndpoint": _enc_register,
+    "RegisterWrappingValues": _enc_register_wrapping,
     "Authenticate": _enc_authenticate,
     "NegotiateCapabilities": lambda el, r: _capability_list(el, r.capabilities),
     "GetServerCapabilities": lambda el, r: _capability_list(el, r.capabilities),

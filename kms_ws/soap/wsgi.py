@@ -10,6 +10,7 @@ one fault mapper; nothing but a fault (and a request id) reaches the client.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -27,6 +28,7 @@ from ..security import xml as secure_xml
 from ..security.http_auth import parse_basic, peer_certificate
 from ..security.settings import SecuritySettings
 from ..service.dispatch import OPERATIONS, KmsService, utcnow
+from ..service.context import Transport
 from ..service.messages import Credential
 from ..wsman import actions as wsman_actions
 from ..wsman import addressing
@@ -124,7 +126,8 @@ class SoapApplication:
             op, payload = self._route(addr, environ.get("CONTENT_TYPE"), body_el)
             self._validate(payload)
             credential = self._credential(environ, header, verified)
-            result = self.service.run(op, credential, codec.DECODERS[op](payload), request_id)
+            result = self.service.run(op, credential, codec.DECODERS[op](payload), request_id,
+                                      _transport(environ))
             out = envelope.response(action(op + "Response"), addr,
                                     codec.encode_result(op, result), self._sign)
             return 200, out, op
@@ -243,6 +246,14 @@ class SoapApplication:
         if environ.get("wsgi.url_scheme") != "https" and not self.settings.allow_basic_over_http:
             raise AccessDenied("HTTP Basic is refused over plain HTTP; use HTTPS")
         return Credential(CredentialType.USERNAME_PASSWORD, username=basic[0], password=basic[1])
+
+
+def _transport(environ: dict[str, Any]) -> Transport:
+    try:
+        loopback = ipaddress.ip_address(environ.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        loopback = False
+    return Transport(secure=environ.get("wsgi.url_scheme") == "https", loopback=loopback)
 
 
 def _envelope_parts(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:

@@ -27,10 +27,11 @@ class AdminQueries(ObjectQueries):
         return list(self.conn.execute(select(t.keys.c.id).where(
             t.keys.c.template_id == template_id).order_by(t.keys.c.id)).scalars())
 
-    def update_key(self, key: Key, sealed: bytes | None, erase: bool = False) -> int:
+    def update_key(self, key: Key, sealed: bytes | None, erase: bool = False,
+                   master_key_id: str | None = None) -> int:
         """Write a key's new state, dates, names and version; `sealed` re-seals the value
-        under the new version (None with erase=True erases it: Destroyed). Returns the
-        key's new position on the change sequence."""
+        under the new version with master key `master_key_id` (None with erase=True erases
+        it: Destroyed). Returns the key's new position on the change sequence."""
         seq = self.next_change("key", key.key_id, key.version, key.edit_datetime)
         values = dict(state=key.state.value, friendly_name=key.friendly_name,
                       t_expired=key.t_expired, t_disabled=key.t_disabled,
@@ -38,6 +39,7 @@ class AdminQueries(ObjectQueries):
                       edit_datetime=key.edit_datetime, change_seq=seq)
         if sealed is not None or erase:
             values["sealed_value"] = sealed
+            values["master_key_id"] = master_key_id if sealed is not None else None
         self.conn.execute(update(t.keys).where(t.keys.c.id == key.key_id).values(**values))
         self.conn.execute(delete(t.key_attributes).where(t.key_attributes.c.key_id == key.key_id))
         self._insert_many(t.key_attributes, [

@@ -63,7 +63,13 @@ def _v4(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.subscriptions, t.pending_updates])
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
+def _v5(conn: Connection) -> None:
+    """Wrapping keys of clients and PEPs; an index for master-key rotation."""
+    t.metadata.create_all(conn, tables=[t.wrapping_keys])
+    conn.exec_driver_sql("CREATE INDEX ix_keys_master_key_id ON keys (master_key_id)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5)
 LATEST = len(MIGRATIONS)
 
 

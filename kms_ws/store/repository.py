@@ -14,6 +14,7 @@ from sqlalchemy import (Connection, and_, bindparam, exists, func, literal, null
 from ..domain.model import (AuditMessage, ClientState, CredentialType, DataSet, Endpoint,
                             EndpointKind, Key, KeyTemplate, NameValue)
 from ..domain.realms import Right, format_rights, parse_rights
+from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .admin_queries import AdminQueries
 from .updates import UpdatesRepository, key_from_row
@@ -128,13 +129,13 @@ class Repository(AdminQueries):
 
     def endpoint_credential(self, endpoint_id: str | None = None,
                             cert_sha256: str | None = None):  # type: ignore[no-untyped-def]
-        """(endpoint_id, credential_type, certificate, sealed_secret) by endpoint or by
-        certificate fingerprint."""
+        """(endpoint_id, credential_type, certificate, sealed_secret, master_key_id) by
+        endpoint or by certificate fingerprint."""
         c = t.endpoint_credentials.c
         cond = c.endpoint_id == endpoint_id if endpoint_id is not None \
             else c.cert_sha256 == cert_sha256
         return self.conn.execute(select(c.endpoint_id, c.credential_type, c.certificate,
-                                        c.sealed_secret).where(cond)).first()
+                                        c.sealed_secret, c.master_key_id).where(cond)).first()
 
     # ---- replay cache ------------------------------------------------------------
     def remember_message(self, signer_id: str, digest: str, expires_at: datetime,
@@ -265,6 +266,114 @@ class Repository(AdminQueries):
             else:
                 datasets.append(DataSet(name, value, size))
         return key_from_row(row, attrs, realms, datasets)
+
+    # ---- store metadata, master keys ----------------------------------------------
+    def get_meta(self, name: str) -> str | None:
+        return self.conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)) \
+            .scalar_one_or_none()
+
+    def set_meta(self, name: str, value: str) -> None:
+        if self.get_meta(name) is None:
+            self.conn.execute(t.meta.insert().values(name=name, value=value))
+        else:
+            self.conn.execute(update(t.meta).where(t.meta.c.name == name).values(value=value))
+
+    def current_master_key_id(self) -> str | None:
+        return self.get_meta("master_key_current")
+
+    def sealed_counts(self) -> dict[str, int]:
+        """How many key values and KEKs each master key seals."""
+        counts: dict[str, int] = {}
+        for table, col in ((t.keys, "sealed_value"), (t.wrapping_keys, "sealed_value"),
+                           (t.endpoint_credentials, "sealed_secret")):
+            c = table.c
+            for mk, n in self.conn.execute(select(c.master_key_id, func.count()).where(
+                    c[col].is_not(None)).group_by(c.master_key_id)).all():
+                counts[mk] = counts.get(mk, 0) + n
+        return counts
+
+    def sealed_not_under(self, master_key_id: str, limit: int) -> list[tuple[str, ...]]:
+        """Up to `limit` sealed rows under another master key: (table, id, version/key id,
+        master key id, sealed)."""
+        out: list[tuple] = []
+        k = t.keys.c
+        for r in self.conn.execute(select(k.id, k.version, k.master_key_id, k.sealed_value).where(
+                and_(k.sealed_value.is_not(None), k.master_key_id != master_key_id))
+                .limit(limit)).all():
+            out.append(("key", r.id, r.version, r.master_key_id, r.sealed_value))
+        w = t.wrapping_keys.c
+        for r in self.conn.execute(select(w.endpoint_id, w.key_id, w.master_key_id,
+                                          w.sealed_value).where(and_(
+                w.sealed_value.is_not(None), w.master_key_id != master_key_id))
+                .limit(max(0, limit - len(out)))).all():
+            out.append(("kek", r.endpoint_id, r.key_id, r.master_key_id, r.sealed_value))
+        e = t.endpoint_credentials.c
+        for r in self.conn.execute(select(e.endpoint_id, e.master_key_id, e.sealed_secret).where(
+                and_(e.sealed_secret.is_not(None), e.master_key_id != master_key_id))
+                .limit(max(0, limit - len(out)))).all():
+            out.append(("secret", r.endpoint_id, "", r.master_key_id, r.sealed_secret))
+        return out
+
+    def reseal_secret(self, endpoint_id: str, old_master: str, sealed: bytes,
+                      new_master: str) -> bool:
+        e = t.endpoint_credentials.c
+        res = self.conn.execute(update(t.endpoint_credentials).where(and_(
+            e.endpoint_id == endpoint_id, e.master_key_id == old_master))
+            .values(sealed_secret=sealed, master_key_id=new_master))
+        return res.rowcount == 1
+
+    def reseal_key(self, key_id: str, version: int, old_master: str, sealed: bytes,
+                   new_master: str) -> bool:
+        k = t.keys.c
+        res = self.conn.execute(update(t.keys).where(and_(
+            k.id == key_id, k.version == version, k.master_key_id == old_master))
+            .values(sealed_value=sealed, master_key_id=new_master))
+        return res.rowcount == 1
+
+    def reseal_kek(self, endpoint_id: str, key_id: str, old_master: str, sealed: bytes,
+                   new_master: str) -> bool:
+        w = t.wrapping_keys.c
+        res = self.conn.execute(update(t.wrapping_keys).where(and_(
+            w.endpoint_id == endpoint_id, w.key_id == key_id, w.master_key_id == old_master))
+            .values(sealed_value=sealed, master_key_id=new_master))
+        return res.rowcount == 1
+
+    # ---- wrapping keys (WRAPPING_VALUES) ------------------------------------------
+    def insert_wrapping_key(self, info: WrappingKeyInfo, sealed: bytes | None,
+                            master_key_id: str | None, certificate: bytes | None) -> None:
+        self.conn.execute(t.wrapping_keys.insert().values(
+            endpoint_id=info.endpoint_id, key_id=info.key_id, kind=info.kind.value,
+            sealed_value=sealed, master_key_id=master_key_id, certificate=certificate,
+            not_after=info.not_after, created_at=info.created_at, ordinal=info.ordinal))
+
+    def next_wrapping_ordinal(self, endpoint_id: str) -> int:
+        w = t.wrapping_keys.c
+        top = self.conn.execute(select(func.max(w.ordinal)).where(
+            w.endpoint_id == endpoint_id)).scalar_one()
+        return int(top or 0) + 1
+
+    def wrapping_keys(self, endpoint_id: str) -> list[WrappingKeyInfo]:
+        w = t.wrapping_keys.c
+        rows = self.conn.execute(select(w.endpoint_id, w.key_id, w.kind, w.created_at,
+                                        w.ordinal, w.not_after)
+                                 .where(w.endpoint_id == endpoint_id)
+                                 .order_by(w.ordinal.desc())).all()
+        return [WrappingKeyInfo(r.endpoint_id, r.key_id, WrappingKeyKind(r.kind), r.created_at,
+                                r.ordinal, r.not_after) for r in rows]
+
+    def wrapping_key_material(self, endpoint_id: str,
+                              key_id: str) -> tuple[bytes | None, str | None, bytes | None]:
+        """(sealed KEK, its master key id, certificate DER) of one wrapping key."""
+        w = t.wrapping_keys.c
+        row = self.conn.execute(select(w.sealed_value, w.master_key_id, w.certificate).where(
+            and_(w.endpoint_id == endpoint_id, w.key_id == key_id))).one()
+        return row.sealed_value, row.master_key_id, row.certificate
+
+    def delete_wrapping_keys(self, endpoint_id: str, key_ids: Sequence[str]) -> int:
+        w = t.wrapping_keys.c
+        res = self.conn.execute(t.wrapping_keys.delete().where(and_(
+            w.endpoint_id == endpoint_id, w.key_id.in_(list(key_ids)))))
+        return int(res.rowcount)
 
     # ---- audit -----------------------------------------------------------------
     def insert_audit(self, *, at: datetime, actor_id: str | None, actor_name: str | None,

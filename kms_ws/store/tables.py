@@ -283,3 +283,19 @@ pending_updates = Table(
     Column("next_attempt_at", DateTime, nullable=False),
     Index("ix_pending_updates_due", "next_attempt_at"),
 )
+
+# §4.6/§4.7 WRAPPING_VALUES (schema 5): the wrapping keys of clients and PEPs. A symmetric
+# KEK is sealed under the master key like a key value; a certificate is stored as DER.
+wrapping_keys = Table(
+    "wrapping_keys", metadata,
+    Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True),
+    Column("key_id", String(256), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("sealed_value", LargeBinary),
+    Column("master_key_id", GUID),
+    Column("certificate", LargeBinary),
+    Column("not_after", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Index("ix_wrapping_keys_master", "master_key_id"),
+)

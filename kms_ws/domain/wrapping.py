@@ -1,0 +1,158 @@
+"""§4.2 KeyBlob wrapping and §4.6/§4.7 WRAPPING_VALUES: which layers a delivery gets.
+
+`decide` is THE one place that chooses the wrapping of a delivery. Its inputs:
+  * the resolved §5.3 wrapping policy (domain.wrapping_policy): its inner choice sets the
+    mode of the layer for the PEP, its outer choice the mode of the layer for the client;
+    without a PEP, a key-side policy's mode applies to the client's layer;
+  * what the recipients registered: the client's wrapping keys → the outer layer, the
+    PEP's → the inner layer (so a key passes through the client to the PEP unseen); with
+    keys but no policy, the default mode of the newest key;
+  * the WrappingType the client asked for (honoured only where the policy allows it);
+  * whether unwrapped delivery is allowed on this transport.
+It never falls back to an unwrapped delivery when a wrapping is required.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .errors import UnsupportedWrapping, WrappingRequired, WrappingUnavailable
+from .wrapping_policy import WrappingResolution
+
+NONE = "none"
+AES_KW = "aes-key-wrap"
+AES_KWP = "aes-key-wrap-pad"
+CMS_KEK = "cms-kek"
+CMS_RSA_OAEP = "cms-rsa-oaep"
+CMS_AUTH = "cms-auth-enveloped"
+
+WRAPPED_TYPES = (AES_KW, AES_KWP, CMS_KEK, CMS_RSA_OAEP, CMS_AUTH)
+ALL_TYPES = (NONE, *WRAPPED_TYPES)
+
+
+class WrappingKeyKind(str, enum.Enum):
+    SYMMETRIC = "SymmetricKey"
+    CERTIFICATE = "Certificate"
+
+
+TYPES_FOR: dict[WrappingKeyKind, tuple[str, ...]] = {
+    WrappingKeyKind.SYMMETRIC: (AES_KW, AES_KWP, CMS_KEK, CMS_AUTH),
+    WrappingKeyKind.CERTIFICATE: (CMS_RSA_OAEP, CMS_AUTH),
+}
+DEFAULT_FOR = {WrappingKeyKind.SYMMETRIC: AES_KWP, WrappingKeyKind.CERTIFICATE: CMS_RSA_OAEP}
+
+
+@dataclass(frozen=True)
+class WrappingKeyInfo:
+    """A registered wrapping key, without its secret. `ordinal` orders registrations."""
+
+    endpoint_id: str
+    key_id: str
+    kind: WrappingKeyKind
+    created_at: datetime
+    ordinal: int
+    not_after: datetime | None = None  # certificates
+
+
+@dataclass(frozen=True)
+class Layer:
+    wrapping_type: str
+    key: WrappingKeyInfo
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    """outer: for the caller; inner: for the PEP. Both None: unwrapped delivery."""
+
+    outer: Layer | None = None
+    inner: Layer | None = None
+
+
+@dataclass(frozen=True)
+class KeyBlob:
+    wrapping_type: str
+    length: int
+    data: bytes = field(repr=False)
+    wrapping_key_id: str | None = None
+    inner_wrapping_type: str | None = None
+    inner_wrapping_key_id: str | None = None
+    check_value: bytes | None = None
+
+
+def usable(keys: Sequence[WrappingKeyInfo], now: datetime) -> list[WrappingKeyInfo]:
+    """Newest first; certificates past their validity are left out."""
+    live = [k for k in keys if k.not_after is None or k.not_after > now]
+    return sorted(live, key=lambda k: k.ordinal, reverse=True)
+
+
+def decide(requested: str | None, client_keys: Sequence[WrappingKeyInfo],
+           pep_keys: Sequence[WrappingKeyInfo], unwrapped_allowed: bool,
+           policy: WrappingResolution | None = None, to_pep: bool = False) -> DeliveryPlan:
+    """The wrapping of one delivery. Keys newest first (see `usable`)."""
+    inner_mode, outer_mode = _policy_modes(policy, to_pep)
+    inner = _layer(inner_mode, pep_keys, "the PEP") if inner_mode else \
+        (Layer(DEFAULT_FOR[pep_keys[0].kind], pep_keys[0]) if pep_keys else None)
+    if requested is not None and requested not in ALL_TYPES:
+        raise UnsupportedWrapping(f"wrapping type {requested!r} is not supported",
+                                  supported=_offer(client_keys, unwrapped_allowed or inner))
+    if outer_mode is not None:
+        if requested not in (None, outer_mode):
+            raise UnsupportedWrapping(f"the wrapping policy requires {outer_mode}, not "
+                                      f"{requested}", supported=(outer_mode,))
+        return DeliveryPlan(_layer(outer_mode, client_keys, "the client"), inner)
+    if requested is None:
+        if client_keys:
+            return DeliveryPlan(Layer(DEFAULT_FOR[client_keys[0].kind], client_keys[0]), inner)
+        requested = NONE
+    if requested == NONE:
+        if inner is not None and not client_keys:
+            return DeliveryPlan(None, inner)  # the key itself stays wrapped for the PEP
+        if client_keys:
+            raise WrappingRequired("this client registered wrapping keys: keys are delivered "
+                                   "to it wrapped only", supported=_offer(client_keys, False))
+        if not unwrapped_allowed:
+            raise WrappingRequired("unwrapped delivery is not allowed on this transport; use "
+                                   "TLS or register a wrapping key (RegisterWrappingValues)",
+                                   supported=())
+        return DeliveryPlan(None, inner)
+    fit = [k for k in client_keys if requested in TYPES_FOR[k.kind]]
+    if not fit:
+        raise UnsupportedWrapping(
+            f"wrapping type {requested} needs a registered "
+            f"{' or '.join(sorted(k.value for k, v in TYPES_FOR.items() if requested in v))}"
+            " wrapping key", supported=_offer(client_keys, unwrapped_allowed and not client_keys))
+    return DeliveryPlan(Layer(requested, fit[0]), inner)
+
+
+def _policy_modes(policy: WrappingResolution | None,
+                  to_pep: bool) -> tuple[str | None, str | None]:
+    """(inner mode, outer mode) a policy requires; a policy of mode "none" requires none."""
+    if policy is None:
+        return None, None
+    inner = policy.inner.wrapping_mode if policy.inner else None
+    outer = policy.outer.wrapping_mode if policy.outer else None
+    inner, outer = (None if m in (None, NONE) else m for m in (inner, outer))
+    if not to_pep:  # no PEP to wrap for: the key-side requirement binds the client's layer
+        return None, outer or inner
+    return inner, outer
+
+
+def _layer(mode: str, keys: Sequence[WrappingKeyInfo], whom: str) -> Layer:
+    if mode not in WRAPPED_TYPES:
+        raise WrappingUnavailable(f"the wrapping policy names an unknown mode {mode!r}",
+                                  supported=WRAPPED_TYPES)
+    fit = [k for k in keys if mode in TYPES_FOR[k.kind]]
+    if not fit:
+        raise WrappingUnavailable(f"a wrapping policy requires {mode}, and {whom} has no "
+                                  "registered wrapping key for it", supported=(mode,))
+    return Layer(mode, fit[0])
+
+
+def _offer(client_keys: Sequence[WrappingKeyInfo], none_ok: object) -> tuple[str, ...]:
+    """The wrapping types this caller can be served now."""
+    kinds = {k.kind for k in client_keys}
+    types = [t for t in WRAPPED_TYPES if any(t in TYPES_FOR[k] for k in kinds)]
+    return ((NONE,) if none_ok and not client_keys else ()) + tuple(types)

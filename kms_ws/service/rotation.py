@@ -1,0 +1,92 @@
+"""Online master-key rotation: re-seal every stored key value, KEK and HMAC signing
+secret under a new master key while the server keeps serving.
+
+1. `begin`: the provider creates a new master key; one write transaction records it as
+   current (kms_meta master_key_current). From then on every new value is sealed under it
+   (the service reads the pointer inside each write transaction).
+2. `reseal_batch`: one short write transaction re-seals up to N rows still under an older
+   key (compare-and-set on the row's master key id and version). Repeat until none is left.
+   Each batch commits on its own, so an interrupted rotation resumes where it stopped.
+3. `finish`: in a write transaction, check that no row uses an older key; only then are
+   the older master keys destroyed in the provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..crypto import sealing
+from ..crypto.master_key import Keyring
+from ..store.engine import Database
+from ..store.repository import Repository
+
+
+@dataclass(frozen=True)
+class RotationState:
+    current: str
+    pending: int  # sealed rows under an older master key
+    counts: dict[str, int]
+
+
+def state(db: Database) -> RotationState:
+    with db.transaction() as conn:
+        repo = Repository(conn)
+        current = repo.current_master_key_id() or ""
+        counts = repo.sealed_counts()
+    return RotationState(current, sum(n for mk, n in counts.items() if mk != current), counts)
+
+
+def begin(db: Database, keyring: Keyring) -> tuple[str, bool]:
+    """Start a rotation, or resume one that left rows under an older key.
+    Returns (the current master key id, resumed)."""
+    st = state(db)
+    if st.pending:
+        return st.current, True
+    new = keyring.provider.create()
+    keyring.aead_for(new)  # it opens before anything depends on it
+    with db.transaction(write=True) as conn:
+        Repository(conn).set_meta("master_key_current", new)
+    return new, False
+
+
+def reseal_batch(db: Database, keyring: Keyring, batch: int) -> int:
+    """Re-seal up to `batch` rows under the current master key; returns how many."""
+    with db.transaction(write=True) as conn:
+        repo = Repository(conn)
+        current = repo.current_master_key_id()
+        assert current is not None
+        new = keyring.aead_for(current)
+        rows = repo.sealed_not_under(current, batch)
+        for kind, a, b, old, sealed in rows:
+            aad, what = _AAD[kind](a, b)
+            value = sealing.unseal_with(keyring.aead_for(old), aad, sealed, what)
+            resealed = sealing.seal_with(new, aad, value)
+            if kind == "key":
+                repo.reseal_key(a, b, old, resealed, current)
+            elif kind == "kek":
+                repo.reseal_kek(a, b, old, resealed, current)
+            else:
+                repo.reseal_secret(a, old, resealed, current)
+        return len(rows)
+
+
+# Sealed row kinds: key values, wrapping KEKs, endpoints' HMAC signing secrets.
+_AAD = {
+    "key": lambda key_id, version: (sealing.key_aad(key_id, version), f"key {key_id}"),
+    "kek": lambda ep, kid: (sealing.kek_aad(ep, kid), f"wrapping key {kid} of {ep}"),
+    "secret": lambda ep, _: (sealing.secret_aad(ep), f"the signing secret of {ep}"),
+}
+
+
+def finish(db: Database, keyring: Keyring) -> list[str] | None:
+    """Destroy the older master keys if no row uses them; None while some still do."""
+    st = state(db)
+    with db.transaction(write=True) as conn:  # serialised with every sealing write
+        repo = Repository(conn)
+        current = repo.current_master_key_id()
+        if any(mk != current for mk in repo.sealed_counts()):
+            return None
+    retired = [k for k in keyring.provider.key_ids() if k != st.current and k != current]
+    for key_id in retired:
+        keyring.provider.destroy(key_id)
+    return retired
