@@ -76,6 +76,8 @@ class Key:
     datasets: list[tuple[str, str]] = field(default_factory=list)
     realms: list[str] = field(default_factory=list)
     template_id: str | None = None
+    # {"VendorSpecificExtensions"|"ApplicationExtensions": {name: value}}
+    extensions: dict[str, dict[str, str]] = field(default_factory=dict)
     wrapping_type: str | None = None  # how the blob arrived ("none" = unwrapped)
     pep_blob: PepBlob | None = field(default=None, repr=False)  # double wrapped: for the PEP
 
@@ -474,6 +476,9 @@ def _attrs(values: Mapping[str, str] | None) -> dict[str, Any] | None:
     return {"Attribute": _pairs(values)} if values else None
 
 
+_EXTENSIONS = ("VendorSpecificExtensions", "ApplicationExtensions")
+
+
 def _key(k: Any) -> Key:
     """The key's metadata; KmsClient._key adds the unwrapped value."""
     return Key(
@@ -485,7 +490,9 @@ def _key(k: Any) -> Key:
         datasets=[(d.Name, d.Value) for d in (k.DataSets.DataSet if k.DataSets else [])],
         realms=[r.Realm for r in (k.RealmAssociations.RealmAssociation
                                   if k.RealmAssociations else [])],
-        template_id=k.TemplateId)
+        template_id=k.TemplateId,
+        extensions={f: {e.Name: e.Value for e in getattr(k, f).Extension}
+                    for f in _EXTENSIONS if getattr(k, f) is not None})
 
 
 def _plain(value: Any) -> Any:
@@ -552,7 +559,10 @@ def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> K
                   for d in k.iterfind(f"{K}DataSets/{K}DataSet")],
         realms=[r.findtext(K + "Realm") or "" for r in
                 k.iterfind(f"{K}RealmAssociations/{K}RealmAssociation")],
-        template_id=text("TemplateId"))
+        template_id=text("TemplateId"),
+        extensions={f: {e.findtext(K + "Name") or "": e.findtext(K + "Value") or ""
+                        for e in box.iterfind(K + "Extension")}
+                    for f in _EXTENSIONS if (box := k.find(K + f)) is not None})
 
 
 def _fault(fault: Fault) -> KmsFault:

@@ -61,6 +61,18 @@ class NameValue:
 
 
 @dataclass(frozen=True)
+class Extensions:
+    """VENDOR_SPECIFIC_EXTENSIONS and APPLICATION_EXTENSIONS of a key or template (§4.1,
+    §4.3): named values, each section sorted by name, names unique within a section."""
+
+    vendor: tuple[NameValue, ...] = ()
+    application: tuple[NameValue, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.vendor or self.application)
+
+
+@dataclass(frozen=True)
 class DataSet:
     """§4.9: one data-set attribute (NAME, VALUE, SIZEOF_VALUE)."""
 
@@ -93,6 +105,7 @@ class Key:
     datasets: tuple[DataSet, ...] = ()
     realms: tuple[str, ...] = ()
     value: bytes | None = field(default=None, repr=False)
+    extensions: Extensions = field(default_factory=lambda: Extensions())
     # Set on delivery only:
     hidden: bool = False  # Reference right only: identity, state and blob, no metadata
     assignment_policy_id: str | None = None  # GetKey by data: the §5.1 policy applied
@@ -146,6 +159,7 @@ class KeyTemplate:
     attributes: tuple[NameValue, ...] = ()
     realms: tuple[str, ...] = ()
     edit_datetime: datetime | None = None
+    extensions: Extensions = field(default_factory=lambda: Extensions())
 
 
 @dataclass(frozen=True)

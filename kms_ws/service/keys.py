@@ -11,8 +11,8 @@ from ..domain import ciphers
 from ..domain.errors import (AmbiguousReference, InternalError, InvalidParameter, KeyNotFound,
                              KeyNotUsable, NotFound, PermissionDenied, WrappingUnavailable)
 from ..domain.lifecycle import check_deliverable, effective_state
-from ..domain.model import (DataSet, Endpoint, EndpointKind, Key, KeyState, KeyTemplate, KeyUsage,
-                            NameValue, SourceKind)
+from ..domain.model import (DataSet, Endpoint, EndpointKind, Extensions, Key, KeyState,
+                            KeyTemplate, KeyUsage, NameValue, SourceKind)
 from ..domain.realms import Right, effective_right, realms_with
 from . import policies
 from .admin.endpoints import pep_serves
@@ -151,7 +151,8 @@ def _new_key(ctx: RequestContext, caller: Endpoint, cipher_type: str, length: in
         template_id=template.template_id if template else None,
         pep_id=pep.endpoint_id if pep else None,
         attributes=tuple(sorted(merged.values(), key=lambda a: a.name)),
-        datasets=tuple(_unique(datasets)), realms=realms)
+        datasets=tuple(_unique(datasets)), realms=realms,
+        extensions=template.extensions if template else Extensions())
 
 
 def _unique(datasets: Sequence[DataSet]) -> list[DataSet]:

@@ -240,6 +240,9 @@ def encode_key(parent: etree._Element, key: Key, tag: str = "Key") -> etree._Ele
     _add(el, "CipherType", key.cipher_type)
     if key.blob is not None:
         _key_blob(el, key.blob)
+    if not key.hidden:
+        _list(el, "VendorSpecificExtensions", "Extension", key.extensions.vendor)
+        _list(el, "ApplicationExtensions", "Extension", key.extensions.application)
     _add(el, "Version", key.version)
     _add(el, "EditDateTime", format_time(key.edit_datetime))
     if not key.hidden:

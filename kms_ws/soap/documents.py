@@ -20,6 +20,9 @@ _XS = "{http://www.w3.org/2001/XMLSchema}"
 _K = "{%s}" % KMS
 
 
+FOREIGN = "#foreign"  # document key: the element held children of another namespace
+
+
 class TypeInfo:
     """Children of one complex type: name -> (type, repeated), in schema order."""
 
@@ -87,8 +90,11 @@ def decode(el: etree._Element) -> dict[str, Any]:
 def _decode(el: etree._Element, info: TypeInfo) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for child in el:
-        if not isinstance(child.tag, str) or not child.tag.startswith(_K):
-            continue  # comments; foreign extension elements are not kept
+        if not isinstance(child.tag, str):
+            continue  # comments, processing instructions
+        if not child.tag.startswith(_K):
+            out[FOREIGN] = True  # xs:any of another namespace: the service decides
+            continue
         name = child.tag[len(_K):]
         ctype, repeated = info.children.get(name, (None, False))
         value: Any = _decode(child, ctype) if ctype is not None else (child.text or "").strip()

@@ -8,9 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, func, select, update
 
-from ..domain.model import Endpoint, Key, KeyTemplate
+from ..domain.model import Endpoint, Extensions, Key, KeyTemplate
 from . import tables as t
 from .objects import ObjectQueries
+from .updates import extensions_from
 
 
 class AdminQueries(ObjectQueries):
@@ -44,6 +45,7 @@ class AdminQueries(ObjectQueries):
         self.conn.execute(delete(t.key_attributes).where(t.key_attributes.c.key_id == key.key_id))
         self._insert_many(t.key_attributes, [
             {"key_id": key.key_id, "name": a.name, "value": a.value} for a in key.attributes])
+        self.set_extensions("Key", key.key_id, key.extensions)
         return seq
 
     def set_key_realms(self, key_id: str, realms: Sequence[str]) -> None:
@@ -69,6 +71,7 @@ class AdminQueries(ObjectQueries):
         self.conn.execute(delete(ta).where(ta.c.template_id == tpl.template_id))
         self._insert_many(ta, [{"template_id": tpl.template_id, "name": a.name,
                                 "value": a.value} for a in tpl.attributes])
+        self.set_extensions("KeyTemplate", tpl.template_id, tpl.extensions)
 
     def set_template_realms(self, template_id: str, realms: Sequence[str]) -> None:
         tr = t.template_realms
@@ -88,7 +91,24 @@ class AdminQueries(ObjectQueries):
         return [tpl for i in ids if (tpl := self.get_template(template_id=i)) is not None]
 
     def delete_template(self, template_id: str) -> None:
+        self.set_extensions("KeyTemplate", template_id, Extensions())
         self.conn.execute(delete(t.templates).where(t.templates.c.id == template_id))
+
+    def set_extensions(self, owner_kind: str, owner_id: str, ext: Extensions) -> None:
+        """Replace the owner's vendor ("v") and application ("p") extensions."""
+        x = t.extensions.c
+        self.conn.execute(delete(t.extensions).where(and_(x.owner_kind == owner_kind,
+                                                          x.owner_id == owner_id)))
+        self._insert_many(t.extensions, [
+            {"owner_kind": owner_kind, "owner_id": owner_id, "section": sec, "name": a.name,
+             "value": a.value}
+            for sec, values in (("v", ext.vendor), ("p", ext.application)) for a in values])
+
+    def get_extensions(self, owner_kind: str, owner_id: str) -> Extensions:
+        x = t.extensions.c
+        rows = self.conn.execute(select(x.section, x.name, x.value).where(and_(
+            x.owner_kind == owner_kind, x.owner_id == owner_id)).order_by(x.name)).all()
+        return extensions_from(rows)
 
     def update_endpoint(self, ep: Endpoint, now: datetime) -> None:
         seq = self.next_change("endpoint", ep.endpoint_id, ep.version, now)

@@ -69,7 +69,12 @@ def _v5(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_keys_master_key_id ON keys (master_key_id)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(conn: Connection) -> None:
+    """Vendor and application extensions of keys and key templates."""
+    t.metadata.create_all(conn, tables=[t.extensions])
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 LATEST = len(MIGRATIONS)
 
 

@@ -179,6 +179,7 @@ class Repository(AdminQueries):
             for a in tpl.attributes])
         self._insert_many(t.template_realms, [{"template_id": tpl.template_id, "realm": r}
                                               for r in tpl.realms])
+        self.set_extensions("KeyTemplate", tpl.template_id, tpl.extensions)
 
     def get_template(self, template_id: str | None = None,
                      name: str | None = None) -> KeyTemplate | None:
@@ -196,7 +197,8 @@ class Repository(AdminQueries):
                            t_cached=row.t_cached, version=row.version,
                            description=row.description,
                            attributes=tuple(NameValue(n, v) for n, v in attrs),
-                           realms=tuple(realms), edit_datetime=row.edit_datetime)
+                           realms=tuple(realms), edit_datetime=row.edit_datetime,
+                           extensions=self.get_extensions("KeyTemplate", row.id))
 
     # ---- keys ------------------------------------------------------------------
     def insert_key(self, key: Key, sealed: bytes, master_key_id: str, reported_by: str | None,
@@ -214,6 +216,7 @@ class Repository(AdminQueries):
         self._insert_many(t.key_attributes, [{"key_id": key.key_id, "name": a.name,
                                               "value": a.value} for a in key.attributes])
         self._insert_many(t.key_realms, [{"key_id": key.key_id, "realm": r} for r in key.realms])
+        self.set_extensions("Key", key.key_id, key.extensions)
         self.add_bindings(key.key_id, key.datasets, reported_by, now)
         return seq
 
@@ -257,15 +260,17 @@ class Repository(AdminQueries):
         return list(self.conn.execute(q).scalars())
 
     def _key(self, row) -> Key:  # type: ignore[no-untyped-def]
-        attrs, realms, datasets = [], [], []
+        attrs, realms, datasets, ext = [], [], [], []
         for facet, name, value, size in self.conn.execute(_stmt("key_facets"), {"id": row.id}):
             if facet == "a":
                 attrs.append(NameValue(name, value))
             elif facet == "r":
                 realms.append(name)
-            else:
+            elif facet == "d":
                 datasets.append(DataSet(name, value, size))
-        return key_from_row(row, attrs, realms, datasets)
+            else:
+                ext.append((facet, name, value))
+        return key_from_row(row, attrs, realms, datasets, ext)
 
     # ---- store metadata, master keys ----------------------------------------------
     def get_meta(self, name: str) -> str | None:
@@ -438,9 +443,12 @@ def _stmt(name: str):  # type: ignore[no-untyped-def]
             select(literal("a"), a.name, a.value, null()).where(a.endpoint_id == bindparam("id")))
     if name == "key_facets":
         a, r, b = t.key_attributes.c, t.key_realms.c, t.dataset_bindings.c
+        x = t.extensions.c
         return union_all(
             select(literal("a"), a.name, a.value, null()).where(a.key_id == bindparam("id")),
             select(literal("r"), r.realm, null(), null()).where(r.key_id == bindparam("id")),
             select(literal("d"), b.name, b.value, func.max(b.sizeof_value))
-            .where(b.key_id == bindparam("id")).group_by(b.name, b.value))
+            .where(b.key_id == bindparam("id")).group_by(b.name, b.value),
+            select(x.section, x.name, x.value, null()).where(and_(
+                x.owner_kind == "Key", x.owner_id == bindparam("id"))))
     raise KeyError(name)

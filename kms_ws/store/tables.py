@@ -299,3 +299,15 @@ wrapping_keys = Table(
     Column("ordinal", Integer, nullable=False),
     Index("ix_wrapping_keys_master", "master_key_id"),
 )
+
+# §4.1/§4.3 VENDOR_SPECIFIC_EXTENSIONS ("v") and APPLICATION_EXTENSIONS ("p") of keys and
+# key templates (schema 6): named values. Keys are never deleted (tombstones); a template's
+# rows go with it (admin_queries.delete_template).
+extensions = Table(
+    "extensions", metadata,
+    Column("owner_kind", String(16), primary_key=True),
+    Column("owner_id", GUID, primary_key=True),
+    Column("section", String(1), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+)

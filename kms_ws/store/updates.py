@@ -5,7 +5,7 @@ pending UpdatePending notifications (WS-Eventing)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -26,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 
-from ..domain.model import DataSet, Key, KeyState, NameValue, SourceKind
+from ..domain.model import DataSet, Extensions, Key, KeyState, NameValue, SourceKind
 from . import tables as t
 
 # Key columns a SelectorFilter may test for equality.
@@ -65,7 +65,7 @@ _SOURCES = {s.value: s for s in SourceKind}
 
 
 def key_from_row(row, attrs: list[NameValue], realms: list[str],  # type: ignore[no-untyped-def]
-                 datasets: list[DataSet]) -> Key:
+                 datasets: list[DataSet], ext: Sequence[tuple[str, str, str]] = ()) -> Key:
     """A Key from a `keys` row and its facets (sorted here: callers need not)."""
     return Key(
         key_id=row.id, state=_STATES[row.state], cipher_type=row.cipher_type,
@@ -76,7 +76,17 @@ def key_from_row(row, attrs: list[NameValue], realms: list[str],  # type: ignore
         template_id=row.template_id, pep_id=row.pep_id,
         attributes=tuple(sorted(attrs, key=_by_name) if len(attrs) > 1 else attrs),
         datasets=tuple(sorted(datasets, key=_by_name_value) if len(datasets) > 1 else datasets),
-        realms=tuple(sorted(realms) if len(realms) > 1 else realms))
+        realms=tuple(sorted(realms) if len(realms) > 1 else realms),
+        extensions=extensions_from(ext) if ext else Extensions())
+
+
+def extensions_from(rows: Iterable[tuple[str, str, str]]) -> Extensions:
+    """Extensions from (section, name, value) rows: "v" vendor, "p" application."""
+    vendor, application = [], []
+    for section, name, value in rows:
+        (vendor if section == "v" else application).append(NameValue(name, value))
+    return Extensions(tuple(sorted(vendor, key=_by_name)),
+                      tuple(sorted(application, key=_by_name)))
 
 
 def _by_name(a: NameValue) -> str:
@@ -90,31 +100,36 @@ def _by_name_value(d: DataSet) -> tuple[str, str]:
 def keys_from_rows(conn: Connection, rows: Sequence, lo: int, hi: int) -> list[Key]:  # type: ignore[type-arg]
     """Keys for rows of `keys` whose change_seq lies in [lo, hi]: the facets (attributes,
     realms, data sets) of the whole keyset range come back in ONE UNION ALL query."""
-    facets: dict[str, tuple[list, list, list]] = {}  # type: ignore[type-arg]
-    empty: tuple[list, list, list] = ([], [], [])  # type: ignore[type-arg]
+    facets: dict[str, tuple[list, list, list, list]] = {}  # type: ignore[type-arg]
+    empty: tuple[list, list, list, list] = ([], [], [], [])  # type: ignore[type-arg]
     for kid, facet, name, value, size in conn.execute(_range_facets(), {"lo": lo, "hi": hi}):
         box = facets.get(kid)
         if box is None:
-            box = facets[kid] = ([], [], [])
+            box = facets[kid] = ([], [], [], [])
         if facet == "a":
             box[0].append(NameValue(name, value))
         elif facet == "r":
             box[1].append(name)
-        else:
+        elif facet == "d":
             box[2].append(DataSet(name, value, size))
+        else:
+            box[3].append((facet, name, value))
     return [key_from_row(row, *facets.get(row.id, empty)) for row in rows]
 
 
 @lru_cache(maxsize=None)
 def _range_facets():  # type: ignore[no-untyped-def]
     k, a, r, b = t.keys.c, t.key_attributes.c, t.key_realms.c, t.dataset_bindings.c
+    x = t.extensions.c
     ids = select(k.id).where(and_(k.change_seq >= bindparam("lo"),
                                   k.change_seq <= bindparam("hi")))
     return union_all(
         select(a.key_id, literal("a"), a.name, a.value, null()).where(a.key_id.in_(ids)),
         select(r.key_id, literal("r"), r.realm, null(), null()).where(r.key_id.in_(ids)),
         select(b.key_id, literal("d"), b.name, b.value, func.max(b.sizeof_value))
-        .where(b.key_id.in_(ids)).group_by(b.key_id, b.name, b.value))
+        .where(b.key_id.in_(ids)).group_by(b.key_id, b.name, b.value),
+        select(x.owner_id, x.section, x.name, x.value, null())
+        .where(and_(x.owner_kind == "Key", x.owner_id.in_(ids))))
 
 
 _META = [c for c in t.keys.c if c.name not in ("sealed_value", "master_key_id")]

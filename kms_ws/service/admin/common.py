@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ...domain.model import NameValue
+from ...domain.errors import InvalidParameter
+from ...domain.model import Extensions, NameValue
 from ..context import RequestContext
 from .messages import Document
 
@@ -34,3 +35,28 @@ def pair_doc(values: tuple[NameValue, ...], item: str = "Attribute") -> Document
 
 def clean(doc: Document) -> Document:
     return {k: v for k, v in doc.items() if v is not None and v != () and v != []}
+
+
+EXTENSION_FIELDS = (("VendorSpecificExtensions", "vendor"), ("ApplicationExtensions", "application"))
+
+
+def extensions(doc: Document) -> Extensions:
+    """A key's or template's extensions from its document. Only named values are kept:
+    elements of other namespaces are refused rather than silently dropped."""
+    sections: dict[str, tuple[NameValue, ...]] = {}
+    for field, attr in EXTENSION_FIELDS:
+        box = doc.get(field)
+        if isinstance(box, dict) and box.get("#foreign"):
+            raise InvalidParameter(f"{field}: only Extension Name/Value entries are stored, "
+                                   "not elements of other namespaces")
+        values = pairs(doc, field, "Extension")
+        names = [v.name for v in values]
+        if len(set(names)) != len(names):
+            raise InvalidParameter(f"{field}: an Extension name is given twice")
+        sections[attr] = tuple(sorted(values, key=lambda a: a.name))
+    return Extensions(**sections)
+
+
+def extensions_doc(ext: Extensions) -> Document:
+    return {field: pair_doc(getattr(ext, attr), "Extension")
+            for field, attr in EXTENSION_FIELDS}

@@ -12,7 +12,7 @@ from ...domain.realms import Right, realms_with
 from ..context import RequestContext
 from ..key_versions import load_key, touch_key
 from .base import Kind, check_version, need, realm_doc, realm_join, realm_leave
-from .common import clean, pair_doc, pairs, policy_ids
+from .common import clean, extensions, extensions_doc, pair_doc, pairs, policy_ids
 from .messages import AdminRequest, Document, Ref
 
 _ACTION_FOR_STATE = {"Active": "Activate", "Disabled": "Disable", "Compromised": "Compromise",
@@ -50,7 +50,7 @@ class KeyKind(Kind):
             "KeyId": key.key_id, "FriendlyName": key.friendly_name,
             "State": effective_state(key, ctx.now).value, "TExpired": key.t_expired,
             "TDisabled": key.t_disabled, "TCached": str(key.t_cached),
-            "CipherType": key.cipher_type,
+            "CipherType": key.cipher_type, **extensions_doc(key.extensions),
             **policy_ids(ctx, "Key", key.key_id, ("CachingPolicyId",)),
             "Version": str(key.version), "EditDateTime": key.edit_datetime,
             "RealmAssociations": realm_doc(key.realms),
@@ -86,6 +86,7 @@ class KeyKind(Kind):
         for name in _IMMUTABLE:
             if doc.get(name) != (key.cipher_type if name == "CipherType" else key.template_id):
                 raise InvalidParameter(f"a key's {name} does not change")
+        ext = extensions(doc)
         wanted = doc.get("State", effective_state(key, ctx.now).value)
         action = None
         if wanted != effective_state(key, ctx.now).value:
@@ -103,6 +104,7 @@ class KeyKind(Kind):
             k.t_cached = int(doc.get("TCached", k.t_cached))
             k.attributes = tuple(sorted(pairs(doc, "AttributeAssociations"),
                                         key=lambda a: a.name))
+            k.extensions = ext
         touch_key(ctx, key.key_id, change)
         return self.document(ctx, load_key(ctx, key.key_id))
 

@@ -11,7 +11,7 @@ from ...domain.realms import Right
 from ..context import RequestContext
 from .base import (Kind, check_version, is_guid, need, realm_doc, realm_join, realm_leave,
                    realms_for_new)
-from .common import clean, pair_doc, pairs, policy_ids
+from .common import clean, extensions, extensions_doc, pair_doc, pairs, policy_ids
 from .messages import AdminRequest, Document, Ref
 
 
@@ -43,6 +43,7 @@ class TemplateKind(Kind):
             "TemplateId": tpl.template_id, "FriendlyName": tpl.friendly_name,
             "Description": tpl.description, "CipherType": tpl.cipher_type,
             "KeyLength": str(tpl.length_bits), "TCached": str(tpl.t_cached),
+            **extensions_doc(tpl.extensions),
             "AttributeAssociations": pair_doc(tpl.attributes),
             "RealmAssociations": realm_doc(tpl.realms),
             **policy_ids(ctx, self.element, tpl.template_id,
@@ -56,7 +57,8 @@ class TemplateKind(Kind):
                                          int(doc["KeyLength"]) if doc.get("KeyLength") else None)
         return KeyTemplate(template_id, doc["FriendlyName"], cipher, length,
                            int(doc.get("TCached") or 3600), version, doc.get("Description"),
-                           pairs(doc, "AttributeAssociations"), realms)
+                           pairs(doc, "AttributeAssociations"), realms,
+                           extensions=extensions(doc))
 
     def create(self, ctx: RequestContext, req: AdminRequest) -> Document:
         doc = req.document or {}
