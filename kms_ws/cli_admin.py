@@ -83,6 +83,8 @@ def _fields(kind: str, ns: argparse.Namespace, doc: Doc) -> Doc:
             doc[field] = str(getattr(a, opt))
     if a.admin is not None:
         doc["Administrator"] = a.admin
+    if getattr(a, "km_server", None) is not None:
+        doc["KmServer"] = a.km_server
     _lists(kind, a, doc)
     for name, value in map(_pair, a.set):
         doc[name] = value
@@ -275,6 +277,8 @@ def _field_options(sp: argparse.ArgumentParser, kind: str, adding: bool) -> None
     if "admin" in want:
         add("--admin", action=argparse.BooleanOptionalAction, default=None,
             help="an administrator")
+        add("--km-server", action=argparse.BooleanOptionalAction, default=None,
+            help="a peer KM server (admitted only by access policies' KmServers)")
     _policy_options(sp, want)
     add("--set", action="append", default=[], metavar="FIELD=VALUE",
         help="set any other schema field by its element name")

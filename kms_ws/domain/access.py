@@ -32,10 +32,14 @@ def check_policy(p: AccessPolicy) -> None:
 
 
 def may_receive(p: AccessPolicy, client_id: str, pep_id: str | None,
-                in_group: Callable[[str], bool]) -> bool:
-    """`in_group(group_id)` says whether the client is a member (evaluated now)."""
-    client_ok = client_id in p.clients or client_id in p.km_servers or \
-        any(in_group(g) for g in sorted(p.client_groups))
+                in_group: Callable[[str], bool], km_server: bool = False) -> bool:
+    """`in_group(group_id)` says whether the client is a member (evaluated now).
+    A KM server (§5.5) is admitted only by the KmServers list; an ordinary client only by
+    Clients or ClientGroups, so neither list lets the other kind in implicitly."""
+    if km_server:
+        client_ok = client_id in p.km_servers
+    else:
+        client_ok = client_id in p.clients or any(in_group(g) for g in sorted(p.client_groups))
     if not client_ok:
         return False
     return pep_id is None or not p.peps or pep_id in p.peps

@@ -135,6 +135,7 @@ class Endpoint:
     endpoint_type_id: str | None = None
     owner_id: str | None = None
     is_admin: bool = False
+    is_km_server: bool = False  # §5.5: a peer KM server, acting as a trusted client
     failed_auth: int = 0
     password_hash: str | None = field(default=None, repr=False)
     grants: dict[str, frozenset[Right]] = field(default_factory=dict)

@@ -68,7 +68,8 @@ def check_access(ctx: RequestContext, policies: dict[str, AdminObject], key: Key
     policy = to_domain(obj.object_id, obj.body)
     if not access_rules.may_receive(policy, client.endpoint_id,
                                     pep.endpoint_id if pep else None,
-                                    lambda g: in_client_group(ctx, client, g)):
+                                    lambda g: in_client_group(ctx, client, g),
+                                    client.is_km_server):
         target = f"client {client.name}" + (f" for PEP {pep.endpoint_id}" if pep else "")
         raise AccessPolicyDenied(f"the access policy of key {key.key_id} does not allow "
                                  f"delivery to {target}")

@@ -94,6 +94,12 @@ class AdminQueries(ObjectQueries):
         self.set_extensions("KeyTemplate", template_id, Extensions())
         self.conn.execute(delete(t.templates).where(t.templates.c.id == template_id))
 
+    def set_km_server(self, endpoint_id: str, flag: bool) -> None:
+        k = t.km_servers.c
+        self.conn.execute(delete(t.km_servers).where(k.endpoint_id == endpoint_id))
+        if flag:
+            self.conn.execute(t.km_servers.insert().values(endpoint_id=endpoint_id))
+
     def set_extensions(self, owner_kind: str, owner_id: str, ext: Extensions) -> None:
         """Replace the owner's vendor ("v") and application ("p") extensions."""
         x = t.extensions.c
@@ -116,6 +122,7 @@ class AdminQueries(ObjectQueries):
             state=ep.state.value, description=ep.description, is_admin=ep.is_admin,
             endpoint_type_id=ep.endpoint_type_id, failed_auth=ep.failed_auth,
             version=ep.version, edit_datetime=now, change_seq=seq))
+        self.set_km_server(ep.endpoint_id, ep.is_km_server)
         for table, rows in (
                 (t.endpoint_capabilities, [{"endpoint_id": ep.endpoint_id, "name": c}
                                            for c in ep.capabilities]),
@@ -136,6 +143,7 @@ class AdminQueries(ObjectQueries):
         return [self._endpoint(r) for r in rows]
 
     def delete_endpoint(self, endpoint_id: str) -> None:
+        self.set_km_server(endpoint_id, False)
         self.conn.execute(delete(t.endpoints).where(t.endpoints.c.id == endpoint_id))
 
     def count_endpoints_of_type(self, type_id: str) -> int:

@@ -70,8 +70,8 @@ def _v5(conn: Connection) -> None:
 
 
 def _v6(conn: Connection) -> None:
-    """Vendor and application extensions of keys and key templates."""
-    t.metadata.create_all(conn, tables=[t.extensions])
+    """Vendor and application extensions of keys and key templates; KM servers."""
+    t.metadata.create_all(conn, tables=[t.extensions, t.km_servers])
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6)

@@ -45,6 +45,7 @@ class Repository(AdminQueries):
             description=ep.description, failed_auth=0, version=ep.version, created_at=now,
             edit_datetime=now, change_seq=seq))
         self.set_grants(ep.endpoint_id, ep.grants)
+        self.set_km_server(ep.endpoint_id, ep.is_km_server)
         self._insert_many(t.endpoint_capabilities, [{"endpoint_id": ep.endpoint_id, "name": c}
                                                     for c in ep.capabilities])
         self._insert_many(t.endpoint_attributes, [
@@ -90,12 +91,14 @@ class Repository(AdminQueries):
             t.endpoints.c.id == endpoint_id, t.endpoints.c.failed_auth != 0)).values(failed_auth=0))
 
     def _endpoint(self, row) -> Endpoint:  # type: ignore[no-untyped-def]
-        grants, caps, attrs = {}, [], []
+        grants, caps, attrs, km_server = {}, [], [], False
         for facet, name, value, _ in self.conn.execute(_stmt("endpoint_facets"), {"id": row.id}):
             if facet == "r":
                 grants[name] = parse_rights(value)
             elif facet == "c":
                 caps.append(name)
+            elif facet == "k":
+                km_server = True
             else:
                 attrs.append(NameValue(name, value))
         return Endpoint(
@@ -104,7 +107,7 @@ class Repository(AdminQueries):
             version=row.version, grants=grants, capabilities=tuple(sorted(caps)),
             attributes=tuple(sorted(attrs, key=lambda a: a.name)), description=row.description,
             endpoint_type_id=row.endpoint_type_id, owner_id=row.owner_id,
-            is_admin=bool(row.is_admin), failed_auth=row.failed_auth,
+            is_admin=bool(row.is_admin), is_km_server=km_server, failed_auth=row.failed_auth,
             password_hash=row.password_hash)
 
     def find_endpoints(self, name: str) -> list[Endpoint]:
@@ -440,7 +443,9 @@ def _stmt(name: str):  # type: ignore[no-untyped-def]
         return union_all(
             select(literal("r"), r.realm, r.rights, null()).where(r.endpoint_id == bindparam("id")),
             select(literal("c"), c.name, null(), null()).where(c.endpoint_id == bindparam("id")),
-            select(literal("a"), a.name, a.value, null()).where(a.endpoint_id == bindparam("id")))
+            select(literal("a"), a.name, a.value, null()).where(a.endpoint_id == bindparam("id")),
+            select(literal("k"), null(), null(), null())
+            .where(t.km_servers.c.endpoint_id == bindparam("id")))
     if name == "key_facets":
         a, r, b = t.key_attributes.c, t.key_realms.c, t.dataset_bindings.c
         x = t.extensions.c

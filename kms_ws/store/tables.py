@@ -300,6 +300,14 @@ wrapping_keys = Table(
     Index("ix_wrapping_keys_master", "master_key_id"),
 )
 
+# §5.5 (schema 6): clients an administrator registered as KM servers. A KM server is
+# admitted only by an access policy's KmServers list, never by its Clients list.
+km_servers = Table(
+    "km_servers", metadata,
+    Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"),
+           primary_key=True),
+)
+
 # §4.1/§4.3 VENDOR_SPECIFIC_EXTENSIONS ("v") and APPLICATION_EXTENSIONS ("p") of keys and
 # key templates (schema 6): named values. Keys are never deleted (tombstones); a template's
 # rows go with it (admin_queries.delete_template).

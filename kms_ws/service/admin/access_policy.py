@@ -5,7 +5,7 @@ template or through a key group)."""
 from __future__ import annotations
 
 from ...domain import access
-from ...domain.errors import NotFound
+from ...domain.errors import InvalidParameter, NotFound
 from ..context import RequestContext
 from .base import ids_in
 from .messages import Document
@@ -31,6 +31,10 @@ class AccessPolicyKind(PolicyKind):
                 ep = ctx.repo.get_endpoint(endpoint_id)
                 if ep is None or ep.kind.value != kind:
                     raise NotFound(f"no {kind} {endpoint_id}")
+                if kind == "Client" and ep.is_km_server != (endpoint_id in p.km_servers):
+                    raise InvalidParameter(
+                        f"client {ep.name} is {'' if ep.is_km_server else 'not '}a KM server: "
+                        f"list it under {'KmServers' if ep.is_km_server else 'Clients'}")
         for group_id in sorted(p.client_groups):
             if ctx.repo.get_object("ClientGroup", group_id) is None:
                 raise NotFound(f"no ClientGroup {group_id}")

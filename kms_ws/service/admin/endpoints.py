@@ -136,6 +136,7 @@ class ClientKind(EndpointKindBase):
             **policy_ids(ctx, "Client", ep.endpoint_id, ("WrappingPolicyId",)),
             "Attributes": pair_doc(ep.attributes),
             "Administrator": "true" if ep.is_admin else "false",
+            "KmServer": "true" if ep.is_km_server else "false",
             "Version": str(ep.version)})
 
     def create(self, ctx: RequestContext, req: AdminRequest) -> Document:
@@ -157,6 +158,7 @@ class ClientKind(EndpointKindBase):
                       attributes=pairs(doc, "Attributes"),
                       endpoint_type_id=doc.get("EndpointTypeId"),
                       is_admin=doc.get("Administrator") in ("true", "1"),
+                      is_km_server=doc.get("KmServer") in ("true", "1"),
                       password_hash=hash_password(cred.password))
         if ep.endpoint_type_id and ctx.repo.get_object("EndpointType",
                                                        ep.endpoint_type_id) is None:
@@ -177,6 +179,7 @@ class ClientKind(EndpointKindBase):
         ep.capabilities = tuple(sorted(set(capability_names(doc))))
         ep.attributes = pairs(doc, "Attributes")
         ep.is_admin = doc.get("Administrator", "false") in ("true", "1")
+        ep.is_km_server = doc.get("KmServer", "false") in ("true", "1")
         ctx.repo.update_endpoint(ep, ctx.now)
         return self.document(ctx, ep)
 
