@@ -12,7 +12,7 @@ from ..crypto import sealing
 from ..crypto.master_key import MasterKeyError
 from ..domain.durations import add_duration
 from ..domain.errors import InternalError, KeyNotFound, NotFound
-from ..domain.model import Key, KeyState
+from ..domain.model import AdminObject, Key, KeyState
 from . import notifications
 from .context import RequestContext
 
@@ -39,10 +39,12 @@ def load_key(ctx: RequestContext, key_id: str) -> Key:
     return key
 
 
-def apply_retention(ctx: RequestContext, key: Key) -> None:
-    """Stamp T_EXPIRED / T_DISABLED from the retention policy in force for the key."""
+def apply_retention(ctx: RequestContext, key: Key,
+                    in_force: dict[str, AdminObject] | None = None) -> None:
+    """Stamp T_EXPIRED / T_DISABLED from the retention policy in force for the key
+    (`in_force`: the key's policies when the caller has them already)."""
     from .policies import key_policies
-    policy = key_policies(ctx, key).get("RetentionPolicy")
+    policy = (key_policies(ctx, key) if in_force is None else in_force).get("RetentionPolicy")
     if policy is None:
         return
     if policy.body.get("TExpiration"):

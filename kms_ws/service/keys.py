@@ -194,11 +194,14 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     """Check everything that stands between a key and its recipient, wrap it as the
     wrapping policy and the recipients' wrapping keys decide, then record the use
     (USE_BY_CLIENTS / USE_BY_PEPS). Reference-only recipients get no metadata."""
+    group_ids = policies.key_groups(ctx, key)
+    in_force = policies.key_policies(ctx, key, group_ids)
+    # Dates drive transitions at request time: the retention policy in force now decides
+    # them, including one reaching the key through a dynamic key group (never stored).
+    apply_retention(ctx, key, in_force)
     key.state = check_deliverable(key, usage, ctx.now)
     if key.value is None:
         raise KeyNotUsable(f"key {key.key_id} has no value")
-    group_ids = policies.key_groups(ctx, key)
-    in_force = policies.key_policies(ctx, key, group_ids)
     policies.check_access(ctx, in_force, key, caller, pep)
     apply(ctx, delivery, key, policies.wrapping_for(ctx, key, caller, pep, group_ids))
     key.t_cached = policies.t_cached_for(ctx, in_force, key, pep or caller)

@@ -341,3 +341,27 @@ def test_audit_query_by_time_window(admin: KmsClient, client: KmsClient) -> None
                                                          max_records=1000)}
     assert second.key_id in after and first.key_id not in after
     assert first.key_id in before and second.key_id not in before
+
+
+def test_retention_change_reaches_dynamic_key_group_members_at_request_time(
+        admin: KmsClient, client: KmsClient) -> None:
+    pool = f"pool-{uuid.uuid4().hex[:6]}"
+    group = admin.admin_create("KeyGroup", {"Name": _name(), "Type": "Dynamic",
+                                            "Rule": [{"Pattern": pool, "Attribute": "pool"}]})
+    member = client.create_key(datasets={"pool": pool})
+    outsider = client.create_key(datasets={"pool": pool + "-other"})
+    p = admin.admin_create("RetentionPolicy", {"Name": _name(), "TExpiration": "P10Y"})
+    _enforce(admin, "RetentionPolicy", p, "KeyGroup", group["GroupId"])
+    assert client.get_key(member.key_id, usage="Encrypt").t_expired is not None
+    # the edit is not stamped on the member: it is resolved when the key is requested
+    cur = admin.admin_get("RetentionPolicy", p["PolicyId"])
+    admin.admin_edit("RetentionPolicy", {**cur, "TExpiration": "PT0S", "TDisable": "P1Y"})
+    with pytest.raises(KmsFault) as err:
+        client.get_key(member.key_id, usage="Encrypt")
+    assert err.value.error_code == "E_KEY_STATE"
+    got = client.get_key(member.key_id, usage="Decrypt")
+    assert got.value == member.value and got.state == "Expired"
+    assert got.t_expired is not None and got.t_disabled is not None
+    shown = admin.admin_get("Key", member.key_id)
+    assert shown["State"] == "Expired" and "TDisabled" in shown
+    assert client.get_key(outsider.key_id, usage="Encrypt").state == "Active"

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from ...domain.errors import InvalidParameter, NotFound
 from ...domain.lifecycle import apply_action, effective_state
-from ...domain.model import Key
+from ...domain.model import Key, KeyState
 from ...domain.realms import Right, realms_with
 from ..context import RequestContext
-from ..key_versions import load_key, touch_key
+from ..key_versions import apply_retention, load_key, touch_key
 from .base import Kind, check_version, need, realm_doc, realm_join, realm_leave
 from .common import clean, extensions, extensions_doc, pair_doc, pairs, policy_ids
 from .messages import AdminRequest, Document, Ref
@@ -45,6 +45,8 @@ class KeyKind(Kind):
         return found[0]
 
     def document(self, ctx: RequestContext, key: Key) -> Document:
+        if key.state is not KeyState.DESTROYED:
+            apply_retention(ctx, key)  # the dates in force now (dynamic key groups too)
         use = ctx.repo.use_by(key.key_id)
         return clean({
             "KeyId": key.key_id, "FriendlyName": key.friendly_name,
