@@ -94,6 +94,14 @@ class AdminQueries(ObjectQueries):
         self.set_extensions("KeyTemplate", template_id, Extensions())
         self.conn.execute(delete(t.templates).where(t.templates.c.id == template_id))
 
+    def set_password_hash(self, endpoint_id: str, password_hash: str) -> None:
+        self.conn.execute(update(t.endpoints).where(t.endpoints.c.id == endpoint_id)
+                          .values(password_hash=password_hash))
+
+    def revoke_sessions_of(self, endpoint_id: str) -> None:
+        self.conn.execute(update(t.sessions).where(t.sessions.c.endpoint_id == endpoint_id)
+                          .values(revoked=True))
+
     def set_km_server(self, endpoint_id: str, flag: bool) -> None:
         k = t.km_servers.c
         self.conn.execute(delete(t.km_servers).where(k.endpoint_id == endpoint_id))

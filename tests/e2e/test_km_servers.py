@@ -50,7 +50,7 @@ def test_clients_and_groups_do_not_admit_a_km_server(admin: KmsClient, principal
     realm = new_realm()
     owner, owner_id = principal({realm: ()})
     prefix = f"peer-{uuid.uuid4().hex[:6]}"
-    peer, peer_id = principal({realm: ()}, KmServer=True, name=f"{prefix}-1")
+    peer, _ = principal({realm: ()}, KmServer=True, name=f"{prefix}-1")
     group = admin.admin_create("ClientGroup", {
         "Name": _name(), "Type": "Dynamic", "Rule": [{"Pattern": prefix + ".*",
                                                       "Attribute": "name"}],
@@ -64,7 +64,7 @@ def test_clients_and_groups_do_not_admit_a_km_server(admin: KmsClient, principal
 def test_policy_lists_are_checked_against_the_flag(admin: KmsClient, principal,
                                                    new_realm) -> None:  # type: ignore[no-untyped-def]
     realm = new_realm()
-    owner, owner_id = principal({realm: ()})
+    _, owner_id = principal({realm: ()})
     _, peer_id = principal({realm: ()}, KmServer=True)
     for lists in ({"Clients": [peer_id]}, {"KmServers": [owner_id]}):
         with pytest.raises(KmsFault) as err:

@@ -7,6 +7,9 @@ client, and those an administrator associates."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import uuid
 
 from ...crypto.passwords import hash_password
@@ -169,7 +172,7 @@ class ClientKind(EndpointKindBase):
     def edit(self, ctx: RequestContext, req: AdminRequest) -> Document:
         doc = req.document or {}
         ep = self.load(ctx, self.resolve(ctx, doc.get("ClientId", "")), Right.EDIT)
-        _no_credential_tuples(doc)
+        new_hash = _password_from_tuples(doc, ep)
         if doc.get("Name", ep.name) != ep.name:
             raise InvalidParameter("a client's Name is its user name and does not change")
         self._edit_common(ctx, ep, doc)
@@ -181,13 +184,45 @@ class ClientKind(EndpointKindBase):
         ep.is_admin = doc.get("Administrator", "false") in ("true", "1")
         ep.is_km_server = doc.get("KmServer", "false") in ("true", "1")
         ctx.repo.update_endpoint(ep, ctx.now)
+        if new_hash is not None:  # the old password and its sessions stop working now
+            ctx.repo.set_password_hash(ep.endpoint_id, new_hash)
+            ctx.repo.revoke_sessions_of(ep.endpoint_id)
         return self.document(ctx, ep)
 
 
 def _no_credential_tuples(doc: Document) -> None:
     if doc.get("Credentials"):
-        raise InvalidParameter("credential tuples are not accepted yet: a client's password "
-                               "comes in the Credential of AdminCreate")
+        raise InvalidParameter("a new client's password comes in the Credential of "
+                               "AdminCreate; Credentials tuples change it by AdminEdit")
+
+
+def _password_from_tuples(doc: Document, ep: Endpoint) -> str | None:
+    """§4.7.1 {CREDENTIAL_LENGTH, CREDENTIAL_VALUE} set by an administrator: the new
+    password (UTF-8) of a UsernamePassword client, returned hashed. Never echoed back."""
+    box = doc.get("Credentials")
+    if not box:
+        return None
+    if doc.get("CredentialType", ep.credential_type.value) != ep.credential_type.value:
+        raise InvalidParameter("a client's CredentialType does not change")
+    if ep.credential_type is not CredentialType.USERNAME_PASSWORD:
+        raise InvalidParameter(
+            f"Credentials tuples set the password of a UsernamePassword client; a "
+            f"{ep.credential_type.value} client's secret is registered as its signing "
+            "credential, not here")
+    values = box.get("CredentialValue", []) if isinstance(box, dict) else []
+    if len(values) != 1:
+        raise InvalidParameter("a password is exactly one CredentialValue")
+    try:
+        raw = base64.b64decode(values[0].get("Value", ""), validate=True)
+        password = raw.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidParameter("the CredentialValue is not a base64 UTF-8 password") from None
+    if str(len(raw)) != str(values[0].get("Length")).strip():
+        raise InvalidParameter(f"CredentialValue Length {values[0].get('Length')} does not "
+                               f"match its {len(raw)}-byte value")
+    if not 8 <= len(password) <= 1024:  # the bounds of UsernamePassword/Password
+        raise InvalidParameter("a password has 8 to 1024 characters")
+    return hash_password(password)
 
 
 def client_state(current: ClientState, wanted: str) -> ClientState:
