@@ -106,7 +106,8 @@ def test_interrupted_rotation_resumes(fresh_server: ServerProcess) -> None:
     # Killed mid-way (no clean-up at all): the batches it committed are kept.
     proc = subprocess.Popen(
         [sys.executable, "-m", "kms_ws.cli", "master-key", "rotate", "--data-dir", d,
-         "--batch-size", "2", "--throttle-ms", "300"], stdout=subprocess.PIPE, text=True)
+         "--batch-size", "2", "--throttle-ms", "2000"], stdout=subprocess.PIPE,
+        text=True)  # slow enough that the kill below always lands mid-way, even under load
     assert proc.stdout is not None
     assert proc.stdout.readline().startswith("resuming rotation")
     assert proc.stdout.readline().startswith("re-sealed 2/")
