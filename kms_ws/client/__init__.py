@@ -1,10 +1,11 @@
 """The zeep-based KmsClient, and the client/PEP-side unwrapping of delivered keys."""
 
 from .kms_client import Key, KmsClient, KmsFault, UntrustedResponse
+from .pep import PepProver, PepSigner
 from .listener import ClientServiceListener, UpdateNotice
 from .signing import hmac_signing_key, load_signing_key
 from .unwrap import Kek, KeyUnwrapError, PepBlob, PepUnwrapper, PrivateKeyHolder
 
 __all__ = ["ClientServiceListener", "Kek", "Key", "KeyUnwrapError", "KmsClient", "KmsFault",
-           "PepBlob", "PepUnwrapper", "PrivateKeyHolder", "UntrustedResponse", "UpdateNotice",
+           "PepBlob", "PepProver", "PepSigner", "PepUnwrapper", "PrivateKeyHolder", "UntrustedResponse", "UpdateNotice",
            "hmac_signing_key", "load_signing_key"]

@@ -4,6 +4,7 @@ to every request, and the session credential header when the client has one."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
@@ -17,6 +18,8 @@ class AddressingPlugin(Plugin):  # type: ignore[misc]
         self.address = address
         self.session_token: str | None = None
         self.last_message_id: str | None = None
+        # set for one call: (message id) -> kms:PepCredential header (a PEP's proof, §4.6)
+        self.pep_proof: Callable[[str], etree._Element] | None = None
 
     def egress(self, envelope: Any, http_headers: dict[str, str], operation: Any,
                binding_options: Any) -> tuple[Any, dict[str, str]]:
@@ -36,4 +39,6 @@ class AddressingPlugin(Plugin):  # type: ignore[misc]
             cred = etree.SubElement(header, f"{{{KMS}}}Credential", nsmap={"kms": KMS})
             etree.SubElement(cred, f"{{{KMS}}}CredentialType").text = "Session"
             etree.SubElement(cred, f"{{{KMS}}}SessionToken").text = self.session_token
+        if self.pep_proof is not None:
+            header.append(self.pep_proof(self.last_message_id))
         return envelope, http_headers

@@ -37,6 +37,7 @@ from ..resources import wsdl_dir
 from ..security.wssecurity import SigningKey
 from ..xmlns import KMS, PREFIXES
 from .addressing import AddressingPlugin
+from .pep import PepProver
 from .signing import SignaturePlugin
 from .unwrap import BlobFields, Kek, PepBlob, PrivateKeyHolder, Unwrapper
 from .wsman import KEY_URI, PUSH_WITH_ACK, WsManChannel
@@ -194,7 +195,9 @@ class KmsClient:
                    datasets: DataSets | None = None, length: int | None = 256,
                    cipher_type: str | None = None, pep_id: str | None = None,
                    attributes: Mapping[str, str] | None = None,
-                   description: str | None = None, wrapping_type: str | None = None) -> Key:
+                   description: str | None = None, wrapping_type: str | None = None,
+                   pep_proof: PepProver | None = None) -> Key:
+        """pep_proof: the PEP's prover (PepSigner), when the PEP authenticates itself."""
         tpl: dict[str, Any] = {}
         if template is not None:  # the template decides cipher and length
             tpl = {"TemplateId": template} if _is_guid(template) else {"TemplateName": template}
@@ -203,28 +206,33 @@ class KmsClient:
             "CreateKey", FriendlyName=friendly_name, **tpl, CipherType=cipher_type,
             KeyLength=length, DataSets=_datasets(datasets), PepId=pep_id,
             AttributeAssociations=_attrs(attributes), Description=description,
-            WrappingType=wrapping_type)
+            WrappingType=wrapping_type, _pep=(pep_proof, pep_id, None))
         return self._key(res)
 
     def store_key(self, value: bytes, friendly_name: str | None = None,
                   datasets: DataSets | None = None, cipher_type: str | None = None,
                   pep_id: str | None = None, attributes: Mapping[str, str] | None = None,
                   description: str | None = None, wrapping_type: str = "none",
-                  wrapping_key_id: str | None = None) -> str:
+                  wrapping_key_id: str | None = None,
+                  pep_proof: PepProver | None = None) -> str:
         """wrapping_type (a KEK type): the key travels wrapped under this client's KEK
         `wrapping_key_id` (one of its wrapping_keys, registered with the server)."""
         res = self._call(
             "StoreKey", KeyBlob=self._unwrapper.blob_for_server(value, wrapping_type,
                                                                 wrapping_key_id),
             FriendlyName=friendly_name, CipherType=cipher_type, DataSets=_datasets(datasets),
-            PepId=pep_id, AttributeAssociations=_attrs(attributes), Description=description)
+            PepId=pep_id, AttributeAssociations=_attrs(attributes), Description=description,
+            _pep=(pep_proof, pep_id, None))
         return str(res.KeyId)
 
     def get_key(self, key_id: str | None = None, friendly_name: str | None = None,
                 datasets: DataSets | None = None, *, attributes: Mapping[str, str] | None = None,
                 usage: str | None = None, pep_id: str | None = None,
-                template_id: str | None = None, wrapping_type: str | None = None) -> Key:
-        """One key: by id, by friendly name (plus reference attributes), or by data sets."""
+                template_id: str | None = None, wrapping_type: str | None = None,
+                pep_proof: PepProver | None = None) -> Key:
+        """One key: by id, by friendly name (plus reference attributes), or by data sets.
+        pep_proof: the PEP's prover (PepSigner), when the PEP authenticates itself; the key
+        then arrives double wrapped, its inner layer for the PEP only."""
         if key_id is not None:
             sel: dict[str, Any] = {"KeyId": key_id}
         elif friendly_name is not None:
@@ -233,7 +241,8 @@ class KmsClient:
             sel = {"DataSets": _datasets(datasets), "TemplateId": template_id}
         else:
             raise ValueError("get_key needs key_id, friendly_name or datasets")
-        res = self._call("GetKey", **sel, PepId=pep_id, Usage=usage, WrappingType=wrapping_type)
+        res = self._call("GetKey", **sel, PepId=pep_id, Usage=usage, WrappingType=wrapping_type,
+                         _pep=(pep_proof, pep_id, key_id))
         return self._key(res.Key[0])
 
     def find_keys(self, attributes: Mapping[str, str] | None = None,
@@ -401,9 +410,16 @@ class KmsClient:
         except KmsError as exc:  # raised by the signature plugin on a response
             raise UntrustedResponse(exc.subcode, exc.reason, exc.error_code) from None
 
-    def _call(self, op: str, **kwargs: Any) -> Any:
+    def _call(self, op: str, _pep: tuple[PepProver | None, str | None, str | None] = (
+            None, None, None), **kwargs: Any) -> Any:
+        """_pep: (the PEP's prover, PepId, KeyId): the request carries the PEP's proof."""
         args = {k: v for k, v in kwargs.items() if v is not None}
         self._trust()
+        prover, pep_id, key_id = _pep
+        if prover is not None:
+            if pep_id is None:
+                raise ValueError("a PEP proof goes with a request for a PEP (pep_id)")
+            self._addressing.pep_proof = lambda mid: prover.prove(op, pep_id, key_id, mid)
         try:
             return getattr(self._service, op)(**args)
         except KmsError as exc:  # raised by the signature plugin on a response
@@ -412,6 +428,8 @@ class KmsClient:
             raise _fault(fault) from None
         except TransportError as exc:
             raise KmsFault(None, f"HTTP {exc.status_code}", http_status=exc.status_code) from None
+        finally:
+            self._addressing.pep_proof = None
 
     def _fetch_server_cert(self) -> x509.Certificate:
         try:

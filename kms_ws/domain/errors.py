@@ -43,6 +43,13 @@ class AccessDenied(KmsError):
     error_code = "E_ACCESS_DENIED"
 
 
+class PepProofRequired(AccessDenied):
+    """§4.6: the PEP's AUTHENTICATION_POLICY asks for its own proof (kms:PepCredential) on
+    every request a client makes for it, and the request carries none."""
+
+    error_code = "E_PEP_PROOF_REQUIRED"
+
+
 class PermissionDenied(KmsError):
     """An authenticated caller without the right for this object or operation."""
 

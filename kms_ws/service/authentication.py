@@ -14,6 +14,7 @@ import secrets
 import time
 from datetime import datetime, timedelta
 from threading import Lock
+from typing import Any
 
 from cryptography import x509
 
@@ -131,6 +132,11 @@ def signer_key(repo: Repository, master: MasterKey, ref: KeyRef, now: datetime) 
             if len(found) == 1 else None
         if row is None:
             raise UnknownSigner(f"no signing credential is registered as {ref.key_name!r}")
+    return credential_key(master, row, now)
+
+
+def credential_key(master: MasterKey, row: Any, now: datetime) -> VerificationKey:
+    """The verification key of a registered signing credential (endpoint_credential row)."""
     if row.certificate is not None:
         cert = x509.load_der_x509_certificate(row.certificate)
         check_validity(cert, now)

@@ -150,7 +150,9 @@ class KmsService:
         with self.db.transaction(write=op.writes, durable=op.durable) as conn:
             ctx = box["ctx"] = RequestContext(None, Repository(conn), now, request_id,
                                               self.settings, self.master, self.outbound,
-                                              transport=transport)
+                                              transport=transport,
+                                              pep_proof=credential.pep_proof
+                                              if credential is not None else None)
             ctx.caller = authentication.authenticate_caller(ctx, credential, self.passwords)
             result = op.handler(ctx, request)
             for write in ctx.deferred:

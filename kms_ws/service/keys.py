@@ -9,13 +9,15 @@ from ..crypto import sealing
 from ..crypto.random import generate_key
 from ..domain import ciphers
 from ..domain.errors import (AmbiguousReference, InternalError, InvalidParameter, KeyNotFound,
-                             KeyNotUsable, NotFound, PermissionDenied, WrappingUnavailable)
+                             KeyNotUsable, NotFound, PermissionDenied, SignatureInvalid,
+                             WrappingUnavailable)
 from ..domain.lifecycle import check_deliverable, effective_state
 from ..domain.model import (DataSet, Endpoint, EndpointKind, Extensions, Key, KeyState,
                             KeyTemplate, KeyUsage, NameValue, SourceKind)
 from ..domain.realms import Right, effective_right, realms_with
 from . import policies
 from .admin.endpoints import pep_serves
+from .pep_auth import authenticate_pep
 from .key_versions import apply_retention, load_key
 from . import notifications
 from .context import RequestContext
@@ -34,7 +36,7 @@ def create_key(ctx: RequestContext, req: CreateKeyRequest) -> KeyResult:
                                               req.length_bits or template.length_bits)
     else:
         cipher_type, length = ciphers.resolve(req.cipher_type, req.length_bits)
-    pep = _pep_for(ctx, caller, req.pep_id)
+    pep = _pep_for(ctx, caller, req.pep_id, "CreateKey")
     delivery = start_delivery(ctx, caller, pep, req.wrapping_type)
     key = _new_key(ctx, caller, cipher_type, length, req.friendly_name, req.description,
                    template, req.attributes, req.datasets, pep, SourceKind.KMS, None)
@@ -48,7 +50,7 @@ def store_key(ctx: RequestContext, req: StoreKeyRequest) -> StoreKeyResult:
     caller = _caller(ctx)
     value = accept(ctx, caller, req)
     cipher_type, length = ciphers.resolve(req.cipher_type, len(value) * 8)
-    pep = _pep_for(ctx, caller, req.pep_id)
+    pep = _pep_for(ctx, caller, req.pep_id, "StoreKey")
     source = SourceKind.PEP if pep is not None else SourceKind.CLIENT
     key = _new_key(ctx, caller, cipher_type, length, req.friendly_name, req.description, None,
                    req.attributes, req.datasets, pep, source,
@@ -63,7 +65,7 @@ def get_key(ctx: RequestContext, req: GetKeyRequest) -> GetKeyResult:
     a shared realm, the access/distribution policy, the life cycle for the stated use.
     Lookups that search metadata (attributes, altered-since) need the Read right."""
     caller = _caller(ctx)
-    pep = _pep_for(ctx, caller, req.pep_id)
+    pep = _pep_for(ctx, caller, req.pep_id, "GetKey", req.key_id)
     dl = start_delivery(ctx, caller, pep, req.wrapping_type)
     if req.key_id is not None:
         key = _load_visible(ctx, caller, req.key_id, pep)
@@ -111,15 +113,22 @@ def _template(ctx: RequestContext, template_id: str | None,
     return tpl
 
 
-def _pep_for(ctx: RequestContext, caller: Endpoint, pep_id: str | None) -> Endpoint | None:
-    """The PEP a key is destined for; only through a client associated with it."""
+def _pep_for(ctx: RequestContext, caller: Endpoint, pep_id: str | None,
+             operation: str | None = None, key_id: str | None = None) -> Endpoint | None:
+    """The PEP a key is destined for; only through a client associated with it, and (for
+    an `operation` that delivers or stores a key) with the PEP's own proof where its
+    authentication policy asks for one (service.pep_auth)."""
     if pep_id is None:
+        if operation is not None and ctx.pep_proof is not None:
+            raise SignatureInvalid("the PEP proof is for a request made for a PEP")
         return None
     pep = ctx.repo.get_endpoint(pep_id)
     if pep is None or pep.kind is not EndpointKind.PEP:
         raise NotFound(f"no PEP {pep_id}")
     if not pep_serves(ctx, pep, caller):
         raise PermissionDenied(f"client {caller.name} is not associated with PEP {pep_id}")
+    if operation is not None:
+        authenticate_pep(ctx, pep, operation, key_id)
     return pep
 
 

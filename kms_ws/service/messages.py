@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,6 +27,7 @@ class Credential:
     signer_id: str | None = None
     message_digest: str | None = None
     accept_until: datetime | None = None
+    pep_proof: Any = None  # security.pep_proof.PepProof: a PEP's own proof (§4.6)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ from lxml import etree
 
 from ..domain.model import (AuditMessage, CredentialType, DataSet, EndpointKind, Key, KeyUsage,
                             NameValue)
+from ..domain.errors import MessageSecurityError
 from ..domain.wrapping import KeyBlob
+from ..security.pep_proof import PepProof
 from ..service import messages as m
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..xmlns import KMS
@@ -79,6 +81,17 @@ def _realms(el: etree._Element | None) -> tuple[str, ...]:
 
 def _b64(v: str) -> bytes:
     return base64.b64decode("".join(v.split()), validate=True)
+
+
+def decode_pep_proof(el: etree._Element, message_id: str | None) -> PepProof:
+    """A kms:PepCredential header (schema-validated) with the request's wsa:MessageID."""
+    text = (_text(el, "Created") or "").strip()
+    created = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if created.tzinfo is None:
+        raise MessageSecurityError("the PEP proof's Created must be a UTC time (…Z)")
+    return PepProof(_text(el, "PepId") or "", created.astimezone(UTC).replace(tzinfo=None),
+                    text, _text(el, "SignatureMethod") or "",
+                    _b64(_text(el, "SignatureValue") or ""), message_id)
 
 
 def decode_credential(el: etree._Element | None) -> m.Credential | None:

@@ -15,6 +15,7 @@ import logging
 import re
 import time
 import uuid
+from dataclasses import replace
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -125,7 +126,8 @@ class SoapApplication:
                                         verified), op
             op, payload = self._route(addr, environ.get("CONTENT_TYPE"), body_el)
             self._validate(payload)
-            credential = self._credential(environ, header, verified)
+            credential = self._with_pep_proof(self._credential(environ, header, verified),
+                                              header, addr)
             result = self.service.run(op, credential, codec.DECODERS[op](payload), request_id,
                                       _transport(environ))
             out = envelope.response(action(op + "Response"), addr,
@@ -221,6 +223,17 @@ class SoapApplication:
             err = self.validator.error_log.last_error
             raise SchemaValidationError(f"schema validation failed: {err.message if err else ''}"
                                         [:500])
+
+    def _with_pep_proof(self, credential: Credential | None, header: etree._Element | None,
+                        addr: addressing.Addressing) -> Credential | None:
+        """A kms:PepCredential header (§4.6): the PEP's own proof, checked by the service."""
+        el = header.find(_K + "PepCredential") if header is not None else None
+        if el is None or credential is None:
+            return credential
+        self._validate(el)
+        if not addr.message_id:
+            raise SchemaValidationError("a request carrying a PEP proof has a wsa:MessageID")
+        return replace(credential, pep_proof=codec.decode_pep_proof(el, addr.message_id))
 
     def _credential(self, environ: dict[str, Any], header: etree._Element | None,
                     verified: wssecurity.VerifiedMessage | None) -> Credential | None:

@@ -1,0 +1,228 @@
+"""§4.6 a PEP authenticated through an untrusted client, against a real server: the PEP's
+own proof (kms:PepCredential) gets it its keys, double wrapped so only it opens them;
+every missing, wrong, moved, replayed or tampered proof is refused, audited, and changes
+nothing. Every message is schema-validated."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import sqlite3
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from lxml import etree
+from zeep import Plugin
+
+from kms_ws.client import Kek, KeyUnwrapError, KmsClient, KmsFault, PepSigner, PepUnwrapper
+from kms_ws.security import pep_proof, wssecurity
+from kms_ws.security.certificates import self_signed
+from kms_ws.xmlns import WSA
+
+from ..support import db
+from ..support.server import ServerProcess
+from ..support.signing import new_key, utcnow
+from ..support.validating import post
+
+pytestmark = pytest.mark.e2e
+K = "{urn:kms-ws:p1619.3:1}"
+
+
+class Capture(Plugin):  # type: ignore[misc]
+    """The last request as sent (after the PEP proof header is added)."""
+
+    def __init__(self) -> None:
+        self.sent: bytes = b""
+
+    def egress(self, envelope: Any, http_headers: dict, operation: Any,
+               binding_options: Any) -> tuple[Any, dict]:
+        self.sent = etree.tostring(envelope)
+        return envelope, http_headers
+
+
+class Setup:
+    def __init__(self, server: ServerProcess, admin: KmsClient, validator: Any,
+                 kind: str) -> None:
+        self.name = f"client-{uuid.uuid4().hex[:8]}"
+        self.password = f"pw-{uuid.uuid4().hex}"
+        admin.register_endpoint("Client", self.name, password=self.password)
+        self.client_kek = Kek(f"ckek-{uuid.uuid4().hex[:8]}", secrets.token_bytes(32))
+        self.capture = Capture()
+        self.client = KmsClient(server.url, self.name, self.password,
+                                plugins=[validator, self.capture],
+                                wrapping_keys=[self.client_kek])
+        self.client.register_wrapping_values({self.client_kek.key_id: self.client_kek.secret})
+        self.pep_kek = Kek(f"pkek-{uuid.uuid4().hex[:8]}", secrets.token_bytes(32))
+        self.key, cred = _credential(kind)
+        self.pep_id = self.client.register_endpoint(
+            "Pep", f"pep-{uuid.uuid4().hex[:8]}", **cred,
+            wrapping_values={self.pep_kek.key_id: self.pep_kek.secret})
+        self.signer = PepSigner(self.pep_id, self.key)
+
+
+def _credential(kind: str) -> tuple[wssecurity.SigningKey, dict[str, bytes]]:
+    if kind == "hmac":
+        secret = secrets.token_bytes(32)
+        return wssecurity.SigningKey(secret), {"symmetric_key": secret}
+    key = new_key(kind)
+    cert = self_signed(key, f"pep-{kind}")
+    return wssecurity.SigningKey(key, cert), {
+        "certificate": cert.public_bytes(serialization.Encoding.PEM)}
+
+
+@pytest.fixture()
+def pep(server: ServerProcess, admin: KmsClient, validator: Any):  # type: ignore[no-untyped-def]
+    made: list[Setup] = []
+
+    def make(kind: str = "ec") -> Setup:
+        made.append(Setup(server, admin, validator, kind))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.client.close()
+
+
+class Forged:
+    """A prover that signs what it is told to, not what the request is."""
+
+    def __init__(self, key: wssecurity.SigningKey, pep_id: str | None = None,
+                 key_id: str | None = "-", operation: str | None = None,
+                 age: timedelta = timedelta(0)) -> None:
+        self.key, self.pep_id, self.key_id, self.operation, self.age = \
+            key, pep_id, key_id, operation, age
+
+    def prove(self, operation: str, pep_id: str, key_id: str | None,
+              message_id: str) -> etree._Element:
+        return pep_proof.sign(self.key, self.operation or operation, self.pep_id or pep_id,
+                              key_id if self.key_id == "-" else self.key_id, message_id,
+                              utcnow() - self.age)
+
+
+def _denials(server: ServerProcess, pep_id: str) -> list[tuple[str, str]]:
+    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT event, result FROM audit WHERE pep_id = ? AND result = "
+                           "'Denied' ORDER BY id", (pep_id,)).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa", "hmac"])
+def test_pep_proof_through_a_client_delivers_a_key_only_the_pep_opens(pep, kind) -> None:
+    s = pep(kind)
+    created = s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
+    assert b"PepCredential" in s.capture.sent
+    assert created.value is None and created.pep_blob is not None  # the client never sees it
+    value = PepUnwrapper([s.pep_kek]).open(created.pep_blob)
+    assert len(value) == 32
+    with pytest.raises(KeyUnwrapError):  # the client's own KEK does not open the PEP's layer
+        PepUnwrapper([Kek(s.pep_kek.key_id, s.client_kek.secret)]).open(created.pep_blob)
+    again = s.client.get_key(created.key_id, pep_id=s.pep_id, pep_proof=s.signer)
+    assert again.value is None and PepUnwrapper([s.pep_kek]).open(again.pep_blob) == value
+
+
+def test_missing_proof_is_refused_when_the_pep_authenticates_itself(pep, server) -> None:
+    s = pep("ec")
+    key = s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
+    before = db.snapshot(server.data_dir)
+    with pytest.raises(KmsFault) as e:
+        s.client.get_key(key.key_id, pep_id=s.pep_id)
+    assert (e.value.subcode, e.value.error_code) == ("wsman:AccessDenied",
+                                                     "E_PEP_PROOF_REQUIRED")
+    with pytest.raises(KmsFault) as e:
+        s.client.create_key(pep_id=s.pep_id)
+    assert e.value.error_code == "E_PEP_PROOF_REQUIRED"
+    assert db.snapshot(server.data_dir) == before
+    assert _denials(server, s.pep_id) == [("E_PEP_PROOF_REQUIRED", "Denied")] * 2
+
+
+def test_a_pep_without_a_credential_is_served_on_its_clients_word(client: KmsClient) -> None:
+    pep_id = client.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:8]}")
+    assert client.create_key(pep_id=pep_id).key_id
+    forged = Forged(_credential("ec")[0])  # nothing registered could verify a proof
+    with pytest.raises(KmsFault) as e:
+        client.create_key(pep_id=pep_id, pep_proof=forged)
+    assert (e.value.subcode, e.value.error_code) == ("wsse:SecurityTokenUnavailable",
+                                                     "E_INVALID_CREDENTIALS")
+    assert "no registered credential" in e.value.reason
+
+
+@pytest.mark.parametrize("case", ["wrong-key", "other-pep", "other-key", "other-operation",
+                                  "expired", "hmac-with-wrong-secret"])
+def test_wrong_or_moved_proofs_are_refused(pep, server, case) -> None:
+    s = pep("hmac" if case == "hmac-with-wrong-secret" else "ec")
+    other = pep("ec")
+    key = s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
+    prover = {
+        "wrong-key": Forged(_credential("ec")[0]),
+        "other-pep": Forged(other.key, pep_id=other.pep_id),
+        "other-key": Forged(s.key, key_id=str(uuid.uuid4())),
+        "other-operation": Forged(s.key, operation="CreateKey"),
+        "expired": Forged(s.key, age=timedelta(minutes=10)),
+        "hmac-with-wrong-secret": Forged(wssecurity.SigningKey(secrets.token_bytes(32))),
+    }[case]
+    before = db.snapshot(server.data_dir)
+    with pytest.raises(KmsFault) as e:
+        s.client.get_key(key.key_id, pep_id=s.pep_id, pep_proof=prover)
+    expected = ("wsse:MessageExpired", "E_MESSAGE_EXPIRED") if case == "expired" \
+        else ("wsse:FailedCheck", "E_SIGNATURE_INVALID")
+    assert (e.value.subcode, e.value.error_code) == expected
+    if case == "other-pep":
+        assert other.pep_id in e.value.reason
+    assert db.snapshot(server.data_dir) == before
+    assert _denials(server, s.pep_id)[-1] == (expected[1], "Denied")
+
+
+def test_replayed_proof_is_refused_and_audited(pep, server) -> None:
+    s = pep("ec")
+    key = s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
+    s.client.get_key(key.key_id, pep_id=s.pep_id, pep_proof=s.signer)
+    captured = s.capture.sent
+    before = db.snapshot(server.data_dir)
+    for _ in range(2):
+        r, env = post(server.url, captured, auth=(s.name, s.password))
+        assert r.status_code == 409
+        assert env is not None and env.findtext(f".//{K}ErrorCode") == "E_REPLAY"
+    # The same proof in a new message (fresh MessageID): it was made for another request.
+    tree = etree.fromstring(captured)
+    tree.find(f".//{{{WSA}}}MessageID").text = f"uuid:{uuid.uuid4()}"
+    moved = etree.tostring(tree)
+    r, env = post(server.url, moved, auth=(s.name, s.password))
+    assert r.status_code == 401
+    assert env is not None and env.findtext(f".//{K}ErrorCode") == "E_SIGNATURE_INVALID"
+    assert db.snapshot(server.data_dir) == before
+    assert _denials(server, s.pep_id)[-3:] == [("E_REPLAY", "Denied")] * 2 + [
+        ("E_SIGNATURE_INVALID", "Denied")]
+
+
+@pytest.mark.parametrize("part", ["SignatureValue", "Created", "PepId"])
+def test_tampered_proof_is_refused(pep, server, part) -> None:
+    s = pep("ec")
+    key = s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
+    signer = s.signer
+
+    class Tampering:
+        def prove(self, operation: str, pep_id: str, key_id: str | None,
+                  message_id: str) -> etree._Element:
+            el = signer.prove(operation, pep_id, key_id, message_id)
+            node = el.find(K + part)
+            if part == "SignatureValue":
+                raw = bytearray(base64.b64decode(node.text))
+                raw[5] ^= 0x01
+                node.text = base64.b64encode(bytes(raw)).decode()
+            elif part == "Created":
+                node.text = (utcnow() - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            else:
+                node.text = str(uuid.uuid4())
+            return el
+
+    before = db.snapshot(server.data_dir)
+    with pytest.raises(KmsFault) as e:
+        s.client.get_key(key.key_id, pep_id=s.pep_id, pep_proof=Tampering())
+    assert (e.value.subcode, e.value.error_code) == ("wsse:FailedCheck", "E_SIGNATURE_INVALID")
+    assert db.snapshot(server.data_dir) == before
+    assert _denials(server, s.pep_id)[-1] == ("E_SIGNATURE_INVALID", "Denied")
