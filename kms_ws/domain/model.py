@@ -48,6 +48,10 @@ class CredentialType(str, enum.Enum):
     CHAP = "CHAP"
 
 
+# Credentials an endpoint proves by a signature (§4.7 AsymmetricKey / SymmetricKey)
+SIGNED_CREDENTIALS = (CredentialType.ASYMMETRIC_KEY, CredentialType.SYMMETRIC_KEY)
+
+
 class SourceKind(str, enum.Enum):
     KMS = "Kms"
     CLIENT = "Client"

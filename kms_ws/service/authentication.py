@@ -23,7 +23,8 @@ from ..crypto.passwords import verify_password
 from ..crypto.sealing import unseal_secret
 from ..domain.errors import (AccessDenied, InvalidCredentials, UnknownSigner,
                              UnsupportedAuthenticationMode)
-from ..domain.model import ClientState, CredentialType, Endpoint, EndpointKind
+from ..domain.model import (SIGNED_CREDENTIALS, ClientState, CredentialType, Endpoint,
+                            EndpointKind)
 from ..security.certificates import check_validity, fingerprint
 from ..security.wssecurity import KeyRef, VerificationKey
 from ..store.repository import Repository
@@ -32,7 +33,7 @@ from .messages import AuthenticateRequest, AuthenticateResult, Credential
 
 SUPPORTED = tuple(t.value for t in (CredentialType.USERNAME_PASSWORD, CredentialType.SESSION,
                                     CredentialType.ASYMMETRIC_KEY, CredentialType.SYMMETRIC_KEY))
-SIGNED = (CredentialType.ASYMMETRIC_KEY, CredentialType.SYMMETRIC_KEY)
+SIGNED = SIGNED_CREDENTIALS
 
 
 def token_hash(token: str) -> str:

@@ -112,8 +112,11 @@ def _denials(server: ServerProcess, pep_id: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("kind", ["ec", "rsa", "hmac"])
-def test_pep_proof_through_a_client_delivers_a_key_only_the_pep_opens(pep, kind) -> None:
+def test_pep_proof_through_a_client_delivers_a_key_only_the_pep_opens(pep, admin,
+                                                                      kind) -> None:
     s = pep(kind)
+    policy = "SymmetricKey" if kind == "hmac" else "AsymmetricKey"
+    assert admin.admin_get("Pep", s.pep_id)["AuthenticationPolicy"] == policy
     created = s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
     assert b"PepCredential" in s.capture.sent
     assert created.value is None and created.pep_blob is not None  # the client never sees it
@@ -140,8 +143,10 @@ def test_missing_proof_is_refused_when_the_pep_authenticates_itself(pep, server)
     assert _denials(server, s.pep_id) == [("E_PEP_PROOF_REQUIRED", "Denied")] * 2
 
 
-def test_a_pep_without_a_credential_is_served_on_its_clients_word(client: KmsClient) -> None:
+def test_a_pep_without_a_credential_is_served_on_its_clients_word(client: KmsClient,
+                                                                  admin: KmsClient) -> None:
     pep_id = client.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:8]}")
+    assert "AuthenticationPolicy" not in admin.admin_get("Pep", pep_id)
     assert client.create_key(pep_id=pep_id).key_id
     forged = Forged(_credential("ec")[0])  # nothing registered could verify a proof
     with pytest.raises(KmsFault) as e:

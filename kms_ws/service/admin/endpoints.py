@@ -15,7 +15,8 @@ import uuid
 from ...crypto.passwords import hash_password
 from ...domain.errors import (AlreadyExists, InUse, InvalidParameter, NotFound,
                               PermissionDenied)
-from ...domain.model import ClientState, CredentialType, Endpoint, EndpointKind, NameValue
+from ...domain.model import (SIGNED_CREDENTIALS, ClientState, CredentialType, Endpoint,
+                             EndpointKind, NameValue)
 from ...domain.realms import ALL_RIGHTS, Right, parse_rights, realms_with
 from ..context import RequestContext
 from .base import (Kind, check_version, is_guid, need, realm_doc, realm_list, require_realm)
@@ -253,6 +254,9 @@ class PepKind(EndpointKindBase):
             "RealmAssociations": realm_doc(ep.realms, ep.grants),
             "EndpointTypeId": ep.endpoint_type_id,
             "ClientAssociations": {"Id": sorted(set(clients))},
+            # §4.6 AUTHENTICATION_POLICY: the PEP proves itself (service.pep_auth)
+            "AuthenticationPolicy": ep.credential_type.value
+            if ep.credential_type in SIGNED_CREDENTIALS else None,
             **policy_ids(ctx, "Pep", ep.endpoint_id, ("WrappingPolicyId",)),
             "Version": str(ep.version)})
 
