@@ -410,12 +410,11 @@ class KmsClient:
         except KmsError as exc:  # raised by the signature plugin on a response
             raise UntrustedResponse(exc.subcode, exc.reason, exc.error_code) from None
 
-    def _call(self, op: str, _pep: tuple[PepProver | None, str | None, str | None] = (
-            None, None, None), **kwargs: Any) -> Any:
-        """_pep: (the PEP's prover, PepId, KeyId): the request carries the PEP's proof."""
+    def _call(self, op: str, **kwargs: Any) -> Any:
+        """_pep=(the PEP's prover, PepId, KeyId): the request carries the PEP's proof."""
+        prover, pep_id, key_id = kwargs.pop("_pep", (None, None, None))
         args = {k: v for k, v in kwargs.items() if v is not None}
         self._trust()
-        prover, pep_id, key_id = _pep
         if prover is not None:
             if pep_id is None:
                 raise ValueError("a PEP proof goes with a request for a PEP (pep_id)")

@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography import x509
 
-from ..crypto.master_key import MasterKey
+from ..crypto.master_key import Keyring
 from ..crypto.passwords import verify_password
 from ..crypto.sealing import unseal_secret
 from ..domain.errors import (AccessDenied, InvalidCredentials, UnknownSigner,
@@ -119,7 +119,7 @@ def _signer_endpoint(ctx: RequestContext, cred: Credential) -> Endpoint:
     return ep
 
 
-def signer_key(repo: Repository, master: MasterKey, ref: KeyRef, now: datetime) -> VerificationKey:
+def signer_key(repo: Repository, master: Keyring, ref: KeyRef, now: datetime) -> VerificationKey:
     """The registered key a message signature names: a certificate sent as a token (looked
     up by fingerprint), or the AsymmetricKey/SymmetricKey credential of an endpoint name."""
     if ref.certificate is not None:
@@ -136,7 +136,7 @@ def signer_key(repo: Repository, master: MasterKey, ref: KeyRef, now: datetime) 
     return credential_key(master, row, now)
 
 
-def credential_key(master: MasterKey, row: Any, now: datetime) -> VerificationKey:
+def credential_key(master: Keyring, row: Any, now: datetime) -> VerificationKey:
     """The verification key of a registered signing credential (endpoint_credential row)."""
     if row.certificate is not None:
         cert = x509.load_der_x509_certificate(row.certificate)
