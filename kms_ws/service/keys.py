@@ -17,7 +17,7 @@ from ..domain.model import (DataSet, Endpoint, EndpointKind, Extensions, Key, Ke
 from ..domain.realms import Right, effective_right, realms_with
 from . import policies
 from .admin.endpoints import pep_serves
-from .pep_auth import authenticate_pep
+from .pep_auth import authenticate_pep, require_pep_layer
 from .key_versions import apply_retention, load_key
 from . import notifications
 from .context import RequestContext
@@ -38,6 +38,7 @@ def create_key(ctx: RequestContext, req: CreateKeyRequest) -> KeyResult:
         cipher_type, length = ciphers.resolve(req.cipher_type, req.length_bits)
     pep = _pep_for(ctx, caller, req.pep_id, "CreateKey")
     delivery = start_delivery(ctx, caller, pep, req.wrapping_type)
+    require_pep_layer(pep, delivery.pep_keys)
     key = _new_key(ctx, caller, cipher_type, length, req.friendly_name, req.description,
                    template, req.attributes, req.datasets, pep, SourceKind.KMS, None)
     key.value = generate_key(length)
@@ -67,6 +68,7 @@ def get_key(ctx: RequestContext, req: GetKeyRequest) -> GetKeyResult:
     caller = _caller(ctx)
     pep = _pep_for(ctx, caller, req.pep_id, "GetKey", req.key_id)
     dl = start_delivery(ctx, caller, pep, req.wrapping_type)
+    require_pep_layer(pep, dl.pep_keys)
     if req.key_id is not None:
         key = _load_visible(ctx, caller, req.key_id, pep)
         if req.if_altered_since_version is not None and key.version <= req.if_altered_since_version:

@@ -10,7 +10,10 @@ verify it. Accepted proofs enter the store's replay cache under the PEP's id.
 
 from __future__ import annotations
 
-from ..domain.errors import PepProofRequired, ReplayedMessage, SignatureInvalid, UnknownSigner
+from collections.abc import Sequence
+
+from ..domain.errors import (PepProofRequired, ReplayedMessage, SignatureInvalid, UnknownSigner,
+                             WrappingUnavailable)
 from ..domain.model import Endpoint
 from ..security import pep_proof
 from .authentication import SIGNED, credential_key
@@ -19,6 +22,15 @@ from .context import RequestContext
 
 def proof_required(pep: Endpoint) -> bool:
     return pep.credential_type in SIGNED
+
+
+def require_pep_layer(pep: Endpoint | None, pep_keys: Sequence[object]) -> None:
+    """A PEP that authenticates itself does not trust its client with its keys: they are
+    delivered with the inner layer wrapped to the PEP, so it must have a wrapping key."""
+    if pep is not None and proof_required(pep) and not pep_keys:
+        raise WrappingUnavailable(f"PEP {pep.endpoint_id} authenticates itself, so its keys "
+                                  "travel wrapped to it; it has no usable wrapping key "
+                                  "(RegisterWrappingValues)")
 
 
 def authenticate_pep(ctx: RequestContext, pep: Endpoint, operation: str,

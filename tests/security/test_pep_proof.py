@@ -156,6 +156,18 @@ def test_a_pep_without_a_credential_is_served_on_its_clients_word(client: KmsCli
     assert "no registered credential" in e.value.reason
 
 
+def test_a_self_authenticating_pep_gets_no_key_without_its_own_wrapping_key(
+        server, client: KmsClient) -> None:
+    key, cred = _credential("ec")
+    pep_id = client.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:8]}", **cred)
+    before = db.snapshot(server.data_dir)
+    with pytest.raises(KmsFault) as e:  # its key would pass through the client's hands
+        client.create_key(pep_id=pep_id, pep_proof=PepSigner(pep_id, key))
+    assert (e.value.subcode, e.value.error_code) == ("wsman:UnsupportedFeature",
+                                                     "E_WRAPPING_UNAVAILABLE")
+    assert db.snapshot(server.data_dir) == before
+
+
 @pytest.mark.parametrize("case", ["wrong-key", "other-pep", "other-key", "other-operation",
                                   "expired", "hmac-with-wrong-secret"])
 def test_wrong_or_moved_proofs_are_refused(pep, server, case) -> None:
