@@ -263,6 +263,17 @@ class EventingInvalidExpirationTime(KmsError):
     error_code = "E_INVALID_EXPIRATION_TIME"
 
 
+class NotifyToRefused(KmsError):
+    """A NotifyTo address the server will not call: neither the subscriber's own address
+    nor in SecuritySettings.notify_to_networks (protects internal services from being
+    reached through the server)."""
+
+    subcode = "wsman:InvalidParameter"
+    http_status = 400
+    error_code = "E_NOTIFY_TO_REFUSED"
+    fault_detail = "InvalidValue"
+
+
 class InvalidSubscription(KmsError):
     """Renew/Unsubscribe of a subscription that does not exist, expired or is not yours."""
 

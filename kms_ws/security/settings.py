@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -39,6 +40,9 @@ class SecuritySettings:
     # WS-Management Identify answered without credentials (product name and version are
     # then visible to anyone who can reach the port). Off by default.
     identify_without_credentials: bool = False
+    # Where server-initiated calls (UpdatePending, GetStatus) may go besides the address a
+    # subscription came from: CIDR networks, e.g. ("10.20.0.0/16",). Empty: only there.
+    notify_to_networks: tuple[str, ...] = ()
     # Realm given to clients and keys that name none.
     default_realm: str = "realm://localhost/default"
     # Message signatures (WS-Security 1.1, XML Signature, exclusive c14n).
@@ -65,6 +69,12 @@ class SecuritySettings:
         if self.unwrapped_delivery not in UNWRAPPED_DELIVERY:
             raise ValueError(f"unwrapped_delivery must be one of {', '.join(UNWRAPPED_DELIVERY)}")
 
+        for net in self.notify_to_networks:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"notify_to_networks: {net!r} is not a CIDR network") from None
+
     def signature_required(self, realms: tuple[str, ...] = ()) -> bool:
         """Server-wide, or for a caller in any realm that requires signatures."""
         per_realm = dict(self.require_signature_realms)
@@ -81,7 +91,7 @@ class SecuritySettings:
         if isinstance(realms, dict):
             values["require_signature_realms"] = tuple(sorted(
                 (str(k), bool(v)) for k, v in realms.items()))
-        for name in ("signature_algorithms", "digest_algorithms"):
+        for name in ("signature_algorithms", "digest_algorithms", "notify_to_networks"):
             if name in values:
                 values[name] = tuple(values[name])
         return replace(cls(), **values)

@@ -16,10 +16,11 @@ from ..store.repository import Repository
 
 @dataclass(frozen=True)
 class Transport:
-    """How the request arrived: over TLS, and from a loopback address."""
+    """How the request arrived: over TLS, from which address (REMOTE_ADDR), loopback."""
 
     secure: bool = False
     loopback: bool = False
+    remote_addr: str | None = None
 
 
 @dataclass

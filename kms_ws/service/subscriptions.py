@@ -17,6 +17,7 @@ from ..domain.errors import (
 )
 from ..store.updates import Subscription
 from ..xmlns import WSE, WSMAN
+from . import notify_to
 from .context import RequestContext
 from .keys import _caller
 from .update_list import _check_filter
@@ -40,12 +41,12 @@ def subscribe(ctx: RequestContext, req: SubscribeRequest) -> SubscriptionResult:
     if req.mode not in MODES:
         raise DeliveryModeRequestedUnavailable(f"delivery mode {req.mode} is not supported; "
                                                f"use Push or PushWithAck")
-    if not req.notify_to.startswith(("http://", "https://")):
-        raise DeliveryModeRequestedUnavailable("NotifyTo must be an http(s) address")
+    notify_to.check(req.notify_to, ctx.transport.remote_addr, ctx.settings.notify_to_networks)
     _check_filter(ctx, caller, req.filter)
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
     sub = Subscription(f"uuid:{uuid.uuid4()}", caller.endpoint_id, req.notify_to, req.mode,
-                       req.filter.type, req.filter.pep_id, expires)
+                       req.filter.type, req.filter.pep_id, expires,
+                       ctx.transport.remote_addr)
     ctx.repo.updates.insert_subscription(sub, ctx.now)
     return SubscriptionResult(sub.subscription_id, expires)
 

@@ -210,7 +210,8 @@ class SoapApplication:
             raise SchemaValidationError(f"schema validation failed: {err.message if err else ''}"
                                         [:500])
         call = WsCall(self.service, addr, hdrs, payload,
-                      self._credential(environ, header, verified), request_id)
+                      self._credential(environ, header, verified), request_id,
+                      _transport(environ))
         reply = handler(call)
         out = envelope.response_parts(reply.action, addr, reply.body, reply.headers, self._sign)
         if hdrs.max_envelope_size is not None and len(out) > hdrs.max_envelope_size:
@@ -262,11 +263,13 @@ class SoapApplication:
 
 
 def _transport(environ: dict[str, Any]) -> Transport:
+    remote = environ.get("REMOTE_ADDR") or None
     try:
-        loopback = ipaddress.ip_address(environ.get("REMOTE_ADDR", "")).is_loopback
+        loopback = ipaddress.ip_address(remote or "").is_loopback
     except ValueError:
         loopback = False
-    return Transport(secure=environ.get("wsgi.url_scheme") == "https", loopback=loopback)
+    return Transport(secure=environ.get("wsgi.url_scheme") == "https", loopback=loopback,
+                     remote_addr=remote)
 
 
 def _envelope_parts(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, literal, select
+from sqlalchemy import Connection, inspect, literal, select
 
 from ..domain.realms import realm_object_id
 from . import tables as t
@@ -74,7 +74,15 @@ def _v6(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.extensions, t.km_servers])
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+def _v7(conn: Connection) -> None:
+    """The address each subscription came from (NotifyTo checks, issue 5). Subscriptions
+    made before have none: their NotifyTo must then be in notify_to_networks."""
+    # _v4 creates the table from today's definition (with the column) on a fresh store
+    if "origin" not in {c["name"] for c in inspect(conn).get_columns("subscriptions")}:
+        conn.exec_driver_sql("ALTER TABLE subscriptions ADD COLUMN origin VARCHAR(64)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 LATEST = len(MIGRATIONS)
 
 

@@ -269,6 +269,8 @@ subscriptions = Table(
     Column("pep_id", GUID),
     Column("expires_at", DateTime, nullable=False),
     Column("created_at", DateTime, nullable=False),
+    # schema 7: the address the subscription came from (NotifyTo is re-checked against it)
+    Column("origin", String(64)),
     Index("ix_subscriptions_endpoint", "endpoint_id"),
 )
 

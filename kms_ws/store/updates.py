@@ -51,6 +51,7 @@ class Subscription:
     update_type: str
     pep_id: str | None
     expires: datetime
+    origin: str | None = None  # the address the subscription came from
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class UpdatesRepository:
         self.conn.execute(t.subscriptions.insert().values(
             id=s.subscription_id, endpoint_id=s.endpoint_id, notify_to=s.notify_to,
             mode=s.mode, update_type=s.update_type, pep_id=s.pep_id, expires_at=s.expires,
-            created_at=now))
+            created_at=now, origin=s.origin))
 
     def get_subscription(self, subscription_id: str) -> Subscription | None:
         row = self.conn.execute(select(t.subscriptions).where(
@@ -265,4 +266,4 @@ class UpdatesRepository:
 
 def _subscription(row) -> Subscription:  # type: ignore[no-untyped-def]
     return Subscription(row.id, row.endpoint_id, row.notify_to, row.mode, row.update_type,
-                        row.pep_id, row.expires_at)
+                        row.pep_id, row.expires_at, row.origin)

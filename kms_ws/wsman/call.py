@@ -15,6 +15,7 @@ from typing import Any
 from lxml import etree
 
 from ..domain.errors import OperationTimedOut, SchemaValidationError
+from ..service.context import Transport
 from ..service.dispatch import KmsService
 from ..service.messages import Credential
 from ..soap.codec import parse_time
@@ -31,11 +32,13 @@ class WsCall:
     payload: etree._Element | None
     credential: Credential | None
     request_id: str
+    transport: Transport  # how the request arrived (TLS, REMOTE_ADDR)
     started: float = field(default_factory=time.monotonic)
 
     def run(self, operation: str, request: Any) -> Any:
         self.check_deadline()
-        result = self.service.run(operation, self.credential, request, self.request_id)
+        result = self.service.run(operation, self.credential, request, self.request_id,
+                                  self.transport)
         self.check_deadline()
         return result
 

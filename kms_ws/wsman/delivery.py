@@ -17,9 +17,9 @@ import requests
 from lxml import etree
 
 from ..config import Config
-from ..domain.errors import EndpointUnreachable, KmsError
+from ..domain.errors import EndpointUnreachable, KmsError, NotifyToRefused
 from ..security import xml as secure_xml
-from ..service import subscriptions
+from ..service import notify_to, subscriptions
 from ..service.dispatch import utcnow
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..store.engine import Database
@@ -68,6 +68,9 @@ class ClientServiceCaller:
         self._http = requests.Session()
 
     def _post(self, sub: Subscription, operation: str, payload: etree._Element) -> etree._Element:
+        # Re-checked before every call: the administrator may have narrowed the networks,
+        # and a host name may resolve elsewhere now.
+        notify_to.check(sub.notify_to, sub.origin, self.config.security.notify_to_networks)
         try:
             r = self._http.post(sub.notify_to, data=request_envelope(sub.notify_to, operation,
                                                                      payload),
@@ -133,6 +136,11 @@ def _deliver(db: Database, caller: ClientServiceCaller, config: Config, p: Pendi
     try:
         reached = caller.update_pending(sub, p.token)
         error = None if reached is not None and reached >= p.token else "not acknowledged"
+    except NotifyToRefused as exc:
+        with db.transaction(write=True) as conn:
+            Repository(conn).updates.delete_subscription(sub.subscription_id)
+        log.warning("subscription %s ended: %s", sub.subscription_id, exc.reason)
+        return 0
     except KmsError as exc:
         reached, error = None, exc.reason
     with db.transaction(write=True) as conn:
