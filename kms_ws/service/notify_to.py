@@ -4,7 +4,8 @@ cannot make the server POST to internal addresses (server-side request forgery).
 
 Allowed: a NotifyTo host that is the address the subscription came from, or inside a
 network an administrator listed in SecuritySettings.notify_to_networks. A host name is
-resolved and every address it resolves to must be allowed."""
+resolved and every address it resolves to must be allowed. 127.0.0.1 and ::1 count as the
+same host ("localhost" resolves to both); other loopback addresses do not."""
 
 from __future__ import annotations
 
@@ -29,10 +30,17 @@ def check(notify_to: str, origin: str | None, networks: tuple[str, ...]) -> None
     allowed = [ipaddress.ip_network(n, strict=False) for n in networks]
     source = _address(origin)
     for addr in _resolve(host):
-        if addr != source and not any(addr in n for n in allowed):
+        if not _same_host(addr, source) and not any(addr in n for n in allowed):
             raise NotifyToRefused(
                 f"NotifyTo host {host} is neither the address this request came from nor in "
                 f"a network the administrator allowed for notifications (notify_to_networks)")
+
+
+_LOCALHOST = {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
+
+
+def _same_host(addr: Address, origin: Address | None) -> bool:
+    return addr == origin or (addr in _LOCALHOST and origin in _LOCALHOST)
 
 
 def _address(text: str | None) -> Address | None:
