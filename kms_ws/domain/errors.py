@@ -180,6 +180,15 @@ class WrappingUnavailable(KmsError):
 
 # ---- WS-Management (DSP0226) and the WS-* protocols it composes ---------------------------
 
+class UnsupportedEnumerationMode(KmsError):
+    """A wsman:EnumerationMode other than EnumerateEPR / EnumerateObjectAndEPR."""
+
+    subcode = "wsman:UnsupportedFeature"
+    http_status = 400
+    error_code = "E_UNSUPPORTED_ENUMERATION_MODE"
+    fault_detail = "EnumerationMode"
+
+
 class InvalidSelectors(KmsError):
     """A SelectorSet that is missing, has unknown or duplicate names, or a bad value."""
 

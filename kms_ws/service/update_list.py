@@ -14,6 +14,7 @@ from ..domain.errors import (
     DestinationUnreachable,
     InvalidExpirationTime,
     PermissionDenied,
+    UnsupportedEnumerationMode,
 )
 from ..domain.model import Endpoint
 from ..domain.realms import Right, realms_with
@@ -35,12 +36,17 @@ UPDATE_TYPES = ("Keys", "AllKeys")
 DEFAULT_EXPIRY = timedelta(minutes=10)
 MAX_EXPIRY = timedelta(hours=24)
 MAX_ITEMS = 1000
+ENUMERATION_MODES = ("", "EnumerateEPR", "EnumerateObjectAndEPR")  # "": objects only
 
 
 def enumerate_updates(ctx: RequestContext, req: EnumerateRequest) -> UpdatePage:
     caller = _caller(ctx)
     if not resource(req.resource_uri).enumerable:
         raise DestinationUnreachable(f"{req.resource_uri} cannot be enumerated")
+    if req.mode not in ENUMERATION_MODES:
+        raise UnsupportedEnumerationMode(
+            f"EnumerationMode {req.mode} is not supported; use EnumerateEPR or "
+            f"EnumerateObjectAndEPR, or none for objects", supported=ENUMERATION_MODES[1:])
     f = req.filter
     _check_filter(ctx, caller, f)
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)

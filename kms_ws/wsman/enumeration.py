@@ -44,7 +44,7 @@ ENVELOPE_OVERHEAD = 2048  # headers and wrappers around the items of a page
 def enumerate_(call: WsCall) -> WsReply:
     body = call.payload
     assert body is not None  # schema-validated wsen:Enumerate
-    mode = (body.findtext(_W + "EnumerationMode") or "").strip()  # schema: one of MODES
+    mode = (body.findtext(_W + "EnumerationMode") or "").strip()  # checked by the service
     seconds, at = expiration(body.find(_N + "Expires"))
     optimize = body.find(_W + "OptimizeEnumeration") is not None
     req = EnumerateRequest(call.headers.resource_uri or "", parse_filter(body), mode, seconds, at,
