@@ -239,3 +239,40 @@ def test_an_edit_of_a_key_is_notified_too(events_server: ServerProcess) -> None:
             admin.admin_edit("Key", {**doc, "Description": "edited"})
             assert eventually(lambda: listener.received[-1].tokens["AllKeys"] > created)
             admin.unsubscribe(sub)
+
+
+def test_realm_association_and_policy_changes_are_notified(events_server: ServerProcess) -> None:
+    """'When a key or policy relevant to a subscriber changes': a key joining the
+    subscriber's realm, and an edit of a policy enforced on that key."""
+    realm = f"realm://events/{uuid.uuid4().hex[:8]}"
+    name, pw = f"ev-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    with KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin, \
+            ClientServiceListener(Acks(), inspect=validate_envelope) as listener:
+        key = admin.create_key(friendly_name="elsewhere")  # before the realm exists
+        admin.admin_create("Realm", {"RealmId": realm})  # the administrator gets every right
+        admin.register_endpoint("Client", name, password=pw, realms=(realm,))
+        with KmsClient(events_server.url, name, pw, plugins=[ValidatingPlugin()]) as client:
+            sub = client.subscribe(listener.url)
+            admin.admin_edit("Key", {**admin.admin_get("Key", key.key_id),
+                                     "Description": "not yours"})
+            time.sleep(1.0)
+            assert listener.received == [], "told about a key it cannot read"
+            admin.admin_associate("Key", key.key_id, "Realm", realm)
+            assert listener.wait_for(1, 15), "no UpdatePending when the key joined the realm"
+            joined = listener.received[-1].tokens["AllKeys"]
+            fetched = list(client.get_update_list(tokens={"AllKeys": joined - 1}))
+            assert [k.key_id for k in fetched] == [key.key_id]
+            assert realm in fetched[0].realms
+            policy = admin.admin_create("CachingPolicy", {
+                "Name": f"n-{uuid.uuid4().hex[:10]}",
+                "Rule": [{"CachingType": "Memory", "TCacheInterval": 600}]})
+            admin.admin_associate("CachingPolicy", policy["PolicyId"], "Key", key.key_id)
+            current = admin.admin_get("CachingPolicy", policy["PolicyId"])
+            admin.admin_edit("CachingPolicy", {**current, "State": "Enforcing"})
+            assert eventually(lambda: listener.received[-1].tokens["AllKeys"] > joined), \
+                "no UpdatePending when a policy on the key changed"
+            changed = listener.received[-1].tokens["AllKeys"]
+            [again] = client.get_update_list(tokens={"AllKeys": joined})
+            assert again.key_id == key.key_id and again.version > fetched[0].version
+            assert changed > joined
+            client.unsubscribe(sub)

@@ -127,10 +127,12 @@ class KeyKind(Kind):
         key = self.load(ctx, object_id, Right.EDIT)
         realm_join(ctx, target.object_id, key.realms)
         ctx.repo.set_key_realms(object_id, (*key.realms, target.object_id))
+        touch_key(ctx, object_id)  # a new version: subscribers in the realm are told
 
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         if target.kind != "Realm":
             return super().disassociate(ctx, object_id, target)
         key = self.load(ctx, object_id, Right.EDIT)
         ctx.repo.set_key_realms(object_id, realm_leave(ctx, target.object_id, key.realms))
+        touch_key(ctx, object_id)
 
