@@ -23,7 +23,7 @@ from lxml import etree
 from ..domain.errors import KmsError
 from ..security import xml as secure_xml
 from ..security.settings import SecuritySettings
-from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, action
+from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, action
 
 _S, _K = "{%s}" % SOAP, "{%s}" % KMS
 _SETTINGS = SecuritySettings(max_message_bytes=64 * 1024)
@@ -49,6 +49,7 @@ class ClientServiceListener:
         """inspect: called with every request and response envelope (e.g. a validator)."""
         self.on_update, self.status, self.inspect = on_update, status, inspect
         self.received: list[UpdateNotice] = []
+        self.ended: list[tuple[str, str]] = []  # SubscriptionEnd: (Identifier, Status)
         self.lock = threading.Condition()
         listener = self
 
@@ -108,6 +109,12 @@ class ClientServiceListener:
         relates = root.findtext(f"{_S}Header/{{{WSA}}}MessageID")
         if req is not None and req.tag == _K + "UpdatePending":
             return 200, _response("UpdatePending", relates, self._update(req))
+        if req is not None and req.tag == f"{{{WSE}}}SubscriptionEnd":
+            with self.lock:  # WS-Eventing: the server ended a subscription (one-way)
+                self.ended.append((req.findtext(f".//{{{WSE}}}Identifier") or "",
+                                   req.findtext(f"{{{WSE}}}Status") or ""))
+                self.lock.notify_all()
+            return 202, b""
         if req is not None and req.tag == _K + "GetStatus" and self.status is not None:
             return 200, _response("GetStatus", relates, self._status(req))
         return 400, b""

@@ -203,17 +203,16 @@ class UpdatesRepository:
                                 er.realm.in_(list(key.realms))))))).all()
         return [_subscription(r) for r in rows]
 
-    def any_expired_subscription(self, now: datetime) -> bool:
-        return self.conn.execute(select(exists().where(
-            t.subscriptions.c.expires_at <= now))).scalar_one()
+    def expired_subscriptions(self, now: datetime, limit: int = 100) -> list[Subscription]:
+        rows = self.conn.execute(select(t.subscriptions).where(
+            t.subscriptions.c.expires_at <= now).limit(limit)).all()
+        return [_subscription(r) for r in rows]
 
-    def delete_expired_subscriptions(self, now: datetime) -> int:
-        """Subscriptions past their Expires go, with their pending notifications."""
-        s, p = t.subscriptions.c, t.pending_updates.c
-        gone = select(s.id).where(s.expires_at <= now)
-        self.conn.execute(delete(t.pending_updates).where(p.subscription_id.in_(gone)))
-        return int(self.conn.execute(delete(t.subscriptions).where(s.expires_at <= now))
-                   .rowcount)
+    def end_subscriptions(self, endpoint_id: str, now: datetime) -> None:
+        """The endpoint's subscriptions expire now."""
+        s = t.subscriptions.c
+        self.conn.execute(update(t.subscriptions).where(and_(
+            s.endpoint_id == endpoint_id, s.expires_at > now)).values(expires_at=now))
 
     def raise_pending(self, subscription_id: str, token: int, now: datetime) -> None:
         """Record that the subscriber must reach `token`; due at once."""

@@ -25,17 +25,19 @@ from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..store.engine import Database
 from ..store.repository import Repository
 from ..store.updates import Pending, Subscription
-from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, action
+from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, action
+from .call import epr
 
 log = logging.getLogger("kms_ws.delivery")
-_K, _S = "{%s}" % KMS, "{%s}" % SOAP
+_K, _S, _E = "{%s}" % KMS, "{%s}" % SOAP, "{%s}" % WSE
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 CT = "application/soap+xml;charset=UTF-8"
 
 
-def request_envelope(to: str, operation: str, payload: etree._Element) -> bytes:
+def request_envelope(to: str, action_uri: str, payload: etree._Element) -> bytes:
     env = etree.Element(_S + "Envelope", nsmap={"s": SOAP, "wsa": WSA, "kms": KMS})
     header = etree.SubElement(env, _S + "Header")
-    for name, text in (("To", to), ("Action", action(operation)),
+    for name, text in (("To", to), ("Action", action_uri),
                        ("MessageID", f"uuid:{uuid.uuid4()}")):
         etree.SubElement(header, f"{{{WSA}}}{name}").text = text
     reply = etree.SubElement(header, f"{{{WSA}}}ReplyTo")
@@ -72,8 +74,8 @@ class ClientServiceCaller:
         # and a host name may resolve elsewhere now.
         notify_to.check(sub.notify_to, sub.origin, self.config.security.notify_to_networks)
         try:
-            r = self._http.post(sub.notify_to, data=request_envelope(sub.notify_to, operation,
-                                                                     payload),
+            r = self._http.post(sub.notify_to, data=request_envelope(
+                sub.notify_to, action(operation), payload),
                                 headers={"Content-Type": CT}, allow_redirects=False,
                                 timeout=self.config.notify_timeout_seconds)
         except requests.RequestException as exc:
@@ -99,6 +101,25 @@ class ClientServiceCaller:
                if t.get("Type") == sub.update_type]
         return max(got) if got else None
 
+    def subscription_end(self, sub: Subscription, reason: str) -> None:
+        """WS-Eventing SubscriptionEnd (one-way, one attempt) to the NotifyTo address: the
+        server ended the subscription (status SourceCancelling)."""
+        notify_to.check(sub.notify_to, sub.origin, self.config.security.notify_to_networks)
+        el = etree.Element(_E + "SubscriptionEnd", nsmap={"wse": WSE})
+        ident = etree.Element(_E + "Identifier")
+        ident.text = sub.subscription_id
+        epr(el, _E + "SubscriptionManager", ANONYMOUS, None, None, [ident])
+        etree.SubElement(el, _E + "Status").text = WSE + "/SourceCancelling"
+        etree.SubElement(el, _E + "Reason", {XML_LANG: "en"}).text = reason
+        try:
+            r = self._http.post(sub.notify_to, data=request_envelope(
+                sub.notify_to, WSE + "/SubscriptionEnd", el), headers={"Content-Type": CT},
+                allow_redirects=False, timeout=self.config.notify_timeout_seconds)
+        except requests.RequestException as exc:
+            raise EndpointUnreachable(f"{sub.notify_to}: {type(exc).__name__}") from None
+        if r.status_code not in (200, 202, 204):
+            raise EndpointUnreachable(f"{sub.notify_to} answered HTTP {r.status_code}")
+
     def get_status(self, sub: Subscription, req: EndpointStatusRequest) -> EndpointStatus:
         el = etree.Element(_K + "GetStatus", nsmap={"kms": KMS})
         if req.target_of_interest:
@@ -120,15 +141,27 @@ def deliver_once(db: Database, caller: ClientServiceCaller, config: Config) -> i
     were acknowledged."""
     with db.transaction() as conn:
         updates = Repository(conn).updates
-        expired = updates.any_expired_subscription(utcnow())
+        expired = updates.expired_subscriptions(utcnow())
         due = updates.due_pending(utcnow())
     if expired:
+        _end(caller, expired, "the subscription expired or its client was disabled")
         with db.transaction(write=True) as conn:
-            Repository(conn).updates.delete_expired_subscriptions(utcnow())
+            for sub in expired:  # with their pending notifications
+                Repository(conn).updates.delete_subscription(sub.subscription_id)
     acked = 0
     for p in due:
         acked += _deliver(db, caller, config, p)
     return acked
+
+
+def _end(caller: ClientServiceCaller, subs: list[Subscription], reason: str) -> None:
+    """Tell each subscriber its subscription ends (best effort: it goes either way)."""
+    for sub in subs:
+        try:
+            caller.subscription_end(sub, reason)
+        except KmsError as exc:
+            log.warning("SubscriptionEnd to subscription %s: %s", sub.subscription_id,
+                        exc.reason)
 
 
 def _deliver(db: Database, caller: ClientServiceCaller, config: Config, p: Pending) -> int:

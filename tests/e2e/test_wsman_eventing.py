@@ -207,9 +207,12 @@ def test_expired_subscriptions_stop_and_are_removed(events_server: ServerProcess
     client, _, _ = member
     before = db.count(events_server.data_dir, "subscriptions")
     with ClientServiceListener(Acks(), inspect=validate_envelope) as listener:
-        client.subscribe(listener.url, expires="PT2S")
+        sub = client.subscribe(listener.url, expires="PT2S")
         assert db.count(events_server.data_dir, "subscriptions") == before + 1
         assert eventually(lambda: db.count(events_server.data_dir, "subscriptions") == before)
+        # the server ended it: WS-Eventing SubscriptionEnd (schema-validated by inspect)
+        assert listener.ended == [(sub, "http://schemas.xmlsoap.org/ws/2004/08/eventing/"
+                                        "SourceCancelling")]
         client.create_key(friendly_name="after-expiry")
         assert pending(events_server) == 0  # nobody left to tell
         assert listener.received == []
@@ -276,3 +279,21 @@ def test_realm_association_and_policy_changes_are_notified(events_server: Server
             assert again.key_id == key.key_id and again.version > fetched[0].version
             assert changed > joined
             client.unsubscribe(sub)
+
+
+def test_disabling_a_client_ends_its_subscriptions(events_server: ServerProcess) -> None:
+    realm = f"realm://events/{uuid.uuid4().hex[:8]}"
+    name, pw = f"ev-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    with ClientServiceListener(Acks(), inspect=validate_envelope) as listener, \
+            KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
+        admin.admin_create("Realm", {"RealmId": realm})  # the administrator gets every right
+        admin.register_endpoint("Client", name, password=pw, realms=(realm,))
+        with KmsClient(events_server.url, name, pw, plugins=[ValidatingPlugin()]) as client:
+            sub = client.subscribe(listener.url, expires="PT1H")
+        before = db.count(events_server.data_dir, "subscriptions")
+        doc = admin.admin_get("Client", name)
+        admin.admin_edit("Client", {**doc, "State": "Disabled"})
+        assert eventually(lambda: listener.ended != [])
+        assert listener.ended == [(sub, "http://schemas.xmlsoap.org/ws/2004/08/eventing/"
+                                        "SourceCancelling")]
+        assert db.count(events_server.data_dir, "subscriptions") == before - 1

@@ -180,6 +180,8 @@ class ClientKind(EndpointKindBase):
         ep.state = client_state(ep.state, doc.get("State", ep.state.value))
         if ep.state is ClientState.ACTIVE:
             ep.failed_auth = 0
+        else:  # a disabled client's subscriptions end now (the deliverer sends SubscriptionEnd)
+            ctx.repo.updates.end_subscriptions(ep.endpoint_id, ctx.now)
         ep.capabilities = tuple(sorted(set(capability_names(doc))))
         ep.attributes = pairs(doc, "Attributes")
         ep.is_admin = doc.get("Administrator", "false") in ("true", "1")
