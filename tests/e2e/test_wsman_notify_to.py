@@ -75,9 +75,13 @@ def test_a_notify_to_elsewhere_is_refused_and_nothing_stored(guarded: ServerProc
 
 def test_own_address_and_configured_networks_are_accepted(guarded: ServerProcess,
                                                           client: KmsClient) -> None:
+    before = db.count(guarded.data_dir, "subscriptions")
     for url in ("http://127.0.0.1:9/own", "http://localhost:9/own", "http://192.0.2.7:9/lab",
                 f"http://{ALLOWED}:9/x"):
-        client.unsubscribe(client.subscribe(url))
+        subscription = client.subscribe(url)
+        assert db.count(guarded.data_dir, "subscriptions") == before + 1
+        client.unsubscribe(subscription)
+        assert db.count(guarded.data_dir, "subscriptions") == before
 
 
 def test_delivery_rechecks_and_ends_a_subscription_no_longer_allowed(

@@ -16,7 +16,7 @@ from kms_ws.service import notify_to
     ("http://[::1]:9/x", "127.0.0.1", ()),
 ])
 def test_allowed(url: str, origin: str, networks: tuple[str, ...]) -> None:
-    notify_to.check(url, origin, networks)
+    assert notify_to.check(url, origin, networks) is None  # raises NotifyToRefused if not
 
 
 @pytest.mark.parametrize("url,origin,networks", [
