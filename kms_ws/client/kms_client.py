@@ -109,7 +109,8 @@ class KmsClient:
         if cert is not None:
             session.cert = cert
         if username is not None:
-            session.auth = (username, password or "")
+            # UTF-8 as RFC 7617 asks (requests would send str credentials as Latin-1)
+            session.auth = (username.encode("utf-8"), (password or "").encode("utf-8"))
         self._http = session
         self._addressing = AddressingPlugin(url)
         self._signature = SignaturePlugin(self._addressing, signing_key, verify_responses)

@@ -9,16 +9,23 @@ from typing import Any
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
-    """(username, password) from an Authorization header, or None if it is not Basic."""
+    """(username, password) from an Authorization header, or None if it is not Basic.
+
+    RFC 7617: UTF-8 (what we announce with charset="UTF-8"); bytes that are not UTF-8 are
+    read as ISO-8859-1, which is what many clients (python-requests among them) send."""
     if not header:
         return None
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() != "basic" or not value:
         return None
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        raw = base64.b64decode(value.strip(), validate=True)
+    except binascii.Error:
         return None
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = raw.decode("iso-8859-1")
     user, sep, password = decoded.partition(":")
     if not sep or not user:
         return None

@@ -86,7 +86,7 @@ class SoapApplication:
             status, body, op = self._soap(environ, request_id)
             headers = [("Content-Type", _CT), ("X-Request-Id", request_id)]
             if status == 401:
-                headers.append(("WWW-Authenticate", 'Basic realm="kms-ws"'))
+                headers.append(("WWW-Authenticate", 'Basic realm="kms-ws", charset="UTF-8"'))
         headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
         log.info('%s %s %s %s %d %d %.1fms', environ.get("REMOTE_ADDR", "-"), method, path, op,

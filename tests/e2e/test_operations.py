@@ -205,3 +205,19 @@ def test_registered_client_authenticates_validate(client_factory, server, valida
     with pytest.raises(KmsFault) as err:
         bad.authenticate("Validate")
     assert err.value.error_code == "E_INVALID_CREDENTIALS"
+
+
+def test_non_ascii_password_over_basic(server, admin: KmsClient, validator) -> None:  # type: ignore[no-untyped-def]
+    from ..support.envelopes import envelope
+    from ..support.validating import post
+
+    name, password = f"ü-{uuid.uuid4().hex[:6]}", "pässwörd-ünïcode"
+    admin.register_endpoint("Client", name, password=password)
+    with KmsClient(server.url, name, password, plugins=[validator]) as c:  # sends UTF-8
+        assert len(c.get_random_bytes(8)) == 8
+    body = envelope("<kms:GetRandomBytes><kms:NumberOfBytes>4</kms:NumberOfBytes>"
+                    "</kms:GetRandomBytes>", op="GetRandomBytes", url=server.url)
+    r, _ = post(server.url, body, auth=(name, password))  # requests sends Latin-1
+    assert r.status_code == 200
+    r, _ = post(server.url, body, auth=(name, "pässwörd-wrong"))
+    assert r.status_code == 401 and 'charset="UTF-8"' in r.headers["WWW-Authenticate"]

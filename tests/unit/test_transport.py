@@ -69,6 +69,13 @@ def test_basic_auth_parsing() -> None:
     assert parse_basic("Basic " + base64.b64encode(b"nocolon").decode()) is None
 
 
+def test_basic_auth_utf8_and_latin1_passwords() -> None:
+    utf8 = base64.b64encode("bob:pässwörd".encode("utf-8")).decode()
+    latin1 = base64.b64encode("bob:pässwörd".encode("iso-8859-1")).decode()
+    assert parse_basic(f"Basic {utf8}") == ("bob", "pässwörd")
+    assert parse_basic(f"Basic {latin1}") == ("bob", "pässwörd")
+
+
 def test_settings_are_frozen_and_refuse_unknown_names() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         S.max_message_bytes = 1  # type: ignore[misc]
