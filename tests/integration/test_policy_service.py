@@ -33,16 +33,10 @@ from kms_ws.store import tables as t
 from kms_ws.store.engine import Database
 from kms_ws.store.repository import Repository
 
+from ..support.clock import Clock
+
 PASSWORD = "a-long-password"
 DEFAULT = "realm://localhost/default"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 1, 8, 0, 0)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -19,15 +19,9 @@ from kms_ws.service.dispatch import KmsService
 from kms_ws.store import migrations, tables as t
 from kms_ws.store.repository import Repository
 
+from ..support.clock import Clock
+
 PASSWORD = "a-long-password"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 1, 8, 0, 0)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture()
