@@ -7,6 +7,7 @@ deadlock on a lock upgrade. PostgreSQL needs none of this.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -39,6 +40,36 @@ def _begin_immediate(dbapi_conn) -> None:  # type: ignore[no-untyped-def]
 
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'kms.db'}"
+
+
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def restrict_sqlite_files(url: str) -> None:
+    """The database holds sealed keys, credential hashes and the audit trail: its files
+    are the owner's alone (0600). A new database file is created 0600 under umask 077
+    (SQLite gives its -wal/-shm the mode of the database file); existing ones, made by an
+    older kms-ws or a lax umask, are narrowed at every start."""
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    old = os.umask(0o077)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    finally:
+        os.umask(old)
+    for suffix in SQLITE_SUFFIXES:
+        try:
+            os.chmod(f"{path}{suffix}", 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def _sqlite_path(url: str) -> str | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
 
 
 def make_engine(url: str) -> Engine:
@@ -84,6 +115,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        restrict_sqlite_files(url)
         self.engine = make_engine(url)
 
     def migrate(self) -> int:

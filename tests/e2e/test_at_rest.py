@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 
 import pytest
@@ -67,3 +68,43 @@ def test_logs_hold_no_password_token_or_key(tmp_path) -> None:  # type: ignore[n
     assert log.count(b"kms_ws.access") >= 6
     for secret in (ADMIN[1].encode(), b"wrong-password-x", token.encode(), *_forms(key.value)):
         assert secret not in log
+
+
+def _mode(path) -> int:  # type: ignore[no-untyped-def]
+    return path.stat().st_mode & 0o777
+
+
+def test_database_files_are_the_owners_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """kms.db and its -wal/-shm are 0600 from their creation, whatever the umask."""
+    srv = ServerProcess(tmp_path / "data")
+    old = os.umask(0o022)  # a lax umask, as on most machines: the children inherit it
+    try:
+        srv.bootstrap()
+        srv.start()
+    finally:
+        os.umask(old)
+    try:
+        with KmsClient(srv.url, *ADMIN) as c:
+            c.create_key(friendly_name="perms")  # the WAL is written while the server runs
+            files = {n: srv.data_dir / n for n in ("kms.db", "kms.db-wal", "kms.db-shm")}
+            assert all(p.exists() for p in files.values())
+            assert {n: _mode(p) for n, p in files.items()} == dict.fromkeys(files, 0o600)
+    finally:
+        assert srv.stop() == 0
+
+
+def test_database_files_made_readable_are_narrowed_at_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    srv = ServerProcess(tmp_path / "data")
+    srv.bootstrap()
+    db_file = srv.data_dir / "kms.db"
+    wal = srv.data_dir / "kms.db-wal"
+    wal.write_bytes(b"")  # an empty WAL left by an older kms-ws
+    for path in (db_file, wal):
+        path.chmod(0o644)
+    srv.start()
+    try:
+        assert _mode(db_file) == 0o600 and _mode(wal) == 0o600
+        with KmsClient(srv.url, *ADMIN) as c:
+            assert c.create_key(friendly_name="still-works").value
+    finally:
+        assert srv.stop() == 0
