@@ -26,6 +26,7 @@ from .admin import handlers as admin
 from .admin.messages import AdminRequest, AdminResult
 from .admin.registry import KINDS
 from .audit_trail import ID_FIELDS
+from .caching import resolve_for
 from .context import RequestContext
 from .key_versions import load_key
 from .messages import CreateKeyRequest, GetKeyRequest
@@ -158,6 +159,7 @@ def _get_key(ctx: RequestContext, req: TransferRequest) -> TransferResult:
     if not allows(caller.grants, key.realms, Right.READ):
         raise KeyNotFound(f"no key {key_id}")  # as if it did not exist: ids are no oracle
     key.value = key.blob = None
+    resolve_for(ctx, caller, [key])  # the T_CACHED GetKey would deliver to this caller
     return TransferResult(KEY_URI, key, {"KeyId": key_id})
 
 

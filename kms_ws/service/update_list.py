@@ -20,6 +20,7 @@ from ..domain.model import Endpoint
 from ..domain.realms import Right, realms_with
 from ..store.updates import KEY_SELECTOR_COLUMNS, KeyScope
 from . import enumeration_context as ec
+from .caching import resolve_for
 from .context import RequestContext
 from .keys import _caller, _pep_for
 from .resources import resource
@@ -103,6 +104,9 @@ def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) 
         if limit else []
     more = len(rows) > limit if limit else True  # a plain Enumerate always hands a context
     items = rows[:limit]
+    # Each key carries the T_CACHED its receiver (the PEP the list is for, else the
+    # caller) would get with GetKey: resolved once for the page, applied per key.
+    resolve_for(ctx, _receiver(ctx, caller, f), [k for _, k in items])
     key = ctx.context_mac_key()
 
     def context_after(n: int) -> str | None:
@@ -114,6 +118,11 @@ def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) 
     return UpdatePage(items, more, cursor.mode, _from_unix(cursor.expires), f.type,
                       cursor.high, context_after, caller_id=caller.endpoint_id,
                       acknowledges=not f.equals, pep_id=f.pep_id)
+
+
+def _receiver(ctx: RequestContext, caller: Endpoint, f: UpdateFilter) -> Endpoint:
+    pep = ctx.repo.get_endpoint(f.pep_id) if f.pep_id else None
+    return pep or caller
 
 
 def _scope(caller: Endpoint, f: UpdateFilter) -> KeyScope:

@@ -208,19 +208,44 @@ class ObjectQueries:
             | (and_(a.target_kind == kind, a.target_id == object_id))))
 
     @_cached
-    def enforcing_policies_for(self, targets: Sequence[tuple[str, str]]) -> list[
-            tuple[AdminObject, str, str]]:
-        """Enforcing policies associated with any of `targets`, with the target."""
+    def enforcing_policies_for(self, targets: Sequence[tuple[str, str]],
+                               kinds: Sequence[str] = ()) -> list[tuple[AdminObject, str, str]]:
+        """Enforcing policies (of `kinds`, or any) associated with any of `targets`, with
+        the target."""
         if not targets:
             return []
         a, o = t.associations.c, t.objects.c
-        rows = self.conn.execute(
-            select(t.objects, a.target_kind, a.target_id)
-            .join(t.associations, and_(a.kind == o.kind, a.id == o.id))
+        q = select(t.objects, a.target_kind, a.target_id) \
+            .join(t.associations, and_(a.kind == o.kind, a.id == o.id)) \
             .where(and_(tuple_(a.target_kind, a.target_id).in_(list(targets)),
                         o.state == "Enforcing"))
-            .order_by(o.kind, o.id)).all()
+        if kinds:
+            q = q.where(o.kind.in_(list(kinds)))
+        rows = self.conn.execute(q.order_by(o.kind, o.id)).all()
         return [(self._object(r), r.target_kind, r.target_id) for r in rows]
+
+    @_cached
+    def enforcing_targets(self, kind: str, target_kind: str) -> list[tuple[AdminObject, str]]:
+        """Enforcing policies of `kind` associated with objects of `target_kind` (groups,
+        templates: few), with the target's id."""
+        a, o = t.associations.c, t.objects.c
+        rows = self.conn.execute(
+            select(t.objects, a.target_id)
+            .join(t.associations, and_(a.kind == o.kind, a.id == o.id))
+            .where(and_(o.kind == kind, o.state == "Enforcing", a.target_kind == target_kind))
+            .order_by(a.target_id)).all()
+        return [(self._object(r), r.target_id) for r in rows]
+
+    def members_among(self, group_kind: str, group_ids: Sequence[str], member_kind: str,
+                      member_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(group id, member id) static memberships of these groups among these members."""
+        if not group_ids or not member_ids:
+            return []
+        a = t.associations.c
+        return [(r.id, r.target_id) for r in self.conn.execute(
+            select(a.id, a.target_id).where(and_(
+                a.kind == group_kind, a.id.in_(list(group_ids)),
+                a.target_kind == member_kind, a.target_id.in_(list(member_ids))))).all()]
 
     # ---- realm grants ----------------------------------------------------------------
     def grant(self, endpoint_id: str, realm: str, rights: frozenset[Right]) -> None:

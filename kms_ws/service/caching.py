@@ -1,0 +1,83 @@
+"""§5.6 the T_CACHED delivered with keys listed to one receiver (GetUpdateList pages,
+WS-Transfer Get), resolved exactly as GetKey resolves it (service.policies: the key's
+Enforcing caching policy — its own, else its template's, else its key group's with the
+lowest id — matched against the receiver's capabilities and its endpoint type's), but for
+a whole page at once: the receiver's capabilities, the caching policies of the page's
+keys and templates, and the key groups carrying one with their static members among the
+page's keys are read once per page (a few queries, none per key); each key is then
+resolved in memory (dynamic key groups by its data-set bindings, evaluated now)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..domain import caching, groups
+from ..domain.model import Endpoint, Key
+from .admin.caching_policy import rules_of
+from .admin.groups import to_group
+from .context import RequestContext
+from .policies import capabilities
+
+POLICY = "CachingPolicy"
+
+
+@dataclass
+class CachingView:
+    """What one receiver may cache, for the keys of one page."""
+
+    capabilities: frozenset[str]
+    rules: dict[tuple[str, str], list[caching.CachingRule]] = field(default_factory=dict)
+    group_rules: list[tuple[groups.Group, list[caching.CachingRule]]] = \
+        field(default_factory=list)  # by group id: the lowest one a key is in decides
+    static: dict[str, set[str]] = field(default_factory=dict)  # key id -> group ids
+
+    def t_cached(self, key: Key) -> int:
+        rules = self.rules.get(("Key", key.key_id))
+        if rules is None and key.template_id:
+            rules = self.rules.get(("KeyTemplate", key.template_id))
+        if rules is None:
+            rules = self._by_group(key)
+        if rules is None:
+            return key.t_cached
+        return caching.resolve_t_cached(rules, self.capabilities, key.t_cached)
+
+    def _by_group(self, key: Key) -> list[caching.CachingRule] | None:
+        if not self.group_rules:
+            return None
+        static = self.static.get(key.key_id, set())
+        attrs = groups.attribute_map((d.name, d.value) for d in key.datasets)
+        for group, rules in self.group_rules:
+            if group.group_id in static or (group.dynamic and
+                                            groups.is_member(group, key.key_id, attrs)):
+                return rules
+        return None
+
+
+def caching_view(ctx: RequestContext, receiver: Endpoint, keys: Sequence[Key]) -> CachingView:
+    view = CachingView(frozenset(capabilities(ctx, receiver)))
+    if not ctx.repo.list_objects(POLICY, None, limit=1, states=["Enforcing"]):
+        return view  # the usual case: no caching policy in force, one cached query
+    targets = [("Key", k.key_id) for k in keys]
+    targets += sorted({("KeyTemplate", k.template_id) for k in keys if k.template_id})
+    for policy, kind, target in ctx.repo.enforcing_policies_for(targets, [POLICY]):
+        view.rules[(kind, target)] = rules_of(policy.body)
+    for policy, group_id in ctx.repo.enforcing_targets(POLICY, "KeyGroup"):
+        obj = ctx.repo.get_object("KeyGroup", group_id)
+        if obj is not None:
+            view.group_rules.append((to_group(obj, []), rules_of(policy.body)))
+    view.group_rules.sort(key=lambda gr: gr[0].group_id)
+    for group_id, key_id in ctx.repo.members_among(
+            "KeyGroup", [g.group_id for g, _ in view.group_rules], "Key",
+            [k.key_id for k in keys]):
+        view.static.setdefault(key_id, set()).add(group_id)
+    return view
+
+
+def resolve_for(ctx: RequestContext, receiver: Endpoint, keys: Sequence[Key]) -> None:
+    """Set each key's T_CACHED to what `receiver` may cache it for."""
+    if not keys:
+        return
+    view = caching_view(ctx, receiver, keys)
+    for key in keys:
+        key.t_cached = view.t_cached(key)
