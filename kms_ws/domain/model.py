@@ -51,6 +51,11 @@ class CredentialType(str, enum.Enum):
 # Credentials an endpoint proves by a signature (§4.7 AsymmetricKey / SymmetricKey)
 SIGNED_CREDENTIALS = (CredentialType.ASYMMETRIC_KEY, CredentialType.SYMMETRIC_KEY)
 
+# §4.6 a PEP's AUTHENTICATION_POLICY: "None" (served on its client's word) or the signed
+# credential type it must prove itself with on every request made for it.
+PEP_AUTH_NONE = "None"
+PEP_AUTHENTICATION_POLICIES = (PEP_AUTH_NONE, *(t.value for t in SIGNED_CREDENTIALS))
+
 
 class SourceKind(str, enum.Enum):
     KMS = "Kms"
@@ -143,6 +148,7 @@ class Endpoint:
     failed_auth: int = 0
     password_hash: str | None = field(default=None, repr=False)
     grants: dict[str, frozenset[Right]] = field(default_factory=dict)
+    authentication_policy: str | None = None  # PEPs only: one of PEP_AUTHENTICATION_POLICIES
 
     def __post_init__(self) -> None:
         if not self.grants:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 
 from ..crypto.passwords import hash_password
-from ..crypto.sealing import seal_secret
 from ..domain.errors import (AlreadyExists, InvalidParameter, PermissionDenied,
                              UnsupportedAuthenticationMode)
-from ..domain.model import ClientState, CredentialType, Endpoint, EndpointKind
+from ..domain.model import PEP_AUTH_NONE, ClientState, CredentialType, Endpoint, EndpointKind
 from ..domain.realms import ALL_RIGHTS, check_realm_uri
-from ..security.certificates import MIN_HMAC_KEY_BYTES, der, fingerprint, load_certificate
 from .admin.realm import ensure_realm
 from .authentication import SIGNED, SUPPORTED
 from .context import RequestContext
+from .credentials import register_signing
 from .wrapping_keys import add_values as add_wrapping_values
 from .messages import RegisterEndpointRequest, RegisterEndpointResult
 
@@ -42,10 +41,13 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
         attributes=req.pep_attributes + req.attributes, description=req.description,
         endpoint_type_id=req.endpoint_type_id,
         owner_id=caller.endpoint_id if req.kind is EndpointKind.PEP else None,
-        password_hash=password_hash)
+        password_hash=password_hash,
+        # a PEP registered with a signing credential proves itself with it (§4.6)
+        authentication_policy=(cred_type.value if cred_type in SIGNED else PEP_AUTH_NONE)
+        if req.kind is EndpointKind.PEP else None)
     ctx.repo.insert_endpoint(ep, ctx.now)
     if cred_type in SIGNED and req.credential is not None:
-        _register_signing_credential(ctx, ep.endpoint_id, cred_type, req.credential.values)
+        register_signing(ctx, ep.endpoint_id, cred_type, req.credential.values[0])
     add_wrapping_values(ctx, ep, req.wrapping_values)
     return RegisterEndpointResult(ep.endpoint_id, ep.kind)
 
@@ -81,23 +83,3 @@ def _credential(req: RegisterEndpointRequest) -> tuple[CredentialType, str | Non
     if cred.username != req.name:
         raise InvalidParameter("the credential's Username must be the endpoint's Name")
     return cred.type, hash_password(cred.password or "")
-
-
-def _register_signing_credential(ctx: RequestContext, endpoint_id: str,
-                                 cred_type: CredentialType, values: tuple[bytes, ...]) -> None:
-    """AsymmetricKey: an X.509 certificate (DER or PEM), unique to this endpoint.
-    SymmetricKey: an HMAC-SHA256 secret of at least 32 bytes, sealed at rest."""
-    if cred_type is CredentialType.ASYMMETRIC_KEY:
-        cert_der = der(load_certificate(values[0]))
-        sha = fingerprint(cert_der)
-        if ctx.repo.certificate_taken(sha):
-            raise AlreadyExists("this certificate is registered to another endpoint")
-        ctx.repo.insert_endpoint_credential(endpoint_id, cred_type, certificate=cert_der,
-                                            cert_sha256=sha)
-        return
-    if len(values[0]) < MIN_HMAC_KEY_BYTES:
-        raise InvalidParameter(f"a symmetric credential has at least {MIN_HMAC_KEY_BYTES} bytes")
-    master_id, aead = ctx.sealing_key()
-    ctx.repo.insert_endpoint_credential(
-        endpoint_id, cred_type, sealed_secret=seal_secret(aead, endpoint_id, values[0]),
-        master_key_id=master_id)

@@ -1,11 +1,14 @@
 """§4.6 a PEP authenticated through an untrusted client: its AUTHENTICATION_POLICY and
 its own proof (kms:PepCredential, security.pep_proof) on a request made on its behalf.
 
-A PEP registered with an AsymmetricKey or SymmetricKey credential (its authentication
-policy) gets no key through any client unless the request carries a fresh proof it made
-for exactly this operation, key and message. A PEP registered without one is served on
-its client's word (§4.6's default), and a proof sent for it is refused: nothing could
-verify it. Accepted proofs enter the store's replay cache under the PEP's id.
+A PEP whose authentication policy is AsymmetricKey or SymmetricKey (set at registration
+from the credential it registers, changed by an administrator) gets no key through any
+client unless the request carries a fresh proof it made for exactly this operation, key
+and message, with its registered AUTHENTICATION_VALUES of that type; without such values
+it gets nothing (fail closed). A PEP whose policy is None is served on its client's word
+(§4.6's default); a proof sent for it is still verified, and refused when nothing
+registered could verify it. Accepted proofs enter the store's replay cache under the
+PEP's id.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from collections.abc import Sequence
 
 from ..domain.errors import (PepProofRequired, ReplayedMessage, SignatureInvalid, UnknownSigner,
                              WrappingUnavailable)
-from ..domain.model import Endpoint
+from ..domain.model import PEP_AUTH_NONE, Endpoint
 from ..security import pep_proof
-from .authentication import SIGNED, credential_key
+from .authentication import credential_key
 from .context import RequestContext
 
 
 def proof_required(pep: Endpoint) -> bool:
-    return pep.credential_type in SIGNED
+    return (pep.authentication_policy or PEP_AUTH_NONE) != PEP_AUTH_NONE
 
 
 def require_pep_layer(pep: Endpoint | None, pep_keys: Sequence[object]) -> None:
@@ -46,9 +49,12 @@ def authenticate_pep(ctx: RequestContext, pep: Endpoint, operation: str,
         raise SignatureInvalid(f"the PEP proof is for PEP {proof.pep_id}, not for "
                                f"{pep.endpoint_id}")
     row = ctx.repo.endpoint_credential(endpoint_id=pep.endpoint_id)
-    if row is None or not proof_required(pep):
+    if row is None:
         raise UnknownSigner(f"PEP {pep.endpoint_id} has no registered credential to prove "
                             "with")
+    if proof_required(pep) and row.credential_type != pep.authentication_policy:
+        raise UnknownSigner(f"PEP {pep.endpoint_id} must prove itself with a "
+                            f"{pep.authentication_policy} credential; none is registered")
     key = credential_key(ctx.master, row, ctx.now)
     until = pep_proof.verify(key, proof, operation, key_id, ctx.settings, ctx.now)
     if not ctx.repo.remember_message(pep.endpoint_id, pep_proof.digest(operation, proof, key_id),

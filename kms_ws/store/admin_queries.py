@@ -94,7 +94,7 @@ class AdminQueries(ObjectQueries):
         self.set_extensions("KeyTemplate", template_id, Extensions())
         self.conn.execute(delete(t.templates).where(t.templates.c.id == template_id))
 
-    def set_password_hash(self, endpoint_id: str, password_hash: str) -> None:
+    def set_password_hash(self, endpoint_id: str, password_hash: str | None) -> None:
         self.conn.execute(update(t.endpoints).where(t.endpoints.c.id == endpoint_id)
                           .values(password_hash=password_hash))
 
@@ -129,6 +129,8 @@ class AdminQueries(ObjectQueries):
         self.conn.execute(update(t.endpoints).where(t.endpoints.c.id == ep.endpoint_id).values(
             state=ep.state.value, description=ep.description, is_admin=ep.is_admin,
             endpoint_type_id=ep.endpoint_type_id, failed_auth=ep.failed_auth,
+            credential_type=ep.credential_type.value,
+            authentication_policy=ep.authentication_policy,
             version=ep.version, edit_datetime=now, change_seq=seq))
         self.set_km_server(ep.endpoint_id, ep.is_km_server)
         for table, rows in (

@@ -82,7 +82,18 @@ def _v7(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE subscriptions ADD COLUMN origin VARCHAR(64)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+def _v8(conn: Connection) -> None:
+    """A PEP's AUTHENTICATION_POLICY becomes its own attribute (issue 3). It was implied
+    by the credential the PEP was registered with: a signed one asked for its proof."""
+    if "authentication_policy" not in {c["name"] for c in inspect(conn).get_columns("endpoints")}:
+        conn.exec_driver_sql("ALTER TABLE endpoints ADD COLUMN authentication_policy VARCHAR(32)")
+    conn.exec_driver_sql(
+        "UPDATE endpoints SET authentication_policy = CASE WHEN credential_type IN "
+        "('AsymmetricKey', 'SymmetricKey') THEN credential_type ELSE 'None' END "
+        "WHERE kind = 'Pep' AND authentication_policy IS NULL")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
 LATEST = len(MIGRATIONS)
 
 

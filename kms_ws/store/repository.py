@@ -43,7 +43,7 @@ class Repository(AdminQueries):
             credential_type=ep.credential_type.value, password_hash=ep.password_hash,
             is_admin=ep.is_admin, owner_id=ep.owner_id, endpoint_type_id=ep.endpoint_type_id,
             description=ep.description, failed_auth=0, version=ep.version, created_at=now,
-            edit_datetime=now, change_seq=seq))
+            edit_datetime=now, change_seq=seq, authentication_policy=ep.authentication_policy))
         self.set_grants(ep.endpoint_id, ep.grants)
         self.set_km_server(ep.endpoint_id, ep.is_km_server)
         self._insert_many(t.endpoint_capabilities, [{"endpoint_id": ep.endpoint_id, "name": c}
@@ -108,7 +108,7 @@ class Repository(AdminQueries):
             attributes=tuple(sorted(attrs, key=lambda a: a.name)), description=row.description,
             endpoint_type_id=row.endpoint_type_id, owner_id=row.owner_id,
             is_admin=bool(row.is_admin), is_km_server=km_server, failed_auth=row.failed_auth,
-            password_hash=row.password_hash)
+            password_hash=row.password_hash, authentication_policy=row.authentication_policy)
 
     def find_endpoints(self, name: str) -> list[Endpoint]:
         """Clients and PEPs of that name (a name is unique per kind)."""
@@ -125,6 +125,11 @@ class Repository(AdminQueries):
             endpoint_id=endpoint_id, credential_type=credential_type.value,
             certificate=certificate, cert_sha256=cert_sha256, sealed_secret=sealed_secret,
             master_key_id=master_key_id))
+
+    def delete_endpoint_credential(self, endpoint_id: str) -> bool:
+        c = t.endpoint_credentials.c
+        return bool(self.conn.execute(t.endpoint_credentials.delete().where(
+            c.endpoint_id == endpoint_id)).rowcount)
 
     def certificate_taken(self, cert_sha256: str) -> bool:
         c = t.endpoint_credentials.c

@@ -45,6 +45,8 @@ endpoints = Table(
     Column("created_at", DateTime, nullable=False),
     Column("edit_datetime", DateTime, nullable=False),
     Column("change_seq", Integer, nullable=False),
+    # schema 8: a PEP's §4.6 AUTHENTICATION_POLICY (None / AsymmetricKey / SymmetricKey)
+    Column("authentication_policy", String(32)),
     UniqueConstraint("kind", "name", name="uq_endpoint_kind_name"),
 )
 

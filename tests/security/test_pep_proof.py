@@ -146,7 +146,8 @@ def test_missing_proof_is_refused_when_the_pep_authenticates_itself(pep, server)
 def test_a_pep_without_a_credential_is_served_on_its_clients_word(client: KmsClient,
                                                                   admin: KmsClient) -> None:
     pep_id = client.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:8]}")
-    assert "AuthenticationPolicy" not in admin.admin_get("Pep", pep_id)
+    shown = admin.admin_get("Pep", pep_id)
+    assert (shown["AuthenticationPolicy"], shown["AuthenticationValuesSet"]) == ("None", False)
     assert client.create_key(pep_id=pep_id).key_id
     forged = Forged(_credential("ec")[0])  # nothing registered could verify a proof
     with pytest.raises(KmsFault) as e:

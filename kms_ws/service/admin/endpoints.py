@@ -7,17 +7,15 @@ client, and those an administrator associates."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import uuid
 
 from ...crypto.passwords import hash_password
 from ...domain.errors import (AlreadyExists, InUse, InvalidParameter, NotFound,
                               PermissionDenied)
-from ...domain.model import (SIGNED_CREDENTIALS, ClientState, CredentialType, Endpoint,
+from ...domain.model import (PEP_AUTH_NONE, ClientState, CredentialType, Endpoint,
                              EndpointKind, NameValue)
 from ...domain.realms import ALL_RIGHTS, Right, parse_rights, realms_with
+from .. import credentials
 from ..context import RequestContext
 from .base import (Kind, check_version, is_guid, need, realm_doc, realm_list, require_realm)
 from .common import clean, pair_doc, pairs, policy_ids
@@ -133,6 +131,7 @@ class ClientKind(EndpointKindBase):
         return clean({
             "ClientId": ep.endpoint_id, "Name": ep.name, "State": ep.state.value,
             "CredentialType": ep.credential_type.value,
+            "CredentialsSet": "true" if _has_credential(ctx, ep) else "false",
             "RealmAssociations": realm_doc(ep.realms, ep.grants),
             "EndpointTypeId": ep.endpoint_type_id,
             "Capabilities": {"Capability": [{"Name": c} for c in ep.capabilities]}
@@ -173,7 +172,7 @@ class ClientKind(EndpointKindBase):
     def edit(self, ctx: RequestContext, req: AdminRequest) -> Document:
         doc = req.document or {}
         ep = self.load(ctx, self.resolve(ctx, doc.get("ClientId", "")), Right.EDIT)
-        new_hash = _password_from_tuples(doc, ep)
+        new_credential = _client_credential(doc, ep)
         if doc.get("Name", ep.name) != ep.name:
             raise InvalidParameter("a client's Name is its user name and does not change")
         self._edit_common(ctx, ep, doc)
@@ -187,45 +186,36 @@ class ClientKind(EndpointKindBase):
         ep.is_admin = doc.get("Administrator", "false") in ("true", "1")
         ep.is_km_server = doc.get("KmServer", "false") in ("true", "1")
         ctx.repo.update_endpoint(ep, ctx.now)
-        if new_hash is not None:  # the old password and its sessions stop working now
-            ctx.repo.set_password_hash(ep.endpoint_id, new_hash)
+        if new_credential is not None:  # the old secret and its sessions stop working now
+            credentials.replace(ctx, ep.endpoint_id, new_credential)
             ctx.repo.revoke_sessions_of(ep.endpoint_id)
         return self.document(ctx, ep)
 
 
 def _no_credential_tuples(doc: Document) -> None:
-    if doc.get("Credentials"):
+    if "Credentials" in doc:
         raise InvalidParameter("a new client's password comes in the Credential of "
                                "AdminCreate; Credentials tuples change it by AdminEdit")
 
 
-def _password_from_tuples(doc: Document, ep: Endpoint) -> str | None:
-    """§4.7.1 {CREDENTIAL_LENGTH, CREDENTIAL_VALUE} set by an administrator: the new
-    password (UTF-8) of a UsernamePassword client, returned hashed. Never echoed back."""
-    box = doc.get("Credentials")
-    if not box:
+def _client_credential(doc: Document, ep: Endpoint) -> credentials.NewCredential | None:
+    """§4.7.1 {CREDENTIAL_LENGTH, CREDENTIAL_VALUE} set by an administrator: a
+    UsernamePassword client's new password (UTF-8), a SymmetricKey client's new HMAC
+    secret; no tuple removes it. Checked before anything changes; never echoed back."""
+    if "Credentials" not in doc:
         return None
     if doc.get("CredentialType", ep.credential_type.value) != ep.credential_type.value:
         raise InvalidParameter("a client's CredentialType does not change")
-    if ep.credential_type is not CredentialType.USERNAME_PASSWORD:
-        raise InvalidParameter(
-            f"Credentials tuples set the password of a UsernamePassword client; a "
-            f"{ep.credential_type.value} client's secret is registered as its signing "
-            "credential, not here")
-    values = box.get("CredentialValue", []) if isinstance(box, dict) else []
-    if len(values) != 1:
-        raise InvalidParameter("a password is exactly one CredentialValue")
-    try:
-        raw = base64.b64decode(values[0].get("Value", ""), validate=True)
-        password = raw.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidParameter("the CredentialValue is not a base64 UTF-8 password") from None
-    if str(len(raw)) != str(values[0].get("Length")).strip():
-        raise InvalidParameter(f"CredentialValue Length {values[0].get('Length')} does not "
-                               f"match its {len(raw)}-byte value")
-    if not 8 <= len(password) <= 1024:  # the bounds of UsernamePassword/Password
-        raise InvalidParameter("a password has 8 to 1024 characters")
-    return hash_password(password)
+    if ep.credential_type is CredentialType.ASYMMETRIC_KEY:
+        raise InvalidParameter("an AsymmetricKey client's certificate is not replaced by "
+                               "Credentials tuples; register the new certificate as a new client")
+    return credentials.from_tuples(doc, "Credentials", ep.credential_type)
+
+
+def _has_credential(ctx: RequestContext, ep: Endpoint) -> bool:
+    if ep.credential_type is CredentialType.USERNAME_PASSWORD:
+        return ep.password_hash is not None
+    return credentials.registered_type(ctx, ep.endpoint_id) is not None
 
 
 def client_state(current: ClientState, wanted: str) -> ClientState:
@@ -256,18 +246,26 @@ class PepKind(EndpointKindBase):
             "RealmAssociations": realm_doc(ep.realms, ep.grants),
             "EndpointTypeId": ep.endpoint_type_id,
             "ClientAssociations": {"Id": sorted(set(clients))},
-            # §4.6 AUTHENTICATION_POLICY: the PEP proves itself (service.pep_auth)
-            "AuthenticationPolicy": ep.credential_type.value
-            if ep.credential_type in SIGNED_CREDENTIALS else None,
+            # §4.6 AUTHENTICATION_POLICY: what the PEP proves itself with (service.pep_auth)
+            "AuthenticationPolicy": ep.authentication_policy or PEP_AUTH_NONE,
+            "AuthenticationValuesSet":
+                "true" if credentials.registered_type(ctx, ep.endpoint_id) else "false",
             **policy_ids(ctx, "Pep", ep.endpoint_id, ("WrappingPolicyId",)),
             "Version": str(ep.version)})
 
     def edit(self, ctx: RequestContext, req: AdminRequest) -> Document:
         doc = req.document or {}
         ep = self.load(ctx, doc.get("PepId", ""), Right.EDIT)
+        policy, values = _pep_authentication(ctx, doc, ep)
         self._edit_common(ctx, ep, doc)
         ep.attributes = check_pep_attributes(pairs(doc, "Attributes"))
+        ep.authentication_policy = policy
+        if values is not None:  # what a PEP without values is registered as (RegisterEndpoint)
+            ep.credential_type = values.type if values.value is not None \
+                else CredentialType.USERNAME_PASSWORD
         ctx.repo.update_endpoint(ep, ctx.now)
+        if values is not None:  # the old values stop verifying proofs now
+            credentials.replace(ctx, ep.endpoint_id, values)
         return self.document(ctx, ep)
 
     def associate(self, ctx: RequestContext, object_id: str, target: Ref,
@@ -287,6 +285,31 @@ class PepKind(EndpointKindBase):
         if not ctx.repo.disassociate("Pep", object_id, "Client", target.object_id):
             raise NotFound(f"client {target.object_id} is not associated (the registering "
                            "client always is)")
+
+
+def _pep_authentication(ctx: RequestContext, doc: Document, ep: Endpoint
+                        ) -> tuple[str, credentials.NewCredential | None]:
+    """§4.6 the AUTHENTICATION_POLICY (absent: unchanged) and AUTHENTICATION_VALUES (absent:
+    unchanged; no tuple: removed) an edit sets. Values are of the policy's type; a policy
+    asking for a type the PEP's values are not is refused. A policy with no values left
+    is allowed: the PEP then gets no key until values are registered (fail closed)."""
+    policy = doc.get("AuthenticationPolicy") or ep.authentication_policy or PEP_AUTH_NONE
+    current = credentials.registered_type(ctx, ep.endpoint_id)
+    values = None
+    if "AuthenticationValues" in doc:
+        kind = CredentialType(policy) if policy != PEP_AUTH_NONE else current
+        if kind is None:
+            if doc["AuthenticationValues"]:
+                raise InvalidParameter("AuthenticationValues are of the AuthenticationPolicy's "
+                                       "type: set it to AsymmetricKey or SymmetricKey")
+            kind = CredentialType.SYMMETRIC_KEY  # removing what is not there: nothing to do
+        values = credentials.from_tuples(doc, "AuthenticationValues", kind)
+    after = current if values is None else (values.type if values.value is not None else None)
+    if policy != PEP_AUTH_NONE and after is not None and after.value != policy:
+        raise InvalidParameter(f"AuthenticationPolicy {policy} needs {policy} "
+                               f"AuthenticationValues; this PEP's are {after.value}: send new "
+                               "ones in the same edit")
+    return policy, values
 
 
 def check_pep_attributes(attrs: tuple[NameValue, ...]) -> tuple[NameValue, ...]:
