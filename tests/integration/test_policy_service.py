@@ -156,3 +156,33 @@ def test_schema_2_keeps_0_1_realm_memberships_as_full_rights(tmp_path) -> None: 
         assert ep is not None and ep.grants == {"realm://old.example/r": ALL_RIGHTS}
         assert repo.find_object("Realm", "realm://old.example/r") is not None
     db.dispose()
+
+
+def test_schema_8_turns_a_peps_registered_credential_into_its_authentication_policy(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A schema-7 store (no authentication_policy column): a PEP registered with a signing
+    credential keeps asking for its proof; one registered without is served as before."""
+    url = f"sqlite:///{tmp_path / 'seven.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        t.meta.create(conn)
+        for migration in migrations.MIGRATIONS[:7]:
+            migration(conn)
+        conn.exec_driver_sql("ALTER TABLE endpoints DROP COLUMN authentication_policy")
+        conn.execute(t.meta.insert().values(name="schema_version", value="7"))
+        now = datetime(2026, 1, 1)
+        for pid, cred in (("p1", "SymmetricKey"), ("p2", "UsernamePassword"),
+                          ("p3", "AsymmetricKey")):
+            conn.exec_driver_sql(
+                "INSERT INTO endpoints (id, kind, name, state, credential_type, is_admin, "
+                "failed_auth, version, created_at, edit_datetime, change_seq) VALUES "
+                "(?, 'Pep', ?, 'Active', ?, 0, 0, 1, ?, ?, 0)", (pid, pid, cred, now, now))
+    engine.dispose()
+    db = Database(url)
+    assert db.migrate() == migrations.LATEST
+    with db.transaction() as conn:
+        repo = Repository(conn)
+        assert {p: repo.get_endpoint(p).authentication_policy  # type: ignore[union-attr]
+                for p in ("p1", "p2", "p3")} == {"p1": "SymmetricKey", "p2": "None",
+                                                 "p3": "AsymmetricKey"}
+    db.dispose()
