@@ -5,13 +5,17 @@ credential. Objects print as JSON documents (the schema's element names)."""
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import isodate
+
+from .domain.model import PEP_AUTHENTICATION_POLICIES
 
 Doc = dict[str, Any]
 
@@ -177,6 +181,8 @@ def cmd_edit(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]
         doc = c.admin_get(kind, a.ref)
         if a.version is not None:
             doc["Version"] = a.version  # the edit is refused if the object moved on
+        if kind in ("Client", "Pep"):
+            _credential_fields(kind, a, doc)
         _print(c.admin_edit(kind, _fields(kind, a, doc)))
     return 0
 
@@ -235,8 +241,9 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "KeyTemplate": ("name", "description", "attribute", "cipher", "t_cached"),
     "EndpointType": ("name", "description", "capability"),
     "Realm": ("name", "description"),
-    "Pep": ("attribute", "endpoint_type"),
-    "Client": ("name", "attribute", "capability", "endpoint_type", "state", "admin"),
+    "Pep": ("attribute", "endpoint_type", "pep_auth"),
+    "Client": ("name", "attribute", "capability", "endpoint_type", "state", "admin",
+               "credentials"),
     "ClientGroup": ("name", "group"),
     "KeyGroup": ("name", "group"),
     "KeyAssignmentPolicy": ("name", "description", "state", "assignment"),
@@ -280,8 +287,48 @@ def _field_options(sp: argparse.ArgumentParser, kind: str, adding: bool) -> None
         add("--km-server", action=argparse.BooleanOptionalAction, default=None,
             help="a peer KM server (admitted only by access policies' KmServers)")
     _policy_options(sp, want)
+    if not adding:
+        _credential_options(sp, want)
     add("--set", action="append", default=[], metavar="FIELD=VALUE",
         help="set any other schema field by its element name")
+
+
+def _credential_options(sp: argparse.ArgumentParser, want: tuple[str, ...]) -> None:
+    add = sp.add_argument
+    if "credentials" in want:
+        add("--credential-file", metavar="FILE", help="the client's new password (UTF-8 text; "
+            "a final newline is dropped) or SymmetricKey secret (raw bytes, >= 32): its old "
+            "one and its sessions stop working at once")
+        add("--remove-credentials", action="store_true",
+            help="remove the client's password or secret: it authenticates with nothing")
+    if "pep_auth" in want:
+        add("--authentication-policy", choices=PEP_AUTHENTICATION_POLICIES,
+            help="what the PEP must prove itself with on requests made for it")
+        add("--authentication-values-file", metavar="FILE",
+            help="its new AUTHENTICATION_VALUES: a certificate (PEM/DER, AsymmetricKey) or "
+            "an HMAC secret (raw bytes, >= 32, SymmetricKey)")
+        add("--remove-authentication-values", action="store_true",
+            help="remove them (a PEP whose policy needs them then gets no key)")
+
+
+def _credential_fields(kind: str, ns: argparse.Namespace, doc: Doc) -> None:
+    """Credential tuples from files: {Length, Value (base64)} (never printed)."""
+    a = _Opts(ns)
+    field, path, remove = ("Credentials", a.credential_file, a.remove_credentials) \
+        if kind == "Client" else ("AuthenticationValues", a.authentication_values_file,
+                                  a.remove_authentication_values)
+    if kind == "Pep" and a.authentication_policy:
+        doc["AuthenticationPolicy"] = a.authentication_policy
+    if path and remove:
+        raise SystemExit("kms-ws: give a credential file or remove the credential, not both")
+    if remove:
+        doc[field] = {}
+    elif path:
+        value = Path(path).read_bytes()
+        if doc.get("CredentialType") == "UsernamePassword" and value.endswith(b"\n"):
+            value = value[:-2] if value.endswith(b"\r\n") else value[:-1]
+        doc[field] = {"CredentialValue": [{"Length": len(value),
+                                           "Value": base64.b64encode(value).decode()}]}
 
 
 def _policy_options(sp: argparse.ArgumentParser, want: tuple[str, ...]) -> None:

@@ -67,3 +67,35 @@ def test_offline_client_add_with_rights(tmp_path) -> None:  # type: ignore[no-un
     assert bad.returncode != 0 and "realm URI" in bad.stderr
     listing = kms("client", "list", "--data-dir", d).stdout
     assert "reader  realm://example.com/a(Read,Reference)" in listing
+
+
+def test_cli_rotates_a_client_secret_and_sets_a_peps_authentication(
+        server: ServerProcess, admin, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import secrets
+
+    from kms_ws.client import KmsClient, KmsFault, hmac_signing_key
+
+    name, old = f"cli-hmac-{uuid.uuid4().hex[:8]}", secrets.token_bytes(32)
+    admin.register_endpoint("Client", name, symmetric_key=old)
+    new_file = tmp_path / "secret.bin"
+    new_file.write_bytes(secrets.token_bytes(32))
+    new_file.chmod(0o600)
+    out = _admin(server, "client", "edit", name, "--credential-file", str(new_file)).stdout
+    assert json.loads(out)["CredentialsSet"] is True
+    assert new_file.read_bytes().hex() not in out and "Credentials\"" not in out
+    with KmsClient(server.url, signing_key=hmac_signing_key(name, old)) as c, \
+            pytest.raises(KmsFault):
+        c.create_key()
+    with KmsClient(server.url, signing_key=hmac_signing_key(name, new_file.read_bytes())) as c:
+        assert c.create_key().value
+        pep = c.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:6]}")
+    pep_doc = json.loads(_admin(server, "pep", "edit", pep, "--authentication-policy",
+                                "SymmetricKey", "--authentication-values-file",
+                                str(new_file)).stdout)
+    assert (pep_doc["AuthenticationPolicy"], pep_doc["AuthenticationValuesSet"]) == \
+        ("SymmetricKey", True)
+    pep_doc = json.loads(_admin(server, "pep", "edit", pep,
+                                "--remove-authentication-values").stdout)
+    assert pep_doc["AuthenticationValuesSet"] is False
+    removed = json.loads(_admin(server, "client", "edit", name, "--remove-credentials").stdout)
+    assert removed["CredentialsSet"] is False
