@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, select, update
 
 from ..domain.model import Endpoint, Extensions, Key, KeyTemplate
 from . import tables as t
@@ -97,6 +97,12 @@ class AdminQueries(ObjectQueries):
     def set_password_hash(self, endpoint_id: str, password_hash: str | None) -> None:
         self.conn.execute(update(t.endpoints).where(t.endpoints.c.id == endpoint_id)
                           .values(password_hash=password_hash))
+
+    def has_open_session(self, endpoint_id: str, now: datetime) -> bool:
+        s = t.sessions.c
+        return bool(self.conn.execute(select(exists().where(and_(
+            s.endpoint_id == endpoint_id, s.revoked.is_(False), s.expires_at > now))))
+            .scalar_one())
 
     def revoke_sessions_of(self, endpoint_id: str) -> None:
         self.conn.execute(update(t.sessions).where(t.sessions.c.endpoint_id == endpoint_id)

@@ -315,6 +315,20 @@ def test_locked_client_is_unlocked_and_disabled_by_an_admin(
         c.get_random_bytes(1)
 
 
+def test_a_client_with_an_open_session_is_shown_authenticated(
+        admin: KmsClient, principal) -> None:  # type: ignore[no-untyped-def]
+    """§4.7.2: Active, Disabled/Locked and Authenticated (an open session, derived)."""
+    c, cid = principal({"realm://localhost/default": ()})
+    assert admin.admin_get("Client", cid)["State"] == "Active"
+    c.login()
+    doc = admin.admin_get("Client", cid)
+    assert doc["State"] == "Authenticated"
+    edited = admin.admin_edit("Client", doc)
+    assert edited["State"] == "Authenticated"  # shown state round-trips unchanged
+    c.logout()
+    assert admin.admin_get("Client", cid)["State"] == "Active"
+
+
 def test_a_pep_gets_keys_only_in_realms_where_it_holds_a_right(
         admin: KmsClient, client_factory, new_realm) -> None:  # type: ignore[no-untyped-def]
     owner, _, _ = client_factory()

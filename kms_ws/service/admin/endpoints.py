@@ -129,7 +129,7 @@ class ClientKind(EndpointKindBase):
 
     def document(self, ctx: RequestContext, ep: Endpoint) -> Document:
         return clean({
-            "ClientId": ep.endpoint_id, "Name": ep.name, "State": ep.state.value,
+            "ClientId": ep.endpoint_id, "Name": ep.name, "State": shown_state(ctx, ep).value,
             "CredentialType": ep.credential_type.value,
             "CredentialsSet": "true" if _has_credential(ctx, ep) else "false",
             "RealmAssociations": realm_doc(ep.realms, ep.grants),
@@ -218,13 +218,23 @@ def _has_credential(ctx: RequestContext, ep: Endpoint) -> bool:
     return credentials.registered_type(ctx, ep.endpoint_id) is not None
 
 
+def shown_state(ctx: RequestContext, ep: Endpoint) -> ClientState:
+    """§4.7.2 Authenticated: an Active client holding an open session (Login, until Logout,
+    expiry or revocation). Derived when shown, never stored."""
+    if ep.state is ClientState.ACTIVE and ctx.repo.has_open_session(ep.endpoint_id, ctx.now):
+        return ClientState.AUTHENTICATED
+    return ep.state
+
+
 def client_state(current: ClientState, wanted: str) -> ClientState:
-    """Administrators enable (Active: also unlocks), disable, or leave the state."""
+    """Administrators enable (Active: also unlocks), disable, or leave the state
+    (Authenticated, as shown for an Active client with a session, leaves it)."""
     try:
         target = ClientState(wanted)
     except ValueError:
         raise InvalidParameter(f"unknown client state {wanted}") from None
-    if target is current:
+    if target is current or (target is ClientState.AUTHENTICATED
+                             and current is ClientState.ACTIVE):
         return current
     if target not in (ClientState.ACTIVE, ClientState.DISABLED):
         raise InvalidParameter(f"a client is set Active or Disabled, not {target.value}")
