@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..domain import caching, groups
 from ..domain.model import Endpoint, Key
+from ..store.objects import KeySelection
 from .admin.caching_policy import rules_of
 from .admin.groups import to_group
 from .context import RequestContext
@@ -43,41 +44,47 @@ class CachingView:
         return caching.resolve_t_cached(rules, self.capabilities, key.t_cached)
 
     def _by_group(self, key: Key) -> list[caching.CachingRule] | None:
-        if not self.group_rules:
-            return None
-        static = self.static.get(key.key_id, set())
-        attrs = groups.attribute_map((d.name, d.value) for d in key.datasets)
+        static = self.static.get(key.key_id)
+        attrs = None
         for group, rules in self.group_rules:
-            if group.group_id in static or (group.dynamic and
-                                            groups.is_member(group, key.key_id, attrs)):
+            if static and group.group_id in static:
                 return rules
+            # a dynamic group's every rule needs a data-set value: none, no member
+            if group.dynamic and key.datasets:
+                if attrs is None:
+                    attrs = groups.attribute_map((d.name, d.value) for d in key.datasets)
+                if groups.is_member(group, key.key_id, attrs):
+                    return rules
         return None
 
 
-def caching_view(ctx: RequestContext, receiver: Endpoint, keys: Sequence[Key]) -> CachingView:
+def caching_view(ctx: RequestContext, receiver: Endpoint, keys: KeySelection) -> CachingView:
+    """`keys`: the page's change_seq range (or, for a few keys, their ids)."""
     view = CachingView(frozenset(capabilities(ctx, receiver)))
     if not ctx.repo.list_objects(POLICY, None, limit=1, states=["Enforcing"]):
         return view  # the usual case: no caching policy in force, one cached query
-    targets = [("Key", k.key_id) for k in keys]
-    targets += sorted({("KeyTemplate", k.template_id) for k in keys if k.template_id})
-    for policy, kind, target in ctx.repo.enforcing_policies_for(targets, [POLICY]):
-        view.rules[(kind, target)] = rules_of(policy.body)
+    parsed: dict[str, list[caching.CachingRule]] = {}
+    for policy_id, body, kind, target in ctx.repo.policies_on_keys(POLICY, keys):
+        if policy_id not in parsed:
+            parsed[policy_id] = rules_of(body)
+        view.rules[(kind, target)] = parsed[policy_id]
     for policy, group_id in ctx.repo.enforcing_targets(POLICY, "KeyGroup"):
         obj = ctx.repo.get_object("KeyGroup", group_id)
         if obj is not None:
             view.group_rules.append((to_group(obj, []), rules_of(policy.body)))
     view.group_rules.sort(key=lambda gr: gr[0].group_id)
-    for group_id, key_id in ctx.repo.members_among(
-            "KeyGroup", [g.group_id for g, _ in view.group_rules], "Key",
-            [k.key_id for k in keys]):
+    for group_id, key_id in ctx.repo.key_members_among(
+            [g.group_id for g, _ in view.group_rules], keys):
         view.static.setdefault(key_id, set()).add(group_id)
     return view
 
 
-def resolve_for(ctx: RequestContext, receiver: Endpoint, keys: Sequence[Key]) -> None:
-    """Set each key's T_CACHED to what `receiver` may cache it for."""
+def resolve_for(ctx: RequestContext, receiver: Endpoint, keys: Sequence[Key],
+                seq_range: tuple[int, int] | None = None) -> None:
+    """Set each key's T_CACHED to what `receiver` may cache it for. seq_range: the
+    change_seq range the keys were read from (a page), else they are named by id."""
     if not keys:
         return
-    view = caching_view(ctx, receiver, keys)
+    view = caching_view(ctx, receiver, seq_range or [k.key_id for k in keys])
     for key in keys:
         key.t_cached = view.t_cached(key)

@@ -106,7 +106,8 @@ def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) 
     items = rows[:limit]
     # Each key carries the T_CACHED its receiver (the PEP the list is for, else the
     # caller) would get with GetKey: resolved once for the page, applied per key.
-    resolve_for(ctx, _receiver(ctx, caller, f), [k for _, k in items])
+    resolve_for(ctx, _receiver(ctx, caller, f), [k for _, k in items],
+                (items[0][0], items[-1][0]) if items else None)
     key = ctx.context_mac_key()
 
     def context_after(n: int) -> str | None:

@@ -11,12 +11,21 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, delete, exists, func, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    delete,
+    exists,
+    func,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 
 from ..domain.model import AdminObject, DataSet
 from ..domain.realms import Right, format_rights
 from . import tables as t
-
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,7 +41,7 @@ _MAX_ENTRIES = 20_000
 
 def _cached(method: F) -> F:
     @functools.wraps(method)
-    def wrapper(self: "ObjectQueries", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: ObjectQueries, *args: Any, **kwargs: Any) -> Any:
         generation = self._generation()
         if _CACHE["generation"] != generation:
             _CACHE["generation"], _CACHE["entries"] = generation, {}
@@ -208,20 +217,18 @@ class ObjectQueries:
             | (and_(a.target_kind == kind, a.target_id == object_id))))
 
     @_cached
-    def enforcing_policies_for(self, targets: Sequence[tuple[str, str]],
-                               kinds: Sequence[str] = ()) -> list[tuple[AdminObject, str, str]]:
-        """Enforcing policies (of `kinds`, or any) associated with any of `targets`, with
-        the target."""
+    def enforcing_policies_for(self, targets: Sequence[tuple[str, str]]) -> list[
+            tuple[AdminObject, str, str]]:
+        """Enforcing policies associated with any of `targets`, with the target."""
         if not targets:
             return []
         a, o = t.associations.c, t.objects.c
-        q = select(t.objects, a.target_kind, a.target_id) \
-            .join(t.associations, and_(a.kind == o.kind, a.id == o.id)) \
+        rows = self.conn.execute(
+            select(t.objects, a.target_kind, a.target_id)
+            .join(t.associations, and_(a.kind == o.kind, a.id == o.id))
             .where(and_(tuple_(a.target_kind, a.target_id).in_(list(targets)),
                         o.state == "Enforcing"))
-        if kinds:
-            q = q.where(o.kind.in_(list(kinds)))
-        rows = self.conn.execute(q.order_by(o.kind, o.id)).all()
+            .order_by(o.kind, o.id)).all()
         return [(self._object(r), r.target_kind, r.target_id) for r in rows]
 
     @_cached
@@ -236,16 +243,36 @@ class ObjectQueries:
             .order_by(a.target_id)).all()
         return [(self._object(r), r.target_id) for r in rows]
 
-    def members_among(self, group_kind: str, group_ids: Sequence[str], member_kind: str,
-                      member_ids: Sequence[str]) -> list[tuple[str, str]]:
-        """(group id, member id) static memberships of these groups among these members."""
-        if not group_ids or not member_ids:
+    def policies_on_keys(self, kind: str, keys: KeySelection
+                         ) -> list[tuple[str, dict[str, Any], str, str]]:
+        """(policy id, body, target kind, target id) of the Enforcing policies of `kind`
+        associated with the selected keys or their templates: one query, whatever the
+        number of keys (bodies only: no per-row realm look-up)."""
+        a, o = t.associations.c, t.objects.c
+        ids, templates = _selected(keys)
+        # Driven from the keys' side (ix_associations_target), one branch per target kind.
+        rows = self.conn.execute(union_all(*(
+            select(o.id, o.body, a.target_kind, a.target_id)
+            .join(t.associations, and_(a.kind == o.kind, a.id == o.id))
+            .where(and_(a.target_kind == target_kind, a.target_id.in_(targets),
+                        o.kind == kind, o.state == "Enforcing"))
+            for target_kind, targets in (("Key", ids), ("KeyTemplate", templates))))).all()
+        bodies: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            if r.id not in bodies:
+                bodies[r.id] = json.loads(r.body)
+        return [(r.id, bodies[r.id], r.target_kind, r.target_id) for r in rows]
+
+    def key_members_among(self, group_ids: Sequence[str],
+                          keys: KeySelection) -> list[tuple[str, str]]:
+        """(key group id, key id): static memberships of these groups among the keys."""
+        if not group_ids:
             return []
         a = t.associations.c
         return [(r.id, r.target_id) for r in self.conn.execute(
             select(a.id, a.target_id).where(and_(
-                a.kind == group_kind, a.id.in_(list(group_ids)),
-                a.target_kind == member_kind, a.target_id.in_(list(member_ids))))).all()]
+                a.kind == "KeyGroup", a.id.in_(list(group_ids)), a.target_kind == "Key",
+                a.target_id.in_(_selected(keys)[0])))).all()]
 
     # ---- realm grants ----------------------------------------------------------------
     def grant(self, endpoint_id: str, realm: str, rights: frozenset[Right]) -> None:
@@ -336,3 +363,18 @@ class ObjectQueries:
     def _insert_many(self, table, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
         raise NotImplementedError  # pragma: no cover - provided by Repository
 
+
+# Keys a page holds: their change_seq range [lo, hi] (a superset is harmless: results are
+# looked up by key id), or their ids.
+KeySelection = tuple[int, int] | Sequence[str]
+
+
+def _selected(keys: KeySelection) -> tuple[Any, Any]:
+    """(key ids, their template ids) as sub-selects: a range binds two values, not one
+    per key."""
+    k = t.keys.c
+    if isinstance(keys, tuple) and len(keys) == 2 and all(isinstance(v, int) for v in keys):
+        cond = k.change_seq.between(keys[0], keys[1])
+        return select(k.id).where(cond), select(k.template_id).where(cond)
+    ids = list(keys)
+    return ids, select(k.template_id).where(k.id.in_(ids))
