@@ -97,7 +97,7 @@ def test_listed_keys_carry_the_t_cached_getkey_delivers(admin: KmsClient, keys) 
 
 
 def test_a_pep_scoped_list_carries_the_peps_t_cached(admin: KmsClient, keys) -> None:  # type: ignore[no-untyped-def]
-    client, _, ids = keys
+    client, _, _ = keys
     hsm_pep = client.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:6]}",
                                        capabilities=["hasHSM"])
     for_pep = client.create_key(pep_id=hsm_pep)
