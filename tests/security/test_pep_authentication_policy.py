@@ -169,3 +169,14 @@ def test_removed_values_fail_closed(drive, admin: KmsClient, server: ServerProce
     assert db.snapshot(server.data_dir) == before
     assert [e for e, _ in _denials(server, d.pep_id)[-2:]] == \
         ["E_INVALID_CREDENTIALS", "E_PEP_PROOF_REQUIRED"]
+
+
+def test_the_untrusted_client_cannot_lower_its_peps_policy(drive, admin: KmsClient) -> None:  # type: ignore[no-untyped-def]
+    d = drive()
+    secret = secrets.token_bytes(32)
+    doc = _set(admin, d.pep_id, AuthenticationPolicy="SymmetricKey",
+               AuthenticationValues=_values(secret))
+    assert _code(lambda: d.client.admin_edit("Pep", {**doc, "AuthenticationPolicy": "None"})) \
+        == "E_PERMISSION_DENIED"
+    assert admin.admin_get("Pep", d.pep_id) == doc
+    assert _code(lambda: d.client.create_key(pep_id=d.pep_id)) == "E_PEP_PROOF_REQUIRED"
