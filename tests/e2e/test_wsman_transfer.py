@@ -3,6 +3,8 @@ send; every request and response validated against schemas/."""
 
 from __future__ import annotations
 
+import base64
+import secrets
 import uuid
 from datetime import timedelta
 
@@ -255,3 +257,34 @@ def test_every_administered_kind_is_a_resource(server: ServerProcess, admin: Kms
     assert r.status_code == 200
     with pytest.raises(KmsFault):
         admin.admin_get("RetentionPolicy", pid)
+
+
+def test_put_sets_a_peps_authentication_policy_and_values(server: ServerProcess,
+                                                          client_factory) -> None:  # type: ignore[no-untyped-def]
+    """§4.6 over WS-Transfer: Get the Pep, Put it back with AuthenticationPolicy and one
+    AuthenticationValues tuple; the secret is never sent back, and it is enforced."""
+    client, _, _ = client_factory()
+    pep = client.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:6]}")
+    r, env = post(server.url, W.get(None, resource=W.PEP_URI, selectors={"PepId": pep}),
+                  auth=ADMIN)
+    doc = env.find("s:Body/kms:Pep", NS)
+    assert doc.findtext("kms:AuthenticationPolicy", namespaces=NS) == "None"
+    doc.find("kms:AuthenticationPolicy", NS).text = "SymmetricKey"
+    secret = secrets.token_bytes(32)
+    values = etree.Element(f"{{{NS['kms']}}}AuthenticationValues")
+    tup = etree.SubElement(values, f"{{{NS['kms']}}}CredentialValue")
+    etree.SubElement(tup, f"{{{NS['kms']}}}Length").text = "32"
+    etree.SubElement(tup, f"{{{NS['kms']}}}Value").text = base64.b64encode(secret).decode()
+    doc.find("kms:AuthenticationPolicy", NS).addnext(values)
+    r, out = post(server.url, W.request(f"{WXF}/Put", etree.tostring(doc).decode(),
+                                        resource=W.PEP_URI, selectors={"PepId": pep}),
+                  auth=ADMIN)
+    assert r.status_code == 200, r.text
+    shown = out.find("s:Body/kms:Pep", NS)
+    assert shown.findtext("kms:AuthenticationPolicy", namespaces=NS) == "SymmetricKey"
+    assert shown.findtext("kms:AuthenticationValuesSet", namespaces=NS) == "true"
+    assert shown.find("kms:AuthenticationValues", NS) is None
+    assert base64.b64encode(secret).decode() not in r.text
+    with pytest.raises(KmsFault) as err:
+        client.create_key(pep_id=pep)
+    assert err.value.error_code == "E_PEP_PROOF_REQUIRED"
