@@ -31,6 +31,7 @@ class Drive:
     def __init__(self, server: ServerProcess, admin: KmsClient, validator: Any) -> None:
         name, password = f"client-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
         admin.register_endpoint("Client", name, password=password)
+        self.client_name = name
         self.client_kek = Kek(f"ckek-{uuid.uuid4().hex[:8]}", secrets.token_bytes(32))
         self.client = KmsClient(server.url, name, password, plugins=[validator],
                                 wrapping_keys=[self.client_kek])
@@ -81,6 +82,14 @@ def test_admin_requires_a_symmetric_proof_from_a_pep(drive, admin: KmsClient,
     key = d.client.create_key(pep_id=d.pep_id)  # policy None: on its client's word
     shown = admin.admin_get("Pep", d.pep_id)
     assert (shown["AuthenticationPolicy"], shown["AuthenticationValuesSet"]) == ("None", False)
+    # WRAPPING_VALUES are shown by id and kind, never by value
+    assert [(k["WrappingKeyId"], k["Kind"]) for k in shown["WrappingKeys"]["WrappingKey"]] \
+        == [(d.pep_kek.key_id, "SymmetricKey")]
+    client_doc = admin.admin_get("Client", d.client_name)
+    assert [k["WrappingKeyId"] for k in client_doc["WrappingKeys"]["WrappingKey"]] == \
+        [d.client_kek.key_id]
+    assert "WrappingValues" not in shown
+    assert base64.b64encode(d.pep_kek.secret).decode() not in repr(shown)
     secret = secrets.token_bytes(32)
     edited = _set(admin, d.pep_id, AuthenticationPolicy="SymmetricKey",
                   AuthenticationValues=_values(secret))

@@ -90,6 +90,14 @@ class EndpointKindBase(Kind):
         ctx.repo.revoke(ep.endpoint_id, target.object_id)
 
 
+def wrapping_keys_doc(ctx: RequestContext, ep: Endpoint) -> Document | None:
+    """§4.6/§4.7 WRAPPING_VALUES as shown: ids, kinds, times; never a secret."""
+    keys = ctx.repo.wrapping_keys(ep.endpoint_id)
+    return {"WrappingKey": [clean({"WrappingKeyId": k.key_id, "Kind": k.kind.value,
+                                   "Registered": k.created_at, "NotAfter": k.not_after})
+                            for k in keys]} if keys else None
+
+
 def grant_realm(ctx: RequestContext, ep: Endpoint, realm: str, rights: tuple[str, ...]) -> None:
     assert ctx.caller is not None
     require_realm(ctx, realm)
@@ -137,6 +145,7 @@ class ClientKind(EndpointKindBase):
             "Capabilities": {"Capability": [{"Name": c} for c in ep.capabilities]}
             if ep.capabilities else None,
             **policy_ids(ctx, "Client", ep.endpoint_id, ("WrappingPolicyId",)),
+            "WrappingKeys": wrapping_keys_doc(ctx, ep),
             "Attributes": pair_doc(ep.attributes),
             "Administrator": "true" if ep.is_admin else "false",
             "KmServer": "true" if ep.is_km_server else "false",
@@ -261,6 +270,7 @@ class PepKind(EndpointKindBase):
             "AuthenticationValuesSet":
                 "true" if credentials.registered_type(ctx, ep.endpoint_id) else "false",
             **policy_ids(ctx, "Pep", ep.endpoint_id, ("WrappingPolicyId",)),
+            "WrappingKeys": wrapping_keys_doc(ctx, ep),
             "Version": str(ep.version)})
 
     def edit(self, ctx: RequestContext, req: AdminRequest) -> Document:
