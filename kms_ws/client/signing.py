@@ -1,6 +1,7 @@
-"""Message signatures for KmsClient: a zeep plugin built on signxml (no python-xmlsec,
-no SHA-1). Egress: sign the Body and a fresh Timestamp with the client's key. Ingress:
-verify the server's signature over Body, Timestamp and RelatesTo against the pinned
+"""Message signatures for KmsClient: a zeep plugin on the server's own XML-Signature
+profile (kms_ws.security.wssecurity: lxml exclusive c14n + cryptography; no python-xmlsec,
+no SHA-1; signxml and xmlsec1 verify it in tests). Egress: sign the Body and a fresh
+Timestamp with the client's key. Ingress: verify the server's signature over Body, Timestamp and RelatesTo against the pinned
 server certificate, check RelatesTo is this request's MessageID, and hand zeep the
 verified Body only. An unsigned, forged, stale or unrelated response raises."""
 
