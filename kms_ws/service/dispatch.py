@@ -18,7 +18,7 @@ from ..domain.model import Endpoint
 from ..security.certificates import check_validity, fingerprint
 from ..security.settings import SecuritySettings
 from ..security.wssecurity import KeyRef, VerificationKey
-from ..store.engine import Database
+from ..store.engine import Database, WriteNeeded
 from ..store.repository import Repository
 from ..audit.syslog import SyslogSink
 from . import (audit, authentication, capabilities, endpoints, identify, keys, random,
@@ -40,6 +40,11 @@ class Operation:
     writes: bool  # runs in a write transaction
     audited: bool  # success is a mandatory audit record (needs writes=True)
     durable: bool = True  # the commit reaches the disk before the answer
+    # Reads, then records: the handler runs in a read-only unit of work and its deferred
+    # writes and audit records commit in a short write transaction after it, so deliveries
+    # on several workers do not queue behind SQLite's one write lock. A handler that does
+    # write (GetKey by data that creates the key) is run again in a write transaction.
+    read_first: bool = False
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -53,7 +58,7 @@ OPERATIONS: dict[str, Operation] = {
     # GetKey writes: each delivery is an audit record and USE_BY tracking, in one commit
     # that survives a process crash but is not synced to disk on its own (a later durable
     # commit syncs it): a sync per delivery would cap deliveries at the disk's sync rate.
-    "GetKey": Operation(keys.get_key, True, True, durable=False),
+    "GetKey": Operation(keys.get_key, True, True, durable=False, read_first=True),
     "PushAuditMessage": Operation(audit.push_audit_message, True, True),
     "GetRandomBytes": Operation(random.get_random_bytes, False, False),
     "AdminCreate": Operation(admin.admin_create, True, True),
@@ -73,7 +78,8 @@ OPERATIONS: dict[str, Operation] = {
 MANAGEMENT: dict[str, Operation] = {
     "Identify": Operation(identify.identify, False, False),
     # Like GetKey: a delivered value is an audit record and use tracking.
-    "Transfer.Get": Operation(resources.transfer_get, True, True, durable=False),
+    "Transfer.Get": Operation(resources.transfer_get, True, True, durable=False,
+                              read_first=True),
     "Transfer.Create": Operation(resources.transfer_create, True, True),
     "Transfer.Put": Operation(resources.transfer_put, True, True),
     "Transfer.Delete": Operation(resources.transfer_delete, True, True),
@@ -146,14 +152,16 @@ class KmsService:
                  transport: Transport = _LOCAL
                  ) -> tuple[Any, list[AuditEvent], list, list]:  # type: ignore[type-arg]
         """Authenticate and run the handler in one unit of work with its deferred writes
-        and audit records. box receives the context (the caller, for failure audits)."""
+        and audit records (or, for read_first operations, read then record: see
+        Operation). box receives the context (the caller, for failure audits)."""
+        if op.read_first:
+            try:
+                return self._read_then_record(op, name, credential, request, request_id,
+                                              now, box, transport)
+            except WriteNeeded:
+                pass  # nothing was committed: run it as a writer
         with self.db.transaction(write=op.writes, durable=op.durable) as conn:
-            ctx = box["ctx"] = RequestContext(None, Repository(conn), now, request_id,
-                                              self.settings, self.master, self.outbound,
-                                              transport=transport,
-                                              pep_proof=credential.pep_proof
-                                              if credential is not None else None)
-            ctx.caller = authentication.authenticate_caller(ctx, credential, self.passwords)
+            ctx = self._context(conn, credential, request_id, now, box, transport)
             result = op.handler(ctx, request)
             for write in ctx.deferred:
                 write(ctx.repo)
@@ -163,6 +171,35 @@ class KmsService:
             syslog = trail.record(events, ctx.repo, op.audited, policies,
                                   local_done=not op.writes or name == "PushAuditMessage")
         return result, events, policies, syslog
+
+    def _read_then_record(self, op: Operation, name: str, credential: Credential | None,
+                          request: Any, request_id: str, now: datetime,
+                          box: dict[str, RequestContext], transport: Transport
+                          ) -> tuple[Any, list[AuditEvent], list, list]:  # type: ignore[type-arg]
+        with self.db.transaction(read_only=True) as conn:
+            ctx = self._context(conn, credential, request_id, now, box, transport)
+            result = op.handler(ctx, request)
+            events = trail.success_events(name, ctx.caller, now, request, result)
+        # The answer is only given once its audit record and use tracking are committed.
+        with self.db.transaction(write=True, durable=op.durable) as conn:
+            repo = Repository(conn)
+            for write in ctx.deferred:
+                write(repo)
+            policies = trail.enforcing_policies(repo)
+            syslog = trail.record(events, repo, op.audited, policies, local_done=False)
+        return result, events, policies, syslog
+
+    def _context(self, conn: Any, credential: Credential | None, request_id: str,
+                 now: datetime, box: dict[str, RequestContext],
+                 transport: Transport) -> RequestContext:
+        """The request's context on this unit of work, with its authenticated caller."""
+        ctx = box["ctx"] = RequestContext(None, Repository(conn), now, request_id,
+                                          self.settings, self.master, self.outbound,
+                                          transport=transport,
+                                          pep_proof=credential.pep_proof
+                                          if credential is not None else None)
+        ctx.caller = authentication.authenticate_caller(ctx, credential, self.passwords)
+        return ctx
 
     def acknowledge_updates(self, page: UpdatePage) -> int:
         """The client received the final page of a GetUpdateList: pending UpdatePending

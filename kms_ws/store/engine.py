@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 
 from . import migrations
 
@@ -93,21 +94,33 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         opts = conn.get_execution_options()
+        info = conn.connection.info
+        dbapi_conn = conn.connection.dbapi_connection
         if not opts.get("kms_write", False):
-            conn.exec_driver_sql("BEGIN")
+            # query_only: a read-only unit of work cannot write by mistake (WriteNeeded)
+            read_only = opts.get("kms_read_only", False)
+            if info.get("query_only", False) != read_only:
+                dbapi_conn.execute(f"PRAGMA query_only={int(read_only)}")
+                info["query_only"] = read_only
+            dbapi_conn.execute("BEGIN")
             return
+        if info.get("query_only", False):
+            dbapi_conn.execute("PRAGMA query_only=0")
+            info["query_only"] = False
         # FULL: the commit is on disk before we answer (keys, policies, credentials).
         # NORMAL: survives a crash of the process, not of the machine; the next FULL
         # commit syncs it (delivery audit and use tracking of GetKey).
         level = "FULL" if opts.get("kms_durable", True) else "NORMAL"
-        info = conn.connection.info
-        dbapi_conn = conn.connection.dbapi_connection
         if info.get("synchronous") != level:
             dbapi_conn.execute(f"PRAGMA synchronous={level}")
             info["synchronous"] = level
         _begin_immediate(dbapi_conn)
 
     return engine
+
+
+class WriteNeeded(Exception):
+    """A read-only unit of work tried to write: run it again as a write transaction."""
 
 
 class Database:
@@ -123,13 +136,21 @@ class Database:
             return migrations.upgrade(conn)
 
     @contextmanager
-    def transaction(self, write: bool = False, durable: bool = True) -> Iterator[Connection]:
+    def transaction(self, write: bool = False, durable: bool = True,
+                    read_only: bool = False) -> Iterator[Connection]:
         """A unit of work. write: takes the write lock up front. durable=False: a write
-        whose loss in a power failure (not a process crash) is acceptable."""
+        whose loss in a power failure (not a process crash) is acceptable. read_only: any
+        write raises WriteNeeded (SQLite; elsewhere the unit of work is an ordinary one)."""
         with self.engine.connect() as conn:
-            conn.execution_options(kms_write=write, kms_durable=durable)
-            with conn.begin():
-                yield conn
+            conn.execution_options(kms_write=write, kms_durable=durable,
+                                   kms_read_only=read_only and not write)
+            try:
+                with conn.begin():
+                    yield conn
+            except OperationalError as exc:
+                if read_only and "readonly database" in str(exc.orig):
+                    raise WriteNeeded() from None
+                raise
 
     def dispose(self) -> None:
         self.engine.dispose()
