@@ -73,7 +73,10 @@ def _sqlite_path(url: str) -> str | None:
     return None if path in ("", ":memory:") else path
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, query_only: bool = False) -> Engine:
+    """query_only: an engine for read-only units of work, whose SQLite connections refuse
+    every write (PRAGMA query_only, set once per connection: switching it per transaction
+    makes SQLite prepare its statements again)."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     # One pool per process (engines are built after the fork): connections, their
@@ -89,6 +92,8 @@ def make_engine(url: str) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=15000")
         cur.execute("PRAGMA secure_delete=ON")
+        if query_only:
+            cur.execute("PRAGMA query_only=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -97,16 +102,8 @@ def make_engine(url: str) -> Engine:
         info = conn.connection.info
         dbapi_conn = conn.connection.dbapi_connection
         if not opts.get("kms_write", False):
-            # query_only: a read-only unit of work cannot write by mistake (WriteNeeded)
-            read_only = opts.get("kms_read_only", False)
-            if info.get("query_only", False) != read_only:
-                dbapi_conn.execute(f"PRAGMA query_only={int(read_only)}")
-                info["query_only"] = read_only
             dbapi_conn.execute("BEGIN")
             return
-        if info.get("query_only", False):
-            dbapi_conn.execute("PRAGMA query_only=0")
-            info["query_only"] = False
         # FULL: the commit is on disk before we answer (keys, policies, credentials).
         # NORMAL: survives a crash of the process, not of the machine; the next FULL
         # commit syncs it (delivery audit and use tracking of GetKey).
@@ -130,6 +127,8 @@ class Database:
         self.url = url
         restrict_sqlite_files(url)
         self.engine = make_engine(url)
+        self.read_engine = make_engine(url, query_only=True) if url.startswith("sqlite") \
+            else self.engine
 
     def migrate(self) -> int:
         with self.transaction(write=True) as conn:
@@ -141,9 +140,9 @@ class Database:
         """A unit of work. write: takes the write lock up front. durable=False: a write
         whose loss in a power failure (not a process crash) is acceptable. read_only: any
         write raises WriteNeeded (SQLite; elsewhere the unit of work is an ordinary one)."""
-        with self.engine.connect() as conn:
-            conn.execution_options(kms_write=write, kms_durable=durable,
-                                   kms_read_only=read_only and not write)
+        read_only = read_only and not write
+        with (self.read_engine if read_only else self.engine).connect() as conn:
+            conn.execution_options(kms_write=write, kms_durable=durable)
             try:
                 with conn.begin():
                     yield conn
@@ -154,3 +153,4 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()

@@ -68,11 +68,12 @@ def _freeze(value: Any) -> Any:
 class ObjectQueries:
     conn: Connection
     _objects_generation: str | None = None
-    _stmt: Callable[[str], Any]  # the Repository's prepared statements
+    _run: Callable[[str, dict[str, Any]], list[Any]]  # the Repository's prepared statements
 
     def _generation(self) -> str:
         if self._objects_generation is None:
-            value = self.conn.execute(self._stmt("generation"), {"name": _GENERATION}).scalar()
+            rows = self._run("generation", {"name": _GENERATION})
+            value = rows[0][0] if rows else None
             self._objects_generation = value or "0"
         return self._objects_generation
 
@@ -291,9 +292,8 @@ class ObjectQueries:
     def record_use(self, key_id: str, endpoint_id: str, endpoint_kind: str,
                    now: datetime) -> None:
         ids = {"key_id": key_id, "endpoint_id": endpoint_id}
-        if not self.conn.execute(self._stmt("key_used_by"), ids).scalar_one():
-            self.conn.execute(self._stmt("insert_key_use"),
-                              {**ids, "endpoint_kind": endpoint_kind, "first_at": now})
+        if not self._run("key_used_by", ids)[0][0]:
+            self._run("insert_key_use", {**ids, "endpoint_kind": endpoint_kind, "first_at": now})
 
     def use_by(self, key_id: str) -> list[tuple[str, str]]:
         u = t.key_use.c

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import (Connection, and_, bindparam, exists, func, literal, null, select,
                         union_all, update)
+from sqlalchemy.engine import Dialect
 
 from ..domain.model import (AuditMessage, ClientState, CredentialType, DataSet, Endpoint,
                             EndpointKind, Key, KeyTemplate, NameValue)
@@ -17,6 +18,7 @@ from ..domain.realms import Right, format_rights, parse_rights
 from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .admin_queries import AdminQueries
+from .prepared import Prepared
 from .updates import UpdatesRepository, key_from_row
 
 
@@ -25,9 +27,10 @@ class Repository(AdminQueries):
         self.conn = conn
         self.updates = UpdatesRepository(conn)
 
-    @staticmethod
-    def _stmt(name: str):  # type: ignore[no-untyped-def,override]
-        return _stmt(name)
+    def _run(self, name: str, params: dict[str, Any]) -> list[Any]:  # type: ignore[override]
+        """Run one of the prepared hot-path statements (`_stmt`) in this unit of work."""
+        keys = tuple(params) if name.startswith("insert_") else None
+        return _prepared(name, self.conn.dialect, keys).run(self.conn, params)
 
     # ---- change sequence -------------------------------------------------------
     def next_change(self, kind: str, object_id: str, version: int, now: datetime) -> int:
@@ -57,12 +60,12 @@ class Repository(AdminQueries):
             and_(t.endpoints.c.kind == kind.value, t.endpoints.c.name == name)))).scalar_one()
 
     def get_endpoint(self, endpoint_id: str) -> Endpoint | None:
-        row = self.conn.execute(_stmt("endpoint_by_id"), {"id": endpoint_id}).first()
-        return self._endpoint(row) if row else None
+        rows = self._run("endpoint_by_id", {"id": endpoint_id})
+        return self._endpoint(rows[0]) if rows else None
 
     def find_client(self, name: str) -> Endpoint | None:
-        row = self.conn.execute(_stmt("client_by_name"), {"name": name}).first()
-        return self._endpoint(row) if row else None
+        rows = self._run("client_by_name", {"name": name})
+        return self._endpoint(rows[0]) if rows else None
 
     def list_clients(self) -> list[Endpoint]:
         rows = self.conn.execute(select(t.endpoints).order_by(t.endpoints.c.kind,
@@ -92,7 +95,7 @@ class Repository(AdminQueries):
 
     def _endpoint(self, row) -> Endpoint:  # type: ignore[no-untyped-def]
         grants, caps, attrs, km_server = {}, [], [], False
-        for facet, name, value, _ in self.conn.execute(_stmt("endpoint_facets"), {"id": row.id}):
+        for facet, name, value, _ in self._run("endpoint_facets", {"id": row.id}):
             if facet == "r":
                 grants[name] = parse_rights(value)
             elif facet == "c":
@@ -236,9 +239,10 @@ class Repository(AdminQueries):
 
     def get_key(self, key_id: str) -> tuple[Key, bytes | None, str | None] | None:
         """The key's metadata, its sealed value and the id of the master key sealing it."""
-        row = self.conn.execute(_stmt("key_by_id"), {"id": key_id}).first()
-        if row is None:
+        rows = self._run("key_by_id", {"id": key_id})
+        if not rows:
             return None
+        row = rows[0]
         return self._key(row), row.sealed_value, row.master_key_id
 
     def find_key_ids(self, realms: Sequence[str], *, limit: int,
@@ -269,7 +273,7 @@ class Repository(AdminQueries):
 
     def _key(self, row) -> Key:  # type: ignore[no-untyped-def]
         attrs, realms, datasets, ext = [], [], [], []
-        for facet, name, value, size in self.conn.execute(_stmt("key_facets"), {"id": row.id}):
+        for facet, name, value, size in self._run("key_facets", {"id": row.id}):
             if facet == "a":
                 attrs.append(NameValue(name, value))
             elif facet == "r":
@@ -366,11 +370,7 @@ class Repository(AdminQueries):
         return int(top or 0) + 1
 
     def wrapping_keys(self, endpoint_id: str) -> list[WrappingKeyInfo]:
-        w = t.wrapping_keys.c
-        rows = self.conn.execute(select(w.endpoint_id, w.key_id, w.kind, w.created_at,
-                                        w.ordinal, w.not_after)
-                                 .where(w.endpoint_id == endpoint_id)
-                                 .order_by(w.ordinal.desc())).all()
+        rows = self._run("wrapping_keys", {"endpoint_id": endpoint_id})
         return [WrappingKeyInfo(r.endpoint_id, r.key_id, WrappingKeyKind(r.kind), r.created_at,
                                 r.ordinal, r.not_after) for r in rows]
 
@@ -393,7 +393,7 @@ class Repository(AdminQueries):
                      operation: str, event: str, result: str, key_id: str | None = None,
                      pep_id: str | None = None, reported_at: datetime | None = None,
                      message: str | None = None) -> None:
-        self.conn.execute(_stmt("insert_audit"), {
+        self._run("insert_audit", {
             "at": at, "actor_id": actor_id, "actor_name": actor_name, "operation": operation,
             "event": event, "result": result, "key_id": key_id, "pep_id": pep_id,
             "reported_at": reported_at, "message": message})
@@ -422,10 +422,18 @@ class Repository(AdminQueries):
 # ---- prepared statements: built once per process, executed with bound parameters -----
 
 @lru_cache(maxsize=None)
+def _prepared(name: str, dialect: Dialect, column_keys: tuple[str, ...] | None) -> Prepared:
+    return Prepared(_stmt(name), dialect, column_keys)
+
+
 def _stmt(name: str):  # type: ignore[no-untyped-def]
     """The hot-path statements. Multi-valued facets of an object (realms, attributes,
     capabilities, data sets) come back in ONE portable UNION ALL query, tagged by kind."""
     e, k = t.endpoints.c, t.keys.c
+    if name == "wrapping_keys":
+        w = t.wrapping_keys.c
+        return (select(w.endpoint_id, w.key_id, w.kind, w.created_at, w.ordinal, w.not_after)
+                .where(w.endpoint_id == bindparam("endpoint_id")).order_by(w.ordinal.desc()))
     if name == "endpoint_by_id":
         return select(t.endpoints).where(e.id == bindparam("id"))
     if name == "client_by_name":

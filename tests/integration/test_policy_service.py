@@ -186,3 +186,28 @@ def test_schema_8_turns_a_peps_registered_credential_into_its_authentication_pol
                 for p in ("p1", "p2", "p3")} == {"p1": "SymmetricKey", "p2": "None",
                                                  "p3": "AsymmetricKey"}
     db.dispose()
+
+
+def test_get_key_reads_first_and_records_after(env) -> None:  # type: ignore[no-untyped-def]
+    """GetKey reads in a read-only unit of work and commits its delivery record after it;
+    a GetKey that must create its key (assignment by data) runs again as one write
+    transaction: the new key, its binding, its use and its audit record together."""
+    svc, db, _, _ = env
+    p = admin(svc, "Create", "KeyAssignmentPolicy", document={
+        "Name": "per-tape", "Condition": [{"Name": "tape", "Value": "T1"}],
+        "Generation": "PerDataSet"}).documents[0]
+    enforce(svc, "KeyAssignmentPolicy", p["PolicyId"], Ref("Realm", DEFAULT))
+    with db.transaction(read_only=True) as conn:  # a read-only unit of work cannot write
+        with pytest.raises(Exception, match="readonly"):
+            conn.execute(t.audit.delete())
+    created = by_data(svc, ("tape", "T1"))
+    again = svc.run("GetKey", cred(), m.GetKeyRequest(key_id=created.key_id), "r").keys[0]
+    assert again.value == created.value
+    with db.transaction() as conn:
+        audits = conn.execute(select(t.audit.c.operation, t.audit.c.event, t.audit.c.result).where(
+            t.audit.c.key_id == created.key_id)).all()
+        uses = conn.execute(select(t.key_use).where(t.key_use.c.key_id == created.key_id)).all()
+        bound = conn.execute(select(t.dataset_bindings).where(
+            t.dataset_bindings.c.key_id == created.key_id)).all()
+    assert sorted(a.event for a in audits) == ["KeyCreated", "KeyDelivered", "KeyDelivered"]
+    assert len(uses) == 1 and len(bound) >= 1
