@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,6 +130,7 @@ class Database:
         self.engine = make_engine(url)
         self.read_engine = make_engine(url, query_only=True) if url.startswith("sqlite") \
             else self.engine
+        self._local = threading.local()  # per thread: its open connection to each engine
 
     def migrate(self) -> int:
         with self.transaction(write=True) as conn:
@@ -141,16 +143,33 @@ class Database:
         whose loss in a power failure (not a process crash) is acceptable. read_only: any
         write raises WriteNeeded (SQLite; elsewhere the unit of work is an ordinary one)."""
         read_only = read_only and not write
-        with (self.read_engine if read_only else self.engine).connect() as conn:
+        conn, own = self._connection(self.read_engine if read_only else self.engine)
+        try:
             conn.execution_options(kms_write=write, kms_durable=durable)
-            try:
-                with conn.begin():
-                    yield conn
-            except OperationalError as exc:
-                if read_only and "readonly database" in str(exc.orig):
-                    raise WriteNeeded() from None
-                raise
+            with conn.begin():
+                yield conn
+        except OperationalError as exc:
+            if read_only and "readonly database" in str(exc.orig):
+                raise WriteNeeded() from None
+            raise
+        finally:
+            if own:
+                conn.close()
+
+    def _connection(self, engine: Engine) -> tuple[Connection, bool]:
+        """The thread's open connection to `engine` (kept between units of work: taking
+        one from the pool and resetting it costs more than a short query), or a
+        connection of its own (True) when the thread's is inside a unit of work."""
+        kept: dict[int, Connection] = self._local.__dict__.setdefault("kept", {})
+        conn = kept.get(id(engine))
+        if conn is None or conn.closed or conn.invalidated:
+            conn = kept[id(engine)] = engine.connect()
+        if conn.in_transaction():
+            return engine.connect(), True
+        return conn, False
 
     def dispose(self) -> None:
+        for conn in self._local.__dict__.pop("kept", {}).values():
+            conn.close()
         self.engine.dispose()
         self.read_engine.dispose()

@@ -53,6 +53,15 @@ class Prepared:
             return tuple(values[name] for name in self.order)
         return values
 
+    def write(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Execute a data change in conn's transaction; the number of rows it changed."""
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(self.sql, self._params(params))
+            return int(cur.rowcount)
+        finally:
+            cur.close()
+
     def run(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Execute in conn's transaction; the rows (named tuples) of a query, [] else."""
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

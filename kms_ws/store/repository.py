@@ -32,6 +32,11 @@ class Repository(AdminQueries):
         keys = tuple(params) if name.startswith("insert_") else None
         return _prepared(name, self.conn.dialect, keys).run(self.conn, params)
 
+    def _write(self, name: str, params: dict[str, Any]) -> int:
+        """Run a prepared data change; the number of rows it changed."""
+        keys = tuple(params) if name.startswith("insert_") else None
+        return _prepared(name, self.conn.dialect, keys).write(self.conn, params)
+
     # ---- change sequence -------------------------------------------------------
     def next_change(self, kind: str, object_id: str, version: int, now: datetime) -> int:
         res = self.conn.execute(t.changes.insert().values(
@@ -152,15 +157,11 @@ class Repository(AdminQueries):
     def remember_message(self, signer_id: str, digest: str, expires_at: datetime,
                          now: datetime) -> bool:
         """Record a signed message; False when it was seen before (a replay)."""
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        res = self.conn.execute(insert(t.seen_messages).values(
-            signer_id=signer_id, digest=digest, expires_at=expires_at).on_conflict_do_nothing())
+        added = self._write("insert_seen_message", {
+            "signer_id": signer_id, "digest": digest, "expires_at": expires_at})
         if digest[:2] == "00":  # about one insert in 256 prunes what has expired
             self.conn.execute(t.seen_messages.delete().where(t.seen_messages.c.expires_at < now))
-        return bool(res.rowcount == 1)
+        return added == 1
 
     # ---- sessions --------------------------------------------------------------
     def insert_session(self, token_hash: str, endpoint_id: str, now: datetime,
@@ -423,13 +424,19 @@ class Repository(AdminQueries):
 
 @lru_cache(maxsize=None)
 def _prepared(name: str, dialect: Dialect, column_keys: tuple[str, ...] | None) -> Prepared:
-    return Prepared(_stmt(name), dialect, column_keys)
+    return Prepared(_stmt(name, dialect.name), dialect, column_keys)
 
 
-def _stmt(name: str):  # type: ignore[no-untyped-def]
+def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
     """The hot-path statements. Multi-valued facets of an object (realms, attributes,
     capabilities, data sets) come back in ONE portable UNION ALL query, tagged by kind."""
     e, k = t.endpoints.c, t.keys.c
+    if name == "insert_seen_message":  # a conflict (a replay) inserts nothing
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(t.seen_messages).on_conflict_do_nothing()
     if name == "wrapping_keys":
         w = t.wrapping_keys.c
         return (select(w.endpoint_id, w.key_id, w.kind, w.created_at, w.ordinal, w.not_after)
