@@ -148,8 +148,9 @@ class Database:
             conn.execution_options(kms_write=write, kms_durable=durable)
             with conn.begin():
                 yield conn
-        except OperationalError as exc:
-            if read_only and "readonly database" in str(exc.orig):
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            # SQLAlchemy wraps the driver's error; prepared statements raise it as is
+            if read_only and "readonly database" in str(getattr(exc, "orig", exc)):
                 raise WriteNeeded() from None
             raise
         finally:

@@ -16,11 +16,20 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml import SignatureConfiguration, SignatureReference, XMLSigner, XMLVerifier, methods
+from signxml import (
+    SignatureConfiguration,
+    SignatureReference,
+    XMLSigner,
+    XMLVerifier,
+    methods,
+)
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm
 
-from kms_ws.domain.errors import (MessageSecurityError, SignatureInvalid,
-                                  UnsupportedAlgorithm)
+from kms_ws.domain.errors import (
+    MessageSecurityError,
+    SignatureInvalid,
+    UnsupportedAlgorithm,
+)
 from kms_ws.security import wssecurity
 from kms_ws.security.certificates import self_signed
 from kms_ws.security.settings import SecuritySettings
@@ -28,7 +37,7 @@ from kms_ws.xmlns import DS, SOAP, WSSE, WSU
 
 from ..support.envelopes import envelope
 
-D = "{%s}" % DS
+D = f"{{{DS}}}"
 EXC = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
 SETTINGS = SecuritySettings()
 BODY = "<kms:GetRandomBytes><kms:Length>16</kms:Length></kms:GetRandomBytes>"
