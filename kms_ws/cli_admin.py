@@ -297,8 +297,9 @@ def _credential_options(sp: argparse.ArgumentParser, want: tuple[str, ...]) -> N
     add = sp.add_argument
     if "credentials" in want:
         add("--credential-file", metavar="FILE", help="the client's new password (UTF-8 text; "
-            "a final newline is dropped) or SymmetricKey secret (raw bytes, >= 32): its old "
-            "one and its sessions stop working at once")
+            "a final newline is dropped), SymmetricKey secret (raw bytes, >= 32) or "
+            "AsymmetricKey certificate (PEM or DER): its old one and its sessions stop "
+            "working at once")
         add("--remove-credentials", action="store_true",
             help="remove the client's password or secret: it authenticates with nothing")
     if "pep_auth" in want:

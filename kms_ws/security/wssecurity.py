@@ -97,6 +97,7 @@ class VerificationKey:
     signer_id: str
     cert: x509.Certificate | None = None
     hmac_key: bytes | None = field(default=None, repr=False)
+    cert_sha256: str | None = None  # the registered certificate's fingerprint
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class VerifiedMessage:
     digest: str  # SHA-256 of the canonical SignedInfo: one per signed message
     accept_until: datetime  # the last moment it is accepted: its replay-cache lifetime
     symmetric: bool = False  # HMAC (SymmetricKey) rather than a certificate
+    cert_sha256: str | None = None  # of the certificate that verified it
 
     @property
     def body(self) -> etree._Element:
@@ -246,7 +248,7 @@ def verify(root: etree._Element, resolve: Resolver, parts: Sequence[str],
     until = min(expires, created + timedelta(seconds=settings.timestamp_ttl_seconds)) \
         + timedelta(seconds=settings.clock_skew_seconds)
     return VerifiedMessage(key.signer_id, verified, created, expires, digest, until,
-                           key.cert is None)
+                           key.cert is None, key.cert_sha256)
 
 
 def _one(items: list[etree._Element], what: str) -> etree._Element:

@@ -115,6 +115,10 @@ def _signer_endpoint(ctx: RequestContext, cred: Credential) -> Endpoint:
     ep = ctx.repo.get_endpoint(cred.signer_id)
     if ep is None or ep.kind is not EndpointKind.CLIENT:
         raise UnknownSigner("the signer is not a registered KMS client")
+    if cred.signer_cert_sha256 is not None:  # replaced or removed since it was looked up?
+        row = ctx.repo.endpoint_credential(cert_sha256=cred.signer_cert_sha256)
+        if row is None or row.endpoint_id != ep.endpoint_id:
+            raise UnknownSigner("the signing certificate is no longer registered")
     _check_active(ep)
     return ep
 
@@ -141,7 +145,7 @@ def credential_key(master: Keyring, row: Any, now: datetime) -> VerificationKey:
     if row.certificate is not None:
         cert = x509.load_der_x509_certificate(row.certificate)
         check_validity(cert, now)
-        return VerificationKey(row.endpoint_id, cert=cert)
+        return VerificationKey(row.endpoint_id, cert=cert, cert_sha256=row.cert_sha256)
     return VerificationKey(row.endpoint_id,
                            hmac_key=unseal_secret(master.aead_for(row.master_key_id),
                                                         row.endpoint_id, row.sealed_secret))

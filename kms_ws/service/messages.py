@@ -25,6 +25,7 @@ class Credential:
     token: str | None = field(default=None, repr=False)
     values: tuple[bytes, ...] = field(default=(), repr=False)  # CredentialValue (register)
     signer_id: str | None = None
+    signer_cert_sha256: str | None = None  # the certificate a signature was verified with
     message_digest: str | None = None
     accept_until: datetime | None = None
     pep_proof: Any = None  # security.pep_proof.PepProof: a PEP's own proof (§4.6)

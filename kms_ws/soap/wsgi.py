@@ -242,6 +242,7 @@ class SoapApplication:
             kind = CredentialType.SYMMETRIC_KEY if verified.symmetric \
                 else CredentialType.ASYMMETRIC_KEY
             return Credential(kind, signer_id=verified.signer_id,
+                              signer_cert_sha256=verified.cert_sha256,
                               message_digest=verified.digest,
                               accept_until=verified.accept_until)
         if header is not None:

@@ -145,13 +145,13 @@ class Repository(AdminQueries):
 
     def endpoint_credential(self, endpoint_id: str | None = None,
                             cert_sha256: str | None = None):  # type: ignore[no-untyped-def]
-        """(endpoint_id, credential_type, certificate, sealed_secret, master_key_id) by
-        endpoint or by certificate fingerprint."""
-        c = t.endpoint_credentials.c
-        cond = c.endpoint_id == endpoint_id if endpoint_id is not None \
-            else c.cert_sha256 == cert_sha256
-        return self.conn.execute(select(c.endpoint_id, c.credential_type, c.certificate,
-                                        c.sealed_secret, c.master_key_id).where(cond)).first()
+        """(endpoint_id, credential_type, certificate, cert_sha256, sealed_secret,
+        master_key_id) by endpoint or by certificate fingerprint."""
+        if endpoint_id is not None:
+            rows = self._run("credential_of_endpoint", {"id": endpoint_id})
+        else:
+            rows = self._run("credential_by_cert", {"sha": cert_sha256})
+        return rows[0] if rows else None
 
     # ---- replay cache ------------------------------------------------------------
     def remember_message(self, signer_id: str, digest: str, expires_at: datetime,
@@ -437,6 +437,12 @@ def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
         else:
             from sqlalchemy.dialects.sqlite import insert
         return insert(t.seen_messages).on_conflict_do_nothing()
+    if name in ("credential_of_endpoint", "credential_by_cert"):
+        c = t.endpoint_credentials.c
+        return select(c.endpoint_id, c.credential_type, c.certificate, c.cert_sha256,
+                      c.sealed_secret, c.master_key_id).where(
+            c.endpoint_id == bindparam("id") if name == "credential_of_endpoint"
+            else c.cert_sha256 == bindparam("sha"))
     if name == "wrapping_keys":
         w = t.wrapping_keys.c
         return (select(w.endpoint_id, w.key_id, w.kind, w.created_at, w.ordinal, w.not_after)

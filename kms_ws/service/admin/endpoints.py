@@ -210,14 +210,12 @@ def _no_credential_tuples(doc: Document) -> None:
 def _client_credential(doc: Document, ep: Endpoint) -> credentials.NewCredential | None:
     """§4.7.1 {CREDENTIAL_LENGTH, CREDENTIAL_VALUE} set by an administrator: a
     UsernamePassword client's new password (UTF-8), a SymmetricKey client's new HMAC
-    secret; no tuple removes it. Checked before anything changes; never echoed back."""
+    secret, an AsymmetricKey client's new X.509 certificate (DER or PEM); no tuple removes
+    it. Checked before anything changes; never echoed back."""
     if "Credentials" not in doc:
         return None
     if doc.get("CredentialType", ep.credential_type.value) != ep.credential_type.value:
         raise InvalidParameter("a client's CredentialType does not change")
-    if ep.credential_type is CredentialType.ASYMMETRIC_KEY:
-        raise InvalidParameter("an AsymmetricKey client's certificate is not replaced by "
-                               "Credentials tuples; register the new certificate as a new client")
     return credentials.from_tuples(doc, "Credentials", ep.credential_type)
 
 
