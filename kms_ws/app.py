@@ -88,9 +88,9 @@ def create_app(config: Config) -> SoapApplication:
     db = Database(config.db_url)
     syslog = SyslogSink(config.audit_syslog) if config.audit_syslog else None
     validator = message_validator()
+    signing_key = certificates.load_server_key(config.data_dir)
     service = KmsService(db, open_keyring(config, db), config.security, syslog=syslog,
-                         outbound=ClientServiceCaller(config, validator))
+                         outbound=ClientServiceCaller(config, validator, signing_key))
     wsdl = Path(wsdl_dir() / "kms.wsdl").read_bytes()
     return SoapApplication(service, config.security, validator, wsdl,
-                           PLACEHOLDER_URL.encode(),
-                           certificates.load_server_key(config.data_dir), ws_validator())
+                           PLACEHOLDER_URL.encode(), signing_key, ws_validator())

@@ -42,6 +42,10 @@ class Config:
     notify_retry_max_seconds: float = 300.0
     notify_poll_seconds: float = 0.5
     notify_timeout_seconds: float = 10.0
+    # Delivery gives up when UpdatePending has failed (no valid answer) for this long
+    # without a break: the subscription ends with SubscriptionEnd DeliveryFailure to its
+    # EndTo. 0: never (until the subscription expires).
+    notify_give_up_seconds: float = 86400.0
     # Master-key provider: {"provider": "file"} (default; passphrase from the environment
     # variable named by "passphrase_env", default KMS_WS_MASTER_PASSPHRASE, when set) or
     # {"provider": "pkcs11", "module": PATH, "token_label": LABEL, "pin_env": VAR}.

@@ -2,10 +2,11 @@
 
 from .kms_client import Key, KmsClient, KmsFault, UntrustedResponse
 from .pep import PepProver, PepSigner
-from .listener import ClientServiceListener, UpdateNotice
+from .listener import ClientServiceListener, SubscriptionEnded, UpdateNotice
 from .signing import hmac_signing_key, load_signing_key
 from .unwrap import Kek, KeyUnwrapError, PepBlob, PepUnwrapper, PrivateKeyHolder
 
 __all__ = ["ClientServiceListener", "Kek", "Key", "KeyUnwrapError", "KmsClient", "KmsFault",
-           "PepBlob", "PepProver", "PepSigner", "PepUnwrapper", "PrivateKeyHolder", "UntrustedResponse", "UpdateNotice",
+           "PepBlob", "PepProver", "PepSigner", "PepUnwrapper", "PrivateKeyHolder",
+           "SubscriptionEnded", "UntrustedResponse", "UpdateNotice",
            "hmac_signing_key", "load_signing_key"]

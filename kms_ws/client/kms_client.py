@@ -37,6 +37,7 @@ from ..resources import wsdl_dir
 from ..security.wssecurity import SigningKey
 from ..xmlns import KMS, PREFIXES
 from .addressing import AddressingPlugin
+from .listener import ClientServiceListener, StatusHandler, UpdateHandler
 from .pep import PepProver
 from .signing import SignaturePlugin
 from .unwrap import BlobFields, Kek, PepBlob, PrivateKeyHolder, Unwrapper
@@ -354,10 +355,25 @@ class KmsClient:
 
     def subscribe(self, notify_to: str, update_type: str = "AllKeys", *,
                   pep_id: str | None = None, expires: str | None = None,
-                  mode: str = PUSH_WITH_ACK) -> str:
+                  mode: str = PUSH_WITH_ACK, end_to: str | None = None,
+                  announce_end: bool = True) -> str:
         """WS-Eventing Subscribe to §6.11 UpdatePending at `notify_to` (a
-        ClientServiceListener's url); returns the subscription identifier."""
-        return self._ws(self._wsman.subscribe, notify_to, update_type, pep_id, expires, mode)
+        ClientServiceListener's url); returns the subscription identifier. The server
+        sends SubscriptionEnd, when it ends the subscription, to `end_to` (default: the
+        notify_to address; announce_end=False: no EndTo, no SubscriptionEnd)."""
+        end = (end_to or notify_to) if announce_end else None
+        return self._ws(self._wsman.subscribe, notify_to, update_type, pep_id, expires, mode,
+                        end)
+
+    def listener(self, on_update: UpdateHandler, status: StatusHandler | None = None,
+                 **options: Any) -> ClientServiceListener:
+        """A ClientServiceListener that verifies the server's calls against the server
+        certificate this client trusts for responses (verify_responses=False: it does not
+        verify either). options: host, port, inspect, on_end."""
+        self._trust()
+        verify = self._signature.verify_responses
+        return ClientServiceListener(on_update, status, server_cert=self._signature.server_cert
+                                     if verify else None, verify_requests=verify, **options)
 
     def unsubscribe(self, subscription_id: str) -> None:
         self._ws(self._wsman.subscription_call, "Unsubscribe", subscription_id)

@@ -1,12 +1,19 @@
 """The KMS Client Service (wsdl/kms-client.wsdl) as a small HTTP listener run by a client:
-the server calls it with §6.11 UpdatePending and §6.10 GetStatus.
+the server calls it with §6.11 UpdatePending and §6.10 GetStatus, and tells it with
+WS-Eventing SubscriptionEnd that it ended a subscription.
 
     def on_update(notice):            # UpdateNotice: type, scope, tokens
         tokens = catch_up(notice)     # e.g. yield from client.get_update_list(...)
         return tokens                 # acknowledged; None: not yet (the server repeats)
 
-    with ClientServiceListener(on_update, status=lambda req: {...}) as listener:
+    with client.listener(on_update, status=lambda req: {...}, on_end=print) as listener:
         client.subscribe(listener.url)
+
+The server signs these calls with its signing key, as it signs its responses. The
+listener verifies each one against the server certificate (`server_cert`; KmsClient.listener
+passes the one the client trusts for responses) before anything in it is used, and answers
+an unsigned, forged, stale or replayed call with a SOAP fault: no callback runs.
+`verify_requests=False` turns that off (like KmsClient's verify_responses).
 """
 
 from __future__ import annotations
@@ -15,17 +22,24 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from lxml import etree
 
-from ..domain.errors import KmsError
+from ..domain.errors import KmsError, MessageSecurityError, ReplayedMessage
+from ..security import wssecurity
 from ..security import xml as secure_xml
 from ..security.settings import SecuritySettings
+from ..soap.faults import fault_response
+from ..wsman.addressing import Addressing
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, action
+from .signing import server_resolver, utcnow
 
-_S, _K = "{%s}" % SOAP, "{%s}" % KMS
+_S, _K, _E = "{%s}" % SOAP, "{%s}" % KMS, "{%s}" % WSE
 _SETTINGS = SecuritySettings(max_message_bytes=64 * 1024)
 
 
@@ -37,7 +51,18 @@ class UpdateNotice:
     tokens: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SubscriptionEnded:
+    """WS-Eventing SubscriptionEnd: the server ended a subscription (Status
+    …/SourceCancelling or …/DeliveryFailure) for the Reason given."""
+
+    subscription_id: str
+    status: str
+    reason: str
+
+
 UpdateHandler = Callable[[UpdateNotice], Mapping[str, int] | None]
+EndHandler = Callable[[SubscriptionEnded], None]
 StatusHandler = Callable[[dict[str, str | None]], Mapping[str, Any]]
 _STATUS_FIELDS = ("EndpointId", "Locale", "OperatingMode", "KeysInUse", "RekeyStatus")
 
@@ -45,12 +70,24 @@ _STATUS_FIELDS = ("EndpointId", "Locale", "OperatingMode", "KeysInUse", "RekeySt
 class ClientServiceListener:
     def __init__(self, on_update: UpdateHandler, status: StatusHandler | None = None,
                  host: str = "127.0.0.1", port: int = 0,
-                 inspect: Callable[[bytes], None] | None = None) -> None:
-        """inspect: called with every request and response envelope (e.g. a validator)."""
+                 inspect: Callable[[bytes], None] | None = None, *,
+                 on_end: EndHandler | None = None,
+                 server_cert: x509.Certificate | bytes | str | Path | None = None,
+                 verify_requests: bool = True) -> None:
+        """inspect: called with every request and response envelope (e.g. a validator).
+        on_end: called with each SubscriptionEnd. server_cert: the server's signing
+        certificate (PEM bytes or file, or loaded) that verifies every call."""
+        if verify_requests and server_cert is None:
+            raise ValueError("give the server's signing certificate (server_cert), or "
+                             "verify_requests=False")
         self.on_update, self.status, self.inspect = on_update, status, inspect
+        self.on_end = on_end
+        self.server_cert = _certificate(server_cert) if verify_requests else None
         self.received: list[UpdateNotice] = []
-        self.ended: list[tuple[str, str]] = []  # SubscriptionEnd: (Identifier, Status)
+        self.ended: list[SubscriptionEnded] = []
+        self.refused = 0  # calls refused: unsigned, forged, stale or replayed
         self.lock = threading.Condition()
+        self._seen: dict[str, datetime] = {}  # verified signatures until they expire
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -89,6 +126,11 @@ class ClientServiceListener:
         with self.lock:
             return self.lock.wait_for(lambda: len(self.received) >= count, timeout)
 
+    def wait_for_end(self, count: int, timeout: float) -> bool:
+        """Block until `count` SubscriptionEnd messages have arrived (or the timeout)."""
+        with self.lock:
+            return self.lock.wait_for(lambda: len(self.ended) >= count, timeout)
+
     # ---- one request ------------------------------------------------------------------
     def handle(self, data: bytes) -> tuple[int, bytes]:
         if self.inspect is not None:
@@ -103,21 +145,51 @@ class ClientServiceListener:
             root = secure_xml.parse(data, _SETTINGS)
         except KmsError:
             return 400, b""
+        relates = root.findtext(f"{_S}Header/{{{WSA}}}MessageID")
         body = root.find(_S + "Body")
+        try:
+            if self.server_cert is not None:
+                body = self._verified_body(root)
+        except KmsError as exc:
+            with self.lock:
+                self.refused += 1
+            return fault_response(exc, Addressing(message_id=relates), uuid.uuid4().hex[:16])
         req = next((c for c in body if isinstance(c.tag, str)), None) if body is not None \
             else None
-        relates = root.findtext(f"{_S}Header/{{{WSA}}}MessageID")
         if req is not None and req.tag == _K + "UpdatePending":
             return 200, _response("UpdatePending", relates, self._update(req))
-        if req is not None and req.tag == f"{{{WSE}}}SubscriptionEnd":
-            with self.lock:  # WS-Eventing: the server ended a subscription (one-way)
-                self.ended.append((req.findtext(f".//{{{WSE}}}Identifier") or "",
-                                   req.findtext(f"{{{WSE}}}Status") or ""))
-                self.lock.notify_all()
+        if req is not None and req.tag == _E + "SubscriptionEnd":
+            self._ended(req)  # one-way: nothing to answer
             return 202, b""
         if req is not None and req.tag == _K + "GetStatus" and self.status is not None:
             return 200, _response("GetStatus", relates, self._status(req))
         return 400, b""
+
+    def _verified_body(self, root: etree._Element) -> etree._Element:
+        """The Body as signed by the server; a signature is accepted once."""
+        assert self.server_cert is not None
+        if not wssecurity.has_security(root.find(_S + "Header")):
+            raise MessageSecurityError("the call is not signed by the server")
+        now = utcnow()
+        verified = wssecurity.verify(root, server_resolver(self.server_cert),
+                                     wssecurity.REQUEST_PARTS, _SETTINGS, now)
+        with self.lock:
+            for digest in [d for d, until in self._seen.items() if until < now]:
+                del self._seen[digest]
+            if verified.digest in self._seen:
+                raise ReplayedMessage("this signed call was already received (replay)")
+            self._seen[verified.digest] = verified.accept_until
+        return verified.body
+
+    def _ended(self, req: etree._Element) -> None:
+        notice = SubscriptionEnded(req.findtext(f".//{_E}Identifier") or "",
+                                   (req.findtext(_E + "Status") or "").strip(),
+                                   req.findtext(_E + "Reason") or "")
+        if self.on_end is not None:
+            self.on_end(notice)
+        with self.lock:
+            self.ended.append(notice)
+            self.lock.notify_all()
 
     def _update(self, req: etree._Element) -> etree._Element:
         notice = UpdateNotice(
@@ -152,6 +224,13 @@ class ClientServiceListener:
                 etree.SubElement(a, _K + "Name").text = n
                 etree.SubElement(a, _K + "Value").text = v
         return out
+
+
+def _certificate(value: x509.Certificate | bytes | str | Path | None) -> x509.Certificate:
+    if isinstance(value, x509.Certificate):
+        return value
+    pem = value if isinstance(value, bytes) else Path(str(value)).read_bytes()
+    return x509.load_pem_x509_certificate(pem)
 
 
 def _response(operation: str, relates: str | None, payload: etree._Element) -> bytes:

@@ -50,7 +50,7 @@ def _bytes(v: str | Path | bytes | None) -> bytes:
     return Path(str(v)).read_bytes()
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
@@ -67,7 +67,7 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
                binding_options: Any) -> tuple[Any, dict[str, str]]:
         if self.signing_key is not None:
             wssecurity.sign(envelope, self.signing_key, wssecurity.REQUEST_PARTS,
-                            now=_utcnow(), ttl_seconds=self.settings.timestamp_ttl_seconds)
+                            now=utcnow(), ttl_seconds=self.settings.timestamp_ttl_seconds)
         return envelope, http_headers
 
     def ingress(self, envelope: Any, http_headers: dict[str, str],
@@ -78,7 +78,7 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
         if not wssecurity.has_security(header):
             raise MessageSecurityError("the response is not signed")
         verified = wssecurity.verify(envelope, self._resolve, wssecurity.RESPONSE_PARTS,
-                                     self.settings, _utcnow())
+                                     self.settings, utcnow())
         relates = (verified.parts["RelatesTo"].text or "").strip()
         if relates != self.addressing.last_message_id:
             raise MessageSecurityError("the response does not answer this request")
@@ -86,7 +86,16 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
         return envelope, http_headers
 
     def _resolve(self, ref: wssecurity.KeyRef) -> wssecurity.VerificationKey:
-        cert = self.server_cert
-        if cert is None or ref.certificate != der(cert):
+        if self.server_cert is None:
             raise UnknownSigner("the response is not signed by the server's key")
+        return server_resolver(self.server_cert)(ref)
+
+
+def server_resolver(cert: x509.Certificate) -> wssecurity.Resolver:
+    """Accepts a signature by the server's certificate only (responses, and the calls the
+    server makes to a client's listener)."""
+    def resolve(ref: wssecurity.KeyRef) -> wssecurity.VerificationKey:
+        if ref.certificate != der(cert):
+            raise UnknownSigner("not signed by the server's key")
         return wssecurity.VerificationKey("server", cert=cert)
+    return resolve

@@ -114,8 +114,11 @@ class WsManChannel:
                 env.iterfind(f"{_S}Header/{_K}UpdateVersioningTokens/{_K}Token")}
 
     def subscribe(self, notify_to: str, update_type: str, pep_id: str | None,
-                  expires: str | None, mode: str) -> str:
+                  expires: str | None, mode: str, end_to: str | None = None) -> str:
         sub = etree.Element(f"{{{WSE}}}Subscribe", nsmap=NSMAP)
+        if end_to:
+            etree.SubElement(etree.SubElement(sub, f"{{{WSE}}}EndTo"),
+                             f"{{{WSA}}}Address").text = end_to
         delivery = etree.SubElement(sub, f"{{{WSE}}}Delivery", Mode=mode)
         nt = etree.SubElement(delivery, f"{{{WSE}}}NotifyTo")
         etree.SubElement(nt, f"{{{WSA}}}Address").text = notify_to

@@ -22,7 +22,7 @@ from ..store.engine import Database, WriteNeeded
 from ..store.repository import Repository
 from ..audit.syslog import SyslogSink
 from . import (audit, authentication, capabilities, endpoints, identify, keys, random,
-               resources, subscriptions, update_list, wrapping_keys)
+               resources, subscription_end, subscriptions, update_list, wrapping_keys)
 from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext, Transport
@@ -282,6 +282,7 @@ class KmsService:
             if ep is not None:
                 repo.record_auth_failure(ep.endpoint_id,
                                          self.settings.lock_after_failed_authentications)
+                subscription_end.review(repo, ep.endpoint_id, now)  # locked: they end
             emit(AuditEvent(now, name, "AuthenticationFailed", "Denied",
                             ep.endpoint_id if ep else None,
                             credential.username if credential else None,

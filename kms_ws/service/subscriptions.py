@@ -15,9 +15,10 @@ from ..domain.errors import (
     InvalidSubscription,
     PermissionDenied,
 )
+from ..domain.realms import Right, realms_with
 from ..store.updates import Subscription
 from ..xmlns import WSE, WSMAN
-from . import notify_to
+from . import notify_to, subscription_end
 from .context import RequestContext
 from .keys import _caller
 from .update_list import _check_filter
@@ -42,11 +43,18 @@ def subscribe(ctx: RequestContext, req: SubscribeRequest) -> SubscriptionResult:
         raise DeliveryModeRequestedUnavailable(f"delivery mode {req.mode} is not supported; "
                                                f"use Push or PushWithAck")
     notify_to.check(req.notify_to, ctx.transport.remote_addr, ctx.settings.notify_to_networks)
+    if req.end_to is not None:
+        notify_to.check(req.end_to, ctx.transport.remote_addr,
+                        ctx.settings.notify_to_networks, "EndTo")
     _check_filter(ctx, caller, req.filter)
+    realms = realms_with(caller.grants, Right.READ)
+    if not realms:
+        raise PermissionDenied("only a client with the Read right in some realm is told "
+                               "about changes")
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
     sub = Subscription(f"uuid:{uuid.uuid4()}", caller.endpoint_id, req.notify_to, req.mode,
                        req.filter.type, req.filter.pep_id, expires,
-                       ctx.transport.remote_addr)
+                       ctx.transport.remote_addr, req.end_to, realms)
     ctx.repo.updates.insert_subscription(sub, ctx.now)
     return SubscriptionResult(sub.subscription_id, expires)
 
@@ -59,8 +67,15 @@ def renew(ctx: RequestContext, req: SubscriptionRequest) -> SubscriptionResult:
 
 
 def unsubscribe(ctx: RequestContext, req: SubscriptionRequest) -> SubscriptionResult:
+    """The subscriber's own Unsubscribe ends it quietly; an administrator removing someone
+    else's subscription ends it with SubscriptionEnd (SourceCancelling) to its EndTo."""
     sub = _own(ctx, req.subscription_id)
-    ctx.repo.updates.delete_subscription(sub.subscription_id)
+    assert ctx.caller is not None
+    if sub.endpoint_id == ctx.caller.endpoint_id:
+        ctx.repo.updates.delete_subscription(sub.subscription_id)
+    else:
+        subscription_end.end(ctx.repo, sub, f"an administrator ({ctx.caller.name}) removed "
+                             "the subscription", ctx.now)
     return SubscriptionResult(sub.subscription_id, ctx.now)
 
 

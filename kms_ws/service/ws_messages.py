@@ -120,6 +120,7 @@ class SubscribeRequest:
     filter: UpdateFilter
     expires_seconds: float | None = None
     expires_at: datetime | None = None
+    end_to: str | None = None  # wse:EndTo: where SubscriptionEnd goes (None: not sent)
 
 
 @dataclass(frozen=True)

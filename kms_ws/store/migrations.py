@@ -93,7 +93,24 @@ def _v8(conn: Connection) -> None:
         "WHERE kind = 'Pep' AND authentication_policy IS NULL")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
+def _v9(conn: Connection) -> None:
+    """SubscriptionEnd (issue 5): each subscription's wse:EndTo and the realms it was made
+    under, since when delivery has been failing, and the SubscriptionEnd outbox."""
+    _add_columns(conn, "subscriptions", {"end_to": "VARCHAR(2048)", "realms": "TEXT"})
+    _add_columns(conn, "pending_updates", {"failing_since": "TIMESTAMP"})
+    t.metadata.create_all(conn, tables=[t.subscription_ends])
+
+
+def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
+    """ALTER TABLE ADD COLUMN for the columns a store lacks (an earlier migration creates
+    the table from today's definition on a fresh store)."""
+    have = {c["name"] for c in inspect(conn).get_columns(table)}
+    for name, sql_type in columns.items():
+        if name not in have:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9)
 LATEST = len(MIGRATIONS)
 
 

@@ -273,6 +273,11 @@ subscriptions = Table(
     Column("created_at", DateTime, nullable=False),
     # schema 7: the address the subscription came from (NotifyTo is re-checked against it)
     Column("origin", String(64)),
+    # schema 8: where SubscriptionEnd goes (wse:EndTo; none: not sent), and the realms the
+    # subscriber could read when it subscribed (JSON list): without the Read right in any
+    # of them it can no longer be served and its subscription ends
+    Column("end_to", String(2048)),
+    Column("realms", Text),
     Index("ix_subscriptions_endpoint", "endpoint_id"),
 )
 
@@ -285,7 +290,23 @@ pending_updates = Table(
     Column("token", Integer, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", DateTime, nullable=False),
+    # schema 8: since when delivery has failed without a break (None: the last attempt
+    # reached the subscriber); delivery gives up after notify_give_up_seconds
+    Column("failing_since", DateTime),
     Index("ix_pending_updates_due", "next_attempt_at"),
+)
+
+# schema 8: WS-Eventing SubscriptionEnd messages to send, written in the transaction that
+# ends a subscription (the subscription row is gone by then) and sent by the deliverer.
+subscription_ends = Table(
+    "subscription_ends", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscription_id", String(64), nullable=False),
+    Column("end_to", String(2048), nullable=False),
+    Column("origin", String(64)),
+    Column("status", String(128), nullable=False),
+    Column("reason", String(512), nullable=False),
+    Column("at", DateTime, nullable=False),
 )
 
 # §4.6/§4.7 WRAPPING_VALUES (schema 5): the wrapping keys of clients and PEPs. A symmetric

@@ -5,6 +5,7 @@ pending UpdatePending notifications (WS-Eventing)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,8 @@ class Subscription:
     pep_id: str | None
     expires: datetime
     origin: str | None = None  # the address the subscription came from
+    end_to: str | None = None  # wse:EndTo: where SubscriptionEnd goes (None: not sent)
+    realms: tuple[str, ...] = ()  # where the subscriber had the Read right at Subscribe
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,19 @@ class Pending:
     subscription: Subscription
     token: int
     attempts: int
+    failing_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SubscriptionEnd:
+    """A WS-Eventing SubscriptionEnd waiting to be sent to a subscription's EndTo."""
+
+    end_id: int
+    subscription_id: str
+    end_to: str
+    origin: str | None
+    status: str
+    reason: str
 
 
 _STATES = {s.value: s for s in KeyState}
@@ -175,7 +191,7 @@ class UpdatesRepository:
         self.conn.execute(t.subscriptions.insert().values(
             id=s.subscription_id, endpoint_id=s.endpoint_id, notify_to=s.notify_to,
             mode=s.mode, update_type=s.update_type, pep_id=s.pep_id, expires_at=s.expires,
-            created_at=now, origin=s.origin))
+            created_at=now, origin=s.origin, end_to=s.end_to, realms=json.dumps(s.realms)))
 
     def get_subscription(self, subscription_id: str) -> Subscription | None:
         row = self.conn.execute(select(t.subscriptions).where(
@@ -190,6 +206,33 @@ class UpdatesRepository:
         self.conn.execute(delete(t.pending_updates).where(
             t.pending_updates.c.subscription_id == subscription_id))
         self.conn.execute(delete(t.subscriptions).where(t.subscriptions.c.id == subscription_id))
+
+    def end_subscription(self, sub: Subscription, status: str, reason: str,
+                         now: datetime) -> None:
+        """Remove the subscription and its pending notifications; queue a SubscriptionEnd
+        to its EndTo, if it gave one, in the same transaction."""
+        self.delete_subscription(sub.subscription_id)
+        if sub.end_to:
+            self.conn.execute(t.subscription_ends.insert().values(
+                subscription_id=sub.subscription_id, end_to=sub.end_to, origin=sub.origin,
+                status=status, reason=reason[:512], at=now))
+
+    def subscriptions_of(self, endpoint_id: str | None = None,
+                         pep_id: str | None = None) -> list[Subscription]:
+        """Every subscription (live or not) made by an endpoint, or scoped to a PEP."""
+        s = t.subscriptions.c
+        cond = s.endpoint_id == endpoint_id if endpoint_id is not None else s.pep_id == pep_id
+        return [_subscription(r) for r in self.conn.execute(
+            select(t.subscriptions).where(cond).order_by(s.id)).all()]
+
+    def subscription_ends(self, limit: int = 100) -> list[SubscriptionEnd]:
+        e = t.subscription_ends.c
+        rows = self.conn.execute(select(t.subscription_ends).order_by(e.id).limit(limit)).all()
+        return [SubscriptionEnd(r.id, r.subscription_id, r.end_to, r.origin, r.status,
+                                r.reason) for r in rows]
+
+    def forget_subscription_end(self, end_id: int) -> None:
+        self.conn.execute(delete(t.subscription_ends).where(t.subscription_ends.c.id == end_id))
 
     def subscriptions_for_key(self, key: Key, now: datetime) -> list[Subscription]:
         """Live subscriptions whose endpoint has a grant in one of the key's realms (and,
@@ -208,12 +251,6 @@ class UpdatesRepository:
             t.subscriptions.c.expires_at <= now).limit(limit)).all()
         return [_subscription(r) for r in rows]
 
-    def end_subscriptions(self, endpoint_id: str, now: datetime) -> None:
-        """The endpoint's subscriptions expire now."""
-        s = t.subscriptions.c
-        self.conn.execute(update(t.subscriptions).where(and_(
-            s.endpoint_id == endpoint_id, s.expires_at > now)).values(expires_at=now))
-
     def raise_pending(self, subscription_id: str, token: int, now: datetime) -> None:
         """Record that the subscriber must reach `token`; due at once."""
         p = t.pending_updates.c
@@ -229,16 +266,20 @@ class UpdatesRepository:
     def due_pending(self, now: datetime, limit: int = 50) -> list[Pending]:
         p, s = t.pending_updates.c, t.subscriptions.c
         rows = self.conn.execute(
-            select(t.subscriptions, p.token, p.attempts)
+            select(t.subscriptions, p.token, p.attempts, p.failing_since)
             .join(t.pending_updates, p.subscription_id == s.id)
             .where(and_(p.next_attempt_at <= now, s.expires_at > now))
             .order_by(p.next_attempt_at).limit(limit)).all()
-        return [Pending(_subscription(r), r.token, r.attempts) for r in rows]
+        return [Pending(_subscription(r), r.token, r.attempts, r.failing_since) for r in rows]
 
     def retry_later(self, subscription_id: str, token: int, attempts: int,
-                    at: datetime) -> None:
-        """Back off, unless a newer change has raised the notification meanwhile."""
+                    at: datetime, failing_since: datetime | None = None) -> None:
+        """Back off, unless a newer change has raised the notification meanwhile.
+        failing_since: when delivery started failing (None: the subscriber answered)."""
         p = t.pending_updates.c
+        self.conn.execute(update(t.pending_updates).where(
+            p.subscription_id == subscription_id).values(
+                failing_since=failing_since))
         self.conn.execute(update(t.pending_updates).where(and_(
             p.subscription_id == subscription_id, p.token == token)).values(
                 attempts=attempts, next_attempt_at=at))
@@ -265,4 +306,5 @@ class UpdatesRepository:
 
 def _subscription(row) -> Subscription:  # type: ignore[no-untyped-def]
     return Subscription(row.id, row.endpoint_id, row.notify_to, row.mode, row.update_type,
-                        row.pep_id, row.expires_at, row.origin)
+                        row.pep_id, row.expires_at, row.origin, row.end_to,
+                        tuple(json.loads(row.realms)) if row.realms else ())

@@ -1,6 +1,7 @@
 """Server-initiated calls to the KMS Client Service (wsdl/kms-client.wsdl): §6.11
-UpdatePending and §6.10 GetStatus, posted to a subscription's NotifyTo address; and the
-delivery loop that repeats UpdatePending with backoff until the subscriber acknowledges.
+UpdatePending and §6.10 GetStatus, posted to a subscription's NotifyTo address, and
+WS-Eventing SubscriptionEnd to its EndTo; and the delivery loop that repeats UpdatePending
+with backoff until the subscriber acknowledges (or gives up: DeliveryFailure).
 
 The loop runs in one small process per server (`kms-ws deliver`, started and stopped by
 `kms-ws serve`): pending notifications are rows in the store, so it can restart (or run
@@ -13,20 +14,23 @@ import os
 import threading
 import uuid
 
-import requests
+from collections.abc import Callable
+
 from lxml import etree
 
 from ..config import Config
 from ..domain.errors import EndpointUnreachable, KmsError, NotifyToRefused
+from ..security import certificates, wssecurity
 from ..security import xml as secure_xml
-from ..service import notify_to, subscriptions
+from ..service import notify_to, subscription_end, subscriptions
 from ..service.dispatch import utcnow
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..store.engine import Database
 from ..store.repository import Repository
-from ..store.updates import Pending, Subscription
+from ..store.updates import Pending, Subscription, SubscriptionEnd
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, action
 from .call import epr
+from .pinned import Answer, PinnedPoster
 
 log = logging.getLogger("kms_ws.delivery")
 _K, _S, _E = "{%s}" % KMS, "{%s}" % SOAP, "{%s}" % WSE
@@ -34,7 +38,8 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 CT = "application/soap+xml;charset=UTF-8"
 
 
-def request_envelope(to: str, action_uri: str, payload: etree._Element) -> bytes:
+def request_envelope(to: str, action_uri: str, payload: etree._Element,
+                     sign: Callable[[etree._Element], None] | None = None) -> bytes:
     env = etree.Element(_S + "Envelope", nsmap={"s": SOAP, "wsa": WSA, "kms": KMS})
     header = etree.SubElement(env, _S + "Header")
     for name, text in (("To", to), ("Action", action_uri),
@@ -43,6 +48,8 @@ def request_envelope(to: str, action_uri: str, payload: etree._Element) -> bytes
     reply = etree.SubElement(header, f"{{{WSA}}}ReplyTo")
     etree.SubElement(reply, f"{{{WSA}}}Address").text = ANONYMOUS
     etree.SubElement(env, _S + "Body").append(payload)
+    if sign is not None:
+        sign(env)
     return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
 
 
@@ -60,30 +67,38 @@ def update_pending_payload(sub: Subscription, token: int) -> etree._Element:
 
 
 class ClientServiceCaller:
-    """Posts KMS Client Service requests; returns the response Body's first element once
-    it is valid against the message schema (what an endpoint says is relayed to
-    administrators only if well-formed and valid)."""
+    """Posts KMS Client Service requests, signed with the server's key like its responses
+    (when security.sign_responses), to the pinned checked address of NotifyTo / EndTo;
+    returns the response Body's first element once it is valid against the message
+    schema (what an endpoint says is relayed to administrators only if valid)."""
 
-    def __init__(self, config: Config, validator: etree.XMLSchema) -> None:
+    def __init__(self, config: Config, validator: etree.XMLSchema,
+                 signing_key: wssecurity.SigningKey | None = None) -> None:
         self.config = config
         self.validator = validator
-        self._http = requests.Session()
+        self.signing_key = signing_key if config.security.sign_responses else None
+        self._http = PinnedPoster(config.notify_timeout_seconds)
+
+    def _sign(self, env: etree._Element) -> None:
+        if self.signing_key is not None:
+            wssecurity.sign(env, self.signing_key, wssecurity.REQUEST_PARTS, now=utcnow(),
+                            ttl_seconds=self.config.security.timestamp_ttl_seconds)
+
+    def _send(self, address: str, origin: str | None, what: str, action_uri: str,
+              payload: etree._Element) -> Answer:
+        # Checked before every call (the administrator may have narrowed the networks; a
+        # host name may resolve elsewhere now) and sent to the addresses just checked.
+        target = notify_to.check(address, origin, self.config.security.notify_to_networks,
+                                 what)
+        return self._http.post(target, request_envelope(address, action_uri, payload,
+                                                        self._sign), {"Content-Type": CT})
 
     def _post(self, sub: Subscription, operation: str, payload: etree._Element) -> etree._Element:
-        # Re-checked before every call: the administrator may have narrowed the networks,
-        # and a host name may resolve elsewhere now.
-        notify_to.check(sub.notify_to, sub.origin, self.config.security.notify_to_networks)
+        r = self._send(sub.notify_to, sub.origin, "NotifyTo", action(operation), payload)
+        if r.status != 200:
+            raise EndpointUnreachable(f"{sub.notify_to} answered HTTP {r.status}")
         try:
-            r = self._http.post(sub.notify_to, data=request_envelope(
-                sub.notify_to, action(operation), payload),
-                                headers={"Content-Type": CT}, allow_redirects=False,
-                                timeout=self.config.notify_timeout_seconds)
-        except requests.RequestException as exc:
-            raise EndpointUnreachable(f"{sub.notify_to}: {type(exc).__name__}") from None
-        if r.status_code != 200:
-            raise EndpointUnreachable(f"{sub.notify_to} answered HTTP {r.status_code}")
-        try:
-            root = secure_xml.parse(r.content, self.config.security)
+            root = secure_xml.parse(r.body, self.config.security)
         except KmsError:
             raise EndpointUnreachable(f"{sub.notify_to} answered with bad XML") from None
         body = root.find(_S + "Body")
@@ -101,24 +116,17 @@ class ClientServiceCaller:
                if t.get("Type") == sub.update_type]
         return max(got) if got else None
 
-    def subscription_end(self, sub: Subscription, reason: str) -> None:
-        """WS-Eventing SubscriptionEnd (one-way, one attempt) to the NotifyTo address: the
-        server ended the subscription (status SourceCancelling)."""
-        notify_to.check(sub.notify_to, sub.origin, self.config.security.notify_to_networks)
+    def subscription_end(self, end: SubscriptionEnd) -> None:
+        """WS-Eventing SubscriptionEnd (one-way) to the subscription's EndTo."""
         el = etree.Element(_E + "SubscriptionEnd", nsmap={"wse": WSE})
         ident = etree.Element(_E + "Identifier")
-        ident.text = sub.subscription_id
+        ident.text = end.subscription_id
         epr(el, _E + "SubscriptionManager", ANONYMOUS, None, None, [ident])
-        etree.SubElement(el, _E + "Status").text = WSE + "/SourceCancelling"
-        etree.SubElement(el, _E + "Reason", {XML_LANG: "en"}).text = reason
-        try:
-            r = self._http.post(sub.notify_to, data=request_envelope(
-                sub.notify_to, WSE + "/SubscriptionEnd", el), headers={"Content-Type": CT},
-                allow_redirects=False, timeout=self.config.notify_timeout_seconds)
-        except requests.RequestException as exc:
-            raise EndpointUnreachable(f"{sub.notify_to}: {type(exc).__name__}") from None
-        if r.status_code not in (200, 202, 204):
-            raise EndpointUnreachable(f"{sub.notify_to} answered HTTP {r.status_code}")
+        etree.SubElement(el, _E + "Status").text = end.status
+        etree.SubElement(el, _E + "Reason", {XML_LANG: "en"}).text = end.reason
+        r = self._send(end.end_to, end.origin, "EndTo", WSE + "/SubscriptionEnd", el)
+        if r.status not in (200, 202, 204):
+            raise EndpointUnreachable(f"{end.end_to} answered HTTP {r.status}")
 
     def get_status(self, sub: Subscription, req: EndpointStatusRequest) -> EndpointStatus:
         el = etree.Element(_K + "GetStatus", nsmap={"kms": KMS})
@@ -137,45 +145,55 @@ class ClientServiceCaller:
 
 
 def deliver_once(db: Database, caller: ClientServiceCaller, config: Config) -> int:
-    """One pass: expired subscriptions go; due notifications are posted. Returns how many
-    were acknowledged."""
+    """One pass: expired subscriptions end; due notifications are posted; SubscriptionEnd
+    messages are sent. Returns how many notifications were acknowledged."""
     with db.transaction() as conn:
         updates = Repository(conn).updates
-        expired = updates.expired_subscriptions(utcnow())
+        expired = bool(updates.expired_subscriptions(utcnow(), limit=1))
         due = updates.due_pending(utcnow())
     if expired:
-        _end(caller, expired, "the subscription expired or its client was disabled")
-        with db.transaction(write=True) as conn:
-            for sub in expired:  # with their pending notifications
-                Repository(conn).updates.delete_subscription(sub.subscription_id)
+        with db.transaction(write=True) as conn:  # looked up again: one may be renewed
+            repo, now = Repository(conn), utcnow()
+            for sub in repo.updates.expired_subscriptions(now):
+                subscription_end.end(repo, sub, "the subscription expired", now)
     acked = 0
     for p in due:
         acked += _deliver(db, caller, config, p)
+    _send_ends(db, caller)
     return acked
 
 
-def _end(caller: ClientServiceCaller, subs: list[Subscription], reason: str) -> None:
-    """Tell each subscriber its subscription ends (best effort: it goes either way)."""
-    for sub in subs:
+def _send_ends(db: Database, caller: ClientServiceCaller) -> None:
+    """SubscriptionEnd to each ended subscription's EndTo: one attempt (it is ended either
+    way), after the transaction that ended it committed."""
+    with db.transaction() as conn:
+        ends = Repository(conn).updates.subscription_ends()
+    for end in ends:
         try:
-            caller.subscription_end(sub, reason)
+            caller.subscription_end(end)
         except KmsError as exc:
-            log.warning("SubscriptionEnd to subscription %s: %s", sub.subscription_id,
+            log.warning("SubscriptionEnd to subscription %s: %s", end.subscription_id,
                         exc.reason)
+        with db.transaction(write=True) as conn:
+            Repository(conn).updates.forget_subscription_end(end.end_id)
 
 
 def _deliver(db: Database, caller: ClientServiceCaller, config: Config, p: Pending) -> int:
-    sub = p.subscription
+    sub, now = p.subscription, utcnow()
+    failing_since = None
     try:
         reached = caller.update_pending(sub, p.token)
         error = None if reached is not None and reached >= p.token else "not acknowledged"
     except NotifyToRefused as exc:
-        with db.transaction(write=True) as conn:
-            Repository(conn).updates.delete_subscription(sub.subscription_id)
-        log.warning("subscription %s ended: %s", sub.subscription_id, exc.reason)
-        return 0
+        return _give_up(db, sub, f"NotifyTo is no longer allowed: {exc.reason}",
+                        subscription_end.SOURCE_CANCELLING)
     except KmsError as exc:
         reached, error = None, exc.reason
+        failing_since = p.failing_since or now
+        limit = config.notify_give_up_seconds
+        if limit and (now - failing_since).total_seconds() >= limit:
+            return _give_up(db, sub, f"UpdatePending could not be delivered for {limit:g} s "
+                            f"({error})", subscription_end.DELIVERY_FAILURE)
     with db.transaction(write=True) as conn:
         updates = Repository(conn).updates
         if error is None and reached is not None:
@@ -183,9 +201,19 @@ def _deliver(db: Database, caller: ClientServiceCaller, config: Config, p: Pendi
             return 1
         attempts = p.attempts + 1
         updates.retry_later(sub.subscription_id, p.token, attempts, subscriptions.next_attempt(
-            utcnow(), attempts, config.notify_retry_seconds, config.notify_retry_max_seconds))
+            utcnow(), attempts, config.notify_retry_seconds, config.notify_retry_max_seconds),
+            failing_since)
     log.warning("UpdatePending to subscription %s: %s (attempt %d)", sub.subscription_id,
                 error, attempts)
+    return 0
+
+
+def _give_up(db: Database, sub: Subscription, reason: str, status: str) -> int:
+    with db.transaction(write=True) as conn:
+        repo = Repository(conn)
+        if repo.updates.get_subscription(sub.subscription_id) is not None:
+            subscription_end.end(repo, sub, reason, utcnow(), status)
+    log.warning("subscription %s ended: %s", sub.subscription_id, reason)
     return 0
 
 
@@ -195,7 +223,8 @@ def run(config: Config, stop: threading.Event | None = None) -> None:
     from ..app import message_validator  # the composition root builds the validator
     parent = os.getppid()
     db = Database(config.db_url)
-    caller = ClientServiceCaller(config, message_validator())
+    caller = ClientServiceCaller(config, message_validator(),
+                                 certificates.load_server_key(config.data_dir))
     try:
         while not stop.is_set() and os.getppid() == parent:
             try:

@@ -1,5 +1,6 @@
 """WS-Eventing (2004/08) with the DSP0226 delivery modes: Subscribe (Push or PushWithAck to
-a NotifyTo EPR; a GetUpdateList filter says what to be told about), Renew, Unsubscribe.
+a NotifyTo EPR, SubscriptionEnd to an optional EndTo EPR; a GetUpdateList filter says what
+to be told about), Renew, Unsubscribe.
 The subscription is named by the wse:Identifier reference parameter, echoed as a header."""
 
 from __future__ import annotations
@@ -29,10 +30,15 @@ def subscribe(call: WsCall) -> WsReply:
         else None
     if delivery is None or not notify_to:
         raise SchemaValidationError("Subscribe needs wse:Delivery with a wse:NotifyTo address")
+    end_to = body.find(_E + "EndTo")
+    end_address = (end_to.findtext(f"{{{WSA}}}Address") or "").strip() \
+        if end_to is not None else None
+    if end_to is not None and not end_address:
+        raise SchemaValidationError("wse:EndTo needs a wsa:Address")
     seconds, at = expiration(body.find(_E + "Expires"))
     result: SubscriptionResult = call.run("Eventing.Subscribe", SubscribeRequest(
         notify_to.strip(), delivery.get("Mode") or f"{WSE}/DeliveryModes/Push",
-        parse_filter(body, _E + "Filter"), seconds, at))
+        parse_filter(body, _E + "Filter"), seconds, at, end_address))
     out = etree.Element(_E + "SubscribeResponse", nsmap={"wse": WSE, "wsa": WSA})
     ident = etree.Element(_E + "Identifier")
     ident.text = result.subscription_id

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import zeep
 
-from kms_ws.client import ClientServiceListener, KmsClient, KmsFault, UpdateNotice
+from kms_ws.client import KmsClient, KmsFault, UpdateNotice
 from kms_ws.resources import schema_dir, wsdl_dir
 from kms_ws.soap.wsdl import build_client_wsdl
 
@@ -76,7 +76,7 @@ def test_update_pending_repeats_until_acknowledged(events_server: ServerProcess,
                                                    member) -> None:  # type: ignore[no-untyped-def]
     client, _, _ = member
     acks = Acks()
-    with ClientServiceListener(acks, inspect=validate_envelope) as listener:
+    with client.listener(acks, inspect=validate_envelope) as listener:
         sub = client.subscribe(listener.url, expires="PT1H")
         assert sub.startswith("uuid:")
         key = client.create_key(friendly_name="changed")
@@ -96,7 +96,7 @@ def test_update_pending_repeats_until_acknowledged(events_server: ServerProcess,
 def test_get_update_list_reaching_the_tokens_acknowledges(events_server: ServerProcess,
                                                           member) -> None:  # type: ignore[no-untyped-def]
     client, _, _ = member
-    with ClientServiceListener(Acks(), inspect=validate_envelope) as listener:
+    with client.listener(Acks(), inspect=validate_envelope) as listener:
         sub = client.subscribe(listener.url)
         client.create_key(friendly_name="to-fetch")
         assert listener.wait_for(1, 15)
@@ -115,7 +115,7 @@ def test_get_update_list_reaching_the_tokens_acknowledges(events_server: ServerP
 
 def test_pending_notifications_survive_a_restart(events_server: ServerProcess, member) -> None:  # type: ignore[no-untyped-def]
     client, _, _ = member
-    with ClientServiceListener(Acks(), inspect=validate_envelope) as listener:
+    with client.listener(Acks(), inspect=validate_envelope) as listener:
         sub = client.subscribe(listener.url)
         client.create_key(friendly_name="before-restart")
         assert listener.wait_for(1, 15)
@@ -175,7 +175,7 @@ def test_admin_asks_an_endpoint_for_its_status_through_the_cli(events_server: Se
         return {"OperatingMode": "Online", "KeysInUse": 3, "RekeyStatus": "Idle",
                 "Locale": req["Locale"] or "en-US", "Status": {"firmware": "1.2.3"}}
 
-    with ClientServiceListener(Acks(), status, inspect=validate_envelope) as listener:
+    with client.listener(Acks(), status, inspect=validate_envelope) as listener:
         sub = client.subscribe(listener.url)
         out = kms("endpoint-status", sub, "--locale", "de-DE", "--url", events_server.url,
                   "--user", ADMIN[0], "--password-stdin", stdin=ADMIN[1] + "\n")
@@ -206,13 +206,14 @@ def test_expired_subscriptions_stop_and_are_removed(events_server: ServerProcess
                                                     member) -> None:  # type: ignore[no-untyped-def]
     client, _, _ = member
     before = db.count(events_server.data_dir, "subscriptions")
-    with ClientServiceListener(Acks(), inspect=validate_envelope) as listener:
+    with client.listener(Acks(), inspect=validate_envelope) as listener:
         sub = client.subscribe(listener.url, expires="PT2S")
         assert db.count(events_server.data_dir, "subscriptions") == before + 1
         assert eventually(lambda: db.count(events_server.data_dir, "subscriptions") == before)
         # the server ended it: WS-Eventing SubscriptionEnd (schema-validated by inspect)
-        assert listener.ended == [(sub, "http://schemas.xmlsoap.org/ws/2004/08/eventing/"
-                                        "SourceCancelling")]
+        assert [(e.subscription_id, e.status) for e in listener.ended] == [
+            (sub, "http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling")]
+        assert "expired" in listener.ended[0].reason
         client.create_key(friendly_name="after-expiry")
         assert pending(events_server) == 0  # nobody left to tell
         assert listener.received == []
@@ -221,8 +222,8 @@ def test_expired_subscriptions_stop_and_are_removed(events_server: ServerProcess
 
 def test_an_invalid_status_is_not_relayed(events_server: ServerProcess, member) -> None:  # type: ignore[no-untyped-def]
     client, _, _ = member
-    with ClientServiceListener(Acks(), lambda req: {"OperatingMode": " " * 3},
-                               inspect=lambda data: None) as listener:
+    with client.listener(Acks(), lambda req: {"OperatingMode": " " * 3},
+                         inspect=lambda data: None) as listener:
         sub = client.subscribe(listener.url)
         with KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
             with pytest.raises(KmsFault) as err:
@@ -233,7 +234,7 @@ def test_an_invalid_status_is_not_relayed(events_server: ServerProcess, member) 
 
 def test_an_edit_of_a_key_is_notified_too(events_server: ServerProcess) -> None:
     with KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
-        with ClientServiceListener(Acks(), inspect=validate_envelope) as listener:
+        with admin.listener(Acks(), inspect=validate_envelope) as listener:
             sub = admin.subscribe(listener.url)
             key = admin.create_key(friendly_name="to-edit")
             assert listener.wait_for(1, 15)
@@ -250,7 +251,7 @@ def test_realm_association_and_policy_changes_are_notified(events_server: Server
     realm = f"realm://events/{uuid.uuid4().hex[:8]}"
     name, pw = f"ev-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     with KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin, \
-            ClientServiceListener(Acks(), inspect=validate_envelope) as listener:
+            admin.listener(Acks(), inspect=validate_envelope) as listener:
         key = admin.create_key(friendly_name="elsewhere")  # before the realm exists
         admin.admin_create("Realm", {"RealmId": realm})  # the administrator gets every right
         admin.register_endpoint("Client", name, password=pw, realms=(realm,))
@@ -284,8 +285,8 @@ def test_realm_association_and_policy_changes_are_notified(events_server: Server
 def test_disabling_a_client_ends_its_subscriptions(events_server: ServerProcess) -> None:
     realm = f"realm://events/{uuid.uuid4().hex[:8]}"
     name, pw = f"ev-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    with ClientServiceListener(Acks(), inspect=validate_envelope) as listener, \
-            KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
+    with KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin, \
+            admin.listener(Acks(), inspect=validate_envelope) as listener:
         admin.admin_create("Realm", {"RealmId": realm})  # the administrator gets every right
         admin.register_endpoint("Client", name, password=pw, realms=(realm,))
         with KmsClient(events_server.url, name, pw, plugins=[ValidatingPlugin()]) as client:
@@ -294,6 +295,7 @@ def test_disabling_a_client_ends_its_subscriptions(events_server: ServerProcess)
         doc = admin.admin_get("Client", name)
         admin.admin_edit("Client", {**doc, "State": "Disabled"})
         assert eventually(lambda: listener.ended != [])
-        assert listener.ended == [(sub, "http://schemas.xmlsoap.org/ws/2004/08/eventing/"
-                                        "SourceCancelling")]
+        assert [(e.subscription_id, e.status) for e in listener.ended] == [
+            (sub, "http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling")]
+        assert "Disabled" in listener.ended[0].reason
         assert db.count(events_server.data_dir, "subscriptions") == before - 1

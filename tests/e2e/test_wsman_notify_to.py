@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kms_ws.client import ClientServiceListener, KmsClient, KmsFault
+from kms_ws.client import KmsClient, KmsFault
 
 from ..support import db
 from ..support.schema_check import validate_envelope
@@ -86,7 +86,7 @@ def test_own_address_and_configured_networks_are_accepted(guarded: ServerProcess
 
 def test_delivery_rechecks_and_ends_a_subscription_no_longer_allowed(
         guarded: ServerProcess, client: KmsClient) -> None:
-    with ClientServiceListener(Acks(), host=ALLOWED, inspect=validate_envelope) as listener:
+    with client.listener(Acks(), host=ALLOWED, inspect=validate_envelope) as listener:
         client.subscribe(listener.url)
         client.create_key(friendly_name="allowed")
         assert listener.wait_for(1, 15), "an allowed NotifyTo is delivered to"

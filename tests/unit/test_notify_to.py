@@ -16,7 +16,8 @@ from kms_ws.service import notify_to
     ("http://[::1]:9/x", "127.0.0.1", ()),
 ])
 def test_allowed(url: str, origin: str, networks: tuple[str, ...]) -> None:
-    assert notify_to.check(url, origin, networks) is None  # raises NotifyToRefused if not
+    target = notify_to.check(url, origin, networks)  # raises NotifyToRefused if not
+    assert target.addresses == (notify_to._address(target.host),)  # the literal itself
 
 
 @pytest.mark.parametrize("url,origin,networks", [

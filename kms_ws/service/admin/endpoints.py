@@ -15,7 +15,7 @@ from ...domain.errors import (AlreadyExists, InUse, InvalidParameter, NotFound,
 from ...domain.model import (PEP_AUTH_NONE, ClientState, CredentialType, Endpoint,
                              EndpointKind, NameValue)
 from ...domain.realms import ALL_RIGHTS, Right, parse_rights, realms_with
-from .. import credentials
+from .. import credentials, subscription_end
 from ..context import RequestContext
 from .base import (Kind, check_version, is_guid, need, realm_doc, realm_list, require_realm)
 from .common import clean, pair_doc, pairs, policy_ids
@@ -67,6 +67,7 @@ class EndpointKindBase(Kind):
         used = ctx.repo.endpoint_users(ep.endpoint_id)
         if used:
             raise InUse(f"{self.element} {ep.endpoint_id} still has {used}")
+        subscription_end.endpoint_deleted(ctx.repo, ep, ctx.now)
         ctx.repo.drop_associations(self.element, ep.endpoint_id)
         ctx.repo.delete_endpoint(ep.endpoint_id)
         return None
@@ -76,7 +77,8 @@ class EndpointKindBase(Kind):
         if target.kind != "Realm":
             return super().associate(ctx, object_id, target, rights)
         ep = self.load(ctx, object_id, Right.EDIT)
-        grant_realm(ctx, ep, target.object_id, rights)
+        grant_realm(ctx, ep, target.object_id, rights)  # may take the Read right away
+        subscription_end.review(ctx.repo, ep.endpoint_id, ctx.now)
 
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         if target.kind != "Realm":
@@ -88,6 +90,7 @@ class EndpointKindBase(Kind):
         if len(ep.grants) == 1:
             raise InvalidParameter("an endpoint keeps at least one realm association")
         ctx.repo.revoke(ep.endpoint_id, target.object_id)
+        subscription_end.review(ctx.repo, ep.endpoint_id, ctx.now)
 
 
 def wrapping_keys_doc(ctx: RequestContext, ep: Endpoint) -> Document | None:
@@ -188,13 +191,12 @@ class ClientKind(EndpointKindBase):
         ep.state = client_state(ep.state, doc.get("State", ep.state.value))
         if ep.state is ClientState.ACTIVE:
             ep.failed_auth = 0
-        else:  # a disabled client's subscriptions end now (the deliverer sends SubscriptionEnd)
-            ctx.repo.updates.end_subscriptions(ep.endpoint_id, ctx.now)
         ep.capabilities = tuple(sorted(set(capability_names(doc))))
         ep.attributes = pairs(doc, "Attributes")
         ep.is_admin = doc.get("Administrator", "false") in ("true", "1")
         ep.is_km_server = doc.get("KmServer", "false") in ("true", "1")
         ctx.repo.update_endpoint(ep, ctx.now)
+        subscription_end.review(ctx.repo, ep.endpoint_id, ctx.now)  # e.g. now Disabled
         if new_credential is not None:  # the old secret and its sessions stop working now
             credentials.replace(ctx, ep.endpoint_id, new_credential)
             ctx.repo.revoke_sessions_of(ep.endpoint_id)
@@ -303,6 +305,7 @@ class PepKind(EndpointKindBase):
         if not ctx.repo.disassociate("Pep", object_id, "Client", target.object_id):
             raise NotFound(f"client {target.object_id} is not associated (the registering "
                            "client always is)")
+        subscription_end.review(ctx.repo, target.object_id, ctx.now)  # scoped to this PEP
 
 
 def _pep_authentication(ctx: RequestContext, doc: Document, ep: Endpoint

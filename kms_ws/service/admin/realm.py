@@ -12,6 +12,7 @@ from ...domain.errors import AlreadyExists, InUse
 from ...domain.model import AdminObject
 from ...domain.realms import ALL_RIGHTS, check_realm_uri, realm_object_id
 from ...store.repository import Repository
+from .. import subscription_end
 from ..context import RequestContext
 from .base import StoredKind, require_admin
 from .messages import AdminRequest, Document
@@ -57,6 +58,7 @@ class RealmKind(StoredKind):
         if users:
             raise InUse(f"realm {obj.name} still holds {users}; move them out first")
         ctx.repo.revoke(ctx.caller.endpoint_id, obj.name)
+        subscription_end.review(ctx.repo, ctx.caller.endpoint_id, ctx.now)
 
 
 def ensure_realm(ctx: RequestContext, uri: str) -> None:

@@ -1,0 +1,81 @@
+"""WS-Eventing SubscriptionEnd: the server ends a subscription it can no longer serve.
+
+A subscription is served while its client exists and is Active, still has the Read right
+in at least one realm it had it in when it subscribed, and (scoped to a PEP) that PEP
+exists and is still served by the client. When that stops — the client is deleted,
+disabled or locked, loses Read there, the PEP goes or is disassociated — or an
+administrator removes the subscription, it expires, or delivery gives up, the
+subscription and its pending notifications are removed in that same transaction and a
+SubscriptionEnd is queued for its wse:EndTo (none given: none sent, as WS-Eventing says).
+The deliverer sends it (kms_ws.wsman.delivery).
+
+Status: SourceCancelling when the server ends it; DeliveryFailure when delivery gave up.
+SourceShuttingDown is never sent: subscriptions and pending notifications are stored
+and outlive a server restart."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..domain.model import ClientState, Endpoint
+from ..domain.realms import Right, allows, realms_with
+from ..store.repository import Repository
+from ..store.updates import Subscription
+from ..xmlns import WSE
+
+SOURCE_CANCELLING = WSE + "/SourceCancelling"
+DELIVERY_FAILURE = WSE + "/DeliveryFailure"
+SOURCE_SHUTTING_DOWN = WSE + "/SourceShuttingDown"
+
+
+def end(repo: Repository, sub: Subscription, reason: str, now: datetime,
+        status: str = SOURCE_CANCELLING) -> None:
+    repo.updates.end_subscription(sub, status, reason, now)
+
+
+def review(repo: Repository, endpoint_id: str, now: datetime) -> int:
+    """End the endpoint's subscriptions that can no longer be served; returns how many.
+    Called in the transaction that changed the endpoint, its rights or its PEPs."""
+    ep = repo.get_endpoint(endpoint_id)
+    ended = 0
+    for sub in repo.updates.subscriptions_of(endpoint_id):
+        reason = unservable(repo, ep, sub)
+        if reason is not None:
+            end(repo, sub, reason, now)
+            ended += 1
+    return ended
+
+
+def end_all(repo: Repository, subs: list[Subscription], reason: str, now: datetime) -> None:
+    for sub in subs:
+        end(repo, sub, reason, now)
+
+
+def endpoint_deleted(repo: Repository, ep: Endpoint, now: datetime) -> None:
+    """Before the endpoint's row goes (its subscriptions would go with it, unannounced)."""
+    if ep.kind.value == "Client":
+        end_all(repo, repo.updates.subscriptions_of(ep.endpoint_id),
+                "the subscriber's client was deleted", now)
+    else:
+        end_all(repo, repo.updates.subscriptions_of(pep_id=ep.endpoint_id),
+                f"PEP {ep.endpoint_id}, the scope of the subscription, was deleted", now)
+
+
+def unservable(repo: Repository, ep: Endpoint | None, sub: Subscription) -> str | None:
+    """Why the subscription can no longer be served, or None."""
+    if ep is None:
+        return "the subscriber's client was deleted"
+    if ep.state not in (ClientState.ACTIVE, ClientState.AUTHENTICATED):
+        return f"the subscriber's client is {ep.state.value}"
+    realms = sub.realms or realms_with(ep.grants, Right.READ)  # before schema 8: any realm
+    if not any(allows(ep.grants, (r,), Right.READ) for r in realms):
+        return ("the subscriber's client no longer has the Read right in the realms it "
+                "subscribed under: " + ", ".join(sub.realms or ("any realm",)))
+    if sub.pep_id is not None and not ep.is_admin:
+        pep = repo.get_endpoint(sub.pep_id)
+        if pep is None:
+            return f"PEP {sub.pep_id}, the scope of the subscription, was deleted"
+        if pep.owner_id != ep.endpoint_id and not repo.is_associated(
+                "Pep", pep.endpoint_id, "Client", ep.endpoint_id):
+            return f"PEP {sub.pep_id} is no longer associated with the subscriber's client"
+    return None
