@@ -1,0 +1,186 @@
+"""Signed server-to-client calls: UpdatePending, GetStatus and SubscriptionEnd carry the
+server's WS-Security signature (like its responses), and a client's listener verifies
+each one against the server certificate it trusts. Unsigned, tampered, forged or replayed
+calls get a SOAP fault and no callback runs."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+from lxml import etree
+
+from kms_ws.client import ClientServiceListener, KmsClient
+from kms_ws.security import wssecurity
+from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
+from kms_ws.xmlns import KMS, SOAP, WSE, WSSE
+
+from ..e2e.test_wsman_eventing import FAST, Acks, eventually
+from ..support.schema_check import validate_envelope
+from ..support.server import ADMIN, ServerProcess
+from ..support.signing import new_key, utcnow
+from ..support.validating import ValidatingPlugin
+
+pytestmark = pytest.mark.e2e
+CT = {"Content-Type": "application/soap+xml;charset=UTF-8"}
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data = tmp_path_factory.mktemp("signedcalls") / "data"
+    data.mkdir(parents=True)
+    (data / "kms-ws.json").write_text(json.dumps(FAST))
+    s = ServerProcess(data)
+    s.bootstrap()
+    s.start()
+    yield s
+    assert s.stop() == 0, s.stderr_text()
+
+
+@pytest.fixture()
+def client(srv: ServerProcess) -> Iterator[KmsClient]:
+    realm = f"realm://signed/{uuid.uuid4().hex[:8]}"
+    name, pw = f"sc-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    with KmsClient(srv.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
+        admin.register_endpoint("Client", name, password=pw, realms=(realm,))
+    with KmsClient(srv.url, name, pw, plugins=[ValidatingPlugin()]) as c:
+        yield c
+
+
+class Recorder:
+    """inspect hook: validates every envelope and keeps the requests, as received."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+
+    def __call__(self, data: bytes) -> None:
+        root = validate_envelope(data)
+        if root.find(f"{{{SOAP}}}Body/{{{SOAP}}}Fault") is None and \
+                root.find(f"{{{SOAP}}}Header/{{http://schemas.xmlsoap.org/ws/2004/08/"
+                          f"addressing}}RelatesTo") is None:
+            self.requests.append(data)
+
+    def first(self, tag: str) -> bytes:
+        return next(r for r in self.requests if etree.fromstring(r).find(
+            f"{{{SOAP}}}Body/{tag}") is not None)
+
+
+def captured_update(client: KmsClient) -> tuple[bytes, ClientServiceListener]:
+    """A genuine signed UpdatePending, as the server sent it, and the listener it
+    reached (which the caller stops)."""
+    rec = Recorder()
+    listener = client.listener(Acks(), inspect=rec).start()
+    sub = client.subscribe(listener.url)
+    client.create_key(friendly_name="signed")
+    assert listener.wait_for(1, 15)
+    client.unsubscribe(sub)
+    return rec.first(f"{{{KMS}}}UpdatePending"), listener
+
+
+def post(listener: ClientServiceListener, data: bytes) -> tuple[int, etree._Element | None]:
+    r = requests.post(listener.url, data=data, headers=CT, timeout=10)
+    return r.status_code, validate_envelope(r.content) if r.content else None
+
+
+def subcode(fault_env: etree._Element | None) -> str:
+    assert fault_env is not None
+    return fault_env.findtext(f".//{{{SOAP}}}Subcode/{{{SOAP}}}Value") or ""
+
+
+def test_genuine_calls_are_signed_and_accepted(client: KmsClient) -> None:
+    data, listener = captured_update(client)
+    listener.stop()
+    root = etree.fromstring(data)
+    assert root.find(f"{{{SOAP}}}Header/{{{WSSE}}}Security/{{http://www.w3.org/2000/09/"
+                     f"xmldsig#}}Signature") is not None
+    assert listener.refused == 0 and len(listener.received) >= 1
+
+
+def test_tampered_unsigned_replayed_and_forged_calls_are_refused(client: KmsClient) -> None:
+    genuine, sender = captured_update(client)
+    sender.stop()
+    fired: list[object] = []
+    with client.listener(lambda n: fired.append(n) or None,
+                         inspect=validate_envelope) as listener:
+        tampered = genuine.replace(b"<kms:Type>AllKeys</kms:Type>", b"<kms:Type>Keys</kms:Type>")
+        assert tampered != genuine
+        status, env = post(listener, tampered)
+        assert (status, subcode(env)) == (401, "wsse:FailedCheck")
+
+        root = etree.fromstring(genuine)
+        sec = root.find(f"{{{SOAP}}}Header/{{{WSSE}}}Security")
+        sec.getparent().remove(sec)
+        status, env = post(listener, etree.tostring(root))
+        assert (status, subcode(env)) == (400, "wsse:InvalidSecurity")
+
+        status, env = post(listener, forged(genuine))
+        assert (status, subcode(env)) == (401, "wsse:SecurityTokenUnavailable")
+
+        assert post(listener, genuine)[0] == 200  # once (the first listener did not share)
+        status, env = post(listener, genuine)
+        assert (status, subcode(env)) == (409, "wsse:InvalidSecurity")  # a replay
+
+        assert len(fired) == 1 and len(listener.received) == 1
+        assert listener.refused == 4
+
+
+def test_a_forged_subscription_end_is_not_recorded(client: KmsClient) -> None:
+    rec = Recorder()
+    with client.listener(Acks(), inspect=rec) as listener:
+        sub = client.subscribe(listener.url)
+        with KmsClient(client.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
+            admin.unsubscribe(sub)  # an administrator removes it: SubscriptionEnd
+        assert listener.wait_for_end(1, 15)
+        genuine = rec.first(f"{{{WSE}}}SubscriptionEnd")
+        other = genuine.replace(sub.encode(), f"uuid:{uuid.uuid4()}".encode())
+        status, env = post(listener, other)
+        assert (status, subcode(env)) == (401, "wsse:FailedCheck")
+        status, env = post(listener, forged(other))
+        assert (status, subcode(env)) == (401, "wsse:SecurityTokenUnavailable")
+        assert [e.subscription_id for e in listener.ended] == [sub]
+
+
+def test_a_listener_trusting_another_certificate_refuses_the_server(
+        srv: ServerProcess, client: KmsClient) -> None:
+    stranger = self_signed(new_key(), "not the server")
+    fired: list[object] = []
+    with ClientServiceListener(lambda n: fired.append(n) or None, server_cert=stranger,
+                               inspect=validate_envelope) as listener:
+        sub = client.subscribe(listener.url)
+        client.create_key(friendly_name="to-a-stranger")
+        assert eventually(lambda: listener.refused >= 2)  # refused, and tried again
+        assert fired == [] and listener.received == []
+        client.unsubscribe(sub)
+
+
+def test_verification_is_required_unless_turned_off(srv: ServerProcess,
+                                                    client: KmsClient) -> None:
+    with pytest.raises(ValueError, match="server_cert"):
+        ClientServiceListener(Acks())
+    genuine, sender = captured_update(client)
+    sender.stop()
+    root = etree.fromstring(genuine)
+    sec = root.find(f"{{{SOAP}}}Header/{{{WSSE}}}Security")
+    sec.getparent().remove(sec)
+    with ClientServiceListener(Acks(), verify_requests=False,
+                               inspect=validate_envelope) as lax:
+        assert post(lax, etree.tostring(root))[0] == 200  # what the owner chose
+        assert len(lax.received) == 1
+    pinned = ClientServiceListener(Acks(), server_cert=srv.data_dir / SERVER_CERT_FILE)
+    with pinned:
+        assert post(pinned, etree.tostring(root))[0] == 400 and pinned.received == []
+
+
+def forged(data: bytes) -> bytes:
+    """The same call, re-signed with a key that is not the server's."""
+    root = etree.fromstring(data)
+    sec = root.find(f"{{{SOAP}}}Header/{{{WSSE}}}Security")
+    if sec is not None:
+        sec.getparent().remove(sec)
+    key = new_key()
+    wssecurity.sign(root, wssecurity.SigningKey(key, self_signed(key, "kms-ws response signing")),
+                    wssecurity.REQUEST_PARTS, now=utcnow(), ttl_seconds=300)
+    return etree.tostring(root)
