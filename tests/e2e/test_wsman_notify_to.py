@@ -104,3 +104,18 @@ def test_delivery_rechecks_and_ends_a_subscription_no_longer_allowed(
     assert guarded.stop() == 0
     configure(guarded.data_dir, [f"{ALLOWED}/32", "192.0.2.0/24"])
     guarded.start()
+
+
+def test_a_host_name_is_delivered_to_at_its_checked_address(guarded: ServerProcess,
+                                                            client: KmsClient) -> None:
+    """NotifyTo and EndTo by name ('localhost'): resolved, checked, and called at the
+    checked address (the listener listens on 127.0.0.1 only)."""
+    with client.listener(Acks(), inspect=validate_envelope) as listener:
+        by_name = listener.url.replace("127.0.0.1", "localhost")
+        sub = client.subscribe(by_name, end_to=by_name)
+        client.create_key(friendly_name="by-name")
+        assert listener.wait_for(1, 15), "no UpdatePending to a NotifyTo given by name"
+        with KmsClient(guarded.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
+            admin.unsubscribe(sub)
+        assert listener.wait_for_end(1, 15), "no SubscriptionEnd to an EndTo given by name"
+        assert listener.ended[0].subscription_id == sub

@@ -1,0 +1,164 @@
+"""DNS rebinding: a NotifyTo / EndTo host name is resolved once, every address checked,
+and the call goes to a checked address with the name in the Host header — never to what
+the name resolves to later. The resolver is replaced; the HTTP server is real (loopback)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from kms_ws.domain.errors import EndpointUnreachable, NotifyToRefused
+from kms_ws.service import notify_to
+from kms_ws.wsman.pinned import PinnedPoster
+
+from ..support.server import free_port
+
+
+_REAL_GETADDRINFO = socket.getaddrinfo
+
+
+class Resolver:
+    """Stands in for socket.getaddrinfo, process-wide (so a connection that resolved the
+    name again would be seen): names from a table that a test may change; IP literals
+    as the real resolver answers them."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers, self.calls = answers, 0
+
+    def __call__(self, host: str, port: Any, *args: Any, **kw: Any) -> list[tuple]:  # type: ignore[type-arg]
+        if notify_to._address(host) is not None:
+            return _REAL_GETADDRINFO(host, port, *args, **kw)
+        self.calls += 1  # a name lookup
+        if host not in self.answers:
+            raise socket.gaierror("unknown host")
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (a, 0)) for a in self.answers[host]]
+
+
+@pytest.fixture()
+def resolver(monkeypatch: pytest.MonkeyPatch) -> Resolver:
+    r = Resolver({})
+    monkeypatch.setattr(socket, "getaddrinfo", r)
+    return r
+
+
+@pytest.fixture()
+def endpoint() -> Iterator[tuple[int, list[tuple[str, str, bytes]]]]:
+    """A real HTTP server on 127.0.0.1 recording (Host header, path, body)."""
+    seen: list[tuple[str, str, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append((self.headers.get("Host") or "", self.path, body))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_checked_address_is_used_not_a_later_answer(resolver: Resolver, endpoint) -> None:  # type: ignore[no-untyped-def]
+    port, seen = endpoint
+    resolver.answers["hooks.example"] = ["127.0.0.1"]
+    target = notify_to.check(f"http://hooks.example:{port}/kms-client?x=1", "127.0.0.1", ())
+    assert [str(a) for a in target.addresses] == ["127.0.0.1"] and resolver.calls == 1
+    resolver.answers["hooks.example"] = ["169.254.169.254"]  # rebinding after the check
+    answer = PinnedPoster(5).post(target, b"<x/>", {"Content-Type": "text/xml"})
+    assert answer.status == 200 and answer.body == b"ok"
+    assert seen == [(f"hooks.example:{port}", "/kms-client?x=1", b"<x/>")]
+    assert resolver.calls == 1, "the name was resolved again for the connection"
+    with pytest.raises(NotifyToRefused):  # the next check sees the new answer
+        notify_to.check(f"http://hooks.example:{port}/kms-client", "127.0.0.1", ())
+
+
+def test_every_address_of_a_name_must_qualify(resolver: Resolver) -> None:
+    resolver.answers["mixed.example"] = ["127.0.0.1", "10.1.2.3"]
+    with pytest.raises(NotifyToRefused, match="mixed.example"):
+        notify_to.check("http://mixed.example/x", "127.0.0.1", ())
+    target = notify_to.check("http://mixed.example/x", "127.0.0.1", ("10.1.0.0/16",))
+    assert [str(a) for a in target.addresses] == ["127.0.0.1", "10.1.2.3"]
+
+
+def test_the_next_checked_address_is_tried_when_one_does_not_listen(
+        resolver: Resolver, endpoint) -> None:  # type: ignore[no-untyped-def]
+    port, seen = endpoint
+    resolver.answers["localhost.example"] = ["::1", "127.0.0.1"]  # listening on v4 only
+    target = notify_to.check(f"http://localhost.example:{port}/a", "127.0.0.1", ())
+    assert PinnedPoster(5).post(target, b"1", {}).status == 200
+    assert [h for h, _, _ in seen] == [f"localhost.example:{port}"]
+
+
+def test_nothing_listening_is_unreachable_and_redirects_are_not_followed(
+        resolver: Resolver) -> None:
+    resolver.answers["quiet.example"] = ["127.0.0.1"]
+    target = notify_to.check(f"http://quiet.example:{free_port()}/a", "127.0.0.1", ())
+    with pytest.raises(EndpointUnreachable):
+        PinnedPoster(2).post(target, b"1", {})
+
+
+def test_a_redirect_is_an_answer_not_a_second_request(resolver: Resolver) -> None:
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(307)
+            self.send_header("Location", "http://169.254.169.254/latest/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        resolver.answers["redir.example"] = ["127.0.0.1"]
+        target = notify_to.check(f"http://redir.example:{server.server_address[1]}/", "127.0.0.1",
+                                 ())
+        assert PinnedPoster(5).post(target, b"1", {}).status == 307
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_oversized_answer_is_refused(resolver: Resolver) -> None:
+    class Big(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", str(4096))
+            self.end_headers()
+            self.wfile.write(b"x" * 4096)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Big)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        resolver.answers["big.example"] = ["127.0.0.1"]
+        target = notify_to.check(f"http://big.example:{server.server_address[1]}/", "127.0.0.1",
+                                 ())
+        with pytest.raises(EndpointUnreachable, match="more than 1024"):
+            PinnedPoster(5, max_answer_bytes=1024).post(target, b"1", {})
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_user_info_in_the_address_is_refused() -> None:
+    with pytest.raises(NotifyToRefused, match="user name"):
+        notify_to.check("http://u:p@127.0.0.1/x", "127.0.0.1", ())
