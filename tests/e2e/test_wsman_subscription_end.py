@@ -241,5 +241,6 @@ def test_a_client_without_read_anywhere_cannot_subscribe(srv: ServerProcess,
     with KmsClient(srv.url, name, pw, plugins=[ValidatingPlugin()]) as c:
         with pytest.raises(KmsFault) as err:
             c.subscribe("http://127.0.0.1:9/x")
-    assert err.value.subcode == "wsman:AccessDenied"
+    assert (err.value.subcode, err.value.error_code) == ("wsman:AccessDenied",
+                                                         "E_PERMISSION_DENIED")
     assert count(srv, "subscriptions") == before
