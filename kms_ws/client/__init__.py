@@ -1,6 +1,6 @@
 """The zeep-based KmsClient, and the client/PEP-side unwrapping of delivered keys."""
 
-from .kms_client import Key, KmsClient, KmsFault, UntrustedResponse
+from .kms_client import Key, KmsClient, KmsFault, UntrustedResponse, UpdatedObject
 from .pep import PepProver, PepSigner
 from .listener import ClientServiceListener, SubscriptionEnded, UpdateNotice
 from .signing import hmac_signing_key, load_signing_key
@@ -8,5 +8,5 @@ from .unwrap import Kek, KeyUnwrapError, PepBlob, PepUnwrapper, PrivateKeyHolder
 
 __all__ = ["ClientServiceListener", "Kek", "Key", "KeyUnwrapError", "KmsClient", "KmsFault",
            "PepBlob", "PepProver", "PepSigner", "PepUnwrapper", "PrivateKeyHolder",
-           "SubscriptionEnded", "UntrustedResponse", "UpdateNotice",
+           "SubscriptionEnded", "UntrustedResponse", "UpdateNotice", "UpdatedObject",
            "hmac_signing_key", "load_signing_key"]

@@ -35,6 +35,7 @@ from zeep.transports import Transport
 from ..domain.errors import KmsError
 from ..resources import wsdl_dir
 from ..security.wssecurity import SigningKey
+from ..soap import documents
 from ..xmlns import KMS, PREFIXES
 from .addressing import AddressingPlugin
 from .listener import ClientServiceListener, StatusHandler, UpdateHandler
@@ -82,6 +83,15 @@ class Key:
     extensions: dict[str, dict[str, str]] = field(default_factory=dict)
     wrapping_type: str | None = None  # how the blob arrived ("none" = unwrapped)
     pep_blob: PepBlob | None = field(default=None, repr=False)  # double wrapped: for the PEP
+
+
+@dataclass
+class UpdatedObject:
+    """An administered object of a custom update type (GetUpdateList): its kind (schema
+    element, e.g. RetentionPolicy) and its fields by element name."""
+
+    kind: str
+    document: dict[str, Any]
 
 
 class _Session(requests.Session):
@@ -339,9 +349,12 @@ class KmsClient:
 
     def get_update_list(self, update_type: str = "AllKeys",
                         tokens: Mapping[str, int] | None = None, *, pep_id: str | None = None,
-                        max_elements: int = 100) -> Generator[Key, None, dict[str, int]]:
+                        max_elements: int = 100
+                        ) -> Generator[Key | UpdatedObject, None, dict[str, int]]:
         """§6.12 GetUpdateList: yields the keys changed since `tokens` (None or 0: all of
-        them) and returns the new UpdateVersioningTokens, for the next call:
+        them) — or, for a custom type ("Policies", "RetentionPolicy", "KeyGroup", ...),
+        UpdatedObject(kind, document) — and returns the new UpdateVersioningTokens, for
+        the next call:
 
             tokens = yield from client.get_update_list(tokens=tokens)
         """
@@ -351,7 +364,10 @@ class KmsClient:
                 el = self._ws(next, it)
             except StopIteration as stop:
                 return dict(stop.value)
-            yield key_from_element(el, self._unwrapper)
+            if el.tag == f"{{{KMS}}}Key":
+                yield key_from_element(el, self._unwrapper)
+            else:
+                yield UpdatedObject(etree.QName(el).localname, documents.decode(el))
 
     def subscribe(self, notify_to: str, update_type: str = "AllKeys", *,
                   pep_id: str | None = None, expires: str | None = None,

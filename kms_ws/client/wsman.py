@@ -94,14 +94,15 @@ class WsManChannel:
     def update_list(self, update_type: str, tokens: dict[str, int] | None,
                     pep_id: str | None, max_elements: int) -> Generator[etree._Element, None,
                                                                          dict[str, int]]:
-        """Yields kms:Key elements; returns the new UpdateVersioningTokens."""
+        """Yields kms:Key elements (or a custom type's object elements); returns the new
+        UpdateVersioningTokens."""
         enum = etree.Element(_N + "Enumerate", nsmap=NSMAP)
         etree.SubElement(enum, _W + "OptimizeEnumeration")
         etree.SubElement(enum, _W + "MaxElements").text = str(max_elements)
         enum.append(update_filter(update_type, tokens, pep_id))
         env = self.call(f"{WSEN}/Enumerate", enum, KEY_URI)
         body = env.find(f"{_S}Body/{_N}EnumerateResponse")
-        yield from body.iterfind(f"{_W}Items/{_K}Key")
+        yield from _items(body.find(_W + "Items"))
         while body.find(_W + "EndOfSequence") is None and body.find(_N + "EndOfSequence") is None:
             pull = etree.Element(_N + "Pull", nsmap=NSMAP)
             etree.SubElement(pull, _N + "EnumerationContext").text = \
@@ -109,7 +110,7 @@ class WsManChannel:
             etree.SubElement(pull, _N + "MaxElements").text = str(max_elements)
             env = self.call(f"{WSEN}/Pull", pull, KEY_URI)
             body = env.find(f"{_S}Body/{_N}PullResponse")
-            yield from body.iterfind(f"{_N}Items/{_K}Key")
+            yield from _items(body.find(_N + "Items"))
         return {t.get("Type", ""): int(t.text or 0) for t in
                 env.iterfind(f"{_S}Header/{_K}UpdateVersioningTokens/{_K}Token")}
 
@@ -134,6 +135,11 @@ class WsManChannel:
         ident.text = subscription_id
         body = etree.Element(f"{{{WSE}}}{verb}", nsmap={"wse": WSE})
         return self.call(f"{WSE}/{verb}", body, KEY_URI, headers=[ident])
+
+
+def _items(box: etree._Element | None) -> list[etree._Element]:
+    return [] if box is None else [c for c in box if isinstance(c.tag, str)
+                                   and c.tag.startswith(_K)]
 
 
 def update_filter(update_type: str, tokens: dict[str, int] | None,

@@ -27,6 +27,7 @@ from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext, Transport
 from .messages import AuthenticateRequest, Credential
+from .update_types import KEY_TYPES
 from .ws_messages import UpdatePage
 
 log = logging.getLogger("kms_ws.service")
@@ -206,8 +207,11 @@ class KmsService:
         notifications up to its snapshot are acknowledged (§6.11)."""
         if not page.acknowledges:
             return 0
+        # a list of keys acknowledges key notifications; a custom type's, its own
+        types = KEY_TYPES if page.token_type in KEY_TYPES else (page.token_type,)
         with self.db.transaction(write=True) as conn:
-            return Repository(conn).updates.acknowledge(page.caller_id, page.high, page.pep_id)
+            return Repository(conn).updates.acknowledge(page.caller_id, page.high, page.pep_id,
+                                                        types=types)
 
     def _failed(self, name: str, caller: Endpoint | None, now: datetime, request: Any,
                 exc: KmsError) -> None:

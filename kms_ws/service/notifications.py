@@ -1,11 +1,13 @@
-"""§6.11: a change to a key raises a pending UpdatePending for every live subscription it
-concerns, in the transaction that made the change (so it survives a crash or restart)."""
+"""§6.11: a change to a key, or to an object of a custom update type, raises a pending
+UpdatePending for every live subscription it concerns, in the transaction that made the
+change (so it survives a crash or restart)."""
 
 from __future__ import annotations
 
-from ..domain.model import Key
+from ..domain.model import AdminObject, Key
 from ..domain.realms import Right, allows
 from .context import RequestContext
+from .update_types import types_of
 
 
 def key_changed(ctx: RequestContext, key: Key, seq: int) -> None:
@@ -13,4 +15,15 @@ def key_changed(ctx: RequestContext, key: Key, seq: int) -> None:
     for sub in ctx.repo.updates.subscriptions_for_key(key, ctx.now):
         ep = ctx.repo.get_endpoint(sub.endpoint_id)
         if ep is not None and allows(ep.grants, key.realms, Right.READ):
+            ctx.repo.updates.raise_pending(sub.subscription_id, seq, ctx.now)
+
+
+def object_changed(ctx: RequestContext, obj: AdminObject, seq: int) -> None:
+    """Subscribers to a custom type listing the object, with the Read right on it."""
+    types = types_of(obj.kind)
+    if not types:
+        return
+    for sub in ctx.repo.updates.subscriptions_for_object(types, obj.realms, ctx.now):
+        ep = ctx.repo.get_endpoint(sub.endpoint_id)
+        if ep is not None and allows(ep.grants, obj.realms, Right.READ):
             ctx.repo.updates.raise_pending(sub.subscription_id, seq, ctx.now)

@@ -1,6 +1,7 @@
 """§6.12 GetUpdateList over WS-Enumeration: Enumerate / Pull / Renew / GetStatus / Release.
 
-A filter picks keys (Type Keys or AllKeys, Scope a client or PEP, the client's token), the
+A filter picks keys (Type Keys or AllKeys, Scope a client or PEP, the client's token) or
+the objects of a custom type (service.update_types: policies, groups, endpoint types), the
 snapshot is bounded by the store's change sequence at Enumerate time, and every page is
 one keyset query after the cursor's position. The final page carries the new token (the
 snapshot bound); reaching it acknowledges pending UpdatePending notifications."""
@@ -8,6 +9,7 @@ snapshot bound); reaching it acknowledges pending UpdatePending notifications.""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..domain.errors import (
     CannotProcessFilter,
@@ -24,7 +26,10 @@ from .caching import resolve_for
 from .context import RequestContext
 from .keys import _caller, _pep_for
 from .resources import resource
+from .update_types import CUSTOM_TYPES, UPDATE_TYPES
+from .admin.registry import kind
 from .ws_messages import (
+    AdminDocument,
     ContextRequest,
     ContextStatus,
     EnumerateRequest,
@@ -33,7 +38,6 @@ from .ws_messages import (
     UpdatePage,
 )
 
-UPDATE_TYPES = ("Keys", "AllKeys")
 DEFAULT_EXPIRY = timedelta(minutes=10)
 MAX_EXPIRY = timedelta(hours=24)
 MAX_ITEMS = 1000
@@ -58,7 +62,7 @@ def enumerate_updates(ctx: RequestContext, req: EnumerateRequest) -> UpdatePage:
     limit = min(req.max_elements, MAX_ITEMS) if req.optimize else 0
     page = _page(ctx, caller, cursor, limit)
     if req.total_estimate:
-        page.total = ctx.repo.updates.count_keys(_scope(caller, f), f.token, high)
+        page.total = _count(ctx, caller, f, f.token, high)
     return page
 
 
@@ -68,8 +72,8 @@ def pull(ctx: RequestContext, req: PullRequest) -> UpdatePage:
                              ctx.now)
     page = _page(ctx, caller, cursor, min(req.max_elements, MAX_ITEMS))
     if req.total_estimate:
-        page.total = ctx.repo.updates.count_keys(
-            _scope(caller, _decode_filter(cursor.filter)), cursor.pos, cursor.high)
+        page.total = _count(ctx, caller, _decode_filter(cursor.filter), cursor.pos,
+                            cursor.high)
     return page
 
 
@@ -100,14 +104,14 @@ def release(ctx: RequestContext, req: ContextRequest) -> ContextStatus:
 
 def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) -> UpdatePage:
     f = _decode_filter(cursor.filter)
-    rows = ctx.repo.updates.key_page(_scope(caller, f), cursor.pos, cursor.high, limit + 1) \
-        if limit else []
+    rows = _rows(ctx, caller, f, cursor.pos, cursor.high, limit + 1) if limit else []
     more = len(rows) > limit if limit else True  # a plain Enumerate always hands a context
     items = rows[:limit]
     # Each key carries the T_CACHED its receiver (the PEP the list is for, else the
     # caller) would get with GetKey: resolved once for the page, applied per key.
-    resolve_for(ctx, _receiver(ctx, caller, f), [k for _, k in items],
-                (items[0][0], items[-1][0]) if items else None)
+    if f.type not in CUSTOM_TYPES:
+        resolve_for(ctx, _receiver(ctx, caller, f), [k for _, k in items],
+                    (items[0][0], items[-1][0]) if items else None)
     key = ctx.context_mac_key()
 
     def context_after(n: int) -> str | None:
@@ -126,6 +130,26 @@ def _receiver(ctx: RequestContext, caller: Endpoint, f: UpdateFilter) -> Endpoin
     return pep or caller
 
 
+def _rows(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int, high: int,
+          limit: int) -> list[tuple[int, Any]]:
+    """Keys, or a custom type's objects as their documents, in change order."""
+    kinds = CUSTOM_TYPES.get(f.type)
+    if kinds is None:
+        return ctx.repo.updates.key_page(_scope(caller, f), pos, high, limit)  # type: ignore[return-value]
+    found = ctx.repo.object_page(kinds, realms_with(caller.grants, Right.READ), pos, high,
+                                 limit)
+    return [(seq, AdminDocument(obj.kind, kind(obj.kind).document(ctx, obj)))
+            for seq, obj in found]
+
+
+def _count(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int,
+           high: int) -> int:
+    kinds = CUSTOM_TYPES.get(f.type)
+    if kinds is None:
+        return ctx.repo.updates.count_keys(_scope(caller, f), pos, high)
+    return ctx.repo.count_objects(kinds, realms_with(caller.grants, Right.READ), pos, high)
+
+
 def _scope(caller: Endpoint, f: UpdateFilter) -> KeyScope:
     return KeyScope(realms=realms_with(caller.grants, Right.READ),
                     pep_id=f.pep_id if f.type == "Keys" else None,
@@ -136,6 +160,8 @@ def _check_filter(ctx: RequestContext, caller: Endpoint, f: UpdateFilter) -> Non
     if f.type not in UPDATE_TYPES:
         raise CannotProcessFilter(f"update type {f.type} is not one of "
                                   f"{', '.join(UPDATE_TYPES)}")
+    if f.type in CUSTOM_TYPES and f.pep_id is not None:
+        raise CannotProcessFilter(f"a PEP scope selects keys; {f.type} takes none")
     unknown = {n for n, _ in f.equals} - set(KEY_SELECTOR_COLUMNS)
     if unknown:
         raise CannotProcessFilter(f"cannot filter keys on {', '.join(sorted(unknown))}")

@@ -90,11 +90,11 @@ class ContextRequest:
 
 @dataclass
 class UpdatePage:
-    """A page of keys in change order. The soap layer may send fewer items than it got
+    """A page of keys (or objects) in change order. The soap layer may send fewer items than it got
     (MaxCharacters, MaxEnvelopeSize): it asks `context_after(n)` for the context that
     resumes after the first n items; None means the enumeration is complete."""
 
-    items: list[tuple[int, Key]]
+    items: list[tuple[int, Key | AdminDocument]]  # keys, or a custom type's objects
     more: bool
     mode: str
     expires: datetime

@@ -95,10 +95,15 @@ def _v8(conn: Connection) -> None:
 
 def _v9(conn: Connection) -> None:
     """SubscriptionEnd (issue 5): each subscription's wse:EndTo and the realms it was made
-    under, since when delivery has been failing, and the SubscriptionEnd outbox."""
+    under, since when delivery has been failing, and the SubscriptionEnd outbox; an index
+    for GetUpdateList of custom types."""
     _add_columns(conn, "subscriptions", {"end_to": "VARCHAR(2048)", "realms": "TEXT"})
     _add_columns(conn, "pending_updates", {"failing_since": "TIMESTAMP"})
     t.metadata.create_all(conn, tables=[t.subscription_ends])
+    # GetUpdateList of custom types pages objects by change_seq (on a fresh store _v2
+    # already created it from today's definition)
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_objects_change_seq "
+                         "ON objects (change_seq)")
 
 
 def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:

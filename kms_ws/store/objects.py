@@ -90,7 +90,8 @@ class ObjectQueries:
         raise NotImplementedError
 
     # ---- objects ---------------------------------------------------------------------
-    def insert_object(self, obj: AdminObject) -> None:
+    def insert_object(self, obj: AdminObject) -> int:
+        """Returns the object's position on the change sequence."""
         self._bump_generation()
         seq = self.next_change(obj.kind, obj.object_id, obj.version, obj.edit_datetime)
         self.conn.execute(t.objects.insert().values(
@@ -98,14 +99,17 @@ class ObjectQueries:
             version=obj.version, created_at=obj.created_at, edit_datetime=obj.edit_datetime,
             change_seq=seq, body=json.dumps(obj.body, sort_keys=False)))
         self.set_object_realms(obj.kind, obj.object_id, obj.realms)
+        return seq
 
-    def update_object(self, obj: AdminObject) -> None:
+    def update_object(self, obj: AdminObject) -> int:
+        """Returns the object's new position on the change sequence."""
         self._bump_generation()
         seq = self.next_change(obj.kind, obj.object_id, obj.version, obj.edit_datetime)
         self.conn.execute(update(t.objects).where(and_(
             t.objects.c.kind == obj.kind, t.objects.c.id == obj.object_id)).values(
             name=obj.name, state=obj.state, version=obj.version,
             edit_datetime=obj.edit_datetime, change_seq=seq, body=json.dumps(obj.body)))
+        return seq
 
     def delete_object(self, kind: str, object_id: str) -> None:
         self._bump_generation()
@@ -144,6 +148,26 @@ class ObjectQueries:
             q = q.where(o.state.in_(list(states)))
         rows = self.conn.execute(q.order_by(o.change_seq, o.id).limit(limit)).all()
         return [self._object(r) for r in rows]
+
+    def _object_conditions(self, kinds: Sequence[str], realms: Sequence[str], pos: int,
+                           high: int) -> list:  # type: ignore[type-arg]
+        o, r = t.objects.c, t.object_realms.c
+        return [o.kind.in_(list(kinds)), o.change_seq > pos, o.change_seq <= high,
+                exists().where(and_(r.kind == o.kind, r.id == o.id,
+                                    r.realm.in_(list(realms))))]
+
+    def object_page(self, kinds: Sequence[str], realms: Sequence[str], pos: int, high: int,
+                    limit: int) -> list[tuple[int, AdminObject]]:
+        """§6.12 custom update types: objects of `kinds` in any of `realms` changed after
+        `pos` up to `high`, in change order (keyset: change_seq > pos ... LIMIT n)."""
+        rows = self.conn.execute(select(t.objects).where(and_(*self._object_conditions(
+            kinds, realms, pos, high))).order_by(t.objects.c.change_seq).limit(limit)).all()
+        return [(row.change_seq, self._object(row)) for row in rows]
+
+    def count_objects(self, kinds: Sequence[str], realms: Sequence[str], pos: int,
+                      high: int) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.objects).where(
+            and_(*self._object_conditions(kinds, realms, pos, high)))).scalar_one())
 
     def set_object_realms(self, kind: str, object_id: str, realms: Iterable[str]) -> None:
         self._bump_generation()

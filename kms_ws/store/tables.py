@@ -203,6 +203,7 @@ objects = Table(
     Column("body", Text, nullable=False),
     UniqueConstraint("kind", "name", name="uq_objects_kind_name"),
     Index("ix_objects_kind_state", "kind", "state"),
+    Index("ix_objects_change_seq", "change_seq"),  # schema 8: custom update types (§6.12)
 )
 
 object_realms = Table(

@@ -240,10 +240,21 @@ class UpdatesRepository:
         caller."""
         s, er = t.subscriptions.c, t.realm_grants.c
         rows = self.conn.execute(select(t.subscriptions).where(and_(
-            s.expires_at > now,
+            s.expires_at > now, s.update_type.in_(("Keys", "AllKeys")),
             or_(s.pep_id.is_(None), s.pep_id == key.pep_id),
             exists().where(and_(er.endpoint_id == s.endpoint_id,
                                 er.realm.in_(list(key.realms))))))).all()
+        return [_subscription(r) for r in rows]
+
+    def subscriptions_for_object(self, types: Sequence[str], realms: Sequence[str],
+                                 now: datetime) -> list[Subscription]:
+        """Live subscriptions to one of `types` whose endpoint has a grant in one of the
+        object's realms. The right is checked by the caller."""
+        s, er = t.subscriptions.c, t.realm_grants.c
+        rows = self.conn.execute(select(t.subscriptions).where(and_(
+            s.expires_at > now, s.update_type.in_(list(types)),
+            exists().where(and_(er.endpoint_id == s.endpoint_id,
+                                er.realm.in_(list(realms))))))).all()
         return [_subscription(r) for r in rows]
 
     def expired_subscriptions(self, now: datetime, limit: int = 100) -> list[Subscription]:
@@ -285,11 +296,15 @@ class UpdatesRepository:
                 attempts=attempts, next_attempt_at=at))
 
     def acknowledge(self, endpoint_id: str, reached: int, pep_id: str | None = None,
-                    subscription_id: str | None = None) -> int:
+                    subscription_id: str | None = None,
+                    types: Sequence[str] | None = None) -> int:
         """Drop pending notifications the endpoint has caught up with (token <= reached):
-        of one subscription, of its subscriptions scoped to a PEP, or of all of them."""
+        of one subscription, of its subscriptions scoped to a PEP, or of all of them
+        (of the update `types` given)."""
         p, s = t.pending_updates.c, t.subscriptions.c
         mine = select(s.id).where(s.endpoint_id == endpoint_id)
+        if types is not None:
+            mine = mine.where(s.update_type.in_(list(types)))
         if subscription_id is not None:
             mine = mine.where(s.id == subscription_id)
         if pep_id is not None:

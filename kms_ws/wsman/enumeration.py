@@ -19,8 +19,9 @@ from ..domain.errors import (
     FilterDialectRequestedUnavailable,
 )
 from ..domain.model import Key
-from ..service.resources import KEY_URI
+from ..service.resources import KEY_URI, resource
 from ..service.ws_messages import (
+    AdminDocument,
     ContextRequest,
     ContextStatus,
     EnumerateRequest,
@@ -28,7 +29,7 @@ from ..service.ws_messages import (
     UpdateFilter,
     UpdatePage,
 )
-from ..soap import codec
+from ..soap import codec, documents
 from ..xmlns import ANONYMOUS, KMS, WSA, WSEN, WSMAN
 from .call import WsCall, WsReply, epr, expiration
 from .headers import parse_duration
@@ -152,8 +153,8 @@ def _fill(call: WsCall, parent: etree._Element, tag: str, page: UpdatePage,
     if deadline is not None and time.monotonic() >= deadline:
         raise EnumerationTimedOut("no item could be produced within MaxTime")
     box = etree.SubElement(parent, tag)
-    for _, key in page.items:
-        _item(call, box, key, page.mode)
+    for _, obj in page.items:
+        _item(call, box, obj, page.mode)
     budget = min(max_chars or 1 << 62,
                  (call.headers.max_envelope_size or 1 << 62) - ENVELOPE_OVERHEAD)
     if budget < 1 << 40 and len(etree.tostring(box)) > budget:
@@ -176,15 +177,26 @@ def _fitting(items: list[etree._Element], budget: int) -> int:
     return len(items)
 
 
-def _item(call: WsCall, parent: etree._Element, key: Key, mode: str) -> None:
+def _item(call: WsCall, parent: etree._Element, obj: Key | AdminDocument, mode: str) -> None:
     if mode == "":
-        codec.encode_key(parent, key)
+        _encode(parent, obj)
         return
     if mode == "EnumerateObjectAndEPR":
         parent = etree.SubElement(parent, _W + "Item")
-        codec.encode_key(parent, key)
-    epr(parent, f"{{{WSA}}}EndpointReference", call.addr.to or ANONYMOUS, KEY_URI,
-        {"KeyId": key.key_id})
+        _encode(parent, obj)
+    if isinstance(obj, Key):
+        uri, selectors = KEY_URI, {"KeyId": obj.key_id}
+    else:  # an object of a custom update type: its own resource
+        res = resource(f"{KMS}/{obj.kind}")
+        uri, selectors = res.uri, {res.selector: str(obj.document[res.selector])}
+    epr(parent, f"{{{WSA}}}EndpointReference", call.addr.to or ANONYMOUS, uri, selectors)
+
+
+def _encode(parent: etree._Element, obj: Key | AdminDocument) -> None:
+    if isinstance(obj, Key):
+        codec.encode_key(parent, obj)
+    else:
+        documents.encode(parent, obj.kind, obj.document)
 
 
 def _total(page: UpdatePage) -> list[etree._Element]:

@@ -11,6 +11,7 @@ from ...domain.errors import (AlreadyExists, InvalidParameter, NotFound, Permiss
                               StaleVersion)
 from ...domain.model import AdminObject, Endpoint
 from ...domain.realms import Right, check_realm_uri, effective_right, realms_with
+from .. import notifications
 from ..context import RequestContext
 from .messages import AdminRequest, Document, Ref
 
@@ -203,7 +204,7 @@ class StoredKind(Kind):
             raise AlreadyExists(f"a {self.element} named {name!r} exists")
         obj = AdminObject(self.element, object_id, name, "Created" if self.policy else None, 1,
                           ctx.now, ctx.now, body, realms)
-        ctx.repo.insert_object(obj)
+        notifications.object_changed(ctx, obj, ctx.repo.insert_object(obj))
         return self.document(ctx, obj)
 
     def get(self, ctx: RequestContext, object_id: str) -> Document:
@@ -238,10 +239,14 @@ class StoredKind(Kind):
         return obj.state
 
     def bump(self, ctx: RequestContext, obj: AdminObject) -> None:
+        self.new_version(ctx, obj)
+        self.changed(ctx, obj)
+
+    def new_version(self, ctx: RequestContext, obj: AdminObject) -> None:
+        """A new VERSION and place on the change sequence (§6.12 custom update types)."""
         obj.version += 1
         obj.edit_datetime = ctx.now
-        ctx.repo.update_object(obj)
-        self.changed(ctx, obj)
+        notifications.object_changed(ctx, obj, ctx.repo.update_object(obj))
 
     def delete(self, ctx: RequestContext, req: AdminRequest) -> Document | None:
         obj = self.load(ctx, req.object_id or "", Right.DELETE)
@@ -259,15 +264,18 @@ class StoredKind(Kind):
         if target.kind == "Realm":
             obj = self.load(ctx, object_id, Right.EDIT)
             _realm_join(ctx, target.object_id, obj.realms)
-            ctx.repo.set_object_realms(self.element, object_id, (*obj.realms, target.object_id))
+            obj.realms = (*obj.realms, target.object_id)
+            ctx.repo.set_object_realms(self.element, object_id, obj.realms)
+            self.new_version(ctx, obj)  # new readers see it (and are told), like a key
             return
         raise InvalidParameter(f"{self.element} cannot be associated with {target.kind}")
 
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         if target.kind == "Realm":
             obj = self.load(ctx, object_id, Right.EDIT)
-            remaining = realm_leave(ctx, target.object_id, obj.realms)
-            ctx.repo.set_object_realms(self.element, object_id, remaining)
+            obj.realms = realm_leave(ctx, target.object_id, obj.realms)
+            ctx.repo.set_object_realms(self.element, object_id, obj.realms)
+            self.new_version(ctx, obj)
             return
         raise InvalidParameter(f"{self.element} is not associated with {target.kind}")
 
