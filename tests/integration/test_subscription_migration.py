@@ -1,0 +1,50 @@
+"""Schema 8 on a store made before it: the SubscriptionEnd columns and outbox are added,
+and subscriptions stored earlier keep working (no EndTo, no recorded realms)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import inspect
+
+from kms_ws.store import migrations
+from kms_ws.store import tables as t
+from kms_ws.store.engine import Database, sqlite_url
+from kms_ws.store.repository import Repository
+
+
+def test_a_schema_7_store_is_upgraded_with_its_subscriptions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = Database(sqlite_url(tmp_path))
+    db.migrate()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with db.transaction(write=True) as conn:  # back to what release 7 left on disk
+        for sql in ("ALTER TABLE subscriptions DROP COLUMN end_to",
+                    "ALTER TABLE subscriptions DROP COLUMN realms",
+                    "ALTER TABLE pending_updates DROP COLUMN failing_since",
+                    "DROP TABLE subscription_ends", "DROP INDEX ix_objects_change_seq"):
+            conn.exec_driver_sql(sql)
+        conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="7"))
+        conn.exec_driver_sql(
+            "INSERT INTO endpoints (id, kind, name, state, credential_type, is_admin, "
+            "failed_auth, version, created_at, edit_datetime, change_seq) VALUES "
+            "('00000000-0000-0000-0000-000000000001', 'Client', 'old', 'Active', "
+            "'UsernamePassword', 0, 0, 1, '2026-01-01', '2026-01-01', 0)")
+        conn.exec_driver_sql(
+            "INSERT INTO subscriptions (id, endpoint_id, notify_to, mode, update_type, "
+            "expires_at, created_at, origin) VALUES ('uuid:old', "
+            "'00000000-0000-0000-0000-000000000001', 'http://127.0.0.1:9/x', 'm', "
+            f"'AllKeys', '{(now + timedelta(hours=1)).isoformat(sep=' ')}', "
+            f"'{now.isoformat(sep=' ')}', '127.0.0.1')")
+    assert db.migrate() == migrations.LATEST
+    with db.transaction() as conn:
+        cols = {c["name"] for c in inspect(conn).get_columns("subscriptions")}
+        assert {"end_to", "realms"} <= cols
+        assert "failing_since" in {c["name"] for c in inspect(conn).get_columns(
+            "pending_updates")}
+        assert "ix_objects_change_seq" in {i["name"] for i in inspect(conn).get_indexes(
+            "objects")}
+        repo = Repository(conn)
+        sub = repo.updates.get_subscription("uuid:old")
+        assert sub is not None and sub.end_to is None and sub.realms == ()
+        assert repo.updates.subscription_ends() == []
+    db.dispose()
