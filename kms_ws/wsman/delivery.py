@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import uuid
-
 from collections.abc import Callable
 
 from lxml import etree

@@ -135,7 +135,7 @@ def test_unknown_types_and_pep_scopes_cannot_be_processed(srv: ServerProcess,
             list(setup.reader.get_update_list(bad))
         assert err.value.subcode == "wsen:CannotProcessFilter"
     pep = str(uuid.uuid4())
-    r, env = post(srv.url, W.enumerate_(W.optimized(5) + W.update_filter("Policies", pep=pep)),
+    r, _ = post(srv.url, W.enumerate_(W.optimized(5) + W.update_filter("Policies", pep=pep)),
                   auth=setup.reader_auth)
     assert r.status_code == 400 and "wsen:CannotProcessFilter" in r.text
 

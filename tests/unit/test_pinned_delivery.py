@@ -18,7 +18,6 @@ from kms_ws.wsman.pinned import PinnedPoster
 
 from ..support.server import free_port
 
-
 _REAL_GETADDRINFO = socket.getaddrinfo
 
 
