@@ -210,7 +210,9 @@ def test_expired_subscriptions_stop_and_are_removed(events_server: ServerProcess
         sub = client.subscribe(listener.url, expires="PT2S")
         assert db.count(events_server.data_dir, "subscriptions") == before + 1
         assert eventually(lambda: db.count(events_server.data_dir, "subscriptions") == before)
-        # the server ended it: WS-Eventing SubscriptionEnd (schema-validated by inspect)
+        # the server ended it: WS-Eventing SubscriptionEnd (schema-validated by inspect),
+        # sent once the removal has committed
+        assert listener.wait_for_end(1, 15), "no SubscriptionEnd"
         assert [(e.subscription_id, e.status) for e in listener.ended] == [
             (sub, "http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling")]
         assert "expired" in listener.ended[0].reason
