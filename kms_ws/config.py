@@ -1,7 +1,8 @@
 """Server configuration: data directory, listener, database, security settings.
 
 Read from `<data-dir>/kms-ws.json` when present (keys: host, port, workers, database_url,
-tls_cert, tls_key, tls_client_ca, log_file, audit_syslog, notify_*, security: {...SecuritySettings fields});
+tls_cert, tls_key, tls_client_ca, log_file, audit_syslog, notify_* (notify_ca_file a path),
+security: {...SecuritySettings fields});
 command-line
 options override the file.
 """
@@ -46,6 +47,9 @@ class Config:
     # without a break: the subscription ends with SubscriptionEnd DeliveryFailure to its
     # EndTo. 0: never (until the subscription expires).
     notify_give_up_seconds: float = 86400.0
+    # CA certificates (PEM file) that verify https NotifyTo / EndTo listeners; default:
+    # the public CAs of the certifi bundle.
+    notify_ca_file: Path | None = None
     # Master-key provider: {"provider": "file"} (default; passphrase from the environment
     # variable named by "passphrase_env", default KMS_WS_MASTER_PASSPHRASE, when set) or
     # {"provider": "pkcs11", "module": PATH, "token_label": LABEL, "pin_env": VAR}.
@@ -71,7 +75,7 @@ def load(data_dir: Path) -> Config:
         return cfg
     doc = json.loads(path.read_text())
     security = SecuritySettings.from_mapping(doc.pop("security", {}))
-    for key in ("tls_cert", "tls_key", "tls_client_ca", "log_file"):
+    for key in ("tls_cert", "tls_key", "tls_client_ca", "log_file", "notify_ca_file"):
         if doc.get(key):
             doc[key] = Path(doc[key])
     return replace(cfg, security=security, **doc)

@@ -76,7 +76,8 @@ class ClientServiceCaller:
         self.config = config
         self.validator = validator
         self.signing_key = signing_key if config.security.sign_responses else None
-        self._http = PinnedPoster(config.notify_timeout_seconds)
+        self._http = PinnedPoster(config.notify_timeout_seconds,
+                                  ca_file=config.notify_ca_file)
 
     def _sign(self, env: etree._Element) -> None:
         if self.signing_key is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import certifi
 import urllib3
@@ -30,9 +31,13 @@ class Answer:
 class PinnedPoster:
     """Keeps one small connection pool per (scheme, address, port, name)."""
 
-    def __init__(self, timeout: float, max_answer_bytes: int = 1 << 20) -> None:
+    def __init__(self, timeout: float, max_answer_bytes: int = 1 << 20,
+                 ca_file: Path | None = None) -> None:
+        """ca_file: the CA certificates that verify https endpoints (default: certifi's
+        bundle of public CAs)."""
         self.timeout = timeout
         self.max_answer_bytes = max_answer_bytes  # more is not read (and is refused)
+        self.ca_file = str(ca_file) if ca_file is not None else certifi.where()
         self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
         self._lock = threading.Lock()
 
@@ -78,7 +83,7 @@ class PinnedPoster:
                     for old in self._pools.values():
                         old.close()
                     self._pools.clear()
-                pool = self._pools[slot] = _new_pool(target, addr)
+                pool = self._pools[slot] = _new_pool(target, addr, self.ca_file)
             return pool
 
     def close(self) -> None:
@@ -88,9 +93,9 @@ class PinnedPoster:
             self._pools.clear()
 
 
-def _new_pool(target: Target, addr: Address) -> urllib3.HTTPConnectionPool:
+def _new_pool(target: Target, addr: Address, ca_file: str) -> urllib3.HTTPConnectionPool:
     if target.scheme == "https":
         return urllib3.HTTPSConnectionPool(
             str(addr), target.port, maxsize=2, server_hostname=target.host,
-            assert_hostname=target.host, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+            assert_hostname=target.host, cert_reqs="CERT_REQUIRED", ca_certs=ca_file)
     return urllib3.HTTPConnectionPool(str(addr), target.port, maxsize=2)

@@ -5,6 +5,7 @@ the name resolves to later. The resolver is replaced; the HTTP server is real (l
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,7 @@ from kms_ws.domain.errors import EndpointUnreachable, NotifyToRefused
 from kms_ws.service import notify_to
 from kms_ws.wsman.pinned import PinnedPoster
 
+from ..support.pki import server_cert
 from ..support.server import free_port
 
 _REAL_GETADDRINFO = socket.getaddrinfo
@@ -161,3 +163,44 @@ def test_an_oversized_answer_is_refused(resolver: Resolver) -> None:
 def test_user_info_in_the_address_is_refused() -> None:
     with pytest.raises(NotifyToRefused, match="user name"):
         notify_to.check("http://u:p@127.0.0.1/x", "127.0.0.1", ())
+
+
+def test_https_checks_the_certificate_against_the_name_not_the_address(
+        resolver: Resolver, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The socket goes to the checked address; TLS sends the name (SNI) and the
+    certificate must be for the name (here: 'localhost', issued by the configured CA)."""
+    cert, key = server_cert(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    ctx.sni_callback = lambda sock, name, _: names.append(name)  # type: ignore[assignment]
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        resolver.answers["localhost"] = ["127.0.0.1"]
+        resolver.answers["elsewhere.example"] = ["127.0.0.1"]
+        poster = PinnedPoster(5, ca_file=cert)
+        good = notify_to.check(f"https://localhost:{port}/x", "127.0.0.1", ())
+        assert poster.post(good, b"1", {}).status == 200
+        assert names == ["localhost"]
+        wrong = notify_to.check(f"https://elsewhere.example:{port}/x", "127.0.0.1", ())
+        with pytest.raises(EndpointUnreachable):  # the certificate is not for that name
+            poster.post(wrong, b"1", {})
+        with pytest.raises(EndpointUnreachable):  # nor trusted without the CA
+            PinnedPoster(5).post(good, b"1", {})
+    finally:
+        server.shutdown()
+        server.server_close()
