@@ -244,3 +244,17 @@ def test_a_client_without_read_anywhere_cannot_subscribe(srv: ServerProcess,
     assert (err.value.subcode, err.value.error_code) == ("wsman:AccessDenied",
                                                          "E_PERMISSION_DENIED")
     assert count(srv, "subscriptions") == before
+
+
+def test_a_pep_scoped_subscription_ends_with_its_pep(srv: ServerProcess, admin: KmsClient,
+                                                      member: Member) -> None:
+    c = member.client
+    pep = c.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:6]}")
+    with c.listener(Acks(), inspect=validate_envelope) as listener:
+        scoped = c.subscribe(listener.url, "Keys", pep_id=pep)
+        unscoped = c.subscribe(listener.url)
+        admin.admin_delete("Pep", pep)
+        end = one_end(listener, scoped)
+        assert pep in end.reason and "deleted" in end.reason
+        c.renew_subscription(unscoped)  # the client's other subscription is still served
+        c.unsubscribe(unscoped)
