@@ -79,4 +79,5 @@ def touch_template(ctx: RequestContext, template_id: str) -> None:
     tpl = ctx.repo.get_template(template_id=template_id)
     if tpl is None:
         raise NotFound(f"no key template {template_id}")
-    ctx.repo.update_template(dataclasses.replace(tpl, version=tpl.version + 1), ctx.now)
+    seq = ctx.repo.update_template(dataclasses.replace(tpl, version=tpl.version + 1), ctx.now)
+    notifications.object_changed(ctx, "KeyTemplate", tpl.realms, seq)

@@ -4,7 +4,7 @@ change (so it survives a crash or restart)."""
 
 from __future__ import annotations
 
-from ..domain.model import AdminObject, Key
+from ..domain.model import Key
 from ..domain.realms import Right, allows
 from .context import RequestContext
 from .update_types import types_of
@@ -18,12 +18,13 @@ def key_changed(ctx: RequestContext, key: Key, seq: int) -> None:
             ctx.repo.updates.raise_pending(sub.subscription_id, seq, ctx.now)
 
 
-def object_changed(ctx: RequestContext, obj: AdminObject, seq: int) -> None:
-    """Subscribers to a custom type listing the object, with the Read right on it."""
-    types = types_of(obj.kind)
+def object_changed(ctx: RequestContext, kind: str, realms: tuple[str, ...], seq: int) -> None:
+    """Subscribers to a custom type listing objects of `kind`, with the Read right on this
+    one (in `realms`)."""
+    types = types_of(kind)
     if not types:
         return
-    for sub in ctx.repo.updates.subscriptions_for_object(types, obj.realms, ctx.now):
+    for sub in ctx.repo.updates.subscriptions_for_object(types, realms, ctx.now):
         ep = ctx.repo.get_endpoint(sub.endpoint_id)
-        if ep is not None and allows(ep.grants, obj.realms, Right.READ):
+        if ep is not None and allows(ep.grants, realms, Right.READ):
             ctx.repo.updates.raise_pending(sub.subscription_id, seq, ctx.now)

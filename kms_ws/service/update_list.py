@@ -26,7 +26,7 @@ from .caching import resolve_for
 from .context import RequestContext
 from .keys import _caller, _pep_for
 from .resources import resource
-from .update_types import CUSTOM_TYPES, UPDATE_TYPES
+from .update_types import CUSTOM_TYPES, TEMPLATE_TYPE, UPDATE_TYPES
 from .admin.registry import kind
 from .ws_messages import (
     AdminDocument,
@@ -136,8 +136,12 @@ def _rows(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int, high
     kinds = CUSTOM_TYPES.get(f.type)
     if kinds is None:
         return ctx.repo.updates.key_page(_scope(caller, f), pos, high, limit)  # type: ignore[return-value]
-    found = ctx.repo.object_page(kinds, realms_with(caller.grants, Right.READ), pos, high,
-                                 limit)
+    readable = realms_with(caller.grants, Right.READ)
+    if f.type == TEMPLATE_TYPE:
+        templates = ctx.repo.template_page(readable, pos, high, limit)
+        return [(seq, AdminDocument(TEMPLATE_TYPE, kind(TEMPLATE_TYPE).document(ctx, tpl)))
+                for seq, tpl in templates]
+    found = ctx.repo.object_page(kinds, readable, pos, high, limit)
     return [(seq, AdminDocument(obj.kind, kind(obj.kind).document(ctx, obj)))
             for seq, obj in found]
 
@@ -147,7 +151,10 @@ def _count(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int,
     kinds = CUSTOM_TYPES.get(f.type)
     if kinds is None:
         return ctx.repo.updates.count_keys(_scope(caller, f), pos, high)
-    return ctx.repo.count_objects(kinds, realms_with(caller.grants, Right.READ), pos, high)
+    readable = realms_with(caller.grants, Right.READ)
+    if f.type == TEMPLATE_TYPE:
+        return ctx.repo.count_templates(readable, pos, high)
+    return ctx.repo.count_objects(kinds, readable, pos, high)
 
 
 def _scope(caller: Endpoint, f: UpdateFilter) -> KeyScope:

@@ -3,7 +3,7 @@
 `Keys` (the keys of the scope: a client's, or a PEP's) and `AllKeys` (every key the
 caller may read), and the custom types: administered objects that take a place on the
 store-wide change sequence — each policy kind by its element name, `Policies` (all six),
-`KeyGroup`, `ClientGroup` and `EndpointType`. An object is listed, and its changes
+`KeyTemplate`, `KeyGroup`, `ClientGroup` and `EndpointType`. An object is listed, and its changes
 notified, to a caller with the Read right in one of its realms, exactly like a key."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ POLICY_KINDS = ("KeyAssignmentPolicy", "RetentionPolicy", "WrappingPolicy", "Aud
 # custom type -> the object kinds it lists
 CUSTOM_TYPES: dict[str, tuple[str, ...]] = {
     "Policies": POLICY_KINDS, **{kind: (kind,) for kind in POLICY_KINDS},
-    "KeyGroup": ("KeyGroup",), "ClientGroup": ("ClientGroup",),
-    "EndpointType": ("EndpointType",)}
+    "KeyTemplate": ("KeyTemplate",), "KeyGroup": ("KeyGroup",),
+    "ClientGroup": ("ClientGroup",), "EndpointType": ("EndpointType",)}
+TEMPLATE_TYPE = "KeyTemplate"  # kept in its own table (the others: the objects table)
 UPDATE_TYPES = KEY_TYPES + tuple(CUSTOM_TYPES)
 
 

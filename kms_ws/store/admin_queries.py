@@ -62,16 +62,39 @@ class AdminQueries(ObjectQueries):
             q = q.where(k.edit_datetime > altered_since)
         return list(self.conn.execute(q.order_by(k.change_seq, k.id).limit(limit)).scalars())
 
-    def update_template(self, tpl: KeyTemplate, now: datetime) -> None:
+    def update_template(self, tpl: KeyTemplate, now: datetime) -> int:
+        """Returns the template's new position on the change sequence."""
+        seq = self.next_change("template", tpl.template_id, tpl.version, now)
         self.conn.execute(update(t.templates).where(t.templates.c.id == tpl.template_id).values(
             friendly_name=tpl.friendly_name, cipher_type=tpl.cipher_type,
             length_bits=tpl.length_bits, t_cached=tpl.t_cached, description=tpl.description,
-            version=tpl.version, edit_datetime=now))
+            version=tpl.version, edit_datetime=now, change_seq=seq))
         ta = t.template_attributes
         self.conn.execute(delete(ta).where(ta.c.template_id == tpl.template_id))
         self._insert_many(ta, [{"template_id": tpl.template_id, "name": a.name,
                                 "value": a.value} for a in tpl.attributes])
         self.set_extensions("KeyTemplate", tpl.template_id, tpl.extensions)
+        return seq
+
+    def _template_conditions(self, realms: Sequence[str], pos: int,
+                             high: int) -> list:  # type: ignore[type-arg]
+        k, r = t.templates.c, t.template_realms.c
+        return [k.change_seq > pos, k.change_seq <= high,
+                exists().where(and_(r.template_id == k.id, r.realm.in_(list(realms))))]
+
+    def template_page(self, realms: Sequence[str], pos: int, high: int,
+                      limit: int) -> list[tuple[int, KeyTemplate]]:
+        """§6.12 custom type KeyTemplate: templates in any of `realms` changed after `pos`
+        up to `high`, in change order (keyset pagination)."""
+        rows = self.conn.execute(select(t.templates.c.id, t.templates.c.change_seq).where(
+            and_(*self._template_conditions(realms, pos, high)))
+            .order_by(t.templates.c.change_seq).limit(limit)).all()
+        found = [(seq, self.get_template(template_id=tid)) for tid, seq in rows]
+        return [(seq, tpl) for seq, tpl in found if tpl is not None]
+
+    def count_templates(self, realms: Sequence[str], pos: int, high: int) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.templates).where(
+            and_(*self._template_conditions(realms, pos, high)))).scalar_one())
 
     def set_template_realms(self, template_id: str, realms: Sequence[str]) -> None:
         tr = t.template_realms

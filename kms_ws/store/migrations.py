@@ -95,8 +95,9 @@ def _v8(conn: Connection) -> None:
 
 def _v9(conn: Connection) -> None:
     """SubscriptionEnd (issue 5): each subscription's wse:EndTo and the realms it was made
-    under, since when delivery has been failing, and the SubscriptionEnd outbox; an index
-    for GetUpdateList of custom types."""
+    under, since when delivery has been failing, and the SubscriptionEnd outbox; key
+    templates take a place on the change sequence; indexes for GetUpdateList of custom
+    types."""
     _add_columns(conn, "subscriptions", {"end_to": "VARCHAR(2048)", "realms": "TEXT"})
     _add_columns(conn, "pending_updates", {"failing_since": "TIMESTAMP"})
     t.metadata.create_all(conn, tables=[t.subscription_ends])
@@ -104,6 +105,16 @@ def _v9(conn: Connection) -> None:
     # already created it from today's definition)
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_objects_change_seq "
                          "ON objects (change_seq)")
+    _add_columns(conn, "key_templates", {"change_seq": "INTEGER"})
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_key_templates_change_seq "
+                         "ON key_templates (change_seq)")
+    tp = t.templates.c
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for tid, version in conn.execute(select(tp.id, tp.version).where(tp.change_seq.is_(None))
+                                     .order_by(tp.edit_datetime, tp.id)).all():
+        seq = conn.execute(t.changes.insert().values(
+            object_kind="template", object_id=tid, version=version, at=now)).inserted_primary_key[0]
+        conn.execute(t.templates.update().where(tp.id == tid).values(change_seq=seq))
 
 
 def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:

@@ -181,17 +181,20 @@ class Repository(AdminQueries):
                           .values(revoked=True))
 
     # ---- templates -------------------------------------------------------------
-    def insert_template(self, tpl: KeyTemplate, now: datetime) -> None:
+    def insert_template(self, tpl: KeyTemplate, now: datetime) -> int:
+        """Returns the template's position on the change sequence."""
+        seq = self.next_change("template", tpl.template_id, tpl.version, now)
         self.conn.execute(t.templates.insert().values(
             id=tpl.template_id, friendly_name=tpl.friendly_name, cipher_type=tpl.cipher_type,
             length_bits=tpl.length_bits, t_cached=tpl.t_cached, description=tpl.description,
-            version=tpl.version, edit_datetime=now))
+            version=tpl.version, edit_datetime=now, change_seq=seq))
         self._insert_many(t.template_attributes, [
             {"template_id": tpl.template_id, "name": a.name, "value": a.value}
             for a in tpl.attributes])
         self._insert_many(t.template_realms, [{"template_id": tpl.template_id, "realm": r}
                                               for r in tpl.realms])
         self.set_extensions("KeyTemplate", tpl.template_id, tpl.extensions)
+        return seq
 
     def get_template(self, template_id: str | None = None,
                      name: str | None = None) -> KeyTemplate | None:

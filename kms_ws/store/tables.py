@@ -89,6 +89,9 @@ templates = Table(
     Column("description", Text),
     Column("version", Integer, nullable=False),
     Column("edit_datetime", DateTime, nullable=False),
+    # schema 8: its place on the change sequence (GetUpdateList of type KeyTemplate)
+    Column("change_seq", Integer),
+    Index("ix_key_templates_change_seq", "change_seq"),
 )
 
 template_attributes = Table(

@@ -178,3 +178,30 @@ def test_a_subscription_to_policies_is_told_of_policy_changes_only(srv: ServerPr
         assert outside.received == [], "told about a policy in a realm it cannot read"
         s.reader.unsubscribe(sub)
         s.outsider.unsubscribe(other)
+
+
+def test_key_templates_are_listed_and_notified_like_keys(srv: ServerProcess,
+                                                         setup: Setup) -> None:
+    s = setup
+    with s.reader.listener(Acks(), inspect=validate_envelope) as listener:
+        sub = s.reader.subscribe(listener.url, "KeyTemplate")
+        tpl = s.admin.admin_create("KeyTemplate", {
+            "FriendlyName": f"t-{uuid.uuid4().hex[:10]}", "KeyLength": 128,
+            "CipherType": "2.16.840.1.101.3.4.1.6",
+            "RealmAssociations": {"RealmAssociation": [{"Realm": s.realm}]}})
+        assert listener.wait_for(1, 15), "no UpdatePending for a new key template"
+        assert listener.received[0].type == "KeyTemplate"
+        items, tokens = listed(s.reader, "KeyTemplate",
+                               {"KeyTemplate": listener.received[0].tokens["KeyTemplate"] - 1})
+        assert [(i.kind, i.document["TemplateId"]) for i in items] == \
+            [("KeyTemplate", tpl["TemplateId"])]
+        assert eventually(lambda: db.count(srv.data_dir, "pending_updates") == 0)
+        assert tpl["TemplateId"] not in [i.document["TemplateId"]
+                                         for i in listed(s.outsider, "KeyTemplate")[0]]
+        # an edit is a new version: listed again from the tokens, and notified
+        doc = s.admin.admin_get("KeyTemplate", tpl["TemplateId"])
+        s.admin.admin_edit("KeyTemplate", {**doc, "Description": "edited"})
+        again, _ = listed(s.reader, "KeyTemplate", tokens)
+        assert [i.document.get("Description") for i in again] == ["edited"]
+        assert listener.wait_for(2, 15)
+        s.reader.unsubscribe(sub)

@@ -1,11 +1,12 @@
 """Schema 8 on a store made before it: the SubscriptionEnd columns and outbox are added,
-and subscriptions stored earlier keep working (no EndTo, no recorded realms)."""
+subscriptions stored earlier keep working (no EndTo, no recorded realms), and existing
+key templates are given their place on the change sequence."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
@@ -21,7 +22,9 @@ def test_a_schema_7_store_is_upgraded_with_its_subscriptions(tmp_path) -> None: 
         for sql in ("ALTER TABLE subscriptions DROP COLUMN end_to",
                     "ALTER TABLE subscriptions DROP COLUMN realms",
                     "ALTER TABLE pending_updates DROP COLUMN failing_since",
-                    "DROP TABLE subscription_ends", "DROP INDEX ix_objects_change_seq"):
+                    "DROP TABLE subscription_ends", "DROP INDEX ix_objects_change_seq",
+                    "DROP INDEX ix_key_templates_change_seq",
+                    "ALTER TABLE key_templates DROP COLUMN change_seq"):
             conn.exec_driver_sql(sql)
         conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="7"))
         conn.exec_driver_sql(
@@ -29,6 +32,10 @@ def test_a_schema_7_store_is_upgraded_with_its_subscriptions(tmp_path) -> None: 
             "failed_auth, version, created_at, edit_datetime, change_seq) VALUES "
             "('00000000-0000-0000-0000-000000000001', 'Client', 'old', 'Active', "
             "'UsernamePassword', 0, 0, 1, '2026-01-01', '2026-01-01', 0)")
+        conn.exec_driver_sql(
+            "INSERT INTO key_templates (id, friendly_name, cipher_type, length_bits, t_cached, "
+            "version, edit_datetime) VALUES ('00000000-0000-0000-0000-0000000000aa', 'old', "
+            "'2.16.840.1.101.3.4.1.46', 256, 3600, 3, '2026-01-01')")
         conn.exec_driver_sql(
             "INSERT INTO subscriptions (id, endpoint_id, notify_to, mode, update_type, "
             "expires_at, created_at, origin) VALUES ('uuid:old', "
@@ -47,4 +54,6 @@ def test_a_schema_7_store_is_upgraded_with_its_subscriptions(tmp_path) -> None: 
         sub = repo.updates.get_subscription("uuid:old")
         assert sub is not None and sub.end_to is None and sub.realms == ()
         assert repo.updates.subscription_ends() == []
+        seq = conn.execute(select(t.templates.c.change_seq)).scalar_one()
+        assert seq is not None and seq <= repo.updates.high_water()  # numbered on upgrade
     db.dispose()

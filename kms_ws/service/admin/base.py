@@ -204,7 +204,7 @@ class StoredKind(Kind):
             raise AlreadyExists(f"a {self.element} named {name!r} exists")
         obj = AdminObject(self.element, object_id, name, "Created" if self.policy else None, 1,
                           ctx.now, ctx.now, body, realms)
-        notifications.object_changed(ctx, obj, ctx.repo.insert_object(obj))
+        notifications.object_changed(ctx, obj.kind, obj.realms, ctx.repo.insert_object(obj))
         return self.document(ctx, obj)
 
     def get(self, ctx: RequestContext, object_id: str) -> Document:
@@ -246,7 +246,7 @@ class StoredKind(Kind):
         """A new VERSION and place on the change sequence (§6.12 custom update types)."""
         obj.version += 1
         obj.edit_datetime = ctx.now
-        notifications.object_changed(ctx, obj, ctx.repo.update_object(obj))
+        notifications.object_changed(ctx, obj.kind, obj.realms, ctx.repo.update_object(obj))
 
     def delete(self, ctx: RequestContext, req: AdminRequest) -> Document | None:
         obj = self.load(ctx, req.object_id or "", Right.DELETE)

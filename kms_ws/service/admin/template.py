@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from ...domain import ciphers
 from ...domain.errors import AlreadyExists, InvalidParameter, NotFound
 from ...domain.model import KeyTemplate
 from ...domain.realms import Right
+from .. import notifications
 from ..context import RequestContext
 from .base import (Kind, check_version, is_guid, need, realm_doc, realm_join, realm_leave,
                    realms_for_new)
@@ -67,7 +69,7 @@ class TemplateKind(Kind):
             raise AlreadyExists(f"a key template named {doc.get('FriendlyName')!r} exists")
         _no_policy_refs(doc)
         tpl = self._from_doc(doc, doc.get("TemplateId") or str(uuid.uuid4()), 1, realms)
-        ctx.repo.insert_template(tpl, ctx.now)
+        _changed(ctx, tpl, ctx.repo.insert_template(tpl, ctx.now))
         return self.document(ctx, tpl)
 
     def get(self, ctx: RequestContext, object_id: str) -> Document:
@@ -90,7 +92,7 @@ class TemplateKind(Kind):
             raise AlreadyExists(f"a key template named {doc.get('FriendlyName')!r} exists")
         _no_policy_refs(doc, ctx, old.template_id)
         tpl = self._from_doc(doc, old.template_id, old.version + 1, old.realms)
-        ctx.repo.update_template(tpl, ctx.now)
+        _changed(ctx, tpl, ctx.repo.update_template(tpl, ctx.now))
         return self.document(ctx, tpl)
 
     def delete(self, ctx: RequestContext, req: AdminRequest) -> Document | None:
@@ -111,13 +113,24 @@ class TemplateKind(Kind):
             return super().associate(ctx, object_id, target, rights)
         tpl = self.load(ctx, object_id, Right.EDIT)
         realm_join(ctx, target.object_id, tpl.realms)
-        ctx.repo.set_template_realms(object_id, (*tpl.realms, target.object_id))
+        _new_realms(ctx, tpl, (*tpl.realms, target.object_id))
 
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         if target.kind != "Realm":
             return super().disassociate(ctx, object_id, target)
         tpl = self.load(ctx, object_id, Right.EDIT)
-        ctx.repo.set_template_realms(object_id, realm_leave(ctx, target.object_id, tpl.realms))
+        _new_realms(ctx, tpl, realm_leave(ctx, target.object_id, tpl.realms))
+
+
+def _new_realms(ctx: RequestContext, tpl: KeyTemplate, realms: tuple[str, ...]) -> None:
+    """A realm change is a new version (its new readers see it in GetUpdateList)."""
+    ctx.repo.set_template_realms(tpl.template_id, realms)
+    tpl = dataclasses.replace(tpl, version=tpl.version + 1, realms=realms)
+    _changed(ctx, tpl, ctx.repo.update_template(tpl, ctx.now))
+
+
+def _changed(ctx: RequestContext, tpl: KeyTemplate, seq: int) -> None:
+    notifications.object_changed(ctx, "KeyTemplate", tpl.realms, seq)
 
 
 def _no_policy_refs(doc: Document, ctx: RequestContext | None = None,
