@@ -201,7 +201,7 @@ def test_key_templates_are_listed_and_notified_like_keys(srv: ServerProcess,
         # an edit is a new version: listed again from the tokens, and notified
         doc = s.admin.admin_get("KeyTemplate", tpl["TemplateId"])
         s.admin.admin_edit("KeyTemplate", {**doc, "Description": "edited"})
+        assert listener.wait_for(2, 15), "no UpdatePending for the edit"
         again, _ = listed(s.reader, "KeyTemplate", tokens)
         assert [i.document.get("Description") for i in again] == ["edited"]
-        assert listener.wait_for(2, 15)
         s.reader.unsubscribe(sub)
