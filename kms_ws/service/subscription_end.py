@@ -67,7 +67,7 @@ def unservable(repo: Repository, ep: Endpoint | None, sub: Subscription) -> str 
         return "the subscriber's client was deleted"
     if ep.state not in (ClientState.ACTIVE, ClientState.AUTHENTICATED):
         return f"the subscriber's client is {ep.state.value}"
-    realms = sub.realms or realms_with(ep.grants, Right.READ)  # before schema 8: any realm
+    realms = sub.realms or realms_with(ep.grants, Right.READ)  # before schema 9: any realm
     if not any(allows(ep.grants, (r,), Right.READ) for r in realms):
         return ("the subscriber's client no longer has the Read right in the realms it "
                 "subscribed under: " + ", ".join(sub.realms or ("any realm",)))

@@ -89,7 +89,7 @@ templates = Table(
     Column("description", Text),
     Column("version", Integer, nullable=False),
     Column("edit_datetime", DateTime, nullable=False),
-    # schema 8: its place on the change sequence (GetUpdateList of type KeyTemplate)
+    # schema 9: its place on the change sequence (GetUpdateList of type KeyTemplate)
     Column("change_seq", Integer),
     Index("ix_key_templates_change_seq", "change_seq"),
 )
@@ -206,7 +206,7 @@ objects = Table(
     Column("body", Text, nullable=False),
     UniqueConstraint("kind", "name", name="uq_objects_kind_name"),
     Index("ix_objects_kind_state", "kind", "state"),
-    Index("ix_objects_change_seq", "change_seq"),  # schema 8: custom update types (§6.12)
+    Index("ix_objects_change_seq", "change_seq"),  # schema 9: custom update types (§6.12)
 )
 
 object_realms = Table(
@@ -277,7 +277,7 @@ subscriptions = Table(
     Column("created_at", DateTime, nullable=False),
     # schema 7: the address the subscription came from (NotifyTo is re-checked against it)
     Column("origin", String(64)),
-    # schema 8: where SubscriptionEnd goes (wse:EndTo; none: not sent), and the realms the
+    # schema 9: where SubscriptionEnd goes (wse:EndTo; none: not sent), and the realms the
     # subscriber could read when it subscribed (JSON list): without the Read right in any
     # of them it can no longer be served and its subscription ends
     Column("end_to", String(2048)),
@@ -294,13 +294,13 @@ pending_updates = Table(
     Column("token", Integer, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", DateTime, nullable=False),
-    # schema 8: since when delivery has failed without a break (None: the last attempt
+    # schema 9: since when delivery has failed without a break (None: the last attempt
     # reached the subscriber); delivery gives up after notify_give_up_seconds
     Column("failing_since", DateTime),
     Index("ix_pending_updates_due", "next_attempt_at"),
 )
 
-# schema 8: WS-Eventing SubscriptionEnd messages to send, written in the transaction that
+# schema 9: WS-Eventing SubscriptionEnd messages to send, written in the transaction that
 # ends a subscription (the subscription row is gone by then) and sent by the deliverer.
 subscription_ends = Table(
     "subscription_ends", metadata,

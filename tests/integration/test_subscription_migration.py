@@ -1,4 +1,4 @@
-"""Schema 8 on a store made before it: the SubscriptionEnd columns and outbox are added,
+"""Schema 9 on a store made before it: the SubscriptionEnd columns and outbox are added,
 subscriptions stored earlier keep working (no EndTo, no recorded realms), and existing
 key templates are given their place on the change sequence."""
 
@@ -14,11 +14,11 @@ from kms_ws.store.engine import Database, sqlite_url
 from kms_ws.store.repository import Repository
 
 
-def test_a_schema_7_store_is_upgraded_with_its_subscriptions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_schema_8_store_is_upgraded_with_its_subscriptions(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = Database(sqlite_url(tmp_path))
     db.migrate()
     now = datetime.now(UTC).replace(tzinfo=None)
-    with db.transaction(write=True) as conn:  # back to what release 7 left on disk
+    with db.transaction(write=True) as conn:  # back to what schema 8 left on disk
         for sql in ("ALTER TABLE subscriptions DROP COLUMN end_to",
                     "ALTER TABLE subscriptions DROP COLUMN realms",
                     "ALTER TABLE pending_updates DROP COLUMN failing_since",
@@ -26,7 +26,7 @@ def test_a_schema_7_store_is_upgraded_with_its_subscriptions(tmp_path) -> None: 
                     "DROP INDEX ix_key_templates_change_seq",
                     "ALTER TABLE key_templates DROP COLUMN change_seq"):
             conn.exec_driver_sql(sql)
-        conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="7"))
+        conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="8"))
         conn.exec_driver_sql(
             "INSERT INTO endpoints (id, kind, name, state, credential_type, is_admin, "
             "failed_auth, version, created_at, edit_datetime, change_seq) VALUES "
