@@ -349,7 +349,7 @@ class KmsClient:
 
     def get_update_list(self, update_type: str = "AllKeys",
                         tokens: Mapping[str, int] | None = None, *, pep_id: str | None = None,
-                        max_elements: int = 100
+                        max_elements: int = 100, pep_proof: PepProver | None = None
                         ) -> Generator[Key | UpdatedObject, None, dict[str, int]]:
         """§6.12 GetUpdateList: yields the keys changed since `tokens` (None or 0: all of
         them) — or, for a custom type ("Policies", "RetentionPolicy", "KeyGroup", ...),
@@ -357,8 +357,12 @@ class KmsClient:
         the next call:
 
             tokens = yield from client.get_update_list(tokens=tokens)
+
+        pep_proof: the PEP's prover (PepSigner) for a list scoped to a PEP that
+        authenticates itself; it proves the Enumerate, the Pulls continue under it.
         """
-        it = self._wsman.update_list(update_type, dict(tokens or {}), pep_id, max_elements)
+        it = self._wsman.update_list(update_type, dict(tokens or {}), pep_id, max_elements,
+                                     pep_proof)
         while True:
             try:
                 el = self._ws(next, it)
@@ -372,14 +376,15 @@ class KmsClient:
     def subscribe(self, notify_to: str, update_type: str = "AllKeys", *,
                   pep_id: str | None = None, expires: str | None = None,
                   mode: str = PUSH_WITH_ACK, end_to: str | None = None,
-                  announce_end: bool = True) -> str:
+                  announce_end: bool = True, pep_proof: PepProver | None = None) -> str:
         """WS-Eventing Subscribe to §6.11 UpdatePending at `notify_to` (a
         ClientServiceListener's url); returns the subscription identifier. The server
         sends SubscriptionEnd, when it ends the subscription, to `end_to` (default: the
-        notify_to address; announce_end=False: no EndTo, no SubscriptionEnd)."""
+        notify_to address; announce_end=False: no EndTo, no SubscriptionEnd). pep_proof:
+        the PEP's prover, for a subscription scoped to a PEP that authenticates itself."""
         end = (end_to or notify_to) if announce_end else None
         return self._ws(self._wsman.subscribe, notify_to, update_type, pep_id, expires, mode,
-                        end)
+                        end, pep_proof)
 
     def listener(self, on_update: UpdateHandler, status: StatusHandler | None = None,
                  **options: Any) -> ClientServiceListener:

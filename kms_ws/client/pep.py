@@ -4,12 +4,18 @@
     key = kms.get_key(key_id, pep_id=pep_id, pep_proof=signer)      # the client attaches it
     PepUnwrapper([...the PEP's keys...]).open(key.pep_blob)          # only the PEP opens it
 
-The client hands the PEP what it signs — operation, key id and the request's
-wsa:MessageID — and gets back a kms:PepCredential header; the PEP's key never leaves it.
+    tokens = yield from kms.get_update_list("Keys", pep_id=pep_id, pep_proof=signer)
+    kms.subscribe(listener_url, "Keys", pep_id=pep_id, pep_proof=signer)
+
+The client hands the PEP what it signs — operation (GetKey..., or the wsa:Action of a
+WS-Management request), key id, the other fields the operation binds (`bound`: update
+type, NotifyTo) and the request's wsa:MessageID — and gets back a kms:PepCredential
+header; the PEP's key never leaves it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -21,7 +27,7 @@ from ..security.wssecurity import SigningKey
 
 class PepProver(Protocol):
     def prove(self, operation: str, pep_id: str, key_id: str | None,
-              message_id: str) -> etree._Element: ...
+              message_id: str, bound: Sequence[tuple[str, str]] = ()) -> etree._Element: ...
 
 
 class PepSigner:
@@ -33,8 +39,8 @@ class PepSigner:
         self._key = key
 
     def prove(self, operation: str, pep_id: str, key_id: str | None,
-              message_id: str) -> etree._Element:
+              message_id: str, bound: Sequence[tuple[str, str]] = ()) -> etree._Element:
         if pep_id != self.pep_id:
             raise ValueError(f"this signer proves for PEP {self.pep_id}, not {pep_id}")
         return pep_proof.sign(self._key, operation, pep_id, key_id, message_id,
-                              datetime.now(UTC).replace(tzinfo=None))
+                              datetime.now(UTC).replace(tzinfo=None), bound)

@@ -5,13 +5,14 @@ zeep plugins (e.g. a validator) see every envelope, as for the §6 operations.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import requests
 from lxml import etree
 
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, WSEN, WSMAN, WSMID, WXF
+from .pep import PepProver
 
 _S, _W, _N, _K = "{%s}" % SOAP, "{%s}" % WSMAN, "{%s}" % WSEN, "{%s}" % KMS
 NSMAP = {"s": SOAP, "wsa": WSA, "wsman": WSMAN, "wsen": WSEN, "wse": WSE, "kms": KMS}
@@ -19,6 +20,8 @@ KEY_URI = f"{KMS}/Key"
 UPDATE_LIST_DIALECT = f"{KMS}/GetUpdateList"
 PUSH_WITH_ACK = "http://schemas.dmtf.org/wbem/wsman/1/wsman/PushWithAck"
 IDENTIFY_ACTION = WSMID.rsplit("/", 1)[0] + "/Identify"
+ENUMERATE_ACTION, SUBSCRIBE_ACTION = f"{WSEN}/Enumerate", f"{WSE}/Subscribe"
+Proof = Callable[[str], etree._Element]  # (MessageID) -> kms:PepCredential header
 
 
 class WsManChannel:
@@ -33,12 +36,14 @@ class WsManChannel:
 
     def call(self, action: str | None, body: etree._Element | None,
              resource_uri: str | None = None, selectors: dict[str, str] | None = None,
-             headers: Sequence[etree._Element] = ()) -> etree._Element:
-        """POST one request; returns the response envelope, raises KmsFault on a fault."""
+             headers: Sequence[etree._Element] = (),
+             pep_proof: Proof | None = None) -> etree._Element:
+        """POST one request; returns the response envelope, raises KmsFault on a fault.
+        pep_proof: makes the PEP's kms:PepCredential header for the request's MessageID."""
         env = etree.Element(_S + "Envelope", nsmap=NSMAP)
         header = etree.SubElement(env, _S + "Header")
+        mid = f"uuid:{uuid.uuid4()}"
         if action is not None:
-            mid = f"uuid:{uuid.uuid4()}"
             if self._message_ids is not None:
                 self._message_ids(mid)
             for name, text in (("To", self.url), ("Action", action), ("MessageID", mid)):
@@ -52,6 +57,8 @@ class WsManChannel:
             for n, v in selectors.items():
                 etree.SubElement(sset, _W + "Selector", Name=n).text = v
         header.extend(headers)
+        if pep_proof is not None:
+            header.append(pep_proof(mid))
         self._session_header(header)
         b = etree.SubElement(env, _S + "Body")
         if body is not None:
@@ -92,15 +99,17 @@ class WsManChannel:
         return next(c for c in env.find(_S + "Body") if isinstance(c.tag, str))
 
     def update_list(self, update_type: str, tokens: dict[str, int] | None,
-                    pep_id: str | None, max_elements: int) -> Generator[etree._Element, None,
-                                                                         dict[str, int]]:
+                    pep_id: str | None, max_elements: int, prover: PepProver | None = None
+                    ) -> Generator[etree._Element, None, dict[str, int]]:
         """Yields kms:Key elements (or a custom type's object elements); returns the new
-        UpdateVersioningTokens."""
+        UpdateVersioningTokens. prover: the PEP's, for Enumerate scoped to it (Pull
+        continues under the context)."""
         enum = etree.Element(_N + "Enumerate", nsmap=NSMAP)
         etree.SubElement(enum, _W + "OptimizeEnumeration")
         etree.SubElement(enum, _W + "MaxElements").text = str(max_elements)
         enum.append(update_filter(update_type, tokens, pep_id))
-        env = self.call(f"{WSEN}/Enumerate", enum, KEY_URI)
+        env = self.call(ENUMERATE_ACTION, enum, KEY_URI, pep_proof=_proof(
+            prover, ENUMERATE_ACTION, pep_id, (("UpdateType", update_type),)))
         body = env.find(f"{_S}Body/{_N}EnumerateResponse")
         yield from _items(body.find(_W + "Items"))
         while body.find(_W + "EndOfSequence") is None and body.find(_N + "EndOfSequence") is None:
@@ -115,7 +124,9 @@ class WsManChannel:
                 env.iterfind(f"{_S}Header/{_K}UpdateVersioningTokens/{_K}Token")}
 
     def subscribe(self, notify_to: str, update_type: str, pep_id: str | None,
-                  expires: str | None, mode: str, end_to: str | None = None) -> str:
+                  expires: str | None, mode: str, end_to: str | None = None,
+                  prover: PepProver | None = None) -> str:
+        notify_to, end_to = notify_to.strip(), end_to.strip() if end_to else None
         sub = etree.Element(f"{{{WSE}}}Subscribe", nsmap=NSMAP)
         if end_to:
             etree.SubElement(etree.SubElement(sub, f"{{{WSE}}}EndTo"),
@@ -126,7 +137,10 @@ class WsManChannel:
         if expires:
             etree.SubElement(sub, f"{{{WSE}}}Expires").text = expires
         sub.append(update_filter(update_type, None, pep_id))
-        env = self.call(f"{WSE}/Subscribe", sub, KEY_URI)
+        bound = (("UpdateType", update_type), ("NotifyTo", notify_to)) + \
+            ((("EndTo", end_to),) if end_to else ())
+        env = self.call(SUBSCRIBE_ACTION, sub, KEY_URI,
+                        pep_proof=_proof(prover, SUBSCRIBE_ACTION, pep_id, bound))
         return env.findtext(f"{_S}Body/{{{WSE}}}SubscribeResponse/{{{WSE}}}SubscriptionManager/"
                             f"{{{WSA}}}ReferenceParameters/{{{WSE}}}Identifier") or ""
 
@@ -140,6 +154,17 @@ class WsManChannel:
 def _items(box: etree._Element | None) -> list[etree._Element]:
     return [] if box is None else [c for c in box if isinstance(c.tag, str)
                                    and c.tag.startswith(_K)]
+
+
+def _proof(prover: PepProver | None, action: str, pep_id: str | None,
+           bound: tuple[tuple[str, str], ...]) -> Proof | None:
+    """The PEP's proof of a WS-Management request made for it (service.pep_auth says
+    what it binds)."""
+    if prover is None:
+        return None
+    if pep_id is None:
+        raise ValueError("a PEP proof goes with a request for a PEP (pep_id)")
+    return lambda mid: prover.prove(action, pep_id, None, mid, bound)
 
 
 def update_filter(update_type: str, tokens: dict[str, int] | None,

@@ -3,11 +3,13 @@
 The PEP signs, with its registered credential (an X.509 certificate's key: ECDSA or
 RSA-SHA256; or its SymmetricKey: HMAC-SHA256), the exclusive c14n of
 
-    <kms:PepProof><kms:Operation/><kms:PepId/><kms:KeyId/>?<kms:MessageID/><kms:Created/>
-    </kms:PepProof>
+    <kms:PepProof><kms:Operation/><kms:PepId/><kms:KeyId/>?(bound fields)*<kms:MessageID/>
+    <kms:Created/></kms:PepProof>
 
 built from the request: the operation, the PEP, the key asked for (GetKey by id), the
-request's wsa:MessageID and the proof's creation time. The client carries it as a
+request fields the operation binds besides (`bound`: the WS-Management requests made for
+a PEP bind their update type and NotifyTo, see service.pep_auth), the request's
+wsa:MessageID and the proof's creation time. The client carries it as a
 kms:PepCredential SOAP header (PepId, Created, SignatureMethod, SignatureValue); it cannot
 be moved to another request, PEP or key, and the replay cache refuses a second use.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -50,24 +53,28 @@ class PepProof:
     message_id: str | None = None
 
 
+Bound = Sequence[tuple[str, str]]  # (element name, text): further request fields signed
+
+
 def proof_input(operation: str, pep_id: str, key_id: str | None, message_id: str,
-                created: str) -> bytes:
+                created: str, bound: Bound = ()) -> bytes:
     """The canonical bytes a PEP signs (exclusive c14n of a kms:PepProof element)."""
     root = etree.Element(_K + "PepProof", nsmap={"kms": KMS})
     for name, text in (("Operation", operation), ("PepId", pep_id), ("KeyId", key_id),
-                       ("MessageID", message_id), ("Created", created)):
+                       *bound, ("MessageID", message_id), ("Created", created)):
         if text is not None:
             etree.SubElement(root, _K + name).text = text
     return etree.tostring(root, method="c14n", exclusive=True, with_comments=False)
 
 
 def sign(key: SigningKey, operation: str, pep_id: str, key_id: str | None, message_id: str,
-         now: datetime) -> etree._Element:
+         now: datetime, bound: Bound = ()) -> etree._Element:
     """The kms:PepCredential header for one request (the PEP side)."""
     if key.algorithm.value not in ALGORITHMS:
         raise ValueError(f"a PEP proof is signed with SHA-256, not {key.algorithm.value}")
     created = _time(now)
-    value = _raw_signature(key, proof_input(operation, pep_id, key_id, message_id, created))
+    value = _raw_signature(key, proof_input(operation, pep_id, key_id, message_id, created,
+                                            bound))
     el = etree.Element(_K + "PepCredential", nsmap={"kms": KMS})
     for name, text in (("PepId", pep_id), ("Created", created),
                        ("SignatureMethod", key.algorithm.value),
@@ -76,15 +83,15 @@ def sign(key: SigningKey, operation: str, pep_id: str, key_id: str | None, messa
     return el
 
 
-def digest(operation: str, proof: PepProof, key_id: str | None) -> str:
+def digest(operation: str, proof: PepProof, key_id: str | None, bound: Bound = ()) -> str:
     """The replay-cache entry of a proof: what was signed (not the signature bytes, which
     ECDSA lets anyone re-randomise)."""
     return hashlib.sha256(proof_input(operation, proof.pep_id, key_id, proof.message_id or "",
-                                      proof.created_text)).hexdigest()
+                                      proof.created_text, bound)).hexdigest()
 
 
 def verify(key: VerificationKey, proof: PepProof, operation: str, key_id: str | None,
-           settings: SecuritySettings, now: datetime) -> datetime:
+           settings: SecuritySettings, now: datetime, bound: Bound = ()) -> datetime:
     """Check the proof's window and signature; returns until when it is remembered."""
     skew = timedelta(seconds=settings.clock_skew_seconds)
     if proof.created > now + skew:
@@ -93,7 +100,7 @@ def verify(key: VerificationKey, proof: PepProof, operation: str, key_id: str | 
     if until <= now:
         raise MessageExpired("the PEP proof has expired")
     data = proof_input(operation, proof.pep_id, key_id, proof.message_id or "",
-                       proof.created_text)
+                       proof.created_text, bound)
     if key.cert is None:
         if proof.algorithm != HMAC_SHA256:
             raise UnsupportedAlgorithm("this PEP's SymmetricKey proves with hmac-sha256")

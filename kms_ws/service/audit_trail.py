@@ -59,7 +59,8 @@ def success_events(name: str, caller: Endpoint, now: datetime, request: Any,
         message = f"{result.kind} {request.object_id or ', '.join(map(str, ids))}{target}"
         if result.kind == "Key":
             key_id = request.object_id or (str(ids[0]) if ids else None)
-    return [AuditEvent(now, name, name, "Success", *who, key_id=key_id, message=message)]
+    return [AuditEvent(now, name, name, "Success", *who, key_id=key_id,
+                       pep_id=getattr(request, "pep_id", None), message=message)]
 
 
 def wrapping_note(key: Key) -> str | None:

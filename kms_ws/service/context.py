@@ -34,6 +34,7 @@ class RequestContext:
     outbound: Any = None  # calls to client endpoints (§6.10 GetStatus); kms_ws.wsman.delivery
     transport: Transport = field(default_factory=Transport)
     pep_proof: Any = None  # security.pep_proof.PepProof presented with the request (§4.6)
+    pep_proof_verified: bool = False  # service.pep_auth verified it for this operation
     # Writes that record a read (delivery use tracking): run after the handler, in the
     # same write transaction, or in a short one of their own after a read transaction.
     deferred: list[Callable[[Repository], None]] = field(default_factory=list)

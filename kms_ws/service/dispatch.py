@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext, Transport
 from .messages import AuthenticateRequest, Credential
+from .pep_auth import reject_unused_proof
 from .update_types import KEY_TYPES
 from .ws_messages import UpdatePage
 
@@ -128,6 +129,9 @@ class KmsService:
         now = self.clock()
         if credential is not None and credential.message_digest is not None:
             self._remember_message(name, credential, now)
+        if credential is not None and credential.pep_proof is not None and not op.writes:
+            # A PEP proof enters the replay cache in the request's own commit.
+            op = replace(op, writes=True, durable=False)
         box: dict[str, RequestContext] = {}
         try:
             result, events, policies, syslog = self._attempt(
@@ -164,6 +168,7 @@ class KmsService:
         with self.db.transaction(write=op.writes, durable=op.durable) as conn:
             ctx = self._context(conn, credential, request_id, now, box, transport)
             result = op.handler(ctx, request)
+            reject_unused_proof(ctx)
             for write in ctx.deferred:
                 write(ctx.repo)
             events = trail.success_events(name, ctx.caller, now, request, result)

@@ -9,15 +9,15 @@ from ..crypto import sealing
 from ..crypto.random import generate_key
 from ..domain import ciphers
 from ..domain.errors import (AmbiguousReference, InternalError, InvalidParameter, KeyNotFound,
-                             KeyNotUsable, NotFound, PermissionDenied, SignatureInvalid,
-                             WrappingUnavailable)
+                             KeyNotUsable, NotFound, PepProofRequired, PermissionDenied,
+                             SignatureInvalid, WrappingUnavailable)
 from ..domain.lifecycle import check_deliverable, effective_state
 from ..domain.model import (DataSet, Endpoint, EndpointKind, Extensions, Key, KeyState,
                             KeyTemplate, KeyUsage, NameValue, SourceKind)
 from ..domain.realms import Right, effective_right, realms_with
 from . import policies
 from .admin.endpoints import pep_serves
-from .pep_auth import authenticate_pep, require_pep_layer
+from .pep_auth import authenticate_pep, require_owner_proof, require_pep_layer
 from .key_versions import apply_retention, load_key
 from . import notifications
 from .context import RequestContext
@@ -116,10 +116,12 @@ def _template(ctx: RequestContext, template_id: str | None,
 
 
 def _pep_for(ctx: RequestContext, caller: Endpoint, pep_id: str | None,
-             operation: str | None = None, key_id: str | None = None) -> Endpoint | None:
+             operation: str | None = None, key_id: str | None = None,
+             bound: Sequence[tuple[str, str]] = ()) -> Endpoint | None:
     """The PEP a key is destined for; only through a client associated with it, and (for
-    an `operation` that delivers or stores a key) with the PEP's own proof where its
-    authentication policy asks for one (service.pep_auth)."""
+    an `operation` that delivers or stores a key, or lists or subscribes to the PEP's
+    keys) with the PEP's own proof where its authentication policy asks for one
+    (service.pep_auth)."""
     if pep_id is None:
         if operation is not None and ctx.pep_proof is not None:
             raise SignatureInvalid("the PEP proof is for a request made for a PEP")
@@ -130,7 +132,7 @@ def _pep_for(ctx: RequestContext, caller: Endpoint, pep_id: str | None,
     if not pep_serves(ctx, pep, caller):
         raise PermissionDenied(f"client {caller.name} is not associated with PEP {pep_id}")
     if operation is not None:
-        authenticate_pep(ctx, pep, operation, key_id)
+        authenticate_pep(ctx, pep, operation, key_id, bound)
     return pep
 
 
@@ -214,6 +216,7 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     if key.value is None:
         raise KeyNotUsable(f"key {key.key_id} has no value")
     policies.check_access(ctx, in_force, key, caller, pep)
+    require_owner_proof(ctx, key, pep)
     apply(ctx, delivery, key, policies.wrapping_for(ctx, key, caller, pep, group_ids))
     key.t_cached = policies.t_cached_for(ctx, in_force, key, pep or caller)
     right = effective_right(caller.grants, key.realms)
@@ -232,7 +235,7 @@ def _listing(ctx: RequestContext, ids: list[str], req: GetKeyRequest, caller: En
         key = load_key(ctx, key_id)
         try:
             _deliver(ctx, key, req.usage, caller, pep, delivery)
-        except (KeyNotUsable, PermissionDenied, WrappingUnavailable):
+        except (KeyNotUsable, PermissionDenied, PepProofRequired, WrappingUnavailable):
             key.state = effective_state(key, ctx.now)
             key.value = None  # metadata only: the state tells the client why
         keys.append(key)

@@ -21,6 +21,7 @@ from ..xmlns import WSE, WSMAN
 from . import notify_to, subscription_end
 from .context import RequestContext
 from .keys import _caller
+from .pep_auth import SUBSCRIBE
 from .update_list import _check_filter
 from .ws_messages import (
     EndpointStatus,
@@ -46,7 +47,9 @@ def subscribe(ctx: RequestContext, req: SubscribeRequest) -> SubscriptionResult:
     if req.end_to is not None:
         notify_to.check(req.end_to, ctx.transport.remote_addr,
                         ctx.settings.notify_to_networks, "EndTo")
-    _check_filter(ctx, caller, req.filter)
+    bound = (("UpdateType", req.filter.type), ("NotifyTo", req.notify_to)) + \
+        ((("EndTo", req.end_to),) if req.end_to is not None else ())
+    _check_filter(ctx, caller, req.filter, SUBSCRIBE, bound)
     realms = realms_with(caller.grants, Right.READ)
     if not realms:
         raise PermissionDenied("only a client with the Read right in some realm is told "

@@ -4,7 +4,12 @@ A filter picks keys (Type Keys or AllKeys, Scope a client or PEP, the client's t
 the objects of a custom type (service.update_types: policies, groups, endpoint types), the
 snapshot is bounded by the store's change sequence at Enumerate time, and every page is
 one keyset query after the cursor's position. The final page carries the new token (the
-snapshot bound); reaching it acknowledges pending UpdatePending notifications."""
+snapshot bound); reaching it acknowledges pending UpdatePending notifications.
+
+A client lists a PEP's keys (Scope PepId) only for a PEP it serves, and with the PEP's
+own proof when the PEP authenticates itself (service.pep_auth). The context records the
+scope and that it was proved; Pull, Renew and GetStatus check again that the client still
+serves the PEP, and refuse a context that predates the PEP's own credential."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from ..domain.errors import (
     CannotProcessFilter,
     DestinationUnreachable,
     InvalidExpirationTime,
+    PepProofRequired,
     PermissionDenied,
     UnsupportedEnumerationMode,
 )
@@ -25,6 +31,7 @@ from . import enumeration_context as ec
 from .caching import resolve_for
 from .context import RequestContext
 from .keys import _caller, _pep_for
+from .pep_auth import ENUMERATE, proof_required
 from .resources import resource
 from .update_types import CUSTOM_TYPES, TEMPLATE_TYPE, UPDATE_TYPES
 from .admin.registry import kind
@@ -53,12 +60,13 @@ def enumerate_updates(ctx: RequestContext, req: EnumerateRequest) -> UpdatePage:
             f"EnumerationMode {req.mode} is not supported; use EnumerateEPR or "
             f"EnumerateObjectAndEPR, or none for objects", supported=ENUMERATION_MODES[1:])
     f = req.filter
-    _check_filter(ctx, caller, f)
+    _check_filter(ctx, caller, f, ENUMERATE, (("UpdateType", f.type),))
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
     high = ctx.repo.updates.high_water()
+    proved = (("proved", "1"),) if ctx.pep_proof_verified else ()
     cursor = ec.Cursor(pos=f.token, high=high, caller=caller.endpoint_id,
                        expires=int(expires.replace(tzinfo=UTC).timestamp()),
-                       filter=_encode_filter(f), mode=req.mode)
+                       filter=_encode_filter(f) + proved, mode=req.mode)
     limit = min(req.max_elements, MAX_ITEMS) if req.optimize else 0
     page = _page(ctx, caller, cursor, limit)
     if req.total_estimate:
@@ -68,8 +76,7 @@ def enumerate_updates(ctx: RequestContext, req: EnumerateRequest) -> UpdatePage:
 
 def pull(ctx: RequestContext, req: PullRequest) -> UpdatePage:
     caller = _caller(ctx)
-    cursor = ec.open_context(req.context, ctx.context_mac_key(), caller.endpoint_id,
-                             ctx.now)
+    cursor = _open(ctx, caller, req.context)
     page = _page(ctx, caller, cursor, min(req.max_elements, MAX_ITEMS))
     if req.total_estimate:
         page.total = _count(ctx, caller, _decode_filter(cursor.filter), cursor.pos,
@@ -79,8 +86,7 @@ def pull(ctx: RequestContext, req: PullRequest) -> UpdatePage:
 
 def renew(ctx: RequestContext, req: ContextRequest) -> ContextStatus:
     caller = _caller(ctx)
-    cursor = ec.open_context(req.context, ctx.context_mac_key(), caller.endpoint_id,
-                             ctx.now)
+    cursor = _open(ctx, caller, req.context)
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
     renewed = ec.Cursor(cursor.pos, cursor.high, cursor.caller,
                         int(expires.replace(tzinfo=UTC).timestamp()), cursor.filter,
@@ -90,8 +96,7 @@ def renew(ctx: RequestContext, req: ContextRequest) -> ContextStatus:
 
 def get_status(ctx: RequestContext, req: ContextRequest) -> ContextStatus:
     caller = _caller(ctx)
-    cursor = ec.open_context(req.context, ctx.context_mac_key(), caller.endpoint_id,
-                             ctx.now)
+    cursor = _open(ctx, caller, req.context)
     return ContextStatus(None, _from_unix(cursor.expires))
 
 
@@ -101,6 +106,19 @@ def release(ctx: RequestContext, req: ContextRequest) -> ContextStatus:
 
 
 # ---------------------------------------------------------------------------------------
+
+def _open(ctx: RequestContext, caller: Endpoint, context: str) -> ec.Cursor:
+    """The context's cursor; a PEP scope still served by the caller, and proved if the
+    PEP now authenticates itself."""
+    cursor = ec.open_context(context, ctx.context_mac_key(), caller.endpoint_id, ctx.now)
+    pairs = dict(p for p in cursor.filter if not p[0].startswith("="))
+    if pairs.get("pep") and not caller.is_admin:
+        pep = _pep_for(ctx, caller, pairs["pep"])
+        if pep is not None and proof_required(pep) and pairs.get("proved") != "1":
+            raise PepProofRequired(f"PEP {pep.endpoint_id} authenticates itself: enumerate "
+                                   "its keys again, with its proof")
+    return cursor
+
 
 def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) -> UpdatePage:
     f = _decode_filter(cursor.filter)
@@ -163,7 +181,10 @@ def _scope(caller: Endpoint, f: UpdateFilter) -> KeyScope:
                     equals=f.equals)
 
 
-def _check_filter(ctx: RequestContext, caller: Endpoint, f: UpdateFilter) -> None:
+def _check_filter(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, operation: str,
+                  bound: tuple[tuple[str, str], ...]) -> None:
+    """The filter is one we serve; a PEP scope is one the caller serves, proved by the
+    PEP (`operation` and `bound`: what its proof signs) when it authenticates itself."""
     if f.type not in UPDATE_TYPES:
         raise CannotProcessFilter(f"update type {f.type} is not one of "
                                   f"{', '.join(UPDATE_TYPES)}")
@@ -174,8 +195,9 @@ def _check_filter(ctx: RequestContext, caller: Endpoint, f: UpdateFilter) -> Non
         raise CannotProcessFilter(f"cannot filter keys on {', '.join(sorted(unknown))}")
     if f.client_id is not None and f.client_id != caller.endpoint_id and not caller.is_admin:
         raise PermissionDenied("a client asks for its own updates or its PEPs'")
-    if f.pep_id is not None and not caller.is_admin:
-        _pep_for(ctx, caller, f.pep_id)  # a PEP's keys only through a client it serves
+    if (f.pep_id is not None and not caller.is_admin) or ctx.pep_proof is not None:
+        # a PEP's keys only through a client it serves; a proof only for a PEP scope
+        _pep_for(ctx, caller, f.pep_id, operation, None, bound)
 
 
 def _encode_filter(f: UpdateFilter) -> tuple[tuple[str, str], ...]:

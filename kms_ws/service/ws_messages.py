@@ -71,6 +71,10 @@ class EnumerateRequest:
     max_elements: int = 1
     total_estimate: bool = False
 
+    @property
+    def pep_id(self) -> str | None:  # the PEP the request is made for (audit records)
+        return self.filter.pep_id
+
 
 @dataclass(frozen=True)
 class PullRequest:
@@ -121,6 +125,10 @@ class SubscribeRequest:
     expires_seconds: float | None = None
     expires_at: datetime | None = None
     end_to: str | None = None  # wse:EndTo: where SubscriptionEnd goes (None: not sent)
+
+    @property
+    def pep_id(self) -> str | None:  # the PEP the request is made for (audit records)
+        return self.filter.pep_id
 
 
 @dataclass(frozen=True)

@@ -209,8 +209,9 @@ class SoapApplication:
             err = self.ws_validator.error_log.last_error
             raise SchemaValidationError(f"schema validation failed: {err.message if err else ''}"
                                         [:500])
-        call = WsCall(self.service, addr, hdrs, payload,
-                      self._credential(environ, header, verified), request_id,
+        credential = self._with_pep_proof(self._credential(environ, header, verified), header,
+                                          addr)
+        call = WsCall(self.service, addr, hdrs, payload, credential, request_id,
                       _transport(environ))
         reply = handler(call)
         out = envelope.response_parts(reply.action, addr, reply.body, reply.headers, self._sign)

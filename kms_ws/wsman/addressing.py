@@ -30,7 +30,8 @@ class Addressing:
 def understood_headers() -> frozenset[str]:
     wsa = [f"{{{ns}}}{n}" for ns in (WSA, WSA10)
            for n in ("To", "Action", "MessageID", "ReplyTo", "From", "FaultTo", "RelatesTo")]
-    return frozenset(wsa + [f"{{{KMS}}}Credential", f"{{{WSSE}}}Security"]) | HANDLED
+    return frozenset(wsa + [f"{{{KMS}}}Credential", f"{{{KMS}}}PepCredential",
+                            f"{{{WSSE}}}Security"]) | HANDLED
 
 
 UNDERSTOOD = understood_headers()

@@ -7,108 +7,32 @@ from __future__ import annotations
 
 import base64
 import secrets
-import sqlite3
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from lxml import etree
-from zeep import Plugin
 
-from kms_ws.client import Kek, KeyUnwrapError, KmsClient, KmsFault, PepSigner, PepUnwrapper
-from kms_ws.security import pep_proof, wssecurity
-from kms_ws.security.certificates import self_signed
+from kms_ws.client import (
+    Kek,
+    KeyUnwrapError,
+    KmsClient,
+    KmsFault,
+    PepSigner,
+    PepUnwrapper,
+)
+from kms_ws.security import wssecurity
 from kms_ws.xmlns import WSA
 
 from ..support import db
-from ..support.server import ServerProcess
-from ..support.signing import new_key, utcnow
+from ..support.pep import Forged
+from ..support.pep import credential as _credential
+from ..support.pep import denials as _denials
+from ..support.signing import utcnow
 from ..support.validating import post
 
 pytestmark = pytest.mark.e2e
 K = "{urn:kms-ws:p1619.3:1}"
-
-
-class Capture(Plugin):  # type: ignore[misc]
-    """The last request as sent (after the PEP proof header is added)."""
-
-    def __init__(self) -> None:
-        self.sent: bytes = b""
-
-    def egress(self, envelope: Any, http_headers: dict, operation: Any,
-               binding_options: Any) -> tuple[Any, dict]:
-        self.sent = etree.tostring(envelope)
-        return envelope, http_headers
-
-
-class Setup:
-    def __init__(self, server: ServerProcess, admin: KmsClient, validator: Any,
-                 kind: str) -> None:
-        self.name = f"client-{uuid.uuid4().hex[:8]}"
-        self.password = f"pw-{uuid.uuid4().hex}"
-        admin.register_endpoint("Client", self.name, password=self.password)
-        self.client_kek = Kek(f"ckek-{uuid.uuid4().hex[:8]}", secrets.token_bytes(32))
-        self.capture = Capture()
-        self.client = KmsClient(server.url, self.name, self.password,
-                                plugins=[validator, self.capture],
-                                wrapping_keys=[self.client_kek])
-        self.client.register_wrapping_values({self.client_kek.key_id: self.client_kek.secret})
-        self.pep_kek = Kek(f"pkek-{uuid.uuid4().hex[:8]}", secrets.token_bytes(32))
-        self.key, cred = _credential(kind)
-        self.pep_id = self.client.register_endpoint(
-            "Pep", f"pep-{uuid.uuid4().hex[:8]}", **cred,
-            wrapping_values={self.pep_kek.key_id: self.pep_kek.secret})
-        self.signer = PepSigner(self.pep_id, self.key)
-
-
-def _credential(kind: str) -> tuple[wssecurity.SigningKey, dict[str, bytes]]:
-    if kind == "hmac":
-        secret = secrets.token_bytes(32)
-        return wssecurity.SigningKey(secret), {"symmetric_key": secret}
-    key = new_key(kind)
-    cert = self_signed(key, f"pep-{kind}")
-    return wssecurity.SigningKey(key, cert), {
-        "certificate": cert.public_bytes(serialization.Encoding.PEM)}
-
-
-@pytest.fixture()
-def pep(server: ServerProcess, admin: KmsClient, validator: Any):  # type: ignore[no-untyped-def]
-    made: list[Setup] = []
-
-    def make(kind: str = "ec") -> Setup:
-        made.append(Setup(server, admin, validator, kind))
-        return made[-1]
-
-    yield make
-    for s in made:
-        s.client.close()
-
-
-class Forged:
-    """A prover that signs what it is told to, not what the request is."""
-
-    def __init__(self, key: wssecurity.SigningKey, pep_id: str | None = None,
-                 key_id: str | None = "-", operation: str | None = None,
-                 age: timedelta = timedelta(0)) -> None:
-        self.key, self.pep_id, self.key_id, self.operation, self.age = \
-            key, pep_id, key_id, operation, age
-
-    def prove(self, operation: str, pep_id: str, key_id: str | None,
-              message_id: str) -> etree._Element:
-        return pep_proof.sign(self.key, self.operation or operation, self.pep_id or pep_id,
-                              key_id if self.key_id == "-" else self.key_id, message_id,
-                              utcnow() - self.age)
-
-
-def _denials(server: ServerProcess, pep_id: str) -> list[tuple[str, str]]:
-    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        return con.execute("SELECT event, result FROM audit WHERE pep_id = ? AND result = "
-                           "'Denied' ORDER BY id", (pep_id,)).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("kind", ["ec", "rsa", "hmac"])

@@ -1,0 +1,286 @@
+"""§4.6 on the WS-Management paths: GetUpdateList (WS-Enumeration Enumerate with Scope a
+PEP) and Subscribe scoped to a PEP that authenticates itself take the PEP's own proof
+(kms:PepCredential over the wsa:Action, the PEP, the update type — and NotifyTo for
+Subscribe —, the MessageID and its creation time), exactly as GetKey does. Pull continues
+under the MAC-protected context. Every missing, foreign, moved, replayed or tampered proof
+or context is refused, audited, and changes nothing; a key made for such a PEP never
+reaches its client alone. Every message is schema-validated."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from kms_ws.client import ClientServiceListener, KmsFault, PepUnwrapper, UpdateNotice
+from kms_ws.security import pep_proof
+from kms_ws.xmlns import KMS, SOAP, WSA, WSE, WSEN
+
+from ..support import db
+from ..support import wsman as W
+from ..support.pep import Forged, Setup, credential, denials
+from ..support.schema_check import validate_envelope
+from ..support.server import ServerProcess
+from ..support.signing import utcnow
+from ..support.validating import post
+
+pytestmark = pytest.mark.e2e
+K, S = f"{{{KMS}}}", f"{{{SOAP}}}"
+ENUMERATE, SUBSCRIBE = f"{WSEN}/Enumerate", f"{WSE}/Subscribe"
+NOTIFY = "http://127.0.0.1:9/kms-notify"  # the subscriber's own address: allowed
+NS = W.NS
+
+
+def _list(s: Setup, prover: Any, update_type: str = "Keys",
+          max_elements: int = 100) -> tuple[list[Any], dict[str, int]]:
+    it = s.client.get_update_list(update_type, pep_id=s.pep_id, pep_proof=prover,
+                                  max_elements=max_elements)
+    keys: list[Any] = []
+    while True:
+        try:
+            keys.append(next(it))
+        except StopIteration as stop:
+            return keys, stop.value
+
+
+def _subscribe(s: Setup, prover: Any, notify_to: str = NOTIFY) -> str:
+    return s.client.subscribe(notify_to, "Keys", pep_id=s.pep_id, pep_proof=prover)
+
+
+REQUEST: dict[str, Callable[[Setup, Any], Any]] = {"enumerate": _list,
+                                                   "subscribe": _subscribe}
+
+
+def _state(server: ServerProcess) -> dict[str, int]:
+    """What a refused request must leave as it was (UpdatePending acknowledgements and
+    subscriptions included)."""
+    return {**db.snapshot(server.data_dir),
+            **{t: db.count(server.data_dir, t) for t in ("subscriptions", "pending_updates",
+                                                          "seen_messages")}}
+
+
+def _requests(s: Setup, action: str) -> list[bytes]:
+    return [r for r in s.capture.all if f">{action}<".encode() in r]
+
+
+def _with_proof(envelope: bytes, key: Any, action: str, pep_id: str,
+                bound: tuple[tuple[str, str], ...]) -> bytes:
+    """A raw request with the PEP's proof over its own MessageID."""
+    tree = etree.fromstring(envelope)
+    header = tree.find(S + "Header")
+    mid = header.findtext(f"{{{WSA}}}MessageID")
+    header.append(pep_proof.sign(key, action, pep_id, None, mid, utcnow(), bound))
+    return etree.tostring(tree)
+
+
+def _audited(server: ServerProcess, pep_id: str, event: str) -> int:
+    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
+    try:
+        return int(con.execute("SELECT count(*) FROM audit WHERE pep_id = ? AND event = ? AND "
+                               "result = 'Success'", (pep_id, event)).fetchone()[0])
+    finally:
+        con.close()
+
+
+# ---- acceptance -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["ec", "rsa", "hmac"])
+def test_update_list_of_a_self_authenticating_pep_with_its_proof(pep, kind) -> None:  # type: ignore[no-untyped-def]
+    s = pep(kind)
+    made = [s.client.create_key(friendly_name=f"k{i}", pep_id=s.pep_id,
+                                pep_proof=s.signer).key_id for i in range(3)]
+    s.client.create_key(friendly_name="the-clients-own")
+    keys, tokens = _list(s, s.signer, max_elements=1)
+    assert [k.key_id for k in keys] == made and tokens.get("Keys", 0) > 0
+    # metadata only: the list carries no key value, wrapped or not
+    assert all(k.value is None and k.pep_blob is None and k.wrapping_type is None
+               for k in keys)
+    enumerates, pulls = _requests(s, ENUMERATE), _requests(s, f"{WSEN}/Pull")
+    assert len(enumerates) == 1 and b"PepCredential" in enumerates[0]
+    assert len(pulls) >= 2 and not any(b"PepCredential" in p for p in pulls)
+    # the next list starts at the token: nothing new
+    again = s.client.get_update_list("Keys", tokens, pep_id=s.pep_id, pep_proof=s.signer)
+    assert list(again) == []
+
+
+def test_subscription_for_a_self_authenticating_pep_with_its_proof(pep, server) -> None:  # type: ignore[no-untyped-def]
+    s = pep("ec")
+    before = db.count(server.data_dir, "subscriptions")
+
+    def ack(notice: UpdateNotice) -> dict[str, int]:
+        return dict(notice.tokens)
+
+    with ClientServiceListener(ack, inspect=validate_envelope) as listener:
+        sub = _subscribe(s, s.signer, listener.url)
+        assert sub and db.count(server.data_dir, "subscriptions") == before + 1
+        assert b"PepCredential" in _requests(s, SUBSCRIBE)[0]
+        assert _audited(server, s.pep_id, "Eventing.Subscribe") == 1
+        s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not listener.received:
+            time.sleep(0.05)
+        assert listener.received and listener.received[0].pep_id == s.pep_id
+        s.client.unsubscribe(sub)
+
+
+# ---- refusals -------------------------------------------------------------------------
+
+REFUSALS = ["missing", "other-pep", "wrong-key", "other-action", "other-body", "expired"]
+
+
+@pytest.mark.parametrize("path", ["enumerate", "subscribe"])
+@pytest.mark.parametrize("case", REFUSALS)
+def test_missing_wrong_or_moved_proofs_are_refused(pep, server, path, case) -> None:  # type: ignore[no-untyped-def]
+    s, other = pep("ec"), pep("ec")
+    s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
+    other_body = (("UpdateType", "AllKeys"),) if path == "enumerate" else \
+        (("UpdateType", "Keys"), ("NotifyTo", "http://127.0.0.1:9/elsewhere"))
+    prover = {
+        "missing": None,
+        "other-pep": Forged(other.key, pep_id=other.pep_id),
+        "wrong-key": Forged(credential("ec")[0]),
+        "other-action": Forged(s.key, operation=SUBSCRIBE if path == "enumerate"
+                               else ENUMERATE),
+        "other-body": Forged(s.key, bound=other_body),
+        "expired": Forged(s.key, age=timedelta(minutes=10)),
+    }[case]
+    expected = {"missing": ("wsman:AccessDenied", "E_PEP_PROOF_REQUIRED"),
+                "expired": ("wsse:MessageExpired", "E_MESSAGE_EXPIRED")}.get(
+        case, ("wsse:FailedCheck", "E_SIGNATURE_INVALID"))
+    before = _state(server)
+    with pytest.raises(KmsFault) as e:
+        REQUEST[path](s, prover)
+    assert (e.value.subcode, e.value.error_code) == expected
+    if case == "other-pep":
+        assert other.pep_id in e.value.reason
+    assert _state(server) == before
+    assert denials(server, s.pep_id)[-1] == (expected[1], "Denied")
+
+
+@pytest.mark.parametrize("path", ["enumerate", "subscribe"])
+def test_replayed_or_lifted_proof_is_refused_and_audited(pep, server, path) -> None:  # type: ignore[no-untyped-def]
+    s = pep("ec")
+    s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
+    REQUEST[path](s, s.signer)
+    captured = _requests(s, ENUMERATE if path == "enumerate" else SUBSCRIBE)[-1]
+    before = _state(server)
+    for _ in range(2):
+        r, env = post(server.url, captured, auth=(s.name, s.password))
+        assert r.status_code == 409
+        assert env is not None and env.findtext(f".//{K}ErrorCode") == "E_REPLAY"
+    # the same proof on a new message (fresh MessageID): it was made for another request
+    tree = etree.fromstring(captured)
+    tree.find(f".//{{{WSA}}}MessageID").text = f"uuid:{uuid.uuid4()}"
+    r, env = post(server.url, etree.tostring(tree), auth=(s.name, s.password))
+    assert r.status_code == 401
+    assert env is not None and env.findtext(f".//{K}ErrorCode") == "E_SIGNATURE_INVALID"
+    assert _state(server) == before
+    assert denials(server, s.pep_id)[-3:] == [("E_REPLAY", "Denied")] * 2 + [
+        ("E_SIGNATURE_INVALID", "Denied")]
+
+
+def _tamper(context: str, **changes: Any) -> str:
+    payload, tag = context.split(".")
+    doc = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    doc.update(changes)
+    new = base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+    return f"{new}.{tag}"
+
+
+def test_pull_continues_under_the_proved_context_and_refuses_tampered_ones(pep,  # type: ignore[no-untyped-def]
+                                                                           server) -> None:
+    s, other = pep("ec"), pep("ec")
+    for _ in range(2):
+        s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
+        other.client.create_key(pep_id=other.pep_id, pep_proof=other.signer)
+    _list(s, s.signer, max_elements=1)
+    response = next(etree.fromstring(r) for r in s.capture.received
+                    if b"EnumerateResponse" in r)
+    context = response.findtext(".//wsen:EnumerationContext", namespaces=NS)
+    assert context
+    auth = (s.name, s.password)
+    r, env = post(server.url, W.pull(context), auth=auth)  # no proof: the context carries it
+    assert r.status_code == 200
+    assert env.find("s:Body/wsen:PullResponse/wsen:Items/kms:Key", NS) is not None
+    doc = json.loads(base64.urlsafe_b64decode(context.split(".")[0] + "=="))
+    to_other = [[n, other.pep_id if n == "pep" else v] for n, v in doc["filter"]]
+    unproved = [p for p in doc["filter"] if p[0] != "proved"]
+    before = _state(server)
+    for who, bad in [(auth, _tamper(context, filter=to_other)),   # another PEP's keys
+                     (auth, _tamper(context, filter=unproved)),
+                     ((other.name, other.password), context)]:    # another client
+        r, env = post(server.url, W.pull(bad), auth=who)
+        assert r.status_code == 400
+        assert env.findtext(f".//{K}ErrorCode") == "E_INVALID_ENUMERATION_CONTEXT"
+    # a proof on a Pull was made for no request the server takes one on
+    stray = _with_proof(W.pull(context), s.key, f"{WSEN}/Pull", s.pep_id, ())
+    r, env = post(server.url, stray, auth=auth)
+    assert r.status_code == 401
+    assert env.findtext(f".//{K}ErrorCode") == "E_SIGNATURE_INVALID"
+    assert "takes no PEP proof" in env.findtext(".//s:Reason/s:Text", namespaces=NS)
+    assert _state(server) == before
+
+
+def test_a_proof_on_a_list_for_no_pep_is_refused(pep, server) -> None:  # type: ignore[no-untyped-def]
+    s = pep("ec")
+    request = W.enumerate_(W.optimized(10) + W.update_filter("AllKeys"))
+    signed = _with_proof(request, s.key, ENUMERATE, s.pep_id, (("UpdateType", "AllKeys"),))
+    before = _state(server)
+    r, env = post(server.url, signed, auth=(s.name, s.password))
+    assert r.status_code == 401
+    assert env.findtext(f".//{K}ErrorCode") == "E_SIGNATURE_INVALID"
+    assert _state(server) == before
+
+
+def test_raw_enumerate_with_the_peps_proof(pep, server) -> None:  # type: ignore[no-untyped-def]
+    """The proof as a non-KmsClient client would send it (shell style, no
+    mustUnderstand), and marked mustUnderstand: both are understood."""
+    s = pep("hmac")
+    made = s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer).key_id
+    for style in ("shell", "openwsman"):
+        request = W.enumerate_(W.optimized(10) + W.update_filter("Keys", pep=s.pep_id),
+                               style=style)
+        signed = _with_proof(request, s.key, ENUMERATE, s.pep_id, (("UpdateType", "Keys"),))
+        if style == "openwsman":
+            signed = signed.replace(b"<kms:PepCredential",
+                                    b'<kms:PepCredential s:mustUnderstand="true"')
+        r, env = post(server.url, signed, auth=(s.name, s.password))
+        assert r.status_code == 200, env.findtext(".//s:Reason/s:Text", namespaces=NS)
+        items = env.find("s:Body/wsen:EnumerateResponse/wsman:Items", NS)
+        assert [k.findtext(K + "KeyId") for k in items] == [made]
+
+
+# ---- keys made for a self-authenticating PEP ------------------------------------------
+
+def test_a_self_authenticating_peps_key_never_reaches_its_client_alone(pep, server) -> None:  # type: ignore[no-untyped-def]
+    s = pep("ec")
+    key = s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer,
+                              attributes={"slot": f"s-{uuid.uuid4().hex[:6]}"})
+    plain_pep = s.client.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:8]}")
+    before = db.snapshot(server.data_dir)
+    refusals: list[Callable[[], Any]] = [
+        lambda: s.client.get_key(key.key_id),
+        lambda: s.client.get_key_metadata(key.key_id, include_value=True),
+        lambda: s.client.get_key(key.key_id, pep_id=plain_pep),  # a PEP on its client's word
+    ]
+    for call in refusals:
+        with pytest.raises(KmsFault) as e:
+            call()
+        assert (e.value.subcode, e.value.error_code) == ("wsman:AccessDenied",
+                                                         "E_PEP_PROOF_REQUIRED")
+    found, _ = s.client.find_keys(attributes=key.attributes)
+    assert [k.key_id for k in found] == [key.key_id]
+    assert found[0].value is None and found[0].pep_blob is None  # metadata only
+    assert s.client.get_key_metadata(key.key_id).value is None
+    assert db.snapshot(server.data_dir) == before
+    # with the PEP's proof it arrives, wrapped to the PEP
+    got = s.client.get_key(key.key_id, pep_id=s.pep_id, pep_proof=s.signer)
+    assert got.value is None and len(PepUnwrapper([s.pep_kek]).open(got.pep_blob)) == 32
