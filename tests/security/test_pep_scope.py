@@ -93,7 +93,7 @@ def _audited(server: ServerProcess, pep_id: str, event: str) -> int:
 # ---- acceptance -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["ec", "rsa", "hmac"])
-def test_update_list_of_a_self_authenticating_pep_with_its_proof(pep, kind) -> None:  # type: ignore[no-untyped-def]
+def test_update_list_of_a_self_authenticating_pep_with_its_proof(pep, kind) -> None:
     s = pep(kind)
     made = [s.client.create_key(friendly_name=f"k{i}", pep_id=s.pep_id,
                                 pep_proof=s.signer).key_id for i in range(3)]
@@ -111,7 +111,7 @@ def test_update_list_of_a_self_authenticating_pep_with_its_proof(pep, kind) -> N
     assert list(again) == []
 
 
-def test_subscription_for_a_self_authenticating_pep_with_its_proof(pep, server) -> None:  # type: ignore[no-untyped-def]
+def test_subscription_for_a_self_authenticating_pep_with_its_proof(pep, server) -> None:
     s = pep("ec")
     before = db.count(server.data_dir, "subscriptions")
 
@@ -138,7 +138,7 @@ REFUSALS = ["missing", "other-pep", "wrong-key", "other-action", "other-body", "
 
 @pytest.mark.parametrize("path", ["enumerate", "subscribe"])
 @pytest.mark.parametrize("case", REFUSALS)
-def test_missing_wrong_or_moved_proofs_are_refused(pep, server, path, case) -> None:  # type: ignore[no-untyped-def]
+def test_missing_wrong_or_moved_proofs_are_refused(pep, server, path, case) -> None:
     s, other = pep("ec"), pep("ec")
     s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
     other_body = (("UpdateType", "AllKeys"),) if path == "enumerate" else \
@@ -166,7 +166,7 @@ def test_missing_wrong_or_moved_proofs_are_refused(pep, server, path, case) -> N
 
 
 @pytest.mark.parametrize("path", ["enumerate", "subscribe"])
-def test_replayed_or_lifted_proof_is_refused_and_audited(pep, server, path) -> None:  # type: ignore[no-untyped-def]
+def test_replayed_or_lifted_proof_is_refused_and_audited(pep, server, path) -> None:
     s = pep("ec")
     s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
     REQUEST[path](s, s.signer)
@@ -195,7 +195,7 @@ def _tamper(context: str, **changes: Any) -> str:
     return f"{new}.{tag}"
 
 
-def test_pull_continues_under_the_proved_context_and_refuses_tampered_ones(pep,  # type: ignore[no-untyped-def]
+def test_pull_continues_under_the_proved_context_and_refuses_tampered_ones(pep,
                                                                            server) -> None:
     s, other = pep("ec"), pep("ec")
     for _ in range(2):
@@ -229,7 +229,7 @@ def test_pull_continues_under_the_proved_context_and_refuses_tampered_ones(pep, 
     assert _state(server) == before
 
 
-def test_a_proof_on_a_list_for_no_pep_is_refused(pep, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_proof_on_a_list_for_no_pep_is_refused(pep, server) -> None:
     s = pep("ec")
     request = W.enumerate_(W.optimized(10) + W.update_filter("AllKeys"))
     signed = _with_proof(request, s.key, ENUMERATE, s.pep_id, (("UpdateType", "AllKeys"),))
@@ -240,7 +240,7 @@ def test_a_proof_on_a_list_for_no_pep_is_refused(pep, server) -> None:  # type: 
     assert _state(server) == before
 
 
-def test_raw_enumerate_with_the_peps_proof(pep, server) -> None:  # type: ignore[no-untyped-def]
+def test_raw_enumerate_with_the_peps_proof(pep, server) -> None:
     """The proof as a non-KmsClient client would send it (shell style, no
     mustUnderstand), and marked mustUnderstand: both are understood."""
     s = pep("hmac")
@@ -260,7 +260,7 @@ def test_raw_enumerate_with_the_peps_proof(pep, server) -> None:  # type: ignore
 
 # ---- keys made for a self-authenticating PEP ------------------------------------------
 
-def test_a_self_authenticating_peps_key_never_reaches_its_client_alone(pep, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_self_authenticating_peps_key_never_reaches_its_client_alone(pep, server) -> None:
     s = pep("ec")
     key = s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer,
                               attributes={"slot": f"s-{uuid.uuid4().hex[:6]}"})
