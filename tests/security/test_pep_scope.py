@@ -210,7 +210,9 @@ def test_pull_continues_under_the_proved_context_and_refuses_tampered_ones(pep,
     r, env = post(server.url, W.pull(context), auth=auth)  # no proof: the context carries it
     assert r.status_code == 200
     assert env.find("s:Body/wsen:PullResponse/wsen:Items/kms:Key", NS) is not None
-    doc = json.loads(base64.urlsafe_b64decode(context.split(".")[0] + "=="))
+    payload = context.split(".")[0]
+    doc = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert ["pep", s.pep_id] in doc["filter"] and ["proved", "1"] in doc["filter"]
     to_other = [[n, other.pep_id if n == "pep" else v] for n, v in doc["filter"]]
     unproved = [p for p in doc["filter"] if p[0] != "proved"]
     before = _state(server)
