@@ -22,7 +22,7 @@ from lxml import etree
 
 from kms_ws.client import ClientServiceListener, KmsFault, PepUnwrapper, UpdateNotice
 from kms_ws.security import pep_proof
-from kms_ws.xmlns import KMS, SOAP, WSA, WSE, WSEN
+from kms_ws.xmlns import KMS, SOAP, WSA, WSE, WSEN, WXF
 
 from ..support import db
 from ..support import wsman as W
@@ -286,3 +286,24 @@ def test_a_self_authenticating_peps_key_never_reaches_its_client_alone(pep, serv
     # with the PEP's proof it arrives, wrapped to the PEP
     got = s.client.get_key(key.key_id, pep_id=s.pep_id, pep_proof=s.signer)
     assert got.value is None and len(PepUnwrapper([s.pep_kek]).open(got.pep_blob)) == 32
+
+
+def test_ws_transfer_create_for_the_pep_takes_its_proof(pep, server) -> None:
+    """WS-Transfer Create with a kms:CreateKey body for the PEP is CreateKey: the same
+    proof (Operation CreateKey) is needed, and the answer is a reference, never a value."""
+    s = pep("ec")
+    body = f"<kms:CreateKey><kms:PepId>{s.pep_id}</kms:PepId></kms:CreateKey>"
+    auth = (s.name, s.password)
+    before = db.snapshot(server.data_dir)
+    r, env = post(server.url, W.request(f"{WXF}/Create", body), auth=auth)
+    assert r.status_code == 401 and env.findtext(f".//{K}ErrorCode") == "E_PEP_PROOF_REQUIRED"
+    assert db.snapshot(server.data_dir) == before
+    signed = _with_proof(W.request(f"{WXF}/Create", body), s.key, "CreateKey", s.pep_id, ())
+    r, env = post(server.url, signed, auth=auth)
+    assert r.status_code == 200
+    key_id = env.findtext("s:Body/wxf:ResourceCreated/wsa:ReferenceParameters/"
+                          "wsman:SelectorSet/wsman:Selector", namespaces=NS)
+    assert b"KeyBlob" not in r.content and db.snapshot(server.data_dir)["keys"] == \
+        before["keys"] + 1
+    got = s.client.get_key(key_id, pep_id=s.pep_id, pep_proof=s.signer)
+    assert len(PepUnwrapper([s.pep_kek]).open(got.pep_blob)) == 32
