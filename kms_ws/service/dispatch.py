@@ -129,9 +129,10 @@ class KmsService:
         now = self.clock()
         if credential is not None and credential.message_digest is not None:
             self._remember_message(name, credential, now)
-        if credential is not None and credential.pep_proof is not None and not op.writes:
-            # A PEP proof enters the replay cache in the request's own commit.
-            op = replace(op, writes=True, durable=False)
+        if credential is not None and credential.pep_proof is not None and not op.audited:
+            # A PEP proof enters the replay cache in the request's own commit, and a
+            # request accepted on a PEP's proof is an audit record (with the PEP).
+            op = replace(op, writes=True, audited=True, durable=False)
         box: dict[str, RequestContext] = {}
         try:
             result, events, policies, syslog = self._attempt(

@@ -93,7 +93,7 @@ def _audited(server: ServerProcess, pep_id: str, event: str) -> int:
 # ---- acceptance -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["ec", "rsa", "hmac"])
-def test_update_list_of_a_self_authenticating_pep_with_its_proof(pep, kind) -> None:
+def test_update_list_of_a_self_authenticating_pep_with_its_proof(pep, server, kind) -> None:
     s = pep(kind)
     made = [s.client.create_key(friendly_name=f"k{i}", pep_id=s.pep_id,
                                 pep_proof=s.signer).key_id for i in range(3)]
@@ -109,6 +109,8 @@ def test_update_list_of_a_self_authenticating_pep_with_its_proof(pep, kind) -> N
     # the next list starts at the token: nothing new
     again = s.client.get_update_list("Keys", tokens, pep_id=s.pep_id, pep_proof=s.signer)
     assert list(again) == []
+    # each list accepted on the PEP's proof is on record, with the PEP
+    assert _audited(server, s.pep_id, "Enumeration.Enumerate") == 2
 
 
 def test_subscription_for_a_self_authenticating_pep_with_its_proof(pep, server) -> None:
