@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import sqlite3
 import time
 import uuid
@@ -20,8 +21,14 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from kms_ws.client import ClientServiceListener, KmsFault, PepUnwrapper, UpdateNotice
-from kms_ws.security import pep_proof
+from kms_ws.client import (
+    ClientServiceListener,
+    KmsFault,
+    PepSigner,
+    PepUnwrapper,
+    UpdateNotice,
+)
+from kms_ws.security import pep_proof, wssecurity
 from kms_ws.xmlns import KMS, SOAP, WSA, WSE, WSEN, WXF
 
 from ..support import db
@@ -309,3 +316,39 @@ def test_ws_transfer_create_for_the_pep_takes_its_proof(pep, server) -> None:
         before["keys"] + 1
     got = s.client.get_key(key_id, pep_id=s.pep_id, pep_proof=s.signer)
     assert len(PepUnwrapper([s.pep_kek]).open(got.pep_blob)) == 32
+
+
+def test_a_context_made_before_the_pep_asked_for_proofs_stops(pep, admin, server) -> None:
+    """An administrator gives a PEP served on its client's word an authentication
+    policy: an enumeration begun without its proof cannot be continued."""
+    s = pep("ec")
+    plain = s.client.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:8]}",
+                                       wrapping_values={"plain-kek": secrets.token_bytes(32)})
+    for _ in range(2):
+        s.client.create_key(pep_id=plain)
+    auth = (s.name, s.password)
+    r, env = post(server.url, W.enumerate_(W.optimized(1) + W.update_filter("Keys", pep=plain)),
+                  auth=auth)
+    context = env.findtext("s:Body/wsen:EnumerateResponse/wsen:EnumerationContext",
+                           namespaces=NS)
+    assert r.status_code == 200 and context
+    assert post(server.url, W.pull(context), auth=auth)[0].status_code == 200
+    secret = secrets.token_bytes(32)
+    admin.admin_edit("Pep", {**admin.admin_get("Pep", plain), "AuthenticationPolicy":
+                             "SymmetricKey", "AuthenticationValues": {"CredentialValue": [
+                                 {"Length": 32, "Value": base64.b64encode(secret).decode()}]}})
+    before = _state(server)
+    r, env = post(server.url, W.pull(context), auth=auth)
+    assert r.status_code == 401 and env.findtext(f".//{K}ErrorCode") == "E_PEP_PROOF_REQUIRED"
+    assert _state(server) == before
+    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
+    try:
+        last = con.execute("SELECT operation, event, result, message FROM audit WHERE "
+                           "actor_name = ? ORDER BY id DESC LIMIT 1", (s.name,)).fetchone()
+    finally:
+        con.close()
+    assert last[:3] == ("Enumeration.Pull", "E_PEP_PROOF_REQUIRED", "Denied") and plain in last[3]
+    signer = PepSigner(plain, wssecurity.SigningKey(secret))
+    keys = list(s.client.get_update_list("Keys", pep_id=plain, pep_proof=signer,
+                                         max_elements=1))
+    assert len(keys) == 2
