@@ -129,10 +129,12 @@ class KmsService:
         now = self.clock()
         if credential is not None and credential.message_digest is not None:
             self._remember_message(name, credential, now)
-        if credential is not None and credential.pep_proof is not None and not op.audited:
-            # A PEP proof enters the replay cache in the request's own commit, and a
-            # request accepted on a PEP's proof is an audit record (with the PEP).
-            op = replace(op, writes=True, audited=True, durable=False)
+        if credential is not None and credential.pep_proof is not None:
+            # A PEP proof enters the replay cache in the request's own commit (a writer
+            # from the start), and a request accepted on a PEP's proof is an audit record
+            # (with the PEP).
+            op = replace(op, writes=True, audited=True, read_first=False,
+                         durable=op.durable and op.writes)
         box: dict[str, RequestContext] = {}
         try:
             result, events, policies, syslog = self._attempt(

@@ -240,14 +240,20 @@ def test_pull_continues_under_the_proved_context_and_refuses_tampered_ones(pep,
     assert _state(server) == before
 
 
-def test_a_proof_on_a_list_for_no_pep_is_refused(pep, server) -> None:
+def test_a_proof_where_none_is_taken_is_refused(pep, server) -> None:
+    """Enumerate for no PEP, and WS-Transfer Get of a key's metadata (which reads before
+    it records): a proof there was made for some other request."""
     s = pep("ec")
-    request = W.enumerate_(W.optimized(10) + W.update_filter("AllKeys"))
-    signed = _with_proof(request, s.key, ENUMERATE, s.pep_id, (("UpdateType", "AllKeys"),))
+    key = s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
+    listing = W.enumerate_(W.optimized(10) + W.update_filter("AllKeys"))
+    requests = [_with_proof(listing, s.key, ENUMERATE, s.pep_id, (("UpdateType", "AllKeys"),)),
+                _with_proof(W.get(key.key_id), s.key, f"{WXF}/Get", s.pep_id, ())]
     before = _state(server)
-    r, env = post(server.url, signed, auth=(s.name, s.password))
-    assert r.status_code == 401
-    assert env.findtext(f".//{K}ErrorCode") == "E_SIGNATURE_INVALID"
+    for signed in requests:
+        r, env = post(server.url, signed, auth=(s.name, s.password))
+        assert r.status_code == 401
+        assert env.findtext(f".//{K}ErrorCode") == "E_SIGNATURE_INVALID"
+        assert b"KeyId" not in r.content
     assert _state(server) == before
 
 
