@@ -15,7 +15,7 @@ alone.
 
 What WS-Management requests made for a PEP bind (the Operation is the wsa:Action):
   Enumerate (GetUpdateList scoped to the PEP): UpdateType;
-  Subscribe (UpdatePending for the PEP's keys): UpdateType, NotifyTo.
+  Subscribe (UpdatePending for the PEP's keys): UpdateType, NotifyTo, EndTo (if given).
 Pull, Renew and Release continue under the MAC-protected enumeration context, which
 records the PEP scope and that it was proved.
 """

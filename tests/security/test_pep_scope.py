@@ -22,7 +22,6 @@ import pytest
 from lxml import etree
 
 from kms_ws.client import (
-    ClientServiceListener,
     KmsFault,
     PepSigner,
     PepUnwrapper,
@@ -127,7 +126,7 @@ def test_subscription_for_a_self_authenticating_pep_with_its_proof(pep, server) 
     def ack(notice: UpdateNotice) -> dict[str, int]:
         return dict(notice.tokens)
 
-    with ClientServiceListener(ack, inspect=validate_envelope) as listener:
+    with s.client.listener(ack, inspect=validate_envelope) as listener:
         sub = _subscribe(s, s.signer, listener.url)
         assert sub and db.count(server.data_dir, "subscriptions") == before + 1
         assert b"PepCredential" in _requests(s, SUBSCRIBE)[0]
@@ -151,7 +150,8 @@ def test_missing_wrong_or_moved_proofs_are_refused(pep, server, path, case) -> N
     s, other = pep("ec"), pep("ec")
     s.client.create_key(pep_id=s.pep_id, pep_proof=s.signer)
     other_body = (("UpdateType", "AllKeys"),) if path == "enumerate" else \
-        (("UpdateType", "Keys"), ("NotifyTo", "http://127.0.0.1:9/elsewhere"))
+        (("UpdateType", "Keys"), ("NotifyTo", "http://127.0.0.1:9/elsewhere"),
+         ("EndTo", "http://127.0.0.1:9/elsewhere"))
     prover = {
         "missing": None,
         "other-pep": Forged(other.key, pep_id=other.pep_id),
@@ -358,3 +358,20 @@ def test_a_context_made_before_the_pep_asked_for_proofs_stops(pep, admin, server
     keys = list(s.client.get_update_list("Keys", pep_id=plain, pep_proof=signer,
                                          max_elements=1))
     assert len(keys) == 2
+
+
+def test_a_subscribe_proof_binds_its_end_to(pep, server) -> None:
+    """KmsClient sends EndTo (SubscriptionEnd goes there; by default NotifyTo): a proof
+    over another EndTo, or over none, does not fit the request."""
+    s = pep("ec")
+    before = _state(server)
+    for bound in ((("UpdateType", "Keys"), ("NotifyTo", NOTIFY),
+                   ("EndTo", "http://127.0.0.1:9/elsewhere")),
+                  (("UpdateType", "Keys"), ("NotifyTo", NOTIFY))):
+        with pytest.raises(KmsFault) as e:
+            _subscribe(s, Forged(s.key, bound=bound))
+        assert e.value.error_code == "E_SIGNATURE_INVALID"
+    assert _state(server) == before
+    assert _subscribe(s, s.signer)
+    sent = etree.fromstring(_requests(s, SUBSCRIBE)[-1])
+    assert sent.findtext(f".//{{{WSE}}}EndTo/{{{WSA}}}Address") == NOTIFY
