@@ -1,7 +1,7 @@
 """§4.6 on the WS-Management paths: GetUpdateList (WS-Enumeration Enumerate with Scope a
 PEP) and Subscribe scoped to a PEP that authenticates itself take the PEP's own proof
-(kms:PepCredential over the wsa:Action, the PEP, the update type — and NotifyTo for
-Subscribe —, the MessageID and its creation time), exactly as GetKey does. Pull continues
+(kms:PepCredential over the wsa:Action, the PEP, the update type — and NotifyTo and
+EndTo for Subscribe —, the MessageID and its creation time), exactly as GetKey does. Pull continues
 under the MAC-protected context. Every missing, foreign, moved, replayed or tampered proof
 or context is refused, audited, and changes nothing; a key made for such a PEP never
 reaches its client alone. Every message is schema-validated."""
