@@ -6,10 +6,14 @@ import sqlite3
 from pathlib import Path
 
 
-def count(data_dir: Path, table: str) -> int:
+def count(data_dir: Path, table: str, **equals: str) -> int:
+    """Rows of `table` (whose columns equal `equals`, when given)."""
+    where = " AND ".join(f"{column} = ?" for column in equals)
     con = sqlite3.connect(f"file:{data_dir / 'kms.db'}?mode=ro", uri=True)
     try:
-        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+        return int(con.execute(f"SELECT count(*) FROM {table}"  # noqa: S608
+                               + (f" WHERE {where}" if where else ""),
+                               tuple(equals.values())).fetchone()[0])
     finally:
         con.close()
 
