@@ -16,12 +16,11 @@ from lxml import etree
 from ..domain.model import (AuditMessage, CredentialType, DataSet, EndpointKind, Key, KeyUsage,
                             NameValue)
 from ..domain.errors import MessageSecurityError
-from ..domain.wrapping import KeyBlob
 from ..security.pep_proof import PepProof
 from ..service import messages as m
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..xmlns import KMS
-from . import admin_codec
+from . import admin_codec, key_xml
 
 _K = "{%s}" % KMS
 
@@ -207,8 +206,7 @@ DECODERS: dict[str, Callable[[etree._Element], Any]] = {
 
 # ---- writing -----------------------------------------------------------------------------
 
-def format_time(v: datetime) -> str:
-    return v.strftime("%Y-%m-%dT%H:%M:%S") + (f".{v.microsecond:06d}Z" if v.microsecond else "Z")
+format_time = key_xml.xsd_time
 
 
 def _add(parent: etree._Element, name: str, text: object = None) -> etree._Element:
@@ -240,63 +238,10 @@ def _capability_list(parent: etree._Element, names: Iterable[str]) -> None:
 
 
 def encode_key(parent: etree._Element, key: Key, tag: str = "Key") -> etree._Element:
-    """A key as delivered. With only the Reference right (key.hidden) the caller gets
-    what it needs to use the key and nothing that describes it."""
-    el = _add(parent, tag)
-    _add(el, "KeyId", key.key_id)
-    if not key.hidden:
-        _opt(el, "FriendlyName", key.friendly_name)
-    _add(el, "State", key.state.value)
-    _opt(el, "TExpired", key.t_expired)
-    _opt(el, "TDisabled", key.t_disabled)
-    _add(el, "TCached", key.t_cached)
-    _add(el, "CipherType", key.cipher_type)
-    if key.blob is not None:
-        _key_blob(el, key.blob)
-    if not key.hidden:
-        _list(el, "VendorSpecificExtensions", "Extension", key.extensions.vendor)
-        _list(el, "ApplicationExtensions", "Extension", key.extensions.application)
-    _add(el, "Version", key.version)
-    _add(el, "EditDateTime", format_time(key.edit_datetime))
-    if not key.hidden:
-        _key_metadata(el, key)
-    _opt(el, "KeyAssignmentPolicyId", key.assignment_policy_id)
-    _opt(el, "AssignmentScope", key.assignment_scope)
+    """A key as delivered, appended to `parent` (the writer is soap.key_xml)."""
+    el = key_xml.element(key, tag)
+    parent.append(el)
     return el
-
-
-def _key_metadata(el: etree._Element, key: Key) -> None:
-    if key.realms:
-        box = _add(el, "RealmAssociations")
-        for r in key.realms:
-            _add(_add(box, "RealmAssociation"), "Realm", r)
-    _opt(el, "Description", key.description)
-    src = _add(el, "Source")
-    _add(src, "Kind", key.source_kind.value)
-    _opt(src, "Id", key.source_id)
-    _list(el, "AttributeAssociations", "Attribute", key.attributes)
-    if key.datasets:
-        box = _add(el, "DataSets")
-        for d in key.datasets:
-            ds = _add(box, "DataSet")
-            _add(ds, "Name", d.name)
-            _add(ds, "Value", d.value)
-            _opt(ds, "SizeofValue", d.sizeof_value)
-    _opt(el, "TemplateId", key.template_id)
-
-
-def _key_blob(parent: etree._Element, b: KeyBlob) -> None:
-    """The one KeyBlob writer: the service has already wrapped Data (see service.delivery)."""
-    blob = _add(parent, "KeyBlob")
-    _add(blob, "ProtocolVersion", 1)
-    _add(blob, "WrappingType", b.wrapping_type)
-    _opt(blob, "WrappingKeyId", b.wrapping_key_id)
-    _opt(blob, "InnerWrappingType", b.inner_wrapping_type)
-    _opt(blob, "InnerWrappingKeyId", b.inner_wrapping_key_id)
-    _add(blob, "Length", b.length)
-    _add(blob, "Data", base64.b64encode(b.data).decode("ascii"))
-    if b.check_value is not None:
-        _add(blob, "CheckValue", base64.b64encode(b.check_value).decode("ascii"))
 
 
 def _enc_register_wrapping(el: etree._Element, r: m.RegisterWrappingValuesResult) -> None:

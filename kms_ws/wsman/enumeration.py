@@ -29,7 +29,7 @@ from ..service.ws_messages import (
     UpdateFilter,
     UpdatePage,
 )
-from ..soap import codec, documents
+from ..soap import codec, documents, key_xml
 from ..xmlns import ANONYMOUS, KMS, WSA, WSEN, WSMAN
 from .call import WsCall, WsReply, epr, expiration
 from .headers import parse_duration
@@ -39,6 +39,8 @@ ACTIONS = {verb: f"{WSEN}/{verb}" for verb in ("Enumerate", "Pull", "Renew", "Ge
 UPDATE_LIST_DIALECT = f"{KMS}/GetUpdateList"
 SELECTOR_DIALECT = "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
 _N, _W, _K = "{%s}" % WSEN, "{%s}" % WSMAN, "{%s}" % KMS
+_PREFIX = {WSEN: "wsen", WSMAN: "wsman"}
+_EPR_NS = {"wsa": WSA, "wsman": WSMAN}
 ENVELOPE_OVERHEAD = 2048  # headers and wrappers around the items of a page
 
 
@@ -152,51 +154,51 @@ def _fill(call: WsCall, parent: etree._Element, tag: str, page: UpdatePage,
         return page.context_after(0)
     if deadline is not None and time.monotonic() >= deadline:
         raise EnumerationTimedOut("no item could be produced within MaxTime")
-    box = etree.SubElement(parent, tag)
-    for _, obj in page.items:
-        _item(call, box, obj, page.mode)
+    items = [_item(call, obj, page.mode) for _, obj in page.items]
     budget = min(max_chars or 1 << 62,
                  (call.headers.max_envelope_size or 1 << 62) - ENVELOPE_OVERHEAD)
-    if budget < 1 << 40 and len(etree.tostring(box)) > budget:
-        items = list(box)
+    if budget < 1 << 40:
         n = _fitting(items, budget)
         if n == 0:
             raise EnvelopeTooLarge("the next item does not fit in MaxCharacters / "
                                    "MaxEnvelopeSize")
-        for extra in items[n:]:
-            box.remove(extra)
-    return page.context_after(len(box))
+        del items[n:]
+    ns, _, local = tag[1:].partition("}")
+    parent.append(key_xml.fragment(local, _PREFIX[ns], ns, "".join(items),
+                                   _EPR_NS if page.mode else None))
+    return page.context_after(len(items))
 
 
-def _fitting(items: list[etree._Element], budget: int) -> int:
+def _fitting(items: list[str], budget: int) -> int:
+    """How many items fit in `budget` octets (UTF-8: never fewer than characters)."""
     used = 0
     for n, item in enumerate(items):
-        used += len(etree.tostring(item))
+        used += len(item) if item.isascii() else len(item.encode("utf-8"))
         if used > budget:
             return n
     return len(items)
 
 
-def _item(call: WsCall, parent: etree._Element, obj: Key | AdminDocument, mode: str) -> None:
+def _item(call: WsCall, obj: Key | AdminDocument, mode: str) -> str:
+    """One item as XML text (prefixes bound by the Items element): a key as key_xml writes
+    it; an object of a custom update type, and EPRs, serialised from elements."""
+    text = key_xml.key_xml(obj) if isinstance(obj, Key) else _document_text(obj)
     if mode == "":
-        _encode(parent, obj)
-        return
-    if mode == "EnumerateObjectAndEPR":
-        parent = etree.SubElement(parent, _W + "Item")
-        _encode(parent, obj)
+        return text
     if isinstance(obj, Key):
         uri, selectors = KEY_URI, {"KeyId": obj.key_id}
     else:  # an object of a custom update type: its own resource
         res = resource(f"{KMS}/{obj.kind}")
         uri, selectors = res.uri, {res.selector: str(obj.document[res.selector])}
-    epr(parent, f"{{{WSA}}}EndpointReference", call.addr.to or ANONYMOUS, uri, selectors)
+    holder = etree.Element(_W + "Item", nsmap=_EPR_NS)
+    epr(holder, f"{{{WSA}}}EndpointReference", call.addr.to or ANONYMOUS, uri, selectors)
+    ref = etree.tostring(holder[0], encoding="unicode")
+    return f"<wsman:Item>{text}{ref}</wsman:Item>" if mode == "EnumerateObjectAndEPR" else ref
 
 
-def _encode(parent: etree._Element, obj: Key | AdminDocument) -> None:
-    if isinstance(obj, Key):
-        codec.encode_key(parent, obj)
-    else:
-        documents.encode(parent, obj.kind, obj.document)
+def _document_text(obj: AdminDocument) -> str:
+    holder = etree.Element(_K + "Objects", nsmap={"kms": KMS})
+    return etree.tostring(documents.encode(holder, obj.kind, obj.document), encoding="unicode")
 
 
 def _total(page: UpdatePage) -> list[etree._Element]:
