@@ -19,7 +19,7 @@ from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .admin_queries import AdminQueries
 from .prepared import Prepared
-from .updates import UpdatesRepository, key_from_row
+from .updates import KEY_COLUMNS, UpdatesRepository, key_from_row
 
 
 class Repository(AdminQueries):
@@ -466,7 +466,8 @@ def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
     if name == "insert_key_use":
         return t.key_use.insert()
     if name == "key_by_id":
-        return select(t.keys).where(k.id == bindparam("id"))
+        return select(*KEY_COLUMNS, k.sealed_value, k.master_key_id).where(
+            k.id == bindparam("id"))
     if name == "endpoint_facets":
         r, c, a = t.realm_grants.c, t.endpoint_capabilities.c, t.endpoint_attributes.c
         return union_all(
