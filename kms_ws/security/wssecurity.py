@@ -119,10 +119,12 @@ class VerifiedMessage:
 # ---- signing --------------------------------------------------------------------------
 
 def sign(env: etree._Element, key: SigningKey, parts: Sequence[str], *, now: datetime,
-         ttl_seconds: int, body_prefixes: Sequence[str] = ()) -> None:
+         ttl_seconds: int, body_prefixes: Sequence[str] = (),
+         spliced: Sequence[secure_xml.Spliced] = ()) -> None:
     """Add a wsse:Security header with a Timestamp and a Signature over `parts`.
     body_prefixes: namespace prefixes used inside Body text as QNames (a fault's Subcode),
-    whose declarations exclusive c14n would otherwise leave unsigned (InclusiveNamespaces)."""
+    whose declarations exclusive c14n would otherwise leave unsigned (InclusiveNamespaces).
+    spliced: text the Body receives at serialisation (its digest covers it as sent)."""
     header = env.find(f"{{{SOAP}}}Header")
     if header is None:
         header = etree.Element(f"{{{SOAP}}}Header")
@@ -142,11 +144,12 @@ def sign(env: etree._Element, key: SigningKey, parts: Sequence[str], *, now: dat
     targets = {"Timestamp": ts, **_positional(env, header, sec)}
     refs = [(_new_id(targets[p], p), targets[p], tuple(body_prefixes) if p == "Body" else ())
             for p in parts]
-    sec.append(_signature(key, refs, token_id))
+    sec.append(_signature(key, refs, token_id, spliced))
 
 
 def _signature(key: SigningKey, refs: Sequence[tuple[str, etree._Element, tuple[str, ...]]],
-               token_id: str | None) -> etree._Element:
+               token_id: str | None, spliced: Sequence[secure_xml.Spliced] = ()
+               ) -> etree._Element:
     """The ds:Signature: SignedInfo over the referenced elements' exclusive c14n (SHA-256),
     signed with the key (lxml c14n + cryptography: see the module doc)."""
     sig = etree.Element(f"{{{DS}}}Signature", nsmap={"ds": DS})
@@ -163,8 +166,11 @@ def _signature(key: SigningKey, refs: Sequence[tuple[str, etree._Element, tuple[
         etree.SubElement(ref, f"{{{DS}}}DigestMethod", Algorithm=DigestAlgorithm.SHA256.value)
         if prefixes:  # lxml's in-memory c14n drops a declaration only content uses
             el = etree.fromstring(etree.tostring(el))
+        canonical = _c14n(el, prefixes)
+        if spliced and ref_id.startswith("Body-"):
+            canonical = secure_xml.splice(canonical, spliced)
         etree.SubElement(ref, f"{{{DS}}}DigestValue").text = base64.b64encode(
-            hashlib.sha256(_c14n(el, prefixes)).digest()).decode()
+            hashlib.sha256(canonical).digest()).decode()
     etree.SubElement(sig, f"{{{DS}}}SignatureValue").text = base64.b64encode(
         _raw_signature(key, _c14n(si))).decode()
     sig.append(_key_info(key, token_id))

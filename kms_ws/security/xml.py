@@ -3,6 +3,10 @@ byte size, no DTD or entity, bounded depth and element count."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from lxml import etree
 
 from ..domain.errors import EncodingLimit, SchemaValidationError
@@ -44,3 +48,32 @@ def _check_shape(root: etree._Element, settings: SecuritySettings) -> None:
             raise EncodingLimit(f"message has more than {settings.max_xml_elements} elements")
         if isinstance(el, etree._Entity):
             raise SchemaValidationError("entity references are not accepted")
+
+
+# ---- our own XML text, placed at serialisation ------------------------------------------
+
+@dataclass(frozen=True)
+class Spliced:
+    """XML text we wrote (never input), placed as the content of the element whose text is
+    `marker` when the envelope is serialised and when its signature digests are computed.
+    `text` must be in exclusive-c14n form in its context (every element declaring the
+    prefixes it uses that no ancestor inside the Body declares; c14n escaping), so the
+    signed bytes and the sent bytes are the same and a verifier's c14n reproduces them."""
+
+    marker: str  # a unique token (ASCII letters and digits): the element's text until then
+    text: bytes  # UTF-8
+
+    @classmethod
+    def new(cls, text: str) -> Spliced:
+        return cls("kmsSpliced" + uuid.uuid4().hex, text.encode("utf-8"))
+
+
+def splice(data: bytes, parts: Sequence[Spliced]) -> bytes:
+    """`data` (a serialisation or c14n of a tree holding the markers) with each marker
+    replaced by its text; each marker must occur exactly once."""
+    for part in parts:
+        before, found, after = data.partition(part.marker.encode("ascii"))
+        if not found or part.marker.encode("ascii") in after:
+            raise ValueError("a spliced marker must occur exactly once")
+        data = before + part.text + after
+    return data

@@ -38,6 +38,7 @@ class RequestContext:
     # Writes that record a read (delivery use tracking): run after the handler, in the
     # same write transaction, or in a short one of their own after a read transaction.
     deferred: list[Callable[[Repository], None]] = field(default_factory=list)
+    _context_mac: bytes | None = field(default=None, repr=False)
 
     def defer(self, write: Callable[[Repository], None]) -> None:
         self.deferred.append(write)
@@ -50,9 +51,12 @@ class RequestContext:
 
     def context_mac_key(self) -> bytes:
         """The enumeration-context MAC key of the current master key (a rotation
-        invalidates outstanding enumeration contexts; clients start a new enumeration)."""
-        return self.master.context_mac_key_for(self.repo.current_master_key_id()
-                                               or self.master.key_id)
+        invalidates outstanding enumeration contexts; clients start a new enumeration).
+        Read once per request: a Pull opens one context and seals another."""
+        if self._context_mac is None:
+            self._context_mac = self.master.context_mac_key_for(
+                self.repo.current_master_key_id() or self.master.key_id)
+        return self._context_mac
 
     def unwrapped_allowed(self) -> bool:
         mode = self.settings.unwrapped_delivery

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from lxml import etree
 
-from ..xmlns import ANONYMOUS, SOAP, WSA, WSU
+from ..security.xml import Spliced, splice
 from ..wsman.addressing import Addressing
+from ..xmlns import ANONYMOUS, SOAP, WSA, WSU
 
 _NSMAP = {"s": SOAP, "wsa": WSA, "wsu": WSU}
 
@@ -29,7 +30,7 @@ def address(header: etree._Element, action: str, request: Addressing) -> None:
         etree.SubElement(header, f"{{{WSA}}}RelatesTo").text = request.message_id
 
 
-Finish = Callable[[etree._Element], None]  # e.g. sign the envelope
+Finish = Callable[..., None]  # finish(env, spliced): e.g. sign the envelope
 
 
 def response(action: str, request: Addressing, payload: etree._Element,
@@ -38,17 +39,19 @@ def response(action: str, request: Addressing, payload: etree._Element,
 
 
 def response_parts(action: str, request: Addressing, payloads: list[etree._Element],
-                   headers: list[etree._Element], finish: Finish | None = None) -> bytes:
+                   headers: list[etree._Element], finish: Finish | None = None,
+                   spliced: Sequence[Spliced] = ()) -> bytes:
     """A response with any number of Body children (WS-Transfer Delete: none) and extra
-    header blocks after the addressing headers."""
+    header blocks after the addressing headers; `spliced` text goes into the Body."""
     env, header, body = new_envelope()
     address(header, action, request)
     header.extend(headers)
     body.extend(payloads)
-    return serialize(env, finish)
+    return serialize(env, finish, spliced)
 
 
-def serialize(env: etree._Element, finish: Finish | None = None) -> bytes:
+def serialize(env: etree._Element, finish: Finish | None = None,
+              spliced: Sequence[Spliced] = ()) -> bytes:
     if finish is not None:
-        finish(env)
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+        finish(env, spliced)
+    return splice(etree.tostring(env, xml_declaration=True, encoding="UTF-8"), spliced)

@@ -1,13 +1,16 @@
 """The one writer of kms:Key (§4.1) elements, as XML text.
 
 A page of GetUpdateList holds up to a thousand keys: building each of their ~15 elements
-with lxml costs ~25 us per key, joining escaped strings ~4 us. The text uses the `kms`
-prefix; `element` and `fragment` parse it (it is ours, never input) into a container
-that binds it, so every other writer keeps working on lxml elements."""
+with lxml costs ~25 us per key, joining escaped strings ~4 us. The text is written as
+exclusive XML canonicalisation (c14n) writes it: a page's keys, each declaring the kms
+prefix, are spliced into the signed response as they are (see security.xml.Spliced), with
+no tree built, parsed or canonicalised. `element` parses one key (it is ours, never
+input) for the writers that build a tree around it."""
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -23,19 +26,25 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
                           huge_tree=False, remove_blank_text=False)
 
 
+# Characters XML 1.0 cannot carry at all (lxml refuses them too).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def escape(text: str) -> str:
-    """Character data and attribute values: & < > " and CR (which a parser would
-    otherwise normalise away) as references."""
+    """Character data as exclusive c14n writes it: & < > and CR (which a parser would
+    otherwise normalise away) as references, everything else as itself. A character
+    XML cannot carry is a ValueError (as lxml raises), never a malformed document."""
     if "&" in text:
         text = text.replace("&", "&amp;")
     if "<" in text:
         text = text.replace("<", "&lt;")
     if ">" in text:
         text = text.replace(">", "&gt;")
-    if '"' in text:
-        text = text.replace('"', "&quot;")
-    if "\r" in text:
-        text = text.replace("\r", "&#13;")
+    if not (text.isascii() and text.isprintable()):
+        if _NOT_XML.search(text):
+            raise ValueError("a key field holds a character XML cannot carry")
+        if "\r" in text:
+            text = text.replace("\r", "&#xD;")
     return text
 
 

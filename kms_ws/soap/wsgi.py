@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from dataclasses import replace
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from lxml import etree
@@ -143,7 +143,7 @@ class SoapApplication:
                 request_id, self._sign)
             return status, out, op
 
-    def _sign(self, env: etree._Element) -> None:
+    def _sign(self, env: etree._Element, spliced: Sequence[secure_xml.Spliced] = ()) -> None:
         """Every response, faults included, is signed: Body, Timestamp and RelatesTo."""
         if self.signing_key is None:
             return
@@ -154,7 +154,8 @@ class SoapApplication:
                                f"{{{SOAP}}}Value")
         wssecurity.sign(env, self.signing_key, parts, now=utcnow(),
                         ttl_seconds=self.settings.timestamp_ttl_seconds,
-                        body_prefixes=[subcode.split(":", 1)[0]] if subcode else ())
+                        body_prefixes=[subcode.split(":", 1)[0]] if subcode else (),
+                        spliced=spliced)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
         limit = self.settings.max_message_bytes
@@ -214,7 +215,8 @@ class SoapApplication:
         call = WsCall(self.service, addr, hdrs, payload, credential, request_id,
                       _transport(environ))
         reply = handler(call)
-        out = envelope.response_parts(reply.action, addr, reply.body, reply.headers, self._sign)
+        out = envelope.response_parts(reply.action, addr, reply.body, reply.headers, self._sign,
+                                      reply.spliced)
         if hdrs.max_envelope_size is not None and len(out) > hdrs.max_envelope_size:
             raise EnvelopeTooLarge(f"the response ({len(out)} octets) exceeds MaxEnvelopeSize "
                                    f"{hdrs.max_envelope_size}")

@@ -15,6 +15,7 @@ from typing import Any
 from lxml import etree
 
 from ..domain.errors import OperationTimedOut, SchemaValidationError
+from ..security.xml import Spliced
 from ..service.context import Transport
 from ..service.dispatch import KmsService
 from ..service.messages import Credential
@@ -58,6 +59,7 @@ class WsReply:
     action: str
     body: list[etree._Element] = field(default_factory=list)
     headers: list[etree._Element] = field(default_factory=list)
+    spliced: list[Spliced] = field(default_factory=list)  # text the Body receives as sent
 
 
 WsHandler = Callable[[WsCall], WsReply]

@@ -19,6 +19,7 @@ from ..domain.errors import (
     FilterDialectRequestedUnavailable,
 )
 from ..domain.model import Key
+from ..security.xml import Spliced
 from ..service.resources import KEY_URI, resource
 from ..service.ws_messages import (
     AdminDocument,
@@ -61,12 +62,12 @@ def enumerate_(call: WsCall) -> WsReply:
         etree.SubElement(out, _N + "EnumerationContext").text = page.context_after(0)
         return WsReply(ACTIONS["Enumerate"] + "Response", [out], headers)
     ctx_el = etree.SubElement(out, _N + "EnumerationContext")
-    context = _fill(call, out, _W + "Items", page, None)
+    context, spliced = _fill(call, out, _W + "Items", page, None)
     ctx_el.text = context or ""
     if context is None:
         etree.SubElement(out, _W + "EndOfSequence")
         headers += _finish(call, page)
-    return WsReply(ACTIONS["Enumerate"] + "Response", [out], headers)
+    return WsReply(ACTIONS["Enumerate"] + "Response", [out], headers, spliced)
 
 
 def pull(call: WsCall) -> WsReply:
@@ -80,7 +81,8 @@ def pull(call: WsCall) -> WsReply:
     deadline = call.started + parse_duration(max_time) if max_time else None
     out = etree.Element(_N + "PullResponse", nsmap={"wsen": WSEN})
     ctx_el = etree.SubElement(out, _N + "EnumerationContext")
-    context = _fill(call, out, _N + "Items", page, deadline, int(max_chars) if max_chars else None)
+    context, spliced = _fill(call, out, _N + "Items", page, deadline,
+                             int(max_chars) if max_chars else None)
     headers = _total(page)
     if context is None:
         out.remove(ctx_el)  # clients that ignore EndOfSequence stop on a missing context
@@ -88,7 +90,7 @@ def pull(call: WsCall) -> WsReply:
         headers += _finish(call, page)
     else:
         ctx_el.text = context
-    return WsReply(ACTIONS["Pull"] + "Response", [out], headers)
+    return WsReply(ACTIONS["Pull"] + "Response", [out], headers, spliced)
 
 
 def renew(call: WsCall) -> WsReply:
@@ -147,11 +149,13 @@ def parse_filter(body: etree._Element, own_filter: str = _N + "Filter") -> Updat
 
 
 def _fill(call: WsCall, parent: etree._Element, tag: str, page: UpdatePage,
-          deadline: float | None, max_chars: int | None = None) -> str | None:
-    """Append as many of the page's items as MaxCharacters, MaxEnvelopeSize and MaxTime
-    allow; return the context that resumes after them (None: the enumeration is done)."""
+          deadline: float | None, max_chars: int | None = None
+          ) -> tuple[str | None, list[Spliced]]:
+    """Add the Items of as many of the page's items as MaxCharacters, MaxEnvelopeSize and
+    MaxTime allow; return the context that resumes after them (None: the enumeration is
+    done) and the items' text, which the Items element receives as it is sent."""
     if not page.items:
-        return page.context_after(0)
+        return page.context_after(0), []
     if deadline is not None and time.monotonic() >= deadline:
         raise EnumerationTimedOut("no item could be produced within MaxTime")
     items = [_item(call, obj, page.mode) for _, obj in page.items]
@@ -163,10 +167,24 @@ def _fill(call: WsCall, parent: etree._Element, tag: str, page: UpdatePage,
             raise EnvelopeTooLarge("the next item does not fit in MaxCharacters / "
                                    "MaxEnvelopeSize")
         del items[n:]
+    text = "".join(items)
+    if page.mode or not isinstance(page.items[0][1], Key):
+        # EPRs and other objects are built as elements: written out as c14n writes them
+        text = _canonical_content(tag, text)
+    part = Spliced.new(text)
+    etree.SubElement(parent, tag).text = part.marker
+    return page.context_after(len(items)), [part]
+
+
+def _canonical_content(tag: str, text: str) -> str:
+    """The content of Items holding `text`, in exclusive c14n form: the same inside the
+    Body as on its own, since nothing between the Body and the items declares a prefix
+    the items use other than Items' own."""
     ns, _, local = tag[1:].partition("}")
-    parent.append(key_xml.fragment(local, _PREFIX[ns], ns, "".join(items),
-                                   _EPR_NS if page.mode else None))
-    return page.context_after(len(items))
+    box = key_xml.fragment(local, _PREFIX[ns], ns, text, _EPR_NS)
+    canonical = etree.tostring(box, method="c14n", exclusive=True, with_comments=False)
+    start, end = canonical.index(b">") + 1, canonical.rindex(b"</")
+    return canonical[start:end].decode("utf-8")
 
 
 def _fitting(items: list[str], budget: int) -> int:
@@ -180,9 +198,10 @@ def _fitting(items: list[str], budget: int) -> int:
 
 
 def _item(call: WsCall, obj: Key | AdminDocument, mode: str) -> str:
-    """One item as XML text (prefixes bound by the Items element): a key as key_xml writes
-    it; an object of a custom update type, and EPRs, serialised from elements."""
-    text = key_xml.key_xml(obj) if isinstance(obj, Key) else _document_text(obj)
+    """One item as XML text: a key as key_xml writes it (exclusive c14n form); an object
+    of a custom update type, and EPRs, serialised from elements (see _fill)."""
+    text = key_xml.key_xml(obj, declare=True) if isinstance(obj, Key) \
+        else _document_text(obj)
     if mode == "":
         return text
     if isinstance(obj, Key):
