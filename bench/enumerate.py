@@ -7,6 +7,12 @@ token places the cursor), keys/s streamed by one client pulling 100 at a time, a
 peak RSS of the server's processes. The 1k store is the baseline: Pull time at every
 size is compared with it (target <= 1.5x), as is peak memory (target: flat).
 
+The client runs on the same cores as the server, one request at a time, and parses every
+response (as any consumer must). Wall-clock figures move with whatever else the machine
+runs, so the CPU time of the server's processes and of the client is measured too: keys
+per CPU-second is what the stream would reach on otherwise idle cores. The load average
+is printed before and after.
+
     python bench/enumerate.py            # 1k, 100k, 1M
     python bench/enumerate.py --sizes 1000 100000
 """
@@ -48,18 +54,45 @@ def kms(*args: str, stdin: str = "") -> None:
     run_bounded([*CLI, *args], 120, f"kms-ws {args[0]}", stdin=stdin, cwd=ROOT)
 
 
-def peak_rss_mb(data: Path) -> float:
-    """Largest VmHWM among the processes serving `data` (master, workers, deliverer)."""
-    peak = 0
+def _server_procs(data: Path) -> list[Path]:
+    """/proc entries of the processes serving `data` (master, workers, deliverer)."""
+    found = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and str(data) in (proc / "cmdline").read_text():
-                for line in (proc / "status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]))
+            if proc.name.isdigit() and f"{data}\0" in (proc / "cmdline").read_text():
+                found.append(proc)  # an argument ends at NUL: d1000 is not d1000000
+        except OSError:
+            pass
+    return found
+
+
+def peak_rss_mb(data: Path) -> float:
+    """Largest VmHWM among the processes serving `data`."""
+    peak = 0
+    for proc in _server_procs(data):
+        try:
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
         except OSError:
             pass
     return peak / 1024
+
+
+def server_cpu_s(data: Path) -> float:
+    """User + system CPU seconds used so far by the processes serving `data`."""
+    ticks = 0
+    for proc in _server_procs(data):
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def channel(url: str) -> WsManChannel:
@@ -98,13 +131,17 @@ def pull_times(ch: WsManChannel, token: int) -> float:
     return statistics.median(times)
 
 
-def stream(ch: WsManChannel, total: int, token: int, page: int = PAGE) -> float:
+def stream(ch: WsManChannel, data: Path, total: int, token: int,
+           page: int = PAGE) -> tuple[float, float]:
+    """(keys/s by the wall clock, keys per CPU-second of server and client together)."""
     context: str | None = enumerate_from(ch, token)
     got, t = 0, time.perf_counter()
+    cpu = server_cpu_s(data) + time.process_time()
     while context and got < total:
         context, n = pull(ch, context, page)
         got += n
-    return got / (time.perf_counter() - t)
+    wall = time.perf_counter() - t
+    return got / wall, got / max(server_cpu_s(data) + time.process_time() - cpu, 1e-9)
 
 
 def run_size(n: int, work: Path) -> dict[str, float]:
@@ -138,8 +175,11 @@ def run_size(n: int, work: Path) -> dict[str, float]:
                "start": pull_times(ch, first),
                "middle": pull_times(ch, first + n // 2),
                "end": pull_times(ch, first + n - min(SAMPLES * PAGE, n // 4)),
-               "keys_per_s": stream(ch, min(STREAM, n), first + n // 4),
-               "keys_per_s_1000": stream(ch, min(STREAM, n), first + n // 4, 1000)}
+               }
+        res["keys_per_s"], res["cpu_keys_per_s"] = stream(ch, data, min(STREAM, n),
+                                                          first + n // 4)
+        res["keys_per_s_1000"], res["cpu_keys_per_s_1000"] = stream(
+            ch, data, min(STREAM, n), first + n // 4, 1000)
         res["peak_mb"] = peak_rss_mb(data)
     return res
 
@@ -149,13 +189,15 @@ def main() -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 1_000_000])
     args = p.parse_args()
     results = {}
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="kms-bench-enum-") as tmp:
         for n in args.sizes:
             results[n] = run_size(n, Path(tmp))
             print(f"  {n:>9,} keys loaded in {results[n]['load_s']:.1f}s", file=sys.stderr)
     base = results[args.sizes[0]]
     print(f"GetUpdateList / WS-Enumeration: Pull of {PAGE} items (median of {SAMPLES}), "
-          f"2 workers, {os.cpu_count()} cores")
+          f"2 workers, {os.cpu_count()} cores; load average {load_before} before, "
+          f"{load_average()} after")
     print(f"{'keys':>10} {'start ms':>9} {'middle ms':>10} {'end ms':>8} {'worst/base':>11}"
           f" {'keys/s':>9} {'@1000/pull':>11} {'peak MB':>8} {'mem/base':>9}")
     for n, r in results.items():
@@ -165,6 +207,10 @@ def main() -> int:
               f"{worst:>10.2f}x {r['keys_per_s']:>9,.0f} {r['keys_per_s_1000']:>11,.0f} "
               f"{r['peak_mb']:>8.1f} "
               f"{r['peak_mb'] / base['peak_mb']:>8.2f}x")
+    print(f"{'keys':>10} {'CPU keys/s':>11} {'@1000/pull':>11}   (keys per CPU-second: "
+          "server processes + client)")
+    for n, r in results.items():
+        print(f"{n:>10,} {r['cpu_keys_per_s']:>11,.0f} {r['cpu_keys_per_s_1000']:>11,.0f}")
     ok_speed = all(max(r["keys_per_s"], r["keys_per_s_1000"]) >= 20_000
                    for r in results.values())
     last = results[args.sizes[-1]]

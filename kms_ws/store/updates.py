@@ -161,6 +161,31 @@ def _range_facets():  # type: ignore[no-untyped-def]
         .where(and_(x.owner_kind == "Key", x.owner_id.in_(ids))))
 
 
+@lru_cache(maxsize=256)
+def _scope_stmt(pep: bool, equals: tuple[str, ...], count: bool):  # type: ignore[no-untyped-def]
+    """Keys of a scope on a keyset range (or their count), built once per shape: SQLAlchemy
+    spends ~0.5 ms per request keying a freshly built statement for its compiled cache."""
+    k = t.keys.c
+    conds = [k.change_seq > bindparam("pos"), k.change_seq <= bindparam("high"),
+             exists().where(and_(t.key_realms.c.key_id == k.id, t.key_realms.c.realm.in_(
+                 bindparam("realms", expanding=True))))]
+    if pep:
+        conds.append(k.pep_id == bindparam("pep"))
+    conds += [getattr(k, KEY_SELECTOR_COLUMNS[n]) == bindparam(f"eq{i}")
+              for i, n in enumerate(equals)]
+    if count:
+        return select(func.count()).select_from(t.keys).where(and_(*conds))
+    return select(*KEY_COLUMNS).where(and_(*conds)).order_by(k.change_seq) \
+        .limit(bindparam("limit"))
+
+
+def _scope_params(scope: KeyScope, pos: int, high: int) -> dict[str, object]:
+    params: dict[str, object] = {"pos": pos, "high": high, "realms": list(scope.realms),
+                                 "pep": scope.pep_id}
+    params.update((f"eq{i}", v) for i, (_, v) in enumerate(scope.equals))
+    return params
+
+
 class UpdatesRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -170,22 +195,13 @@ class UpdatesRepository:
         return int(self.conn.execute(select(func.coalesce(func.max(t.changes.c.seq), 0)))
                    .scalar_one())
 
-    def _conditions(self, scope: KeyScope, pos: int, high: int) -> list:  # type: ignore[type-arg]
-        k = t.keys.c
-        conds = [k.change_seq > pos, k.change_seq <= high,
-                 exists().where(and_(t.key_realms.c.key_id == k.id,
-                                     t.key_realms.c.realm.in_(list(scope.realms))))]
-        if scope.pep_id is not None:
-            conds.append(k.pep_id == scope.pep_id)
-        conds += [getattr(k, KEY_SELECTOR_COLUMNS[n]) == v for n, v in scope.equals]
-        return conds
-
     def key_page(self, scope: KeyScope, pos: int, high: int,
                  limit: int) -> list[tuple[int, Key]]:
         """Up to `limit` keys after `pos` (exclusive) up to `high` (inclusive), in change
         order, each with its change_seq. Metadata only: sealed values are not read."""
-        rows = self.conn.execute(select(*KEY_COLUMNS).where(and_(*self._conditions(scope, pos, high)))
-                                 .order_by(t.keys.c.change_seq).limit(limit)).all()
+        rows = self.conn.execute(_scope_stmt(scope.pep_id is not None,
+                                             tuple(n for n, _ in scope.equals), False),
+                                 {**_scope_params(scope, pos, high), "limit": limit}).all()
         if not rows:
             return []
         seq = _N_KEY - 1  # change_seq, the last of KEY_COLUMNS
@@ -193,8 +209,9 @@ class UpdatesRepository:
         return [(row[seq], key) for row, key in zip(rows, keys)]
 
     def count_keys(self, scope: KeyScope, pos: int, high: int) -> int:
-        return int(self.conn.execute(select(func.count()).select_from(t.keys).where(
-            and_(*self._conditions(scope, pos, high)))).scalar_one())
+        return int(self.conn.execute(_scope_stmt(scope.pep_id is not None,
+                                                 tuple(n for n, _ in scope.equals), True),
+                                     _scope_params(scope, pos, high)).scalar_one())
 
     # ---- subscriptions (WS-Eventing) -----------------------------------------------------
     def insert_subscription(self, s: Subscription, now: datetime) -> None:
