@@ -13,10 +13,11 @@ import base64
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from lxml import etree
 
-from ..domain.model import Key, NameValue
+from ..domain.model import Key, KeyState, NameValue, SourceKind
 from ..domain.wrapping import KeyBlob
 from ..xmlns import KMS
 
@@ -48,6 +49,11 @@ def escape(text: str) -> str:
     return text
 
 
+# Values many keys share (cipher, realms, templates, sources): escaped once per process.
+_shared = lru_cache(maxsize=4096)(escape)
+_WORDS = {m: m.value for m in (*KeyState, *SourceKind)}
+
+
 def xsd_time(v: datetime) -> str:
     """xsd:dateTime in UTC with Z; microseconds only when there are some."""
     if v.tzinfo is not None:
@@ -63,13 +69,13 @@ def key_xml(key: Key, tag: str = "Key", declare: bool = False) -> str:
            f"<kms:KeyId>{escape(key.key_id)}</kms:KeyId>"]
     if key.friendly_name is not None and not key.hidden:
         out.append(f"<kms:FriendlyName>{escape(key.friendly_name)}</kms:FriendlyName>")
-    out.append(f"<kms:State>{key.state.value}</kms:State>")
+    out.append(f"<kms:State>{_WORDS[key.state]}</kms:State>")
     if key.t_expired is not None:
         out.append(f"<kms:TExpired>{xsd_time(key.t_expired)}</kms:TExpired>")
     if key.t_disabled is not None:
         out.append(f"<kms:TDisabled>{xsd_time(key.t_disabled)}</kms:TDisabled>")
     out.append(f"<kms:TCached>{int(key.t_cached)}</kms:TCached>"
-               f"<kms:CipherType>{escape(key.cipher_type)}</kms:CipherType>")
+               f"<kms:CipherType>{_shared(key.cipher_type)}</kms:CipherType>")
     if key.blob is not None:
         _blob(out, key.blob)
     if not key.hidden and key.extensions:
@@ -91,16 +97,17 @@ def key_xml(key: Key, tag: str = "Key", declare: bool = False) -> str:
 def _metadata(out: list[str], key: Key) -> None:
     if key.realms:
         out.append("<kms:RealmAssociations>")
-        out.extend(f"<kms:RealmAssociation><kms:Realm>{escape(r)}</kms:Realm>"
+        out.extend(f"<kms:RealmAssociation><kms:Realm>{_shared(r)}</kms:Realm>"
                    "</kms:RealmAssociation>" for r in key.realms)
         out.append("</kms:RealmAssociations>")
     if key.description is not None:
         out.append(f"<kms:Description>{escape(key.description)}</kms:Description>")
-    out.append(f"<kms:Source><kms:Kind>{key.source_kind.value}</kms:Kind>")
+    out.append(f"<kms:Source><kms:Kind>{_WORDS[key.source_kind]}</kms:Kind>")
     if key.source_id is not None:
-        out.append(f"<kms:Id>{escape(key.source_id)}</kms:Id>")
+        out.append(f"<kms:Id>{_shared(key.source_id)}</kms:Id>")
     out.append("</kms:Source>")
-    _pairs(out, "AttributeAssociations", "Attribute", key.attributes)
+    if key.attributes:
+        _pairs(out, "AttributeAssociations", "Attribute", key.attributes)
     if key.datasets:
         out.append("<kms:DataSets>")
         for d in key.datasets:
@@ -111,7 +118,7 @@ def _metadata(out: list[str], key: Key) -> None:
             out.append("</kms:DataSet>")
         out.append("</kms:DataSets>")
     if key.template_id is not None:
-        out.append(f"<kms:TemplateId>{escape(key.template_id)}</kms:TemplateId>")
+        out.append(f"<kms:TemplateId>{_shared(key.template_id)}</kms:TemplateId>")
 
 
 def _pairs(out: list[str], name: str, item: str, pairs: Iterable[NameValue]) -> None:
