@@ -19,12 +19,10 @@ from lxml import etree
 
 from ..domain.model import Key, KeyState, NameValue, SourceKind
 from ..domain.wrapping import KeyBlob
+from ..security.xml import parse_own
 from ..xmlns import KMS
 
 _KMS_DECL = f'xmlns:kms="{KMS}"'
-# Our own text: no DTD, no entities, no network, and lxml's default size limits.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                          huge_tree=False, remove_blank_text=False)
 
 
 # Characters XML 1.0 cannot carry at all (lxml refuses them too).
@@ -152,9 +150,9 @@ def fragment(tag: str, prefix: str, ns: str, text: str,
     decls = " ".join([f'xmlns:{prefix}="{ns}"', _KMS_DECL] +
                      [f'xmlns:{p}="{u}"' for p, u in (nsmap or {}).items()
                       if p not in (prefix, "kms")])
-    return etree.fromstring(f"<{prefix}:{tag} {decls}>{text}</{prefix}:{tag}>", _PARSER)
+    return parse_own(f"<{prefix}:{tag} {decls}>{text}</{prefix}:{tag}>")
 
 
 def element(key: Key, tag: str = "Key") -> etree._Element:
     """One kms:Key element (for the writers that build a tree around it)."""
-    return etree.fromstring(key_xml(key, tag, declare=True), _PARSER)
+    return parse_own(key_xml(key, tag, declare=True))

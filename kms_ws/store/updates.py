@@ -105,7 +105,10 @@ def key_from_row(row, attrs: list[NameValue], realms: list[str],  # type: ignore
         attributes=tuple(sorted(attrs, key=_by_name) if len(attrs) > 1 else attrs),
         datasets=tuple(sorted(datasets, key=_by_name_value) if len(datasets) > 1 else datasets),
         realms=tuple(sorted(realms) if len(realms) > 1 else realms),
-        extensions=extensions_from(ext) if ext else Extensions())
+        extensions=extensions_from(ext) if ext else _NO_EXTENSIONS)
+
+
+_NO_EXTENSIONS = Extensions()  # frozen: one shared empty value
 
 
 def extensions_from(rows: Iterable[tuple[str, str, str]]) -> Extensions:
