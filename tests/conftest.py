@@ -11,17 +11,14 @@ import pytest
 
 from kms_ws.client import KmsClient
 
-from .support.server import ADMIN, ServerProcess
+from .support.server import ADMIN, ServerProcess, running_server
 from .support.validating import ValidatingPlugin
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("kms") / "data")
-    srv.bootstrap()
-    srv.start()
-    yield srv
-    assert srv.stop() == 0, srv.stderr_text()
+    with running_server(tmp_path_factory.mktemp("kms") / "data") as srv:
+        yield srv
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ right deciding who sees what, exactly like keys; unknown types stay CannotProces
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from kms_ws.client import KmsClient, KmsFault, UpdatedObject
 from ..support import db
 from ..support import wsman as W
 from ..support.schema_check import validate_envelope
-from ..support.server import ADMIN, ServerProcess
+from ..support.server import ADMIN, ServerProcess, running_server
 from ..support.validating import ValidatingPlugin, post
 from .test_wsman_eventing import FAST, Acks, eventually
 
@@ -25,14 +24,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("custom") / "data"
-    data.mkdir(parents=True)
-    (data / "kms-ws.json").write_text(json.dumps(FAST))
-    s = ServerProcess(data)
-    s.bootstrap()
-    s.start()
-    yield s
-    assert s.stop() == 0, s.stderr_text()
+    with running_server(tmp_path_factory.mktemp("custom") / "data", config=FAST) as s:
+        yield s
 
 
 @dataclass

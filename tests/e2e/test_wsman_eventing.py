@@ -18,7 +18,7 @@ from kms_ws.soap.wsdl import build_client_wsdl
 
 from ..support import db
 from ..support.schema_check import validate_envelope
-from ..support.server import ADMIN, ServerProcess, kms
+from ..support.server import ADMIN, ServerProcess, kms, running_server
 from ..support.validating import ValidatingPlugin
 
 pytestmark = pytest.mark.e2e
@@ -28,14 +28,8 @@ FAST = {"notify_retry_seconds": 0.2, "notify_retry_max_seconds": 0.5,
 
 @pytest.fixture(scope="module")
 def events_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("events") / "data"
-    data.mkdir(parents=True)
-    (data / "kms-ws.json").write_text(json.dumps(FAST))
-    srv = ServerProcess(data)
-    srv.bootstrap()
-    srv.start()
-    yield srv
-    assert srv.stop() == 0, srv.stderr_text()
+    with running_server(tmp_path_factory.mktemp("events") / "data", config=FAST) as srv:
+        yield srv
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from kms_ws.client import KmsClient, KmsFault
 
 from ..support import db
 from ..support.schema_check import validate_envelope
-from ..support.server import ADMIN, ServerProcess
+from ..support.server import ADMIN, ServerProcess, running_server
 from ..support.validating import ValidatingPlugin
 from .test_wsman_eventing import FAST, Acks, eventually
 
@@ -36,11 +36,8 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
     data = tmp_path_factory.mktemp("notify") / "data"
     data.mkdir(parents=True)
     configure(data, [f"{ALLOWED}/32", "192.0.2.0/24"])
-    srv = ServerProcess(data)
-    srv.bootstrap()
-    srv.start()
-    yield srv
-    assert srv.stop() == 0, srv.stderr_text()
+    with running_server(data) as srv:
+        yield srv
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ Every message is schema-validated by the listeners (inspect) and the client plug
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from kms_ws.client import ClientServiceListener, KmsClient, KmsFault, Subscripti
 
 from ..support import db
 from ..support.schema_check import validate_envelope
-from ..support.server import ADMIN, ServerProcess, free_port
+from ..support.server import ADMIN, ServerProcess, free_port, running_server
 from ..support.validating import ValidatingPlugin
 from .test_wsman_eventing import FAST, Acks, eventually
 
@@ -28,16 +27,10 @@ GIVE_UP = 1.5  # seconds of failing delivery before the server gives up
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("subend") / "data"
-    data.mkdir(parents=True)
-    (data / "kms-ws.json").write_text(json.dumps(
-        {**FAST, "notify_give_up_seconds": GIVE_UP,
-         "security": {"lock_after_failed_authentications": 3}}))
-    s = ServerProcess(data)
-    s.bootstrap()
-    s.start()
-    yield s
-    assert s.stop() == 0, s.stderr_text()
+    with running_server(tmp_path_factory.mktemp("subend") / "data",
+                        config={**FAST, "notify_give_up_seconds": GIVE_UP},
+                        security={"lock_after_failed_authentications": 3}) as s:
+        yield s
 
 
 @pytest.fixture()

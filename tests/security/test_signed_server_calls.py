@@ -5,7 +5,6 @@ calls get a SOAP fault and no callback runs."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 
@@ -20,7 +19,7 @@ from kms_ws.xmlns import KMS, SOAP, WSE, WSSE
 
 from ..e2e.test_wsman_eventing import FAST, Acks, eventually
 from ..support.schema_check import validate_envelope
-from ..support.server import ADMIN, ServerProcess
+from ..support.server import ADMIN, ServerProcess, running_server
 from ..support.signing import new_key, utcnow
 from ..support.validating import ValidatingPlugin
 
@@ -30,14 +29,8 @@ CT = {"Content-Type": "application/soap+xml;charset=UTF-8"}
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("signedcalls") / "data"
-    data.mkdir(parents=True)
-    (data / "kms-ws.json").write_text(json.dumps(FAST))
-    s = ServerProcess(data)
-    s.bootstrap()
-    s.start()
-    yield s
-    assert s.stop() == 0, s.stderr_text()
+    with running_server(tmp_path_factory.mktemp("signedcalls") / "data", config=FAST) as s:
+        yield s
 
 
 @pytest.fixture()

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -92,3 +94,17 @@ class ServerProcess:
 
     def stderr_text(self) -> str:
         return (self.data_dir / self.log_name).read_text(errors="replace")
+
+
+@contextmanager
+def running_server(data_dir: Path, **options: object) -> Iterator[ServerProcess]:
+    """A bootstrapped server started on `data_dir` (ServerProcess options), stopped after;
+    it must stop cleanly (exit status 0)."""
+    srv = ServerProcess(data_dir, **options)  # type: ignore[arg-type]
+    srv.bootstrap()
+    srv.start()
+    try:
+        yield srv
+    finally:
+        status = srv.stop()
+    assert status == 0, srv.stderr_text()
