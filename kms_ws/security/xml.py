@@ -58,7 +58,6 @@ def parse_own(text: str) -> etree._Element:
     return etree.fromstring(text, _PARSER)
 
 
-
 @dataclass(frozen=True)
 class Spliced:
     """XML text we wrote (never input), placed as the content of the element whose text is
