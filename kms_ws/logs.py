@@ -5,6 +5,7 @@ code logs ids, names, operations and results, never key bytes, passwords or toke
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ def configure_logging(log_file: Path | None, level: int = logging.INFO) -> None:
     root.addHandler(stream)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        # Names, ids and operations of every request: the owner's alone, like the store.
+        os.close(os.open(log_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+        os.chmod(log_file, 0o600)
         fh = logging.FileHandler(log_file)
         fh.setFormatter(fmt)
         root.addHandler(fh)

@@ -75,7 +75,7 @@ def _mode(path) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_database_files_are_the_owners_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """kms.db and its -wal/-shm are 0600 from their creation, whatever the umask."""
+    """kms.db, its -wal/-shm and the log are 0600 from their creation, whatever the umask."""
     srv = ServerProcess(tmp_path / "data")
     old = os.umask(0o022)  # a lax umask, as on most machines: the children inherit it
     try:
@@ -86,7 +86,8 @@ def test_database_files_are_the_owners_alone(tmp_path) -> None:  # type: ignore[
     try:
         with KmsClient(srv.url, *ADMIN) as c:
             c.create_key(friendly_name="perms")  # the WAL is written while the server runs
-            files = {n: srv.data_dir / n for n in ("kms.db", "kms.db-wal", "kms.db-shm")}
+            files = {n: srv.data_dir / n for n in ("kms.db", "kms.db-wal", "kms.db-shm",
+                                                   "kms-ws.log")}
             assert all(p.exists() for p in files.values())
             assert {n: _mode(p) for n, p in files.items()} == dict.fromkeys(files, 0o600)
     finally:
@@ -97,13 +98,14 @@ def test_database_files_made_readable_are_narrowed_at_start(tmp_path) -> None:  
     srv = ServerProcess(tmp_path / "data")
     srv.bootstrap()
     db_file = srv.data_dir / "kms.db"
-    wal = srv.data_dir / "kms.db-wal"
+    wal, log = srv.data_dir / "kms.db-wal", srv.data_dir / "kms-ws.log"
     wal.write_bytes(b"")  # an empty WAL left by an older kms-ws
-    for path in (db_file, wal):
+    log.write_bytes(b"")  # and its log
+    for path in (db_file, wal, log):
         path.chmod(0o644)
     srv.start()
     try:
-        assert _mode(db_file) == 0o600 and _mode(wal) == 0o600
+        assert _mode(db_file) == 0o600 and _mode(wal) == 0o600 and _mode(log) == 0o600
         with KmsClient(srv.url, *ADMIN) as c:
             assert c.create_key(friendly_name="still-works").value
     finally:
