@@ -22,9 +22,11 @@ def configure_logging(log_file: Path | None, level: int = logging.INFO) -> None:
     root.addHandler(stream)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        # Names, ids and operations of every request: the owner's alone, like the store.
-        os.close(os.open(log_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
-        os.chmod(log_file, 0o600)
+        # Names, ids and operations of every request: the owner's alone, like the store
+        # (a configured device or pipe, such as /dev/stderr, is left as it is).
+        if not log_file.exists() or log_file.is_file():
+            os.close(os.open(log_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+            os.chmod(log_file, 0o600)
         fh = logging.FileHandler(log_file)
         fh.setFormatter(fmt)
         root.addHandler(fh)
