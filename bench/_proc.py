@@ -7,7 +7,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -139,3 +142,20 @@ class ServerProcess:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             pass
+
+
+@contextmanager
+def serving(name: str, argv: Sequence[str], log_path: Path, probe_url: str, *,
+            cwd: Path | None = None, timeout: float = 60.0) -> Iterator[ServerProcess]:
+    """A ServerProcess, yielded once GET `probe_url` answers 200."""
+    with ServerProcess(name, argv, log_path, cwd=cwd) as server:
+        def ready() -> bool:
+            server.ensure_alive()
+            try:
+                with urllib.request.urlopen(probe_url, timeout=1) as response:
+                    return response.status == 200
+            except (OSError, urllib.error.URLError):
+                return False
+
+        wait_until(ready, timeout, f"{name} to answer GET {probe_url}")
+        yield server

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's kms_ws, whatever is installed
 CLI = [sys.executable, "-m", "kms_ws.cli"]
 
-from _proc import ServerProcess, free_port, run_bounded, wait_until  # noqa: E402
+from _proc import free_port, run_bounded, serving, wait_until  # noqa: E402
 from bulk_load import load  # noqa: E402
 
 from kms_ws.client.kms_client import KmsFault  # noqa: E402
@@ -179,17 +179,8 @@ def run_size(n: int, work: Path) -> dict[str, float]:
     load_s = time.perf_counter() - t
     port = free_port()
     argv = [*CLI, "serve", "--data-dir", str(data), "--port", str(port), "--workers", "2"]
-    with ServerProcess("kms-ws serve", argv, work / f"serve-{n}.log", cwd=ROOT) as srv:
-        url = f"http://127.0.0.1:{port}/wsman"
-
-        def ready() -> bool:
-            srv.ensure_alive()
-            try:
-                return requests.get(url + "?wsdl", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(ready, 60, "kms-ws to answer GET /wsman?wsdl")
+    url = f"http://127.0.0.1:{port}/wsman"
+    with serving("kms-ws serve", argv, work / f"serve-{n}.log", url + "?wsdl", cwd=ROOT):
         wait_until(lambda: _quiet(data), 60, "the server's processes to finish starting")
         ch = channel(url)
         pull_times(ch, data, 0)  # warm up both workers' caches and connections

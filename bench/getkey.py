@@ -29,10 +29,9 @@ from pathlib import Path
 from types import FrameType
 
 from _load import CellResult, ClientFactory, run_cell
-from _proc import (LOOPBACK, BenchSetupError, ServerProcess, free_port, run_bounded,
-                   wait_until)
+from _proc import (LOOPBACK, BenchSetupError, free_port, run_bounded, serving)
 from _soap import (MESSAGE_ID_PLACEHOLDER, SoapClientFactory, SoapRequest, basic_auth,
-                   get_status, post_once)
+                   post_once)
 from _signed import SignedSoapClientFactory
 from kms_side import CLIENT_NAME, CLIENT_PASSWORD, envelope, kms_server
 from pykmip_side import ensure_venv, make_pki, pykmip_server, run_pykmip_load
@@ -190,12 +189,8 @@ def bench_echo(args: argparse.Namespace, workdir: Path, sizes: Sizes) -> Row:
     argv = [sys.executable, "-m", "gunicorn", "--worker-class", "sync",
             "--workers", str(ECHO_WORKERS), "--bind", f"{LOOPBACK}:{port}",
             "--pythonpath", str(HERE), "echo_app:application"]
-    with ServerProcess("gunicorn echo", argv, workdir / "echo.log", cwd=workdir) as server:
-        def ready() -> bool:
-            server.ensure_alive()
-            return get_status(LOOPBACK, port, "/wsman?wsdl") == 200
-
-        wait_until(ready, 60.0, "the spyne echo to answer GET /wsman?wsdl")
+    with serving("the spyne echo", argv, workdir / "echo.log",
+                 f"http://{LOOPBACK}:{port}/wsman?wsdl", cwd=workdir):
         spec = calibrated_echo(port, sizes)
         echo_sizes = probe(spec, "echo")
         return Row(ROW_ECHO, measure(SoapClientFactory(spec), args, ROW_ECHO), echo_sizes)

@@ -15,10 +15,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from _proc import (LOOPBACK, BenchSetupError, ServerProcess, free_port, run_bounded,
-                   wait_until)
-from _soap import (MESSAGE_ID_PLACEHOLDER, SoapRequest, basic_auth, get_status,
-                   post_once)
+from _proc import (LOOPBACK, BenchSetupError, free_port, run_bounded, serving)
+from _soap import (MESSAGE_ID_PLACEHOLDER, SoapRequest, basic_auth, post_once)
 
 KMS_NS = "urn:kms-ws:p1619.3:1"
 WSMAN_PATH = "/wsman"
@@ -133,10 +131,7 @@ def kms_server(workdir: Path, signed: bool = False) -> Iterator[tuple[SoapReques
     port = free_port()
     argv = [*cli, "serve", "--data-dir", str(data_dir), "--host", LOOPBACK,
             "--port", str(port), "--workers", str(WORKERS), "--allow-basic-over-http"]
-    with ServerProcess("kms-ws serve", argv, workdir / "serve.log", cwd=workdir) as server:
-        def ready() -> bool:
-            server.ensure_alive()
-            return get_status(LOOPBACK, port, f"{WSMAN_PATH}?wsdl") == 200
-
-        wait_until(ready, READY_TIMEOUT_S, "kms-ws to answer GET /wsman?wsdl")
+    with serving("kms-ws serve", argv, workdir / "serve.log",
+                 f"http://{LOOPBACK}:{port}{WSMAN_PATH}?wsdl", cwd=workdir,
+                 timeout=READY_TIMEOUT_S):
         yield getkey_request(port, create_key(port)), signer

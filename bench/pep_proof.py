@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's kms_ws, whatever is installed
 CLI = [sys.executable, "-m", "kms_ws.cli"]
 
-from _proc import ServerProcess, free_port, run_bounded, wait_until  # noqa: E402
+from _proc import free_port, run_bounded, serving  # noqa: E402
 
 from kms_ws.client import Kek, KmsClient, PepSigner  # noqa: E402
 from kms_ws.security.certificates import self_signed  # noqa: E402
@@ -107,17 +106,8 @@ def main() -> None:
                     stdin=ADMIN[1] + "\n", cwd=ROOT)
         port = free_port()
         argv = [*CLI, "serve", "--data-dir", str(data), "--port", str(port), "--workers", "2"]
-        with ServerProcess("kms-ws serve", argv, work / "serve.log", cwd=ROOT) as srv:
-            url = f"http://127.0.0.1:{port}/wsman"
-
-            def ready() -> bool:
-                srv.ensure_alive()
-                try:
-                    return requests.get(url + "?wsdl", timeout=1).status_code == 200
-                except requests.RequestException:
-                    return False
-
-            wait_until(ready, 60, "kms-ws to answer GET /wsman?wsdl")
+        url = f"http://127.0.0.1:{port}/wsman"
+        with serving("kms-ws serve", argv, work / "serve.log", url + "?wsdl", cwd=ROOT):
             rows = measure(url, args.requests)
     print(f"PEP proof cost: 1 client, sequential, alternating, median of {args.requests} "
           "requests each")
