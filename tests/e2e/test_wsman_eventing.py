@@ -18,6 +18,7 @@ from kms_ws.soap.wsdl import build_client_wsdl
 
 from ..support import db
 from ..support.schema_check import validate_envelope
+from ..support.clients import own_realm_client
 from ..support.server import ADMIN, ServerProcess, kms, running_server
 from ..support.validating import ValidatingPlugin
 
@@ -35,12 +36,8 @@ def events_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 @pytest.fixture()
 def member(events_server: ServerProcess) -> Iterator[tuple[KmsClient, str, str]]:
     """A client alone in its realm (notifications of other tests do not reach it)."""
-    realm = f"realm://events/{uuid.uuid4().hex[:8]}"
-    name, pw = f"ev-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    with KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
-        admin.register_endpoint("Client", name, password=pw, realms=(realm,))
-    with KmsClient(events_server.url, name, pw, plugins=[ValidatingPlugin()]) as c:
-        yield c, name, pw
+    with own_realm_client(events_server.url, "events") as member:
+        yield member
 
 
 class Acks:

@@ -5,7 +5,6 @@ checked at Subscribe and again before every delivery."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from kms_ws.client import KmsClient, KmsFault
 
 from ..support import db
 from ..support.schema_check import validate_envelope
+from ..support.clients import own_realm_client
 from ..support.server import ADMIN, ServerProcess, running_server
 from ..support.validating import ValidatingPlugin
 from .test_wsman_eventing import FAST, Acks, eventually
@@ -42,11 +42,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
 
 @pytest.fixture()
 def client(guarded: ServerProcess) -> Iterator[KmsClient]:
-    realm = f"realm://notify/{uuid.uuid4().hex[:8]}"
-    name, pw = f"nt-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    with KmsClient(guarded.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
-        admin.register_endpoint("Client", name, password=pw, realms=(realm,))
-    with KmsClient(guarded.url, name, pw, plugins=[ValidatingPlugin()]) as c:
+    with own_realm_client(guarded.url, "notify") as (c, _, _):
         yield c
 
 

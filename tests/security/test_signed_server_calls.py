@@ -19,6 +19,7 @@ from kms_ws.xmlns import KMS, SOAP, WSE, WSSE
 
 from ..e2e.test_wsman_eventing import FAST, Acks, eventually
 from ..support.schema_check import validate_envelope
+from ..support.clients import own_realm_client
 from ..support.server import ADMIN, ServerProcess, running_server
 from ..support.signing import new_key, utcnow
 from ..support.validating import ValidatingPlugin
@@ -35,11 +36,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture()
 def client(srv: ServerProcess) -> Iterator[KmsClient]:
-    realm = f"realm://signed/{uuid.uuid4().hex[:8]}"
-    name, pw = f"sc-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    with KmsClient(srv.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
-        admin.register_endpoint("Client", name, password=pw, realms=(realm,))
-    with KmsClient(srv.url, name, pw, plugins=[ValidatingPlugin()]) as c:
+    with own_realm_client(srv.url, "signed") as (c, _, _):
         yield c
 
 
