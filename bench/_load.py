@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 import queue
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ class CellResult:
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
+    client_cpu_s: float = 0.0  # CPU of the client processes in the measured window
+    server_cpu_s: float | None = None  # ... and of the server's process group, if known
 
     @property
     def ok(self) -> int:
@@ -65,6 +68,14 @@ class CellResult:
     def error_rate(self) -> float:
         return self.errors / self.total if self.total else 1.0
 
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """Server plus client CPU per successful request: unlike req/s, not skewed by
+        other load on the machine (what idle cores would sustain is cores / this)."""
+        if self.server_cpu_s is None or not self.ok:
+            return float("nan")
+        return (self.server_cpu_s + self.client_cpu_s) / self.ok * 1000.0
+
     def percentile_ms(self, pct: float) -> float:
         """Nearest-rank percentile of successful request latencies."""
         if not self.latencies_ms:
@@ -76,14 +87,18 @@ class CellResult:
     def to_json(self) -> dict[str, Any]:
         return {"clients": self.clients, "duration_s": self.duration_s,
                 "latencies_ms": self.latencies_ms, "errors": self.errors,
-                "error_samples": self.error_samples}
+                "error_samples": self.error_samples, "client_cpu_s": self.client_cpu_s,
+                "server_cpu_s": self.server_cpu_s}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CellResult:
         return cls(clients=int(data["clients"]), duration_s=float(data["duration_s"]),
                    latencies_ms=[float(x) for x in data["latencies_ms"]],
                    errors=int(data["errors"]),
-                   error_samples=[str(x) for x in data["error_samples"]])
+                   error_samples=[str(x) for x in data["error_samples"]],
+                   client_cpu_s=float(data["client_cpu_s"]),
+                   server_cpu_s=None if data["server_cpu_s"] is None
+                   else float(data["server_cpu_s"]))
 
 
 @dataclass
@@ -92,6 +107,31 @@ class _WorkerReport:
     errors: int
     error_samples: list[str]
     fatal: str | None = None
+    cpu_s: float = 0.0
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds used so far by the live processes of process group `pgid`: the
+    nanosecond run time of each of their threads (schedstat), else user + system ticks."""
+    total = 0.0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        proc = f"/proc/{name}"
+        try:
+            with open(f"{proc}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            try:
+                for task in os.listdir(f"{proc}/task"):
+                    with open(f"{proc}/task/{task}/schedstat") as sched:
+                        total += int(sched.read().split()[0]) / 1e9
+            except (OSError, IndexError, ValueError):
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass  # the process has gone
+    return total
 
 
 def _sleep_until(wall_time: float) -> None:
@@ -148,7 +188,9 @@ def _work(factory: ClientFactory, ready: Any, go: Any, start_at: Any,
         _sleep_until(start_at.value)
         _drive(client, measure_from, None)
         _sleep_until(measure_from)
+        cpu_from = time.process_time()
         _drive(client, measure_from + duration_s, report)
+        report.cpu_s = time.process_time() - cpu_from
     except Exception as exc:  # noqa: BLE001 - reported to the parent
         report.fatal = f"{type(exc).__name__}: {exc}"
     finally:
@@ -159,8 +201,9 @@ def _work(factory: ClientFactory, ready: Any, go: Any, start_at: Any,
 
 
 def run_cell(factory: ClientFactory, clients: int, duration_s: float,
-             warmup_s: float) -> CellResult:
-    """Run `clients` worker processes against one server; merge their figures."""
+             warmup_s: float, server_group: int | None = None) -> CellResult:
+    """Run `clients` worker processes against one server; merge their figures. With
+    `server_group`, the CPU that process group uses in the measured window is recorded."""
     ctx = mp.get_context("spawn")
     ready, results = ctx.Queue(), ctx.Queue()
     go, start_at = ctx.Event(), ctx.Value("d", 0.0)
@@ -173,12 +216,25 @@ def run_cell(factory: ClientFactory, clients: int, duration_s: float,
         _await_ready(ready, workers)
         start_at.value = time.time() + START_DELAY_S
         go.set()
+        server_cpu = _window_cpu(server_group, start_at.value + warmup_s, duration_s)
         reports = _collect(results, workers, START_DELAY_S + warmup_s + duration_s + 60)
     except BaseException:
         _reap(workers, grace_s=0.0)
         raise
     _reap(workers, grace_s=10.0)
-    return _merge(reports, clients, duration_s)
+    cell = _merge(reports, clients, duration_s)
+    cell.server_cpu_s = server_cpu
+    return cell
+
+
+def _window_cpu(group: int | None, start: float, duration_s: float) -> float | None:
+    """CPU seconds process group `group` uses from wall time `start` for `duration_s`."""
+    if group is None:
+        return None
+    _sleep_until(start)
+    before = group_cpu_s(group)
+    _sleep_until(start + duration_s)
+    return group_cpu_s(group) - before
 
 
 def _next(q: Any, deadline: float, workers: list[Any], expected_alive: bool, what: str) -> Any:
@@ -229,6 +285,7 @@ def _merge(reports: list[_WorkerReport], clients: int, duration_s: float) -> Cel
     for report in reports:
         cell.latencies_ms.extend(report.latencies_ms)
         cell.errors += report.errors
+        cell.client_cpu_s += report.cpu_s
         room = ERROR_SAMPLES - len(cell.error_samples)
         cell.error_samples.extend(report.error_samples[:room])
     return cell

@@ -112,6 +112,13 @@ class ServerProcess:
                  exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
+    @property
+    def group(self) -> int:
+        """The server's process group (its pid: it leads a new session)."""
+        if self._proc is None:
+            raise BenchSetupError(f"{self.name} is not running")
+        return self._proc.pid
+
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

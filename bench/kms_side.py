@@ -117,11 +117,11 @@ def make_signer(cli: Sequence[str], data_dir: Path, workdir: Path) -> SignerFile
 
 
 @contextmanager
-def kms_server(workdir: Path, signed: bool = False) -> Iterator[tuple[SoapRequest,
-                                                                      SignerFiles | None]]:
+def kms_server(workdir: Path, signed: bool = False
+               ) -> Iterator[tuple[SoapRequest, SignerFiles | None, int]]:
     """Set up and serve kms-ws from `workdir`; yield a GetKey request for a fresh key
-    (HTTP Basic, allowed over plain loopback HTTP for this run) and, when `signed`, a
-    registered signing key."""
+    (HTTP Basic, allowed over plain loopback HTTP for this run), when `signed` a
+    registered signing key, and the server's process group."""
     cli = find_cli()
     data_dir = workdir / "data"
     _cli(cli, ["init", "--data-dir", str(data_dir)], workdir)
@@ -133,5 +133,5 @@ def kms_server(workdir: Path, signed: bool = False) -> Iterator[tuple[SoapReques
             "--port", str(port), "--workers", str(WORKERS), "--allow-basic-over-http"]
     with serving("kms-ws serve", argv, workdir / "serve.log",
                  f"http://{LOOPBACK}:{port}{WSMAN_PATH}?wsdl", cwd=workdir,
-                 timeout=READY_TIMEOUT_S):
-        yield getkey_request(port, create_key(port)), signer
+                 timeout=READY_TIMEOUT_S) as server:
+        yield getkey_request(port, create_key(port)), signer, server.group

@@ -156,8 +156,10 @@ def _port_open(port: int) -> bool:
 
 
 @contextmanager
-def pykmip_server(python: Path | str, pki: Pki, port: int, workdir: Path) -> Iterator[str]:
-    """Run a PyKMIP server; yield the UID of a fresh AES-256 key on it."""
+def pykmip_server(python: Path | str, pki: Pki, port: int,
+                  workdir: Path) -> Iterator[tuple[str, int]]:
+    """Run a PyKMIP server; yield the UID of a fresh AES-256 key on it and the server's
+    process group."""
     workdir.mkdir(parents=True, exist_ok=True)
     argv = _script(python, "serve", "--port", str(port), "--pki", str(pki.root),
                    "--workdir", str(workdir))
@@ -179,16 +181,17 @@ def pykmip_server(python: Path | str, pki: Pki, port: int, workdir: Path) -> Ite
         uid = out.strip().splitlines()[-1] if out.strip() else ""
         if not uid:
             raise BenchSetupError("PyKMIP create key printed no UID")
-        yield uid
+        yield uid, server.group
 
 
 def run_pykmip_load(python: Path | str, pki: Pki, port: int, uid: str,
                     clients: Sequence[int], duration_s: float, warmup_s: float,
-                    workdir: Path) -> dict[int, CellResult]:
+                    workdir: Path, server_group: int) -> dict[int, CellResult]:
     """Run every Get cell in one subprocess under `python`; parse its JSON."""
     out = workdir / "load.json"
     argv = _script(python, "load", "--port", str(port), "--pki", str(pki.root),
                    "--uid", uid, "--clients", ",".join(map(str, clients)),
+                   "--server-group", str(server_group),
                    "--duration", str(duration_s), "--warmup", str(warmup_s),
                    "--out", str(out))
     budget = len(clients) * (duration_s + warmup_s + 120.0)
@@ -283,7 +286,8 @@ def _create_key(args: argparse.Namespace) -> None:
 
 def _load(args: argparse.Namespace) -> None:
     factory = KmipGetFactory(args.port, Pki(Path(args.pki)), args.uid)
-    cells = [run_cell(factory, int(n), args.duration, args.warmup).to_json()
+    cells = [run_cell(factory, int(n), args.duration, args.warmup,
+                      args.server_group).to_json()
              for n in args.clients.split(",")]
     Path(args.out).write_text(json.dumps(cells))
 
@@ -304,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             p.add_argument("--duration", type=float, required=True)
             p.add_argument("--warmup", type=float, required=True)
             p.add_argument("--out", required=True)
+            p.add_argument("--server-group", type=int, required=True)
     args = parser.parse_args(argv)
     {"serve": _serve, "create-key": _create_key, "load": _load}[args.command](args)
 
