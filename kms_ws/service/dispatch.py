@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from ..audit.events import AuditEvent, emit
 from ..crypto.master_key import Keyring
@@ -46,6 +46,8 @@ class Operation:
     # writes and audit records commit in a short write transaction after it, so deliveries
     # on several workers do not queue behind SQLite's one write lock. A handler that does
     # write (GetKey by data that creates the key) is run again in a write transaction.
+    # A signed request's replay-cache entry joins that write transaction: nothing is
+    # answered before it commits, and a request that fails is remembered all the same.
     read_first: bool = False
 
 
@@ -99,6 +101,16 @@ MANAGEMENT: dict[str, Operation] = {
 _LOCAL = Transport(secure=False, loopback=True)  # an in-process caller
 
 
+class _Replayed(Exception):
+    """The signed request was seen before: its unit of work is rolled back."""
+
+
+def _remembered(repo: Repository, cred: Credential, now: datetime) -> bool:
+    """Enter a signed message in the replay cache; False when it was there (a replay)."""
+    assert cred.signer_id and cred.message_digest and cred.accept_until
+    return repo.remember_message(cred.signer_id, cred.message_digest, cred.accept_until, now)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -127,19 +139,31 @@ class KmsService:
                 and request.credential is not None:
             credential = request.credential  # Login/Validate the credential in the body
         now = self.clock()
-        if credential is not None and credential.message_digest is not None:
-            self._remember_message(name, credential, now)
+        signed = credential if credential is not None \
+            and credential.message_digest is not None else None
+        if signed is not None and not (op.read_first and credential.pep_proof is None):
+            self._remember_message(name, signed, now)
+            signed = None  # remembered: not again with the answer
         if credential is not None and credential.pep_proof is not None:
             # A PEP proof enters the replay cache in the request's own commit (a writer
             # from the start), and a request accepted on a PEP's proof is an audit record
             # (with the PEP).
             op = replace(op, writes=True, audited=True, read_first=False,
                          durable=op.durable and op.writes)
-        box: dict[str, RequestContext] = {}
+        box: dict[str, Any] = {}
         try:
-            result, events, policies, syslog = self._attempt(
-                op, name, credential, request, request_id, now, box,
-                transport)
+            try:
+                result, events, policies, syslog = self._attempt(
+                    op, name, credential, request, request_id, now, box,
+                    transport, signed)
+            except _Replayed:
+                raise
+            except BaseException:
+                if signed is not None and not box.get("remembered"):
+                    self._remember(signed, now)  # a failed request is remembered too
+                raise
+        except _Replayed:
+            self._replayed(name, signed, now)  # type: ignore[arg-type]
         except InvalidCredentials as exc:
             self._auth_failed(name, credential, now, exc)
             raise
@@ -156,18 +180,23 @@ class KmsService:
         return result
 
     def _attempt(self, op: Operation, name: str, credential: Credential | None, request: Any,
-                 request_id: str, now: datetime, box: dict[str, RequestContext],
-                 transport: Transport = _LOCAL
+                 request_id: str, now: datetime, box: dict[str, Any],
+                 transport: Transport = _LOCAL, signed: Credential | None = None
                  ) -> tuple[Any, list[AuditEvent], list, list]:  # type: ignore[type-arg]
         """Authenticate and run the handler in one unit of work with its deferred writes
         and audit records (or, for read_first operations, read then record: see
-        Operation). box receives the context (the caller, for failure audits)."""
+        Operation). box receives the context (the caller, for failure audits). signed: a
+        signed request not yet in the replay cache (read_first operations only); box
+        notes when it was entered."""
         if op.read_first:
             try:
                 return self._read_then_record(op, name, credential, request, request_id,
-                                              now, box, transport)
+                                              now, box, transport, signed)
             except WriteNeeded:
                 pass  # nothing was committed: run it as a writer
+            if signed is not None:
+                self._remember(signed, now)
+                box["remembered"] = True
         with self.db.transaction(write=op.writes, durable=op.durable) as conn:
             ctx = self._context(conn, credential, request_id, now, box, transport)
             result = op.handler(ctx, request)
@@ -183,15 +212,19 @@ class KmsService:
 
     def _read_then_record(self, op: Operation, name: str, credential: Credential | None,
                           request: Any, request_id: str, now: datetime,
-                          box: dict[str, RequestContext], transport: Transport
+                          box: dict[str, Any], transport: Transport,
+                          signed: Credential | None
                           ) -> tuple[Any, list[AuditEvent], list, list]:  # type: ignore[type-arg]
         with self.db.transaction(read_only=True) as conn:
             ctx = self._context(conn, credential, request_id, now, box, transport)
             result = op.handler(ctx, request)
             events = trail.success_events(name, ctx.caller, now, request, result)
-        # The answer is only given once its audit record and use tracking are committed.
+        # The answer is only given once its audit record and use tracking are committed
+        # (and, for a signed request, its replay-cache entry: a replay is refused here).
         with self.db.transaction(write=True, durable=op.durable) as conn:
             repo = Repository(conn)
+            if signed is not None and not _remembered(repo, signed, now):
+                raise _Replayed
             for write in ctx.deferred:
                 write(repo)
             policies = trail.enforcing_policies(repo)
@@ -199,7 +232,7 @@ class KmsService:
         return result, events, policies, syslog
 
     def _context(self, conn: Any, credential: Credential | None, request_id: str,
-                 now: datetime, box: dict[str, RequestContext],
+                 now: datetime, box: dict[str, Any],
                  transport: Transport) -> RequestContext:
         """The request's context on this unit of work, with its authenticated caller."""
         ctx = box["ctx"] = RequestContext(None, Repository(conn), now, request_id,
@@ -268,13 +301,19 @@ class KmsService:
         return str(row.endpoint_id)
 
     def _remember_message(self, name: str, cred: Credential, now: datetime) -> None:
-        """The replay cache, shared through the store: a signed message is accepted once.
-        A replay is a mandatory audit record (durable, and to syslog as policies say)."""
-        assert cred.signer_id and cred.message_digest and cred.accept_until
+        """The replay cache, shared through the store: a signed message is accepted once."""
+        try:
+            self._remember(cred, now)
+        except _Replayed:
+            self._replayed(name, cred, now)
+
+    def _remember(self, cred: Credential, now: datetime) -> None:
         with self.db.transaction(write=True, durable=False) as conn:
-            if Repository(conn).remember_message(cred.signer_id, cred.message_digest,
-                                                 cred.accept_until, now):
-                return
+            if not _remembered(Repository(conn), cred, now):
+                raise _Replayed
+
+    def _replayed(self, name: str, cred: Credential, now: datetime) -> NoReturn:
+        """A replay is a mandatory audit record (durable, and to syslog as policies say)."""
         with self.db.transaction(write=True) as conn:
             repo = Repository(conn)
             ep = repo.get_endpoint(cred.signer_id)

@@ -163,6 +163,25 @@ def test_signed_get_key_reads_the_verified_body(server: ServerProcess, admin: Km
     assert r.status_code == 200 and env.findtext(f".//{K}KeyId") == key.key_id
 
 
+def test_concurrent_copies_of_a_signed_get_key_deliver_once(server: ServerProcess,
+                                                            admin: KmsClient) -> None:
+    """GetKey reads first and enters the replay cache with its delivery record: copies of
+    one signed GetKey sent at once to both workers are answered once, refused otherwise."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    signer = register_signer(admin)
+    with KmsClient(server.url, signing_key=signer.key) as c:
+        key = c.create_key(friendly_name="raced")
+    msg = signed(get_key(key.key_id), "GetKey", signer.key)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: post(server.url, msg), range(6)))
+    statuses = sorted(r.status_code for r, _ in answers)
+    assert statuses == [200] + [409] * 5
+    assert all(_fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
+               for r, env in answers if r.status_code == 409)
+    assert db.count(server.data_dir, "audit", key_id=key.key_id, event="KeyDelivered") == 1
+
+
 def test_malleated_ecdsa_signature_is_still_a_replay(server: ServerProcess,
                                                      admin: KmsClient) -> None:
     """(r, s) and (r, n - s) are both valid ECDSA signatures: the replay cache keys on
