@@ -94,8 +94,10 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
 def server_resolver(cert: x509.Certificate) -> wssecurity.Resolver:
     """Accepts a signature by the server's certificate only (responses, and the calls the
     server makes to a client's listener)."""
+    cert_der = der(cert)
+
     def resolve(ref: wssecurity.KeyRef) -> wssecurity.VerificationKey:
-        if ref.certificate != der(cert):
+        if ref.certificate != cert_der:
             raise UnknownSigner("not signed by the server's key")
         return wssecurity.VerificationKey("server", cert=cert)
     return resolve

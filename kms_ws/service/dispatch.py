@@ -141,7 +141,7 @@ class KmsService:
         now = self.clock()
         signed = credential if credential is not None \
             and credential.message_digest is not None else None
-        if signed is not None and not (op.read_first and credential.pep_proof is None):
+        if signed is not None and not (op.read_first and signed.pep_proof is None):
             self._remember_message(name, signed, now)
             signed = None  # remembered: not again with the answer
         if credential is not None and credential.pep_proof is not None:
