@@ -2,7 +2,7 @@
 """Benchmark kms-ws GetKey against its stack's ceiling and against PyKMIP.
 
 Rows, each measured at every client count (closed loop, one process per client):
-  kms-ws GetKey  kms-ws served by `kms-ws serve` (gunicorn sync, 2 workers)
+  kms-ws GetKey  kms-ws served by `kms-ws serve` (gunicorn, 2 single-threaded workers)
   spyne echo     a trivial spyne SOAP 1.2 service served the same way, with
                  requests and responses sized like GetKey's: the ceiling
   PyKMIP Get     PyKMIP's server over TLS 1.2, ProxyKmipClient.get()
@@ -35,6 +35,8 @@ from _soap import (MESSAGE_ID_PLACEHOLDER, SoapClientFactory, SoapRequest, basic
 from _signed import SignedSoapClientFactory
 from kms_side import CLIENT_NAME, CLIENT_PASSWORD, envelope, kms_server
 from pykmip_side import ensure_venv, make_pki, pykmip_server, run_pykmip_load
+
+from kms_ws.server import KEEPALIVE_SECONDS
 
 HERE = Path(__file__).resolve().parent
 ECHO_WORKERS = 2
@@ -187,7 +189,8 @@ def calibrated_echo(port: int, sizes: Sizes) -> SoapRequest:
 
 def bench_echo(args: argparse.Namespace, workdir: Path, sizes: Sizes) -> Row:
     port = free_port()
-    argv = [sys.executable, "-m", "gunicorn", "--worker-class", "sync",
+    argv = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "1",
+            "--keep-alive", str(KEEPALIVE_SECONDS),
             "--workers", str(ECHO_WORKERS), "--bind", f"{LOOPBACK}:{port}",
             "--pythonpath", str(HERE), "echo_app:application"]
     with serving("the spyne echo", argv, workdir / "echo.log",

@@ -1,0 +1,86 @@
+"""Connections to `kms-ws serve`: one connection (TCP, or TLS with its handshake) carries
+a client's requests one after another, and connections that send nothing do not keep the
+workers from serving others."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from kms_ws.client import KmsClient
+from kms_ws.xmlns import KMS
+
+from ..support.envelopes import create_key, envelope, get_key
+from ..support.pki import server_cert
+from ..support.schema_check import validate_envelope
+from ..support.server import ADMIN, ServerProcess, running_server
+from ..support.validating import CT, ValidatingPlugin
+
+pytestmark = pytest.mark.e2e
+K = "{%s}" % KMS
+BASIC = "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode()
+
+
+def _call(conn: http.client.HTTPConnection, body: str, op: str) -> etree._Element:
+    """One SOAP request on `conn`; the connection must stay open after the answer."""
+    message = envelope(body, op=op)
+    validate_envelope(message)
+    conn.request("POST", "/wsman", message, {"Content-Type": CT, "Authorization": BASIC})
+    response = conn.getresponse()
+    payload = response.read()
+    assert response.status == 200, payload[:300]
+    assert (response.getheader("Connection") or "").lower() != "close"
+    return validate_envelope(payload)
+
+
+def _requests_on_one_connection(conn: http.client.HTTPConnection) -> None:
+    created = _call(conn, create_key("kept-alive"), "CreateKey")
+    first = conn.sock
+    key_id = created.findtext(f".//{K}KeyId")
+    for _ in range(3):
+        got = _call(conn, get_key(key_id or ""), "GetKey")
+        assert got.findtext(f".//{K}KeyId") == key_id
+    # http.client opens a new socket only when the server closed the last one
+    assert first is not None and conn.sock is first
+
+
+def test_a_connection_carries_many_requests(server: ServerProcess) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        _requests_on_one_connection(conn)
+    finally:
+        conn.close()
+
+
+def test_one_tls_handshake_serves_many_requests(tmp_path: Path) -> None:
+    cert, key = server_cert(tmp_path)
+    with running_server(tmp_path / "data", workers=1, tls=(cert, key)) as srv:
+        context = ssl.create_default_context(cafile=str(cert))
+        conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=context,
+                                           timeout=30)
+        try:
+            _requests_on_one_connection(conn)
+        finally:
+            conn.close()
+
+
+def test_silent_connections_do_not_hold_the_workers(tmp_path: Path,
+                                                    validator: ValidatingPlugin) -> None:
+    """More connections than workers that send nothing (a stalled device, a port scan)
+    while a client is served."""
+    with running_server(tmp_path / "data", workers=2) as srv:
+        silent = [socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+                  for _ in range(4)]
+        try:
+            with KmsClient(srv.url, *ADMIN, plugins=[validator], timeout=10) as c:
+                created = c.create_key(friendly_name="served")
+                assert c.get_key(created.key_id).value == created.value
+        finally:
+            for sock in silent:
+                sock.close()
