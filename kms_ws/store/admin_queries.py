@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, delete, exists, func, select, update
 from ..domain.model import Endpoint, Extensions, Key, KeyTemplate
 from . import tables as t
 from .objects import ObjectQueries
-from .updates import extensions_from
+from .updates import extensions_from, join_realms
 
 
 class AdminQueries(ObjectQueries):
@@ -49,9 +49,12 @@ class AdminQueries(ObjectQueries):
         return seq
 
     def set_key_realms(self, key_id: str, realms: Sequence[str]) -> None:
+        """Replace a key's realms: key_realms and keys.realms, together."""
         self.conn.execute(delete(t.key_realms).where(t.key_realms.c.key_id == key_id))
         self._insert_many(t.key_realms, [{"key_id": key_id, "realm": r}
                                          for r in sorted(set(realms))])
+        self.conn.execute(update(t.keys).where(t.keys.c.id == key_id).values(
+            realms=join_realms(realms)))
 
     def list_key_ids(self, realms: Sequence[str], *, limit: int,
                      altered_since: datetime | None = None) -> list[str]:

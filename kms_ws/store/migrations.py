@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, inspect, literal, select
+from sqlalchemy import Connection, bindparam, inspect, literal, select
 
 from ..domain.realms import realm_object_id
 from . import tables as t
+from .updates import join_realms
 
 Migration = Callable[[Connection], None]
 
@@ -117,6 +118,27 @@ def _v9(conn: Connection) -> None:
         conn.execute(t.templates.update().where(tp.id == tid).values(change_seq=seq))
 
 
+def _v10(conn: Connection) -> None:
+    """Each key's realms on its own row too (keys.realms: see tables.keys), filled in from
+    key_realms for every key stored before."""
+    _add_columns(conn, "keys", {"realms": "TEXT"})
+    k, r = t.keys.c, t.key_realms.c
+    ids = select(k.id).where(k.realms.is_(None)).order_by(k.id)
+    # in batches of key ids, so a store of millions of keys is not held in memory at once
+    after = ""
+    while True:
+        batch = list(conn.execute(ids.where(k.id > after).limit(5000)).scalars())
+        if not batch:
+            return
+        realms: dict[str, list[str]] = {kid: [] for kid in batch}
+        for kid, realm in conn.execute(select(r.key_id, r.realm).where(r.key_id.in_(batch))):
+            realms[kid].append(realm)
+        conn.execute(t.keys.update().where(k.id == bindparam("kid")).values(
+            realms=bindparam("joined")),
+            [{"kid": kid, "joined": join_realms(rs)} for kid, rs in realms.items()])
+        after = batch[-1]
+
+
 def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
     """ALTER TABLE ADD COLUMN for the columns a store lacks (an earlier migration creates
     the table from today's definition on a fresh store)."""
@@ -126,7 +148,7 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10)
 LATEST = len(MIGRATIONS)
 
 

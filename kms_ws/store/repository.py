@@ -19,7 +19,7 @@ from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .admin_queries import AdminQueries
 from .prepared import Prepared
-from .updates import KEY_COLUMNS, UpdatesRepository, key_from_row
+from .updates import KEY_COLUMNS, UpdatesRepository, join_realms, key_from_row
 
 
 class Repository(AdminQueries):
@@ -227,7 +227,7 @@ class Repository(AdminQueries):
             source_kind=key.source_kind.value, source_id=key.source_id,
             template_id=key.template_id, pep_id=key.pep_id, sealed_value=sealed,
             master_key_id=master_key_id, version=key.version, created_at=key.created_at,
-            edit_datetime=key.edit_datetime, change_seq=seq))
+            edit_datetime=key.edit_datetime, change_seq=seq, realms=join_realms(key.realms)))
         self._insert_many(t.key_attributes, [{"key_id": key.key_id, "name": a.name,
                                               "value": a.value} for a in key.attributes])
         self._insert_many(t.key_realms, [{"key_id": key.key_id, "realm": r} for r in key.realms])
@@ -276,17 +276,15 @@ class Repository(AdminQueries):
         return list(self.conn.execute(q).scalars())
 
     def _key(self, row) -> Key:  # type: ignore[no-untyped-def]
-        attrs, realms, datasets, ext = [], [], [], []
+        attrs, datasets, ext = [], [], []
         for facet, name, value, size in self._run("key_facets", {"id": row.id}):
             if facet == "a":
                 attrs.append(NameValue(name, value))
-            elif facet == "r":
-                realms.append(name)
             elif facet == "d":
                 datasets.append(DataSet(name, value, size))
             else:
                 ext.append((facet, name, value))
-        return key_from_row(row, attrs, realms, datasets, ext)
+        return key_from_row(row, attrs, datasets, ext)
 
     # ---- store metadata, master keys ----------------------------------------------
     def get_meta(self, name: str) -> str | None:
@@ -477,11 +475,9 @@ def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
             select(literal("k"), null(), null(), null())
             .where(t.km_servers.c.endpoint_id == bindparam("id")))
     if name == "key_facets":
-        a, r, b = t.key_attributes.c, t.key_realms.c, t.dataset_bindings.c
-        x = t.extensions.c
+        a, b, x = t.key_attributes.c, t.dataset_bindings.c, t.extensions.c
         return union_all(
             select(literal("a"), a.name, a.value, null()).where(a.key_id == bindparam("id")),
-            select(literal("r"), r.realm, null(), null()).where(r.key_id == bindparam("id")),
             select(literal("d"), b.name, b.value, func.max(b.sizeof_value))
             .where(b.key_id == bindparam("id")).group_by(b.name, b.value),
             select(x.section, x.name, x.value, null()).where(and_(

@@ -128,6 +128,10 @@ keys = Table(
     Column("created_at", DateTime, nullable=False),
     Column("edit_datetime", DateTime, nullable=False),
     Column("change_seq", Integer, nullable=False),
+    # schema 10: the key's realms on its own row ("\n"-joined, sorted; key_realms stays the
+    # index by realm), so a page of GetUpdateList reads them, and filters by them, with
+    # the key instead of probing key_realms twice per key. Written with key_realms, always.
+    Column("realms", Text),
     Index("ix_keys_edit_datetime", "edit_datetime", "id"),
     Index("ix_keys_change_seq", "change_seq"),
 )

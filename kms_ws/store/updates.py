@@ -85,17 +85,40 @@ _SOURCES = {s.value: s for s in SourceKind}
 KEY_FIELDS = ("id", "state", "cipher_type", "length_bits", "version", "edit_datetime",
               "created_at", "t_cached", "friendly_name", "t_expired", "t_disabled",
               "description", "source_kind", "source_id", "template_id", "pep_id",
-              "change_seq")
+              "change_seq", "realms")
 KEY_COLUMNS = tuple(t.keys.c[n] for n in KEY_FIELDS)
 _N_KEY = len(KEY_FIELDS)
+SEQ, REALMS = KEY_FIELDS.index("change_seq"), KEY_FIELDS.index("realms")
+_SEP = "\n"  # never in a realm URI (domain.realms.REALM_URI)
 
 
-def key_from_row(row, attrs: list[NameValue], realms: list[str],  # type: ignore[no-untyped-def]
+def join_realms(realms: Iterable[str]) -> str:
+    """A key's realms as keys.realms holds them: sorted, one per line."""
+    realms = sorted(set(realms))
+    if any(_SEP in r for r in realms):
+        raise ValueError("a realm name holds a line break")
+    return _SEP.join(realms)
+
+
+def split_realms(text: str | None) -> tuple[str, ...]:
+    """keys.realms as a sorted tuple (the inverse of join_realms)."""
+    return tuple(text.split(_SEP)) if text else ()
+
+
+def readable(text: str | None, realms: frozenset[str]) -> bool:
+    """Whether a key whose keys.realms is `text` is in one of `realms`."""
+    if not text:
+        return False
+    return text in realms or (_SEP in text and not realms.isdisjoint(text.split(_SEP)))
+
+
+def key_from_row(row, attrs: list[NameValue],  # type: ignore[no-untyped-def]
                  datasets: list[DataSet], ext: Sequence[tuple[str, str, str]] = ()) -> Key:
     """A Key from a row that starts with KEY_COLUMNS, and its facets (sorted here: callers
     need not). Positional: reading 16 Row attributes by name costs more than the Key."""
     (kid, state, cipher, length, version, edited, created, t_cached, name, t_expired,
-     t_disabled, description, source_kind, source_id, template_id, pep_id, _) = row[:_N_KEY]
+     t_disabled, description, source_kind, source_id, template_id, pep_id, _,
+     realms) = row[:_N_KEY]
     return Key(
         key_id=kid, state=_STATES[state], cipher_type=cipher, length_bits=length,
         version=version, edit_datetime=edited, created_at=created, t_cached=t_cached,
@@ -104,7 +127,7 @@ def key_from_row(row, attrs: list[NameValue], realms: list[str],  # type: ignore
         template_id=template_id, pep_id=pep_id,
         attributes=tuple(sorted(attrs, key=_by_name) if len(attrs) > 1 else attrs),
         datasets=tuple(sorted(datasets, key=_by_name_value) if len(datasets) > 1 else datasets),
-        realms=tuple(sorted(realms) if len(realms) > 1 else realms),
+        realms=split_realms(realms),
         extensions=extensions_from(ext) if ext else _NO_EXTENSIONS)
 
 
@@ -130,34 +153,31 @@ def _by_name_value(d: DataSet) -> tuple[str, str]:
 
 def keys_from_rows(conn: Connection, rows: Sequence, lo: int, hi: int) -> list[Key]:  # type: ignore[type-arg]
     """Keys for rows of `keys` whose change_seq lies in [lo, hi]: the facets (attributes,
-    realms, data sets) of the whole keyset range come back in ONE UNION ALL query."""
-    facets: dict[str, tuple[list, list, list, list]] = {}  # type: ignore[type-arg]
-    empty: tuple[list, list, list, list] = ([], [], [], [])  # type: ignore[type-arg]
+    data sets, extensions; the realms are on the row) of the whole keyset range come back
+    in ONE UNION ALL query."""
+    facets: dict[str, tuple[list, list, list]] = {}  # type: ignore[type-arg]
+    empty: tuple[list, list, list] = ([], [], [])  # type: ignore[type-arg]
     for kid, facet, name, value, size in conn.execute(_range_facets(),
                                                       {"lo": lo, "hi": hi}).all():
         box = facets.get(kid)
         if box is None:
-            box = facets[kid] = ([], [], [], [])
+            box = facets[kid] = ([], [], [])
         if facet == "a":
             box[0].append(NameValue(name, value))
-        elif facet == "r":
-            box[1].append(name)
         elif facet == "d":
-            box[2].append(DataSet(name, value, size))
+            box[1].append(DataSet(name, value, size))
         else:
-            box[3].append((facet, name, value))
+            box[2].append((facet, name, value))
     return [key_from_row(row, *facets.get(row[0], empty)) for row in rows]
 
 
 @lru_cache(maxsize=None)
 def _range_facets():  # type: ignore[no-untyped-def]
-    k, a, r, b = t.keys.c, t.key_attributes.c, t.key_realms.c, t.dataset_bindings.c
-    x = t.extensions.c
+    k, a, b, x = t.keys.c, t.key_attributes.c, t.dataset_bindings.c, t.extensions.c
     ids = select(k.id).where(and_(k.change_seq >= bindparam("lo"),
                                   k.change_seq <= bindparam("hi")))
     return union_all(
         select(a.key_id, literal("a"), a.name, a.value, null()).where(a.key_id.in_(ids)),
-        select(r.key_id, literal("r"), r.realm, null(), null()).where(r.key_id.in_(ids)),
         select(b.key_id, literal("d"), b.name, b.value, func.max(b.sizeof_value))
         .where(b.key_id.in_(ids)).group_by(b.key_id, b.name, b.value),
         select(x.owner_id, x.section, x.name, x.value, null())
@@ -167,11 +187,15 @@ def _range_facets():  # type: ignore[no-untyped-def]
 @lru_cache(maxsize=256)
 def _scope_stmt(pep: bool, equals: tuple[str, ...], count: bool):  # type: ignore[no-untyped-def]
     """Keys of a scope on a keyset range (or their count), built once per shape: SQLAlchemy
-    spends ~0.5 ms per request keying a freshly built statement for its compiled cache."""
+    spends ~0.5 ms per request keying a freshly built statement for its compiled cache.
+    A page is filtered by realm on the rows it reads (keys.realms, see key_page); a count
+    by key_realms, the index by realm."""
     k = t.keys.c
-    conds = [k.change_seq > bindparam("pos"), k.change_seq <= bindparam("high"),
-             exists().where(and_(t.key_realms.c.key_id == k.id, t.key_realms.c.realm.in_(
-                 bindparam("realms", expanding=True))))]
+    conds = [k.change_seq > bindparam("pos"), k.change_seq <= bindparam("high")]
+    if count:
+        conds.append(exists().where(and_(t.key_realms.c.key_id == k.id,
+                                         t.key_realms.c.realm.in_(
+                                             bindparam("realms", expanding=True)))))
     if pep:
         conds.append(k.pep_id == bindparam("pep"))
     conds += [getattr(k, KEY_SELECTOR_COLUMNS[n]) == bindparam(f"eq{i}")
@@ -189,6 +213,9 @@ def _scope_params(scope: KeyScope, pos: int, high: int) -> dict[str, object]:
     return params
 
 
+MAX_SCAN = 4096  # rows read at once while looking for keys in the caller's realms
+
+
 class UpdatesRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -200,16 +227,29 @@ class UpdatesRepository:
 
     def key_page(self, scope: KeyScope, pos: int, high: int,
                  limit: int) -> list[tuple[int, Key]]:
-        """Up to `limit` keys after `pos` (exclusive) up to `high` (inclusive), in change
-        order, each with its change_seq. Metadata only: sealed values are not read."""
-        rows = self.conn.execute(_scope_stmt(scope.pep_id is not None,
-                                             tuple(n for n, _ in scope.equals), False),
-                                 {**_scope_params(scope, pos, high), "limit": limit}).all()
-        if not rows:
+        """Up to `limit` keys in the scope's realms after `pos` (exclusive) up to `high`
+        (inclusive), in change order, each with its change_seq. Metadata only: sealed
+        values are not read. Rows are read in change order (more at a time while few are
+        in the realms) and kept when their keys.realms meets the scope's."""
+        stmt = _scope_stmt(scope.pep_id is not None, tuple(n for n, _ in scope.equals), False)
+        params = _scope_params(scope, pos, high)
+        realms = frozenset(scope.realms)
+        if not realms:
             return []
-        seq = _N_KEY - 1  # change_seq, the last of KEY_COLUMNS
-        keys = keys_from_rows(self.conn, rows, rows[0][seq], rows[-1][seq])
-        return [(row[seq], key) for row, key in zip(rows, keys)]
+        found: list = []  # type: ignore[type-arg]
+        batch = limit
+        while len(found) < limit:  # bounded: each round moves pos on, up to high
+            rows = self.conn.execute(stmt, {**params, "limit": batch}).all()
+            found += (row for row in rows if readable(row[REALMS], realms))
+            if len(rows) < batch:
+                break
+            params["pos"] = rows[-1][SEQ]
+            batch = min(batch * 4, MAX_SCAN)
+        del found[limit:]
+        if not found:
+            return []
+        keys = keys_from_rows(self.conn, found, found[0][SEQ], found[-1][SEQ])
+        return [(row[SEQ], key) for row, key in zip(found, keys)]
 
     def count_keys(self, scope: KeyScope, pos: int, high: int) -> int:
         return int(self.conn.execute(_scope_stmt(scope.pep_id is not None,

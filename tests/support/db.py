@@ -30,3 +30,17 @@ def sealed_value(data_dir: Path, key_id: str) -> bytes | None:
         return row[0] if row else None
     finally:
         con.close()
+
+
+def key_realm_mismatches(data_dir: Path) -> list[str]:
+    """Ids of keys whose realms on their own row (keys.realms) differ from their rows in
+    key_realms: the two are written together, always."""
+    con = sqlite3.connect(f"file:{data_dir / 'kms.db'}?mode=ro", uri=True)
+    try:
+        index: dict[str, list[str]] = {}
+        for kid, realm in con.execute("SELECT key_id, realm FROM key_realms ORDER BY realm"):
+            index.setdefault(kid, []).append(realm)
+        return [kid for kid, column in con.execute("SELECT id, realms FROM keys")
+                if (column.split("\n") if column else []) != index.get(kid, [])]
+    finally:
+        con.close()
