@@ -31,7 +31,7 @@ def load(data_dir: Path, n: int, realm: str, batch: int = 50_000) -> None:
         con.executemany(
             "INSERT INTO keys (id, friendly_name, state, cipher_type, length_bits, t_cached, "
             "source_kind, sealed_value, master_key_id, version, created_at, edit_datetime, "
-            "change_seq, realms) VALUES (?, ?, 'Active', ?, 256, 3600, 'Kms', ?, ?, 1, ?, ?, ?, ?)",
+            "change_seq, realms, facets) VALUES (?, ?, 'Active', ?, 256, 3600, 'Kms', ?, ?, 1, ?, ?, ?, ?, 0)",
             [(i, f"bench-{s}", AES_256_GCM, DUMMY_SEALED_BLOB, "benchmark", now, now, s, realm)
              for s, i in zip(seqs, ids)])
         con.executemany("INSERT INTO key_realms (key_id, realm) VALUES (?, ?)",

@@ -86,5 +86,7 @@ def resolve_for(ctx: RequestContext, receiver: Endpoint, keys: Sequence[Key],
     if not keys:
         return
     view = caching_view(ctx, receiver, seq_range or [k.key_id for k in keys])
+    if not view.rules and not view.group_rules:
+        return  # no caching policy reaches these keys: each keeps its own T_CACHED
     for key in keys:
         key.t_cached = view.t_cached(key)

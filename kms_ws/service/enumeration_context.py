@@ -10,7 +10,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 
 from ..domain.errors import InvalidEnumerationContext
@@ -31,6 +31,9 @@ class Cursor:
         return replace(self, pos=pos)
 
 
+_FIELDS = tuple(f.name for f in fields(Cursor))
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -40,7 +43,7 @@ def _unb64(text: str) -> bytes:
 
 
 def seal(cursor: Cursor, mac_key: bytes) -> str:
-    doc = asdict(cursor)
+    doc = {f: getattr(cursor, f) for f in _FIELDS}  # asdict would deep-copy the filter
     doc["v"] = VERSION
     payload = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
     tag = hmac.new(mac_key, payload, hashlib.sha256).digest()

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, delete, exists, func, select, update
 from ..domain.model import Endpoint, Extensions, Key, KeyTemplate
 from . import tables as t
 from .objects import ObjectQueries
-from .updates import extensions_from, join_realms
+from .updates import DATASETS, extensions_from, facet_bits, join_realms
 
 
 class AdminQueries(ObjectQueries):
@@ -34,10 +34,14 @@ class AdminQueries(ObjectQueries):
         under the new version with master key `master_key_id` (None with erase=True erases
         it: Destroyed). Returns the key's new position on the change sequence."""
         seq = self.next_change("key", key.key_id, key.version, key.edit_datetime)
+        k = t.keys.c
         values = dict(state=key.state.value, friendly_name=key.friendly_name,
                       t_expired=key.t_expired, t_disabled=key.t_disabled,
                       description=key.description, version=key.version,
-                      edit_datetime=key.edit_datetime, change_seq=seq)
+                      edit_datetime=key.edit_datetime, change_seq=seq,
+                      # attributes and extensions are replaced; data sets stay as they are
+                      facets=k.facets.bitwise_and(DATASETS).bitwise_or(
+                          facet_bits(key, datasets=False)))
         if sealed is not None or erase:
             values["sealed_value"] = sealed
             values["master_key_id"] = master_key_id if sealed is not None else None

@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, inspect, literal, select
+from sqlalchemy import Connection, and_, bindparam, inspect, literal, or_, select
 
 from ..domain.realms import realm_object_id
 from . import tables as t
-from .updates import join_realms
+from .updates import ATTRIBUTES, DATASETS, EXTENSIONS, join_realms
 
 Migration = Callable[[Connection], None]
 
@@ -119,23 +119,34 @@ def _v9(conn: Connection) -> None:
 
 
 def _v10(conn: Connection) -> None:
-    """Each key's realms on its own row too (keys.realms: see tables.keys), filled in from
-    key_realms for every key stored before."""
-    _add_columns(conn, "keys", {"realms": "TEXT"})
-    k, r = t.keys.c, t.key_realms.c
-    ids = select(k.id).where(k.realms.is_(None)).order_by(k.id)
-    # in batches of key ids, so a store of millions of keys is not held in memory at once
+    """Each key's realms, and which facet tables hold rows of it, on its own row too
+    (keys.realms and keys.facets: see tables.keys), filled in for every key stored
+    before, in batches (a store of millions of keys is not held in memory at once)."""
+    _add_columns(conn, "keys", {"realms": "TEXT", "facets": "INTEGER"})
+    k = t.keys.c
+    todo = select(k.id).where(or_(k.realms.is_(None), k.facets.is_(None))).order_by(k.id)
     after = ""
     while True:
-        batch = list(conn.execute(ids.where(k.id > after).limit(5000)).scalars())
+        batch = list(conn.execute(todo.where(k.id > after).limit(5000)).scalars())
         if not batch:
             return
         realms: dict[str, list[str]] = {kid: [] for kid in batch}
+        r = t.key_realms.c
         for kid, realm in conn.execute(select(r.key_id, r.realm).where(r.key_id.in_(batch))):
             realms[kid].append(realm)
+        bits = dict.fromkeys(batch, 0)
+        for bit, owner in ((ATTRIBUTES, t.key_attributes.c.key_id),
+                           (DATASETS, t.dataset_bindings.c.key_id),
+                           (EXTENSIONS, t.extensions.c.owner_id)):
+            cond = owner.in_(batch)
+            if bit == EXTENSIONS:
+                cond = and_(cond, t.extensions.c.owner_kind == "Key")
+            for kid in conn.execute(select(owner).where(cond).distinct()).scalars():
+                bits[kid] |= bit
         conn.execute(t.keys.update().where(k.id == bindparam("kid")).values(
-            realms=bindparam("joined")),
-            [{"kid": kid, "joined": join_realms(rs)} for kid, rs in realms.items()])
+            realms=bindparam("joined"), facets=bindparam("bits")),
+            [{"kid": kid, "joined": join_realms(realms[kid]), "bits": bits[kid]}
+             for kid in batch])
         after = batch[-1]
 
 

@@ -72,7 +72,7 @@ class ObjectQueries:
 
     def _generation(self) -> str:
         if self._objects_generation is None:
-            rows = self._run("generation", {"name": _GENERATION})
+            rows = self._run("meta", {"name": _GENERATION})
             value = rows[0][0] if rows else None
             self._objects_generation = value or "0"
         return self._objects_generation

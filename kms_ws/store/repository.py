@@ -19,7 +19,8 @@ from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .admin_queries import AdminQueries
 from .prepared import Prepared
-from .updates import KEY_COLUMNS, UpdatesRepository, join_realms, key_from_row
+from .updates import (DATASETS, KEY_COLUMNS, UpdatesRepository, facet_bits, join_realms,
+                      key_from_row)
 
 
 class Repository(AdminQueries):
@@ -227,7 +228,8 @@ class Repository(AdminQueries):
             source_kind=key.source_kind.value, source_id=key.source_id,
             template_id=key.template_id, pep_id=key.pep_id, sealed_value=sealed,
             master_key_id=master_key_id, version=key.version, created_at=key.created_at,
-            edit_datetime=key.edit_datetime, change_seq=seq, realms=join_realms(key.realms)))
+            edit_datetime=key.edit_datetime, change_seq=seq, realms=join_realms(key.realms),
+            facets=facet_bits(key)))
         self._insert_many(t.key_attributes, [{"key_id": key.key_id, "name": a.name,
                                               "value": a.value} for a in key.attributes])
         self._insert_many(t.key_realms, [{"key_id": key.key_id, "realm": r} for r in key.realms])
@@ -237,9 +239,14 @@ class Repository(AdminQueries):
 
     def add_bindings(self, key_id: str, datasets: Iterable[DataSet], reported_by: str | None,
                      now: datetime) -> None:
-        self._insert_many(t.dataset_bindings, [
-            {"key_id": key_id, "name": d.name, "value": d.value, "sizeof_value": d.sizeof_value,
-             "reported_by": reported_by, "at": now} for d in datasets])
+        rows = [{"key_id": key_id, "name": d.name, "value": d.value,
+                 "sizeof_value": d.sizeof_value, "reported_by": reported_by, "at": now}
+                for d in datasets]
+        if rows:
+            self._insert_many(t.dataset_bindings, rows)
+            k = t.keys.c
+            self.conn.execute(update(t.keys).where(k.id == key_id).values(
+                facets=k.facets.bitwise_or(DATASETS)))
 
     def get_key(self, key_id: str) -> tuple[Key, bytes | None, str | None] | None:
         """The key's metadata, its sealed value and the id of the master key sealing it."""
@@ -277,7 +284,8 @@ class Repository(AdminQueries):
 
     def _key(self, row) -> Key:  # type: ignore[no-untyped-def]
         attrs, datasets, ext = [], [], []
-        for facet, name, value, size in self._run("key_facets", {"id": row.id}):
+        facets = self._run("key_facets", {"id": row.id}) if row.facets != 0 else ()
+        for facet, name, value, size in facets:
             if facet == "a":
                 attrs.append(NameValue(name, value))
             elif facet == "d":
@@ -288,8 +296,8 @@ class Repository(AdminQueries):
 
     # ---- store metadata, master keys ----------------------------------------------
     def get_meta(self, name: str) -> str | None:
-        return self.conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)) \
-            .scalar_one_or_none()
+        rows = self._run("meta", {"name": name})  # every request: the current master key
+        return rows[0][0] if rows else None
 
     def set_meta(self, name: str, value: str) -> None:
         if self.get_meta(name) is None:
@@ -455,7 +463,7 @@ def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
                                               e.name == bindparam("name")))
     if name == "insert_audit":
         return t.audit.insert()
-    if name == "generation":
+    if name == "meta":
         return select(t.meta.c.value).where(t.meta.c.name == bindparam("name"))
     if name == "key_used_by":
         u = t.key_use.c

@@ -132,6 +132,9 @@ keys = Table(
     # index by realm), so a page of GetUpdateList reads them, and filters by them, with
     # the key instead of probing key_realms twice per key. Written with key_realms, always.
     Column("realms", Text),
+    # schema 10: which of key_attributes (1), dataset_bindings (2) and extensions (4) hold
+    # rows of the key (NULL: not known, look), so a page looks up only the keys that have any
+    Column("facets", Integer),
     Index("ix_keys_edit_datetime", "edit_datetime", "id"),
     Index("ix_keys_change_seq", "change_seq"),
 )

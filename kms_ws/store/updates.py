@@ -85,10 +85,12 @@ _SOURCES = {s.value: s for s in SourceKind}
 KEY_FIELDS = ("id", "state", "cipher_type", "length_bits", "version", "edit_datetime",
               "created_at", "t_cached", "friendly_name", "t_expired", "t_disabled",
               "description", "source_kind", "source_id", "template_id", "pep_id",
-              "change_seq", "realms")
+              "change_seq", "realms", "facets")
 KEY_COLUMNS = tuple(t.keys.c[n] for n in KEY_FIELDS)
 _N_KEY = len(KEY_FIELDS)
-SEQ, REALMS = KEY_FIELDS.index("change_seq"), KEY_FIELDS.index("realms")
+SEQ, REALMS, FACETS = (KEY_FIELDS.index(n) for n in ("change_seq", "realms", "facets"))
+# keys.facets: the tables holding rows of the key besides key_realms (NULL: not known)
+ATTRIBUTES, DATASETS, EXTENSIONS = 1, 2, 4
 _SEP = "\n"  # never in a realm URI (domain.realms.REALM_URI)
 
 
@@ -98,6 +100,12 @@ def join_realms(realms: Iterable[str]) -> str:
     if any(_SEP in r for r in realms):
         raise ValueError("a realm name holds a line break")
     return _SEP.join(realms)
+
+
+def facet_bits(key: Key, datasets: bool = True) -> int:
+    """keys.facets of a key's attributes, extensions and (datasets=True) data sets."""
+    return ((ATTRIBUTES if key.attributes else 0) | (EXTENSIONS if key.extensions else 0)
+            | (DATASETS if datasets and key.datasets else 0))
 
 
 def split_realms(text: str | None) -> tuple[str, ...]:
@@ -118,7 +126,7 @@ def key_from_row(row, attrs: list[NameValue],  # type: ignore[no-untyped-def]
     need not). Positional: reading 16 Row attributes by name costs more than the Key."""
     (kid, state, cipher, length, version, edited, created, t_cached, name, t_expired,
      t_disabled, description, source_kind, source_id, template_id, pep_id, _,
-     realms) = row[:_N_KEY]
+     realms, _) = row[:_N_KEY]
     return Key(
         key_id=kid, state=_STATES[state], cipher_type=cipher, length_bits=length,
         version=version, edit_datetime=edited, created_at=created, t_cached=t_cached,
@@ -151,14 +159,15 @@ def _by_name_value(d: DataSet) -> tuple[str, str]:
     return d.name, d.value
 
 
-def keys_from_rows(conn: Connection, rows: Sequence, lo: int, hi: int) -> list[Key]:  # type: ignore[type-arg]
-    """Keys for rows of `keys` whose change_seq lies in [lo, hi]: the facets (attributes,
-    data sets, extensions; the realms are on the row) of the whole keyset range come back
-    in ONE UNION ALL query."""
+def keys_from_rows(conn: Connection, rows: Sequence) -> list[Key]:  # type: ignore[type-arg]
+    """Keys for rows that start with KEY_COLUMNS: the realms are on the row; the other
+    facets (attributes, data sets, extensions) of the keys that have any (keys.facets)
+    come back in ONE UNION ALL query."""
     facets: dict[str, tuple[list, list, list]] = {}  # type: ignore[type-arg]
     empty: tuple[list, list, list] = ([], [], [])  # type: ignore[type-arg]
-    for kid, facet, name, value, size in conn.execute(_range_facets(),
-                                                      {"lo": lo, "hi": hi}).all():
+    ids = [row[0] for row in rows if row[FACETS] != 0]  # None: not known, look
+    for kid, facet, name, value, size in conn.execute(_facets(), {"ids": ids}).all() \
+            if ids else ():
         box = facets.get(kid)
         if box is None:
             box = facets[kid] = ([], [], [])
@@ -172,10 +181,9 @@ def keys_from_rows(conn: Connection, rows: Sequence, lo: int, hi: int) -> list[K
 
 
 @lru_cache(maxsize=None)
-def _range_facets():  # type: ignore[no-untyped-def]
-    k, a, b, x = t.keys.c, t.key_attributes.c, t.dataset_bindings.c, t.extensions.c
-    ids = select(k.id).where(and_(k.change_seq >= bindparam("lo"),
-                                  k.change_seq <= bindparam("hi")))
+def _facets():  # type: ignore[no-untyped-def]
+    a, b, x = t.key_attributes.c, t.dataset_bindings.c, t.extensions.c
+    ids = bindparam("ids", expanding=True)
     return union_all(
         select(a.key_id, literal("a"), a.name, a.value, null()).where(a.key_id.in_(ids)),
         select(b.key_id, literal("d"), b.name, b.value, func.max(b.sizeof_value))
@@ -248,7 +256,7 @@ class UpdatesRepository:
         del found[limit:]
         if not found:
             return []
-        keys = keys_from_rows(self.conn, found, found[0][SEQ], found[-1][SEQ])
+        keys = keys_from_rows(self.conn, found)
         return [(row[SEQ], key) for row, key in zip(found, keys)]
 
     def count_keys(self, scope: KeyScope, pos: int, high: int) -> int:

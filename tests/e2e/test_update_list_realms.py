@@ -7,13 +7,14 @@ change."""
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 
 from kms_ws.client import KmsClient
 from kms_ws.domain.model import Key
 
-from ..support.db import key_realm_mismatches
+from ..support.db import key_row_mismatches
 from ..support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -60,4 +61,48 @@ def test_update_list_follows_a_keys_realms(server: ServerProcess, admin: KmsClie
     tombstone = listed(reader_b)[both.key_id]
     assert tombstone.state == "Destroyed" and list(tombstone.realms) == [b]
     assert both.key_id not in listed(reader_a) and both.key_id not in listed(reader_c)
-    assert key_realm_mismatches(server.data_dir) == []
+    assert key_row_mismatches(server.data_dir) == []
+
+
+def test_update_list_carries_each_keys_facets_after_every_change(  # type: ignore[no-untyped-def]
+        server: ServerProcess, admin: KmsClient, new_realm, principal) -> None:
+    """Attributes, data sets and extensions are looked up for the keys whose row says
+    they have some (keys.facets): created with or without, edited to none or some, and
+    data sets bound to a key after it was made (key assignment)."""
+    realm, volume = new_realm(), f"v-{uuid.uuid4().hex[:8]}"
+    maker, _ = principal({realm: ("Create",)})
+    reader, _ = principal({realm: ("Read",)})
+    plain = maker.create_key(friendly_name="plain")
+    tagged = maker.create_key(friendly_name="tagged", attributes={"dept": "hr"},
+                              datasets=[("volume", volume)])
+    got = listed(reader)
+    assert (got[plain.key_id].attributes, got[plain.key_id].datasets) == ({}, [])
+    assert got[tagged.key_id].attributes == {"dept": "hr"}
+    assert got[tagged.key_id].datasets == [("volume", volume)]
+
+    doc = admin.admin_get("Key", tagged.key_id)
+    admin.admin_edit("Key", {**doc, "AttributeAssociations": None,
+                             "ApplicationExtensions": {"Extension": [
+                                 {"Name": "backup-app/job", "Value": "nightly"}]}})
+    admin.admin_edit("Key", {**admin.admin_get("Key", plain.key_id),
+                             "AttributeAssociations": {"Attribute": [
+                                 {"Name": "site", "Value": "b"}]}})
+    got = listed(reader)
+    assert got[tagged.key_id].attributes == {}
+    assert got[tagged.key_id].datasets == [("volume", volume)]  # an edit keeps the bindings
+    assert got[tagged.key_id].extensions == {
+        "ApplicationExtensions": {"backup-app/job": "nightly"}}
+    assert got[plain.key_id].attributes == {"site": "b"}
+
+    pool = f"pool-{uuid.uuid4().hex[:8]}"
+    policy = admin.admin_create("KeyAssignmentPolicy", {
+        "Name": f"n-{uuid.uuid4().hex[:10]}", "Condition": [{"Name": "pool", "Value": pool}],
+        "Generation": "Shared"})
+    admin.admin_associate("KeyAssignmentPolicy", policy["PolicyId"], "Realm", realm)
+    admin.admin_edit("KeyAssignmentPolicy", {
+        **admin.admin_get("KeyAssignmentPolicy", policy["PolicyId"]), "State": "Enforcing"})
+    first = maker.get_key(datasets=[("pool", pool), ("volume", f"{pool}-1")], usage="Encrypt")
+    again = maker.get_key(datasets=[("pool", pool), ("volume", f"{pool}-2")], usage="Encrypt")
+    assert again.key_id == first.key_id  # the second data set is bound to the same key
+    assert ("volume", f"{pool}-2") in listed(reader)[first.key_id].datasets
+    assert key_row_mismatches(server.data_dir) == []

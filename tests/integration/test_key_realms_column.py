@@ -6,49 +6,54 @@ in change order, as the count (by key_realms) says."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from datetime import UTC, datetime
 
 from sqlalchemy import inspect, select
 
-from kms_ws.domain.model import Key, KeyState
+from kms_ws.domain.model import DataSet, Extensions, Key, KeyState, NameValue
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database, sqlite_url
 from kms_ws.store.repository import Repository
 from kms_ws.store.updates import KeyScope
 
-from ..support.db import key_realm_mismatches
+from ..support.db import key_row_mismatches
 
 R, S, U = "realm://example.com/r", "realm://example.com/s", "realm://example.com/u"
 NOW = datetime.now(UTC).replace(tzinfo=None)
 
 
-def _key(*realms: str) -> Key:
+def _key(*realms: str, **facets: Any) -> Key:
     return Key(key_id=str(uuid.uuid4()), state=KeyState.ACTIVE,
                cipher_type="2.16.840.1.101.3.4.1.46", length_bits=256, version=1,
-               edit_datetime=NOW, created_at=NOW, t_cached=0, realms=realms)
+               edit_datetime=NOW, created_at=NOW, t_cached=0, realms=realms, **facets)
 
 
-def test_a_schema_9_store_gets_each_keys_realms_on_its_row(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_schema_9_store_gets_each_keys_realms_and_facets_on_its_row(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = Database(sqlite_url(tmp_path))
     db.migrate()
-    made = [_key(R), _key(S, R), _key()]
+    made = [_key(R, attributes=(NameValue("a", "1"),)), _key(S, R, datasets=(DataSet("v", "1"),)),
+            _key(extensions=Extensions(vendor=(NameValue("x", "y"),))), _key(S)]
     keys = {k.key_id: sorted(k.realms) for k in made}
     with db.transaction(write=True) as conn:
         for k in made:
             Repository(conn).insert_key(k, b"x", "mk", None, NOW)
-        conn.exec_driver_sql("ALTER TABLE keys DROP COLUMN realms")  # as schema 9 left it
+        for column in ("realms", "facets"):  # as schema 9 left it
+            conn.exec_driver_sql(f"ALTER TABLE keys DROP COLUMN {column}")
         conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="9"))
     assert db.migrate() == migrations.LATEST
     with db.transaction() as conn:
-        assert "realms" in {c["name"] for c in inspect(conn).get_columns("keys")}
+        assert {"realms", "facets"} <= {c["name"] for c in inspect(conn).get_columns("keys")}
         column = dict(conn.execute(select(t.keys.c.id, t.keys.c.realms)).all())
+        facets = dict(conn.execute(select(t.keys.c.id, t.keys.c.facets)).all())
         repo = Repository(conn)
         page = repo.updates.key_page(KeyScope(realms=(S,)), 0, repo.updates.high_water(), 10)
     assert column == {kid: "\n".join(realms) for kid, realms in keys.items()}
-    assert key_realm_mismatches(tmp_path) == []
+    assert facets == dict(zip(keys, [1, 2, 4, 0]))  # attributes, data sets, extensions, none
+    assert key_row_mismatches(tmp_path) == []
     assert [k.key_id for _, k in page] == [kid for kid, rs in keys.items() if S in rs]
-    assert page[0][1].realms == (R, S)
+    assert page[0][1].realms == (R, S) and page[0][1].datasets == (DataSet("v", "1"),)
     db.dispose()
 
 

@@ -32,15 +32,24 @@ def sealed_value(data_dir: Path, key_id: str) -> bytes | None:
         con.close()
 
 
-def key_realm_mismatches(data_dir: Path) -> list[str]:
-    """Ids of keys whose realms on their own row (keys.realms) differ from their rows in
-    key_realms: the two are written together, always."""
+def key_row_mismatches(data_dir: Path) -> list[str]:
+    """Ids of keys whose own row disagrees with their facet tables: keys.realms with
+    key_realms, keys.facets (1 attributes, 2 data sets, 4 extensions; NULL: not known,
+    which is never wrong) with the tables holding rows of the key. The store writes both
+    together, always."""
     con = sqlite3.connect(f"file:{data_dir / 'kms.db'}?mode=ro", uri=True)
     try:
         index: dict[str, list[str]] = {}
         for kid, realm in con.execute("SELECT key_id, realm FROM key_realms ORDER BY realm"):
             index.setdefault(kid, []).append(realm)
-        return [kid for kid, column in con.execute("SELECT id, realms FROM keys")
-                if (column.split("\n") if column else []) != index.get(kid, [])]
+        bits: dict[str, int] = {}
+        for bit, sql in ((1, "SELECT DISTINCT key_id FROM key_attributes"),
+                         (2, "SELECT DISTINCT key_id FROM dataset_bindings"),
+                         (4, "SELECT DISTINCT owner_id FROM extensions WHERE owner_kind = 'Key'")):
+            for (kid,) in con.execute(sql):
+                bits[kid] = bits.get(kid, 0) | bit
+        return [kid for kid, column, facets in con.execute("SELECT id, realms, facets FROM keys")
+                if (column.split("\n") if column else []) != index.get(kid, [])
+                or (facets is not None and facets != bits.get(kid, 0))]
     finally:
         con.close()
