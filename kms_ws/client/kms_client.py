@@ -42,7 +42,7 @@ from .listener import ClientServiceListener, StatusHandler, UpdateHandler
 from .pep import PepProver
 from .signing import SignaturePlugin
 from .unwrap import BlobFields, Kek, PepBlob, PrivateKeyHolder, Unwrapper
-from .wsman import KEY_URI, PUSH_WITH_ACK, WsManChannel
+from .wsman import KEY_URI, PUSH_WITH_ACK, UPDATE_PAGE, WsManChannel
 
 _BINDING = "{%s}KmsSoap12Binding" % KMS
 DataSets = Mapping[str, str] | Iterable[tuple[str, str]]
@@ -349,7 +349,7 @@ class KmsClient:
 
     def get_update_list(self, update_type: str = "AllKeys",
                         tokens: Mapping[str, int] | None = None, *, pep_id: str | None = None,
-                        max_elements: int = 100, pep_proof: PepProver | None = None
+                        max_elements: int = UPDATE_PAGE, pep_proof: PepProver | None = None
                         ) -> Generator[Key | UpdatedObject, None, dict[str, int]]:
         """§6.12 GetUpdateList: yields the keys changed since `tokens` (None or 0: all of
         them) — or, for a custom type ("Policies", "RetentionPolicy", "KeyGroup", ...),
@@ -358,8 +358,10 @@ class KmsClient:
 
             tokens = yield from client.get_update_list(tokens=tokens)
 
-        pep_proof: the PEP's prover (PepSigner) for a list scoped to a PEP that
-        authenticates itself; it proves the Enumerate, the Pulls continue under it.
+        max_elements: items per page (Enumerate and each Pull); the default is the most a
+        kms-ws server sends in one. pep_proof: the PEP's prover (PepSigner) for a list
+        scoped to a PEP that authenticates itself; it proves the Enumerate, the Pulls
+        continue under it.
         """
         it = self._wsman.update_list(update_type, dict(tokens or {}), pep_id, max_elements,
                                      pep_proof)

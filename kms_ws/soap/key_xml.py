@@ -94,10 +94,7 @@ def key_xml(key: Key, tag: str = "Key", declare: bool = False) -> str:
 
 def _metadata(out: list[str], key: Key) -> None:
     if key.realms:
-        out.append("<kms:RealmAssociations>")
-        out.extend(f"<kms:RealmAssociation><kms:Realm>{_shared(r)}</kms:Realm>"
-                   "</kms:RealmAssociation>" for r in key.realms)
-        out.append("</kms:RealmAssociations>")
+        out.append(_realm_associations(key.realms))
     if key.description is not None:
         out.append(f"<kms:Description>{escape(key.description)}</kms:Description>")
     out.append(f"<kms:Source><kms:Kind>{_WORDS[key.source_kind]}</kms:Kind>")
@@ -117,6 +114,14 @@ def _metadata(out: list[str], key: Key) -> None:
         out.append("</kms:DataSets>")
     if key.template_id is not None:
         out.append(f"<kms:TemplateId>{_shared(key.template_id)}</kms:TemplateId>")
+
+
+@lru_cache(maxsize=1024)
+def _realm_associations(realms: tuple[str, ...]) -> str:
+    """Keys share a few sets of realms: each set is written once per process."""
+    return "<kms:RealmAssociations>" + "".join(
+        f"<kms:RealmAssociation><kms:Realm>{escape(r)}</kms:Realm></kms:RealmAssociation>"
+        for r in realms) + "</kms:RealmAssociations>"
 
 
 def _pairs(out: list[str], name: str, item: str, pairs: Iterable[NameValue]) -> None:

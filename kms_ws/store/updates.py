@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import lru_cache
 
@@ -123,20 +123,26 @@ def readable(text: str | None, realms: frozenset[str]) -> bool:
 def key_from_row(row, attrs: list[NameValue],  # type: ignore[no-untyped-def]
                  datasets: list[DataSet], ext: Sequence[tuple[str, str, str]] = ()) -> Key:
     """A Key from a row that starts with KEY_COLUMNS, and its facets (sorted here: callers
-    need not). Positional: reading 16 Row attributes by name costs more than the Key."""
+    need not). Positional, both ways: reading 16 Row attributes by name, or passing 20
+    keyword arguments, costs more than the Key (see _KEY_ORDER)."""
     (kid, state, cipher, length, version, edited, created, t_cached, name, t_expired,
      t_disabled, description, source_kind, source_id, template_id, pep_id, _,
      realms, _) = row[:_N_KEY]
     return Key(
-        key_id=kid, state=_STATES[state], cipher_type=cipher, length_bits=length,
-        version=version, edit_datetime=edited, created_at=created, t_cached=t_cached,
-        friendly_name=name, t_expired=t_expired, t_disabled=t_disabled,
-        description=description, source_kind=_SOURCES[source_kind], source_id=source_id,
-        template_id=template_id, pep_id=pep_id,
-        attributes=tuple(sorted(attrs, key=_by_name) if len(attrs) > 1 else attrs),
-        datasets=tuple(sorted(datasets, key=_by_name_value) if len(datasets) > 1 else datasets),
-        realms=split_realms(realms),
-        extensions=extensions_from(ext) if ext else _NO_EXTENSIONS)
+        kid, _STATES[state], cipher, length, version, edited, created, t_cached, name,
+        t_expired, t_disabled, description, _SOURCES[source_kind], source_id, template_id,
+        pep_id, tuple(sorted(attrs, key=_by_name) if len(attrs) > 1 else attrs),
+        tuple(sorted(datasets, key=_by_name_value) if len(datasets) > 1 else datasets),
+        split_realms(realms), None, extensions_from(ext) if ext else _NO_EXTENSIONS)
+
+
+# The order of Key's fields that key_from_row passes them in.
+_KEY_ORDER = ("key_id", "state", "cipher_type", "length_bits", "version", "edit_datetime",
+              "created_at", "t_cached", "friendly_name", "t_expired", "t_disabled",
+              "description", "source_kind", "source_id", "template_id", "pep_id",
+              "attributes", "datasets", "realms", "value", "extensions")
+if tuple(f.name for f in fields(Key))[:len(_KEY_ORDER)] != _KEY_ORDER:
+    raise RuntimeError("domain.model.Key's fields moved: update store.updates.key_from_row")
 
 
 _NO_EXTENSIONS = Extensions()  # frozen: one shared empty value

@@ -58,3 +58,10 @@ def test_foreign_and_expired_contexts_are_refused(tmp_path) -> None:  # type: ig
 def test_backoff_doubles_up_to_the_maximum() -> None:
     waits = [(next_attempt(NOW, n, 2.0, 30.0) - NOW).total_seconds() for n in range(1, 7)]
     assert waits == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+
+
+def test_kms_client_asks_for_the_most_items_a_pull_returns() -> None:
+    """KmsClient.get_update_list's default page (bench/README.md: keys/s by page size)."""
+    from kms_ws.client.wsman import UPDATE_PAGE
+    from kms_ws.service.update_list import MAX_ITEMS
+    assert UPDATE_PAGE == MAX_ITEMS
