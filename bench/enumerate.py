@@ -3,9 +3,10 @@
 For each store size: a real server (`kms-ws serve`, 2 workers) over a bulk-loaded store
 (bench/bulk_load.py; dummy sealed blobs, benchmark data only). Measures the time of a
 Pull of 100 items at the start, middle and end of the change sequence (a GetUpdateList
-token places the cursor), keys/s streamed by one client pulling 100 at a time, and the
-peak RSS of the server's processes. The 1k store is the baseline: Pull time at every
-size is compared with it (target <= 1.5x), as is peak memory (target: flat).
+token places the cursor), keys/s streamed by one client pulling 100 at a time and 1000
+at a time (KmsClient.get_update_list's default page), and the peak RSS of the server's
+processes. The 1k store is the baseline: Pull time at every size is compared with it
+(target <= 1.5x), as is peak memory (target: flat).
 
 The client runs on the same cores as the server, one request at a time, and parses every
 response (as any consumer must). Wall-clock figures move with whatever else the machine
