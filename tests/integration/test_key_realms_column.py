@@ -6,8 +6,8 @@ in change order, as the count (by key_realms) says."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import inspect, select
 
