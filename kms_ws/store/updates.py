@@ -227,6 +227,12 @@ def _scope_params(scope: KeyScope, pos: int, high: int) -> dict[str, object]:
     return params
 
 
+@lru_cache(maxsize=None)
+def _high_water():  # type: ignore[no-untyped-def]
+    """Every Enumerate reads it: built once (SQLAlchemy keys a fresh statement per call)."""
+    return select(func.coalesce(func.max(t.changes.c.seq), 0))
+
+
 MAX_SCAN = 4096  # rows read at once while looking for keys in the caller's realms
 
 
@@ -236,8 +242,7 @@ class UpdatesRepository:
 
     def high_water(self) -> int:
         """The newest position on the change sequence (0 for an empty store)."""
-        return int(self.conn.execute(select(func.coalesce(func.max(t.changes.c.seq), 0)))
-                   .scalar_one())
+        return int(self.conn.execute(_high_water()).scalar_one())
 
     def key_page(self, scope: KeyScope, pos: int, high: int,
                  limit: int) -> list[tuple[int, Key]]:
