@@ -84,3 +84,32 @@ def test_silent_connections_do_not_hold_the_workers(tmp_path: Path,
         finally:
             for sock in silent:
                 sock.close()
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="Linux's TCP_CORK")
+def test_a_response_is_held_until_its_body_is_written() -> None:
+    """one_segment corks the connection when the application answers and uncorks it
+    when the server closes the body it has written (which closes the application's)."""
+    from kms_ws.server import one_segment
+
+    closed: list[bool] = []
+
+    class Body(list):  # type: ignore[type-arg]
+        def close(self) -> None:
+            closed.append(True)
+
+    with socket.create_server(("127.0.0.1", 0)) as listener, \
+            socket.create_connection(listener.getsockname()) as client:
+        conn, _ = listener.accept()
+        with conn:
+            def corked() -> int:
+                return conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK)
+            body = one_segment(lambda environ, start: Body([b"answer"]))(
+                {"gunicorn.socket": conn}, None)
+            assert corked() == 1
+            for chunk in body:
+                conn.sendall(chunk)
+            body.close()
+            assert corked() == 0 and closed == [True]
+            assert client.recv(64) == b"answer"
+    assert one_segment(lambda environ, start: [b"x"])({}, None) == [b"x"]  # not TCP
