@@ -158,7 +158,7 @@ class KmsService:
                     transport, signed)
             except _Replayed:
                 raise
-            except BaseException:
+            except Exception:
                 if signed is not None and not box.get("remembered"):
                     self._remember(signed, now)  # a failed request is remembered too
                 raise
