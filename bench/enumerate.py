@@ -39,7 +39,7 @@ CLI = [sys.executable, "-m", "kms_ws.cli"]
 from _proc import free_port, run_bounded, serving, wait_until  # noqa: E402
 from bulk_load import load  # noqa: E402
 
-from kms_ws.client.kms_client import KmsFault  # noqa: E402
+from kms_ws.client import KmsFault  # noqa: E402
 from kms_ws.client.wsman import KEY_URI, NSMAP, WsManChannel, update_filter  # noqa: E402
 from kms_ws.xmlns import SOAP, WSEN, WSMAN  # noqa: E402
 

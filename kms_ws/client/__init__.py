@@ -1,6 +1,7 @@
 """The zeep-based KmsClient, and the client/PEP-side unwrapping of delivered keys."""
 
-from .kms_client import Key, KmsClient, KmsFault, UntrustedResponse, UpdatedObject
+from .kms_client import KmsClient
+from .values import Key, KmsFault, UntrustedResponse, UpdatedObject
 from .pep import PepProver, PepSigner
 from .listener import ClientServiceListener, SubscriptionEnded, UpdateNotice
 from .signing import hmac_signing_key, load_signing_key

@@ -16,9 +16,7 @@ every request (WS-Security): the signer is then the caller, no password needed.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,69 +27,24 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from zeep import Client, Settings
 from zeep.exceptions import Fault, TransportError
-from zeep.helpers import serialize_object
 from zeep.transports import Transport
 
 from ..domain.errors import KmsError
 from ..resources import wsdl_dir
 from ..security.wssecurity import SigningKey
 from ..soap import documents
-from ..xmlns import KMS, PREFIXES
+from ..xmlns import KMS
 from .addressing import AddressingPlugin
 from .listener import ClientServiceListener, StatusHandler, UpdateHandler
 from .pep import PepProver
 from .signing import SignaturePlugin
-from .unwrap import BlobFields, Kek, PepBlob, PrivateKeyHolder, Unwrapper
+from .unwrap import BlobFields, Kek, PrivateKeyHolder, Unwrapper
+from .values import (Key, KmsFault, UntrustedResponse, UpdatedObject, fault_from,
+                     key_from_element, key_metadata, many, one, plain)
 from .wsman import KEY_URI, PUSH_WITH_ACK, UPDATE_PAGE, WsManChannel
 
 _BINDING = "{%s}KmsSoap12Binding" % KMS
 DataSets = Mapping[str, str] | Iterable[tuple[str, str]]
-
-
-class KmsFault(Exception):
-    def __init__(self, subcode: str | None, reason: str, error_code: str | None = None,
-                 request_id: str | None = None, http_status: int | None = None,
-                 supported: Sequence[str] = ()) -> None:
-        super().__init__(f"{subcode}: {reason}")
-        self.subcode, self.reason, self.error_code = subcode, reason, error_code
-        self.request_id, self.http_status, self.supported = request_id, http_status, \
-            tuple(supported)
-
-
-class UntrustedResponse(KmsFault):
-    """The response's signature is missing or does not verify: nothing in it is used."""
-
-
-@dataclass
-class Key:
-    key_id: str
-    state: str
-    version: int
-    cipher_type: str
-    t_cached: int
-    edit_datetime: datetime
-    friendly_name: str | None = None
-    value: bytes | None = field(default=None, repr=False)
-    t_expired: datetime | None = None
-    t_disabled: datetime | None = None
-    description: str | None = None
-    attributes: dict[str, str] = field(default_factory=dict)
-    datasets: list[tuple[str, str]] = field(default_factory=list)
-    realms: list[str] = field(default_factory=list)
-    template_id: str | None = None
-    # {"VendorSpecificExtensions"|"ApplicationExtensions": {name: value}}
-    extensions: dict[str, dict[str, str]] = field(default_factory=dict)
-    wrapping_type: str | None = None  # how the blob arrived ("none" = unwrapped)
-    pep_blob: PepBlob | None = field(default=None, repr=False)  # double wrapped: for the PEP
-
-
-@dataclass
-class UpdatedObject:
-    """An administered object of a custom update type (GetUpdateList): its kind (schema
-    element, e.g. RetentionPolicy) and its fields by element name."""
-
-    kind: str
-    document: dict[str, Any]
 
 
 class _Session(requests.Session):
@@ -290,34 +243,34 @@ class KmsClient:
         if password is not None:
             cred = {"CredentialType": "UsernamePassword",
                     "UsernamePassword": {"Username": obj.get("Name"), "Password": password}}
-        return _one(self._call("AdminCreate", **{kind: dict(obj)}, Credential=cred), kind)
+        return one(self._call("AdminCreate", **{kind: dict(obj)}, Credential=cred), kind)
 
     def admin_get(self, kind: str, ref: str) -> dict[str, Any]:
-        return _one(self._call("AdminGet", Kind=kind, Id=ref), kind)
+        return one(self._call("AdminGet", Kind=kind, Id=ref), kind)
 
     def admin_list(self, kind: str, altered_since: datetime | None = None,
                    max_items: int | None = None) -> tuple[list[dict[str, Any]], bool]:
         res = self._call("AdminList", Kind=kind, AlteredSince=altered_since, MaxItems=max_items)
-        return _many(res, kind), bool(getattr(res, "More", None))
+        return many(res, kind), bool(getattr(res, "More", None))
 
     def admin_edit(self, kind: str, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return _one(self._call("AdminEdit", **{kind: dict(obj)}), kind)
+        return one(self._call("AdminEdit", **{kind: dict(obj)}), kind)
 
     def admin_delete(self, kind: str, ref: str,
                      version: int | None = None) -> dict[str, Any] | None:
         """None when the object was removed; else what was kept (a tombstone)."""
         res = self._call("AdminDelete", Kind=kind, Id=ref, Version=version)
-        return None if getattr(res, "Removed", None) else _one(res, kind)
+        return None if getattr(res, "Removed", None) else one(res, kind)
 
     def admin_associate(self, kind: str, ref: str, target_kind: str, target_ref: str,
                         rights: Sequence[str] = ()) -> dict[str, Any]:
-        return _one(self._call("AdminAssociate", Kind=kind, Id=ref,
+        return one(self._call("AdminAssociate", Kind=kind, Id=ref,
                                Target={"Kind": target_kind, "Id": target_ref},
                                Right=list(rights) or None), kind)
 
     def admin_disassociate(self, kind: str, ref: str, target_kind: str,
                            target_ref: str) -> dict[str, Any]:
-        return _one(self._call("AdminDisassociate", Kind=kind, Id=ref,
+        return one(self._call("AdminDisassociate", Kind=kind, Id=ref,
                                Target={"Kind": target_kind, "Id": target_ref}), kind)
 
     def admin_audit(self, key_id: str | None = None, client_id: str | None = None,
@@ -325,7 +278,7 @@ class KmsClient:
                     max_records: int | None = None) -> list[dict[str, Any]]:
         res = self._call("AdminAudit", KeyId=key_id, ClientId=client_id, From=since, To=until,
                          MaxRecords=max_records)
-        return [_plain(r) for r in (res or [])]
+        return [plain(r) for r in (res or [])]
 
     def admin_bindings(self, key_id: str | None = None,
                        dataset: tuple[str, str] | None = None) -> list[dict[str, Any]]:
@@ -333,7 +286,7 @@ class KmsClient:
         sel: dict[str, Any] = {"KeyId": key_id} if key_id else \
             {"DataSet": {"Name": dataset[0], "Value": dataset[1]}} if dataset else {}
         res = self._call("AdminBindings", **sel)
-        return [_plain(b) for b in (res or [])]
+        return [plain(b) for b in (res or [])]
 
     # ---- WS-Management ------------------------------------------------------------------
     def identify(self) -> dict[str, str]:
@@ -428,7 +381,7 @@ class KmsClient:
 
     # ---- plumbing -----------------------------------------------------------------------
     def _key(self, k: Any) -> Key:
-        key = _key(k)
+        key = key_metadata(k)
         blob = k.KeyBlob
         if blob is not None:
             key.wrapping_type = blob.WrappingType
@@ -464,7 +417,7 @@ class KmsClient:
         except KmsError as exc:  # raised by the signature plugin on a response
             raise UntrustedResponse(exc.subcode, exc.reason, exc.error_code) from None
         except Fault as fault:
-            raise _fault(fault) from None
+            raise fault_from(fault) from None
         except TransportError as exc:
             raise KmsFault(None, f"HTTP {exc.status_code}", http_status=exc.status_code) from None
         finally:
@@ -533,109 +486,3 @@ def _attrs(values: Mapping[str, str] | None) -> dict[str, Any] | None:
     return {"Attribute": _pairs(values)} if values else None
 
 
-_EXTENSIONS = ("VendorSpecificExtensions", "ApplicationExtensions")
-
-
-def _key(k: Any) -> Key:
-    """The key's metadata; KmsClient._key adds the unwrapped value."""
-    return Key(
-        key_id=k.KeyId, state=k.State, version=int(k.Version), cipher_type=k.CipherType,
-        t_cached=int(k.TCached), edit_datetime=k.EditDateTime, friendly_name=k.FriendlyName,
-        t_expired=k.TExpired, t_disabled=k.TDisabled, description=k.Description,
-        attributes={a.Name: a.Value for a in (k.AttributeAssociations.Attribute
-                                              if k.AttributeAssociations else [])},
-        datasets=[(d.Name, d.Value) for d in (k.DataSets.DataSet if k.DataSets else [])],
-        realms=[r.Realm for r in (k.RealmAssociations.RealmAssociation
-                                  if k.RealmAssociations else [])],
-        template_id=k.TemplateId,
-        extensions={f: {e.Name: e.Value for e in getattr(k, f).Extension}
-                    for f in _EXTENSIONS if getattr(k, f) is not None})
-
-
-def _plain(value: Any) -> Any:
-    """zeep objects -> dicts and lists, without the absent (None) fields."""
-    value = serialize_object(value)
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items() if v is not None and v != []}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _one(res: Any, kind: str) -> dict[str, Any]:
-    found = _many(res, kind)
-    if len(found) != 1:
-        raise KmsFault(None, f"expected one {kind} in the response")
-    return found[0]
-
-
-def _many(res: Any, kind: str) -> list[dict[str, Any]]:
-    if res is None:
-        return []
-    value = getattr(res, kind, None) if not isinstance(res, list) else res
-    if value is None:
-        plain = _plain(res)
-        value = plain.get(kind) if isinstance(plain, dict) else None
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    return [_plain(v) for v in items]
-def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> Key:
-    """A kms:Key element (WS-Management responses) as a Key; a wrapped KeyBlob is opened
-    with the caller's wrapping keys (`unwrapper`), never taken as the key."""
-    K = "{%s}" % KMS
-
-    def text(name: str) -> str | None:
-        return k.findtext(K + name)
-
-    def when(name: str) -> datetime | None:
-        v = text(name)
-        return datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
-
-    value = pep_blob = wrapping = None
-    blob = k.find(K + "KeyBlob")
-    if blob is not None:
-        def b(name: str) -> str | None:
-            return blob.findtext(K + name)
-        check = b("CheckValue")
-        wrapping = b("WrappingType") or "none"
-        value, pep_blob = (unwrapper or Unwrapper()).open_key(BlobFields(
-            text("KeyId") or "", wrapping, b("WrappingKeyId"), b("InnerWrappingType"),
-            b("InnerWrappingKeyId"), int(b("Length") or 0), base64.b64decode(b("Data") or ""),
-            base64.b64decode(check) if check else None))
-    return Key(
-        key_id=text("KeyId") or "", state=text("State") or "", version=int(text("Version") or 0),
-        cipher_type=text("CipherType") or "", t_cached=int(text("TCached") or 0),
-        edit_datetime=when("EditDateTime"),  # type: ignore[arg-type]
-        friendly_name=text("FriendlyName"),
-        value=value, wrapping_type=wrapping, pep_blob=pep_blob, t_expired=when("TExpired"),
-        t_disabled=when("TDisabled"), description=text("Description"),
-        attributes={a.findtext(K + "Name") or "": a.findtext(K + "Value") or ""
-                    for a in k.iterfind(f"{K}AttributeAssociations/{K}Attribute")},
-        datasets=[(d.findtext(K + "Name") or "", d.findtext(K + "Value") or "")
-                  for d in k.iterfind(f"{K}DataSets/{K}DataSet")],
-        realms=[r.findtext(K + "Realm") or "" for r in
-                k.iterfind(f"{K}RealmAssociations/{K}RealmAssociation")],
-        template_id=text("TemplateId"),
-        extensions={f: {e.findtext(K + "Name") or "": e.findtext(K + "Value") or ""
-                        for e in box.iterfind(K + "Extension")}
-                    for f in _EXTENSIONS if (box := k.find(K + f)) is not None})
-
-
-def _fault(fault: Fault) -> KmsFault:
-    subcode = None
-    if fault.subcodes:
-        q = fault.subcodes[0]
-        subcode = f"{_PREFIX.get(q.namespace, q.namespace)}:{q.localname}"
-    error_code = request_id = None
-    supported: list[str] = []
-    if fault.detail is not None:
-        kf = fault.detail.find(f"{{{KMS}}}KmsFault")
-        if kf is not None:
-            error_code = kf.findtext(f"{{{KMS}}}ErrorCode")
-            request_id = kf.findtext(f"{{{KMS}}}RequestId")
-            supported = [s.text or "" for s in kf.iterfind(f"{{{KMS}}}Supported")]
-    return KmsFault(subcode, fault.message, error_code, request_id, supported=supported)
-
-
-_PREFIX = {ns: prefix for prefix, ns in PREFIXES.items()}

@@ -1,0 +1,171 @@
+"""What KmsClient returns and raises (Key, UpdatedObject, KmsFault), and the conversions
+from zeep objects and kms elements to them."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lxml import etree
+from zeep.exceptions import Fault
+from zeep.helpers import serialize_object
+
+from ..xmlns import KMS, PREFIXES
+from .unwrap import BlobFields, PepBlob, Unwrapper
+
+
+class KmsFault(Exception):
+    def __init__(self, subcode: str | None, reason: str, error_code: str | None = None,
+                 request_id: str | None = None, http_status: int | None = None,
+                 supported: Sequence[str] = ()) -> None:
+        super().__init__(f"{subcode}: {reason}")
+        self.subcode, self.reason, self.error_code = subcode, reason, error_code
+        self.request_id, self.http_status, self.supported = request_id, http_status, \
+            tuple(supported)
+
+
+class UntrustedResponse(KmsFault):
+    """The response's signature is missing or does not verify: nothing in it is used."""
+
+
+@dataclass
+class Key:
+    key_id: str
+    state: str
+    version: int
+    cipher_type: str
+    t_cached: int
+    edit_datetime: datetime
+    friendly_name: str | None = None
+    value: bytes | None = field(default=None, repr=False)
+    t_expired: datetime | None = None
+    t_disabled: datetime | None = None
+    description: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    datasets: list[tuple[str, str]] = field(default_factory=list)
+    realms: list[str] = field(default_factory=list)
+    template_id: str | None = None
+    # {"VendorSpecificExtensions"|"ApplicationExtensions": {name: value}}
+    extensions: dict[str, dict[str, str]] = field(default_factory=dict)
+    wrapping_type: str | None = None  # how the blob arrived ("none" = unwrapped)
+    pep_blob: PepBlob | None = field(default=None, repr=False)  # double wrapped: for the PEP
+
+
+@dataclass
+class UpdatedObject:
+    """An administered object of a custom update type (GetUpdateList): its kind (schema
+    element, e.g. RetentionPolicy) and its fields by element name."""
+
+    kind: str
+    document: dict[str, Any]
+
+
+_EXTENSIONS = ("VendorSpecificExtensions", "ApplicationExtensions")
+
+
+def key_metadata(k: Any) -> Key:
+    """A zeep Key as a Key: its metadata (KmsClient adds the unwrapped value)."""
+    return Key(
+        key_id=k.KeyId, state=k.State, version=int(k.Version), cipher_type=k.CipherType,
+        t_cached=int(k.TCached), edit_datetime=k.EditDateTime, friendly_name=k.FriendlyName,
+        t_expired=k.TExpired, t_disabled=k.TDisabled, description=k.Description,
+        attributes={a.Name: a.Value for a in (k.AttributeAssociations.Attribute
+                                              if k.AttributeAssociations else [])},
+        datasets=[(d.Name, d.Value) for d in (k.DataSets.DataSet if k.DataSets else [])],
+        realms=[r.Realm for r in (k.RealmAssociations.RealmAssociation
+                                  if k.RealmAssociations else [])],
+        template_id=k.TemplateId,
+        extensions={f: {e.Name: e.Value for e in getattr(k, f).Extension}
+                    for f in _EXTENSIONS if getattr(k, f) is not None})
+
+
+def plain(value: Any) -> Any:
+    """zeep objects -> dicts and lists, without the absent (None) fields."""
+    value = serialize_object(value)
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items() if v is not None and v != []}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def one(res: Any, kind: str) -> dict[str, Any]:
+    found = many(res, kind)
+    if len(found) != 1:
+        raise KmsFault(None, f"expected one {kind} in the response")
+    return found[0]
+
+
+def many(res: Any, kind: str) -> list[dict[str, Any]]:
+    if res is None:
+        return []
+    value = getattr(res, kind, None) if not isinstance(res, list) else res
+    if value is None:
+        flat = plain(res)
+        value = flat.get(kind) if isinstance(flat, dict) else None
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [plain(v) for v in items]
+def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> Key:
+    """A kms:Key element (WS-Management responses) as a Key; a wrapped KeyBlob is opened
+    with the caller's wrapping keys (`unwrapper`), never taken as the key."""
+    K = "{%s}" % KMS
+
+    def text(name: str) -> str | None:
+        return k.findtext(K + name)
+
+    def when(name: str) -> datetime | None:
+        v = text(name)
+        return datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
+
+    value = pep_blob = wrapping = None
+    blob = k.find(K + "KeyBlob")
+    if blob is not None:
+        def b(name: str) -> str | None:
+            return blob.findtext(K + name)
+        check = b("CheckValue")
+        wrapping = b("WrappingType") or "none"
+        value, pep_blob = (unwrapper or Unwrapper()).open_key(BlobFields(
+            text("KeyId") or "", wrapping, b("WrappingKeyId"), b("InnerWrappingType"),
+            b("InnerWrappingKeyId"), int(b("Length") or 0), base64.b64decode(b("Data") or ""),
+            base64.b64decode(check) if check else None))
+    return Key(
+        key_id=text("KeyId") or "", state=text("State") or "", version=int(text("Version") or 0),
+        cipher_type=text("CipherType") or "", t_cached=int(text("TCached") or 0),
+        edit_datetime=when("EditDateTime"),  # type: ignore[arg-type]
+        friendly_name=text("FriendlyName"),
+        value=value, wrapping_type=wrapping, pep_blob=pep_blob, t_expired=when("TExpired"),
+        t_disabled=when("TDisabled"), description=text("Description"),
+        attributes={a.findtext(K + "Name") or "": a.findtext(K + "Value") or ""
+                    for a in k.iterfind(f"{K}AttributeAssociations/{K}Attribute")},
+        datasets=[(d.findtext(K + "Name") or "", d.findtext(K + "Value") or "")
+                  for d in k.iterfind(f"{K}DataSets/{K}DataSet")],
+        realms=[r.findtext(K + "Realm") or "" for r in
+                k.iterfind(f"{K}RealmAssociations/{K}RealmAssociation")],
+        template_id=text("TemplateId"),
+        extensions={f: {e.findtext(K + "Name") or "": e.findtext(K + "Value") or ""
+                        for e in box.iterfind(K + "Extension")}
+                    for f in _EXTENSIONS if (box := k.find(K + f)) is not None})
+
+
+def fault_from(fault: Fault) -> KmsFault:
+    subcode = None
+    if fault.subcodes:
+        q = fault.subcodes[0]
+        subcode = f"{_PREFIX.get(q.namespace, q.namespace)}:{q.localname}"
+    error_code = request_id = None
+    supported: list[str] = []
+    if fault.detail is not None:
+        kf = fault.detail.find(f"{{{KMS}}}KmsFault")
+        if kf is not None:
+            error_code = kf.findtext(f"{{{KMS}}}ErrorCode")
+            request_id = kf.findtext(f"{{{KMS}}}RequestId")
+            supported = [s.text or "" for s in kf.iterfind(f"{{{KMS}}}Supported")]
+    return KmsFault(subcode, fault.message, error_code, request_id, supported=supported)
+
+
+_PREFIX = {ns: prefix for prefix, ns in PREFIXES.items()}
