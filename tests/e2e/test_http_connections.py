@@ -39,21 +39,24 @@ def _call(conn: http.client.HTTPConnection, body: str, op: str) -> etree._Elemen
     return validate_envelope(payload)
 
 
-def _requests_on_one_connection(conn: http.client.HTTPConnection) -> None:
+def _sockets_used(conn: http.client.HTTPConnection) -> set[int]:
+    """CreateKey, then GetKey of it three times on `conn`: the sockets that carried them
+    (http.client opens a new one only when the server closed the last; each is held, so
+    no two share an id)."""
     created = _call(conn, create_key("kept-alive"), "CreateKey")
-    first = conn.sock
+    held = [conn.sock]
     key_id = created.findtext(f".//{K}KeyId")
     for _ in range(3):
         got = _call(conn, get_key(key_id or ""), "GetKey")
         assert got.findtext(f".//{K}KeyId") == key_id
-    # http.client opens a new socket only when the server closed the last one
-    assert first is not None and conn.sock is first
+        held.append(conn.sock)
+    return {id(sock) for sock in held}
 
 
 def test_a_connection_carries_many_requests(server: ServerProcess) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        _requests_on_one_connection(conn)
+        assert len(_sockets_used(conn)) == 1
     finally:
         conn.close()
 
@@ -65,7 +68,7 @@ def test_one_tls_handshake_serves_many_requests(tmp_path: Path) -> None:
         conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=context,
                                            timeout=30)
         try:
-            _requests_on_one_connection(conn)
+            assert len(_sockets_used(conn)) == 1
         finally:
             conn.close()
 
