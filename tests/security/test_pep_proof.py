@@ -22,14 +22,13 @@ from kms_ws.client import (
     PepUnwrapper,
 )
 from kms_ws.security import wssecurity
-from kms_ws.xmlns import WSA
 
 from ..support import db
 from ..support.pep import Forged
 from ..support.pep import credential as _credential
 from ..support.pep import denials as _denials
 from ..support.signing import utcnow
-from ..support.validating import post
+from ..support.validating import answers, post, with_new_message_id
 
 pytestmark = pytest.mark.e2e
 K = "{urn:kms-ws:p1619.3:1}"
@@ -125,14 +124,10 @@ def test_replayed_proof_is_refused_and_audited(pep, server) -> None:
     s.client.get_key(key.key_id, pep_id=s.pep_id, pep_proof=s.signer)
     captured = s.capture.sent
     before = db.snapshot(server.data_dir)
-    for _ in range(2):
-        r, env = post(server.url, captured, auth=(s.name, s.password))
-        assert r.status_code == 409
-        assert env is not None and env.findtext(f".//{K}ErrorCode") == "E_REPLAY"
+    assert answers(server.url, captured, 2, auth=(s.name, s.password)) == [
+        (409, "E_REPLAY")] * 2
     # The same proof in a new message (fresh MessageID): it was made for another request.
-    tree = etree.fromstring(captured)
-    tree.find(f".//{{{WSA}}}MessageID").text = f"uuid:{uuid.uuid4()}"
-    moved = etree.tostring(tree)
+    moved = with_new_message_id(captured)
     r, env = post(server.url, moved, auth=(s.name, s.password))
     assert r.status_code == 401
     assert env is not None and env.findtext(f".//{K}ErrorCode") == "E_SIGNATURE_INVALID"

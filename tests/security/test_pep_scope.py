@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from ..support.pep import Forged, Setup, credential, denials
 from ..support.schema_check import validate_envelope
 from ..support.server import ServerProcess
 from ..support.signing import utcnow
-from ..support.validating import post
+from ..support.validating import answers, post, with_new_message_id
 
 pytestmark = pytest.mark.e2e
 K, S = f"{{{KMS}}}", f"{{{SOAP}}}"
@@ -88,12 +87,7 @@ def _with_proof(envelope: bytes, key: Any, action: str, pep_id: str,
 
 
 def _audited(server: ServerProcess, pep_id: str, event: str) -> int:
-    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        return int(con.execute("SELECT count(*) FROM audit WHERE pep_id = ? AND event = ? AND "
-                               "result = 'Success'", (pep_id, event)).fetchone()[0])
-    finally:
-        con.close()
+    return db.count(server.data_dir, "audit", pep_id=pep_id, event=event, result="Success")
 
 
 # ---- acceptance -----------------------------------------------------------------------
@@ -181,14 +175,10 @@ def test_replayed_or_lifted_proof_is_refused_and_audited(pep, server, path) -> N
     REQUEST[path](s, s.signer)
     captured = _requests(s, ENUMERATE if path == "enumerate" else SUBSCRIBE)[-1]
     before = _state(server)
-    for _ in range(2):
-        r, env = post(server.url, captured, auth=(s.name, s.password))
-        assert r.status_code == 409
-        assert env is not None and env.findtext(f".//{K}ErrorCode") == "E_REPLAY"
+    assert answers(server.url, captured, 2, auth=(s.name, s.password)) == [
+        (409, "E_REPLAY")] * 2
     # the same proof on a new message (fresh MessageID): it was made for another request
-    tree = etree.fromstring(captured)
-    tree.find(f".//{{{WSA}}}MessageID").text = f"uuid:{uuid.uuid4()}"
-    r, env = post(server.url, etree.tostring(tree), auth=(s.name, s.password))
+    r, env = post(server.url, with_new_message_id(captured), auth=(s.name, s.password))
     assert r.status_code == 401
     assert env is not None and env.findtext(f".//{K}ErrorCode") == "E_SIGNATURE_INVALID"
     assert _state(server) == before
@@ -347,12 +337,8 @@ def test_a_context_made_before_the_pep_asked_for_proofs_stops(pep, admin, server
     r, env = post(server.url, W.pull(context), auth=auth)
     assert r.status_code == 401 and env.findtext(f".//{K}ErrorCode") == "E_PEP_PROOF_REQUIRED"
     assert _state(server) == before
-    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        last = con.execute("SELECT operation, event, result, message FROM audit WHERE "
-                           "actor_name = ? ORDER BY id DESC LIMIT 1", (s.name,)).fetchone()
-    finally:
-        con.close()
+    last = db.rows(server.data_dir, "SELECT operation, event, result, message FROM audit "
+                   "WHERE actor_name = ? ORDER BY id DESC LIMIT 1", (s.name,))[0]
     assert last[:3] == ("Enumeration.Pull", "E_PEP_PROOF_REQUIRED", "Denied") and plain in last[3]
     signer = PepSigner(plain, wssecurity.SigningKey(secret))
     keys = list(s.client.get_update_list("Keys", pep_id=plain, pep_proof=signer,

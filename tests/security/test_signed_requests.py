@@ -4,7 +4,6 @@ certificate by name, HMAC), unknown or wrong keys, SHA-1, timestamps, replays.""
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -99,12 +98,8 @@ def test_replay_is_refused_and_audited(server: ServerProcess, admin: KmsClient) 
         r, env = post(server.url, msg)
         assert r.status_code == 409 and _fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
     assert db.snapshot(server.data_dir) == before
-    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        rows = con.execute("SELECT actor_id, result FROM audit WHERE event = 'Replay' AND "
-                           "actor_id = ?", (signer.endpoint_id,)).fetchall()
-    finally:
-        con.close()
+    rows = db.rows(server.data_dir, "SELECT actor_id, result FROM audit WHERE event = "
+                   "'Replay' AND actor_id = ?", (signer.endpoint_id,))
     assert rows == [(signer.endpoint_id, "Denied")] * 4
 
 

@@ -6,16 +6,20 @@ import sqlite3
 from pathlib import Path
 
 
+def rows(data_dir: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:  # type: ignore[type-arg]
+    """The rows a query finds in the store, read on a read-only connection."""
+    con = sqlite3.connect(f"file:{data_dir / 'kms.db'}?mode=ro", uri=True)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
 def count(data_dir: Path, table: str, **equals: str) -> int:
     """Rows of `table` (whose columns equal `equals`, when given)."""
     where = " AND ".join(f"{column} = ?" for column in equals)
-    con = sqlite3.connect(f"file:{data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        return int(con.execute(f"SELECT count(*) FROM {table}"  # noqa: S608
-                               + (f" WHERE {where}" if where else ""),
-                               tuple(equals.values())).fetchone()[0])
-    finally:
-        con.close()
+    return int(rows(data_dir, f"SELECT count(*) FROM {table}"  # noqa: S608
+                    + (f" WHERE {where}" if where else ""), tuple(equals.values()))[0][0])
 
 
 def snapshot(data_dir: Path) -> dict[str, int]:
@@ -24,12 +28,8 @@ def snapshot(data_dir: Path) -> dict[str, int]:
 
 
 def sealed_value(data_dir: Path, key_id: str) -> bytes | None:
-    con = sqlite3.connect(f"file:{data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        row = con.execute("SELECT sealed_value FROM keys WHERE id = ?", (key_id,)).fetchone()
-        return row[0] if row else None
-    finally:
-        con.close()
+    found = rows(data_dir, "SELECT sealed_value FROM keys WHERE id = ?", (key_id,))
+    return found[0][0] if found else None
 
 
 def key_row_mismatches(data_dir: Path) -> list[str]:

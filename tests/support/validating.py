@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 from typing import Any
 
 import requests
 from lxml import etree
 from zeep import Plugin
+
+from kms_ws.xmlns import KMS, WSA
 
 from .schema_check import validate_envelope
 
@@ -46,3 +50,22 @@ def post(url: str, body: bytes, *, auth: tuple[str, str] | None = None,
     if r.headers.get("Content-Type", "").startswith("application/soap+xml"):
         env = validate_envelope(r.content)
     return r, env
+
+
+def answers(url: str, message: bytes, times: int, *,
+            auth: tuple[str, str] | None = None) -> list[tuple[int, str | None]]:
+    """Post `message` `times` times (a replay, say): each answer's HTTP status and
+    kms:ErrorCode."""
+    found = []
+    for _ in range(times):
+        r, env = post(url, message, auth=auth)
+        found.append((r.status_code, env.findtext(".//{%s}ErrorCode" % KMS)
+                      if env is not None else None))
+    return found
+
+
+def with_new_message_id(message: bytes) -> bytes:
+    """The message with a fresh wsa:MessageID (its signatures are left as they were)."""
+    tree = etree.fromstring(message)
+    tree.find(".//{%s}MessageID" % WSA).text = f"uuid:{uuid.uuid4()}"
+    return etree.tostring(tree)
