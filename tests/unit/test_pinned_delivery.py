@@ -7,7 +7,8 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -48,28 +49,47 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> Resolver:
     return r
 
 
-@pytest.fixture()
-def endpoint() -> Iterator[tuple[int, list[tuple[str, str, bytes]]]]:
-    """A real HTTP server on 127.0.0.1 recording (Host header, path, body)."""
-    seen: list[tuple[str, str, bytes]] = []
+Answer = Callable[[BaseHTTPRequestHandler, bytes], tuple[int, dict[str, str], bytes]]
 
+
+@contextmanager
+def _serving(answer: Answer, tls: ssl.SSLContext | None = None) -> Iterator[int]:
+    """A real HTTP(S) server on 127.0.0.1 (its port) that reads each POST's body and
+    answers what `answer` returns for it: status, headers, body."""
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            seen.append((self.headers.get("Host") or "", self.path, body))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
+            status, headers, payload = answer(
+                self, self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(status)
+            for name, value in {"Content-Length": str(len(payload)), **headers}.items():
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(payload)
 
         def log_message(self, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], seen
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture()
+def endpoint() -> Iterator[tuple[int, list[tuple[str, str, bytes]]]]:
+    """A real HTTP server on 127.0.0.1 recording (Host header, path, body)."""
+    seen: list[tuple[str, str, bytes]] = []
+
+    def record(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict, bytes]:  # type: ignore[type-arg]
+        seen.append((handler.headers.get("Host") or "", handler.path, body))
+        return 200, {}, b"ok"
+    with _serving(record) as port:
+        yield port, seen
 
 
 def test_the_checked_address_is_used_not_a_later_answer(resolver: Resolver, endpoint) -> None:  # type: ignore[no-untyped-def]
@@ -112,52 +132,19 @@ def test_nothing_listening_is_unreachable_and_redirects_are_not_followed(
 
 
 def test_a_redirect_is_an_answer_not_a_second_request(resolver: Resolver) -> None:
-    class Redirect(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(307)
-            self.send_header("Location", "http://169.254.169.254/latest/")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    redirect = (307, {"Location": "http://169.254.169.254/latest/"}, b"")
+    with _serving(lambda handler, body: redirect) as port:
         resolver.answers["redir.example"] = ["127.0.0.1"]
-        target = notify_to.check(f"http://redir.example:{server.server_address[1]}/", "127.0.0.1",
-                                 ())
+        target = notify_to.check(f"http://redir.example:{port}/", "127.0.0.1", ())
         assert PinnedPoster(5).post(target, b"1", {}).status == 307
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_an_oversized_answer_is_refused(resolver: Resolver) -> None:
-    class Big(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Length", str(4096))
-            self.end_headers()
-            self.wfile.write(b"x" * 4096)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Big)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with _serving(lambda handler, body: (200, {}, b"x" * 4096)) as port:
         resolver.answers["big.example"] = ["127.0.0.1"]
-        target = notify_to.check(f"http://big.example:{server.server_address[1]}/", "127.0.0.1",
-                                 ())
+        target = notify_to.check(f"http://big.example:{port}/", "127.0.0.1", ())
         with pytest.raises(EndpointUnreachable, match="more than 1024"):
             PinnedPoster(5, max_answer_bytes=1024).post(target, b"1", {})
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_user_info_in_the_address_is_refused() -> None:
@@ -175,21 +162,7 @@ def test_https_checks_the_certificate_against_the_name_not_the_address(
     names: list[str | None] = []
     ctx.sni_callback = lambda sock, name, _: names.append(name)  # type: ignore[assignment]
 
-    class Ok(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    try:
+    with _serving(lambda handler, body: (200, {}, b""), tls=ctx) as port:
         resolver.answers["localhost"] = ["127.0.0.1"]
         resolver.answers["elsewhere.example"] = ["127.0.0.1"]
         poster = PinnedPoster(5, ca_file=cert)
@@ -201,6 +174,3 @@ def test_https_checks_the_certificate_against_the_name_not_the_address(
             poster.post(wrong, b"1", {})
         with pytest.raises(EndpointUnreachable):  # nor trusted without the CA
             PinnedPoster(5).post(good, b"1", {})
-    finally:
-        server.shutdown()
-        server.server_close()
