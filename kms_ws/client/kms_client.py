@@ -39,8 +39,9 @@ from .listener import ClientServiceListener, StatusHandler, UpdateHandler
 from .pep import PepProver
 from .signing import SignaturePlugin
 from .unwrap import BlobFields, Kek, PrivateKeyHolder, Unwrapper
-from .values import (Key, KmsFault, UntrustedResponse, UpdatedObject, fault_from,
-                     key_from_element, key_metadata, many, one, plain)
+from .values import (Key, KmsFault, RemovedObject, UntrustedResponse, UpdatedObject,
+                     fault_from, key_from_element, key_metadata, many, one, plain,
+                     removed_from_element)
 from .wsman import KEY_URI, PUSH_WITH_ACK, UPDATE_PAGE, WsManChannel
 
 _BINDING = "{%s}KmsSoap12Binding" % KMS
@@ -303,11 +304,12 @@ class KmsClient:
     def get_update_list(self, update_type: str = "AllKeys",
                         tokens: Mapping[str, int] | None = None, *, pep_id: str | None = None,
                         max_elements: int = UPDATE_PAGE, pep_proof: PepProver | None = None
-                        ) -> Generator[Key | UpdatedObject, None, dict[str, int]]:
+                        ) -> Generator[Key | UpdatedObject | RemovedObject, None,
+                                       dict[str, int]]:
         """§6.12 GetUpdateList: yields the keys changed since `tokens` (None or 0: all of
         them) — or, for a custom type ("Policies", "RetentionPolicy", "KeyGroup", ...),
-        UpdatedObject(kind, document) — and returns the new UpdateVersioningTokens, for
-        the next call:
+        UpdatedObject(kind, document), and RemovedObject(kind, object_id, removed_at) for
+        one deleted since — and returns the new UpdateVersioningTokens, for the next call:
 
             tokens = yield from client.get_update_list(tokens=tokens)
 
@@ -325,6 +327,8 @@ class KmsClient:
                 return dict(stop.value)
             if el.tag == f"{{{KMS}}}Key":
                 yield key_from_element(el, self._unwrapper)
+            elif el.tag == f"{{{KMS}}}RemovedObject":
+                yield removed_from_element(el)
             else:
                 yield UpdatedObject(etree.QName(el).localname, documents.decode(el))
 

@@ -1,4 +1,4 @@
-"""What KmsClient returns and raises (Key, UpdatedObject, KmsFault), and the conversions
+"""What KmsClient returns and raises (Key, UpdatedObject, RemovedObject, KmsFault), and the conversions
 from zeep objects and kms elements to them."""
 
 from __future__ import annotations
@@ -61,6 +61,24 @@ class UpdatedObject:
 
     kind: str
     document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RemovedObject:
+    """An administered object of a custom update type that was deleted (GetUpdateList):
+    its kind (schema element, e.g. RetentionPolicy), id, and when it was removed (UTC).
+    A client that cached the object drops it."""
+
+    kind: str
+    object_id: str
+    removed_at: datetime
+
+
+def removed_from_element(el: etree._Element) -> RemovedObject:
+    """A kms:RemovedObject element as a RemovedObject."""
+    at = (el.findtext(f"{{{KMS}}}RemovedAt") or "").strip()
+    return RemovedObject(el.findtext(f"{{{KMS}}}Kind") or "",
+                         el.findtext(f"{{{KMS}}}ObjectId") or "", datetime.fromisoformat(at))
 
 
 _EXTENSIONS = ("VendorSpecificExtensions", "ApplicationExtensions")

@@ -201,3 +201,14 @@ class AdminObject:
     edit_datetime: datetime
     body: dict
     realms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Removal:
+    """An object of a custom update type (§6.12), or a key template, that was deleted: a
+    GetUpdateList after the deletion's place on the change sequence lists it, so a client
+    that fetched the object learns it is gone."""
+
+    kind: str
+    object_id: str
+    removed_at: datetime

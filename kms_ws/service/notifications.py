@@ -1,6 +1,6 @@
-"""§6.11: a change to a key, or to an object of a custom update type, raises a pending
-UpdatePending for every live subscription it concerns, in the transaction that made the
-change (so it survives a crash or restart)."""
+"""§6.11: a change to a key, or to an object of a custom update type (its deletion too),
+raises a pending UpdatePending for every live subscription it concerns, in the
+transaction that made the change (so it survives a crash or restart)."""
 
 from __future__ import annotations
 
@@ -28,3 +28,13 @@ def object_changed(ctx: RequestContext, kind: str, realms: tuple[str, ...], seq:
         ep = ctx.repo.get_endpoint(sub.endpoint_id)
         if ep is not None and allows(ep.grants, realms, Right.READ):
             ctx.repo.updates.raise_pending(sub.subscription_id, seq, ctx.now)
+
+
+def object_removed(ctx: RequestContext, kind: str, object_id: str, version: int,
+                   realms: tuple[str, ...]) -> None:
+    """An object of `kind` (last at `version`, in `realms`) is being deleted: when a custom
+    type lists its kind, the removal takes a place on the change sequence (GetUpdateList
+    lists it after the token) and its subscribers are told, like of a change."""
+    if types_of(kind):
+        seq = ctx.repo.record_removal(kind, object_id, version, realms, ctx.now)
+        object_changed(ctx, kind, realms, seq)

@@ -1,7 +1,8 @@
 """§6.12 GetUpdateList over WS-Enumeration: Enumerate / Pull / Renew / GetStatus / Release.
 
 A filter picks keys (Type Keys or AllKeys, Scope a client or PEP, the client's token) or
-the objects of a custom type (service.update_types: policies, groups, endpoint types), the
+the objects of a custom type (service.update_types: policies, groups, endpoint types) and
+their removals (domain.model.Removal), the
 snapshot is bounded by the store's change sequence at Enumerate time, and every page is
 one keyset query after the cursor's position. The final page carries the new token (the
 snapshot bound); reaching it acknowledges pending UpdatePending notifications.
@@ -157,11 +158,16 @@ def _rows(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int, high
     readable = realms_with(caller.grants, Right.READ)
     if f.type == TEMPLATE_TYPE:
         templates = ctx.repo.template_page(readable, pos, high, limit)
-        return [(seq, AdminDocument(TEMPLATE_TYPE, kind(TEMPLATE_TYPE).document(ctx, tpl)))
-                for seq, tpl in templates]
-    found = ctx.repo.object_page(kinds, readable, pos, high, limit)
-    return [(seq, AdminDocument(obj.kind, kind(obj.kind).document(ctx, obj)))
-            for seq, obj in found]
+        found: list[tuple[int, Any]] = [
+            (seq, AdminDocument(TEMPLATE_TYPE, kind(TEMPLATE_TYPE).document(ctx, tpl)))
+            for seq, tpl in templates]
+    else:
+        found = [(seq, AdminDocument(obj.kind, kind(obj.kind).document(ctx, obj)))
+                 for seq, obj in ctx.repo.object_page(kinds, readable, pos, high, limit)]
+    # the objects' removals, merged in change order: each source is one keyset query
+    # LIMIT n after the cursor, so a page costs the same at any position
+    removed = ctx.repo.removal_page(kinds, readable, pos, high, limit)
+    return sorted(found + removed, key=lambda item: item[0])[:limit]
 
 
 def _count(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int,
@@ -170,9 +176,10 @@ def _count(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int,
     if kinds is None:
         return ctx.repo.updates.count_keys(_scope(caller, f), pos, high)
     readable = realms_with(caller.grants, Right.READ)
+    removed = ctx.repo.count_removals(kinds, readable, pos, high)
     if f.type == TEMPLATE_TYPE:
-        return ctx.repo.count_templates(readable, pos, high)
-    return ctx.repo.count_objects(kinds, readable, pos, high)
+        return removed + ctx.repo.count_templates(readable, pos, high)
+    return removed + ctx.repo.count_objects(kinds, readable, pos, high)
 
 
 def _scope(caller: Endpoint, f: UpdateFilter) -> KeyScope:

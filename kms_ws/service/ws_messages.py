@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..domain.model import Key
+from ..domain.model import Key, Removal
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ class UpdatePage:
     (MaxCharacters, MaxEnvelopeSize): it asks `context_after(n)` for the context that
     resumes after the first n items; None means the enumeration is complete."""
 
-    items: list[tuple[int, Key | AdminDocument]]  # keys, or a custom type's objects
+    # keys, or a custom type's objects and removals
+    items: list[tuple[int, Key | AdminDocument | Removal]]
     more: bool
     mode: str
     expires: datetime

@@ -150,6 +150,13 @@ def _v10(conn: Connection) -> None:
         after = batch[-1]
 
 
+def _v11(conn: Connection) -> None:
+    """Removals of objects of the custom update types (§6.12): GetUpdateList tells a
+    client listing a type that an object it may have fetched was deleted. Objects deleted
+    before this schema left no trace and are not listed."""
+    t.metadata.create_all(conn, tables=[t.removals, t.removal_realms])
+
+
 def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
     """ALTER TABLE ADD COLUMN for the columns a store lacks (an earlier migration creates
     the table from today's definition on a fresh store)."""
@@ -159,7 +166,7 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11)
 LATEST = len(MIGRATIONS)
 
 

@@ -19,11 +19,12 @@ from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .admin_queries import AdminQueries
 from .prepared import Prepared
+from .removals import RemovalQueries
 from .updates import (DATASETS, KEY_COLUMNS, UpdatesRepository, facet_bits, join_realms,
                       key_from_row)
 
 
-class Repository(AdminQueries):
+class Repository(AdminQueries, RemovalQueries):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.updates = UpdatesRepository(conn)

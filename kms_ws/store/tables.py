@@ -224,6 +224,26 @@ object_realms = Table(
     Index("ix_object_realms_realm", "realm"),
 )
 
+# Schema 11: a removal of an object of a custom update type (§6.12; key templates too)
+# takes a place on the change sequence, so GetUpdateList tells a client that lists that
+# type after its token that the object is gone. The realms are those the object was in
+# when it was removed: who may learn of the removal. A re-created id takes a later place.
+removals = Table(
+    "removals", metadata,
+    Column("change_seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),
+    Column("object_id", GUID, nullable=False),
+    Column("removed_at", DateTime, nullable=False),
+    Index("ix_removals_kind_change_seq", "kind", "change_seq"),
+)
+
+removal_realms = Table(
+    "removal_realms", metadata,
+    Column("change_seq", Integer, primary_key=True, autoincrement=False),
+    Column("realm", String(512), primary_key=True),
+    Index("ix_removal_realms_realm", "realm"),
+)
+
 # Policy -> object, group -> member, PEP -> client: (kind, id) is associated with
 # (target_kind, target_id).
 associations = Table(

@@ -18,7 +18,7 @@ from ..domain.errors import (
     EnvelopeTooLarge,
     FilterDialectRequestedUnavailable,
 )
-from ..domain.model import Key
+from ..domain.model import Key, Removal
 from ..security.xml import Spliced
 from ..service.resources import KEY_URI, resource
 from ..service.ws_messages import (
@@ -197,9 +197,15 @@ def _fitting(items: list[str], budget: int) -> int:
     return len(items)
 
 
-def _item(call: WsCall, obj: Key | AdminDocument, mode: str) -> str:
+def _item(call: WsCall, obj: Key | AdminDocument | Removal, mode: str) -> str:
     """One item as XML text: a key as key_xml writes it (exclusive c14n form); an object
-    of a custom update type, and EPRs, serialised from elements (see _fill)."""
+    of a custom update type, its removal, and EPRs, serialised from elements (see _fill).
+    A removed object has no EPR (nothing is there to address): in EnumerateEPR mode its
+    item is the kms:RemovedObject, in EnumerateObjectAndEPR a wsman:Item holding only it."""
+    if isinstance(obj, Removal):
+        text = _document_text(AdminDocument("RemovedObject", {
+            "Kind": obj.kind, "ObjectId": obj.object_id, "RemovedAt": obj.removed_at}))
+        return f"<wsman:Item>{text}</wsman:Item>" if mode == "EnumerateObjectAndEPR" else text
     text = key_xml.key_xml(obj, declare=True) if isinstance(obj, Key) \
         else _document_text(obj)
     if mode == "":

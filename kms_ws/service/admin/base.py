@@ -253,8 +253,13 @@ class StoredKind(Kind):
         if req.version is not None:
             check_version(obj.version, req.version)
         self.before_delete(ctx, obj)
-        ctx.repo.delete_object(self.element, obj.object_id)
+        self.remove(ctx, obj)
         return None
+
+    def remove(self, ctx: RequestContext, obj: AdminObject) -> None:
+        """Delete the object; GetUpdateList of its custom type lists the removal."""
+        notifications.object_removed(ctx, obj.kind, obj.object_id, obj.version, obj.realms)
+        ctx.repo.delete_object(self.element, obj.object_id)
 
     def before_delete(self, ctx: RequestContext, obj: AdminObject) -> None:
         """Refuse (InUse) when removing the object would break something."""

@@ -75,7 +75,7 @@ class PolicyKind(StoredKind):
             check_version(obj.version, req.version)
         after = policy_state.on_delete(PolicyState(obj.state))
         if after is None:
-            ctx.repo.delete_object(self.element, obj.object_id)
+            self.remove(ctx, obj)
             return None
         targets = ctx.repo.targets_of(self.element, obj.object_id)
         for kind, target_id in targets:

@@ -104,6 +104,8 @@ class TemplateKind(Kind):
             from ...domain.errors import InUse
             raise InUse(f"{len(keys)} keys were created from template {tpl.template_id}")
         ctx.repo.drop_associations(self.element, tpl.template_id)
+        notifications.object_removed(ctx, "KeyTemplate", tpl.template_id, tpl.version,
+                                     tpl.realms)
         ctx.repo.delete_template(tpl.template_id)
         return None
 
