@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from kms_ws.client import KmsClient, KmsFault, UpdatedObject
+from kms_ws.client import KmsClient, KmsFault, RemovedObject, UpdatedObject
 
 from ..support import db
 from ..support import wsman as W
@@ -62,16 +62,21 @@ def policy(s: Setup, kind: str, realm: str, **fields: object) -> str:
     return str(doc["PolicyId"])
 
 
+Listed = UpdatedObject | RemovedObject
+
+
 def listed(client: KmsClient, update_type: str, tokens: dict[str, int] | None = None,
-           ) -> tuple[list[UpdatedObject], dict[str, int]]:
+           ) -> tuple[list[Listed], dict[str, int]]:
+    """What a GetUpdateList of a custom type yields (two items a Pull), and its tokens."""
     gen = client.get_update_list(update_type, tokens, max_elements=2)
-    items: list[UpdatedObject] = []
+    items: list[Listed] = []
     while True:
         try:
             item = next(gen)
         except StopIteration as stop:
             return items, stop.value
-        assert isinstance(item, UpdatedObject), "a custom type lists objects, not keys"
+        assert isinstance(item, (UpdatedObject, RemovedObject)), \
+            "a custom type lists objects (and their removals), not keys"
         items.append(item)
 
 

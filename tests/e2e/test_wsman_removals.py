@@ -18,28 +18,13 @@ from ..support import wsman as W
 from ..support.schema_check import validate_envelope
 from ..support.server import ADMIN, ServerProcess
 from ..support.validating import ValidatingPlugin, post
-from .test_wsman_custom_update_types import Setup, policy, setup, srv  # noqa: F401
+from .test_wsman_custom_update_types import (  # noqa: F401
+    Listed, Setup, listed, policy, setup, srv)
 from .test_wsman_eventing import FAST, Acks
 
 pytestmark = pytest.mark.e2e
 
-Item = UpdatedObject | RemovedObject
-
-
-def changes(client: KmsClient, update_type: str, tokens: dict[str, int] | None = None
-            ) -> tuple[list[Item], dict[str, int]]:
-    gen = client.get_update_list(update_type, tokens, max_elements=2)
-    items: list[Item] = []
-    while True:
-        try:
-            item = next(gen)
-        except StopIteration as stop:
-            return items, stop.value
-        assert isinstance(item, (UpdatedObject, RemovedObject)), "a custom type lists objects"
-        items.append(item)
-
-
-def removed(items: list[Item]) -> list[tuple[str, str]]:
+def removed(items: list[Listed]) -> list[tuple[str, str]]:
     return [(i.kind, i.object_id) for i in items if isinstance(i, RemovedObject)]
 
 
@@ -57,47 +42,47 @@ def test_a_client_catching_up_learns_of_deleted_policies_and_templates(
     kept = policy(s, "CachingPolicy", s.realm, Rule=[{"CachingType": "Memory",
                                                       "TCacheInterval": 60}])
     tid = template(s, s.realm)
-    have, tokens = changes(s.reader, "Policies")
+    have, tokens = listed(s.reader, "Policies")
     assert {i.document["PolicyId"] for i in have if isinstance(i, UpdatedObject)} == {pid, kept}
-    _, ttokens = changes(s.reader, "KeyTemplate")
-    _, outsider_tokens = changes(s.outsider, "Policies")
+    _, ttokens = listed(s.reader, "KeyTemplate")
+    _, outsider_tokens = listed(s.outsider, "Policies")
     before = datetime.now(UTC) - timedelta(seconds=5)
     s.admin.admin_delete("RetentionPolicy", pid)
     s.admin.admin_delete("KeyTemplate", tid)
-    items, newer = changes(s.reader, "Policies", tokens)
+    items, newer = listed(s.reader, "Policies", tokens)
     assert items == [RemovedObject("RetentionPolicy", pid, items[0].removed_at)]
     assert before <= items[0].removed_at <= datetime.now(UTC) + timedelta(seconds=5)
     assert newer["Policies"] > tokens["Policies"]
-    assert changes(s.reader, "Policies", newer)[0] == [], "the new tokens list nothing"
+    assert listed(s.reader, "Policies", newer)[0] == [], "the new tokens list nothing"
     # the kind's own type lists it too; another kind's does not
-    assert removed(changes(s.reader, "RetentionPolicy", {"RetentionPolicy": tokens[
+    assert removed(listed(s.reader, "RetentionPolicy", {"RetentionPolicy": tokens[
         "Policies"]})[0]) == [("RetentionPolicy", pid)]
-    assert removed(changes(s.reader, "CachingPolicy", {"CachingPolicy": tokens[
+    assert removed(listed(s.reader, "CachingPolicy", {"CachingPolicy": tokens[
         "Policies"]})[0]) == []
-    titems, tnewer = changes(s.reader, "KeyTemplate", ttokens)
+    titems, tnewer = listed(s.reader, "KeyTemplate", ttokens)
     assert removed(titems) == [("KeyTemplate", tid)] and len(titems) == 1
-    assert changes(s.reader, "KeyTemplate", tnewer)[0] == []
+    assert listed(s.reader, "KeyTemplate", tnewer)[0] == []
     # no Read in the realm the objects were in: no removal, from its tokens or from zero
-    assert changes(s.outsider, "Policies", outsider_tokens)[0] == []
-    assert removed(changes(s.outsider, "Policies")[0]) == []
-    assert removed(changes(s.outsider, "KeyTemplate")[0]) == []
+    assert listed(s.outsider, "Policies", outsider_tokens)[0] == []
+    assert removed(listed(s.outsider, "Policies")[0]) == []
+    assert removed(listed(s.outsider, "KeyTemplate")[0]) == []
 
 
 def test_a_re_created_id_is_listed_after_its_removal(setup: Setup) -> None:  # noqa: F811
     s = setup
     pid = policy(s, "RetentionPolicy", s.realm, TExpiration="P3D")
-    _, tokens = changes(s.reader, "RetentionPolicy")
+    _, tokens = listed(s.reader, "RetentionPolicy")
     s.admin.admin_delete("RetentionPolicy", pid)
     s.admin.admin_create("RetentionPolicy", {
         "PolicyId": pid, "Name": f"p-{uuid.uuid4().hex[:10]}", "TExpiration": "P4D",
         "RealmAssociations": {"RealmAssociation": [{"Realm": s.realm}]}})
-    items, newer = changes(s.reader, "RetentionPolicy", tokens)
+    items, newer = listed(s.reader, "RetentionPolicy", tokens)
     assert [(type(i).__name__, i.kind) for i in items] == [
         ("RemovedObject", "RetentionPolicy"), ("UpdatedObject", "RetentionPolicy")]
     assert isinstance(items[1], UpdatedObject) and items[1].document["PolicyId"] == pid
     assert items[1].document["TExpiration"] == "P4D"
     s.admin.admin_delete("RetentionPolicy", pid)
-    again, _ = changes(s.reader, "RetentionPolicy", newer)
+    again, _ = listed(s.reader, "RetentionPolicy", newer)
     assert removed(again) == [("RetentionPolicy", pid)] and len(again) == 1
 
 
@@ -105,7 +90,7 @@ def test_pages_count_removals_and_epr_modes_carry_them(srv: ServerProcess,  # no
                                                        setup: Setup) -> None:  # noqa: F811
     s = setup
     gone, live = (policy(s, "RetentionPolicy", s.realm, TExpiration=f"P{n}D") for n in (5, 6))
-    _, tokens = changes(s.reader, "RetentionPolicy")
+    _, tokens = listed(s.reader, "RetentionPolicy")
     doc = s.admin.admin_get("RetentionPolicy", live)
     s.admin.admin_delete("RetentionPolicy", gone)
     s.admin.admin_edit("RetentionPolicy", {**doc, "TExpiration": "P7D"})
@@ -155,7 +140,7 @@ def test_a_subscriber_of_policies_is_told_of_a_deletion(srv: ServerProcess,  # n
         assert listener.wait_for(1, 15), "no UpdatePending for a deleted policy"
         notice = listener.received[0]
         assert notice.type == "Policies"
-        items, _ = changes(s.reader, "Policies", {"Policies": notice.tokens["Policies"] - 1})
+        items, _ = listed(s.reader, "Policies", {"Policies": notice.tokens["Policies"] - 1})
         assert removed(items) == [("RetentionPolicy", pid)]
         assert outside.received == [], "told about a policy in a realm it cannot read"
         s.reader.unsubscribe(sub)
@@ -183,9 +168,9 @@ def test_a_schema_10_store_lists_deletions_after_upgrade(tmp_path) -> None:  # t
                 "Name": f"g-{uuid.uuid4().hex[:8]}", "Type": "Static",
                 "RealmAssociations": {"RealmAssociation": [{"Realm": realm}]}})["GroupId"])
             with KmsClient(old.url, name, pw, plugins=[ValidatingPlugin()]) as client:
-                _, tokens = changes(client, "KeyGroup")
+                _, tokens = listed(client, "KeyGroup")
                 admin.admin_delete("KeyGroup", pid)
-                items, _ = changes(client, "KeyGroup", tokens)
+                items, _ = listed(client, "KeyGroup", tokens)
         assert removed(items) == [("KeyGroup", pid)]
         assert db.count(old.data_dir, "removals", kind="KeyGroup") == 1
         assert db.count(old.data_dir, "kms_meta", name="schema_version", value="11") == 1
