@@ -5,12 +5,11 @@ so nothing is prebuilt but the key material."""
 
 from __future__ import annotations
 
-import http.client
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from _soap import HTTP_TIMEOUT_S, SOAP12_CONTENT_TYPE, SoapRequest
+from _soap import SOAP12_CONTENT_TYPE, HttpError, KeepAliveConnection, SoapRequest
 from lxml import etree
 
 
@@ -40,27 +39,25 @@ class SignedSoapClient:
                                        load_signing_key(Path(f.key_pem), Path(f.cert_pem)), True)
         self._plugin.server_cert = x509.load_pem_x509_certificate(
             Path(f.server_cert_pem).read_bytes())
-        self._headers = {"Content-Type": SOAP12_CONTENT_TYPE}
-        self._conn = http.client.HTTPConnection(f.spec.host, f.spec.port, timeout=HTTP_TIMEOUT_S)
+        self._conn = KeepAliveConnection(f.spec.host, f.spec.port,
+                                         {"Content-Type": SOAP12_CONTENT_TYPE})
 
     def render(self) -> bytes:
         mid = f"uuid:{uuid.uuid4()}"
         self._addressing.last_message_id = mid
         env = etree.fromstring(self._spec.render())
         env.find(".//{http://schemas.xmlsoap.org/ws/2004/08/addressing}MessageID").text = mid
-        self._plugin.egress(env, self._headers, None, None)
+        self._plugin.egress(env, {}, None, None)
         return etree.tostring(env)
 
     def request(self) -> str | None:
         try:
-            self._conn.request("POST", self._spec.path, self.render(), self._headers)
-            response = self._conn.getresponse()
-            payload = response.read()
-        except (OSError, http.client.HTTPException) as exc:
+            status, payload = self._conn.post(self._spec.path, self.render())
+        except (OSError, HttpError) as exc:
             self._conn.close()
             return f"{type(exc).__name__}: {exc}"
-        if response.status != 200:
-            return f"HTTP {response.status}: {payload[:200]!r}"
+        if status != 200:
+            return f"HTTP {status}: {payload[:200]!r}"
         try:
             self._plugin.ingress(etree.fromstring(payload), {}, None)
         except Exception as exc:  # noqa: BLE001 - any verification failure is an error
