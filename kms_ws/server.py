@@ -1,7 +1,8 @@
 """`kms-ws serve`: gunicorn, one worker process per core, each running one request at a
-time (gthread with one thread: connections are kept alive between requests, so a client
-pays for the TCP and TLS handshakes once, not per request), HTTPS when given a
-certificate, graceful stop on SIGTERM."""
+time (kms_ws.http_worker: gthread's event loop serving requests on its own thread;
+connections are kept alive between requests, so a client pays for the TCP and TLS
+handshakes once, not per request), HTTPS when given a certificate, graceful stop on
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -33,9 +34,9 @@ class KmsServer(BaseApplication):  # type: ignore[misc]
         settings: dict[str, Any] = {
             "bind": [f"[{c.host}]:{c.port}" if ":" in c.host else f"{c.host}:{c.port}"],
             "workers": c.workers,
-            # One request at a time per process (the application is not shared between
-            # threads); the worker's main thread only accepts and holds idle connections.
-            "worker_class": "gthread",
+            # One request at a time per process, on the thread that also accepts and
+            # holds idle connections (the application is not shared between threads).
+            "worker_class": "kms_ws.http_worker.OneThreadWorker",
             "threads": 1,
             "keepalive": KEEPALIVE_SECONDS,
             "timeout": 60,
@@ -60,9 +61,8 @@ class KmsServer(BaseApplication):  # type: ignore[misc]
 
 
 KEEPALIVE_SECONDS = 5  # how long an idle client connection is held open
-# A new connection that has sent nothing after this long goes back to the worker's
-# poller instead of holding its one request thread (gunicorn's gthread waits 5 s, which
-# lets a few silent connections stall every worker in turn).
+# How long gthread waits for the rest of a request body the application left unread
+# before it reuses the connection (its default is 5 s).
 gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.2
 
 

@@ -168,8 +168,8 @@ class SoapApplication:
                 raise SchemaValidationError("bad Content-Length") from None
             if n > limit:
                 raise EncodingLimit(f"message of {n} bytes exceeds the limit of {limit} bytes")
-            return stream.read(n) if n > 0 else b""
-        data = stream.read(limit + 1)
+            return _read(stream, n) if n > 0 else b""
+        data = _read(stream, limit + 1)
         if len(data) > limit:
             raise EncodingLimit(f"message exceeds the limit of {limit} bytes")
         return data
@@ -264,6 +264,13 @@ class SoapApplication:
         if environ.get("wsgi.url_scheme") != "https" and not self.settings.allow_basic_over_http:
             raise AccessDenied("HTTP Basic is refused over plain HTTP; use HTTPS")
         return Credential(CredentialType.USERNAME_PASSWORD, username=basic[0], password=basic[1])
+
+
+def _read(stream: Any, n: int) -> bytes:
+    try:
+        return stream.read(n)
+    except OSError:  # the client stopped sending (the worker's socket timeout)
+        raise SchemaValidationError("the message did not arrive in full") from None
 
 
 def _transport(environ: dict[str, Any]) -> Transport:

@@ -1,6 +1,6 @@
 """Connections to `kms-ws serve`: one connection (TCP, or TLS with its handshake) carries
-a client's requests one after another, and connections that send nothing do not keep the
-workers from serving others."""
+a client's requests one after another, and connections that send nothing, or stop
+part-way, do not keep the workers from serving others."""
 
 from __future__ import annotations
 
@@ -87,6 +87,42 @@ def test_silent_connections_do_not_hold_the_workers(tmp_path: Path,
         finally:
             for sock in silent:
                 sock.close()
+
+
+def test_a_client_that_stops_mid_request_is_cut_off(tmp_path: Path,
+                                                   validator: ValidatingPlugin) -> None:
+    """One worker; one client stops inside its request headers, another inside its body.
+    Each holds the worker for one read timeout at most (gunicorn's own workers waited
+    for ever): then the first connection is closed, the second gets a fault, and the
+    next client is served."""
+    from kms_ws.http_worker import STALL_SECONDS
+
+    with running_server(tmp_path / "data", workers=1) as srv:
+        in_head = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        in_body = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        try:
+            in_head.sendall(b"POST /wsman HTTP/1.1\r\nHost: kms\r\n")
+            in_body.sendall(f"POST /wsman HTTP/1.1\r\nHost: kms\r\nContent-Type: {CT}\r\n"
+                            "Content-Length: 900\r\n\r\n<s:Envelope".encode())
+            with KmsClient(srv.url, *ADMIN, plugins=[validator],
+                           timeout=4 * STALL_SECONDS) as c:
+                created = c.create_key(friendly_name="served after the stalls")
+                assert c.get_key(created.key_id).value == created.value
+            assert in_head.recv(100) == b""  # closed, nothing answered
+            answer = b""
+            while b"</s:Envelope>" not in answer:
+                chunk = in_body.recv(65536)
+                assert chunk, answer
+                answer += chunk
+            head, _, payload = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400 ")
+            fault = validate_envelope(payload)
+            assert fault.findtext(".//{http://www.w3.org/2003/05/soap-envelope}Reason/"
+                                  "{http://www.w3.org/2003/05/soap-envelope}Text") \
+                == "the message did not arrive in full"
+        finally:
+            in_head.close()
+            in_body.close()
 
 
 @pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="Linux's TCP_CORK")
