@@ -1,6 +1,6 @@
 """A trivial spyne SOAP 1.2 echo service: the ceiling of kms-ws's stack.
 
-Served exactly like kms-ws (gunicorn gthread workers with one thread each, connections
+Served exactly like kms-ws (gunicorn with kms-ws's own one-thread worker, connections
 kept alive, responses corked into one segment by kms-ws's own `one_segment`) as
 `echo_app:application`.
 `Echo(Payload, ResponseSize)` returns Payload padded to ResponseSize characters,

@@ -189,7 +189,8 @@ def calibrated_echo(port: int, sizes: Sizes) -> SoapRequest:
 
 def bench_echo(args: argparse.Namespace, workdir: Path, sizes: Sizes) -> Row:
     port = free_port()
-    argv = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "1",
+    argv = [sys.executable, "-m", "gunicorn", "--worker-class",
+            "kms_ws.http_worker.OneThreadWorker", "--threads", "1",
             "--keep-alive", str(KEEPALIVE_SECONDS),
             "--workers", str(ECHO_WORKERS), "--bind", f"{LOOPBACK}:{port}",
             "--pythonpath", str(HERE), "echo_app:application"]
