@@ -11,8 +11,23 @@ import pytest
 
 from kms_ws.client import KmsClient
 
+from .support.postgres import PostgresCluster, shared_cluster, stop_shared_cluster
 from .support.server import ADMIN, ServerProcess, running_server
 from .support.validating import ValidatingPlugin
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_postgres() -> Iterator[None]:
+    """Stops the test run's PostgreSQL cluster, if a test started it."""
+    yield
+    stop_shared_cluster()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresCluster:
+    """The test run's private PostgreSQL cluster (started on first use): `create_database()`
+    gives a fresh database's URL. Fails (never skips) without the PostgreSQL binaries."""
+    return shared_cluster()
 
 
 @pytest.fixture(scope="session")

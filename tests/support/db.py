@@ -1,13 +1,27 @@
-"""Read-only peeks into a server's SQLite store, to prove what a request changed."""
+"""Read-only peeks into a server's store, to prove what a request changed: its SQLite
+file, or the PostgreSQL database its kms-ws.json names (queries take `?` parameters)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 
+def database_url(data_dir: Path) -> str | None:
+    """The database_url of the data directory's kms-ws.json (None: SQLite in it)."""
+    path = data_dir / "kms-ws.json"
+    return json.loads(path.read_text()).get("database_url") if path.exists() else None
+
+
 def rows(data_dir: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:  # type: ignore[type-arg]
     """The rows a query finds in the store, read on a read-only connection."""
+    url = database_url(data_dir)
+    if url and url.startswith("postgresql"):
+        import psycopg
+        with psycopg.connect(url.replace("+psycopg", "", 1)) as pg:
+            pg.read_only = True
+            return [tuple(r) for r in pg.execute(sql.replace("?", "%s"), params).fetchall()]
     con = sqlite3.connect(f"file:{data_dir / 'kms.db'}?mode=ro", uri=True)
     try:
         return con.execute(sql, params).fetchall()
@@ -37,19 +51,15 @@ def key_row_mismatches(data_dir: Path) -> list[str]:
     key_realms, keys.facets (1 attributes, 2 data sets, 4 extensions; NULL: not known,
     which is never wrong) with the tables holding rows of the key. The store writes both
     together, always."""
-    con = sqlite3.connect(f"file:{data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        index: dict[str, list[str]] = {}
-        for kid, realm in con.execute("SELECT key_id, realm FROM key_realms ORDER BY realm"):
-            index.setdefault(kid, []).append(realm)
-        bits: dict[str, int] = {}
-        for bit, sql in ((1, "SELECT DISTINCT key_id FROM key_attributes"),
-                         (2, "SELECT DISTINCT key_id FROM dataset_bindings"),
-                         (4, "SELECT DISTINCT owner_id FROM extensions WHERE owner_kind = 'Key'")):
-            for (kid,) in con.execute(sql):
-                bits[kid] = bits.get(kid, 0) | bit
-        return [kid for kid, column, facets in con.execute("SELECT id, realms, facets FROM keys")
-                if (column.split("\n") if column else []) != index.get(kid, [])
-                or (facets is not None and facets != bits.get(kid, 0))]
-    finally:
-        con.close()
+    index: dict[str, list[str]] = {}
+    for kid, realm in rows(data_dir, "SELECT key_id, realm FROM key_realms ORDER BY realm"):
+        index.setdefault(kid, []).append(realm)
+    bits: dict[str, int] = {}
+    for bit, sql in ((1, "SELECT DISTINCT key_id FROM key_attributes"),
+                     (2, "SELECT DISTINCT key_id FROM dataset_bindings"),
+                     (4, "SELECT DISTINCT owner_id FROM extensions WHERE owner_kind = 'Key'")):
+        for (kid,) in rows(data_dir, sql):
+            bits[kid] = bits.get(kid, 0) | bit
+    return [kid for kid, column, facets in rows(data_dir, "SELECT id, realms, facets FROM keys")
+            if (column.split("\n") if column else []) != index.get(kid, [])
+            or (facets is not None and facets != bits.get(kid, 0))]

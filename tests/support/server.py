@@ -15,6 +15,8 @@ from pathlib import Path
 
 import requests
 
+from .postgres import shared_cluster, whole_suite_on_postgres
+
 ADMIN = ("admin", "admin-password-1")
 
 
@@ -59,6 +61,8 @@ class ServerProcess:
         path = data_dir / "kms-ws.json"
         doc = json.loads(path.read_text()) if path.exists() else {}
         doc.update(config or {})
+        if "database_url" not in doc and whole_suite_on_postgres():
+            doc["database_url"] = shared_cluster().create_database()
         doc["security"] = {"allow_basic_over_http": True, **doc.get("security", {}),
                            **(security or {})}
         path.write_text(json.dumps(doc))

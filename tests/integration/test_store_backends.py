@@ -1,0 +1,129 @@
+"""The store on both of its backends, SQLite and PostgreSQL (a private cluster of the test
+run, a fresh database per test): a store made under schema 1, holding data, is migrated
+to the latest schema with the same result on both; and the replay cache admits a signed
+message once when two nodes (two engines) remember it at the same moment."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import inspect, select
+
+from kms_ws.store import migrations
+from kms_ws.store import tables as t
+from kms_ws.store.engine import Database, sqlite_url
+from kms_ws.store.migrations import ALL_RIGHTS_TEXT
+from kms_ws.store.repository import Repository
+from kms_ws.store.updates import ATTRIBUTES
+
+from ..support.postgres import PostgresCluster
+
+NOW = datetime.now(UTC).replace(tzinfo=None).replace(microsecond=0)
+REALM = "realm://example.com/old"
+EP, PEP, TPL, KEY = (str(uuid.UUID(int=i)) for i in (1, 2, 3, 4))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database()
+
+
+@pytest.fixture()
+def store(url: str) -> Iterator[Database]:
+    db = Database(url)
+    yield db
+    db.dispose()
+
+
+def _schema_1_with_data(db: Database) -> None:
+    """What release 0.1 left: a client and a PEP in a realm (endpoint_realms), a key
+    template and a key, in the realm, with an attribute."""
+    with db.transaction(write=True) as conn:
+        migrations.current_version(conn)  # kms_meta
+        migrations.MIGRATIONS[0](conn)
+        conn.execute(t.meta.insert().values(name="schema_version", value="1"))
+        for seq, (eid, kind, cred) in enumerate(((EP, "Client", "UsernamePassword"),
+                                                 (PEP, "Pep", "AsymmetricKey")), 1):
+            conn.execute(t.changes.insert().values(object_kind="endpoint", object_id=eid,
+                                                   version=1, at=NOW))
+            conn.execute(t.endpoints.insert().values(
+                id=eid, kind=kind, name=f"old-{kind}", state="Active", credential_type=cred,
+                is_admin=False, failed_auth=0, version=1, created_at=NOW, edit_datetime=NOW,
+                change_seq=seq))
+            conn.execute(t.endpoint_realms.insert().values(endpoint_id=eid, realm=REALM))
+        conn.execute(t.templates.insert().values(
+            id=TPL, friendly_name="old", cipher_type="2.16.840.1.101.3.4.1.46",
+            length_bits=256, t_cached=0, version=2, edit_datetime=NOW))
+        conn.execute(t.template_realms.insert().values(template_id=TPL, realm=REALM))
+        conn.execute(t.changes.insert().values(object_kind="key", object_id=KEY, version=1,
+                                               at=NOW))
+        conn.execute(t.keys.insert().values(
+            id=KEY, state="Active", cipher_type="2.16.840.1.101.3.4.1.46", length_bits=256,
+            t_cached=0, source_kind="Client", source_id=EP, version=1, created_at=NOW,
+            edit_datetime=NOW, change_seq=3))
+        conn.execute(t.key_realms.insert().values(key_id=KEY, realm=REALM))
+        conn.execute(t.key_attributes.insert().values(key_id=KEY, name="a", value="1"))
+
+
+def test_a_schema_1_store_with_data_is_migrated_to_the_latest(store: Database) -> None:
+    _schema_1_with_data(store)
+    assert store.migrate() == migrations.LATEST
+    assert store.migrate() == migrations.LATEST  # nothing left to do
+    with store.transaction() as conn:
+        assert migrations.current_version(conn) == migrations.LATEST
+        tables = set(inspect(conn).get_table_names())
+        g = t.realm_grants.c
+        grants = conn.execute(select(g.endpoint_id, g.realm, g.rights)
+                              .order_by(g.endpoint_id)).all()
+        realms = conn.execute(select(t.objects.c.kind, t.objects.c.name)).all()
+        policy = conn.execute(select(t.endpoints.c.id, t.endpoints.c.authentication_policy)
+                              .order_by(t.endpoints.c.id)).all()
+        tpl_seq = conn.execute(select(t.templates.c.change_seq)).scalar_one()
+        key = conn.execute(select(t.keys.c.realms, t.keys.c.facets)).one()
+        indexes = {i["name"] for i in inspect(conn).get_indexes("keys")}
+    assert tables == set(t.metadata.tables) - {"endpoint_realms"}
+    assert grants == [(EP, REALM, ALL_RIGHTS_TEXT), (PEP, REALM, ALL_RIGHTS_TEXT)]
+    assert realms == [("Realm", REALM)]
+    assert policy == [(EP, None), (PEP, "AsymmetricKey")]
+    assert tpl_seq == 4  # after the three changes of schema 1
+    assert key == (REALM, ATTRIBUTES)
+    assert "ix_keys_master_key_id" in indexes
+
+
+def test_two_nodes_remembering_one_message_at_once_admit_it_once(url: str) -> None:
+    """The replay cache's INSERT ... ON CONFLICT DO NOTHING, from two engines (two nodes)
+    in two threads, eight times over: exactly one of each pair is the first."""
+    first, second = Database(url), Database(url)
+    first.migrate()
+    try:
+        for _ in range(8):
+            digest = uuid.uuid4().hex * 2
+            admitted: list[bool] = []
+            start = threading.Barrier(2)
+
+            def remember(db: Database) -> None:
+                start.wait()
+                with db.transaction(write=True, durable=False) as conn:
+                    admitted.append(Repository(conn).remember_message(
+                        EP, digest, NOW + timedelta(minutes=5), NOW))
+
+            threads = [threading.Thread(target=remember, args=(db,)) for db in (first, second)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(30)
+            assert sorted(admitted) == [False, True]
+            with first.transaction() as conn:
+                c = t.seen_messages.c
+                assert conn.execute(select(c.signer_id).where(c.digest == digest)).all() \
+                    == [(EP,)]
+    finally:
+        first.dispose()
+        second.dispose()
