@@ -2,7 +2,8 @@
 
 SQLite: WAL journal, synchronous=FULL (a commit survives power loss), foreign keys on,
 a busy timeout, and BEGIN IMMEDIATE for write transactions so two worker processes never
-deadlock on a lock upgrade. PostgreSQL needs none of this.
+deadlock on a lock upgrade. PostgreSQL: the same semantics by other means, in
+store/postgresql.py (one writer at a time, one snapshot per transaction).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 
-from . import migrations
+from . import migrations, postgresql
 
 
 def _begin_immediate(dbapi_conn) -> None:  # type: ignore[no-untyped-def]
@@ -78,6 +79,8 @@ def make_engine(url: str, query_only: bool = False) -> Engine:
     """query_only: an engine for read-only units of work, whose SQLite connections refuse
     every write (PRAGMA query_only, set once per connection: switching it per transaction
     makes SQLite prepare its statements again)."""
+    if url.startswith("postgresql"):
+        return postgresql.make_engine(url)
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     # One pool per process (engines are built after the fork): connections, their
@@ -141,16 +144,21 @@ class Database:
                     read_only: bool = False) -> Iterator[Connection]:
         """A unit of work. write: takes the write lock up front. durable=False: a write
         whose loss in a power failure (not a process crash) is acceptable. read_only: any
-        write raises WriteNeeded (SQLite; elsewhere the unit of work is an ordinary one)."""
+        write raises WriteNeeded (SQLite and PostgreSQL; elsewhere the unit of work is an
+        ordinary one). PostgreSQL: see store/postgresql.py."""
         read_only = read_only and not write
         conn, own = self._connection(self.read_engine if read_only else self.engine)
         try:
-            conn.execution_options(kms_write=write, kms_durable=durable)
+            conn.execution_options(kms_write=write, kms_durable=durable, kms_read_only=read_only)
             with conn.begin():
                 yield conn
         except (OperationalError, sqlite3.OperationalError) as exc:
             # SQLAlchemy wraps the driver's error; prepared statements raise it as is
             if read_only and "readonly database" in str(getattr(exc, "orig", exc)):
+                raise WriteNeeded() from None
+            raise
+        except Exception as exc:  # noqa: BLE001 - PostgreSQL's, raw or wrapped
+            if read_only and postgresql.read_only_violation(exc):
                 raise WriteNeeded() from None
             raise
         finally:

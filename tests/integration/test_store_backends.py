@@ -1,21 +1,24 @@
 """The store on both of its backends, SQLite and PostgreSQL (a private cluster of the test
 run, a fresh database per test): a store made under schema 1, holding data, is migrated
-to the latest schema with the same result on both; and the replay cache admits a signed
-message once when two nodes (two engines) remember it at the same moment."""
+to the latest schema with the same result on both; the replay cache admits a signed
+message once when two nodes (two engines) remember it at the same moment; and the units
+of work behave alike: one writer at a time, read-only ones refuse writes, and every one
+reads a single snapshot."""
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
-from kms_ws.store.engine import Database, sqlite_url
+from kms_ws.store.engine import Database, WriteNeeded, sqlite_url
 from kms_ws.store.migrations import ALL_RIGHTS_TEXT
 from kms_ws.store.repository import Repository
 from kms_ws.store.updates import ATTRIBUTES
@@ -127,3 +130,68 @@ def test_two_nodes_remembering_one_message_at_once_admit_it_once(url: str) -> No
     finally:
         first.dispose()
         second.dispose()
+
+
+def _changes(conn) -> int:  # type: ignore[no-untyped-def]
+    return int(conn.execute(select(func.count()).select_from(t.changes)).scalar_one())
+
+
+def test_one_writer_at_a_time_across_engines(url: str) -> None:
+    """A write unit of work takes the store's write lock up front: a second node's writer
+    enters only once the first has committed, and its change number follows (commit order
+    is change order, so a GetUpdateList token never skips a change committed later)."""
+    first, second = Database(url), Database(url)
+    first.migrate()
+    events: list[str] = []
+    inside, asked = threading.Event(), threading.Event()
+
+    def later_writer() -> None:
+        inside.wait(30)
+        asked.set()
+        with second.transaction(write=True) as conn:
+            events.append("second in")
+            events.append(str(Repository(conn).next_change("key", KEY, 1, NOW)))
+
+    try:
+        th = threading.Thread(target=later_writer)
+        th.start()
+        with first.transaction(write=True) as conn:
+            seq = Repository(conn).next_change("key", KEY, 1, NOW)
+            inside.set()
+            asked.wait(30)
+            time.sleep(0.5)  # room for the second writer to get in, were it let in
+            events.append("first commits")
+        th.join(30)
+        assert events == ["first commits", "second in", str(seq + 1)]
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+def test_a_write_in_a_read_only_unit_of_work_asks_for_a_writer(store: Database) -> None:
+    store.migrate()
+    with pytest.raises(WriteNeeded):
+        with store.transaction(read_only=True) as conn:
+            assert _changes(conn) == 0
+            Repository(conn).next_change("key", KEY, 1, NOW)
+    with store.transaction() as conn:
+        assert _changes(conn) == 0  # nothing was written
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_unit_of_work_reads_one_snapshot(url: str, read_only: bool) -> None:
+    """What a transaction reads does not change under it when another node commits (a
+    GetUpdateList page reads keys and then their facets as of one moment)."""
+    reader, writer = Database(url), Database(url)
+    reader.migrate()
+    try:
+        with reader.transaction(read_only=read_only) as conn:
+            before = _changes(conn)
+            with writer.transaction(write=True) as other:
+                Repository(other).next_change("key", KEY, 1, NOW)
+            assert _changes(conn) == before
+        with reader.transaction(read_only=read_only) as conn:
+            assert _changes(conn) == before + 1
+    finally:
+        reader.dispose()
+        writer.dispose()
