@@ -22,6 +22,10 @@ from ..domain.errors import NotifyToRefused
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# The longest NotifyTo / EndTo address kept with a subscription (the store's columns).
+MAX_ADDRESS = 2048
+
+
 @dataclass(frozen=True)
 class Target:
     """A checked address: connect only to `addresses` (each one allowed), in order."""
@@ -38,6 +42,8 @@ def check(notify_to: str, origin: str | None, networks: tuple[str, ...],
           what: str = "NotifyTo") -> Target:
     """The checked Target; raises NotifyToRefused unless every address of the host is
     allowed. `what` names the address in the reason (NotifyTo, EndTo)."""
+    if len(notify_to) > MAX_ADDRESS:
+        raise NotifyToRefused(f"{what} is longer than {MAX_ADDRESS} characters")
     try:
         parts = urlsplit(notify_to)
         host, port = parts.hostname, parts.port  # .port raises on a malformed port

@@ -157,6 +157,14 @@ def _v11(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.removals, t.removal_realms])
 
 
+def _v12(conn: Connection) -> None:
+    """objects.name holds 512 characters (a Realm's name is its RealmUri, which may be
+    that long). PostgreSQL enforces the declared length and refused realm URIs longer than
+    256 characters; SQLite enforces none, so there it has nothing to do."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE objects ALTER COLUMN name TYPE VARCHAR(512)")
+
+
 def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
     """ALTER TABLE ADD COLUMN for the columns a store lacks (an earlier migration creates
     the table from today's definition on a fresh store)."""
@@ -166,7 +174,8 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
+                                  _v12)
 LATEST = len(MIGRATIONS)
 
 

@@ -204,7 +204,8 @@ objects = Table(
     "objects", metadata,
     Column("kind", String(32), primary_key=True),
     Column("id", GUID, primary_key=True),
-    Column("name", String(256)),
+    # schema 12: 512 (was 256): a Realm's name is its RealmUri, up to 512 characters
+    Column("name", String(512)),
     Column("state", String(16)),
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),
@@ -296,7 +297,7 @@ subscriptions = Table(
     "subscriptions", metadata,
     Column("id", String(64), primary_key=True),
     Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False),
-    Column("notify_to", String(2048), nullable=False),
+    Column("notify_to", String(2048), nullable=False),  # service/notify_to.MAX_ADDRESS
     Column("mode", String(256), nullable=False),
     Column("update_type", String(64), nullable=False),
     Column("pep_id", GUID),

@@ -214,3 +214,36 @@ def test_a_session_opened_on_one_node_is_honoured_and_ended_on_the_other(
         with pytest.raises(KmsFault) as err:
             client.get_random_bytes(1)  # on A, with the session B ended
         assert err.value.error_code == "E_INVALID_CREDENTIALS"
+
+
+def test_the_longest_realm_uri_is_a_realm_on_postgresql(nodes: Nodes) -> None:
+    """A RealmUri may be 390 characters (253 of domain, 128 of name): PostgreSQL, which
+    enforces column lengths (SQLite does not), stores it since schema 12."""
+    a, b = nodes
+    realm = "realm://" + ".".join(["d" * 61] * 4)[:253] + "/" + "r" * 128
+    name, pw = f"long-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    with KmsClient(a.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
+        admin.admin_create("Realm", {"RealmId": realm})
+        admin.register_endpoint("Client", name, password=pw, realms=(realm,))
+    with KmsClient(b.url, name, pw, plugins=[ValidatingPlugin()]) as client:
+        made = client.create_key(friendly_name="in-a-long-realm")
+        assert [k.key_id for k in client.get_update_list()] == [made.key_id]
+
+
+@pytest.mark.parametrize("where", ["notify_to", "end_to"])
+def test_an_address_longer_than_is_kept_is_refused_and_stores_nothing(
+        nodes: Nodes, where: str) -> None:
+    from kms_ws.client import KmsFault
+    from kms_ws.service.notify_to import MAX_ADDRESS
+    a, _ = nodes
+    long = "http://127.0.0.1:9/" + "a" * MAX_ADDRESS
+    with own_realm_client(a.url, "pg-long") as (client, _, _):
+        before = db.count(a.data_dir, "subscriptions")
+        with pytest.raises(KmsFault) as err:
+            if where == "notify_to":
+                client.subscribe(long)
+            else:
+                client.subscribe("http://127.0.0.1:9/x", end_to=long)
+        assert (err.value.subcode, err.value.error_code) == (
+            "wsman:InvalidParameter", "E_NOTIFY_TO_REFUSED")
+        assert db.count(a.data_dir, "subscriptions") == before

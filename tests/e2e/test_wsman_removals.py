@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kms_ws.client import KmsClient, RemovedObject, UpdatedObject
+from kms_ws.store.migrations import LATEST
 
 from ..support import db
 from ..support import wsman as W
@@ -173,6 +174,7 @@ def test_a_schema_10_store_lists_deletions_after_upgrade(tmp_path) -> None:  # t
                 items, _ = listed(client, "KeyGroup", tokens)
         assert removed(items) == [("KeyGroup", pid)]
         assert db.count(old.data_dir, "removals", kind="KeyGroup") == 1
-        assert db.count(old.data_dir, "kms_meta", name="schema_version", value="11") == 1
+        assert db.count(old.data_dir, "kms_meta", name="schema_version",
+                        value=str(LATEST)) == 1
     finally:
         assert old.stop() == 0, old.stderr_text()

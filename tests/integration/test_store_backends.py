@@ -195,3 +195,22 @@ def test_a_unit_of_work_reads_one_snapshot(url: str, read_only: bool) -> None:
     finally:
         reader.dispose()
         writer.dispose()
+
+
+def test_a_schema_11_store_takes_realm_names_of_512_characters(store: Database) -> None:
+    """Schema 12: objects.name was VARCHAR(256), which PostgreSQL enforces (SQLite does
+    not); a Realm's name is its RealmUri, up to 512 characters."""
+    store.migrate()
+    with store.transaction(write=True) as conn:  # back to what schema 11 left
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE objects ALTER COLUMN name TYPE VARCHAR(256)")
+        conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="11"))
+    assert store.migrate() == migrations.LATEST
+    name = "realm://" + ".".join(["d" * 60] * 4) + "/" + "r" * 128
+    assert len(name) > 256
+    with store.transaction(write=True) as conn:
+        conn.execute(t.objects.insert().values(
+            kind="Realm", id=KEY, name=name, version=1, created_at=NOW, edit_datetime=NOW,
+            change_seq=0, body="{}"))
+    with store.transaction() as conn:
+        assert conn.execute(select(t.objects.c.name)).scalar_one() == name

@@ -26,10 +26,17 @@ def test_allowed(url: str, origin: str, networks: tuple[str, ...]) -> None:
     ("http://127.0.0.1/x", None, ()),  # no origin known (older subscription): networks only
     ("file:///etc/passwd", "127.0.0.1", ()),
     ("http:///x", "127.0.0.1", ()),
+    ("http://127.0.0.1/" + "a" * notify_to.MAX_ADDRESS, "127.0.0.1", ()),  # longer than kept
 ])
 def test_refused(url: str, origin: str | None, networks: tuple[str, ...]) -> None:
     with pytest.raises(NotifyToRefused):
         notify_to.check(url, origin, networks)
+
+
+def test_the_longest_address_kept_is_allowed() -> None:
+    url = "http://127.0.0.1/" + "a" * (notify_to.MAX_ADDRESS - len("http://127.0.0.1/"))
+    assert len(url) == notify_to.MAX_ADDRESS
+    assert notify_to.check(url, "127.0.0.1", ()).path == url[len("http://127.0.0.1"):]
 
 
 def test_networks_must_be_cidr() -> None:
