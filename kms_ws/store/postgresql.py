@@ -19,7 +19,10 @@ work is REPEATABLE READ, READ ONLY (one snapshot; a write in it fails with SQLST
 which the caller turns into WriteNeeded and runs again as a writer, as SQLite's
 query_only does); any other unit of work is REPEATABLE READ (one snapshot, as SQLite's
 deferred transactions have). psycopg sends the isolation level and access mode with its
-BEGIN: only the writer's lock costs a round trip.
+BEGIN: only the writer's lock costs a round trip. A write that need not be durable
+(durable=False: SQLite's synchronous=NORMAL) commits with synchronous_commit off: it
+survives a crash of kms-ws, and is lost only if the database server fails within a
+fraction of a second.
 """
 
 from __future__ import annotations
@@ -50,8 +53,11 @@ def make_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = level
         if dbapi_conn.read_only != read_only:
             dbapi_conn.read_only = read_only
-        if write:
-            dbapi_conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        if write:  # durable=False: the commit does not wait for the WAL flush
+            durable = "on" if opts.get("kms_durable", True) else "off"
+            dbapi_conn.execute("SELECT pg_advisory_xact_lock(%s), "
+                               "set_config('synchronous_commit', %s, true)",
+                               (WRITE_LOCK, durable))
 
     return engine
 

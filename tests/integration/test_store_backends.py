@@ -214,3 +214,18 @@ def test_a_schema_11_store_takes_realm_names_of_512_characters(store: Database) 
             change_seq=0, body="{}"))
     with store.transaction() as conn:
         assert conn.execute(select(t.objects.c.name)).scalar_one() == name
+
+
+def test_postgresql_commits_of_non_durable_writes_do_not_wait_for_the_disk(
+        postgres: PostgresCluster) -> None:
+    """durable=False (SQLite's synchronous=NORMAL) is synchronous_commit off, for that
+    transaction only."""
+    db = Database(postgres.create_database())
+    try:
+        for durable, expected in ((False, "off"), (True, "on"), (False, "off")):
+            with db.transaction(write=True, durable=durable) as conn:
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == expected
+        with db.transaction() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    finally:
+        db.dispose()

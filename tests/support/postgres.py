@@ -91,7 +91,7 @@ class PostgresCluster:
         self.proc = subprocess.Popen(
             [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
              "-h", "127.0.0.1", "-k", str(self.root), "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "full_page_writes=off",
              "-c", "max_connections=200"],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=self.root,
             start_new_session=True, preexec_fn=_die_with_the_tests, **self._as)  # type: ignore[call-overload]
