@@ -7,7 +7,6 @@ working; a stale edit, or a certificate registered to another endpoint, changes 
 from __future__ import annotations
 
 import base64
-import sqlite3
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from kms_ws.client import KmsClient, KmsFault
 from kms_ws.security import wssecurity
 from kms_ws.security.certificates import self_signed
 
+from ..support import db
 from ..support.server import ServerProcess
 from ..support.signing import Signer, new_key, register_signer
 
@@ -53,16 +53,11 @@ def _refused(server: ServerProcess, key: wssecurity.SigningKey, validator) -> se
 
 
 def _stored(server: ServerProcess, endpoint_id: str) -> tuple[Any, ...]:
-    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        certs = con.execute("SELECT certificate FROM endpoint_credentials WHERE endpoint_id = ?",
-                            (endpoint_id,)).fetchall()
-        version = con.execute("SELECT version FROM endpoints WHERE id = ?",
-                              (endpoint_id,)).fetchone()[0]
-        keys = con.execute("SELECT count(*) FROM keys").fetchone()[0]
-        return tuple(certs), version, keys
-    finally:
-        con.close()
+    certs = db.rows(server.data_dir, "SELECT certificate FROM endpoint_credentials "
+                    "WHERE endpoint_id = ?", (endpoint_id,))
+    version = db.rows(server.data_dir, "SELECT version FROM endpoints WHERE id = ?",
+                      (endpoint_id,))[0][0]
+    return tuple(certs), version, db.count(server.data_dir, "keys")
 
 
 def test_admin_replaces_a_clients_certificate(server: ServerProcess, admin: KmsClient,

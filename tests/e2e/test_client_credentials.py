@@ -5,7 +5,6 @@ sessions revoked); anything else is refused precisely and changes nothing."""
 from __future__ import annotations
 
 import base64
-import sqlite3
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from kms_ws.client import KmsClient, KmsFault
 
 from ..conftest import make_client
+from ..support import db
 from ..support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -43,13 +43,9 @@ def test_admin_changes_a_password_by_credential_tuple(admin: KmsClient, server: 
     _fault(old.create_key, "E_INVALID_CREDENTIALS")  # the session is revoked
     with make_client(server.url, name, new_password, validator) as c:
         assert c.create_key().value
-    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        stored = con.execute("SELECT password_hash FROM endpoints WHERE id = ?",
-                             (cid,)).fetchone()[0]
-        audit = " ".join(str(r) for r in con.execute("SELECT * FROM audit"))
-    finally:
-        con.close()
+    stored = db.rows(server.data_dir, "SELECT password_hash FROM endpoints WHERE id = ?",
+                     (cid,))[0][0]
+    audit = " ".join(str(r) for r in db.rows(server.data_dir, "SELECT * FROM audit"))
     assert stored.startswith("scrypt$") and new_password not in stored
     assert new_password not in audit
     assert base64.b64encode(new_password.encode()).decode() not in audit

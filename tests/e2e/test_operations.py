@@ -133,13 +133,8 @@ def test_push_audit_messages_single_and_batch(server, client: KmsClient) -> None
     batch = [{"event": "Unlocked", "key_id": key.key_id, "message": f"drive {i}",
               "time": datetime(2026, 1, 1, tzinfo=UTC)} for i in range(50)]
     assert client.push_audit_messages(batch) == 50
-    import sqlite3
-    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        n = con.execute("SELECT count(*) FROM audit WHERE key_id=? AND operation="
-                        "'PushAuditMessage'", (key.key_id,)).fetchone()[0]
-    finally:
-        con.close()
+    from ..support import db
+    n = db.count(server.data_dir, "audit", key_id=key.key_id, operation="PushAuditMessage")
     assert n == 51
     with pytest.raises(KmsFault) as err:
         client.push_audit_messages([{"event": "x", "key_id": str(uuid.uuid4())}])

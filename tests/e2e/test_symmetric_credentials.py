@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import base64
 import secrets
-import sqlite3
 from typing import Any
 
 import pytest
 
 from kms_ws.client import KmsClient, KmsFault, hmac_signing_key
 
+from ..support import db
 from ..support.server import ServerProcess
 from ..support.signing import register_hmac
 
@@ -36,23 +36,15 @@ def _refused(c: KmsClient) -> KmsFault:
 
 
 def _stored(server: ServerProcess, endpoint_id: str) -> tuple[Any, ...]:
-    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        cred = con.execute("SELECT sealed_secret FROM endpoint_credentials WHERE endpoint_id = ?",
-                           (endpoint_id,)).fetchone()
-        version = con.execute("SELECT version FROM endpoints WHERE id = ?",
-                              (endpoint_id,)).fetchone()[0]
-        return (cred[0] if cred else None, version)
-    finally:
-        con.close()
+    cred = db.rows(server.data_dir, "SELECT sealed_secret FROM endpoint_credentials "
+                   "WHERE endpoint_id = ?", (endpoint_id,))
+    version = db.rows(server.data_dir, "SELECT version FROM endpoints WHERE id = ?",
+                      (endpoint_id,))[0][0]
+    return (cred[0][0] if cred else None, version)
 
 
 def _everything_recorded(server: ServerProcess) -> bytes:
-    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        audit = " ".join(str(r) for r in con.execute("SELECT * FROM audit")).encode()
-    finally:
-        con.close()
+    audit = " ".join(str(r) for r in db.rows(server.data_dir, "SELECT * FROM audit")).encode()
     return audit + (server.data_dir / "kms-ws.log").read_bytes()
 
 

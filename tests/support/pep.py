@@ -5,7 +5,6 @@ sign what they are told to; and the PEP's denials in the audit trail."""
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -19,6 +18,7 @@ from kms_ws.client import Kek, KmsClient, PepSigner
 from kms_ws.security import pep_proof, wssecurity
 from kms_ws.security.certificates import self_signed
 
+from . import db
 from .server import ServerProcess
 from .signing import new_key, utcnow
 
@@ -96,9 +96,5 @@ class Forged:
 
 def denials(server: ServerProcess, pep_id: str) -> list[tuple[str, str]]:
     """(event, result) of the denied requests made for the PEP, oldest first."""
-    con = sqlite3.connect(f"file:{server.data_dir / 'kms.db'}?mode=ro", uri=True)
-    try:
-        return con.execute("SELECT event, result FROM audit WHERE pep_id = ? AND result = "
-                           "'Denied' ORDER BY id", (pep_id,)).fetchall()
-    finally:
-        con.close()
+    return db.rows(server.data_dir, "SELECT event, result FROM audit WHERE pep_id = ? AND "
+                   "result = 'Denied' ORDER BY id", (pep_id,))
