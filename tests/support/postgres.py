@@ -62,21 +62,23 @@ class PostgresCluster:
 
     def __init__(self) -> None:
         self.bindir = server_bindir()
+        self._as: dict[str, object] = {}
+        owner = None
+        if os.geteuid() == 0:  # initdb/postgres refuse root
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                raise PostgresMissing("running as root and there is no `postgres` user "
+                                      "to run the PostgreSQL server as") from None
+            self._as = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
         self.root = Path(tempfile.mkdtemp(prefix="kms-ws-pg-"))
+        if owner is not None:
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
         self.data = self.root / "data"
         self.proc: subprocess.Popen[bytes] | None = None
-        self._as: dict[str, object] = {}
-        if os.geteuid() == 0:  # initdb/postgres refuse root
-            try:
-                pw = pwd.getpwnam("postgres")
-            except KeyError:
-                raise PostgresMissing("running as root and there is no `postgres` user "
-                                      "to run the PostgreSQL server as") from None
-            os.chown(self.root, pw.pw_uid, pw.pw_gid)
-            self._as = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
 
     def _run(self, *args: str) -> None:
         done = subprocess.run([str(self.bindir / args[0]), *args[1:]], capture_output=True,
