@@ -24,14 +24,15 @@ from kms_ws.security.certificates import SERVER_CERT_FILE, SERVER_KEY_FILE
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
 
+from ..security.test_signed_requests import _fault
 from ..support import db
 from ..support import wsman as W
 from ..support.clients import own_realm_client
+from ..support.envelopes import create_key, get_key
 from ..support.postgres import PostgresCluster
 from ..support.schema_check import validate_envelope
 from ..support.server import ADMIN, ServerProcess, running_server
 from ..support.signing import register_signer, signed
-from ..support.envelopes import create_key, get_key
 from ..support.validating import ValidatingPlugin, post
 from .test_wsman_enumeration import key_ids, pull_all
 from .test_wsman_eventing import FAST, Acks, eventually
@@ -70,12 +71,6 @@ def server(nodes: Nodes) -> ServerProcess:
 def srv(nodes: Nodes) -> ServerProcess:
     """The custom-update-type tests' server: node A."""
     return nodes[0]
-
-
-def _fault(env) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    return (env.findtext(".//{http://www.w3.org/2003/05/soap-envelope}Subcode/"
-                         "{http://www.w3.org/2003/05/soap-envelope}Value"),
-            env.findtext(f".//{{{W.KMS}}}ErrorCode"))
 
 
 def test_both_nodes_run_on_the_postgresql_store_at_the_latest_schema(nodes: Nodes) -> None:
