@@ -244,6 +244,31 @@ def test_an_address_longer_than_is_kept_is_refused_and_stores_nothing(
         assert db.count(a.data_dir, "subscriptions") == before
 
 
+
+def test_a_master_key_rotated_on_one_node_serves_every_node_given_its_file(
+        nodes: Nodes) -> None:
+    """README: rotation makes the new master key file where it runs; with a copy of it
+    (and without the old one, which the rotation destroyed) the other node opens keys
+    sealed under either and seals new ones under the new one."""
+    from ..support.server import kms
+    a, b = nodes
+    with own_realm_client(a.url, "pg-rotate") as (client, name, pw), \
+            KmsClient(b.url, name, pw, plugins=[ValidatingPlugin()]) as on_b:
+        before = client.create_key(friendly_name="sealed-before")
+        assert "done:" in kms("master-key", "rotate", "--data-dir", str(a.data_dir)).stdout
+        for old in b.data_dir.glob("master*.key"):
+            old.unlink()
+        for new in a.data_dir.glob("master*.key"):
+            shutil.copy2(new, b.data_dir / new.name)
+        current = db.rows(a.data_dir, "SELECT value FROM kms_meta WHERE name = ?",
+                          ("master_key_current",))[0][0]
+        assert on_b.get_key(before.key_id).value == before.value
+        after = on_b.create_key(friendly_name="sealed-after")
+        assert client.get_key(after.key_id).value == after.value
+        assert db.rows(a.data_dir, "SELECT DISTINCT master_key_id FROM keys "
+                       "WHERE sealed_value IS NOT NULL") == [(current,)]
+
+
 # ---- the SQLite suite's end-to-end tests, run again on node A (PostgreSQL) ------------
 # Collected here, these tests get this module's `server` and `srv`: keys by id, name,
 # attributes and data sets, realms and their rights, policies in force, the audit trail,
