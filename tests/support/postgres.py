@@ -13,6 +13,7 @@ The postmaster gets SIGQUIT when the test run ends, however it ends (PR_SET_PDEA
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import glob
 import os
 import pwd
@@ -25,6 +26,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 SUPERUSER = "kms"  # the cluster's bootstrap role, whoever runs it
 
@@ -52,6 +54,28 @@ def server_bindir() -> Path:
         "`postgresql` package (Debian) or set KMS_WS_PG_BINDIR")
 
 
+PREFIX = "kms-ws-pg-"
+
+
+def _hold(root: Path) -> Any:
+    """An exclusive lock on root/.held for as long as this process lives."""
+    held = open(root / ".held", "w")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    return held
+
+
+def _remove_abandoned() -> None:
+    """Directories of clusters whose test run was killed (their postmaster died with it):
+    nobody holds their lock any more."""
+    for root in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            with open(root / ".held") as held:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # alive (locked), or not ours
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _die_with_the_tests() -> None:
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGQUIT)  # PR_SET_PDEATHSIG
@@ -74,7 +98,9 @@ class PostgresCluster:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
-        self.root = Path(tempfile.mkdtemp(prefix="kms-ws-pg-"))
+        _remove_abandoned()
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        self._held = _hold(self.root)  # released when this process ends, however it ends
         if owner is not None:
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
         self.data = self.root / "data"
@@ -141,6 +167,7 @@ class PostgresCluster:
                 self.proc.wait(timeout=10)
             self.log.close()
         shutil.rmtree(self.root, ignore_errors=True)
+        self._held.close()
 
 
 _shared: PostgresCluster | None = None
