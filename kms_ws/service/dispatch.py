@@ -219,6 +219,8 @@ class KmsService:
             ctx = self._context(conn, credential, request_id, now, box, transport)
             result = op.handler(ctx, request)
             events = trail.success_events(name, ctx.caller, now, request, result)
+            # the audit policies in force where the request was served (its snapshot)
+            policies = trail.enforcing_policies(ctx.repo)
         # The answer is only given once its audit record and use tracking are committed
         # (and, for a signed request, its replay-cache entry: a replay is refused here).
         with self.db.transaction(write=True, durable=op.durable) as conn:
@@ -227,7 +229,6 @@ class KmsService:
                 raise _Replayed
             for write in ctx.deferred:
                 write(repo)
-            policies = trail.enforcing_policies(repo)
             syslog = trail.record(events, repo, op.audited, policies, local_done=False)
         return result, events, policies, syslog
 

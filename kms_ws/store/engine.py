@@ -22,23 +22,35 @@ from sqlalchemy.exc import OperationalError
 from . import migrations, postgresql
 
 
-def _begin_immediate(dbapi_conn) -> None:  # type: ignore[no-untyped-def]
+BUSY_TIMEOUT_MS = 15000
+
+
+def _begin_immediate(dbapi_conn, info: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
     """Take SQLite's write lock, retrying every ~0.1-2 ms: SQLite's own busy handler
-    sleeps 1, 2, 5, 10 ... ms, which leaves the other worker idle after short writes."""
-    dbapi_conn.execute("PRAGMA busy_timeout=0")
-    try:
-        delay, deadline = 0.0001, time.monotonic() + 15
-        while True:
-            try:
-                dbapi_conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.002)
-    finally:
-        dbapi_conn.execute("PRAGMA busy_timeout=15000")
+    sleeps 1, 2, 5, 10 ... ms, which leaves the other worker idle after short writes.
+    The connection's busy timeout is 0 from here on (`info` notes it): once the write
+    lock is held (WAL), nothing in the transaction waits on SQLite's busy handler (the
+    commit's checkpoint is a passive one), so it stays 0 for the connection's next
+    write transaction and is set back only before a transaction of another kind."""
+    _busy_timeout(dbapi_conn, info, 0)
+    delay, deadline = 0.0001, time.monotonic() + 15
+    while True:
+        try:
+            dbapi_conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.002)
+
+
+def _busy_timeout(dbapi_conn, info: dict, ms: int) -> None:  # type: ignore[no-untyped-def, type-arg]
+    """Set the connection's busy timeout where it differs (a round trip saved per
+    transaction)."""
+    if info.get("busy_timeout", BUSY_TIMEOUT_MS) != ms:
+        dbapi_conn.execute(f"PRAGMA busy_timeout={ms}")
+        info["busy_timeout"] = ms
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -94,7 +106,8 @@ def make_engine(url: str, query_only: bool = False) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")  # per write transaction: see _on_begin
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=15000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _record.info["busy_timeout"] = BUSY_TIMEOUT_MS
         cur.execute("PRAGMA secure_delete=ON")
         if query_only:
             cur.execute("PRAGMA query_only=ON")
@@ -106,6 +119,7 @@ def make_engine(url: str, query_only: bool = False) -> Engine:
         info = conn.connection.info
         dbapi_conn = conn.connection.dbapi_connection
         if not opts.get("kms_write", False):
+            _busy_timeout(dbapi_conn, info, BUSY_TIMEOUT_MS)  # a deferred write waits
             dbapi_conn.execute("BEGIN")
             return
         # FULL: the commit is on disk before we answer (keys, policies, credentials).
@@ -115,7 +129,7 @@ def make_engine(url: str, query_only: bool = False) -> Engine:
         if info.get("synchronous") != level:
             dbapi_conn.execute(f"PRAGMA synchronous={level}")
             info["synchronous"] = level
-        _begin_immediate(dbapi_conn)
+        _begin_immediate(dbapi_conn, info)
 
     return engine
 
@@ -149,7 +163,8 @@ class Database:
         read_only = read_only and not write
         conn, own = self._connection(self.read_engine if read_only else self.engine)
         try:
-            conn.execution_options(kms_write=write, kms_durable=durable, kms_read_only=read_only)
+            conn.execution_options(kms_write=write, kms_durable=durable,
+                                   kms_read_only=read_only)
             with conn.begin():
                 yield conn
         except (OperationalError, sqlite3.OperationalError) as exc:

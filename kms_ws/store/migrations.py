@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, bindparam, inspect, literal, or_, select
 
 from ..domain.realms import realm_object_id
 from . import tables as t
+from .generations import ENDPOINT_TABLES, ENDPOINTS
 from .updates import ATTRIBUTES, DATASETS, EXTENSIONS, join_realms
 
 Migration = Callable[[Connection], None]
@@ -165,6 +167,33 @@ def _v12(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE objects ALTER COLUMN name TYPE VARCHAR(512)")
 
 
+def _v13(conn: Connection) -> None:
+    """The endpoints generation (store.generations): a token that every change to an
+    endpoint, its grants, capabilities, attributes, signing credential or wrapping keys
+    replaces in the same transaction, by triggers (SQLite; other stores cache no
+    endpoints)."""
+    token = uuid.uuid4().hex  # (a store brought back to an older version re-runs this)
+    if not conn.execute(t.meta.update().where(t.meta.c.name == ENDPOINTS)
+                        .values(value=token)).rowcount:
+        conn.execute(t.meta.insert().values(name=ENDPOINTS, value=token))
+    generation_triggers(conn)
+
+
+def generation_triggers(conn: Connection) -> None:
+    """The endpoints generation's triggers, made where missing (SQLite). Run after every
+    upgrade too: a later migration that rebuilds one of the tables drops its triggers,
+    and the endpoints cache would silently stop seeing its changes."""
+    if conn.dialect.name != "sqlite":
+        return
+    for table in ENDPOINT_TABLES:
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_{op.lower()}_generation "
+                f"AFTER {op} ON {table} "
+                f"BEGIN UPDATE {t.meta.name} SET value = lower(hex(randomblob(16))) "
+                f"WHERE name = '{ENDPOINTS}'; END")
+
+
 def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
     """ALTER TABLE ADD COLUMN for the columns a store lacks (an earlier migration creates
     the table from today's definition on a fresh store)."""
@@ -175,7 +204,7 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                                  _v12)
+                                  _v12, _v13)
 LATEST = len(MIGRATIONS)
 
 
@@ -197,4 +226,5 @@ def upgrade(conn: Connection) -> int:
         else:
             conn.execute(t.meta.update().where(t.meta.c.name == "schema_version")
                          .values(value=str(number)))
+    generation_triggers(conn)
     return LATEST

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -26,35 +25,26 @@ from sqlalchemy import (
 from ..domain.model import AdminObject, DataSet
 from ..domain.realms import Right, format_rights
 from . import tables as t
+from .generations import GenerationCache, Generations
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Administered objects and their associations change rarely and are read on every key
 # delivery (groups, policies). Reads are served from a per-process cache tagged with the
-# store's objects generation: a random token every write to these tables replaces, in the
-# same transaction, so every process sees a change on its next request. Results are
-# handed out as copies: callers may change what they get.
-_GENERATION = "objects_generation"
-_CACHE: dict[str, Any] = {"generation": None, "entries": {}}
-_MAX_ENTRIES = 20_000
+# store's objects generation (store.generations). Results are handed out as copies:
+# callers may change what they get.
+_CACHE = GenerationCache()
 
 
 def _cached(method: F) -> F:
+    name = method.__name__
+
     @functools.wraps(method)
     def wrapper(self: ObjectQueries, *args: Any, **kwargs: Any) -> Any:
-        generation = self._generation()
-        if _CACHE["generation"] != generation:
-            _CACHE["generation"], _CACHE["entries"] = generation, {}
-        entries = _CACHE["entries"]
-        key = (method.__name__, _freeze(args),
-               tuple(sorted((k, _freeze(v)) for k, v in kwargs.items())))
-        try:
-            hit = entries[key]
-        except KeyError:
-            if len(entries) >= _MAX_ENTRIES:
-                entries.clear()
-            hit = entries[key] = method(self, *args, **kwargs)
-        return copy.deepcopy(hit)
+        key = (name, _freeze(args), tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
+               if kwargs else ())
+        return copy.deepcopy(_CACHE.lookup(self._generation(), key,
+                                           lambda: method(self, *args, **kwargs)))
     return wrapper  # type: ignore[return-value]
 
 
@@ -65,25 +55,8 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-class ObjectQueries:
+class ObjectQueries(Generations):
     conn: Connection
-    _objects_generation: str | None = None
-    _run: Callable[[str, dict[str, Any]], list[Any]]  # the Repository's prepared statements
-
-    def _generation(self) -> str:
-        if self._objects_generation is None:
-            rows = self._run("meta", {"name": _GENERATION})
-            value = rows[0][0] if rows else None
-            self._objects_generation = value or "0"
-        return self._objects_generation
-
-    def _bump_generation(self) -> None:
-        token = uuid.uuid4().hex
-        m = t.meta.c
-        if not self.conn.execute(update(t.meta).where(m.name == _GENERATION)
-                                 .values(value=token)).rowcount:
-            self.conn.execute(t.meta.insert().values(name=_GENERATION, value=token))
-        self._objects_generation = token
 
     def next_change(self, kind: str, object_id: str, version: int,
                     now: datetime) -> int:  # pragma: no cover - provided by Repository
@@ -315,9 +288,8 @@ class ObjectQueries:
     # ---- key use (USE_BY_CLIENTS / USE_BY_PEPS) ------------------------------------------
     def record_use(self, key_id: str, endpoint_id: str, endpoint_kind: str,
                    now: datetime) -> None:
-        ids = {"key_id": key_id, "endpoint_id": endpoint_id}
-        if not self._run("key_used_by", ids)[0][0]:
-            self._run("insert_key_use", {**ids, "endpoint_kind": endpoint_kind, "first_at": now})
+        self._write("insert_key_use", {"key_id": key_id, "endpoint_id": endpoint_id,
+                                       "endpoint_kind": endpoint_kind, "first_at": now})
 
     def use_by(self, key_id: str) -> list[tuple[str, str]]:
         u = t.key_use.c

@@ -3,14 +3,12 @@ of work). The service never builds SQL; the domain never sees rows."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (Connection, and_, bindparam, exists, func, literal, null, select,
-                        union_all, update)
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Connection, and_, exists, func, select, update
 
 from ..domain.model import (AuditMessage, ClientState, CredentialType, DataSet, Endpoint,
                             EndpointKind, Key, KeyTemplate, NameValue)
@@ -18,10 +16,17 @@ from ..domain.realms import Right, format_rights, parse_rights
 from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .admin_queries import AdminQueries
-from .prepared import Prepared
+from .generations import endpoint_cached
 from .removals import RemovalQueries
-from .updates import (DATASETS, KEY_COLUMNS, UpdatesRepository, facet_bits, join_realms,
-                      key_from_row)
+from .statements import prepared
+from .updates import DATASETS, UpdatesRepository, facet_bits, join_realms, key_from_row
+
+
+def _own_endpoint(ep: Endpoint) -> Endpoint:
+    """A cached endpoint as the caller's own (admin edits change what they read)."""
+    own = copy.copy(ep)
+    own.grants = dict(ep.grants)
+    return own
 
 
 class Repository(AdminQueries, RemovalQueries):
@@ -32,12 +37,12 @@ class Repository(AdminQueries, RemovalQueries):
     def _run(self, name: str, params: dict[str, Any]) -> list[Any]:  # type: ignore[override]
         """Run one of the prepared hot-path statements (`_stmt`) in this unit of work."""
         keys = tuple(params) if name.startswith("insert_") else None
-        return _prepared(name, self.conn.dialect, keys).run(self.conn, params)
+        return prepared(name, self.conn.dialect, keys).run(self.conn, params)
 
     def _write(self, name: str, params: dict[str, Any]) -> int:
         """Run a prepared data change; the number of rows it changed."""
         keys = tuple(params) if name.startswith("insert_") else None
-        return _prepared(name, self.conn.dialect, keys).write(self.conn, params)
+        return prepared(name, self.conn.dialect, keys).write(self.conn, params)
 
     # ---- change sequence -------------------------------------------------------
     def next_change(self, kind: str, object_id: str, version: int, now: datetime) -> int:
@@ -66,10 +71,12 @@ class Repository(AdminQueries, RemovalQueries):
         return self.conn.execute(select(exists().where(
             and_(t.endpoints.c.kind == kind.value, t.endpoints.c.name == name)))).scalar_one()
 
+    @endpoint_cached(copy=_own_endpoint)
     def get_endpoint(self, endpoint_id: str) -> Endpoint | None:
         rows = self._run("endpoint_by_id", {"id": endpoint_id})
         return self._endpoint(rows[0]) if rows else None
 
+    @endpoint_cached(copy=_own_endpoint)
     def find_client(self, name: str) -> Endpoint | None:
         rows = self._run("client_by_name", {"name": name})
         return self._endpoint(rows[0]) if rows else None
@@ -148,7 +155,11 @@ class Repository(AdminQueries, RemovalQueries):
     def endpoint_credential(self, endpoint_id: str | None = None,
                             cert_sha256: str | None = None):  # type: ignore[no-untyped-def]
         """(endpoint_id, credential_type, certificate, cert_sha256, sealed_secret,
-        master_key_id) by endpoint or by certificate fingerprint."""
+        master_key_id) by endpoint or by certificate fingerprint (a named tuple)."""
+        return self._credential(endpoint_id, cert_sha256)
+
+    @endpoint_cached()
+    def _credential(self, endpoint_id: str | None, cert_sha256: str | None):  # type: ignore[no-untyped-def]
         if endpoint_id is not None:
             rows = self._run("credential_of_endpoint", {"id": endpoint_id})
         else:
@@ -380,6 +391,7 @@ class Repository(AdminQueries, RemovalQueries):
             w.endpoint_id == endpoint_id)).scalar_one()
         return int(top or 0) + 1
 
+    @endpoint_cached(copy=list)
     def wrapping_keys(self, endpoint_id: str) -> list[WrappingKeyInfo]:
         rows = self._run("wrapping_keys", {"endpoint_id": endpoint_id})
         return [WrappingKeyInfo(r.endpoint_id, r.key_id, WrappingKeyKind(r.kind), r.created_at,
@@ -428,67 +440,3 @@ class Repository(AdminQueries, RemovalQueries):
     def _insert_many(self, table, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
         if rows:
             self.conn.execute(table.insert(), rows)
-
-
-# ---- prepared statements: built once per process, executed with bound parameters -----
-
-@lru_cache(maxsize=None)
-def _prepared(name: str, dialect: Dialect, column_keys: tuple[str, ...] | None) -> Prepared:
-    return Prepared(_stmt(name, dialect.name), dialect, column_keys)
-
-
-def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
-    """The hot-path statements. Multi-valued facets of an object (realms, attributes,
-    capabilities, data sets) come back in ONE portable UNION ALL query, tagged by kind."""
-    e, k = t.endpoints.c, t.keys.c
-    if name == "insert_seen_message":  # a conflict (a replay) inserts nothing
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(t.seen_messages).on_conflict_do_nothing()
-    if name in ("credential_of_endpoint", "credential_by_cert"):
-        c = t.endpoint_credentials.c
-        return select(c.endpoint_id, c.credential_type, c.certificate, c.cert_sha256,
-                      c.sealed_secret, c.master_key_id).where(
-            c.endpoint_id == bindparam("id") if name == "credential_of_endpoint"
-            else c.cert_sha256 == bindparam("sha"))
-    if name == "wrapping_keys":
-        w = t.wrapping_keys.c
-        return (select(w.endpoint_id, w.key_id, w.kind, w.created_at, w.ordinal, w.not_after)
-                .where(w.endpoint_id == bindparam("endpoint_id")).order_by(w.ordinal.desc()))
-    if name == "endpoint_by_id":
-        return select(t.endpoints).where(e.id == bindparam("id"))
-    if name == "client_by_name":
-        return select(t.endpoints).where(and_(e.kind == EndpointKind.CLIENT.value,
-                                              e.name == bindparam("name")))
-    if name == "insert_audit":
-        return t.audit.insert()
-    if name == "meta":
-        return select(t.meta.c.value).where(t.meta.c.name == bindparam("name"))
-    if name == "key_used_by":
-        u = t.key_use.c
-        return select(exists().where(and_(u.key_id == bindparam("key_id"),
-                                          u.endpoint_id == bindparam("endpoint_id"))))
-    if name == "insert_key_use":
-        return t.key_use.insert()
-    if name == "key_by_id":
-        return select(*KEY_COLUMNS, k.sealed_value, k.master_key_id).where(
-            k.id == bindparam("id"))
-    if name == "endpoint_facets":
-        r, c, a = t.realm_grants.c, t.endpoint_capabilities.c, t.endpoint_attributes.c
-        return union_all(
-            select(literal("r"), r.realm, r.rights, null()).where(r.endpoint_id == bindparam("id")),
-            select(literal("c"), c.name, null(), null()).where(c.endpoint_id == bindparam("id")),
-            select(literal("a"), a.name, a.value, null()).where(a.endpoint_id == bindparam("id")),
-            select(literal("k"), null(), null(), null())
-            .where(t.km_servers.c.endpoint_id == bindparam("id")))
-    if name == "key_facets":
-        a, b, x = t.key_attributes.c, t.dataset_bindings.c, t.extensions.c
-        return union_all(
-            select(literal("a"), a.name, a.value, null()).where(a.key_id == bindparam("id")),
-            select(literal("d"), b.name, b.value, func.max(b.sizeof_value))
-            .where(b.key_id == bindparam("id")).group_by(b.name, b.value),
-            select(x.section, x.name, x.value, null()).where(and_(
-                x.owner_kind == "Key", x.owner_id == bindparam("id"))))
-    raise KeyError(name)

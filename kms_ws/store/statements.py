@@ -1,0 +1,81 @@
+"""The hot-path statements, built once per process (SQLAlchemy Core, so portable) and
+run as Prepared statements on the unit of work's driver connection (store.prepared).
+Multi-valued facets of an object (realms, attributes, capabilities, data sets) come back
+in ONE portable UNION ALL query, tagged by kind."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import and_, bindparam, func, literal, null, or_, select, union_all
+from sqlalchemy.engine import Dialect
+
+from ..domain.model import EndpointKind
+from . import tables as t
+from .generations import ENDPOINTS, OBJECTS
+from .prepared import Prepared
+from .updates import KEY_COLUMNS
+
+
+@lru_cache(maxsize=None)
+def prepared(name: str, dialect: Dialect, column_keys: tuple[str, ...] | None) -> Prepared:
+    return Prepared(_stmt(name, dialect.name), dialect, column_keys)
+
+
+def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
+    e, k = t.endpoints.c, t.keys.c
+    if name == "insert_seen_message":  # a conflict (a replay) inserts nothing
+        return _insert_once(t.seen_messages, dialect)
+    if name == "insert_key_use":  # the first use is kept
+        return _insert_once(t.key_use, dialect)
+    if name == "generations":
+        m = t.meta.c
+        return select(m.name, m.value).where(or_(m.name == OBJECTS, m.name == ENDPOINTS))
+    if name in ("credential_of_endpoint", "credential_by_cert"):
+        c = t.endpoint_credentials.c
+        return select(c.endpoint_id, c.credential_type, c.certificate, c.cert_sha256,
+                      c.sealed_secret, c.master_key_id).where(
+            c.endpoint_id == bindparam("id") if name == "credential_of_endpoint"
+            else c.cert_sha256 == bindparam("sha"))
+    if name == "wrapping_keys":
+        w = t.wrapping_keys.c
+        return (select(w.endpoint_id, w.key_id, w.kind, w.created_at, w.ordinal, w.not_after)
+                .where(w.endpoint_id == bindparam("endpoint_id")).order_by(w.ordinal.desc()))
+    if name == "endpoint_by_id":
+        return select(t.endpoints).where(e.id == bindparam("id"))
+    if name == "client_by_name":
+        return select(t.endpoints).where(and_(e.kind == EndpointKind.CLIENT.value,
+                                              e.name == bindparam("name")))
+    if name == "insert_audit":
+        return t.audit.insert()
+    if name == "meta":
+        return select(t.meta.c.value).where(t.meta.c.name == bindparam("name"))
+    if name == "key_by_id":
+        return select(*KEY_COLUMNS, k.sealed_value, k.master_key_id).where(
+            k.id == bindparam("id"))
+    if name == "endpoint_facets":
+        r, c, a = t.realm_grants.c, t.endpoint_capabilities.c, t.endpoint_attributes.c
+        return union_all(
+            select(literal("r"), r.realm, r.rights, null()).where(r.endpoint_id == bindparam("id")),
+            select(literal("c"), c.name, null(), null()).where(c.endpoint_id == bindparam("id")),
+            select(literal("a"), a.name, a.value, null()).where(a.endpoint_id == bindparam("id")),
+            select(literal("k"), null(), null(), null())
+            .where(t.km_servers.c.endpoint_id == bindparam("id")))
+    if name == "key_facets":
+        a, b, x = t.key_attributes.c, t.dataset_bindings.c, t.extensions.c
+        return union_all(
+            select(literal("a"), a.name, a.value, null()).where(a.key_id == bindparam("id")),
+            select(literal("d"), b.name, b.value, func.max(b.sizeof_value))
+            .where(b.key_id == bindparam("id")).group_by(b.name, b.value),
+            select(x.section, x.name, x.value, null()).where(and_(
+                x.owner_kind == "Key", x.owner_id == bindparam("id"))))
+    raise KeyError(name)
+
+
+def _insert_once(table, dialect: str):  # type: ignore[no-untyped-def]
+    """INSERT that does nothing where the row's key is taken."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
