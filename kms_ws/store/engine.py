@@ -163,8 +163,11 @@ class Database:
         read_only = read_only and not write
         conn, own = self._connection(self.read_engine if read_only else self.engine)
         try:
-            conn.execution_options(kms_write=write, kms_durable=durable,
-                                   kms_read_only=read_only)
+            opts = conn.get_execution_options()
+            if (opts.get("kms_write"), opts.get("kms_durable"), opts.get("kms_read_only")) \
+                    != (write, durable, read_only):  # setting them costs more than this
+                conn.execution_options(kms_write=write, kms_durable=durable,
+                                       kms_read_only=read_only)
             with conn.begin():
                 yield conn
         except (OperationalError, sqlite3.OperationalError) as exc:

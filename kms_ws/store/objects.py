@@ -41,10 +41,14 @@ def _cached(method: F) -> F:
 
     @functools.wraps(method)
     def wrapper(self: ObjectQueries, *args: Any, **kwargs: Any) -> Any:
-        key = (name, _freeze(args), tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
-               if kwargs else ())
-        return copy.deepcopy(_CACHE.lookup(self._generation(), key,
-                                           lambda: method(self, *args, **kwargs)))
+        key = (name, args, tuple(sorted(kwargs.items())) if kwargs else ())
+        try:
+            hash(key)
+        except TypeError:  # lists among the arguments
+            key = (name, _freeze(args), tuple(sorted((k, _freeze(v))
+                                                     for k, v in kwargs.items())))
+        return _copy(_CACHE.lookup(self._generation(), key,
+                                   lambda: method(self, *args, **kwargs)))
     return wrapper  # type: ignore[return-value]
 
 
@@ -53,6 +57,15 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
     return value
+
+
+def _copy(value: Any) -> Any:
+    """The caller's own copy of a cached result (most often none or an empty list)."""
+    if value is None:
+        return None
+    if isinstance(value, list) and not value:
+        return []
+    return copy.deepcopy(value)
 
 
 class ObjectQueries(Generations):

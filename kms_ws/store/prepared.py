@@ -20,6 +20,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Insert
 
 Processor = Callable[[Any], Any] | None
+_CALLER = object()  # a parameter whose value the caller gives
 
 
 class Prepared:
@@ -35,7 +36,12 @@ class Prepared:
         self.fixed = {name: bp.value for name, bp in binds.items()
                       if not bp.required and bp.callable is None and name not in
                       (column_keys or ())}
-        self.binders = {name: _bind(bp.type, dialect) for name, bp in binds.items()}
+        binders = {name: _bind(bp.type, dialect) for name, bp in binds.items()}
+        if not self.positional:
+            self.order = list(binds)
+        # per parameter, in order: where its value comes from, and its bind processor
+        self.sources = [(name, self.fixed.get(name, _CALLER)) for name in self.order]
+        self.binders_in_order: list[Processor] = [binders[name] for name in self.order]
         columns = [] if isinstance(stmt, Insert) else list(stmt.selected_columns)  # type: ignore[attr-defined]
         self.readers: list[Processor] = [c.type.dialect_impl(dialect).result_processor(
             dialect, None) for c in columns]
@@ -44,14 +50,9 @@ class Prepared:
         self.any_reader = any(r is not None for r in self.readers)
 
     def _params(self, params: Mapping[str, Any]) -> Any:
-        values = {}
-        for name in self.binders:
-            value = self.fixed[name] if name in self.fixed else params[name]
-            binder = self.binders[name]
-            values[name] = binder(value) if binder is not None else value
-        if self.positional:
-            return tuple(values[name] for name in self.order)
-        return values
+        values = [params[name] if fixed is _CALLER else fixed for name, fixed in self.sources]
+        values = [v if f is None else f(v) for f, v in zip(self.binders_in_order, values)]
+        return tuple(values) if self.positional else dict(zip(self.order, values))
 
     def write(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Execute a data change in conn's transaction; the number of rows it changed."""
