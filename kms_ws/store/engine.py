@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
@@ -25,7 +26,7 @@ from . import migrations, postgresql
 BUSY_TIMEOUT_MS = 15000
 
 
-def _begin_immediate(dbapi_conn, info: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
+def _begin_immediate(dbapi_conn: Any, info: dict[str, Any]) -> None:
     """Take SQLite's write lock, retrying every ~0.1-2 ms: SQLite's own busy handler
     sleeps 1, 2, 5, 10 ... ms, which leaves the other worker idle after short writes.
     The connection's busy timeout is 0 from here on (`info` notes it): once the write
@@ -45,7 +46,7 @@ def _begin_immediate(dbapi_conn, info: dict) -> None:  # type: ignore[no-untyped
         delay = min(delay * 2, 0.002)
 
 
-def _busy_timeout(dbapi_conn, info: dict, ms: int) -> None:  # type: ignore[no-untyped-def, type-arg]
+def _busy_timeout(dbapi_conn: Any, info: dict[str, Any], ms: int) -> None:
     """Set the connection's busy timeout where it differs (a round trip saved per
     transaction)."""
     if info.get("busy_timeout", BUSY_TIMEOUT_MS) != ms:

@@ -159,7 +159,7 @@ class Repository(AdminQueries, RemovalQueries):
         return self._credential(endpoint_id, cert_sha256)
 
     @endpoint_cached()
-    def _credential(self, endpoint_id: str | None, cert_sha256: str | None):  # type: ignore[no-untyped-def]
+    def _credential(self, endpoint_id: str | None, cert_sha256: str | None) -> Any:
         if endpoint_id is not None:
             rows = self._run("credential_of_endpoint", {"id": endpoint_id})
         else:

@@ -19,13 +19,14 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from kms_ws.client import KmsClient, KmsFault
+from kms_ws.client import KmsClient
 from kms_ws.security import wssecurity
 from kms_ws.security.certificates import self_signed
 from kms_ws.xmlns import KMS
 
 from ..support.envelopes import envelope, get_key
 from ..support.server import ADMIN, ServerProcess, running_server
+from ..support.validating import ValidatingPlugin
 from ..support.signing import Signer, new_key, register_signer, signed
 from ..support.workers import exchange, worker_connections
 from ..support.wsman import identify
@@ -59,7 +60,7 @@ def _on_every_worker(conns: Conns, message: Callable[[], bytes],
 
 
 def _signer_with_key(admin: KmsClient, server: ServerProcess,
-                     validator) -> tuple[Signer, str]:  # type: ignore[no-untyped-def]
+                     validator: ValidatingPlugin) -> tuple[Signer, str]:
     signer = register_signer(admin)
     with KmsClient(server.url, signing_key=signer.key, plugins=[validator]) as c:
         return signer, c.create_key().key_id
@@ -71,7 +72,7 @@ def _edit(admin: KmsClient, client_id: str, **fields: object) -> None:
 
 
 def test_a_disabled_client_is_refused_by_every_worker(server: ServerProcess, admin: KmsClient,
-                                                      validator) -> None:  # type: ignore[no-untyped-def]
+                                                      validator: ValidatingPlugin) -> None:
     signer, key_id = _signer_with_key(admin, server, validator)
     get = _signed_get(signer.key, key_id)
     with worker_connections(server, identify()) as conns:
@@ -83,7 +84,7 @@ def test_a_disabled_client_is_refused_by_every_worker(server: ServerProcess, adm
 
 
 def test_a_deleted_client_is_refused_by_every_worker(server: ServerProcess, admin: KmsClient,
-                                                     validator) -> None:  # type: ignore[no-untyped-def]
+                                                     validator: ValidatingPlugin) -> None:
     signer, key_id = _signer_with_key(admin, server, validator)
     get = _signed_get(signer.key, key_id)
     with worker_connections(server, identify()) as conns:
@@ -95,7 +96,7 @@ def test_a_deleted_client_is_refused_by_every_worker(server: ServerProcess, admi
 
 
 def test_a_replaced_certificate_no_longer_signs_on_any_worker(
-        server: ServerProcess, admin: KmsClient, validator) -> None:  # type: ignore[no-untyped-def]
+        server: ServerProcess, admin: KmsClient, validator: ValidatingPlugin) -> None:
     signer, key_id = _signer_with_key(admin, server, validator)
     key = new_key()
     cert = self_signed(key, signer.name)
@@ -111,7 +112,7 @@ def test_a_replaced_certificate_no_longer_signs_on_any_worker(
 
 
 def test_changed_realm_rights_apply_on_every_worker(server: ServerProcess, admin: KmsClient,
-                                                    validator) -> None:  # type: ignore[no-untyped-def]
+                                                    validator: ValidatingPlugin) -> None:
     signer, key_id = _signer_with_key(admin, server, validator)
     get = _signed_get(signer.key, key_id)
     realm = f"realm://localhost/elsewhere-{uuid.uuid4().hex[:8]}"
@@ -127,7 +128,7 @@ def test_changed_realm_rights_apply_on_every_worker(server: ServerProcess, admin
 
 
 def test_a_new_wrapping_key_is_used_by_every_worker(server: ServerProcess, admin: KmsClient,
-                                                    validator) -> None:  # type: ignore[no-untyped-def]
+                                                    validator: ValidatingPlugin) -> None:
     signer, key_id = _signer_with_key(admin, server, validator)
     get = _signed_get(signer.key, key_id)
     with worker_connections(server, identify()) as conns:
@@ -146,11 +147,11 @@ def _basic(name: str, password: str) -> dict[str, str]:
 
 
 def test_a_locked_out_client_is_refused_by_every_worker(
-        server: ServerProcess, admin: KmsClient, principal) -> None:  # type: ignore[no-untyped-def]
-    c, client_id = principal({DEFAULT_REALM: ()})
-    name = admin.admin_get("Client", client_id)["Name"]
-    password = c._http.auth[1].decode()
-    key_id = c.create_key().key_id
+        server: ServerProcess, admin: KmsClient, validator: ValidatingPlugin) -> None:
+    name, password = f"lock-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    client_id = admin.register_endpoint("Client", name, password=password)
+    with KmsClient(server.url, name, password, plugins=[validator]) as c:
+        key_id = c.create_key().key_id
     get = lambda: envelope(get_key(key_id), op="GetKey")  # noqa: E731
     with worker_connections(server, identify()) as conns:
         assert _on_every_worker(conns, get, _basic(name, password)) == {"delivered"}
@@ -164,7 +165,8 @@ def test_a_locked_out_client_is_refused_by_every_worker(
             {"E_INVALID_CREDENTIALS"}
 
 
-def test_a_change_through_one_node_reaches_another(tmp_path: Path, validator) -> None:  # type: ignore[no-untyped-def]
+def test_a_change_through_one_node_reaches_another(tmp_path: Path,
+                                                   validator: ValidatingPlugin) -> None:
     """Two nodes (server processes with their own workers) on one store."""
     with running_server(tmp_path / "data") as first:
         second = ServerProcess(first.data_dir, log_name="second.stderr")
