@@ -99,3 +99,16 @@ def test_read_only_units_of_work_share_an_endpoint_writers_read_it(db: Database)
     with db.transaction(read_only=True) as conn:
         after = Repository(conn).get_endpoint(endpoint_id)
     assert after is not None and after.name == "renamed" and not after.is_km_server
+
+
+def test_a_missing_trigger_is_made_again_at_the_next_start(db: Database) -> None:
+    """A later migration rebuilding a table drops its triggers: every start (migrate)
+    makes them again, so the endpoints cache keeps seeing every change."""
+    endpoint_id = _endpoint(db)
+    with db.transaction(write=True) as conn:
+        conn.exec_driver_sql("DROP TRIGGER wrapping_keys_delete_generation")
+    db.migrate()
+    before = _generation(db)
+    with db.transaction(write=True) as conn:
+        assert Repository(conn).delete_wrapping_keys(endpoint_id, ["kek"]) == 1
+    assert _generation(db) != before
