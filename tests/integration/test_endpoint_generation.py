@@ -1,4 +1,4 @@
-"""Schema 12: every change to a table the endpoints cache derives from replaces the
+"""Schema 13: every change to a table the endpoints cache derives from replaces the
 endpoints generation in the same transaction (triggers, so no writer can forget it), and
 the cache serves a unit of work only under the generation it read: read-only units of
 work get the cached endpoint (as their own copy), writers always read the row."""
