@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
-import uuid
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -39,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from lxml import etree
-from signxml.algorithms import DigestAlgorithm, SignatureMethod  # algorithm URIs
+from signxml.algorithms import SignatureMethod  # algorithm URIs
 
 from ..domain.errors import (
     MessageExpired,
@@ -47,16 +49,37 @@ from ..domain.errors import (
     SignatureInvalid,
     UnsupportedAlgorithm,
 )
-from ..xmlns import DS, EXC_C14N, SOAP, WSA, WSA10, WSSE, WSU, XML
+from ..xmlns import DS, EXC_C14N, SOAP, WSA, WSA10, WSSE, WSU
+from . import signature_text as text
 from . import xml as secure_xml
 from .settings import SecuritySettings
+from .signature_text import BASE64, X509V3  # noqa: F401 - BASE64 is re-exported
 
-X509V3 = ("http://docs.oasis-open.org/wss/2004/01/"
-          "oasis-200401-wss-x509-token-profile-1.0#X509v3")
-BASE64 = ("http://docs.oasis-open.org/wss/2004/01/"
-          "oasis-200401-wss-soap-message-security-1.0#Base64Binary")
 _WSU_ID = f"{{{WSU}}}Id"
+_HEADER = f"{{{SOAP}}}Header"
+_BODY = f"{{{SOAP}}}Body"
+_SECURITY = f"{{{WSSE}}}Security"
+_TIMESTAMP = f"{{{WSU}}}Timestamp"
+_TOKEN = f"{{{WSSE}}}BinarySecurityToken"
+_SIGNATURE = f"{{{DS}}}Signature"
+_SIGNED_INFO = f"{{{DS}}}SignedInfo"
+_SIGNATURE_VALUE = f"{{{DS}}}SignatureValue"
+_RELATES_TO = (f"{{{WSA}}}RelatesTo", f"{{{WSA10}}}RelatesTo")
+_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_ECDSA = {name: ec.ECDSA(h()) for name, h in _HASHES.items()}
+_EC_HASH = {384: "sha384", 521: "sha512"}  # by curve size; else SHA-256
 _INCLUSIVE = f"{{{EXC_C14N}}}InclusiveNamespaces"
+_C14N_METHOD = f"{{{DS}}}CanonicalizationMethod"
+_SIGNATURE_METHOD = f"{{{DS}}}SignatureMethod"
+_REFERENCE = f"{{{DS}}}Reference"
+_TRANSFORMS = f"{{{DS}}}Transforms"
+_TRANSFORM = f"{{{DS}}}Transform"
+_DIGEST_METHOD = f"{{{DS}}}DigestMethod"
+_DIGEST_VALUE = f"{{{DS}}}DigestValue"
+_KEY_INFO = f"{{{DS}}}KeyInfo"
+_KEY_NAME = f"{{{DS}}}KeyName"
+_STR = f"{{{WSSE}}}SecurityTokenReference"
+_WSSE_REFERENCE = f"{{{WSSE}}}Reference"
 # Every id-like attribute of a document, in one pass of libxml2's XPath engine.
 _ID_VALUES = etree.XPath("//@wsu:Id | //@Id | //@ID | //@id | //@xml:id",
                          namespaces={"wsu": WSU})
@@ -77,12 +100,15 @@ class SigningKey:
     key_name: str | None = None  # with a certificate: reference it by name, send no token
     # the certificate as a BinarySecurityToken's text (base64 DER), made once
     token: str | None = field(init=False, default=None, repr=False, compare=False)
+    # the SignatureMethod URI, made once
+    method: str = field(init=False, default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.cert is not None and self.key_name is None:
             from cryptography.hazmat.primitives.serialization import Encoding
             object.__setattr__(self, "token",
                                base64.b64encode(self.cert.public_bytes(Encoding.DER)).decode())
+        object.__setattr__(self, "method", self.algorithm.value)
 
     @property
     def algorithm(self) -> SignatureMethod:
@@ -134,56 +160,67 @@ def sign(env: etree._Element, key: SigningKey, parts: Sequence[str], *, now: dat
     """Add a wsse:Security header with a Timestamp and a Signature over `parts`.
     body_prefixes: namespace prefixes used inside Body text as QNames (a fault's Subcode),
     whose declarations exclusive c14n would otherwise leave unsigned (InclusiveNamespaces).
-    spliced: text the Body receives at serialisation (its digest covers it as sent)."""
-    header = env.find(f"{{{SOAP}}}Header")
+    spliced: text the Body receives at serialisation (its digest covers it as sent).
+    The header is written as text in one piece (signature_text); the Body and RelatesTo,
+    which carry the caller's content, are canonicalized by lxml where they are."""
+    header = env.find(_HEADER)
     if header is None:
-        header = etree.Element(f"{{{SOAP}}}Header")
+        header = etree.Element(_HEADER)
         env.insert(0, header)
-    sec = etree.SubElement(header, f"{{{WSSE}}}Security", nsmap={"wsse": WSSE, "wsu": WSU})
+    suffix = os.urandom(16).hex()  # one random per message: ids differ by their part name
+    ts_text = text.timestamp("Timestamp-" + suffix, _time(now),
+                             _time(now + timedelta(seconds=ttl_seconds)))
+    targets = _positional(env, header)
+    refs: list[tuple[str, tuple[str, ...], bytes | None]] = []
+    for part in parts:
+        ref_id = f"{part}-{suffix}"
+        if part == "Timestamp":
+            refs.append((ref_id, (), None))
+            continue
+        targets[part].set(_WSU_ID, ref_id)
+        prefixes = tuple(body_prefixes) if part == "Body" else ()
+        refs.append((ref_id, prefixes, _part_c14n(targets[part], prefixes,
+                                                   spliced if part == "Body" else ())))
+    token = None if key.token is None else ("X509-" + suffix, key.token)
+    if text.keeps_prefixes(header):
+        si_text = _signed_info(key, refs, text.canonical_timestamp(ts_text))
+        value = _b64encode(_raw_signature(key, text.canonical_signed_info(si_text)))
+        sec = secure_xml.parse_own(text.security(token, ts_text, text.signature(
+            si_text, value, token and token[0], key.key_name)))
+        header.append(sec)
+    else:  # lxml renames our prefixes when placing: canonicalize the placed elements
+        sec = secure_xml.parse_own(text.security(token, ts_text, ""))
+        header.append(sec)
+        si_text = _signed_info(key, refs, _c14n(sec.find(_TIMESTAMP)))
+        sec.append(secure_xml.parse_own(text.signature(si_text, "", token and token[0],
+                                                       key.key_name, standalone=True)))
+        sig = sec.find(_SIGNATURE)
+        sig.find(_SIGNATURE_VALUE).text = _b64encode(  # type: ignore[union-attr]
+            _raw_signature(key, _c14n(sig.find(_SIGNED_INFO))))  # type: ignore[union-attr]
     sec.set(f"{{{SOAP}}}mustUnderstand", "true")
-    token_id = None
-    if key.token is not None:
-        token = etree.SubElement(sec, f"{{{WSSE}}}BinarySecurityToken",
-                                 ValueType=X509V3, EncodingType=BASE64)
-        token_id = _new_id(token, "X509")
-        token.text = key.token
-    ts = etree.SubElement(sec, f"{{{WSU}}}Timestamp")
-    etree.SubElement(ts, f"{{{WSU}}}Created").text = _time(now)
-    etree.SubElement(ts, f"{{{WSU}}}Expires").text = _time(now + timedelta(seconds=ttl_seconds))
-    targets = {"Timestamp": ts, **_positional(env, header, sec)}
-    refs = [(_new_id(targets[p], p), targets[p], tuple(body_prefixes) if p == "Body" else ())
-            for p in parts]
-    sec.append(_signature(key, refs, token_id, spliced))
 
 
-def _signature(key: SigningKey, refs: Sequence[tuple[str, etree._Element, tuple[str, ...]]],
-               token_id: str | None, spliced: Sequence[secure_xml.Spliced] = ()
-               ) -> etree._Element:
-    """The ds:Signature: SignedInfo over the referenced elements' exclusive c14n (SHA-256),
-    signed with the key (lxml c14n + cryptography: see the module doc)."""
-    sig = etree.Element(f"{{{DS}}}Signature", nsmap={"ds": DS})
-    si = etree.SubElement(sig, f"{{{DS}}}SignedInfo")
-    etree.SubElement(si, f"{{{DS}}}CanonicalizationMethod", Algorithm=EXC_C14N)
-    etree.SubElement(si, f"{{{DS}}}SignatureMethod", Algorithm=key.algorithm.value)
-    for ref_id, el, prefixes in refs:
-        ref = etree.SubElement(si, f"{{{DS}}}Reference", URI="#" + ref_id)
-        tr = etree.SubElement(etree.SubElement(ref, f"{{{DS}}}Transforms"),
-                              f"{{{DS}}}Transform", Algorithm=EXC_C14N)
-        if prefixes:
-            etree.SubElement(tr, _INCLUSIVE, nsmap={"ec": EXC_C14N},
-                             PrefixList=" ".join(prefixes))
-        etree.SubElement(ref, f"{{{DS}}}DigestMethod", Algorithm=DigestAlgorithm.SHA256.value)
-        if prefixes:  # lxml's in-memory c14n drops a declaration only content uses
-            el = etree.fromstring(etree.tostring(el))
-        canonical = _c14n(el, prefixes)
-        if spliced and ref_id.startswith("Body-"):
-            canonical = secure_xml.splice(canonical, spliced)
-        etree.SubElement(ref, f"{{{DS}}}DigestValue").text = base64.b64encode(
-            hashlib.sha256(canonical).digest()).decode()
-    etree.SubElement(sig, f"{{{DS}}}SignatureValue").text = base64.b64encode(
-        _raw_signature(key, _c14n(si))).decode()
-    sig.append(_key_info(key, token_id))
-    return sig
+def _part_c14n(el: etree._Element, prefixes: tuple[str, ...],
+               spliced: Sequence[secure_xml.Spliced]) -> bytes:
+    """A part's exclusive c14n as it will be sent: with the spliced text in place."""
+    if prefixes:  # lxml's in-memory c14n drops a declaration only content uses
+        el = etree.fromstring(etree.tostring(el))
+    canonical = _c14n(el, prefixes)
+    return secure_xml.splice(canonical, spliced) if spliced else canonical
+
+
+def _signed_info(key: SigningKey, refs: Sequence[tuple[str, tuple[str, ...], bytes | None]],
+                 timestamp: bytes) -> str:
+    """SignedInfo text: each reference with the SHA-256 of its part's canonical bytes
+    (None: the Timestamp's)."""
+    return text.signed_info(key.method, [
+        (ref_id, prefixes, _b64encode(hashlib.sha256(
+            timestamp if canonical is None else canonical).digest()))
+        for ref_id, prefixes, canonical in refs])
+
+
+def _b64encode(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode()
 
 
 def _raw_signature(key: SigningKey, data: bytes) -> bytes:
@@ -193,32 +230,15 @@ def _raw_signature(key: SigningKey, data: bytes) -> bytes:
         return hmac.new(k, data, hashlib.sha256).digest()
     if isinstance(k, rsa.RSAPrivateKey):
         return k.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    hash_alg = {384: hashes.SHA384(), 521: hashes.SHA512()}.get(k.curve.key_size,
-                                                                 hashes.SHA256())
-    r, s = decode_dss_signature(k.sign(data, ec.ECDSA(hash_alg)))
+    r, s = decode_dss_signature(k.sign(data, _ECDSA[_EC_HASH.get(k.curve.key_size,
+                                                                 "sha256")]))
     size = (k.curve.key_size + 7) // 8
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
-def _key_info(key: SigningKey, token_id: str | None) -> etree._Element:
-    ki = etree.Element(f"{{{DS}}}KeyInfo", nsmap={"ds": DS})
-    if token_id is not None:
-        ref = etree.SubElement(etree.SubElement(ki, f"{{{WSSE}}}SecurityTokenReference"),
-                               f"{{{WSSE}}}Reference", ValueType=X509V3)
-        ref.set("URI", "#" + token_id)
-    else:
-        etree.SubElement(ki, f"{{{DS}}}KeyName").text = key.key_name or ""
-    return ki
-
-
-def _new_id(el: etree._Element, prefix: str) -> str:
-    value = f"{prefix}-{uuid.uuid4().hex}"
-    el.set(_WSU_ID, value)
-    return value
-
-
 def _time(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """xsd:dateTime in UTC with milliseconds (`t` is naive UTC)."""
+    return t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 # ---- verification ---------------------------------------------------------------------
@@ -233,30 +253,30 @@ def has_security(header: etree._Element | None) -> bool:
 def verify(root: etree._Element, resolve: Resolver, parts: Sequence[str],
            settings: SecuritySettings, now: datetime) -> VerifiedMessage:
     """Verify the one signature of `root` over exactly `parts`; see the module doc."""
-    header = root.find(f"{{{SOAP}}}Header")
-    sec = _one([h for h in (header if header is not None else ()) if h.tag ==
-                f"{{{WSSE}}}Security"], "wsse:Security header")
-    sig = _one([s for s in root.iter(f"{{{DS}}}Signature")], "ds:Signature")
+    header = root.find(_HEADER)
+    sec = _one(header.findall(_SECURITY) if header is not None else [],
+               "wsse:Security header")
+    sig = _one(list(root.iter(_SIGNATURE)), "ds:Signature")
     if sig.getparent() is not sec:
         raise MessageSecurityError("the ds:Signature must be a child of wsse:Security")
-    ts = _one([c for c in sec if c.tag == f"{{{WSU}}}Timestamp"], "wsu:Timestamp")
+    ts = _one(sec.findall(_TIMESTAMP), "wsu:Timestamp")
     _unique_ids(root)
-    targets = {"Timestamp": ts, **_positional(root, header, sec)}
+    targets = {"Timestamp": ts, **_positional(root, header)}
     expected = {}
     for name in parts:
         el = targets.get(name)
         if el is None or not el.get(_WSU_ID):
             raise MessageSecurityError(f"the {name} must be present and carry a wsu:Id")
         expected["#" + el.get(_WSU_ID, "")] = name
-    refs = _check_signed_info(sig, settings)
+    si, refs = _check_signed_info(sig, settings)
     if sorted(r.uri for r in refs) != sorted(expected):
         raise MessageSecurityError("the signature must reference exactly the "
                                    + ", ".join(parts))
     key = resolve(_key_ref(sig, sec))
     # The parts are canonicalized where they must be, so what is verified is what is used.
     canonical = [_c14n(targets[expected[r.uri]], r.prefixes) for r in refs]
-    signed_info = _c14n(sig.find(f"{{{DS}}}SignedInfo"))
-    _crypto_verify(sig, refs, canonical, signed_info, key, now)
+    signed_info = _c14n(si)
+    _crypto_verify(sig, si, refs, canonical, signed_info, key, now)
     verified = {expected[r.uri]: secure_xml.parse(data, settings)
                 for r, data in zip(refs, canonical, strict=True)}
     created, expires = _check_window(verified["Timestamp"], settings, now)
@@ -274,11 +294,12 @@ def _one(items: list[etree._Element], what: str) -> etree._Element:
     return items[0]
 
 
-def _positional(root: etree._Element, header: etree._Element | None,
-                sec: etree._Element) -> dict[str, etree._Element]:
-    found = {"Body": root.find(f"{{{SOAP}}}Body")}
+def _positional(root: etree._Element, header: etree._Element | None
+                ) -> dict[str, etree._Element]:
+    """The Body, and the header's RelatesTo when there is exactly one."""
+    found = {"Body": root.find(_BODY)}
     if header is not None:
-        relates = [h for h in header if h.tag in (f"{{{WSA}}}RelatesTo", f"{{{WSA10}}}RelatesTo")]
+        relates = header.findall(_RELATES_TO[0]) + header.findall(_RELATES_TO[1])
         if len(relates) == 1:
             found["RelatesTo"] = relates[0]
     return {k: v for k, v in found.items() if v is not None}
@@ -291,23 +312,23 @@ def _unique_ids(root: etree._Element) -> None:
         raise MessageSecurityError(f"duplicate id {dup[0]!r}")
 
 
-@dataclass(frozen=True)
-class SignedRef:
+class SignedRef(NamedTuple):
     uri: str
     prefixes: tuple[str, ...]  # InclusiveNamespaces PrefixList of its transform
     digest_method: str
     digest_value: bytes
 
 
-def _check_signed_info(sig: etree._Element, settings: SecuritySettings) -> list[SignedRef]:
+def _check_signed_info(sig: etree._Element, settings: SecuritySettings
+                       ) -> tuple[etree._Element, list[SignedRef]]:
     """SignedInfo in the one shape we accept: exclusive c14n, an accepted signature method
     (no HMACOutputLength or other parameters), then references each with exactly one
     exclusive c14n transform, an accepted digest method and a digest value."""
-    si = _one(sig.findall(f"{{{DS}}}SignedInfo"), "ds:SignedInfo")
-    children = [c for c in si if isinstance(c.tag, str)]
-    if len(children) < 3 or [c.tag for c in children[:2]] != [
-            f"{{{DS}}}CanonicalizationMethod", f"{{{DS}}}SignatureMethod"] \
-            or any(c.tag != f"{{{DS}}}Reference" for c in children[2:]):
+    si = _one(sig.findall(_SIGNED_INFO), "ds:SignedInfo")
+    children = list(si.iterchildren(etree.Element))  # comments and PIs aside
+    if len(children) < 3 or children[0].tag != _C14N_METHOD \
+            or children[1].tag != _SIGNATURE_METHOD \
+            or any(c.tag != _REFERENCE for c in children[2:]):
         raise MessageSecurityError("SignedInfo holds CanonicalizationMethod, SignatureMethod "
                                    "and References, in that order")
     c14n, method = children[0], children[1]
@@ -318,40 +339,47 @@ def _check_signed_info(sig: etree._Element, settings: SecuritySettings) -> list[
     refs = [_signed_ref(ref, settings) for ref in children[2:]]
     if len({r.uri for r in refs}) != len(refs):
         raise MessageSecurityError("a part is referenced twice")
-    return refs
+    return si, refs
 
 
 def _signed_ref(ref: etree._Element, settings: SecuritySettings) -> SignedRef:
-    transforms = ref.findall(f"{{{DS}}}Transforms/{{{DS}}}Transform")
+    """One pass over the Reference's children: every Transform of its Transforms, its
+    DigestMethods and DigestValues (other children are not looked at)."""
+    transforms: list[etree._Element] = []
+    digests: list[etree._Element] = []
+    values: list[etree._Element] = []
+    for child in ref:
+        if child.tag == _TRANSFORMS:
+            transforms += [t for t in child if t.tag == _TRANSFORM]
+        elif child.tag == _DIGEST_METHOD:
+            digests.append(child)
+        elif child.tag == _DIGEST_VALUE:
+            values.append(child)
+    inner = list(transforms[0]) if len(transforms) == 1 else []
     if len(transforms) != 1 or transforms[0].get("Algorithm") != EXC_C14N \
-            or any(c.tag != _INCLUSIVE for c in transforms[0]) or len(transforms[0]) > 1:
+            or len(inner) > 1 or any(c.tag != _INCLUSIVE for c in inner):
         raise UnsupportedAlgorithm("each reference takes exactly one exclusive c14n "
                                    "transform")
-    digests = ref.findall(f"{{{DS}}}DigestMethod")
     if len(digests) != 1 or digests[0].get("Algorithm") not in settings.digest_algorithms:
         raise UnsupportedAlgorithm("digest algorithm not accepted")
-    values = ref.findall(f"{{{DS}}}DigestValue")
     if len(values) != 1:
         raise MessageSecurityError("each reference holds exactly one DigestValue")
-    incl = transforms[0].find(_INCLUSIVE)
-    prefixes = tuple((incl.get("PrefixList") or "").split()) if incl is not None else ()
+    prefixes = tuple((inner[0].get("PrefixList") or "").split()) if inner else ()
     return SignedRef(ref.get("URI") or "", prefixes, digests[0].get("Algorithm", ""),
                      _b64(values[0].text, "DigestValue"))
 
 
 def _key_ref(sig: etree._Element, sec: etree._Element) -> KeyRef:
-    ki = _one(sig.findall(f"{{{DS}}}KeyInfo"), "ds:KeyInfo")
-    children = [c for c in ki if isinstance(c.tag, str)]
+    ki = _one(sig.findall(_KEY_INFO), "ds:KeyInfo")
+    children = list(ki.iterchildren(etree.Element))
     if len(children) != 1:
         raise MessageSecurityError("KeyInfo names the key exactly once")
     el = children[0]
-    if el.tag == f"{{{DS}}}KeyName" and (el.text or "").strip():
+    if el.tag == _KEY_NAME and (el.text or "").strip():
         return KeyRef(key_name=(el.text or "").strip())
-    ref = el.find(f"{{{WSSE}}}Reference") if el.tag == f"{{{WSSE}}}SecurityTokenReference" \
-        else None
+    ref = el.find(_WSSE_REFERENCE) if el.tag == _STR else None
     uri = ref.get("URI", "") if ref is not None else ""
-    tokens = [t for t in sec if t.tag == f"{{{WSSE}}}BinarySecurityToken"
-              and "#" + (t.get(_WSU_ID) or "") == uri]
+    tokens = [t for t in sec.findall(_TOKEN) if "#" + (t.get(_WSU_ID) or "") == uri]
     if not uri.startswith("#") or len(tokens) != 1 or tokens[0].get("ValueType") != X509V3:
         raise MessageSecurityError("KeyInfo must reference an X.509 BinarySecurityToken in "
                                    "this Security header, or give a KeyName")
@@ -362,15 +390,12 @@ def _key_ref(sig: etree._Element, sec: etree._Element) -> KeyRef:
     return KeyRef(certificate=der)
 
 
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
-
-
 def _hash_name(uri: str) -> str:
     """The hash of an accepted algorithm URI (settings admit only SHA-2 ones)."""
     return uri.rsplit("-", 1)[-1] if "#" in uri and "-sha" in uri else uri.rsplit("#", 1)[-1]
 
 
-def _crypto_verify(sig: etree._Element, refs: Sequence[SignedRef],
+def _crypto_verify(sig: etree._Element, si: etree._Element, refs: Sequence[SignedRef],
                    canonical: Sequence[bytes], signed_info: bytes, key: VerificationKey,
                    now: datetime) -> None:
     """Check each reference's digest over the canonical bytes of its part (taken at the
@@ -381,11 +406,18 @@ def _crypto_verify(sig: etree._Element, refs: Sequence[SignedRef],
         if not hmac.compare_digest(digest, ref.digest_value):
             raise SignatureInvalid("the message signature does not verify: a digest "
                                    "does not match")
-    si = sig.find(f"{{{DS}}}SignedInfo")
-    method = si.find(f"{{{DS}}}SignatureMethod").get("Algorithm", "")  # type: ignore[union-attr]
-    value = _b64(sig.findtext(f"{{{DS}}}SignatureValue"), "SignatureValue")
+    method = si.find(_SIGNATURE_METHOD).get("Algorithm", "")  # type: ignore[union-attr]
+    value = _b64(sig.findtext(_SIGNATURE_VALUE), "SignatureValue")
     if not _signature_valid(key, method, signed_info, value, now):
         raise SignatureInvalid("the message signature does not verify")
+
+
+@functools.lru_cache(maxsize=256)
+def _certificate_key(cert: x509.Certificate) -> tuple[Any, datetime, datetime]:
+    """A certificate's public key and validity period (naive UTC), worked out once per
+    certificate (DER): a bounded cache, so a flood of certificates cannot grow it."""
+    return (cert.public_key(), cert.not_valid_before_utc.replace(tzinfo=None),
+            cert.not_valid_after_utc.replace(tzinfo=None))
 
 
 def _signature_valid(key: VerificationKey, method: str, data: bytes, value: bytes,
@@ -393,16 +425,15 @@ def _signature_valid(key: VerificationKey, method: str, data: bytes, value: byte
     """XML-DSig SignatureValue: HMAC (full length), RSA PKCS#1 v1.5, ECDSA as r || s.
     The method must suit the key: HMAC for a symmetric credential, the certificate's own
     key type otherwise; the certificate must be within its validity period."""
-    alg = _HASHES[_hash_name(method)]()
+    hash_name = _hash_name(method)
     if key.cert is None:
         if "#hmac-" not in method or key.hmac_key is None:
             raise UnsupportedAlgorithm("a symmetric credential signs with HMAC only")
-        expected = hmac.new(key.hmac_key, data, _hash_name(method)).digest()
+        expected = hmac.new(key.hmac_key, data, hash_name).digest()
         return hmac.compare_digest(expected, value)
-    if key.cert.not_valid_before_utc.replace(tzinfo=None) > now \
-            or key.cert.not_valid_after_utc.replace(tzinfo=None) < now:
+    public, not_before, not_after = _certificate_key(key.cert)
+    if not_before > now or not_after < now:
         raise SignatureInvalid("the signer's certificate is not valid at this time")
-    public = key.cert.public_key()
     try:
         if isinstance(public, ec.EllipticCurvePublicKey) and "#ecdsa-" in method:
             size = (public.curve.key_size + 7) // 8
@@ -410,9 +441,9 @@ def _signature_valid(key: VerificationKey, method: str, data: bytes, value: byte
                 return False
             der_sig = encode_dss_signature(int.from_bytes(value[:size], "big"),
                                            int.from_bytes(value[size:], "big"))
-            public.verify(der_sig, data, ec.ECDSA(alg))
+            public.verify(der_sig, data, _ECDSA[hash_name])
         elif isinstance(public, rsa.RSAPublicKey) and "#rsa-" in method:
-            public.verify(value, data, padding.PKCS1v15(), alg)
+            public.verify(value, data, padding.PKCS1v15(), _HASHES[hash_name]())
         else:
             raise UnsupportedAlgorithm("the signature method does not suit the signer's key")
     except InvalidSignature:
