@@ -60,6 +60,8 @@ _HEADER = f"{{{SOAP}}}Header"
 _BODY = f"{{{SOAP}}}Body"
 _SECURITY = f"{{{WSSE}}}Security"
 _TIMESTAMP = f"{{{WSU}}}Timestamp"
+_CREATED = f"{{{WSU}}}Created"
+_EXPIRES = f"{{{WSU}}}Expires"
 _TOKEN = f"{{{WSSE}}}BinarySecurityToken"
 _SIGNATURE = f"{{{DS}}}Signature"
 _SIGNED_INFO = f"{{{DS}}}SignedInfo"
@@ -67,6 +69,7 @@ _SIGNATURE_VALUE = f"{{{DS}}}SignatureValue"
 _RELATES_TO = (f"{{{WSA}}}RelatesTo", f"{{{WSA10}}}RelatesTo")
 _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 _ECDSA = {name: ec.ECDSA(h()) for name, h in _HASHES.items()}
+_DIGESTS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 _EC_HASH = {384: "sha384", 521: "sha512"}  # by curve size; else SHA-256
 _INCLUSIVE = f"{{{EXC_C14N}}}InclusiveNamespaces"
 _C14N_METHOD = f"{{{DS}}}CanonicalizationMethod"
@@ -163,7 +166,7 @@ def sign(env: etree._Element, key: SigningKey, parts: Sequence[str], *, now: dat
     spliced: text the Body receives at serialisation (its digest covers it as sent).
     The header is written as text in one piece (signature_text); the Body and RelatesTo,
     which carry the caller's content, are canonicalized by lxml where they are."""
-    header = env.find(_HEADER)
+    header = _child(env, _HEADER)
     if header is None:
         header = etree.Element(_HEADER)
         env.insert(0, header)
@@ -191,12 +194,12 @@ def sign(env: etree._Element, key: SigningKey, parts: Sequence[str], *, now: dat
     else:  # lxml renames our prefixes when placing: canonicalize the placed elements
         sec = secure_xml.parse_own(text.security(token, ts_text, ""))
         header.append(sec)
-        si_text = _signed_info(key, refs, _c14n(sec.find(_TIMESTAMP)))
+        si_text = _signed_info(key, refs, _c14n(_child(sec, _TIMESTAMP)))
         sec.append(secure_xml.parse_own(text.signature(si_text, "", token and token[0],
                                                        key.key_name, standalone=True)))
-        sig = sec.find(_SIGNATURE)
-        sig.find(_SIGNATURE_VALUE).text = _b64encode(  # type: ignore[union-attr]
-            _raw_signature(key, _c14n(sig.find(_SIGNED_INFO))))  # type: ignore[union-attr]
+        sig = _child(sec, _SIGNATURE)
+        _child(sig, _SIGNATURE_VALUE).text = _b64encode(  # type: ignore[union-attr]
+            _raw_signature(key, _c14n(_child(sig, _SIGNED_INFO))))  # type: ignore[union-attr]
     sec.set(f"{{{SOAP}}}mustUnderstand", "true")
 
 
@@ -238,7 +241,8 @@ def _raw_signature(key: SigningKey, data: bytes) -> bytes:
 
 def _time(t: datetime) -> str:
     """xsd:dateTime in UTC with milliseconds (`t` is naive UTC)."""
-    return t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return (t if t.tzinfo is None else t.replace(tzinfo=None)).isoformat(
+        timespec="milliseconds") + "Z"
 
 
 # ---- verification ---------------------------------------------------------------------
@@ -247,19 +251,20 @@ Resolver = Callable[[KeyRef], VerificationKey]
 
 
 def has_security(header: etree._Element | None) -> bool:
-    return header is not None and header.find(f"{{{WSSE}}}Security") is not None
+    return header is not None and _child(header, _SECURITY) is not None
 
 
 def verify(root: etree._Element, resolve: Resolver, parts: Sequence[str],
            settings: SecuritySettings, now: datetime) -> VerifiedMessage:
     """Verify the one signature of `root` over exactly `parts`; see the module doc."""
-    header = root.find(_HEADER)
-    sec = _one(header.findall(_SECURITY) if header is not None else [],
+    secure_xml.check_shape(root, settings)  # so the parts re-parsed below are bounded too
+    header = _child(root, _HEADER)
+    sec = _one(_children(header, _SECURITY) if header is not None else [],
                "wsse:Security header")
     sig = _one(list(root.iter(_SIGNATURE)), "ds:Signature")
     if sig.getparent() is not sec:
         raise MessageSecurityError("the ds:Signature must be a child of wsse:Security")
-    ts = _one(sec.findall(_TIMESTAMP), "wsu:Timestamp")
+    ts = _one(_children(sec, _TIMESTAMP), "wsu:Timestamp")
     _unique_ids(root)
     targets = {"Timestamp": ts, **_positional(root, header)}
     expected = {}
@@ -277,7 +282,7 @@ def verify(root: etree._Element, resolve: Resolver, parts: Sequence[str],
     canonical = [_c14n(targets[expected[r.uri]], r.prefixes) for r in refs]
     signed_info = _c14n(si)
     _crypto_verify(sig, si, refs, canonical, signed_info, key, now)
-    verified = {expected[r.uri]: secure_xml.parse(data, settings)
+    verified = {expected[r.uri]: secure_xml.parse_canonical(data, settings)
                 for r, data in zip(refs, canonical, strict=True)}
     created, expires = _check_window(verified["Timestamp"], settings, now)
     digest = hashlib.sha256(signed_info).hexdigest()
@@ -294,22 +299,38 @@ def _one(items: list[etree._Element], what: str) -> etree._Element:
     return items[0]
 
 
+def _child(el: etree._Element, tag: str) -> etree._Element | None:
+    """The first child element with this tag (el.find(tag) without the path engine)."""
+    return next(el.iterchildren(tag), None)
+
+
+def _children(el: etree._Element, *tags: str | tuple[str, ...]) -> list[etree._Element]:
+    """The child elements with this tag, or any of these tags (el.findall(tag))."""
+    return list(el.iterchildren(*tags))
+
+
+def _text(el: etree._Element, tag: str) -> str | None:
+    """el.findtext(tag)."""
+    child = _child(el, tag)
+    return None if child is None else child.text or ""
+
+
 def _positional(root: etree._Element, header: etree._Element | None
                 ) -> dict[str, etree._Element]:
     """The Body, and the header's RelatesTo when there is exactly one."""
-    found = {"Body": root.find(_BODY)}
+    found = {"Body": _child(root, _BODY)}
     if header is not None:
-        relates = header.findall(_RELATES_TO[0]) + header.findall(_RELATES_TO[1])
+        relates = _children(header, _RELATES_TO)
         if len(relates) == 1:
             found["RelatesTo"] = relates[0]
     return {k: v for k, v in found.items() if v is not None}
 
 
 def _unique_ids(root: etree._Element) -> None:
-    ids = Counter(str(v) for v in _ID_VALUES(root))
-    dup = [v for v, n in ids.items() if n > 1]
-    if dup:
-        raise MessageSecurityError(f"duplicate id {dup[0]!r}")
+    ids = [str(v) for v in _ID_VALUES(root)]
+    if len(set(ids)) != len(ids):
+        dup = next(v for v, n in Counter(ids).items() if n > 1)
+        raise MessageSecurityError(f"duplicate id {dup!r}")
 
 
 class SignedRef(NamedTuple):
@@ -324,7 +345,7 @@ def _check_signed_info(sig: etree._Element, settings: SecuritySettings
     """SignedInfo in the one shape we accept: exclusive c14n, an accepted signature method
     (no HMACOutputLength or other parameters), then references each with exactly one
     exclusive c14n transform, an accepted digest method and a digest value."""
-    si = _one(sig.findall(_SIGNED_INFO), "ds:SignedInfo")
+    si = _one(_children(sig, _SIGNED_INFO), "ds:SignedInfo")
     children = list(si.iterchildren(etree.Element))  # comments and PIs aside
     if len(children) < 3 or children[0].tag != _C14N_METHOD \
             or children[1].tag != _SIGNATURE_METHOD \
@@ -370,16 +391,16 @@ def _signed_ref(ref: etree._Element, settings: SecuritySettings) -> SignedRef:
 
 
 def _key_ref(sig: etree._Element, sec: etree._Element) -> KeyRef:
-    ki = _one(sig.findall(_KEY_INFO), "ds:KeyInfo")
+    ki = _one(_children(sig, _KEY_INFO), "ds:KeyInfo")
     children = list(ki.iterchildren(etree.Element))
     if len(children) != 1:
         raise MessageSecurityError("KeyInfo names the key exactly once")
     el = children[0]
     if el.tag == _KEY_NAME and (el.text or "").strip():
         return KeyRef(key_name=(el.text or "").strip())
-    ref = el.find(_WSSE_REFERENCE) if el.tag == _STR else None
+    ref = _child(el, _WSSE_REFERENCE) if el.tag == _STR else None
     uri = ref.get("URI", "") if ref is not None else ""
-    tokens = [t for t in sec.findall(_TOKEN) if "#" + (t.get(_WSU_ID) or "") == uri]
+    tokens = [t for t in _children(sec, _TOKEN) if "#" + (t.get(_WSU_ID) or "") == uri]
     if not uri.startswith("#") or len(tokens) != 1 or tokens[0].get("ValueType") != X509V3:
         raise MessageSecurityError("KeyInfo must reference an X.509 BinarySecurityToken in "
                                    "this Security header, or give a KeyName")
@@ -402,12 +423,12 @@ def _crypto_verify(sig: etree._Element, si: etree._Element, refs: Sequence[Signe
     part's required position) and the SignatureValue over the canonical SignedInfo.
     Only the algorithms `_check_signed_info` admitted reach here."""
     for ref, data in zip(refs, canonical, strict=True):
-        digest = hashlib.new(_hash_name(ref.digest_method), data).digest()
+        digest = _DIGESTS[_hash_name(ref.digest_method)](data).digest()
         if not hmac.compare_digest(digest, ref.digest_value):
             raise SignatureInvalid("the message signature does not verify: a digest "
                                    "does not match")
-    method = si.find(_SIGNATURE_METHOD).get("Algorithm", "")  # type: ignore[union-attr]
-    value = _b64(sig.findtext(_SIGNATURE_VALUE), "SignatureValue")
+    method = _child(si, _SIGNATURE_METHOD).get("Algorithm", "")  # type: ignore[union-attr]
+    value = _b64(_text(sig, _SIGNATURE_VALUE), "SignatureValue")
     if not _signature_valid(key, method, signed_info, value, now):
         raise SignatureInvalid("the message signature does not verify")
 
@@ -465,8 +486,8 @@ def _c14n(el: etree._Element, prefixes: Sequence[str] = ()) -> bytes:
 
 def _check_window(ts: etree._Element, settings: SecuritySettings,
                   now: datetime) -> tuple[datetime, datetime]:
-    created = _parse_time(ts.findtext(f"{{{WSU}}}Created"), "Created")
-    expires = _parse_time(ts.findtext(f"{{{WSU}}}Expires"), "Expires")
+    created = _parse_time(_text(ts, _CREATED), "Created")
+    expires = _parse_time(_text(ts, _EXPIRES), "Expires")
     skew = timedelta(seconds=settings.clock_skew_seconds)
     if created > now + skew:
         raise MessageExpired("the message Timestamp is in the future")
