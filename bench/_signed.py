@@ -9,7 +9,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from _soap import SOAP12_CONTENT_TYPE, HttpError, KeepAliveConnection, SoapRequest
+from _soap import (MESSAGE_ID_PLACEHOLDER, SOAP12_CONTENT_TYPE, HttpError, KeepAliveConnection,
+                   SoapRequest)
 from lxml import etree
 
 
@@ -45,8 +46,7 @@ class SignedSoapClient:
     def render(self) -> bytes:
         mid = f"uuid:{uuid.uuid4()}"
         self._addressing.last_message_id = mid
-        env = etree.fromstring(self._spec.render())
-        env.find(".//{http://schemas.xmlsoap.org/ws/2004/08/addressing}MessageID").text = mid
+        env = etree.fromstring(self._spec.body.replace(MESSAGE_ID_PLACEHOLDER, mid).encode())
         self._plugin.egress(env, {}, None, None)
         return etree.tostring(env)
 

@@ -61,6 +61,8 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
         self.signing_key = signing_key
         self.verify_responses = verify_responses
         self.server_cert: x509.Certificate | None = None
+        # (the certificate it was made for, the resolver): made again if server_cert changes
+        self._resolver: tuple[x509.Certificate, wssecurity.Resolver] | None = None
         self.settings = settings or SecuritySettings()
 
     def egress(self, envelope: Any, http_headers: dict[str, str], operation: Any,
@@ -88,16 +90,19 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
     def _resolve(self, ref: wssecurity.KeyRef) -> wssecurity.VerificationKey:
         if self.server_cert is None:
             raise UnknownSigner("the response is not signed by the server's key")
-        return server_resolver(self.server_cert)(ref)
+        if self._resolver is None or self._resolver[0] is not self.server_cert:
+            self._resolver = (self.server_cert, server_resolver(self.server_cert))
+        return self._resolver[1](ref)
 
 
 def server_resolver(cert: x509.Certificate) -> wssecurity.Resolver:
     """Accepts a signature by the server's certificate only (responses, and the calls the
     server makes to a client's listener)."""
     cert_der = der(cert)
+    key = wssecurity.VerificationKey("server", cert=cert)
 
     def resolve(ref: wssecurity.KeyRef) -> wssecurity.VerificationKey:
         if ref.certificate != cert_der:
             raise UnknownSigner("not signed by the server's key")
-        return wssecurity.VerificationKey("server", cert=cert)
+        return key
     return resolve
