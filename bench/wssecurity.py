@@ -166,7 +166,7 @@ def main() -> None:
             samples[(op, side)].append(cpu_us(fn, args.n))
     load = os.getloadavg()[0]
     print(f"WS-Security sign/verify, µs CPU per operation (median of {args.rounds} rounds "
-          f"of {args.n}; load {load:.2f} before the end)")
+          f"of {args.n}; load average {load:.2f} at the end)")
     print(f"{'operation':<18}{'kms-ws':>10}{'signxml':>10}{'signxml/kms-ws':>17}")
     for op in ("request-sign", "request-verify", "response-sign", "response-verify"):
         ours = statistics.median(samples[(op, "kms-ws")])

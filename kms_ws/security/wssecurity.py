@@ -83,8 +83,9 @@ _KEY_INFO = f"{{{DS}}}KeyInfo"
 _KEY_NAME = f"{{{DS}}}KeyName"
 _STR = f"{{{WSSE}}}SecurityTokenReference"
 _WSSE_REFERENCE = f"{{{WSSE}}}Reference"
-# Every id-like attribute of a document, in one pass of libxml2's XPath engine.
-_ID_VALUES = etree.XPath("//@wsu:Id | //@Id | //@ID | //@id | //@xml:id",
+# Every id-like attribute of a document, in one call of libxml2's XPath engine (`//*/@`:
+# attributes are on elements, and libxml2 then walks elements only).
+_ID_VALUES = etree.XPath("//*/@wsu:Id | //*/@Id | //*/@ID | //*/@id | //*/@xml:id",
                          namespaces={"wsu": WSU})
 
 REQUEST_PARTS = ("Body", "Timestamp")
@@ -370,11 +371,12 @@ def _signed_ref(ref: etree._Element, settings: SecuritySettings) -> SignedRef:
     digests: list[etree._Element] = []
     values: list[etree._Element] = []
     for child in ref:
-        if child.tag == _TRANSFORMS:
-            transforms += [t for t in child if t.tag == _TRANSFORM]
-        elif child.tag == _DIGEST_METHOD:
+        tag = child.tag
+        if tag == _TRANSFORMS:
+            transforms += child.iterchildren(_TRANSFORM)
+        elif tag == _DIGEST_METHOD:
             digests.append(child)
-        elif child.tag == _DIGEST_VALUE:
+        elif tag == _DIGEST_VALUE:
             values.append(child)
     inner = list(transforms[0]) if len(transforms) == 1 else []
     if len(transforms) != 1 or transforms[0].get("Algorithm") != EXC_C14N \
