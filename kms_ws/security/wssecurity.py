@@ -9,7 +9,9 @@ SecurityTokenReference to the token, or by ds:KeyName (a registered endpoint nam
 Both directions are built here on lxml's exclusive c14n and `cryptography`, for one
 narrow profile, because a general XML-DSig engine both costs more (signxml re-parses
 the document several times: ~4x the time of this verifier) and accepts more than we
-want. `verify` checks the shape of the received tree first (one Security header, one
+want. `sign` writes the Security header as text in one piece (signature_text, which
+also gives the canonical bytes of the Timestamp and SignedInfo it holds) and
+canonicalizes the parts carrying the caller's content with lxml, in place. `verify` checks the shape of the received tree first (one Security header, one
 Signature anywhere, ids unique, references exactly the expected ones, only exclusive
 c14n transforms, allowed SHA-2 algorithms without parameters), then canonicalizes each
 part AT ITS REQUIRED POSITION, checks the digests and the SignatureValue against those
@@ -28,9 +30,9 @@ import hmac
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
