@@ -3,11 +3,10 @@ idle connections held by the poller, graceful stop), with each request served on
 loop's own thread instead of being handed to a pool of one thread.
 
 One request at a time per process either way. Handing each request to the pool thread
-and its completion back through a pipe cost a thread switch each way, a Future and two
-selector changes: about a third of the server's CPU outside the application (py-spy,
-signed GetKey under load). Serving on the loop's thread also restores what gunicorn's
-sync workers did: the heartbeat stops while a request runs, so the arbiter replaces a
-worker stuck in one request after `timeout` seconds.
+and its completion back through a pipe cost a thread switch each way and a Future per
+request, for nothing. Serving on the loop's thread also restores what gunicorn's sync
+workers did: the heartbeat stops while a request runs, so the arbiter replaces a worker
+stuck in one request after `timeout` seconds.
 
 A new connection is served at once only when its first bytes are already there; else it
 goes to the poller until they arrive (or its keep-alive time ends), so connections that
