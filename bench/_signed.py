@@ -9,8 +9,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from _soap import (MESSAGE_ID_PLACEHOLDER, SOAP12_CONTENT_TYPE, HttpError, KeepAliveConnection,
-                   SoapRequest)
+from _soap import SOAP12_CONTENT_TYPE, KeepAliveConnection, SoapRequest, expected
 from lxml import etree
 
 
@@ -46,25 +45,19 @@ class SignedSoapClient:
     def render(self) -> bytes:
         mid = f"uuid:{uuid.uuid4()}"
         self._addressing.last_message_id = mid
-        env = etree.fromstring(self._spec.body.replace(MESSAGE_ID_PLACEHOLDER, mid).encode())
+        env = etree.fromstring(self._spec.render(mid))
         self._plugin.egress(env, {}, None, None)
         return etree.tostring(env)
 
     def request(self) -> str | None:
-        try:
-            status, payload = self._conn.post(self._spec.path, self.render())
-        except (OSError, HttpError) as exc:
-            self._conn.close()
-            return f"{type(exc).__name__}: {exc}"
-        if status != 200:
-            return f"HTTP {status}: {payload[:200]!r}"
+        payload = self._conn.exchange(self._spec.path, self.render())
+        if isinstance(payload, str):
+            return payload
         try:
             self._plugin.ingress(etree.fromstring(payload), {}, None)
         except Exception as exc:  # noqa: BLE001 - any verification failure is an error
             return f"response not verified: {exc}"
-        if self._spec.expect not in payload:
-            return f"missing {self._spec.expect.decode()}: {payload[:200]!r}"
-        return None
+        return expected(self._spec, payload)
 
     def close(self) -> None:
         self._conn.close()

@@ -35,9 +35,10 @@ class SoapRequest:
             headers["Authorization"] = self.authorization
         return headers
 
-    def render(self) -> bytes:
-        """The body with a fresh MessageID."""
-        return self.body.replace(MESSAGE_ID_PLACEHOLDER, f"uuid:{uuid.uuid4()}").encode()
+    def render(self, message_id: str | None = None) -> bytes:
+        """The body with this MessageID, or a fresh one."""
+        return self.body.replace(MESSAGE_ID_PLACEHOLDER,
+                                 message_id or f"uuid:{uuid.uuid4()}").encode()
 
 
 class HttpError(Exception):
@@ -107,6 +108,22 @@ class KeepAliveConnection:
             self._sock.close()
             self._sock = None
 
+    def exchange(self, path: str, body: bytes) -> bytes | str:
+        """The 200 answer's body, or an error text (the connection is then closed)."""
+        try:
+            status, payload = self.post(path, body)
+        except (OSError, HttpError) as exc:
+            self.close()
+            return f"{type(exc).__name__}: {exc}"
+        return payload if status == 200 else f"HTTP {status}: {payload[:200]!r}"
+
+
+def expected(spec: SoapRequest, payload: bytes) -> str | None:
+    """None when the answer holds what the request expects, else an error text."""
+    if spec.expect not in payload:
+        return f"missing {spec.expect.decode()}: {payload[:200]!r}"
+    return None
+
 
 class SoapClient:
     """One keep-alive connection posting the prebuilt request with a fresh MessageID."""
@@ -116,16 +133,8 @@ class SoapClient:
         self._conn = KeepAliveConnection(spec.host, spec.port, spec.headers())
 
     def request(self) -> str | None:
-        try:
-            status, payload = self._conn.post(self._spec.path, self._spec.render())
-        except (OSError, HttpError) as exc:
-            self._conn.close()
-            return f"{type(exc).__name__}: {exc}"
-        if status != 200:
-            return f"HTTP {status}: {payload[:200]!r}"
-        if self._spec.expect not in payload:
-            return f"missing {self._spec.expect.decode()}: {payload[:200]!r}"
-        return None
+        answer = self._conn.exchange(self._spec.path, self._spec.render())
+        return answer if isinstance(answer, str) else expected(self._spec, answer)
 
     def close(self) -> None:
         self._conn.close()
