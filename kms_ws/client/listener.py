@@ -34,6 +34,7 @@ from ..domain.errors import KmsError, MessageSecurityError, ReplayedMessage
 from ..security import wssecurity
 from ..security import xml as secure_xml
 from ..security.settings import SecuritySettings
+from ..security.xml import child_text, text_of
 from ..soap.faults import fault_response
 from ..wsman.addressing import Addressing
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, action
@@ -145,7 +146,7 @@ class ClientServiceListener:
             root = secure_xml.parse(data, _SETTINGS)
         except KmsError:
             return 400, b""
-        relates = root.findtext(f"{_S}Header/{{{WSA}}}MessageID")
+        relates = child_text(root, f"{_S}Header/{{{WSA}}}MessageID")
         body = root.find(_S + "Body")
         try:
             if self.server_cert is not None:
@@ -182,9 +183,9 @@ class ClientServiceListener:
         return verified.body
 
     def _ended(self, req: etree._Element) -> None:
-        notice = SubscriptionEnded(req.findtext(f".//{_E}Identifier") or "",
-                                   (req.findtext(_E + "Status") or "").strip(),
-                                   req.findtext(_E + "Reason") or "")
+        notice = SubscriptionEnded(child_text(req, f".//{_E}Identifier") or "",
+                                   (child_text(req, _E + "Status") or "").strip(),
+                                   child_text(req, _E + "Reason") or "")
         if self.on_end is not None:
             self.on_end(notice)
         with self.lock:
@@ -193,9 +194,9 @@ class ClientServiceListener:
 
     def _update(self, req: etree._Element) -> etree._Element:
         notice = UpdateNotice(
-            req.findtext(_K + "Type") or "", req.findtext(f"{_K}Scope/{_K}ClientId"),
-            req.findtext(f"{_K}Scope/{_K}PepId"),
-            {t.get("Type", ""): int(t.text or 0)
+            child_text(req, _K + "Type") or "", child_text(req, f"{_K}Scope/{_K}ClientId"),
+            child_text(req, f"{_K}Scope/{_K}PepId"),
+            {t.get("Type", ""): int(text_of(t) or 0)
              for t in req.iterfind(f"{_K}UpdateVersioningTokens/{_K}Token")})
         tokens = self.on_update(notice)
         with self.lock:
@@ -210,8 +211,8 @@ class ClientServiceListener:
 
     def _status(self, req: etree._Element) -> etree._Element:
         assert self.status is not None
-        values = self.status({"Locale": req.findtext(_K + "Locale"),
-                              "TargetOfInterest": req.findtext(_K + "TargetOfInterest")})
+        values = self.status({"Locale": child_text(req, _K + "Locale"),
+                              "TargetOfInterest": child_text(req, _K + "TargetOfInterest")})
         out = etree.Element(_K + "GetStatusResponse", nsmap={"kms": KMS})
         for name in _STATUS_FIELDS:
             if values.get(name) is not None:

@@ -20,6 +20,7 @@ from ..domain.errors import MessageSecurityError, UnknownSigner
 from ..security import wssecurity
 from ..security.certificates import der
 from ..security.settings import SecuritySettings
+from ..security.xml import text_of
 from ..xmlns import SOAP
 from .addressing import AddressingPlugin
 
@@ -81,7 +82,7 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
             raise MessageSecurityError("the response is not signed")
         verified = wssecurity.verify(envelope, self._resolve, wssecurity.RESPONSE_PARTS,
                                      self.settings, utcnow())
-        relates = (verified.parts["RelatesTo"].text or "").strip()
+        relates = text_of(verified.parts["RelatesTo"]).strip()
         if relates != self.addressing.last_message_id:
             raise MessageSecurityError("the response does not answer this request")
         envelope.replace(envelope.find(f"{{{SOAP}}}Body"), verified.body)

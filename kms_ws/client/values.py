@@ -13,6 +13,7 @@ from lxml import etree
 from zeep.exceptions import Fault
 from zeep.helpers import serialize_object
 
+from ..security.xml import child_text, text_of
 from ..xmlns import KMS, PREFIXES
 from .unwrap import BlobFields, PepBlob, Unwrapper
 
@@ -76,9 +77,9 @@ class RemovedObject:
 
 def removed_from_element(el: etree._Element) -> RemovedObject:
     """A kms:RemovedObject element as a RemovedObject."""
-    at = (el.findtext(f"{{{KMS}}}RemovedAt") or "").strip()
-    return RemovedObject(el.findtext(f"{{{KMS}}}Kind") or "",
-                         el.findtext(f"{{{KMS}}}ObjectId") or "", datetime.fromisoformat(at))
+    at = (child_text(el, f"{{{KMS}}}RemovedAt") or "").strip()
+    return RemovedObject(child_text(el, f"{{{KMS}}}Kind") or "",
+                         child_text(el, f"{{{KMS}}}ObjectId") or "", datetime.fromisoformat(at))
 
 
 _EXTENSIONS = ("VendorSpecificExtensions", "ApplicationExtensions")
@@ -134,7 +135,7 @@ def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> K
     K = "{%s}" % KMS
 
     def text(name: str) -> str | None:
-        return k.findtext(K + name)
+        return child_text(k, K + name)
 
     def when(name: str) -> datetime | None:
         v = text(name)
@@ -144,7 +145,7 @@ def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> K
     blob = k.find(K + "KeyBlob")
     if blob is not None:
         def b(name: str) -> str | None:
-            return blob.findtext(K + name)
+            return child_text(blob, K + name)
         check = b("CheckValue")
         wrapping = b("WrappingType") or "none"
         value, pep_blob = (unwrapper or Unwrapper()).open_key(BlobFields(
@@ -158,14 +159,14 @@ def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> K
         friendly_name=text("FriendlyName"),
         value=value, wrapping_type=wrapping, pep_blob=pep_blob, t_expired=when("TExpired"),
         t_disabled=when("TDisabled"), description=text("Description"),
-        attributes={a.findtext(K + "Name") or "": a.findtext(K + "Value") or ""
+        attributes={child_text(a, K + "Name") or "": child_text(a, K + "Value") or ""
                     for a in k.iterfind(f"{K}AttributeAssociations/{K}Attribute")},
-        datasets=[(d.findtext(K + "Name") or "", d.findtext(K + "Value") or "")
+        datasets=[(child_text(d, K + "Name") or "", child_text(d, K + "Value") or "")
                   for d in k.iterfind(f"{K}DataSets/{K}DataSet")],
-        realms=[r.findtext(K + "Realm") or "" for r in
+        realms=[child_text(r, K + "Realm") or "" for r in
                 k.iterfind(f"{K}RealmAssociations/{K}RealmAssociation")],
         template_id=text("TemplateId"),
-        extensions={f: {e.findtext(K + "Name") or "": e.findtext(K + "Value") or ""
+        extensions={f: {child_text(e, K + "Name") or "": child_text(e, K + "Value") or ""
                         for e in box.iterfind(K + "Extension")}
                     for f in _EXTENSIONS if (box := k.find(K + f)) is not None})
 
@@ -180,9 +181,9 @@ def fault_from(fault: Fault) -> KmsFault:
     if fault.detail is not None:
         kf = fault.detail.find(f"{{{KMS}}}KmsFault")
         if kf is not None:
-            error_code = kf.findtext(f"{{{KMS}}}ErrorCode")
-            request_id = kf.findtext(f"{{{KMS}}}RequestId")
-            supported = [s.text or "" for s in kf.iterfind(f"{{{KMS}}}Supported")]
+            error_code = child_text(kf, f"{{{KMS}}}ErrorCode")
+            request_id = child_text(kf, f"{{{KMS}}}RequestId")
+            supported = [text_of(s) for s in kf.iterfind(f"{{{KMS}}}Supported")]
     return KmsFault(subcode, fault.message, error_code, request_id, supported=supported)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from lxml import etree
 
+from ..security.xml import child_text, text_of
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, WSEN, WSMAN, WSMID, WXF
 from .pep import PepProver
 
@@ -89,8 +90,8 @@ class WsManChannel:
         env = self.call(IDENTIFY_ACTION,
                         etree.Element(f"{{{WSMID}}}Identify", nsmap={"wsmid": WSMID}))
         res = env.find(f"{_S}Body/{{{WSMID}}}IdentifyResponse")
-        return {etree.QName(c).localname: c.text or "" for c in res
-                if isinstance(c.tag, str) and c.text and c.text.strip()}
+        return {etree.QName(c).localname: text_of(c) for c in res
+                if isinstance(c.tag, str) and text_of(c).strip()}
 
     def get(self, resource_uri: str, selectors: dict[str, str],
             options: dict[str, str] | None = None) -> etree._Element:
@@ -120,12 +121,12 @@ class WsManChannel:
         while body.find(_W + "EndOfSequence") is None and body.find(_N + "EndOfSequence") is None:
             pull = etree.Element(_N + "Pull", nsmap=NSMAP)
             etree.SubElement(pull, _N + "EnumerationContext").text = \
-                body.findtext(_N + "EnumerationContext")
+                child_text(body, _N + "EnumerationContext")
             etree.SubElement(pull, _N + "MaxElements").text = str(max_elements)
             env = self.call(f"{WSEN}/Pull", pull, KEY_URI)
             body = env.find(f"{_S}Body/{_N}PullResponse")
             yield from _items(body.find(_N + "Items"))
-        return {t.get("Type", ""): int(t.text or 0) for t in
+        return {t.get("Type", ""): int(text_of(t) or 0) for t in
                 env.iterfind(f"{_S}Header/{_K}UpdateVersioningTokens/{_K}Token")}
 
     def subscribe(self, notify_to: str, update_type: str, pep_id: str | None,
@@ -146,7 +147,7 @@ class WsManChannel:
             ((("EndTo", end_to),) if end_to else ())
         env = self.call(SUBSCRIBE_ACTION, sub, KEY_URI,
                         pep_proof=_proof(prover, SUBSCRIBE_ACTION, pep_id, bound))
-        return env.findtext(f"{_S}Body/{{{WSE}}}SubscribeResponse/{{{WSE}}}SubscriptionManager/"
+        return child_text(env, f"{_S}Body/{{{WSE}}}SubscribeResponse/{{{WSE}}}SubscriptionManager/"
                             f"{{{WSA}}}ReferenceParameters/{{{WSE}}}Identifier") or ""
 
     def subscription_call(self, verb: str, subscription_id: str) -> etree._Element:
@@ -189,10 +190,10 @@ def update_filter(update_type: str, tokens: dict[str, int] | None,
 def _fault_of(fault: etree._Element, make: Any, status: int) -> Exception:
     sub = fault.find(f"{_S}Code/{_S}Subcode/{_S}Value")
     subcode = None
-    if sub is not None and sub.text and ":" in sub.text:
-        prefix, local = sub.text.split(":", 1)
+    if sub is not None and ":" in text_of(sub):
+        prefix, local = text_of(sub).split(":", 1)
         names = {v: k for k, v in NSMAP.items()}
         subcode = f"{names.get(sub.nsmap.get(prefix, ''), prefix)}:{local}"
-    return make(subcode, fault.findtext(f"{_S}Reason/{_S}Text") or "",
-                fault.findtext(f"{_S}Detail/{_K}KmsFault/{_K}ErrorCode"),
-                fault.findtext(f"{_S}Detail/{_K}KmsFault/{_K}RequestId"), http_status=status)
+    return make(subcode, child_text(fault, f"{_S}Reason/{_S}Text") or "",
+                child_text(fault, f"{_S}Detail/{_K}KmsFault/{_K}ErrorCode"),
+                child_text(fault, f"{_S}Detail/{_K}KmsFault/{_K}RequestId"), http_status=status)

@@ -315,7 +315,7 @@ def _children(el: etree._Element, *tags: str | tuple[str, ...]) -> list[etree._E
 def _text(el: etree._Element, tag: str) -> str | None:
     """el.findtext(tag)."""
     child = _child(el, tag)
-    return None if child is None else child.text or ""
+    return None if child is None else secure_xml.text_of(child)
 
 
 def _positional(root: etree._Element, header: etree._Element | None
@@ -391,7 +391,7 @@ def _signed_ref(ref: etree._Element, settings: SecuritySettings) -> SignedRef:
         raise MessageSecurityError("each reference holds exactly one DigestValue")
     prefixes = tuple((inner[0].get("PrefixList") or "").split()) if inner else ()
     return SignedRef(ref.get("URI") or "", prefixes, digests[0].get("Algorithm", ""),
-                     _b64(values[0].text, "DigestValue"))
+                     _b64(secure_xml.text_of(values[0]), "DigestValue"))
 
 
 def _key_ref(sig: etree._Element, sec: etree._Element) -> KeyRef:
@@ -400,8 +400,8 @@ def _key_ref(sig: etree._Element, sec: etree._Element) -> KeyRef:
     if len(children) != 1:
         raise MessageSecurityError("KeyInfo names the key exactly once")
     el = children[0]
-    if el.tag == _KEY_NAME and (el.text or "").strip():
-        return KeyRef(key_name=(el.text or "").strip())
+    if el.tag == _KEY_NAME and secure_xml.text_of(el).strip():
+        return KeyRef(key_name=secure_xml.text_of(el).strip())
     ref = _child(el, _WSSE_REFERENCE) if el.tag == _STR else None
     uri = ref.get("URI", "") if ref is not None else ""
     tokens = [t for t in _children(sec, _TOKEN) if "#" + (t.get(_WSU_ID) or "") == uri]
@@ -409,7 +409,7 @@ def _key_ref(sig: etree._Element, sec: etree._Element) -> KeyRef:
         raise MessageSecurityError("KeyInfo must reference an X.509 BinarySecurityToken in "
                                    "this Security header, or give a KeyName")
     try:
-        der = base64.b64decode("".join((tokens[0].text or "").split()), validate=True)
+        der = base64.b64decode("".join(secure_xml.text_of(tokens[0]).split()), validate=True)
     except binascii.Error:
         raise MessageSecurityError("the BinarySecurityToken is not base64") from None
     return KeyRef(certificate=der)

@@ -68,6 +68,25 @@ def _deeper_than(depth: int) -> etree.XPath:
     return etree.XPath("boolean(" + "/*" * (depth + 1) + ")")
 
 
+# ---- reading what was parsed ----------------------------------------------------------------
+
+def text_of(el: etree._Element) -> str:
+    """The whole character content of a simple-typed element, as a schema validator and an
+    exclusive c14n see it. lxml's `el.text` stops at the first comment inside the element
+    (`<NumberOfBytes><!---->16</NumberOfBytes>` has text None): the rest is the comment's
+    tail. CDATA sections and character references are already plain text. Every reader
+    of an element's value goes through here, never through `.text`."""
+    if len(el) == 0:
+        return el.text or ""
+    return "".join([el.text or "", *(c.tail or "" for c in el)])
+
+
+def child_text(el: etree._Element, tag: str) -> str | None:
+    """text_of the first child `tag` ("{ns}name"), None when there is none (findtext)."""
+    child = el.find(tag)
+    return None if child is None else text_of(child)
+
+
 # ---- our own XML text ----------------------------------------------------------------------
 
 def parse_own(text: str) -> etree._Element:

@@ -7,6 +7,7 @@ from typing import Any
 
 from lxml import etree
 
+from ..security.xml import child_text, text_of
 from ..service.admin import messages as am
 from ..xmlns import KMS
 from . import documents
@@ -15,8 +16,8 @@ _K = "{%s}" % KMS
 
 
 def _text(el: etree._Element, name: str) -> str | None:
-    c = el.find(_K + name)
-    return None if c is None else (c.text or "").strip()
+    found = child_text(el, _K + name)
+    return None if found is None else found.strip()
 
 
 def _object(el: etree._Element) -> tuple[str, dict[str, Any]]:
@@ -55,7 +56,7 @@ def _association(el: etree._Element, action: str) -> am.AdminRequest:
     assert target is not None
     return am.AdminRequest(action, _text(el, "Kind") or "", _text(el, "Id"),
                            target=am.Ref(_text(target, "Kind") or "", _text(target, "Id") or ""),
-                           rights=tuple((r.text or "").strip()
+                           rights=tuple(text_of(r).strip()
                                         for r in el.iterfind(_K + "Right")))
 
 

@@ -17,6 +17,7 @@ from ..domain.model import (AuditMessage, CredentialType, DataSet, EndpointKind,
                             NameValue)
 from ..domain.errors import MessageSecurityError
 from ..security.pep_proof import PepProof
+from ..security.xml import child_text, text_of
 from ..service import messages as m
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..xmlns import KMS
@@ -32,8 +33,7 @@ def _child(el: etree._Element, name: str) -> etree._Element | None:
 
 
 def _text(el: etree._Element, name: str) -> str | None:
-    c = el.find(_K + name)
-    return None if c is None else (c.text or "")
+    return child_text(el, _K + name)
 
 
 def _int(el: etree._Element, name: str) -> int | None:
@@ -121,7 +121,7 @@ def _register_wrapping(el: etree._Element) -> m.RegisterWrappingValuesRequest:
     return m.RegisterWrappingValuesRequest(
         endpoint_id=_text(el, "EndpointId"),
         values=_wrapping_values(_child(el, "WrappingValues")),
-        retire=tuple((r.text or "") for r in el.iterfind(_K + "Retire")))
+        retire=tuple(text_of(r) for r in el.iterfind(_K + "Retire")))
 
 
 def _register(el: etree._Element) -> m.RegisterEndpointRequest:

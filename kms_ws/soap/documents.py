@@ -14,6 +14,7 @@ from typing import Any
 from lxml import etree
 
 from ..resources import schema_dir
+from ..security.xml import text_of
 from ..xmlns import KMS
 
 _XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -97,7 +98,7 @@ def _decode(el: etree._Element, info: TypeInfo) -> dict[str, Any]:
             continue
         name = child.tag[len(_K):]
         ctype, repeated = info.children.get(name, (None, False))
-        value: Any = _decode(child, ctype) if ctype is not None else (child.text or "").strip()
+        value: Any = _decode(child, ctype) if ctype is not None else text_of(child).strip()
         if repeated:
             out.setdefault(name, []).append(value)
         else:

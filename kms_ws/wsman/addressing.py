@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from ..security.xml import text_of
 from ..xmlns import KMS, SOAP, WSA, WSA10, WSSE
 from .headers import HANDLED
 
@@ -59,10 +60,10 @@ def read(header: etree._Element | None) -> Addressing:
         for name in ("Action", "MessageID", "To"):
             el = header.find(f"{{{ns}}}{name}")
             if el is not None and name not in values:
-                values[name] = (el.text or "").strip()
+                values[name] = text_of(el).strip()
         reply = header.find(f"{{{ns}}}ReplyTo/{{{ns}}}Address")
         if reply is not None and "ReplyTo" not in values:
-            values["ReplyTo"] = (reply.text or "").strip()
+            values["ReplyTo"] = text_of(reply).strip()
     return Addressing(values.get("Action"), values.get("MessageID"), values.get("To"),
                       values.get("ReplyTo"))
 

@@ -15,7 +15,7 @@ from typing import Any
 from lxml import etree
 
 from ..domain.errors import OperationTimedOut, SchemaValidationError
-from ..security.xml import Spliced
+from ..security.xml import Spliced, text_of
 from ..service.context import Transport
 from ..service.dispatch import KmsService
 from ..service.messages import Credential
@@ -67,9 +67,9 @@ WsHandler = Callable[[WsCall], WsReply]
 
 def expiration(el: etree._Element | None) -> tuple[float | None, datetime | None]:
     """wsen:/wse:Expires: an xs:duration (seconds) or an xs:dateTime."""
-    if el is None or not (el.text or "").strip():
+    text = text_of(el).strip() if el is not None else ""
+    if not text:
         return None, None
-    text = (el.text or "").strip()
     if text.startswith("P"):
         return parse_duration(text), None
     try:

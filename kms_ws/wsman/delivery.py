@@ -21,6 +21,7 @@ from ..config import Config
 from ..domain.errors import EndpointUnreachable, KmsError, NotifyToRefused
 from ..security import certificates, wssecurity
 from ..security import xml as secure_xml
+from ..security.xml import child_text, text_of
 from ..service import notify_to, subscription_end, subscriptions
 from ..service.dispatch import utcnow
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
@@ -112,7 +113,7 @@ class ClientServiceCaller:
     def update_pending(self, sub: Subscription, token: int) -> int | None:
         """The token the client says it has reached, or None."""
         res = self._post(sub, "UpdatePending", update_pending_payload(sub, token))
-        got = [int(t.text or 0) for t in res.iterfind(f"{_K}UpdateVersioningTokens/{_K}Token")
+        got = [int(text_of(t) or 0) for t in res.iterfind(f"{_K}UpdateVersioningTokens/{_K}Token")
                if t.get("Type") == sub.update_type]
         return max(got) if got else None
 
@@ -135,12 +136,12 @@ class ClientServiceCaller:
         if req.locale:
             etree.SubElement(el, _K + "Locale").text = req.locale
         res = self._post(sub, "GetStatus", el)
-        keys_in_use = res.findtext(_K + "KeysInUse")
+        keys_in_use = child_text(res, _K + "KeysInUse")
         return EndpointStatus(
-            res.findtext(_K + "EndpointId"), res.findtext(_K + "Locale"),
-            res.findtext(_K + "OperatingMode"), int(keys_in_use) if keys_in_use else None,
-            res.findtext(_K + "RekeyStatus"),
-            tuple((a.findtext(_K + "Name") or "", a.findtext(_K + "Value") or "")
+            child_text(res, _K + "EndpointId"), child_text(res, _K + "Locale"),
+            child_text(res, _K + "OperatingMode"), int(keys_in_use) if keys_in_use else None,
+            child_text(res, _K + "RekeyStatus"),
+            tuple((child_text(a, _K + "Name") or "", child_text(a, _K + "Value") or "")
                   for a in res.iterfind(f"{_K}Status/{_K}Attribute")))
 
 

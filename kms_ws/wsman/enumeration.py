@@ -19,7 +19,7 @@ from ..domain.errors import (
     FilterDialectRequestedUnavailable,
 )
 from ..domain.model import Key, Removal
-from ..security.xml import Spliced
+from ..security.xml import Spliced, child_text, text_of
 from ..service.resources import KEY_URI, resource
 from ..service.ws_messages import (
     AdminDocument,
@@ -48,11 +48,11 @@ ENVELOPE_OVERHEAD = 2048  # headers and wrappers around the items of a page
 def enumerate_(call: WsCall) -> WsReply:
     body = call.payload
     assert body is not None  # schema-validated wsen:Enumerate
-    mode = (body.findtext(_W + "EnumerationMode") or "").strip()  # checked by the service
+    mode = (child_text(body, _W + "EnumerationMode") or "").strip()  # checked by the service
     seconds, at = expiration(body.find(_N + "Expires"))
     optimize = body.find(_W + "OptimizeEnumeration") is not None
     req = EnumerateRequest(call.headers.resource_uri or "", parse_filter(body), mode, seconds, at,
-                           optimize, int(body.findtext(_W + "MaxElements") or 1),
+                           optimize, int(child_text(body, _W + "MaxElements") or 1),
                            call.headers.total_estimate)
     page: UpdatePage = call.run("Enumeration.Enumerate", req)
     out = etree.Element(_N + "EnumerateResponse", nsmap={"wsen": WSEN, "wsman": WSMAN})
@@ -73,11 +73,11 @@ def enumerate_(call: WsCall) -> WsReply:
 def pull(call: WsCall) -> WsReply:
     body = call.payload
     assert body is not None
-    max_time = body.findtext(_N + "MaxTime")
-    max_chars = body.findtext(_N + "MaxCharacters")
+    max_time = child_text(body, _N + "MaxTime")
+    max_chars = child_text(body, _N + "MaxCharacters")
     page: UpdatePage = call.run("Enumeration.Pull", PullRequest(
-        body.findtext(_N + "EnumerationContext") or "",
-        int(body.findtext(_N + "MaxElements") or 1), call.headers.total_estimate))
+        child_text(body, _N + "EnumerationContext") or "",
+        int(child_text(body, _N + "MaxElements") or 1), call.headers.total_estimate))
     deadline = call.started + parse_duration(max_time) if max_time else None
     out = etree.Element(_N + "PullResponse", nsmap={"wsen": WSEN})
     ctx_el = etree.SubElement(out, _N + "EnumerationContext")
@@ -119,7 +119,7 @@ def _context_request(call: WsCall) -> ContextRequest:
     body = call.payload
     assert body is not None
     seconds, at = expiration(body.find(_N + "Expires"))
-    return ContextRequest(body.findtext(_N + "EnumerationContext") or "", seconds, at)
+    return ContextRequest(child_text(body, _N + "EnumerationContext") or "", seconds, at)
 
 
 def parse_filter(body: etree._Element, own_filter: str = _N + "Filter") -> UpdateFilter:
@@ -132,7 +132,7 @@ def parse_filter(body: etree._Element, own_filter: str = _N + "Filter") -> Updat
     dialect = f.get("Dialect") or UPDATE_LIST_DIALECT
     if dialect == SELECTOR_DIALECT:
         sels = f.findall(f"{_W}SelectorSet/{_W}Selector")
-        return UpdateFilter(equals=tuple((s.get("Name", ""), (s.text or "").strip())
+        return UpdateFilter(equals=tuple((s.get("Name", ""), text_of(s).strip())
                                          for s in sels))
     if dialect != UPDATE_LIST_DIALECT:
         raise FilterDialectRequestedUnavailable(
@@ -141,11 +141,11 @@ def parse_filter(body: etree._Element, own_filter: str = _N + "Filter") -> Updat
     req = f.find(_K + "GetUpdateList")
     if req is None:
         raise CannotProcessFilter("the GetUpdateList dialect takes a kms:GetUpdateList filter")
-    kind = (req.findtext(_K + "Type") or "").strip()
-    tokens = {t.get("Type"): int(t.text or 0)
+    kind = (child_text(req, _K + "Type") or "").strip()
+    tokens = {t.get("Type"): int(text_of(t) or 0)
               for t in req.iterfind(f"{_K}UpdateVersioningTokens/{_K}Token")}
-    return UpdateFilter(type=kind, client_id=req.findtext(f"{_K}Scope/{_K}ClientId"),
-                        pep_id=req.findtext(f"{_K}Scope/{_K}PepId"), token=tokens.get(kind, 0))
+    return UpdateFilter(type=kind, client_id=child_text(req, f"{_K}Scope/{_K}ClientId"),
+                        pep_id=child_text(req, f"{_K}Scope/{_K}PepId"), token=tokens.get(kind, 0))
 
 
 def _fill(call: WsCall, parent: etree._Element, tag: str, page: UpdatePage,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from lxml import etree
 
 from ..domain.errors import InvalidSubscription, SchemaValidationError
+from ..security.xml import child_text
 from ..service.ws_messages import (
     SubscribeRequest,
     SubscriptionRequest,
@@ -26,12 +27,12 @@ def subscribe(call: WsCall) -> WsReply:
     body = call.payload
     assert body is not None  # schema-validated wse:Subscribe
     delivery = body.find(_E + "Delivery")
-    notify_to = delivery.findtext(f"{_E}NotifyTo/{{{WSA}}}Address") if delivery is not None \
+    notify_to = child_text(delivery, f"{_E}NotifyTo/{{{WSA}}}Address") if delivery is not None \
         else None
     if delivery is None or not notify_to:
         raise SchemaValidationError("Subscribe needs wse:Delivery with a wse:NotifyTo address")
     end_to = body.find(_E + "EndTo")
-    end_address = (end_to.findtext(f"{{{WSA}}}Address") or "").strip() \
+    end_address = (child_text(end_to, f"{{{WSA}}}Address") or "").strip() \
         if end_to is not None else None
     if end_to is not None and not end_address:
         raise SchemaValidationError("wse:EndTo needs a wsa:Address")

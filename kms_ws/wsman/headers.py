@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from ..domain.errors import EncodingLimit, InvalidSelectors, SchemaValidationError
+from ..security.xml import text_of
 from ..xmlns import WSE, WSMAN, XML
 
 _W = "{%s}" % WSMAN
@@ -46,7 +47,7 @@ def parse_duration(text: str) -> float:
 def read(header: etree._Element | None) -> WsManHeaders:
     if header is None:
         return WsManHeaders()
-    text = {n: (el.text or "").strip() for n in ("ResourceURI", "OperationTimeout",
+    text = {n: text_of(el).strip() for n in ("ResourceURI", "OperationTimeout",
                                                  "MaxEnvelopeSize")
             if (el := header.find(_W + n)) is not None}
     max_env = None
@@ -66,10 +67,10 @@ def read(header: etree._Element | None) -> WsManHeaders:
         if "OperationTimeout" in text else None,
         max_envelope_size=max_env,
         locale=locale.get(f"{{{XML}}}lang") if locale is not None else None,
-        options={o.get("Name", ""): (o.text or "").strip()
+        options={o.get("Name", ""): text_of(o).strip()
                  for o in header.iterfind(f"{_W}OptionSet/{_W}Option")},
         total_estimate=header.find(_W + "RequestTotalItemsCountEstimate") is not None,
-        identifier=(ident.text or "").strip() if ident is not None else None)
+        identifier=text_of(ident).strip() if ident is not None else None)
 
 
 def _selectors(header: etree._Element) -> dict[str, str] | None:
@@ -81,5 +82,5 @@ def _selectors(header: etree._Element) -> dict[str, str] | None:
         name = sel.get("Name", "")
         if name in out:
             raise InvalidSelectors(f"selector {name} is given twice", "DuplicateSelectors")
-        out[name] = (sel.text or "").strip()
+        out[name] = text_of(sel).strip()
     return out
