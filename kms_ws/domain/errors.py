@@ -22,6 +22,10 @@ class InvalidParameter(KmsError):
     """A request that is well-formed and valid but asks for something impossible."""
 
 
+class ValueTooLong(InvalidParameter):
+    """A value longer than the store keeps for its field (refused before the store)."""
+
+
 class InvalidCredentials(KmsError):
     subcode = "wsman:AccessDenied"
     http_status = 401

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 
+from ..domain.errors import ValueTooLong
 from . import migrations, postgresql
 
 
@@ -179,6 +180,8 @@ class Database:
         except Exception as exc:  # noqa: BLE001 - PostgreSQL's, raw or wrapped
             if read_only and postgresql.read_only_violation(exc):
                 raise WriteNeeded() from None
+            if isinstance(getattr(exc, "orig", None), ValueTooLong):
+                raise exc.orig from None  # type: ignore[attr-defined]  # bounds.py's fault
             raise
         finally:
             if own:

@@ -16,6 +16,7 @@ from ..domain.realms import Right, format_rights, parse_rights
 from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .admin_queries import AdminQueries
+from .bounds import fit
 from .generations import endpoint_cached
 from .removals import RemovalQueries
 from .statements import prepared
@@ -416,18 +417,18 @@ class Repository(AdminQueries, RemovalQueries):
                      operation: str, event: str, result: str, key_id: str | None = None,
                      pep_id: str | None = None, reported_at: datetime | None = None,
                      message: str | None = None) -> None:
-        self._run("insert_audit", {
+        self._run("insert_audit", fit(t.audit, {  # an audit record is never refused
             "at": at, "actor_id": actor_id, "actor_name": actor_name, "operation": operation,
             "event": event, "result": result, "key_id": key_id, "pep_id": pep_id,
-            "reported_at": reported_at, "message": message})
+            "reported_at": reported_at, "message": message}))
 
     def insert_audit_messages(self, actor: Endpoint, msgs: Sequence[AuditMessage],
                               now: datetime) -> None:
-        self._insert_many(t.audit, [
-            {"at": now, "actor_id": actor.endpoint_id, "actor_name": actor.name,
-             "operation": "PushAuditMessage", "event": m.event, "result": "Reported",
-             "key_id": m.key_id, "pep_id": m.pep_id, "reported_at": m.time,
-             "message": m.message} for m in msgs])
+        self._insert_many(t.audit, [fit(t.audit, {
+            "at": now, "actor_id": actor.endpoint_id, "actor_name": actor.name,
+            "operation": "PushAuditMessage", "event": m.event, "result": "Reported",
+            "key_id": m.key_id, "pep_id": m.pep_id, "reported_at": m.time,
+            "message": m.message}) for m in msgs])
 
     def audit_records(self, key_id: str | None = None, limit: int = 100) -> list[dict]:
         q = select(t.audit)

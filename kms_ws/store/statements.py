@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, func, literal, null, or_, select, union_all
+from sqlalchemy import String, and_, bindparam, func, literal, null, or_, select, union_all
 from sqlalchemy.engine import Dialect
 
 from ..domain.model import EndpointKind
@@ -43,9 +43,9 @@ def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
                 .where(w.endpoint_id == bindparam("endpoint_id")).order_by(w.ordinal.desc()))
     if name == "endpoint_by_id":
         return select(t.endpoints).where(e.id == bindparam("id"))
-    if name == "client_by_name":
+    if name == "client_by_name":  # any user name may be looked up; a longer one finds none
         return select(t.endpoints).where(and_(e.kind == EndpointKind.CLIENT.value,
-                                              e.name == bindparam("name")))
+                                              e.name == bindparam("name", type_=String())))
     if name == "insert_audit":
         return t.audit.insert()
     if name == "meta":

@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         MetaData, String, Table, Text, UniqueConstraint)
 
+from .bounds import bound_strings
+
 metadata = MetaData()
 
 GUID = String(36)
@@ -376,3 +378,6 @@ extensions = Table(
     Column("name", String(256), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# Every String(n) column refuses longer values before they reach the database (bounds.py).
+bound_strings(metadata)

@@ -16,6 +16,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, inspect, select
 
+from kms_ws.crypto.passwords import hash_password
+from kms_ws.domain.errors import ValueTooLong
+from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointKind
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database, WriteNeeded, sqlite_url
@@ -214,6 +217,33 @@ def test_a_schema_11_store_takes_realm_names_of_512_characters(store: Database) 
             change_seq=0, body="{}"))
     with store.transaction() as conn:
         assert conn.execute(select(t.objects.c.name)).scalar_one() == name
+
+
+def _client(name: str) -> Endpoint:
+    return Endpoint(endpoint_id=str(uuid.uuid4()), kind=EndpointKind.CLIENT, name=name,
+                    state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
+                    version=1, grants={}, password_hash=hash_password("a-long-password"))
+
+
+def test_a_string_longer_than_its_column_is_refused_before_the_store(store: Database) -> None:
+    """Issue 12.8: PostgreSQL failed the transaction (a 500) and SQLite kept any length.
+    Both now refuse with a precise fault, before the database; the bound is in characters;
+    a lookup of a longer value finds nothing; an audit record is written truncated."""
+    store.migrate()
+    for name in ("x" * 257, "é" * 300):
+        with pytest.raises(ValueTooLong, match="longer than the 256 kept for endpoints.name"):
+            with store.transaction(write=True) as conn:
+                Repository(conn).insert_endpoint(_client(name), NOW)
+    with store.transaction(write=True) as conn:
+        repo = Repository(conn)
+        repo.insert_endpoint(_client("é" * 256), NOW)
+        assert repo.find_client("é" * 5000) is None
+        repo.insert_audit(at=NOW, actor_id=None, actor_name="u" * 5000, operation="GetKey",
+                          event="AuthenticationFailed", result="Denied", message="m" * 9000)
+    with store.transaction() as conn:
+        assert conn.execute(select(t.endpoints.c.name)).scalars().all() == ["é" * 256]
+        name, message = conn.execute(select(t.audit.c.actor_name, t.audit.c.message)).one()
+        assert name == "u" * 256 and message == "m" * 9000  # Text columns keep it all
 
 
 def test_postgresql_commits_of_non_durable_writes_do_not_wait_for_the_disk(
