@@ -130,6 +130,22 @@ def cmd_client_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_spread_keys(args: argparse.Namespace) -> int:
+    """Offline: keys in more than one realm (made before keys stopped going into every
+    realm where their creator may create), with their creators, to review."""
+    from datetime import datetime
+
+    from .app import init_data_dir
+    from .store.reports import spread_keys
+    db, _ = init_data_dir(_config(args))
+    with db.transaction() as conn:
+        keys = spread_keys(conn)
+    db.dispose()
+    print(json.dumps({"count": len(keys), "keys": keys}, indent=2,
+                     default=lambda v: v.isoformat() + "Z" if isinstance(v, datetime) else str(v)))
+    return 0
+
+
 def cmd_template_add(args: argparse.Namespace) -> int:
     """Offline: add a key template to the data directory."""
     from .app import init_data_dir
@@ -270,7 +286,8 @@ def cmd_create_key(args: argparse.Namespace) -> int:
         key = c.create_key(friendly_name=args.name, template=args.template,
                            datasets=[_pair(d) for d in args.dataset] or None,
                            length=args.length, cipher_type=args.cipher,
-                           attributes=dict(_pair(a) for a in args.attribute) or None)
+                           attributes=dict(_pair(a) for a in args.attribute) or None,
+                           realms=args.realm)
     _print_key(key, args.show_value)
     return 0
 
@@ -283,12 +300,23 @@ def cmd_get_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_value(args: argparse.Namespace) -> bytes:
+    """The key StoreKey sends: --hex, or base64 on standard input after the password line
+    (read through the same text stream as the password, once that is read)."""
+    try:
+        if args.value_stdin:
+            return base64.b64decode(sys.stdin.read().strip(), validate=True)
+        return bytes.fromhex(args.hex)
+    except ValueError:
+        raise SystemExit("kms-ws: the key is not " + ("base64" if args.value_stdin
+                                                        else "hex")) from None
+
+
 def cmd_store_key(args: argparse.Namespace) -> int:
-    value = base64.b64decode(sys.stdin.buffer.read().strip(), validate=True) \
-        if args.value_stdin else bytes.fromhex(args.hex)
-    with _client(args) as c:
+    with _client(args) as c:  # reads the password first
+        value = _key_value(args)
         print(c.store_key(value, friendly_name=args.name,
-                          datasets=[_pair(d) for d in args.dataset] or None))
+                          datasets=[_pair(d) for d in args.dataset] or None, realms=args.realm))
     return 0
 
 
@@ -372,6 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--realm", action="append", default=[])
     sp.set_defaults(func=cmd_template_add)
 
+    report = sub.add_parser("report", help="reports to review, from the data directory "
+                            "(offline)")
+    rsub = report.add_subparsers(dest="report_command", required=True, metavar="REPORT")
+    sp = rsub.add_parser("spread-keys", help="keys in more than one realm: their realms, "
+                         "when and by whom they were made (JSON)")
+    data_dir(sp)
+    sp.set_defaults(func=cmd_report_spread_keys)
+
     sp = sub.add_parser("deliver", help="run the UpdatePending delivery loop (serve starts it)")
     data_dir(sp)
     sp.set_defaults(func=cmd_deliver)
@@ -407,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--attribute", action="append", default=[], metavar="NAME=VALUE")
     sp.add_argument("--length", type=int, default=256, help="bits (default 256)")
     sp.add_argument("--cipher", help="cipher OID")
+    _key_realm_option(sp)
     sp.add_argument("--show-value", action="store_true", help="print the key (base64)")
     sp.set_defaults(func=cmd_create_key)
 
@@ -427,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the key (base64) from standard input (after the password line)")
     sp.add_argument("--name", help="friendly name")
     sp.add_argument("--dataset", action="append", default=[], metavar="NAME=VALUE")
+    _key_realm_option(sp)
     sp.set_defaults(func=cmd_store_key)
 
     sp = sub.add_parser("endpoint-status",
@@ -446,6 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--hex", action="store_true", help="print hex instead of base64")
     sp.set_defaults(func=cmd_random)
     return p
+
+
+def _key_realm_option(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--realm", action="append", default=[], metavar="REALM",
+                    help="realm URI the key goes into (repeatable; Create needed in each); "
+                    "default: your one default realm")
 
 
 def _master_key_parser(sub, data_dir) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ import pytest
 
 from kms_ws.client import KmsClient
 
+from .support.clients import ensure_realms
 from .support.postgres import PostgresCluster, shared_cluster, stop_shared_cluster
 from .support.server import ADMIN, ServerProcess, running_server
 from .support.validating import ValidatingPlugin
@@ -60,6 +61,7 @@ def client_factory(server: ServerProcess, admin: KmsClient, validator: Validatin
     def make(realms: tuple[str, ...] = ()) -> tuple[KmsClient, str, str]:
         name = f"client-{uuid.uuid4().hex[:8]}"
         password = f"pw-{uuid.uuid4().hex}"
+        ensure_realms(admin, realms)
         admin.register_endpoint("Client", name, password=password, realms=realms)
         c = make_client(server.url, name, password, validator)
         made.append(c)

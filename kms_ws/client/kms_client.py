@@ -116,12 +116,15 @@ class KmsClient:
     def register_endpoint(self, kind: str, name: str, *, password: str | None = None,
                           capabilities: Sequence[str] = (), description: str | None = None,
                           pep_attributes: DataSets | None = None,
-                          realms: Sequence[str] = (), certificate: bytes | None = None,
+                          realms: Sequence[str] | Mapping[str, Sequence[str]] = (),
+                          certificate: bytes | None = None,
                           symmetric_key: bytes | None = None,
                           wrapping_values: Mapping[str, bytes | x509.Certificate] | None = None
                           ) -> str:
         """One credential: a password, an X.509 certificate (PEM or DER; the endpoint
         then signs its requests, or authenticates with TLS) or an HMAC secret.
+        realms: realm URIs, or {realm URI: its rights there} (a client: every right when
+        none are named; a PEP: its registering client's own).
         wrapping_values: the endpoint's wrapping keys {WrappingKeyId: KEK or certificate}."""
         cred = None
         if password is not None:
@@ -135,8 +138,7 @@ class KmsClient:
             "RegisterEndpoint", Kind=kind, Name=name, Description=description,
             Capabilities=_caps(capabilities) if capabilities else None, Credential=cred,
             PepAttributes={"Attribute": _pairs(pep_attributes)} if pep_attributes else None,
-            RealmAssociations={"RealmAssociation": [{"Realm": r} for r in realms]}
-            if realms else None,
+            RealmAssociations=_realm_associations(realms),
             WrappingValues=_wrapping_values(wrapping_values) if wrapping_values else None)
         return str(res.EndpointId)
 
@@ -162,8 +164,10 @@ class KmsClient:
                    cipher_type: str | None = None, pep_id: str | None = None,
                    attributes: Mapping[str, str] | None = None,
                    description: str | None = None, wrapping_type: str | None = None,
-                   pep_proof: PepProver | None = None) -> Key:
-        """pep_proof: the PEP's prover (PepSigner), when the PEP authenticates itself."""
+                   pep_proof: PepProver | None = None, realms: Sequence[str] = ()) -> Key:
+        """pep_proof: the PEP's prover (PepSigner), when the PEP authenticates itself.
+        realms: the realms the key goes into (Create needed in each); none: the caller's
+        one default realm (a caller that may create in several must name them)."""
         tpl: dict[str, Any] = {}
         if template is not None:  # the template decides cipher and length
             tpl = {"TemplateId": template} if _is_guid(template) else {"TemplateName": template}
@@ -172,7 +176,8 @@ class KmsClient:
             "CreateKey", FriendlyName=friendly_name, **tpl, CipherType=cipher_type,
             KeyLength=length, DataSets=_datasets(datasets), PepId=pep_id,
             AttributeAssociations=_attrs(attributes), Description=description,
-            WrappingType=wrapping_type, _pep=(pep_proof, pep_id, None))
+            WrappingType=wrapping_type, RealmAssociations=_realm_associations(realms),
+            _pep=(pep_proof, pep_id, None))
         return self._key(res)
 
     def store_key(self, value: bytes, friendly_name: str | None = None,
@@ -180,15 +185,16 @@ class KmsClient:
                   pep_id: str | None = None, attributes: Mapping[str, str] | None = None,
                   description: str | None = None, wrapping_type: str = "none",
                   wrapping_key_id: str | None = None,
-                  pep_proof: PepProver | None = None) -> str:
+                  pep_proof: PepProver | None = None, realms: Sequence[str] = ()) -> str:
         """wrapping_type (a KEK type): the key travels wrapped under this client's KEK
-        `wrapping_key_id` (one of its wrapping_keys, registered with the server)."""
+        `wrapping_key_id` (one of its wrapping_keys, registered with the server).
+        realms: as for create_key."""
         res = self._call(
             "StoreKey", KeyBlob=self._unwrapper.blob_for_server(value, wrapping_type,
                                                                 wrapping_key_id),
             FriendlyName=friendly_name, CipherType=cipher_type, DataSets=_datasets(datasets),
             PepId=pep_id, AttributeAssociations=_attrs(attributes), Description=description,
-            _pep=(pep_proof, pep_id, None))
+            RealmAssociations=_realm_associations(realms), _pep=(pep_proof, pep_id, None))
         return str(res.KeyId)
 
     def get_key(self, key_id: str | None = None, friendly_name: str | None = None,
@@ -465,6 +471,16 @@ def _wrapping_values(values: Mapping[str, bytes | x509.Certificate]) -> dict[str
         else:
             items.append({"WrappingKeyId": kid, "SymmetricKey": bytes(v)})
     return {"WrappingValue": items}
+
+
+def _realm_associations(realms: Sequence[str] | Mapping[str, Sequence[str]]
+                        ) -> dict[str, Any] | None:
+    if not realms:
+        return None
+    if isinstance(realms, Mapping):
+        return {"RealmAssociation": [{"Realm": r, **({"Right": list(g)} if g else {})}
+                                     for r, g in realms.items()]}
+    return {"RealmAssociation": [{"Realm": r} for r in realms]}
 
 
 def _cap_names(res: Any) -> list[str]:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import enum
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from .errors import InvalidParameter
+from .errors import InvalidParameter, PermissionDenied
 
 _LABEL = r"[A-Za-z]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
 REALM_URI = re.compile(rf"realm://{_LABEL}(\.{_LABEL})*/[A-Za-z0-9._~\-]{{1,128}}")
@@ -82,6 +82,51 @@ def realms_with(grants: Grants, needed: Right) -> tuple[str, ...]:
     """The realms in which `grants` give at least `needed` (for queries that filter)."""
     return tuple(sorted(r for r, rights in grants.items()
                         if rights and max(rights) >= needed))
+
+
+def holds(grants: Grants, realm: str, right: Right) -> bool:
+    """Whether `grants` give `right` in `realm` itself (rights are a ladder: a higher right
+    implies the lower ones). The one place that reads a realm's rights as a ladder."""
+    rights = grants.get(realm, ())
+    return bool(rights) and max(rights) >= right
+
+
+def missing_rights(grants: Grants, realm: str, wanted: Iterable[Right]) -> list[Right]:
+    """The rights of `wanted` that `grants` do not give in `realm` (one may grant only
+    rights one holds)."""
+    return sorted(r for r in set(wanted) if not holds(grants, realm, r))
+
+
+def new_object_realms(grants: Grants, named: Sequence[str], default_realm: str, what: str,
+                      within: Sequence[str] | None = None,
+                      bound: str = "the template's realms") -> tuple[str, ...]:
+    """The realms a new object (a key, a policy, a client...) goes into. Named realms:
+    each needs the Create right, and all lie `within` the bound when there is one (the
+    realms of the template a key is made from). None named: ONE realm, never every realm
+    where the caller may create — the server's default realm when the caller may create
+    there (and it lies within the bound), else the caller's only such realm; with
+    several and no default the request must name them. `bound` names `within` in faults."""
+    creatable = {r for r in grants if holds(grants, r, Right.CREATE)}
+    if named:
+        wanted = sorted(set(named))
+        lacking = [r for r in wanted if r not in creatable]
+        if lacking:  # the same answer whether the realm exists or not
+            raise PermissionDenied(f"Create right needed in {', '.join(lacking)}")
+        outside = [r for r in wanted if within is not None and r not in within]
+        if outside:
+            raise InvalidParameter(f"{bound} ({', '.join(sorted(within or ()))}) do not "
+                                   f"include {', '.join(outside)}")
+        return tuple(wanted)
+    candidates = sorted(creatable & set(within) if within is not None else creatable)
+    if default_realm in candidates:
+        return (default_realm,)
+    if len(candidates) == 1:
+        return (candidates[0],)
+    if not candidates:
+        raise PermissionDenied("no Create right in " + (
+            f"{bound} ({', '.join(sorted(within))})" if within is not None else "any realm"))
+    raise InvalidParameter(f"name the realm(s) for the new {what} (RealmAssociations): "
+                           f"the caller may create in {', '.join(candidates)}")
 
 
 def format_rights(rights: Iterable[Right]) -> str:

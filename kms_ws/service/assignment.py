@@ -4,18 +4,27 @@ binding reported this way is recorded (separately from the policy).
 
 Without a policy that applies, GetKey by data returns the newest key already bound to
 all the data sets presented (nothing is created). A request for decryption never creates
-a key: it gets the newest key bound to the data."""
+a key: it gets the newest key bound to the data.
+
+Realms (issue 12.1). A key the policy creates goes into the policy's realms — those an
+administrator associated it with, holding Create in each — narrowed to the realms of the
+policy's template when that has realms; never into realms the caller's grants pick. A
+key is only ever handed to a caller (and PEP) holding a right in one of its realms: a
+pool key the caller cannot use (the policy was extended to the caller's realm after the
+key was made) is replaced by a new one in the policy's realms, as one that can no longer
+encrypt is."""
 
 from __future__ import annotations
 
 from ..crypto.random import generate_key
 from ..domain import assignment, ciphers
-from ..domain.errors import KeyNotFound, NotFound
+from ..domain.errors import InvalidParameter, KeyNotFound, NotFound
 from ..domain.lifecycle import effective_state
 from ..domain.model import Endpoint, Key, KeyState, KeyUsage, SourceKind
 from ..domain.realms import Right, realm_object_id, realms_with
 from .admin.assignment_policy import to_domain
 from .context import RequestContext
+from .key_creation import insert_key, new_key
 from .key_versions import load_key
 from .messages import GetKeyRequest
 
@@ -72,28 +81,32 @@ def _assigned_key(ctx: RequestContext, caller: Endpoint, policy: assignment.Assi
         newest = ctx.repo.newest_assigned_key(policy.policy_id)
         if newest is not None:
             key = load_key(ctx, newest)
-            if _can_encrypt(key, ctx) and \
+            if _can_encrypt(key, ctx) and set(key.realms) & set(usable) and \
                     assignment.pool_key_still_current(policy, key.created_at, ctx.now):
                 return key
-    return _create(ctx, caller, policy, req, realm_ids)
+    return _create(ctx, caller, policy, req, usable, realm_ids)
 
 
 def _create(ctx: RequestContext, caller: Endpoint, policy: assignment.AssignmentPolicy,
-            req: GetKeyRequest, realm_ids: list[str]) -> Key:
-    from .keys import _insert, _new_key
+            req: GetKeyRequest, usable: tuple[str, ...], realm_ids: list[str]) -> Key:
     template = ctx.repo.get_template(template_id=policy.template_id) \
         if policy.template_id else None
     if policy.template_id and template is None:
         raise NotFound(f"no key template {policy.template_id}")
     cipher_type, length = ciphers.resolve(template.cipher_type if template else None,
                                           template.length_bits if template else None)
-    key = _new_key(ctx, caller, cipher_type, length, None, None, template, (),
-                   req.datasets if policy.generation == "PerDataSet" else (), None,
-                   SourceKind.KMS, None)
-    realms = [o.name for o in (ctx.repo.get_object("Realm", i) for i in realm_ids)
-              if o is not None and o.name]
-    key.realms = tuple(sorted(template.realms if template and template.realms else realms))
+    realms = {o.name for o in (ctx.repo.get_object("Realm", i) for i in realm_ids)
+              if o is not None and o.name}
+    if template is not None and template.realms:
+        realms &= set(template.realms)
+    if not realms & set(usable):
+        raise InvalidParameter(f"key-assignment policy {policy.policy_id} makes its keys in "
+                               f"{', '.join(sorted(realms)) or 'no realm'} (its realms and "
+                               "its template's): none the caller (and its PEP) may use")
+    key = new_key(ctx, cipher_type, length, None, None, template, (),
+                  req.datasets if policy.generation == "PerDataSet" else (), None,
+                  SourceKind.KMS, None, sorted(realms))
     key.value = generate_key(length)
-    _insert(ctx, caller, key)
+    insert_key(ctx, caller, key)
     ctx.repo.associate("KeyAssignmentPolicy", policy.policy_id, "Key", key.key_id)
     return key

@@ -1,4 +1,9 @@
-"""§6.1 RegisterEndpoint: a KMS client (by an administrator) or a PEP (by its client)."""
+"""§6.1 RegisterEndpoint: a KMS client (by an administrator) or a PEP (by its client).
+
+Nobody grants more than it holds, and naming a realm never creates it (issue 12.4): a
+client is registered as AdminCreate makes one (admin.endpoints.client_grants); a PEP
+starts with the rights of whoever registers it (§4.6), in realms where that caller holds
+rights, or with fewer rights when the request names them."""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from ..crypto.passwords import hash_password
 from ..domain.errors import (AlreadyExists, InvalidParameter, PermissionDenied,
                              UnsupportedAuthenticationMode)
 from ..domain.model import PEP_AUTH_NONE, ClientState, CredentialType, Endpoint, EndpointKind
-from ..domain.realms import ALL_RIGHTS, check_realm_uri
-from .admin.realm import ensure_realm
+from ..domain.realms import Right, check_realm_uri, parse_rights
+from .admin.base import require_realm
+from .admin.endpoints import check_grantable, client_grants
 from .authentication import SIGNED, SUPPORTED
 from .context import RequestContext
 from .credentials import register_signing
@@ -24,15 +30,11 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
     assert caller is not None
     if req.kind is EndpointKind.CLIENT and not caller.is_admin:
         raise PermissionDenied("only an administrator registers KMS clients")
+    asked = [(check_realm_uri(a.realm), a.rights) for a in req.realms]
+    grants = client_grants(ctx, asked) if req.kind is EndpointKind.CLIENT \
+        else _pep_grants(ctx, caller, asked)
     if ctx.repo.endpoint_name_taken(req.kind, req.name):
         raise AlreadyExists(f"a {req.kind.value} named {req.name!r} is already registered")
-    realms = _realms(ctx, caller, req.realms, req.kind)
-    for realm in realms:
-        ensure_realm(ctx, realm)
-    # A PEP starts with the rights of its registering client (§4.6); a client registered
-    # by an administrator gets every right in the realms named.
-    grants = {r: caller.grants.get(r, ALL_RIGHTS) if req.kind is EndpointKind.PEP
-              else ALL_RIGHTS for r in realms}
     cred_type, password_hash = _credential(req)
     ep = Endpoint(
         endpoint_id=str(uuid.uuid4()), kind=req.kind, name=req.name, state=ClientState.ACTIVE,
@@ -52,16 +54,26 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
     return RegisterEndpointResult(ep.endpoint_id, ep.kind)
 
 
-def _realms(ctx: RequestContext, caller: Endpoint, asked: tuple[str, ...],
-            req_kind: EndpointKind) -> tuple[str, ...]:
-    if not asked:  # a PEP joins its client's realms; a client the default realm
-        if req_kind is EndpointKind.PEP and caller.realms:
-            return caller.realms
-        return (ctx.settings.default_realm,)
-    outside = set(asked) - set(caller.realms)
-    if outside and not caller.is_admin:
-        raise PermissionDenied(f"not a member of {', '.join(sorted(outside))}")
-    return tuple(sorted({check_realm_uri(r) for r in asked}))
+def _pep_grants(ctx: RequestContext, caller: Endpoint,
+                asked: list[tuple[str, tuple[str, ...]]]) -> dict[str, frozenset[Right]]:
+    """A new PEP's grants: in each realm named — one where the caller holds rights — the
+    rights named (only ones the caller holds there) or else the caller's own there; none
+    named: the caller's realms and rights."""
+    if caller.is_admin:  # realms are visible to administrators: an unknown one is named
+        for realm, _ in asked:
+            require_realm(ctx, realm)
+    if not asked:
+        if not caller.grants:
+            raise PermissionDenied(f"{caller.name} holds no right in any realm")
+        return dict(caller.grants)
+    out: dict[str, frozenset[Right]] = {}
+    for realm, rights in asked:
+        held = caller.grants.get(realm)
+        if not held:  # the same answer whether the realm exists or not
+            raise PermissionDenied(f"{caller.name} holds no right in {realm}")
+        out[realm] = parse_rights(rights) if rights else held
+        check_grantable(ctx, realm, out[realm])
+    return out
 
 
 def _credential(req: RegisterEndpointRequest) -> tuple[CredentialType, str | None]:

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
-from ..crypto import sealing
 from ..crypto.random import generate_key
 from ..domain import ciphers
 from ..domain.errors import (AmbiguousReference, InternalError, InvalidParameter, KeyNotFound,
                              KeyNotUsable, NotFound, PepProofRequired, PermissionDenied,
                              SignatureInvalid, WrappingUnavailable)
 from ..domain.lifecycle import check_deliverable, effective_state
-from ..domain.model import (DataSet, Endpoint, EndpointKind, Extensions, Key, KeyState,
-                            KeyTemplate, KeyUsage, NameValue, SourceKind)
+from ..domain.model import Endpoint, EndpointKind, Key, KeyTemplate, KeyUsage, SourceKind
 from ..domain.realms import Right, effective_right, realms_with
 from . import policies
 from .admin.endpoints import pep_serves
-from .pep_auth import authenticate_pep, require_owner_proof, require_pep_layer
-from .key_versions import apply_retention, load_key
-from . import notifications
+from .assignment import key_for_data
 from .context import RequestContext
 from .delivery import Delivery, accept, apply, start_delivery
+from .key_creation import insert_key, key_realms, new_key
+from .key_versions import apply_retention, load_key
 from .messages import (CreateKeyRequest, GetKeyRequest, GetKeyResult, KeyResult, StoreKeyRequest,
                        StoreKeyResult)
-
-DEFAULT_T_CACHED = 3600
+from .pep_auth import authenticate_pep, require_owner_proof, require_pep_layer
 
 
 def create_key(ctx: RequestContext, req: CreateKeyRequest) -> KeyResult:
@@ -37,12 +33,13 @@ def create_key(ctx: RequestContext, req: CreateKeyRequest) -> KeyResult:
     else:
         cipher_type, length = ciphers.resolve(req.cipher_type, req.length_bits)
     pep = _pep_for(ctx, caller, req.pep_id, "CreateKey")
+    realms = key_realms(ctx, caller, req.realms, template, pep)
     delivery = start_delivery(ctx, caller, pep, req.wrapping_type)
     require_pep_layer(pep, delivery.pep_keys)
-    key = _new_key(ctx, caller, cipher_type, length, req.friendly_name, req.description,
-                   template, req.attributes, req.datasets, pep, SourceKind.KMS, None)
+    key = new_key(ctx, cipher_type, length, req.friendly_name, req.description, template,
+                  req.attributes, req.datasets, pep, SourceKind.KMS, None, realms)
     key.value = generate_key(length)
-    _insert(ctx, caller, key)
+    insert_key(ctx, caller, key)
     # A wrapping that cannot be made raises here and rolls the creation back.
     return KeyResult(apply(ctx, delivery, key, policies.wrapping_for(ctx, key, caller, pep)))
 
@@ -52,12 +49,13 @@ def store_key(ctx: RequestContext, req: StoreKeyRequest) -> StoreKeyResult:
     value = accept(ctx, caller, req)
     cipher_type, length = ciphers.resolve(req.cipher_type, len(value) * 8)
     pep = _pep_for(ctx, caller, req.pep_id, "StoreKey")
+    realms = key_realms(ctx, caller, req.realms, None, pep)
     source = SourceKind.PEP if pep is not None else SourceKind.CLIENT
-    key = _new_key(ctx, caller, cipher_type, length, req.friendly_name, req.description, None,
-                   req.attributes, req.datasets, pep, source,
-                   pep.endpoint_id if pep is not None else caller.endpoint_id)
+    key = new_key(ctx, cipher_type, length, req.friendly_name, req.description, None,
+                  req.attributes, req.datasets, pep, source,
+                  pep.endpoint_id if pep is not None else caller.endpoint_id, realms)
     key.value = value
-    _insert(ctx, caller, key)
+    insert_key(ctx, caller, key)
     return StoreKeyResult(key.key_id, key.version)
 
 
@@ -81,7 +79,6 @@ def get_key(ctx: RequestContext, req: GetKeyRequest) -> GetKeyResult:
         key = _single(ctx, ids, req.friendly_name)
         return GetKeyResult((_deliver(ctx, key, req.usage, caller, pep, dl),))
     if req.datasets:
-        from .assignment import key_for_data
         return GetKeyResult((_deliver(ctx, key_for_data(ctx, caller, req, usable), req.usage,
                                       caller, pep, dl),))
     readable = _usable_realms(caller, pep, Right.READ)
@@ -141,47 +138,6 @@ def _usable_realms(caller: Endpoint, pep: Endpoint | None, right: Right) -> tupl
     if pep is not None:  # the key ends up at the PEP: it needs a right there as well
         realms &= set(realms_with(pep.grants, Right.REFERENCE))
     return tuple(sorted(realms))
-
-
-def _new_key(ctx: RequestContext, caller: Endpoint, cipher_type: str, length: int,
-             friendly_name: str | None, description: str | None, template: KeyTemplate | None,
-             attributes: Sequence[NameValue], datasets: Sequence[DataSet],
-             pep: Endpoint | None, source: SourceKind, source_id: str | None) -> Key:
-    merged = {a.name: a for a in (template.attributes if template else ())}
-    merged.update({a.name: a for a in attributes})
-    creatable = realms_with(caller.grants, Right.CREATE)
-    realms = tuple(sorted(set(template.realms) & set(creatable))) if template and \
-        template.realms else creatable
-    if not realms:
-        raise PermissionDenied(f"client {caller.name} has no Create right in "
-                               + ("the template's realms" if template else "any realm"))
-    return Key(
-        key_id=str(uuid.uuid4()), state=KeyState.ACTIVE, cipher_type=cipher_type,
-        length_bits=length, version=1, edit_datetime=ctx.now, created_at=ctx.now,
-        t_cached=template.t_cached if template else DEFAULT_T_CACHED,
-        friendly_name=friendly_name, description=description or
-        (template.description if template else None), source_kind=source, source_id=source_id,
-        template_id=template.template_id if template else None,
-        pep_id=pep.endpoint_id if pep else None,
-        attributes=tuple(sorted(merged.values(), key=lambda a: a.name)),
-        datasets=tuple(_unique(datasets)), realms=realms,
-        extensions=template.extensions if template else Extensions())
-
-
-def _unique(datasets: Sequence[DataSet]) -> list[DataSet]:
-    seen: dict[tuple[str, str], DataSet] = {}
-    for d in datasets:
-        seen.setdefault((d.name, d.value), d)
-    return list(seen.values())
-
-
-def _insert(ctx: RequestContext, caller: Endpoint, key: Key) -> None:
-    assert key.value is not None
-    apply_retention(ctx, key)
-    master_id, aead = ctx.sealing_key()
-    sealed = sealing.seal(aead, key.key_id, key.version, key.value)
-    seq = ctx.repo.insert_key(key, sealed, master_id, caller.endpoint_id, ctx.now)
-    notifications.key_changed(ctx, key, seq)
 
 
 def _load_visible(ctx: RequestContext, caller: Endpoint, key_id: str,

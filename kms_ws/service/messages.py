@@ -54,6 +54,15 @@ class RegisterWrappingValuesResult:
 
 
 @dataclass(frozen=True)
+class RealmAssociation:
+    """A realm named in a request, with the rights asked for there (endpoints only: a key
+    or other object is *in* realms, without rights)."""
+
+    realm: str
+    rights: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RegisterEndpointRequest:
     kind: EndpointKind
     name: str
@@ -63,7 +72,7 @@ class RegisterEndpointRequest:
     credential: Credential | None = None
     pep_attributes: tuple[NameValue, ...] = ()
     attributes: tuple[NameValue, ...] = ()
-    realms: tuple[str, ...] = ()
+    realms: tuple[RealmAssociation, ...] = ()
     wrapping_values: tuple[WrappingValue, ...] = ()
 
 
@@ -113,6 +122,7 @@ class CreateKeyRequest:
     attributes: tuple[NameValue, ...] = ()
     description: str | None = None
     wrapping_type: str | None = None
+    realms: tuple[RealmAssociation, ...] = ()  # none: the caller's one default realm
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,7 @@ class StoreKeyRequest:
     pep_id: str | None = None
     attributes: tuple[NameValue, ...] = ()
     description: str | None = None
+    realms: tuple[RealmAssociation, ...] = ()  # none: the caller's one default realm
 
 
 @dataclass(frozen=True)

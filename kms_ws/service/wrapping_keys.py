@@ -14,7 +14,9 @@ from ..crypto import sealing
 from ..crypto.wrapping import load_certificate
 from ..domain.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
 from ..domain.model import Endpoint, EndpointKind
+from ..domain.realms import Right
 from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
+from .admin.base import need_everywhere
 from .context import RequestContext
 from .messages import (
     RegisterWrappingValuesRequest,
@@ -87,12 +89,17 @@ def _insert(ctx: RequestContext, target: Endpoint, v: WrappingValue, ordinal: in
 
 
 def _target(ctx: RequestContext, caller: Endpoint, endpoint_id: str | None) -> Endpoint:
-    """The caller itself, a PEP associated with it, or (administrators) any endpoint."""
+    """The caller itself, a PEP it registered, or (administrators) an endpoint in whose
+    every realm the administrator holds Edit: a wrapping key decides who can open what
+    the endpoint receives (issue 12.4)."""
     if endpoint_id is None or endpoint_id == caller.endpoint_id:
         return caller
     ep = ctx.repo.get_endpoint(endpoint_id)
     if ep is None:
         raise NotFound(f"no endpoint {endpoint_id}")
-    if caller.is_admin or (ep.kind is EndpointKind.PEP and ep.owner_id == caller.endpoint_id):
+    if ep.kind is EndpointKind.PEP and ep.owner_id == caller.endpoint_id:
+        return ep
+    if caller.is_admin:
+        need_everywhere(ctx, ep.realms, Right.EDIT, f"endpoint {endpoint_id}")
         return ep
     raise PermissionDenied(f"{caller.name} may not set the wrapping keys of {endpoint_id}")

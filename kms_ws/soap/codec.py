@@ -72,10 +72,12 @@ def _capabilities(el: etree._Element | None) -> tuple[str, ...]:
     return tuple((_text(c, "Name") or "") for c in el.iterfind(_K + "Capability"))
 
 
-def _realms(el: etree._Element | None) -> tuple[str, ...]:
+def _realms(el: etree._Element | None) -> tuple[m.RealmAssociation, ...]:
     if el is None:
         return ()
-    return tuple((_text(r, "Realm") or "") for r in el.iterfind(_K + "RealmAssociation"))
+    return tuple(m.RealmAssociation(_text(r, "Realm") or "",
+                                    tuple(text_of(g).strip() for g in r.iterfind(_K + "Right")))
+                 for r in el.iterfind(_K + "RealmAssociation"))
 
 
 def _b64(v: str) -> bytes:
@@ -148,7 +150,8 @@ def _create(el: etree._Element) -> m.CreateKeyRequest:
         length_bits=_int(el, "KeyLength"), datasets=_datasets(_child(el, "DataSets")),
         pep_id=_text(el, "PepId"),
         attributes=_pairs(_child(el, "AttributeAssociations"), "Attribute"),
-        description=_text(el, "Description"), wrapping_type=_text(el, "WrappingType"))
+        description=_text(el, "Description"), wrapping_type=_text(el, "WrappingType"),
+        realms=_realms(_child(el, "RealmAssociations")))
 
 
 def _store(el: etree._Element) -> m.StoreKeyRequest:
@@ -163,7 +166,7 @@ def _store(el: etree._Element) -> m.StoreKeyRequest:
         cipher_type=_text(el, "CipherType"), datasets=_datasets(_child(el, "DataSets")),
         pep_id=_text(el, "PepId"),
         attributes=_pairs(_child(el, "AttributeAssociations"), "Attribute"),
-        description=_text(el, "Description"))
+        description=_text(el, "Description"), realms=_realms(_child(el, "RealmAssociations")))
 
 
 def _get(el: etree._Element) -> m.GetKeyRequest:

@@ -29,14 +29,14 @@ def listed(client: KmsClient) -> dict[str, Key]:
 def test_update_list_follows_a_keys_realms(server: ServerProcess, admin: KmsClient,  # type: ignore[no-untyped-def]
                                            new_realm, principal) -> None:
     a, b, c = new_realm(), new_realm(), new_realm()
-    maker, _ = principal({a: ("Create",), b: ("Create",)})  # its keys go into a and b
+    maker, _ = principal({a: ("Create",), b: ("Create",)})  # it puts its keys into a and b
     reader_a, _ = principal({a: ("Read",)})
     reader_b, _ = principal({b: ("Read",)})
     reader_c, _ = principal({c: ("Read",)})
     user_a, _ = principal({a: ("Reference",)})  # may use keys of a, not list them
     only_a, _ = principal({a: ("Create",)})
-    both = maker.create_key(friendly_name="in-a-and-b")
-    stored = maker.store_key(os.urandom(32), friendly_name="stored-in-a-and-b")
+    both = maker.create_key(friendly_name="in-a-and-b", realms=[a, b])
+    stored = maker.store_key(os.urandom(32), friendly_name="stored-in-a-and-b", realms=[a, b])
     mine = only_a.create_key(friendly_name="in-a-only")
     assert sorted(both.realms) == sorted((a, b))
     assert set(listed(reader_a)) == {both.key_id, stored, mine.key_id}

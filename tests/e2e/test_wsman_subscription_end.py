@@ -163,8 +163,8 @@ def test_read_kept_in_one_realm_keeps_the_subscription(srv: ServerProcess, admin
         admin.admin_disassociate("Client", member.client_id, "Realm", member.realm)
         assert count(srv, "subscriptions") == before + 1
         c.renew_subscription(sub)  # still there
-        key = admin.create_key(friendly_name="in-other")
-        assert other in key.realms  # the administrator's new keys go in its realms
+        key = admin.create_key(friendly_name="in-other", realms=[other])
+        assert key.realms == [other]
         assert listener.wait_for(1, 15), "still told about the realm it reads"
         assert listener.ended == []
         c.unsubscribe(sub)

@@ -9,6 +9,7 @@ import pytest
 
 from kms_ws.client import KmsClient
 
+from ..e2e.conftest import new_realm, principal  # noqa: F401  (shared fixtures)
 from ..support.pep import Setup
 from ..support.server import ServerProcess
 

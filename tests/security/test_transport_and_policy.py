@@ -8,13 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from kms_ws.client import KmsClient, KmsFault
+from kms_ws.security import wssecurity
+from kms_ws.security.certificates import self_signed
 
+from ..support.clients import ensure_realms
 from ..support.envelopes import envelope
 from ..support.pki import CA
 from ..support.server import ADMIN, ServerProcess, kms
-from ..support.signing import register_signer, signed
+from ..support.signing import new_key, register_signer, signed
 from ..support.validating import post
 
 SIGNED_REALM = "realm://test/signed"
@@ -71,8 +75,22 @@ def test_no_client_certificate_still_connects_with_basic(tls_server: ServerProce
         assert len(admin.get_random_bytes(8)) == 8
 
 
-def test_realm_requiring_signatures(tls_server: ServerProcess, pki: CA) -> None:
-    with _admin(tls_server, pki) as admin:
+def _signing_admin(srv: ServerProcess, pki: CA, tmp_path: Path) -> KmsClient:
+    """An administrator that signs its requests, registered offline: one that holds rights
+    in a realm requiring signatures (as granting rights there needs) must sign."""
+    name = f"signing-admin-{uuid.uuid4().hex[:6]}"
+    key = new_key()
+    cert = self_signed(key, name)
+    (tmp_path / "admin.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    kms("client", "add", name, "--admin", "--cert", str(tmp_path / "admin.pem"),
+        "--data-dir", str(srv.data_dir))
+    return KmsClient(srv.url, signing_key=wssecurity.SigningKey(key, cert),
+                     verify=str(pki.pem))
+
+
+def test_realm_requiring_signatures(tls_server: ServerProcess, pki: CA, tmp_path: Path) -> None:
+    with _signing_admin(tls_server, pki, tmp_path) as admin:
+        ensure_realms(admin, (SIGNED_REALM, "realm://test/open"))
         pw_name = f"pw-{uuid.uuid4().hex[:6]}"
         admin.register_endpoint("Client", pw_name, password="a-long-password",
                                 realms=[SIGNED_REALM])

@@ -17,6 +17,7 @@ from kms_ws.security import wssecurity
 from kms_ws.security.certificates import self_signed
 from kms_ws.xmlns import SOAP, WSA, WSU
 
+from .clients import ensure_realms
 from .envelopes import envelope
 
 XMLSEC1 = "xmlsec1"
@@ -49,6 +50,7 @@ def register_signer(admin: KmsClient, kind: str = "ec", *, by_name: bool = False
     key = new_key(kind)
     cert = self_signed(key, name)
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    ensure_realms(admin, realms)
     endpoint_id = admin.register_endpoint("Client", name, certificate=cert_pem, realms=realms)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())

@@ -10,7 +10,8 @@ from typing import Any
 from ...domain.errors import (AlreadyExists, InvalidParameter, NotFound, PermissionDenied,
                               StaleVersion)
 from ...domain.model import AdminObject, Endpoint
-from ...domain.realms import Right, check_realm_uri, effective_right, realms_with
+from ...domain.realms import (Right, check_realm_uri, effective_right, holds,
+                              new_object_realms, realms_with)
 from .. import notifications
 from ..context import RequestContext
 from .messages import AdminRequest, Document, Ref
@@ -38,6 +39,21 @@ def need(ctx: RequestContext, realms: Sequence[str], right: Right, what: str) ->
                                f"give {have.label}")
 
 
+def need_everywhere(ctx: RequestContext, realms: Sequence[str], right: Right,
+                    what: str) -> None:
+    """Raise unless the caller holds `right` in EVERY realm of `realms`: what is done to an
+    endpoint (its credentials, state, rights, wrapping keys) reaches into each realm it
+    belongs to, so an administrator of one of them alone may not do it (issue 12.4). An
+    endpoint the caller holds no right on does not exist for it (NotFound)."""
+    assert ctx.caller is not None
+    if effective_right(ctx.caller.grants, realms) is None:
+        raise NotFound(f"no {what}")
+    lacking = [r for r in realms if not holds(ctx.caller.grants, r, right)]
+    if lacking:
+        raise PermissionDenied(f"{right.label} right needed in every realm of {what}; the "
+                               f"caller lacks it in {', '.join(lacking)}")
+
+
 def realm_list(doc: Document) -> list[tuple[str, tuple[str, ...]]]:
     """(realm URI, rights) pairs from a document's RealmAssociations."""
     box = doc.get("RealmAssociations") or {}
@@ -46,22 +62,13 @@ def realm_list(doc: Document) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def realms_for_new(ctx: RequestContext, doc: Document) -> tuple[str, ...]:
-    """The realms a new object goes into: those named (Create right needed in each), or
-    the default realm, or the caller's only realm with Create."""
+    """The realms a new object goes into: those named (each must exist, and the caller
+    hold Create there), or the caller's one default (domain.realms.new_object_realms)."""
     assert ctx.caller is not None
     asked = [r for r, _ in realm_list(doc)]
-    creatable = realms_with(ctx.caller.grants, Right.CREATE)
-    if not asked:
-        if ctx.settings.default_realm in creatable:
-            return (ctx.settings.default_realm,)
-        if len(creatable) == 1:
-            return creatable
-        raise InvalidParameter("name the realm(s) for the new object (RealmAssociations)")
     for realm in asked:
         require_realm(ctx, realm)
-        if realm not in creatable:
-            raise PermissionDenied(f"Create right needed in {realm}")
-    return tuple(sorted(set(asked)))
+    return new_object_realms(ctx.caller.grants, asked, ctx.settings.default_realm, "object")
 
 
 def require_realm(ctx: RequestContext, uri: str) -> AdminObject:

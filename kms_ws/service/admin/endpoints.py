@@ -3,7 +3,14 @@
 Realm associations of an endpoint carry rights (§4.5): associating a client with a realm
 names its rights there (all of them when none are named); associating again changes
 them. A PEP receives keys only through clients associated with it: its registering
-client, and those an administrator associates."""
+client, and those an administrator associates.
+
+Administrators stay inside their realms (issue 12.4): reading an endpoint needs Read in
+one of its realms, but acting on it (edit, credentials, state, associations, wrapping
+keys) needs Edit in EVERY realm it belongs to, and deleting it Delete in every one: an
+administrator of one realm cannot take over an endpoint that also holds rights in
+another. Rights are granted only in realms where the administrator holds Create, only
+those it holds itself, and only in realms that exist."""
 
 from __future__ import annotations
 
@@ -14,10 +21,12 @@ from ...domain.errors import (AlreadyExists, InUse, InvalidParameter, NotFound,
                               PermissionDenied)
 from ...domain.model import (PEP_AUTH_NONE, ClientState, CredentialType, Endpoint,
                              EndpointKind, NameValue)
-from ...domain.realms import ALL_RIGHTS, Right, parse_rights, realms_with
+from ...domain.realms import (ALL_RIGHTS, Right, format_rights, missing_rights,
+                              new_object_realms, parse_rights, realms_with)
 from .. import credentials, subscription_end
 from ..context import RequestContext
-from .base import (Kind, check_version, is_guid, need, realm_doc, realm_list, require_realm)
+from .base import (Kind, check_version, is_guid, need, need_everywhere, realm_doc, realm_list,
+                   require_realm)
 from .common import clean, pair_doc, pairs, policy_ids
 from .endpoint_type import capability_names
 from .messages import AdminRequest, Document, Ref
@@ -30,10 +39,13 @@ class EndpointKindBase(Kind):
         return ep.realms if ep and ep.kind is self.endpoint_kind else None
 
     def load(self, ctx: RequestContext, object_id: str, right: Right) -> Endpoint:
+        """The endpoint, with `right` on it: Read or Reference in one of its realms, Edit
+        or Delete in every one of them."""
         ep = ctx.repo.get_endpoint(object_id) if is_guid(object_id) else None
         if ep is None or ep.kind is not self.endpoint_kind:
             raise NotFound(f"no {self.element} {object_id}")
-        need(ctx, ep.realms, right, f"{self.element} {object_id}")
+        check = need_everywhere if right >= Right.EDIT else need
+        check(ctx, ep.realms, right, f"{self.element} {object_id}")
         return ep
 
     def get(self, ctx: RequestContext, object_id: str) -> Document:
@@ -106,22 +118,37 @@ def grant_realm(ctx: RequestContext, ep: Endpoint, realm: str, rights: tuple[str
     require_realm(ctx, realm)
     if realm not in realms_with(ctx.caller.grants, Right.CREATE):
         raise PermissionDenied(f"Create right needed in {realm} to grant rights there")
-    ctx.repo.grant(ep.endpoint_id, realm, parse_rights(rights) if rights else ALL_RIGHTS)
+    granted = parse_rights(rights) if rights else ALL_RIGHTS
+    check_grantable(ctx, realm, granted)
+    ctx.repo.grant(ep.endpoint_id, realm, granted)
 
 
-def grants_from(ctx: RequestContext, doc: Document) -> dict[str, frozenset[Right]]:
+def check_grantable(ctx: RequestContext, realm: str, rights: frozenset[Right]) -> None:
+    """One grants only rights one holds, in that realm."""
     assert ctx.caller is not None
-    creatable = realms_with(ctx.caller.grants, Right.CREATE)
-    out: dict[str, frozenset[Right]] = {}
-    for realm, rights in realm_list(doc):
+    if not rights:
+        raise InvalidParameter(f"no right named for {realm}")
+    lacking = missing_rights(ctx.caller.grants, realm, rights)
+    if lacking:
+        raise PermissionDenied(f"only rights the caller holds are granted; it lacks "
+                               f"{format_rights(lacking)} in {realm}")
+
+
+def client_grants(ctx: RequestContext, asked: list[tuple[str, tuple[str, ...]]]
+                  ) -> dict[str, frozenset[Right]]:
+    """The grants of a new client (AdminCreate, RegisterEndpoint): in each realm named
+    (it must exist; the administrator needs Create there) the rights named, all of them
+    when none are, each one the administrator holds itself; none named: every right in
+    the administrator's one default realm (domain.realms.new_object_realms)."""
+    assert ctx.caller is not None
+    for realm, _ in asked:
         require_realm(ctx, realm)
-        if realm not in creatable:
-            raise PermissionDenied(f"Create right needed in {realm}")
-        out[realm] = parse_rights(rights) if rights else ALL_RIGHTS
-    if not out:
-        if ctx.settings.default_realm not in creatable:
-            raise InvalidParameter("name the realm(s) of the new client")
-        out[ctx.settings.default_realm] = ALL_RIGHTS
+    named = dict(asked)
+    out: dict[str, frozenset[Right]] = {}
+    for realm in new_object_realms(ctx.caller.grants, list(named), ctx.settings.default_realm,
+                                   "client"):
+        out[realm] = parse_rights(named[realm]) if named.get(realm) else ALL_RIGHTS
+        check_grantable(ctx, realm, out[realm])
     return out
 
 
@@ -156,6 +183,7 @@ class ClientKind(EndpointKindBase):
 
     def create(self, ctx: RequestContext, req: AdminRequest) -> Document:
         doc = req.document or {}
+        grants = client_grants(ctx, realm_list(doc))  # may the caller put it there at all
         _no_credential_tuples(doc)
         cred = req.credential
         if cred is None or cred.type is not CredentialType.USERNAME_PASSWORD or \
@@ -169,7 +197,7 @@ class ClientKind(EndpointKindBase):
         ep = Endpoint(endpoint_id=doc.get("ClientId") or str(uuid.uuid4()),
                       kind=EndpointKind.CLIENT, name=name, state=ClientState.ACTIVE,
                       credential_type=CredentialType.USERNAME_PASSWORD, version=1,
-                      grants=grants_from(ctx, doc), capabilities=tuple(capability_names(doc)),
+                      grants=grants, capabilities=tuple(capability_names(doc)),
                       attributes=pairs(doc, "Attributes"),
                       endpoint_type_id=doc.get("EndpointTypeId"),
                       is_admin=doc.get("Administrator") in ("true", "1"),
@@ -293,7 +321,8 @@ class PepKind(EndpointKindBase):
         if target.kind != "Client":
             return super().associate(ctx, object_id, target, rights)
         ep = self.load(ctx, object_id, Right.EDIT)
-        ClientKind().load(ctx, target.object_id, Right.REFERENCE)
+        # the client will act for the PEP: that changes the client too
+        ClientKind().load(ctx, target.object_id, Right.EDIT)
         if target.object_id == ep.owner_id or not ctx.repo.associate(
                 "Pep", object_id, "Client", target.object_id):
             raise AlreadyExists(f"client {target.object_id} is already associated")

@@ -17,6 +17,7 @@ class PolicyKind(StoredKind):
     id_field = "PolicyId"
     policy = True
     realm_assigns = False  # True: a realm association is what the policy applies to
+    target_right = Right.EDIT  # needed on what the policy is associated with
 
     def edited_state(self, obj: AdminObject, wanted: str | None) -> str | None:
         if wanted is None:
@@ -43,7 +44,7 @@ class PolicyKind(StoredKind):
                                    f"{', '.join(sorted(self.applies_to()))}, not {target.kind}")
         from .registry import target_realms
         obj = self.load(ctx, object_id, Right.EDIT)
-        target_realms(ctx, target, Right.EDIT)
+        target_realms(ctx, target, self.target_right)
         taken = ctx.repo.sources_of(target.kind, _stored_id(target), [self.element])
         if self.realm_assigns and (self.element, object_id) in taken:
             raise AlreadyExists(f"{self.element} {object_id} already applies there")

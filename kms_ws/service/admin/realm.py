@@ -61,12 +61,9 @@ class RealmKind(StoredKind):
         subscription_end.review(ctx.repo, ctx.caller.endpoint_id, ctx.now)
 
 
-def ensure_realm(ctx: RequestContext, uri: str) -> None:
-    """Create the Realm object for `uri` if missing (endpoint registration names realms)."""
-    ensure_realm_in(ctx.repo, uri, ctx.now)
-
-
 def ensure_realm_in(repo: Repository, uri: str, now: datetime) -> str:
+    """Create the Realm object for `uri` if missing: only the offline bootstrap
+    (`kms-ws client add --realm`) does; online, naming a realm never creates it."""
     uri = check_realm_uri(uri)
     if repo.find_object("Realm", uri) is None:
         repo.insert_object(AdminObject("Realm", realm_object_id(uri), uri, None, 1, now, now,
