@@ -1,4 +1,4 @@
-"""Domain rules: life cycle, ciphers, capability negotiation."""
+"""Domain rules: life cycle, ciphers, capability negotiation, where new objects go."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 
 from kms_ws.domain import ciphers
 from kms_ws.domain.capabilities import SERVER_CAPABILITIES, negotiate
-from kms_ws.domain.errors import InvalidParameter, KeyNotUsable
+from kms_ws.domain.errors import InvalidParameter, KeyNotUsable, PermissionDenied
 from kms_ws.domain.lifecycle import check_deliverable, effective_state
 from kms_ws.domain.model import Key, KeyState, KeyUsage
+from kms_ws.domain.realms import ALL_RIGHTS, Right, missing_rights, new_object_realms
 
 NOW = datetime(2026, 6, 1, 12, 0, 0)
 
@@ -65,3 +66,43 @@ def test_negotiation_keeps_the_clients_order_and_drops_unknowns() -> None:
     offered = ["x", SERVER_CAPABILITIES[3], SERVER_CAPABILITIES[0], SERVER_CAPABILITIES[3]]
     assert negotiate(offered) == [SERVER_CAPABILITIES[3], SERVER_CAPABILITIES[0]]
     assert negotiate(["nothing", "we", "know"]) == []
+
+
+DEFAULT, FIN, HR = "realm://localhost/default", "realm://x.org/fin", "realm://x.org/hr"
+READ = frozenset({Right.READ})
+
+
+@pytest.mark.parametrize("grants,within,expected", [
+    ({DEFAULT: ALL_RIGHTS, FIN: ALL_RIGHTS, HR: ALL_RIGHTS}, None, (DEFAULT,)),
+    ({FIN: ALL_RIGHTS, HR: READ}, None, (FIN,)),
+    ({FIN: ALL_RIGHTS, HR: ALL_RIGHTS}, [HR], (HR,)),
+    ({DEFAULT: ALL_RIGHTS, FIN: ALL_RIGHTS}, [FIN], (FIN,)),
+])
+def test_a_new_object_named_nowhere_goes_into_one_realm(grants, within, expected) -> None:  # type: ignore[no-untyped-def]
+    assert new_object_realms(grants, [], DEFAULT, "key", within) == expected
+
+
+def test_several_candidates_without_a_default_must_be_named() -> None:
+    grants = {FIN: ALL_RIGHTS, HR: ALL_RIGHTS}
+    with pytest.raises(InvalidParameter, match=f"may create in {FIN}, {HR}"):
+        new_object_realms(grants, [], DEFAULT, "key")
+    assert new_object_realms(grants, [HR, FIN, HR], DEFAULT, "key") == (FIN, HR)
+    with pytest.raises(PermissionDenied, match="no Create right in any realm"):
+        new_object_realms({FIN: READ}, [], DEFAULT, "key")
+
+
+def test_named_realms_need_create_and_lie_within_the_bound() -> None:
+    grants = {FIN: ALL_RIGHTS, HR: READ}
+    with pytest.raises(PermissionDenied, match=f"Create right needed in {HR}"):
+        new_object_realms(grants, [FIN, HR], DEFAULT, "key")
+    with pytest.raises(PermissionDenied, match="realm://x.org/none"):
+        new_object_realms(grants, ["realm://x.org/none"], DEFAULT, "key")
+    with pytest.raises(InvalidParameter, match=f"do not include {FIN}"):
+        new_object_realms(grants, [FIN], DEFAULT, "key", within=[HR])
+
+
+def test_only_rights_held_in_that_realm_can_be_granted() -> None:
+    grants = {FIN: frozenset({Right.EDIT}), HR: ALL_RIGHTS}
+    assert missing_rights(grants, FIN, {Right.READ, Right.REFERENCE}) == []
+    assert missing_rights(grants, FIN, {Right.CREATE, Right.READ}) == [Right.CREATE]
+    assert missing_rights(grants, DEFAULT, {Right.REFERENCE}) == [Right.REFERENCE]
