@@ -46,6 +46,7 @@ class SignedSoapClient:
         mid = f"uuid:{uuid.uuid4()}"
         self._addressing.last_message_id = mid
         env = etree.fromstring(self._spec.render(mid))
+        self._addressing.last_action = env.findtext("{*}Header/{*}Action")  # answered
         self._plugin.egress(env, {}, None, None)
         return etree.tostring(env)
 

@@ -1,11 +1,14 @@
 """CPU cost of one WS-Security signature, each way, in process: kms-ws's profile
 (kms_ws.security.wssecurity) next to signxml doing the same XML-Signature work, in one run.
 
-Four operations, on a GetKey request (~1 KB) and a GetKeyResponse (~4 KB signed):
-  request-sign     parse the unsigned envelope, add the signed wsse:Security, serialise
-  request-verify   parse the signed bytes, verify Body + Timestamp, take the verified Body
-  response-sign    as request-sign, with RelatesTo signed too
-  response-verify  as request-verify, over Body + Timestamp + RelatesTo
+Four operations, on a GetKey request (~1 KB; header blocks wsa:To, Action, MessageID)
+and a GetKeyResponse (~4 KB signed; To, Action, MessageID, RelatesTo):
+  request-sign     parse the unsigned envelope, add the signed wsse:Security (Body,
+                   Timestamp and one reference per header block), serialise
+  request-verify   parse the signed bytes, verify every reference, check that the header
+                   blocks the server acts on are covered, take the verified Body
+  response-sign    as request-sign, for the response
+  response-verify  as request-verify, with the blocks a client acts on
 Same P-256 key and certificate, exclusive c14n, SHA-256 digests, ECDSA-SHA256 for both.
 kms-ws parses with its hardened parser and also checks positions, ids and the Timestamp
 window; signxml's side builds the same Security header and Timestamp with lxml, signs
@@ -36,10 +39,12 @@ from lxml import etree
 from signxml import SignatureConfiguration, SignatureReference, XMLSigner, XMLVerifier, methods
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 
+from kms_ws.client.signing import RESPONSE_HEADERS
 from kms_ws.security import wssecurity
 from kms_ws.security import xml as secure_xml
 from kms_ws.security.certificates import self_signed
 from kms_ws.security.settings import SecuritySettings
+from kms_ws.wsman import addressing
 from kms_ws.xmlns import DS, KMS, SOAP, WSA, WSSE, WSU
 
 SETTINGS = SecuritySettings()
@@ -69,7 +74,11 @@ RESPONSE = (_head(WSA + "/role/anonymous", "GetKeyResponse",
             "realm://localhost/default</kms:Realm></kms:RealmAssociation>"
             "</kms:RealmAssociations><kms:Source><kms:Kind>Kms</kms:Kind></kms:Source>"
             "</kms:Key></kms:GetKeyResponse></s:Body></s:Envelope>").encode()
-PARTS = {REQUEST: wssecurity.REQUEST_PARTS, RESPONSE: wssecurity.RESPONSE_PARTS}
+# What the receiver of each message acts on (must be signed); the sender's mustUnderstand.
+ACTED_ON = {REQUEST: addressing.ACTED_ON, RESPONSE: RESPONSE_HEADERS}
+MUST_UNDERSTAND = {REQUEST: True, RESPONSE: False}
+# Body, Timestamp and each header block
+REFERENCES = {msg: 2 + len(etree.fromstring(msg)[0]) for msg in (REQUEST, RESPONSE)}
 
 
 def utcnow() -> datetime:
@@ -83,13 +92,15 @@ class Ours:
 
     def sign(self, unsigned: bytes) -> bytes:
         env = etree.fromstring(unsigned)
-        wssecurity.sign(env, self.key, PARTS[unsigned], now=utcnow(), ttl_seconds=300)
+        wssecurity.sign(env, self.key, now=utcnow(), ttl_seconds=300,
+                        must_understand=MUST_UNDERSTAND[unsigned])
         return etree.tostring(env)
 
     def verify(self, unsigned: bytes, signed: bytes) -> etree._Element:
         root = secure_xml.parse(signed, SETTINGS)
-        return wssecurity.verify(root, lambda ref: self.verification, PARTS[unsigned],
-                                 SETTINGS, utcnow()).body
+        verified = wssecurity.verify(root, lambda ref: self.verification, SETTINGS, utcnow())
+        wssecurity.require_signed(verified, ACTED_ON[unsigned])
+        return verified.body
 
 
 class Signxml:
@@ -113,10 +124,10 @@ class Signxml:
         etree.SubElement(ts, f"{{{WSU}}}Created").text = now.isoformat() + "Z"
         etree.SubElement(ts, f"{{{WSU}}}Expires").text = \
             (now + timedelta(seconds=300)).isoformat() + "Z"
-        targets = [body, ts] + header.findall(f"{{{WSA}}}RelatesTo")
+        blocks = [h for h in header if h is not sec]
         refs = []
-        for el, part in zip(targets, ("Body", "Timestamp", "RelatesTo"), strict=False):
-            el.set(f"{{{WSU}}}Id", f"{part}-{uuid.uuid4().hex}")
+        for el in [body, ts, *blocks]:
+            el.set(f"{{{WSU}}}Id", f"{etree.QName(el).localname}-{uuid.uuid4().hex}")
             refs.append(SignatureReference("#" + el.get(f"{{{WSU}}}Id"), c14n_method=EXC))
         token.set(f"{{{WSU}}}Id", "X509-" + uuid.uuid4().hex)
         ki = etree.Element(f"{{{DS}}}KeyInfo")
@@ -128,7 +139,7 @@ class Signxml:
 
     def verify(self, unsigned: bytes, signed: bytes) -> etree._Element:
         config = SignatureConfiguration(location=f"./{{{SOAP}}}Header/{{{WSSE}}}Security/",
-                                        expect_references=len(PARTS[unsigned]),
+                                        expect_references=REFERENCES[unsigned],
                                         ignore_ambiguous_key_info=True)
         results = XMLVerifier().verify(signed, x509_cert=self.key.cert, expect_config=config)
         return results[0].signed_xml

@@ -42,3 +42,10 @@ def qname(prefixed: str) -> str:
     """'wsman:AccessDenied' -> '{ns}AccessDenied'."""
     prefix, local = prefixed.split(":", 1)
     return "{%s}%s" % (PREFIXES[prefix], local)
+
+
+def prefixed(tag: str) -> str:
+    """'{ns}AccessDenied' -> 'wsman:AccessDenied' (a namespace of ours), else the tag."""
+    ns, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+    prefix = next((p for p, uri in PREFIXES.items() if uri == ns), None)
+    return f"{prefix}:{local}" if prefix else tag

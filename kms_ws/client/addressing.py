@@ -18,6 +18,7 @@ class AddressingPlugin(Plugin):  # type: ignore[misc]
         self.address = address
         self.session_token: str | None = None
         self.last_message_id: str | None = None
+        self.last_action: str | None = None  # what a response must answer
         # set for one call: (message id) -> kms:PepCredential header (a PEP's proof, §4.6)
         self.pep_proof: Callable[[str], etree._Element] | None = None
 
@@ -28,6 +29,7 @@ class AddressingPlugin(Plugin):  # type: ignore[misc]
             header = etree.Element(f"{{{SOAP}}}Header")
             envelope.insert(0, header)
         self.last_message_id = f"uuid:{uuid.uuid4()}"
+        self.last_action = operation.soapaction
         values = [("To", self.address), ("Action", operation.soapaction),
                   ("MessageID", self.last_message_id)]
         for name, text in values:

@@ -6,8 +6,10 @@
 
 Faults raise KmsFault (subcode, reason, error code, request id, HTTP status).
 
-Responses are signed by the server; the client verifies each one (UntrustedResponse when
-it is unsigned, forged, stale or answers another request). Pass `server_cert` (the
+Responses are signed by the server (Body, Timestamp, every header block); the client
+verifies each one and uses only what was signed (UntrustedResponse when it is unsigned,
+forged, stale, leaves out or repeats a header block the client acts on, or answers
+another request or action). Pass `server_cert` (the
 server's `server-signing.pem`, or its PEM bytes) to pin it; without it the client fetches
 `GET /wsman?signing-cert` once over its own connection — trust on first use, as strong as
 that connection (use HTTPS). `signing_key` (load_signing_key / hmac_signing_key) signs
@@ -379,8 +381,10 @@ class KmsClient:
                                                       else [])}
         return status
 
-    def _message_id(self, message_id: str) -> None:
-        self._addressing.last_message_id = message_id  # what a signed response answers
+    def _message_id(self, message_id: str, action: str) -> None:
+        """What a signed response must answer (RelatesTo, Action)."""
+        self._addressing.last_message_id = message_id
+        self._addressing.last_action = action
 
     def _session_header(self, header: Any) -> None:
         token = self._addressing.session_token

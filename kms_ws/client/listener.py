@@ -9,23 +9,28 @@ WS-Eventing SubscriptionEnd that it ended a subscription.
     with client.listener(on_update, status=lambda req: {...}, on_end=print) as listener:
         client.subscribe(listener.url)
 
-The server signs these calls with its signing key, as it signs its responses. The
-listener verifies each one against the server certificate (`server_cert`; KmsClient.listener
-passes the one the client trusts for responses) before anything in it is used, and answers
-an unsigned, forged, stale or replayed call with a SOAP fault: no callback runs.
-`verify_requests=False` turns that off (like KmsClient's verify_responses).
+The server signs these calls with its signing key, as it signs its responses: the Body,
+a Timestamp and every header block. The listener verifies each one against the server
+certificate (`server_cert`; KmsClient.listener passes the one the client trusts for
+responses) before anything in it is used, and answers an unsigned, forged, stale,
+replayed or incompletely signed call (a header block it acts on left out or given twice),
+one addressed to another listener (the signed wsa:To: by default another port or path
+than this listener's; `addresses=` names the URLs the server calls it at, behind a proxy
+or NAT) or whose signed wsa:Action is not its Body's, with a SOAP fault: no callback
+runs. `verify_requests=False` turns that off (like KmsClient's verify_responses).
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from lxml import etree
@@ -36,12 +41,15 @@ from ..security import xml as secure_xml
 from ..security.settings import SecuritySettings
 from ..security.xml import child_text, text_of
 from ..soap.faults import fault_response
-from ..wsman.addressing import Addressing
+from ..wsman.addressing import Addressing, check_unique, read
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, action
-from .signing import server_resolver, utcnow
+from .signing import RESPONSE_HEADERS, server_resolver, utcnow
 
 _S, _K, _E = "{%s}" % SOAP, "{%s}" % KMS, "{%s}" % WSE
 _SETTINGS = SecuritySettings(max_message_bytes=64 * 1024)
+# The call each Body element is (its wsa:Action).
+_ACTIONS = {_K + "UpdatePending": action("UpdatePending"), _K + "GetStatus": action("GetStatus"),
+            _E + "SubscriptionEnd": f"{WSE}/SubscriptionEnd"}
 
 
 @dataclass(frozen=True)
@@ -74,19 +82,22 @@ class ClientServiceListener:
                  inspect: Callable[[bytes], None] | None = None, *,
                  on_end: EndHandler | None = None,
                  server_cert: x509.Certificate | bytes | str | Path | None = None,
-                 verify_requests: bool = True) -> None:
+                 verify_requests: bool = True, addresses: Sequence[str] = ()) -> None:
         """inspect: called with every request and response envelope (e.g. a validator).
         on_end: called with each SubscriptionEnd. server_cert: the server's signing
-        certificate (PEM bytes or file, or loaded) that verifies every call."""
+        certificate (PEM bytes or file, or loaded) that verifies every call. addresses:
+        the URLs the server calls this listener at, when not its own host, port and path
+        (a signed call to any other is refused); empty: any name of this host."""
         if verify_requests and server_cert is None:
             raise ValueError("give the server's signing certificate (server_cert), or "
                              "verify_requests=False")
         self.on_update, self.status, self.inspect = on_update, status, inspect
         self.on_end = on_end
         self.server_cert = _certificate(server_cert) if verify_requests else None
+        self.addresses = tuple(a.strip() for a in addresses)
         self.received: list[UpdateNotice] = []
         self.ended: list[SubscriptionEnded] = []
-        self.refused = 0  # calls refused: unsigned, forged, stale or replayed
+        self.refused = 0  # calls refused: unsigned, forged, stale, replayed, misaddressed, ...
         self.lock = threading.Condition()
         self._seen: dict[str, datetime] = {}  # verified signatures until they expire
         listener = self
@@ -107,6 +118,7 @@ class ClientServiceListener:
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.url = f"http://{host}:{self._server.server_address[1]}/kms-client"
+        self._port = self._server.server_address[1]
 
     def start(self) -> "ClientServiceListener":
         self._thread.start()
@@ -146,11 +158,14 @@ class ClientServiceListener:
             root = secure_xml.parse(data, _SETTINGS)
         except KmsError:
             return 400, b""
-        relates = child_text(root, f"{_S}Header/{{{WSA}}}MessageID")
-        body = root.find(_S + "Body")
+        header, body = root.find(_S + "Header"), root.find(_S + "Body")
+        relates = None
         try:
+            relates = read(header).message_id
+            check_unique(header, RESPONSE_HEADERS)
             if self.server_cert is not None:
-                body = self._verified_body(root)
+                header, body = self._verified(root)
+                relates = self._check_call(header, body)
         except KmsError as exc:
             with self.lock:
                 self.refused += 1
@@ -166,21 +181,43 @@ class ClientServiceListener:
             return 200, _response("GetStatus", relates, self._status(req))
         return 400, b""
 
-    def _verified_body(self, root: etree._Element) -> etree._Element:
-        """The Body as signed by the server; a signature is accepted once."""
+    def _verified(self, root: etree._Element) -> tuple[etree._Element, etree._Element]:
+        """The Header and Body as signed by the server; a signature is accepted once."""
         assert self.server_cert is not None
         if not wssecurity.has_security(root.find(_S + "Header")):
             raise MessageSecurityError("the call is not signed by the server")
         now = utcnow()
-        verified = wssecurity.verify(root, server_resolver(self.server_cert),
-                                     wssecurity.REQUEST_PARTS, _SETTINGS, now)
+        verified = wssecurity.verify(root, server_resolver(self.server_cert), _SETTINGS, now)
+        wssecurity.require_signed(verified, RESPONSE_HEADERS)
         with self.lock:
             for digest in [d for d, until in self._seen.items() if until < now]:
                 del self._seen[digest]
             if verified.digest in self._seen:
                 raise ReplayedMessage("this signed call was already received (replay)")
             self._seen[verified.digest] = verified.accept_until
-        return verified.body
+        return verified.header, verified.body
+
+    def _check_call(self, header: etree._Element, body: etree._Element) -> str | None:
+        """A verified call is addressed to this listener, and its action is its Body's;
+        returns its MessageID (what the answer relates to)."""
+        addr = read(header)
+        if not self._addressed_here(addr.to or ""):
+            raise MessageSecurityError(f"the call is addressed to {addr.to}, not to this "
+                                       "listener")
+        req = next((c for c in body if isinstance(c.tag, str)), None)
+        if req is None or _ACTIONS.get(req.tag) != addr.action:
+            raise MessageSecurityError(f"the call's action {addr.action} is not its Body's")
+        return addr.message_id
+
+    def _addressed_here(self, to: str) -> bool:
+        if self.addresses:
+            return to in self.addresses
+        url = urlsplit(to)
+        try:
+            port = url.port
+        except ValueError:
+            return False
+        return url.scheme == "http" and port == self._port and url.path == "/kms-client"
 
     def _ended(self, req: etree._Element) -> None:
         notice = SubscriptionEnded(child_text(req, f".//{_E}Identifier") or "",

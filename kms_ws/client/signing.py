@@ -1,9 +1,17 @@
 """Message signatures for KmsClient: a zeep plugin on the server's own XML-Signature
 profile (kms_ws.security.wssecurity: lxml exclusive c14n + cryptography; no python-xmlsec,
-no SHA-1; signxml and xmlsec1 verify it in tests). Egress: sign the Body and a fresh
-Timestamp with the client's key. Ingress: verify the server's signature over Body, Timestamp and RelatesTo against the pinned
-server certificate, check RelatesTo is this request's MessageID, and hand zeep the
-verified Body only. An unsigned, forged, stale or unrelated response raises."""
+no SHA-1; signxml and xmlsec1 verify it in tests).
+
+Egress: sign the Body, a fresh Timestamp and every header block (wsa:To, Action,
+MessageID, ReplyTo, wsman:ResourceURI, SelectorSet, OptionSet, the credential and PEP
+proof headers, ...) with the client's key. Ingress: verify the server's signature
+against the pinned server certificate; the header blocks the client acts on
+(RESPONSE_HEADERS) must be covered, each once; RelatesTo must be this request's
+MessageID and Action the answer to its action (a fault: a fault action); zeep and the
+WS-Management channel then see the verified Body and, in the Header, the verified copies
+of the signed header blocks only. An unsigned, forged, stale, incompletely signed or
+unrelated response raises.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +28,17 @@ from ..domain.errors import MessageSecurityError, UnknownSigner
 from ..security import wssecurity
 from ..security.certificates import der
 from ..security.settings import SecuritySettings
-from ..security.xml import text_of
-from ..xmlns import SOAP
+from ..wsman import addressing
+from ..xmlns import KMS, SOAP, WSA, WSA10, WSMAN, WSSE
 from .addressing import AddressingPlugin
+
+# The header blocks of a response (and of a server -> client call) the client acts on:
+# each must be signed, and given once.
+RESPONSE_HEADERS = frozenset(
+    [f"{{{ns}}}{name}" for ns in (WSA, WSA10)
+     for name in ("To", "Action", "MessageID", "RelatesTo", "ReplyTo")]
+    + [f"{{{KMS}}}UpdateVersioningTokens", f"{{{WSMAN}}}TotalItemsCountEstimate"])
+_FAULT = f"{{{SOAP}}}Fault"
 
 
 def load_signing_key(key_pem: str | Path | bytes, cert_pem: str | Path | bytes | None = None,
@@ -69,8 +85,8 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
     def egress(self, envelope: Any, http_headers: dict[str, str], operation: Any,
                binding_options: Any) -> tuple[Any, dict[str, str]]:
         if self.signing_key is not None:
-            wssecurity.sign(envelope, self.signing_key, wssecurity.REQUEST_PARTS,
-                            now=utcnow(), ttl_seconds=self.settings.timestamp_ttl_seconds)
+            wssecurity.sign(envelope, self.signing_key, now=utcnow(),
+                            ttl_seconds=self.settings.timestamp_ttl_seconds)
         return envelope, http_headers
 
     def ingress(self, envelope: Any, http_headers: dict[str, str],
@@ -80,11 +96,18 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
         header = envelope.find(f"{{{SOAP}}}Header")
         if not wssecurity.has_security(header):
             raise MessageSecurityError("the response is not signed")
-        verified = wssecurity.verify(envelope, self._resolve, wssecurity.RESPONSE_PARTS,
-                                     self.settings, utcnow())
-        relates = text_of(verified.parts["RelatesTo"]).strip()
-        if relates != self.addressing.last_message_id:
+        verified = wssecurity.verify(envelope, self._resolve, self.settings, utcnow())
+        addressing.check_unique(header, RESPONSE_HEADERS)
+        wssecurity.require_signed(verified, RESPONSE_HEADERS)
+        addr = addressing.read(verified.header)
+        fault = verified.body.find(_FAULT) is not None
+        if addr.relates_to != self.addressing.last_message_id:
             raise MessageSecurityError("the response does not answer this request")
+        answer = f"{self.addressing.last_action}Response"
+        if not ((addr.action or "").endswith("/fault") if fault else addr.action == answer):
+            raise MessageSecurityError(f"the response's action {addr.action} is not "
+                                       f"{'a fault action' if fault else answer}")
+        _use_verified(header, verified.header)
         envelope.replace(envelope.find(f"{{{SOAP}}}Body"), verified.body)
         return envelope, http_headers
 
@@ -94,6 +117,16 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
         if self._resolver is None or self._resolver[0] is not self.server_cert:
             self._resolver = (self.server_cert, server_resolver(self.server_cert))
         return self._resolver[1](ref)
+
+
+def _use_verified(header: Any, verified: Any) -> None:
+    """The Header as received holds, from now on, the verified copies of the header
+    blocks (and the Security header, which nothing acts on): anything else is dropped."""
+    security = header.find(f"{{{WSSE}}}Security")
+    for block in [b for b in header if b is not security]:
+        header.remove(block)
+    for block in list(verified):
+        security.addprevious(block)
 
 
 def server_resolver(cert: x509.Certificate) -> wssecurity.Resolver:

@@ -12,7 +12,7 @@ import requests
 from lxml import etree
 
 from ..security.xml import child_text, text_of
-from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, WSEN, WSMAN, WSMID, WXF
+from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, WSEN, WSMAN, WSMID, WSU, WXF
 from .pep import PepProver
 
 _S, _W, _N, _K = "{%s}" % SOAP, "{%s}" % WSMAN, "{%s}" % WSEN, "{%s}" % KMS
@@ -35,7 +35,8 @@ class WsManChannel:
                  plugins: Sequence[Any], fault: Any, session_header: Any,
                  message_ids: Any = None) -> None:
         """plugins: zeep plugins (signing and verification, validators) applied to every
-        envelope; message_ids: told each request's MessageID (response verification)."""
+        envelope; message_ids: told each request's MessageID and action (what a signed
+        response must answer)."""
         self.url, self._http, self._timeout = url, session, timeout
         self._plugins, self._fault, self._session_header = plugins, fault, session_header
         self._message_ids = message_ids
@@ -46,12 +47,12 @@ class WsManChannel:
              pep_proof: Proof | None = None) -> etree._Element:
         """POST one request; returns the response envelope, raises KmsFault on a fault.
         pep_proof: makes the PEP's kms:PepCredential header for the request's MessageID."""
-        env = etree.Element(_S + "Envelope", nsmap=NSMAP)
+        env = etree.Element(_S + "Envelope", nsmap={**NSMAP, "wsu": WSU})  # wsu: ids
         header = etree.SubElement(env, _S + "Header")
         mid = f"uuid:{uuid.uuid4()}"
         if action is not None:
             if self._message_ids is not None:
-                self._message_ids(mid)
+                self._message_ids(mid, action)
             for name, text in (("To", self.url), ("Action", action), ("MessageID", mid)):
                 etree.SubElement(header, f"{{{WSA}}}{name}").text = text
             reply = etree.SubElement(header, f"{{{WSA}}}ReplyTo")

@@ -104,6 +104,15 @@ class ActionNotSupported(KmsError):
     error_code = "E_ACTION_NOT_SUPPORTED"
 
 
+class DuplicateHeader(KmsError):
+    """A SOAP header block the receiver acts on (wsa:Action, wsman:SelectorSet, ...)
+    given more than once: which one was meant is not for the receiver to guess."""
+
+    subcode = "wsa:InvalidMessageInformationHeader"
+    http_status = 400
+    error_code = "E_DUPLICATE_HEADER"
+
+
 class EncodingLimit(KmsError):
     subcode = "wsman:EncodingLimit"
     http_status = 413

@@ -2,22 +2,28 @@
 
 A signed message carries one wsse:Security header holding a wsu:Timestamp, optionally a
 wsse:BinarySecurityToken (the signer's X.509 certificate) and one ds:Signature whose
-references are exactly the expected parts: /Envelope/Body and the Timestamp (plus
-/Envelope/Header/wsa:RelatesTo on responses). The key is named by a
-SecurityTokenReference to the token, or by ds:KeyName (a registered endpoint name).
+references name the Body (/Envelope/Body), the Timestamp and header blocks (children of
+/Envelope/Header), one reference each: `sign` covers every header block the message
+carries (what a request asks for travels in its headers: wsa:Action, wsman:SelectorSet,
+...), and a receiver refuses a message in which a header block it acts on is not covered
+(`require_signed`). The key is named by a SecurityTokenReference to the token, or by
+ds:KeyName (a registered endpoint name). SOAP 1.2 and SOAP 1.1 envelopes alike.
 
 Both directions are built here on lxml's exclusive c14n and `cryptography`, for one
 narrow profile, because a general XML-DSig engine both costs more (signxml re-parses
-the document several times: ~4x the time of this verifier) and accepts more than we
+the document several times: ~3x the time of this verifier) and accepts more than we
 want. `sign` writes the Security header as text in one piece (signature_text, which
 also gives the canonical bytes of the Timestamp and SignedInfo it holds) and
-canonicalizes the parts carrying the caller's content with lxml, in place. `verify` checks the shape of the received tree first (one Security header, one
-Signature anywhere, ids unique, references exactly the expected ones, only exclusive
-c14n transforms, allowed SHA-2 algorithms without parameters), then canonicalizes each
-part AT ITS REQUIRED POSITION, checks the digests and the SignatureValue against those
-bytes, and returns the parts re-parsed from them: the caller uses only what was verified.
-Wrapping defence does not depend on resolving ids at all. signxml and Debian's xmlsec1
-verify what `sign` makes and sign what `verify` accepts (tests/security, tests/interop).
+canonicalizes the parts carrying the caller's content with lxml, in place. `verify`
+checks the shape of the received tree first (one Security header, one Signature
+anywhere, ids unique, each reference naming the Body, the Timestamp or a header block AT
+ITS POSITION, only exclusive c14n transforms, allowed SHA-2 algorithms without
+parameters), then canonicalizes each referenced part where it is, checks the digests and
+the SignatureValue against those bytes, and returns the parts re-parsed from them: the
+caller uses only what was verified (`VerifiedMessage.header` holds the signed header
+blocks only). Wrapping defence does not depend on resolving ids at all. signxml and
+Debian's xmlsec1 verify what `sign` makes and sign what `verify` accepts
+(tests/security, tests/interop).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import hashlib
 import hmac
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -46,20 +52,19 @@ from lxml import etree
 from signxml.algorithms import SignatureMethod  # algorithm URIs
 
 from ..domain.errors import (
+    EncodingLimit,
     MessageExpired,
     MessageSecurityError,
     SignatureInvalid,
     UnsupportedAlgorithm,
 )
-from ..xmlns import DS, EXC_C14N, SOAP, WSA, WSA10, WSSE, WSU
+from ..xmlns import DS, EXC_C14N, SOAP, SOAP11, WSSE, WSU, prefixed
 from . import signature_text as text
 from . import xml as secure_xml
 from .settings import SecuritySettings
 from .signature_text import BASE64, X509V3  # noqa: F401 - BASE64 is re-exported
 
 _WSU_ID = f"{{{WSU}}}Id"
-_HEADER = f"{{{SOAP}}}Header"
-_BODY = f"{{{SOAP}}}Body"
 _SECURITY = f"{{{WSSE}}}Security"
 _TIMESTAMP = f"{{{WSU}}}Timestamp"
 _CREATED = f"{{{WSU}}}Created"
@@ -68,7 +73,6 @@ _TOKEN = f"{{{WSSE}}}BinarySecurityToken"
 _SIGNATURE = f"{{{DS}}}Signature"
 _SIGNED_INFO = f"{{{DS}}}SignedInfo"
 _SIGNATURE_VALUE = f"{{{DS}}}SignatureValue"
-_RELATES_TO = (f"{{{WSA}}}RelatesTo", f"{{{WSA10}}}RelatesTo")
 _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 _ECDSA = {name: ec.ECDSA(h()) for name, h in _HASHES.items()}
 _DIGESTS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
@@ -90,8 +94,9 @@ _WSSE_REFERENCE = f"{{{WSSE}}}Reference"
 _ID_VALUES = etree.XPath("//*/@wsu:Id | //*/@Id | //*/@ID | //*/@id | //*/@xml:id",
                          namespaces={"wsu": WSU})
 
-REQUEST_PARTS = ("Body", "Timestamp")
-RESPONSE_PARTS = ("Body", "Timestamp", "RelatesTo")
+# The SOAP versions whose envelopes are signed and verified (their namespace URIs).
+ENVELOPES = (SOAP, SOAP11)
+_MUST_UNDERSTAND = {SOAP: "true", SOAP11: "1"}
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -144,8 +149,12 @@ class VerificationKey:
 
 @dataclass(frozen=True)
 class VerifiedMessage:
+    """What a signature vouches for, re-parsed from the verified canonical bytes."""
+
     signer_id: str
-    parts: dict[str, etree._Element]  # re-parsed from the verified canonical bytes
+    body: etree._Element  # the Body
+    header: etree._Element  # a Header holding the signed header blocks, in message order
+    unsigned: tuple[str, ...]  # the tags of the header blocks the signature left out
     created: datetime
     expires: datetime
     digest: str  # SHA-256 of the canonical SignedInfo: one per signed message
@@ -153,40 +162,47 @@ class VerifiedMessage:
     symmetric: bool = False  # HMAC (SymmetricKey) rather than a certificate
     cert_sha256: str | None = None  # of the certificate that verified it
 
-    @property
-    def body(self) -> etree._Element:
-        return self.parts["Body"]
-
 
 # ---- signing --------------------------------------------------------------------------
 
-def sign(env: etree._Element, key: SigningKey, parts: Sequence[str], *, now: datetime,
-         ttl_seconds: int, body_prefixes: Sequence[str] = (),
-         spliced: Sequence[secure_xml.Spliced] = ()) -> None:
-    """Add a wsse:Security header with a Timestamp and a Signature over `parts`.
+def sign(env: etree._Element, key: SigningKey, *, now: datetime, ttl_seconds: int,
+         body_prefixes: Sequence[str] = (), spliced: Sequence[secure_xml.Spliced] = (),
+         must_understand: bool = True) -> None:
+    """Add a wsse:Security header with a Timestamp and a Signature over the Body, the
+    Timestamp and every header block of the envelope (one reference each), except the
+    SOAP blocks (NotUnderstood, Upgrade), which have no room for a wsu:Id and which
+    no receiver acts on.
     body_prefixes: namespace prefixes used inside Body text as QNames (a fault's Subcode),
     whose declarations exclusive c14n would otherwise leave unsigned (InclusiveNamespaces).
     spliced: text the Body receives at serialisation (its digest covers it as sent).
-    The header is written as text in one piece (signature_text); the Body and RelatesTo,
-    which carry the caller's content, are canonicalized by lxml where they are."""
-    header = _child(env, _HEADER)
-    if header is None:
-        header = etree.Element(_HEADER)
-        env.insert(0, header)
+    must_understand: mark the Security header mustUnderstand (requests, whose receiver
+    must verify it); a response leaves it off, so that a client without WS-Security
+    can ignore the signature.
+    The header is written as text in one piece (signature_text); the Body and the
+    header blocks, which carry the caller's content, are canonicalized by lxml where
+    they are."""
+    soap = _envelope_ns(env)
+    header = _signable_header(env, soap)
     suffix = os.urandom(16).hex()  # one random per message: ids differ by their part name
     ts_text = text.timestamp("Timestamp-" + suffix, _time(now),
                              _time(now + timedelta(seconds=ttl_seconds)))
-    targets = _positional(env, header)
-    refs: list[tuple[str, tuple[str, ...], bytes | None]] = []
-    for part in parts:
-        ref_id = f"{part}-{suffix}"
-        if part == "Timestamp":
-            refs.append((ref_id, (), None))
+    body = _child(env, f"{{{soap}}}Body")
+    if body is None:
+        raise ValueError("the envelope has no Body")
+    body.set(_WSU_ID, "Body-" + suffix)
+    refs: list[tuple[str, tuple[str, ...], bytes | None]] = [
+        ("Body-" + suffix, tuple(body_prefixes), _part_c14n(body, tuple(body_prefixes),
+                                                            spliced)),
+        ("Timestamp-" + suffix, (), None)]
+    used = {"Body", "Timestamp", "X509"}  # a block's id never takes another part's
+    for block in header.iterchildren(etree.Element):
+        if block.tag == _SECURITY or etree.QName(block).namespace == soap:
             continue
-        targets[part].set(_WSU_ID, ref_id)
-        prefixes = tuple(body_prefixes) if part == "Body" else ()
-        refs.append((ref_id, prefixes, _part_c14n(targets[part], prefixes,
-                                                   spliced if part == "Body" else ())))
+        name = etree.QName(block).localname
+        ref_id = f"{name}-{suffix}" if name not in used else f"{name}-{len(used)}-{suffix}"
+        used.add(name)
+        block.set(_WSU_ID, ref_id)
+        refs.append((ref_id, (), _c14n(block)))
     token = None if key.token is None else ("X509-" + suffix, key.token)
     if text.keeps_prefixes(header):
         si_text = _signed_info(key, refs, text.canonical_timestamp(ts_text))
@@ -203,7 +219,38 @@ def sign(env: etree._Element, key: SigningKey, parts: Sequence[str], *, now: dat
         sig = _child(sec, _SIGNATURE)
         _child(sig, _SIGNATURE_VALUE).text = _b64encode(  # type: ignore[union-attr]
             _raw_signature(key, _c14n(_child(sig, _SIGNED_INFO))))  # type: ignore[union-attr]
-    sec.set(f"{{{SOAP}}}mustUnderstand", "true")
+    if must_understand:
+        sec.set(f"{{{soap}}}mustUnderstand", _MUST_UNDERSTAND[soap])
+
+
+def _envelope_ns(env: etree._Element) -> str:
+    """The SOAP namespace of an Envelope (1.2 or 1.1)."""
+    ns = etree.QName(env).namespace
+    if etree.QName(env).localname != "Envelope" or ns not in ENVELOPES:
+        raise MessageSecurityError("a signed message is a SOAP Envelope")
+    return ns  # type: ignore[return-value]
+
+
+def _signable_header(env: etree._Element, soap: str) -> etree._Element:
+    """The envelope's Header (made if missing), with the wsu prefix in scope so that the
+    wsu:Id of each header block does not declare a namespace of its own: a Header not
+    declaring it is replaced by one that does, holding the same blocks (only when the
+    prefix is free there, so no name or text in a block can mean something else)."""
+    header = _child(env, f"{{{soap}}}Header")
+    if header is None:
+        header = etree.Element(f"{{{soap}}}Header", nsmap={"wsu": WSU})
+        env.insert(0, header)
+        return header
+    scope = header.nsmap
+    if WSU in scope.values() or "wsu" in scope:
+        return header
+    parent = header.getparent()
+    own = {p: u for p, u in scope.items() if parent is None or parent.nsmap.get(p) != u}
+    new = etree.Element(header.tag, dict(header.attrib), nsmap={**own, "wsu": WSU})
+    new.text = header.text
+    new.extend(list(header))
+    env.replace(header, new)
+    return new
 
 
 def _part_c14n(el: etree._Element, prefixes: tuple[str, ...],
@@ -257,11 +304,15 @@ def has_security(header: etree._Element | None) -> bool:
     return header is not None and _child(header, _SECURITY) is not None
 
 
-def verify(root: etree._Element, resolve: Resolver, parts: Sequence[str],
-           settings: SecuritySettings, now: datetime) -> VerifiedMessage:
-    """Verify the one signature of `root` over exactly `parts`; see the module doc."""
+def verify(root: etree._Element, resolve: Resolver, settings: SecuritySettings,
+           now: datetime) -> VerifiedMessage:
+    """Verify the one signature of `root` (see the module doc): it must reference the
+    Body and the Timestamp, and may reference header blocks (each at its place, a child
+    of the Header); what it leaves out is listed in `VerifiedMessage.unsigned`, for the
+    receiver to refuse what it acts on (`require_signed`)."""
     secure_xml.check_shape(root, settings)  # so the parts re-parsed below are bounded too
-    header = _child(root, _HEADER)
+    soap = _envelope_ns(root)
+    header = _child(root, f"{{{soap}}}Header")
     sec = _one(_children(header, _SECURITY) if header is not None else [],
                "wsse:Security header")
     sig = _one(list(root.iter(_SIGNATURE)), "ds:Signature")
@@ -269,30 +320,63 @@ def verify(root: etree._Element, resolve: Resolver, parts: Sequence[str],
         raise MessageSecurityError("the ds:Signature must be a child of wsse:Security")
     ts = _one(_children(sec, _TIMESTAMP), "wsu:Timestamp")
     _unique_ids(root)
-    targets = {"Timestamp": ts, **_positional(root, header)}
-    expected = {}
-    for name in parts:
-        el = targets.get(name)
+    body = _child(root, f"{{{soap}}}Body")
+    for name, el in (("Body", body), ("Timestamp", ts)):
         if el is None or not el.get(_WSU_ID):
             raise MessageSecurityError(f"the {name} must be present and carry a wsu:Id")
-        expected["#" + el.get(_WSU_ID, "")] = name
+    assert header is not None and body is not None
+    blocks = [b for b in header.iterchildren(etree.Element) if b is not sec]
+    # The places a reference may name: ids are unique, so each names one element.
+    places = {"#" + str(el.get(_WSU_ID)): el for el in (body, ts, *blocks)
+              if el.get(_WSU_ID)}
     si, refs = _check_signed_info(sig, settings)
-    if sorted(r.uri for r in refs) != sorted(expected):
-        raise MessageSecurityError("the signature must reference exactly the "
-                                   + ", ".join(parts))
+    targets = []
+    for ref in refs:
+        el = places.get(ref.uri)
+        if el is None:
+            raise MessageSecurityError("the signature may reference only the Body, the "
+                                       f"Timestamp and header blocks, not {ref.uri[:80]!r}")
+        targets.append(el)
+    if not any(t is body for t in targets) or not any(t is ts for t in targets):
+        raise MessageSecurityError("the signature must reference the Body and the Timestamp")
     key = resolve(_key_ref(sig, sec))
     # The parts are canonicalized where they must be, so what is verified is what is used.
-    canonical = [_c14n(targets[expected[r.uri]], r.prefixes) for r in refs]
+    canonical = [_c14n(el, r.prefixes) for el, r in zip(targets, refs, strict=True)]
     signed_info = _c14n(si)
     _crypto_verify(sig, si, refs, canonical, signed_info, key, now)
-    verified = {expected[r.uri]: secure_xml.parse_canonical(data, settings)
-                for r, data in zip(refs, canonical, strict=True)}
-    created, expires = _check_window(verified["Timestamp"], settings, now)
+    verified = dict(zip(map(id, targets), _reparse(canonical, settings), strict=True))
+    created, expires = _check_window(verified[id(ts)], settings, now)
+    signed_header = etree.Element(f"{{{soap}}}Header")
+    signed_header.extend(verified[id(b)] for b in blocks if id(b) in verified)
     digest = hashlib.sha256(signed_info).hexdigest()
     until = min(expires, created + timedelta(seconds=settings.timestamp_ttl_seconds)) \
         + timedelta(seconds=settings.clock_skew_seconds)
-    return VerifiedMessage(key.signer_id, verified, created, expires, digest, until,
-                           key.cert is None, key.cert_sha256)
+    return VerifiedMessage(key.signer_id, verified[id(body)], signed_header,
+                           tuple(b.tag for b in blocks if id(b) not in verified),
+                           created, expires, digest, until, key.cert is None,
+                           key.cert_sha256)
+
+
+def require_signed(verified: VerifiedMessage, tags: Collection[str]) -> None:
+    """Refuse a message whose signature leaves out a header block the receiver acts on
+    (its tag in `tags`): a relay could have added or changed it."""
+    left_out = next((tag for tag in verified.unsigned if tag in tags), None)
+    if left_out is not None:
+        raise SignatureInvalid(f"the signature does not cover the header {prefixed(left_out)}")
+
+
+def _reparse(canonical: Sequence[bytes], settings: SecuritySettings
+             ) -> list[etree._Element]:
+    """The canonical bytes of each signed part parsed back, in one parse: side by side in
+    an element declaring no namespace, each is the tree it is alone (exclusive c14n
+    declares on each part every prefix it uses, and nothing else is in scope). Their
+    size is bounded by twice the message limit (c14n writes empty elements out in full
+    and repeats namespace declarations, so a valid message may grow a little)."""
+    joined = b"".join((b"<signed>", *canonical, b"</signed>"))
+    limit = 2 * settings.max_message_bytes
+    if len(joined) > limit:
+        raise EncodingLimit(f"the signed parts, canonicalized, exceed {limit} bytes")
+    return list(secure_xml.parse_canonical(joined, settings, limit))
 
 
 def _one(items: list[etree._Element], what: str) -> etree._Element:
@@ -316,17 +400,6 @@ def _text(el: etree._Element, tag: str) -> str | None:
     """el.findtext(tag)."""
     child = _child(el, tag)
     return None if child is None else secure_xml.text_of(child)
-
-
-def _positional(root: etree._Element, header: etree._Element | None
-                ) -> dict[str, etree._Element]:
-    """The Body, and the header's RelatesTo when there is exactly one."""
-    found = {"Body": _child(root, _BODY)}
-    if header is not None:
-        relates = _children(header, _RELATES_TO)
-        if len(relates) == 1:
-            found["RelatesTo"] = relates[0]
-    return {k: v for k, v in found.items() if v is not None}
 
 
 def _unique_ids(root: etree._Element) -> None:

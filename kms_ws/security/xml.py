@@ -27,19 +27,22 @@ def parse(data: bytes, settings: SecuritySettings) -> etree._Element:
     return root
 
 
-def parse_canonical(data: bytes, settings: SecuritySettings) -> etree._Element:
-    """Exclusive c14n of an element of a document whose shape `check_shape` passed (the
-    signed parts `wssecurity.verify` hands on), parsed back. The byte-size and DTD checks
-    and the hardened parser are those of `parse`; the shape holds by construction: the
-    element's subtree has no more elements and no more depth than the checked document,
-    and canonical XML holds no DTD (so no entity reference can parse)."""
-    return _parse(data, settings)
+def parse_canonical(data: bytes, settings: SecuritySettings, limit: int) -> etree._Element:
+    """Exclusive c14n of elements of a document whose shape `check_shape` passed (the
+    signed parts `wssecurity.verify` hands on, side by side in one wrapping element),
+    parsed back; at most `limit` bytes. The DTD checks and the hardened parser are those
+    of `parse`; the shape holds by construction: the elements' subtrees have no more
+    elements and (under a wrapper one level deep) no more depth than the checked
+    document, and canonical XML holds no DTD (so no entity reference can parse)."""
+    return _parse(data, settings, limit)
 
 
-def _parse(data: bytes, settings: SecuritySettings) -> etree._Element:
-    if len(data) > settings.max_message_bytes:
+def _parse(data: bytes, settings: SecuritySettings, limit: int | None = None
+           ) -> etree._Element:
+    limit = settings.max_message_bytes if limit is None else limit
+    if len(data) > limit:
         raise EncodingLimit(f"message of {len(data)} bytes exceeds the limit of "
-                            f"{settings.max_message_bytes} bytes")
+                            f"{limit} bytes")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise SchemaValidationError("DTDs and entity declarations are not accepted")
     try:

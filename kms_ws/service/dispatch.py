@@ -268,6 +268,14 @@ class KmsService:
             syslog = trail.record([event], repo, True, trail.enforcing_policies(repo))
         trail.send(self.syslog, syslog)
 
+    def refuse(self, name: str, signer_id: str, exc: KmsError) -> None:
+        """A signed request refused by the transport after its signature verified (a
+        header left unsigned or given twice): an audit record of its signer."""
+        now = self.clock()
+        with self.db.transaction() as conn:
+            signer = Repository(conn).get_endpoint(signer_id)
+        self._failed(name, signer, now, None, exc)
+
     def _optional(self, events: list[AuditEvent], policies: list) -> None:  # type: ignore[type-arg]
         """Reads that an audit policy asks to record locally."""
         if not policies:

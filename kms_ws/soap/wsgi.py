@@ -1,11 +1,13 @@
 """The WSGI application: POST /wsman (SOAP 1.2), GET /wsman?wsdl.
 
 Request path: size limit -> hardened parse -> envelope and mustUnderstand checks ->
-message signature (verify; from here on only the verified Body is used) -> route by
-action -> schema validation of the Body -> credential (the signer, a header credential,
-HTTP Basic or a TLS client certificate) -> decode -> service -> encode -> response with
-WS-Addressing headers, signed with the server's key. Every failure goes through the
-one fault mapper; nothing but a fault (and a request id) reaches the client.
+message signature (verify; every header block the server acts on must be signed, and
+from here on only the verified Body and header blocks are used) -> header blocks given
+once -> route by action -> schema validation of the Body -> credential (the signer, a
+header credential, HTTP Basic or a TLS client certificate) -> decode -> service ->
+encode -> response with WS-Addressing headers, signed with the server's key. Every
+failure goes through the one fault mapper; nothing but a fault (and a request id)
+reaches the client.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ..wsman import actions as wsman_actions
 from ..wsman import addressing
 from ..wsman import headers as wsman_headers
 from ..wsman.call import WsCall, WsHandler
-from ..xmlns import KMS, SOAP, SOAP11, WSA, action
+from ..xmlns import KMS, SOAP, SOAP11, action
 from . import codec, envelope, faults
 
 log = logging.getLogger("kms_ws.access")
@@ -116,15 +118,20 @@ class SoapApplication:
                                        tuple(h.tag for h in missed))
             verified = None
             if wssecurity.has_security(header):
-                verified = wssecurity.verify(root, self.service.signer_key,
-                                             wssecurity.REQUEST_PARTS, self.settings, utcnow())
-                body_el = verified.body
-            ws = self._wsman_route(addr, environ.get("CONTENT_TYPE"), body_el)
+                verified = self._verify(root, header)
+                header, body_el = verified.header, verified.body  # only what was signed
+                addr = addressing.read(header)
+            else:
+                addressing.check_unique(header)
+            # A signed request goes where what it signed says: its wsa:Action, else its
+            # Body; never the HTTP Content-Type, which a relay can change.
+            content_type = environ.get("CONTENT_TYPE") if verified is None else None
+            ws = self._wsman_route(addr, content_type, body_el)
             if ws is not None:
                 op = ws[0]
                 return 200, self._wsman(ws[1], addr, header, body_el, environ, request_id,
                                         verified), op
-            op, payload = self._route(addr, environ.get("CONTENT_TYPE"), body_el)
+            op, payload = self._route(addr, content_type, body_el)
             self._validate(payload)
             credential = self._with_pep_proof(self._credential(environ, header, verified),
                                               header, addr)
@@ -143,19 +150,32 @@ class SoapApplication:
                 request_id, self._sign)
             return status, out, op
 
+    def _verify(self, root: etree._Element, header: etree._Element
+                ) -> wssecurity.VerifiedMessage:
+        """A signed request: its signature verified, and every header block the server
+        acts on present once and covered by it. A signer's request refused for its
+        headers is an audit record of the signer (nothing else changes)."""
+        verified = wssecurity.verify(root, self.service.signer_key, self.settings, utcnow())
+        try:
+            addressing.check_unique(header)
+            wssecurity.require_signed(verified, addressing.ACTED_ON)
+        except KmsError as exc:
+            self.service.refuse(_operation(addressing.read(verified.header).action),
+                                verified.signer_id, exc)
+            raise
+        return verified
+
     def _sign(self, env: etree._Element, spliced: Sequence[secure_xml.Spliced] = ()) -> None:
-        """Every response, faults included, is signed: Body, Timestamp and RelatesTo."""
+        """Every response, faults included, is signed: Body, Timestamp and every header
+        block the server adds (no mustUnderstand: a client may ignore the signature)."""
         if self.signing_key is None:
             return
-        header = env.find(f"{{{SOAP}}}Header")
-        relates = header is not None and header.find(f"{{{WSA}}}RelatesTo") is not None
-        parts = wssecurity.RESPONSE_PARTS if relates else wssecurity.REQUEST_PARTS
         subcode = env.findtext(f"{{{SOAP}}}Body/{{{SOAP}}}Fault/{{{SOAP}}}Code/{{{SOAP}}}Subcode/"
                                f"{{{SOAP}}}Value")
-        wssecurity.sign(env, self.signing_key, parts, now=utcnow(),
+        wssecurity.sign(env, self.signing_key, now=utcnow(),
                         ttl_seconds=self.settings.timestamp_ttl_seconds,
                         body_prefixes=[subcode.split(":", 1)[0]] if subcode else (),
-                        spliced=spliced)
+                        spliced=spliced, must_understand=False)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
         limit = self.settings.max_message_bytes
@@ -264,6 +284,15 @@ class SoapApplication:
         if environ.get("wsgi.url_scheme") != "https" and not self.settings.allow_basic_over_http:
             raise AccessDenied("HTTP Basic is refused over plain HTTP; use HTTPS")
         return Credential(CredentialType.USERNAME_PASSWORD, username=basic[0], password=basic[1])
+
+
+def _operation(action_uri: str | None) -> str:
+    """The operation a (signed) wsa:Action names, for the audit trail."""
+    if action_uri is None:
+        return "-"
+    if action_uri in _ACTIONS:
+        return _ACTIONS[action_uri]
+    return action_uri.rsplit("/", 1)[-1] if action_uri in wsman_actions.ACTIONS else "-"
 
 
 def _read(stream: Any, n: int) -> bytes:

@@ -1,4 +1,5 @@
-"""WS-Addressing 2004/08 request headers, mustUnderstand, and action resolution.
+"""WS-Addressing 2004/08 request headers, mustUnderstand, the header blocks the server
+acts on (each at most once, and signed in a signed request), and action resolution.
 
 Routing: wsa:Action; else the SOAP 1.2 `action` parameter of the Content-Type (what
 WSDL-driven stacks send); else the Body's element. Requests in WS-Addressing 1.0
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from ..domain.errors import DuplicateHeader
 from ..security.xml import text_of
-from ..xmlns import KMS, SOAP, WSA, WSA10, WSSE
+from ..xmlns import KMS, SOAP, WSA, WSA10, WSSE, prefixed
 from .headers import HANDLED
 
 _MU_TRUE = ("true", "1")
@@ -26,6 +28,7 @@ class Addressing:
     message_id: str | None = None
     to: str | None = None
     reply_to: str | None = None
+    relates_to: str | None = None
 
 
 def understood_headers() -> frozenset[str]:
@@ -36,6 +39,25 @@ def understood_headers() -> frozenset[str]:
 
 
 UNDERSTOOD = understood_headers()
+# The header blocks the server acts on: each at most once in any request, and covered by
+# the signature of a signed one (wsse:Security is checked by security.wssecurity).
+ACTED_ON = UNDERSTOOD - {f"{{{WSSE}}}Security"}
+
+
+def check_unique(header: etree._Element | None, tags: frozenset[str] = ACTED_ON) -> None:
+    """Refuse a header block in `tags` given twice (an addressing property given in both
+    WS-Addressing versions counts as twice): the receiver does not guess which one."""
+    if header is None:
+        return
+    seen: set[str] = set()
+    for block in header.iterchildren(etree.Element):
+        if block.tag not in tags:
+            continue
+        ns, _, local = block.tag[1:].partition("}")
+        key = local if ns in (WSA, WSA10) else block.tag
+        if key in seen:
+            raise DuplicateHeader(f"the header {prefixed(block.tag)} is given more than once")
+        seen.add(key)
 
 
 def must_understand(el: etree._Element) -> bool:
@@ -57,7 +79,7 @@ def read(header: etree._Element | None) -> Addressing:
         return Addressing()
     values: dict[str, str | None] = {}
     for ns in (WSA, WSA10):
-        for name in ("Action", "MessageID", "To"):
+        for name in ("Action", "MessageID", "To", "RelatesTo"):
             el = header.find(f"{{{ns}}}{name}")
             if el is not None and name not in values:
                 values[name] = text_of(el).strip()
@@ -65,7 +87,7 @@ def read(header: etree._Element | None) -> Addressing:
         if reply is not None and "ReplyTo" not in values:
             values["ReplyTo"] = text_of(reply).strip()
     return Addressing(values.get("Action"), values.get("MessageID"), values.get("To"),
-                      values.get("ReplyTo"))
+                      values.get("ReplyTo"), values.get("RelatesTo"))
 
 
 def action_from_content_type(content_type: str | None) -> str | None:

@@ -28,7 +28,7 @@ from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..store.engine import Database
 from ..store.repository import Repository
 from ..store.updates import Pending, Subscription, SubscriptionEnd
-from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, action
+from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, WSU, action
 from .call import epr
 from .pinned import Answer, PinnedPoster
 
@@ -40,7 +40,7 @@ CT = "application/soap+xml;charset=UTF-8"
 
 def request_envelope(to: str, action_uri: str, payload: etree._Element,
                      sign: Callable[[etree._Element], None] | None = None) -> bytes:
-    env = etree.Element(_S + "Envelope", nsmap={"s": SOAP, "wsa": WSA, "kms": KMS})
+    env = etree.Element(_S + "Envelope", nsmap={"s": SOAP, "wsa": WSA, "kms": KMS, "wsu": WSU})
     header = etree.SubElement(env, _S + "Header")
     for name, text in (("To", to), ("Action", action_uri),
                        ("MessageID", f"uuid:{uuid.uuid4()}")):
@@ -81,9 +81,13 @@ class ClientServiceCaller:
                                   ca_file=config.notify_ca_file)
 
     def _sign(self, env: etree._Element) -> None:
+        """Body, Timestamp and every header block (To, Action, MessageID, ReplyTo); the
+        Security header is not mustUnderstand, so that a listener built on a stack
+        without WS-Security can take the call."""
         if self.signing_key is not None:
-            wssecurity.sign(env, self.signing_key, wssecurity.REQUEST_PARTS, now=utcnow(),
-                            ttl_seconds=self.config.security.timestamp_ttl_seconds)
+            wssecurity.sign(env, self.signing_key, now=utcnow(),
+                            ttl_seconds=self.config.security.timestamp_ttl_seconds,
+                            must_understand=False)
 
     def _send(self, address: str, origin: str | None, what: str, action_uri: str,
               payload: etree._Element) -> Answer:

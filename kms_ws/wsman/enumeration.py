@@ -42,7 +42,9 @@ SELECTOR_DIALECT = "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
 _N, _W, _K = "{%s}" % WSEN, "{%s}" % WSMAN, "{%s}" % KMS
 _PREFIX = {WSEN: "wsen", WSMAN: "wsman"}
 _EPR_NS = {"wsa": WSA, "wsman": WSMAN}
-ENVELOPE_OVERHEAD = 2048  # headers and wrappers around the items of a page
+# Headers, their signature (one reference per header block: ~5.9 KB with
+# UpdateVersioningTokens and TotalItemsCountEstimate) and wrappers around a page's items.
+ENVELOPE_OVERHEAD = 6144
 
 
 def enumerate_(call: WsCall) -> WsReply:

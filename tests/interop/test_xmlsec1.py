@@ -4,6 +4,7 @@ responses, and requests it signs (WS-Security template) are accepted."""
 from __future__ import annotations
 
 import base64
+import shlex
 import shutil
 import uuid
 from datetime import timedelta
@@ -45,7 +46,8 @@ def test_xmlsec1_verifies_server_responses(server: ServerProcess, tmp_path: Path
     cert = str(server.data_dir / SERVER_CERT_FILE)
     ok = xmlsec1("--verify", *ID_ATTRS, "--pubkey-cert-pem", cert, "resp.xml", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "SignedInfo References (ok/all): 3/3" in ok.stderr + ok.stdout
+    # Body, Timestamp, wsa:To, Action, MessageID, RelatesTo
+    assert "SignedInfo References (ok/all): 6/6" in ok.stderr + ok.stdout
     # and xmlsec1 notices tampering (the check above is a real check)
     tampered = r.content.replace(b"<kms:RandomBytes>", b"<kms:RandomBytes>AAAA")
     assert tampered != r.content
@@ -62,7 +64,7 @@ def _template(body: str, op: str, key_info: str, security_extra: str = "",
     refs = "".join(
         f'<ds:Reference URI="#{uri}"><ds:Transforms><ds:Transform Algorithm="{EXC_C14N}"/>'
         f'</ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>'
-        f"<ds:DigestValue/></ds:Reference>" for uri in ("Body-1", "TS-1"))
+        f"<ds:DigestValue/></ds:Reference>" for uri in ("Body-1", "TS-1", *SIGNED_HEADERS))
     security = (
         f'<wsse:Security xmlns:wsse="{WSSE}" s:mustUnderstand="true">{security_extra}'
         f'<wsu:Timestamp wsu:Id="TS-1"><wsu:Created>{created}</wsu:Created>'
@@ -74,18 +76,25 @@ def _template(body: str, op: str, key_info: str, security_extra: str = "",
         f"</wsse:Security>")
     mid = f"uuid:{uuid.uuid4()}"
     return (f'<s:Envelope xmlns:s="{SOAP}" xmlns:wsa="{WSA}" xmlns:kms="{KMS}" '
-            f'xmlns:wsu="{WSU}"><s:Header><wsa:To>http://127.0.0.1/wsman</wsa:To>'
-            f"<wsa:Action>{action(op)}</wsa:Action><wsa:MessageID>{mid}</wsa:MessageID>"
+            f'xmlns:wsu="{WSU}"><s:Header>'
+            f'<wsa:To wsu:Id="To-1">http://127.0.0.1/wsman</wsa:To>'
+            f'<wsa:Action wsu:Id="Action-1">{action(op)}</wsa:Action>'
+            f'<wsa:MessageID wsu:Id="MessageID-1">{mid}</wsa:MessageID>'
             f'{security}</s:Header><s:Body wsu:Id="Body-1">{body}</s:Body></s:Envelope>'
             ).encode()
+
+
+# The header blocks the template's signature covers (the server acts on each).
+SIGNED_HEADERS = ("To-1", "Action-1", "MessageID-1")
 
 
 def _sign_with_xmlsec1(template: bytes, key_pem: bytes, tmp_path: Path) -> bytes:
     (tmp_path / "tmpl.xml").write_bytes(template)
     (tmp_path / "key.pem").write_bytes(key_pem)
     res = xmlsec1("--sign", "--privkey-pem", "key.pem",
-                  *id_attrs(SOAP_BODY_ID, f"{WSU}:Timestamp"), "--output", "signed.xml",
-                  "tmpl.xml", cwd=tmp_path)
+                  *id_attrs(SOAP_BODY_ID, f"{WSU}:Timestamp",
+                            *[f"{WSA}:{n}" for n in ("To", "Action", "MessageID")]),
+                  "--output", "signed.xml", "tmpl.xml", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     return (tmp_path / "signed.xml").read_bytes()
 
@@ -141,3 +150,66 @@ def test_xmlsec1_verifies_signed_faults(server: ServerProcess, tmp_path: Path) -
     bad = xmlsec1("--verify", *ID_ATTRS, "--pubkey-cert-pem", cert, "rebound.xml",
                   cwd=tmp_path)
     assert bad.returncode != 0
+
+
+def test_a_request_xmlsec1_signs_over_body_and_timestamp_only_is_refused(
+        server: ServerProcess, admin: KmsClient, tmp_path: Path) -> None:
+    """The old profile (Body and Timestamp): its wsa:Action, To and MessageID could be
+    anything a relay likes, so the server refuses it, and records the signer's request."""
+    signer = register_signer(admin)
+    template = _template(create_key("headers-unsigned"), "CreateKey",
+                         f"<ds:KeyName>{signer.name}</ds:KeyName>")
+    for uri in SIGNED_HEADERS:  # drop the header references from the template
+        start = template.index(f'<ds:Reference URI="#{uri}">'.encode())
+        template = template[:start] + template[template.index(b"</ds:Reference>", start)
+                                               + len(b"</ds:Reference>"):]
+    msg = _sign_with_xmlsec1(template, signer.key_pem, tmp_path)
+    assert msg.count(b"<ds:Reference ") == 2
+    before = db.snapshot(server.data_dir)
+    r, env = post(server.url, msg)
+    assert env.findtext(f".//{{{SOAP}}}Subcode/{{{SOAP}}}Value") == "wsse:FailedCheck"
+    assert "does not cover the header wsa:To" in env.findtext(f".//{{{SOAP}}}Text")
+    assert db.snapshot(server.data_dir) == before
+    # (its operation is not named: the wsa:Action that would name it is not signed)
+    assert db.rows(server.data_dir, "SELECT operation, event FROM audit WHERE actor_id = ?",
+                   (signer.endpoint_id,)) == [("-", "E_SIGNATURE_INVALID")]
+
+
+def _readme_command() -> list[str]:
+    """The xmlsec1 command of the README's Interop paragraph, as a shell would split it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme[readme.index("**Interop.**"):]
+    block = block[block.index("```sh\n") + 6:]
+    return shlex.split(block[:block.index("```")].replace("\\\n", " "))
+
+
+def test_the_readme_command_verifies_responses_as_written(server: ServerProcess,
+                                                          client_factory,  # type: ignore[no-untyped-def]
+                                                          tmp_path: Path) -> None:
+    """Run as written (kms-data/server-signing.pem, response.xml in the working
+    directory) on a result and on a final enumeration page carrying the extra header
+    blocks the server adds; every reference is checked."""
+    from ..support import wsman
+    command = _readme_command()
+    assert command[:2] == ["xmlsec1", "--verify"] and command[-1] == "response.xml"
+    (tmp_path / "kms-data").mkdir()
+    shutil.copy(server.data_dir / SERVER_CERT_FILE, tmp_path / "kms-data" / SERVER_CERT_FILE)
+    assert "kms-data/" + SERVER_CERT_FILE in command
+    messages = {
+        6: envelope("<kms:GetRandomBytes><kms:NumberOfBytes>8</kms:NumberOfBytes>"
+                    "</kms:GetRandomBytes>", op="GetRandomBytes"),
+        8: wsman.enumerate_(wsman.optimized(extra=wsman.update_filter()), style="shell",
+                            extra="<wsman:RequestTotalItemsCountEstimate/>"),
+    }
+    _, *alone = client_factory(realms=(f"realm://alone/{uuid.uuid4().hex[:8]}",))
+    for references, msg in messages.items():  # (one page: the client sees no key)
+        r, env = post(server.url, msg, auth=tuple(alone), validate_request=False)
+        assert r.status_code == 200
+        (tmp_path / "response.xml").write_bytes(r.content)
+        ok = xmlsec1(*command[1:], cwd=tmp_path)
+        assert ok.returncode == 0, ok.stderr
+        assert f"SignedInfo References (ok/all): {references}/{references}" \
+            in ok.stderr + ok.stdout
+        (tmp_path / "response.xml").write_bytes(r.content.replace(
+            b"</wsa:MessageID>", b"0</wsa:MessageID>", 1))  # a signed header changed
+        assert xmlsec1(*command[1:], cwd=tmp_path).returncode != 0

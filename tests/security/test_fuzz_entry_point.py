@@ -84,7 +84,7 @@ def _seeds() -> list[bytes]:
     signer = wssecurity.SigningKey(key, self_signed(key, "fuzz"))
     plain = envelope(get_key("00000000-0000-4000-8000-000000000000"), op="GetKey")
     env = etree.fromstring(envelope(create_key("fuzz"), op="CreateKey"))
-    wssecurity.sign(env, signer, wssecurity.REQUEST_PARTS, now=utcnow(), ttl_seconds=300)
+    wssecurity.sign(env, signer, now=utcnow(), ttl_seconds=300)
     return [plain, etree.tostring(env)]
 
 

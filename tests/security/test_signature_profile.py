@@ -49,13 +49,13 @@ def now() -> datetime:
 
 def signed(key: wssecurity.SigningKey) -> etree._Element:
     env = etree.fromstring(envelope(BODY, op="GetRandomBytes"))
-    wssecurity.sign(env, key, wssecurity.REQUEST_PARTS, now=now(), ttl_seconds=300)
+    wssecurity.sign(env, key, now=now(), ttl_seconds=300)
     return etree.fromstring(etree.tostring(env))  # as received: parsed from bytes
 
 
 def check_verify(env: etree._Element, key: wssecurity.VerificationKey
                  ) -> wssecurity.VerifiedMessage:
-    return wssecurity.verify(env, lambda ref: key, wssecurity.REQUEST_PARTS, SETTINGS, now())
+    return wssecurity.verify(env, lambda ref: key, SETTINGS, now())
 
 
 def ec_signer() -> tuple[wssecurity.SigningKey, wssecurity.VerificationKey]:
@@ -74,8 +74,9 @@ def test_signxml_verifies_what_we_sign_and_we_verify_what_signxml_signs(kind: st
         rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = self_signed(key, "profile")
     ours = signed(wssecurity.SigningKey(key, cert))
+    # Body, Timestamp and the header blocks: wsa:To, Action, MessageID, ReplyTo
     config = SignatureConfiguration(location=f"./{{{SOAP}}}Header/{{{WSSE}}}Security/",
-                                    expect_references=2, require_x509=True)
+                                    expect_references=6, require_x509=True)
     results = XMLVerifier().verify(ours, x509_cert=cert, expect_config=config)
     assert b"GetRandomBytes" in b"".join(r.signed_data for r in results)
 

@@ -128,7 +128,7 @@ def test_sha1_is_never_accepted(server: ServerProcess, admin: KmsClient) -> None
     from ..support.envelopes import envelope
     signer = register_signer(admin, "rsa")
     env = etree.fromstring(envelope(create_key("sha1"), op="CreateKey"))
-    wssecurity.sign(env, signer.key, wssecurity.REQUEST_PARTS, now=utcnow(), ttl_seconds=300)
+    wssecurity.sign(env, signer.key, now=utcnow(), ttl_seconds=300)
     sec = env.find(".//{%s}Security" % wssecurity.WSSE)
     old = sec.find("{http://www.w3.org/2000/09/xmldsig#}Signature")
     exc = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0

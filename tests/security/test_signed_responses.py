@@ -3,20 +3,28 @@ foreign-key or replayed ones (a man in the middle on the HTTP connection)."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Callable
 
 import pytest
 import requests
+from cryptography import x509
+from lxml import etree
 from requests.adapters import HTTPAdapter
 
 from kms_ws.client import KmsClient, UntrustedResponse
+from kms_ws.domain.errors import MessageSecurityError
 from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
+from kms_ws.wsman.addressing import must_understand
+from kms_ws.xmlns import DS, KMS, WSMAN
 
 from ..support.server import ADMIN, ServerProcess
 from ..support.signing import new_key
 from ..support.validating import ValidatingPlugin
 
 Rewrite = Callable[[bytes], bytes]
+CT = {"Content-Type": "application/soap+xml;charset=UTF-8"}
 
 
 class Tamper(HTTPAdapter):
@@ -126,3 +134,112 @@ def test_signing_certificate_is_published(server: ServerProcess) -> None:
     r = requests.get(server.url + "?signing-cert", timeout=10)
     assert r.status_code == 200
     assert r.content == (server.data_dir / SERVER_CERT_FILE).read_bytes()
+
+
+# ---- the header blocks of a response are signed too ----------------------------------
+
+def test_a_forged_update_token_is_refused(server: ServerProcess) -> None:
+    """A man in the middle raising the final UpdateVersioningTokens of a GetUpdateList
+    would make the client skip every change up to the forged token."""
+    def raise_token(data: bytes) -> bytes:
+        return re.sub(rb'(<kms:UpdateVersioningTokens[^>]*><kms:Token Type="AllKeys">)\d+',
+                      rb"\g<1>999999", data)
+    c, adapter = _client(server, raise_token)
+    with c:
+        c.create_key(friendly_name="listed")
+        tokens = _run_to_end(c.get_update_list())
+        assert 0 < tokens["AllKeys"] < 999999
+        adapter.active = True
+        with pytest.raises(UntrustedResponse) as exc:
+            _run_to_end(c.get_update_list())
+    assert "does not verify" in exc.value.reason
+
+
+@pytest.mark.parametrize("block", [
+    f'<wsman:TotalItemsCountEstimate xmlns:wsman="{WSMAN}">1</wsman:TotalItemsCountEstimate>',
+    f'<kms:UpdateVersioningTokens xmlns:kms="{KMS}"><kms:Token Type="AllKeys">999999'
+    "</kms:Token></kms:UpdateVersioningTokens>",
+    "<wsa:RelatesTo>uuid:00000000-0000-4000-8000-000000000000</wsa:RelatesTo>",
+], ids=["TotalItemsCountEstimate", "UpdateVersioningTokens", "RelatesTo"])
+def test_an_unsigned_header_added_to_a_response_is_refused(server: ServerProcess,
+                                                           block: str) -> None:
+    def add(data: bytes) -> bytes:
+        return data.replace(b"<wsse:Security", block.encode() + b"<wsse:Security", 1)
+    c, adapter = _client(server, add)
+    with c:
+        adapter.active = True
+        with pytest.raises(UntrustedResponse) as exc:
+            _run_to_end(c.get_update_list())
+    assert "does not cover the header" in exc.value.reason \
+        or "is given more than once" in exc.value.reason
+
+
+def test_a_response_answers_the_action_it_was_asked(server: ServerProcess) -> None:
+    """The signed wsa:Action is the answer to the request's action (or a fault's)."""
+    from kms_ws.client.addressing import AddressingPlugin
+    from kms_ws.client.signing import SignaturePlugin
+
+    from ..support.envelopes import envelope
+    addressing = AddressingPlugin(server.url)
+    plugin = SignaturePlugin(addressing, None, True)
+    plugin.server_cert = x509.load_pem_x509_certificate(
+        (server.data_dir / SERVER_CERT_FILE).read_bytes())
+    for asked, accepted in (("GetKey", False), ("GetRandomBytes", True)):
+        addressing.last_message_id = f"uuid:{uuid.uuid4()}"
+        addressing.last_action = f"{KMS}/{asked}"
+        r = requests.post(server.url, auth=ADMIN, timeout=10, headers=CT, data=envelope(
+            "<kms:GetRandomBytes><kms:NumberOfBytes>4</kms:NumberOfBytes>"
+            "</kms:GetRandomBytes>", op="GetRandomBytes",
+            message_id=addressing.last_message_id))
+        if accepted:
+            plugin.ingress(etree.fromstring(r.content), {}, None)
+        else:
+            with pytest.raises(MessageSecurityError, match=f"is not {KMS}/GetKeyResponse"):
+                plugin.ingress(etree.fromstring(r.content), {}, None)
+
+
+# ---- 13.1: a client without WS-Security can ignore the signature ----------------------
+
+def _must_understand(data: bytes) -> list[str]:
+    env = etree.fromstring(data)
+    header = env.find("{http://www.w3.org/2003/05/soap-envelope}Header")
+    return [str(h.tag) for h in (header if header is not None else [])
+            if isinstance(h.tag, str) and must_understand(h)]
+
+
+def test_no_response_header_asks_to_be_understood(server: ServerProcess,
+                                                  client_factory) -> None:  # type: ignore[no-untyped-def]
+    """JAX-WS and gSOAP refuse a response carrying a mustUnderstand header they do not
+    process: results, faults (a MustUnderstand one too) and WS-Management responses with
+    extra header blocks carry none, signed as they are."""
+    from ..support import wsman
+    from ..support.envelopes import envelope, get_key
+    from ..support.validating import post
+    unknown = ('<x:Must xmlns:x="urn:x" xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+               's:mustUnderstand="true">1</x:Must>')
+    messages = [
+        envelope("<kms:GetRandomBytes><kms:NumberOfBytes>4</kms:NumberOfBytes>"
+                 "</kms:GetRandomBytes>", op="GetRandomBytes"),
+        envelope(get_key("00000000-0000-4000-8000-000000000000"), op="GetKey"),
+        envelope(get_key("00000000-0000-4000-8000-000000000000"), op="GetKey",
+                 headers=unknown),
+        wsman.enumerate_(wsman.optimized(extra=wsman.update_filter()), style="shell",
+                         extra="<wsman:RequestTotalItemsCountEstimate/>"),
+    ]
+    seen = set()
+    _, *alone = client_factory(realms=(f"realm://alone/{uuid.uuid4().hex[:8]}",))
+    for msg in messages:  # (the enumeration is one page: the client sees no key)
+        r, env = post(server.url, msg, auth=tuple(alone), validate_request=False)
+        assert env is not None and env.find(".//{%s}Signature" % DS) is not None
+        assert _must_understand(r.content) == [], r.content
+        seen |= {h.tag for h in env.find("{http://www.w3.org/2003/05/soap-envelope}Header")}
+    assert {f"{{{KMS}}}UpdateVersioningTokens", f"{{{WSMAN}}}TotalItemsCountEstimate",
+            "{http://www.w3.org/2003/05/soap-envelope}NotUnderstood"} <= seen
+
+
+def _run_to_end(gen):  # type: ignore[no-untyped-def]
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value

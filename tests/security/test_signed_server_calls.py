@@ -15,7 +15,10 @@ from lxml import etree
 from kms_ws.client import ClientServiceListener, KmsClient
 from kms_ws.security import wssecurity
 from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
-from kms_ws.xmlns import KMS, SOAP, WSE, WSSE
+from kms_ws.store.updates import Subscription
+from kms_ws.wsman.addressing import must_understand
+from kms_ws.wsman.delivery import request_envelope, update_pending_payload
+from kms_ws.xmlns import KMS, SOAP, WSA, WSE, WSSE
 
 from ..e2e.test_wsman_eventing import FAST, Acks, eventually
 from ..support.schema_check import validate_envelope
@@ -93,8 +96,9 @@ def test_tampered_unsigned_replayed_and_forged_calls_are_refused(client: KmsClie
     genuine, sender = captured_update(client)
     sender.stop()
     fired: list[object] = []
-    with client.listener(lambda n: fired.append(n) or None,
-                         inspect=validate_envelope) as listener:
+    # a listener taking calls at the first one's address (as one restarted there would)
+    with client.listener(lambda n: fired.append(n) or None, inspect=validate_envelope,
+                         addresses=[sender.url]) as listener:
         tampered = genuine.replace(b"<kms:Type>AllKeys</kms:Type>", b"<kms:Type>Keys</kms:Type>")
         assert tampered != genuine
         status, env = post(listener, tampered)
@@ -172,5 +176,86 @@ def forged(data: bytes) -> bytes:
         sec.getparent().remove(sec)
     key = new_key()
     wssecurity.sign(root, wssecurity.SigningKey(key, self_signed(key, "kms-ws response signing")),
-                    wssecurity.REQUEST_PARTS, now=utcnow(), ttl_seconds=300)
+                    now=utcnow(), ttl_seconds=300)
     return etree.tostring(root)
+
+
+# ---- the header blocks of a call are signed, and used ---------------------------------
+
+def test_a_call_with_a_signed_header_changed_is_refused(client: KmsClient) -> None:
+    genuine, sender = captured_update(client)
+    sender.stop()
+    fired: list[object] = []
+    with client.listener(lambda n: fired.append(n) or None,
+                         inspect=validate_envelope) as listener:
+        root = etree.fromstring(genuine)
+        root.find(f"{{{SOAP}}}Header/{{{WSA}}}To").text = listener.url  # re-addressed
+        status, env = post(listener, etree.tostring(root))
+        assert subcode(env) == "wsse:FailedCheck"
+        root = etree.fromstring(genuine)
+        root.find(f"{{{SOAP}}}Header/{{{WSA}}}MessageID").text = f"uuid:{uuid.uuid4()}"
+        status, env = post(listener, etree.tostring(root))
+        assert subcode(env) == "wsse:FailedCheck"
+        assert fired == [] and listener.refused == 2
+
+
+def test_a_call_for_another_listener_is_refused(client: KmsClient) -> None:
+    """A genuine signed call, captured on its way to one listener and sent to another
+    that trusts the same server: its signed wsa:To names the first."""
+    genuine, sender = captured_update(client)
+    sender.stop()
+    fired: list[object] = []
+    with client.listener(lambda n: fired.append(n) or None,
+                         inspect=validate_envelope) as other:
+        status, env = post(other, genuine)
+        assert subcode(env) == "wsse:InvalidSecurity"
+        assert "is addressed to" in env.findtext(f".//{{{SOAP}}}Text")
+        assert fired == [] and other.refused == 1
+
+
+def test_server_calls_ask_no_header_to_be_understood(client: KmsClient) -> None:
+    """A listener built on a stack without WS-Security (JAX-WS, gSOAP) must be able to
+    take the call: its Security header, like every other, is not mustUnderstand."""
+    genuine, sender = captured_update(client)
+    sender.stop()
+    header = etree.fromstring(genuine).find(f"{{{SOAP}}}Header")
+    assert header.find(f"{{{WSSE}}}Security") is not None
+    assert [h.tag for h in header if must_understand(h)] == []
+
+
+def _call(key: wssecurity.SigningKey, to: str, headers: str = "",
+          action: str = f"{KMS}/UpdatePending") -> bytes:
+    """An UpdatePending signed with `key` (standing in for the server's), addressed to
+    `to`, with extra header blocks, under `action`."""
+    sub = Subscription("uuid:x", str(uuid.uuid4()), to, "push", "AllKeys", None,
+                       utcnow(), "127.0.0.1")
+    env = etree.fromstring(request_envelope(to, action, update_pending_payload(sub, 7)))
+    header = env.find(f"{{{SOAP}}}Header")
+    for block in etree.fromstring(f'<h xmlns:wsa="{WSA}">{headers}</h>'):
+        header.append(block)
+    wssecurity.sign(env, key, now=utcnow(), ttl_seconds=300, must_understand=False)
+    return etree.tostring(env)
+
+
+def test_addresses_and_actions_a_listener_takes() -> None:
+    key = new_key()
+    server_key = wssecurity.SigningKey(key, self_signed(key, "a server"))
+    behind = "http://proxy.example:8080/kms"
+    with ClientServiceListener(Acks(), server_cert=server_key.cert) as own, \
+            ClientServiceListener(Acks(), server_cert=server_key.cert,
+                                  addresses=[behind]) as nat:
+        by_name = own.url.replace("127.0.0.1", "localhost")
+        assert post(own, _call(server_key, by_name))[0] == 200  # any name of this host
+        assert subcode(post(own, _call(server_key, behind))[1]) == "wsse:InvalidSecurity"
+        assert post(nat, _call(server_key, behind))[0] == 200  # the address it was given
+        assert subcode(post(nat, _call(server_key, nat.url))[1]) == "wsse:InvalidSecurity"
+        twice = _call(server_key, own.url, f"<wsa:MessageID>uuid:{uuid.uuid4()}</wsa:MessageID>")
+        status, env = post(own, twice)
+        assert subcode(env) == "wsa:InvalidMessageInformationHeader"
+        changed = _call(server_key, own.url).replace(
+            f"{KMS}/UpdatePending<".encode(), f"{KMS}/GetStatus<".encode())
+        assert subcode(post(own, changed)[1]) == "wsse:FailedCheck"  # it was signed
+        mismatched = _call(server_key, own.url, action=f"{KMS}/GetStatus")
+        status, env = post(own, mismatched)
+        assert "is not its Body's" in env.findtext(f".//{{{SOAP}}}Text")
+        assert (len(own.received), own.refused, len(nat.received), nat.refused) == (1, 4, 1, 1)

@@ -168,10 +168,41 @@ def reference_to_other_element(env: etree._Element, signer: Signer) -> etree._El
     return _resign(env, signer, [body, header.find(f"{{{WSA}}}MessageID")])
 
 
+def _blocks(header: etree._Element) -> list[etree._Element]:
+    return [h for h in header if isinstance(h.tag, str) and h.tag != f"{{{WSSE}}}Security"]
+
+
 def extra_reference(env: etree._Element, signer: Signer) -> etree._Element:
+    """Everything the profile asks for, and the token besides (not a place we sign)."""
+    header, sec, body = _parts(env)
+    return _resign(env, signer, [body, sec.find(f"{{{WSU}}}Timestamp"), *_blocks(header),
+                                 sec.find(f"{{{WSSE}}}BinarySecurityToken")])
+
+
+def reference_inside_a_header_block(env: etree._Element, signer: Signer) -> etree._Element:
+    """A header block is signed whole, at its place: not an element inside one."""
+    header, sec, body = _parts(env)
+    inner = header.find(f"{{{WSA}}}ReplyTo/{{{WSA}}}Address")
+    return _resign(env, signer, [body, sec.find(f"{{{WSU}}}Timestamp"), inner,
+                                 *[b for b in _blocks(header) if b.tag != f"{{{WSA}}}ReplyTo"]])
+
+
+def header_block_left_unsigned(env: etree._Element, signer: Signer) -> etree._Element:
+    """A valid signature by the signer that leaves out a header the server acts on."""
     header, sec, body = _parts(env)
     return _resign(env, signer, [body, sec.find(f"{{{WSU}}}Timestamp"),
-                                 header.find(f"{{{WSA}}}MessageID")])
+                                 *[b for b in _blocks(header)
+                                   if b.tag != f"{{{WSA}}}MessageID"]])
+
+
+def signed_action_wrapped(env: etree._Element, _: Signer) -> etree._Element:
+    """The signed wsa:Action moved into a wrapper header, a new one in its place."""
+    header, _, _ = _parts(env)
+    action = header.find(f"{{{WSA}}}Action")
+    header.replace(action, etree.Element(f"{{{WSA}}}Action"))
+    header.find(f"{{{WSA}}}Action").text = "urn:kms-ws:p1619.3:1/CreateKey"
+    etree.SubElement(header, "{urn:attacker}Wrapper").append(action)
+    return env
 
 
 def missing_reference(env: etree._Element, signer: Signer) -> etree._Element:
@@ -189,7 +220,8 @@ ATTACKS = [body_into_header_wrapper, body_wrapped_same_id, body_wrapped_in_secur
            signature_moved_to_body, timestamp_moved_out, second_security_header,
            second_signature, prefix_renamed, namespace_redeclared, id_in_lookalike_namespace,
            whitespace_in_signed_text, enveloped_transform_added, reference_to_other_element,
-           extra_reference, missing_reference, body_referenced_twice]
+           extra_reference, missing_reference, body_referenced_twice,
+           reference_inside_a_header_block, header_block_left_unsigned, signed_action_wrapped]
 
 
 REFUSED_BECAUSE = {
@@ -208,10 +240,14 @@ REFUSED_BECAUSE = {
     "id_in_lookalike_namespace": "the Body must be present and carry a wsu:Id",
     "whitespace_in_signed_text": "does not verify",
     "enveloped_transform_added": "exactly one exclusive c14n transform",
-    "reference_to_other_element": "must reference exactly the Body, Timestamp",
-    "extra_reference": "must reference exactly the Body, Timestamp",
-    "missing_reference": "must reference exactly the Body, Timestamp",
+    "reference_to_other_element": "must reference the Body and the Timestamp",
+    "extra_reference": "may reference only the Body, the Timestamp and header blocks",
+    "missing_reference": "must reference the Body and the Timestamp",
     "body_referenced_twice": "referenced twice",
+    "reference_inside_a_header_block": "may reference only the Body, the Timestamp and "
+                                       "header blocks",
+    "header_block_left_unsigned": "does not cover the header wsa:MessageID",
+    "signed_action_wrapped": "may reference only the Body, the Timestamp and header blocks",
 }
 
 

@@ -15,7 +15,7 @@ from lxml import etree
 from kms_ws.client import KmsClient, hmac_signing_key
 from kms_ws.security import wssecurity
 from kms_ws.security.certificates import self_signed
-from kms_ws.xmlns import SOAP, WSA, WSU
+from kms_ws.xmlns import KMS, SOAP, WSA, WSMAN, WSU
 
 from .clients import ensure_realms
 from .envelopes import envelope
@@ -65,10 +65,11 @@ def register_hmac(admin: KmsClient, secret: bytes) -> tuple[str, wssecurity.Sign
 
 
 def signed(body: str, op: str, key: wssecurity.SigningKey, *, now: datetime | None = None,
-           ttl: int = 300) -> bytes:
-    """A raw request envelope, signed as KmsClient signs."""
-    env = etree.fromstring(envelope(body, op=op))
-    wssecurity.sign(env, key, wssecurity.REQUEST_PARTS, now=now or utcnow(), ttl_seconds=ttl)
+           ttl: int = 300, headers: str = "") -> bytes:
+    """A raw request envelope (extra header blocks: `headers`), signed as KmsClient
+    signs."""
+    env = etree.fromstring(envelope(body, op=op, headers=headers))
+    wssecurity.sign(env, key, now=now or utcnow(), ttl_seconds=ttl)
     return etree.tostring(env)
 
 
@@ -83,4 +84,7 @@ def id_attrs(*qualified: str) -> list[str]:
     return out
 
 
-ID_ATTRS = id_attrs(SOAP_BODY_ID, f"{WSU}:Timestamp", f"{WSA}:RelatesTo")
+# Every part the server signs: the Body, the Timestamp and each header block it sends.
+ID_ATTRS = id_attrs(SOAP_BODY_ID, f"{WSU}:Timestamp",
+                    *[f"{WSA}:{n}" for n in ("To", "Action", "MessageID", "RelatesTo")],
+                    f"{KMS}:UpdateVersioningTokens", f"{WSMAN}:TotalItemsCountEstimate")

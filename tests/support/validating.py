@@ -1,4 +1,5 @@
-"""Schema validation of every message tests send and receive."""
+"""Schema validation of every message tests send and receive; and no header block of a
+server's message asks to be understood (JAX-WS and gSOAP refuse such a response)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,20 @@ import requests
 from lxml import etree
 from zeep import Plugin
 
-from kms_ws.xmlns import KMS, WSA
+from kms_ws.wsman.addressing import must_understand
+from kms_ws.xmlns import KMS, SOAP, WSA
 
 from .schema_check import validate_envelope
+
+
+def check_server_message(env: etree._Element) -> etree._Element:
+    """A message the server sent: no header block is mustUnderstand (a client without
+    WS-Security must be able to ignore the signature; issue 13.1)."""
+    header = env.find(f"{{{SOAP}}}Header")
+    marked = [h.tag for h in (header if header is not None else [])
+              if isinstance(h.tag, str) and must_understand(h)]
+    assert not marked, f"the server marked {marked} mustUnderstand"
+    return env
 
 
 class ValidatingPlugin(Plugin):  # type: ignore[misc]
@@ -29,7 +41,7 @@ class ValidatingPlugin(Plugin):  # type: ignore[misc]
         return envelope, http_headers
 
     def ingress(self, envelope: Any, http_headers: dict, operation: Any) -> tuple[Any, dict]:
-        validate_envelope(etree.tostring(envelope))
+        check_server_message(validate_envelope(etree.tostring(envelope)))
         self.received += 1
         return envelope, http_headers
 
@@ -48,7 +60,7 @@ def post(url: str, body: bytes, *, auth: tuple[str, str] | None = None,
                       headers={"Content-Type": CT, **(headers or {})}, **kwargs)
     env = None
     if r.headers.get("Content-Type", "").startswith("application/soap+xml"):
-        env = validate_envelope(r.content)
+        env = check_server_message(validate_envelope(r.content))
     return r, env
 
 
