@@ -9,7 +9,8 @@ Faults raise KmsFault (subcode, reason, error code, request id, HTTP status).
 Responses are signed by the server (Body, Timestamp, every header block); the client
 verifies each one and uses only what was signed (UntrustedResponse when it is unsigned,
 forged, stale, leaves out or repeats a header block the client acts on, or answers
-another request or action). Pass `server_cert` (the
+another request or action; a fault the server signed without reading the request, such
+as wsman:EncodingLimit for an oversize one, raises as that KmsFault). Pass `server_cert` (the
 server's `server-signing.pem`, or its PEM bytes) to pin it; without it the client fetches
 `GET /wsman?signing-cert` once over its own connection — trust on first use, as strong as
 that connection (use HTTPS). `signing_key` (load_signing_key / hmac_signing_key) signs

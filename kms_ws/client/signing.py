@@ -11,11 +11,16 @@ MessageID and Action the answer to its action (a fault: a fault action); zeep an
 WS-Management channel then see the verified Body and, in the Header, the verified copies
 of the signed header blocks only. An unsigned, forged, stale, incompletely signed or
 unrelated response raises.
+
+A fault the server signed without RelatesTo (it refused the request before it could read
+it: a message over its size limit, not well-formed, another SOAP version) is accepted,
+and raised as that fault, only as a fault (never a result), signed by the pinned key,
+created after this request was sent (less the clock skew tolerance) and seen once.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from zeep import Plugin
 
-from ..domain.errors import MessageSecurityError, UnknownSigner
+from ..domain.errors import MessageSecurityError, ReplayedMessage, UnknownSigner
 from ..security import wssecurity
 from ..security.certificates import der
 from ..security.settings import SecuritySettings
@@ -81,11 +86,14 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
         # (the certificate it was made for, the resolver): made again if server_cert changes
         self._resolver: tuple[x509.Certificate, wssecurity.Resolver] | None = None
         self.settings = settings or SecuritySettings()
+        self._sent = utcnow()  # when the last request left
+        self._unbound: dict[str, datetime] = {}  # unbound faults accepted, until they expire
 
     def egress(self, envelope: Any, http_headers: dict[str, str], operation: Any,
                binding_options: Any) -> tuple[Any, dict[str, str]]:
+        self._sent = utcnow()
         if self.signing_key is not None:
-            wssecurity.sign(envelope, self.signing_key, now=utcnow(),
+            wssecurity.sign(envelope, self.signing_key, now=self._sent,
                             ttl_seconds=self.settings.timestamp_ttl_seconds)
         return envelope, http_headers
 
@@ -101,7 +109,9 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
         wssecurity.require_signed(verified, RESPONSE_HEADERS)
         addr = addressing.read(verified.header)
         fault = verified.body.find(_FAULT) is not None
-        if addr.relates_to != self.addressing.last_message_id:
+        if addr.relates_to is None and fault:
+            self._unbound_fault(verified)
+        elif addr.relates_to != self.addressing.last_message_id:
             raise MessageSecurityError("the response does not answer this request")
         answer = f"{self.addressing.last_action}Response"
         if not ((addr.action or "").endswith("/fault") if fault else addr.action == answer):
@@ -110,6 +120,20 @@ class SignaturePlugin(Plugin):  # type: ignore[misc]
         _use_verified(header, verified.header)
         envelope.replace(envelope.find(f"{{{SOAP}}}Body"), verified.body)
         return envelope, http_headers
+
+    def _unbound_fault(self, verified: wssecurity.VerifiedMessage) -> None:
+        """A signed fault that answers no MessageID: the server refused a request it could
+        not read. Taken only if made after this request left and not seen before."""
+        skew = timedelta(seconds=self.settings.clock_skew_seconds)
+        if verified.created < self._sent - skew:
+            raise MessageSecurityError("a fault that answers no request, made before this "
+                                       "request was sent")
+        now = utcnow()
+        for digest in [d for d, until in self._unbound.items() if until < now]:
+            del self._unbound[digest]
+        if verified.digest in self._unbound:
+            raise ReplayedMessage("a fault that answers no request, received before")
+        self._unbound[verified.digest] = verified.accept_until
 
     def _resolve(self, ref: wssecurity.KeyRef) -> wssecurity.VerificationKey:
         if self.server_cert is None:

@@ -187,6 +187,8 @@ class SoapApplication:
             except ValueError:
                 raise SchemaValidationError("bad Content-Length") from None
             if n > limit:
+                if n <= _DRAIN_LIMITS * limit:  # read, so the connection can carry the fault
+                    _drain(stream, n)
                 raise EncodingLimit(f"message of {n} bytes exceeds the limit of {limit} bytes")
             return _read(stream, n) if n > 0 else b""
         data = _read(stream, limit + 1)
@@ -293,6 +295,20 @@ def _operation(action_uri: str | None) -> str:
     if action_uri in _ACTIONS:
         return _ACTIONS[action_uri]
     return action_uri.rsplit("/", 1)[-1] if action_uri in wsman_actions.ACTIONS else "-"
+
+
+# An oversize body of up to this many times the limit is read and dropped before the
+# fault is answered: the client, still sending, then reads the fault, and its connection
+# stays usable. A larger one is not read: the connection is closed after the fault.
+_DRAIN_LIMITS = 4
+
+
+def _drain(stream: Any, n: int) -> None:
+    while n > 0:
+        chunk = _read(stream, min(n, 65536))
+        if not chunk:
+            return
+        n -= len(chunk)
 
 
 def _read(stream: Any, n: int) -> bytes:

@@ -13,7 +13,7 @@ from cryptography import x509
 from lxml import etree
 from requests.adapters import HTTPAdapter
 
-from kms_ws.client import KmsClient, UntrustedResponse
+from kms_ws.client import KmsClient, KmsFault, UntrustedResponse
 from kms_ws.domain.errors import MessageSecurityError
 from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
 from kms_ws.wsman.addressing import must_understand
@@ -235,6 +235,53 @@ def test_no_response_header_asks_to_be_understood(server: ServerProcess,
         seen |= {h.tag for h in env.find("{http://www.w3.org/2003/05/soap-envelope}Header")}
     assert {f"{{{KMS}}}UpdateVersioningTokens", f"{{{WSMAN}}}TotalItemsCountEstimate",
             "{http://www.w3.org/2003/05/soap-envelope}NotUnderstood"} <= seen
+
+
+# ---- 12.12: a fault the server signed without reading the request --------------------
+
+def test_an_oversize_request_reports_the_encoding_limit(server: ServerProcess) -> None:
+    with KmsClient(server.url, *ADMIN,
+                   server_cert=str(server.data_dir / SERVER_CERT_FILE)) as c:
+        with pytest.raises(KmsFault) as exc:
+            c.push_audit_messages([{"event": "Note", "message": "A" * 4000}] * 200)
+        assert not isinstance(exc.value, UntrustedResponse)
+        assert (exc.value.subcode, exc.value.error_code) == ("wsman:EncodingLimit",
+                                                             "E_ENCODING_LIMIT")
+        assert c.get_random_bytes(8)  # and the client goes on
+
+
+def test_an_unbound_fault_is_believed_once_and_never_as_a_result(server: ServerProcess) -> None:
+    """A signed fault that relates to no request is taken only as a fault made after the
+    request left, once; a signed result relating to no request is never taken."""
+    from ..support.envelopes import envelope
+    big = [{"event": "Note", "message": "A" * 4000}] * 200
+    captured: list[bytes] = []
+
+    def keep_first(data: bytes) -> bytes:
+        if not captured:
+            captured.append(data)
+        return captured[0]
+    c, adapter = _client(server, keep_first)
+    with c:
+        adapter.active = True
+        with pytest.raises(KmsFault) as exc:
+            c.push_audit_messages(big)
+        assert exc.value.subcode == "wsman:EncodingLimit"
+        with pytest.raises(UntrustedResponse) as replayed:  # the same fault again
+            c.push_audit_messages(big)
+        assert "received before" in replayed.value.reason
+    # a signed result to a request that carried no MessageID has no RelatesTo either
+    r = requests.post(server.url, auth=ADMIN, timeout=10, headers=CT,
+                      data=envelope("<kms:GetRandomBytes><kms:NumberOfBytes>4"
+                                    "</kms:NumberOfBytes></kms:GetRandomBytes>",
+                                    op="GetRandomBytes", addressing=False))
+    assert r.status_code == 200 and b"RelatesTo" not in r.content
+    c, adapter = _client(server, lambda data: r.content)
+    with c:
+        adapter.active = True
+        with pytest.raises(UntrustedResponse) as unbound:
+            c.get_random_bytes(4)
+    assert "does not answer this request" in unbound.value.reason
 
 
 def _run_to_end(gen):  # type: ignore[no-untyped-def]
