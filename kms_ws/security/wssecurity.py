@@ -195,10 +195,12 @@ def sign(env: etree._Element, key: SigningKey, *, now: datetime, ttl_seconds: in
                                                             spliced)),
         ("Timestamp-" + suffix, (), None)]
     used = {"Body", "Timestamp", "X509"}  # a block's id never takes another part's
+    own = f"{{{soap}}}"
     for block in header.iterchildren(etree.Element):
-        if block.tag == _SECURITY or etree.QName(block).namespace == soap:
+        tag = block.tag
+        if tag == _SECURITY or tag.startswith(own):
             continue
-        name = etree.QName(block).localname
+        name = tag.rpartition("}")[2]
         ref_id = f"{name}-{suffix}" if name not in used else f"{name}-{len(used)}-{suffix}"
         used.add(name)
         block.set(_WSU_ID, ref_id)
