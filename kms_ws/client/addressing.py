@@ -1,5 +1,7 @@
 """A zeep plugin that adds WS-Addressing 2004/08 headers (To, Action, MessageID, ReplyTo)
-to every request, and the session credential header when the client has one."""
+to every request, and the session credential header when the client has one. The
+WS-Addressing 1.0 headers zeep adds itself when the WSDL gives an operation a wsam:Action
+are removed: the server refuses an addressing property given in both versions."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 from lxml import etree
 from zeep import Plugin
 
-from ..xmlns import ANONYMOUS, KMS, SOAP, WSA
+from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSA10
 
 
 class AddressingPlugin(Plugin):  # type: ignore[misc]
@@ -28,6 +30,8 @@ class AddressingPlugin(Plugin):  # type: ignore[misc]
         if header is None:
             header = etree.Element(f"{{{SOAP}}}Header")
             envelope.insert(0, header)
+        for zeeps in header.findall(f"{{{WSA10}}}*"):
+            header.remove(zeeps)
         self.last_message_id = f"uuid:{uuid.uuid4()}"
         self.last_action = operation.soapaction
         values = [("To", self.address), ("Action", operation.soapaction),

@@ -1,7 +1,12 @@
-"""Generate wsdl/kms.wsdl from schemas/: document/literal, SOAP 1.2, one operation per
-request element of kms-messages.xsd. The schemas are inlined (merged into one xs:schema)
-so a client needs nothing but the WSDL. `kms-ws wsdl` writes it; a test keeps the
-committed file and the served one identical to what this produces."""
+"""Generate wsdl/kms.wsdl from schemas/: document/literal wrapped, one operation per request
+element of kms-messages.xsd, bound to SOAP 1.2. The schemas are inlined (merged into one
+xs:schema) so a client needs nothing but the WSDL. `kms-ws wsdl` writes it; a test keeps
+the committed file and the served one identical to what this produces.
+
+Written for WSDL-driven generators (WS-I Basic Profile 1.1/1.2 as the rule): every
+operation has a soapAction (required: gSOAP ignores an optional one), every portType
+input, output and fault an explicit WS-Addressing Metadata `wsam:Action` (what
+WS-Addressing-aware stacks send and expect), part names are unique within each message."""
 
 from __future__ import annotations
 
@@ -10,13 +15,17 @@ from pathlib import Path
 from lxml import etree
 
 from ..service.dispatch import OPERATIONS
-from ..xmlns import KMS, action
+from ..xmlns import KMS, WSMAN_FAULT_ACTION, action
 
 XS = "http://www.w3.org/2001/XMLSchema"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 SOAP12 = "http://schemas.xmlsoap.org/wsdl/soap12/"
+SOAP11 = "http://schemas.xmlsoap.org/wsdl/soap/"
+WSAM = "http://www.w3.org/2007/05/addressing/metadata"
+HTTP_TRANSPORT = "http://schemas.xmlsoap.org/soap/http"
 PLACEHOLDER_URL = "http://localhost:5985/wsman"
 CLIENT_PLACEHOLDER_URL = "http://localhost:5986/kms-client"
+FAULT_ACTION = WSMAN_FAULT_ACTION  # what kms-ws sends with a fault of a §6 operation
 
 
 def _merged_schema(schema_dir: Path) -> etree._Element:
@@ -34,70 +43,88 @@ CLIENT_OPERATIONS = ("UpdatePending", "GetStatus")  # the KMS Client Service (§
 
 
 def build_wsdl(schema_dir: Path) -> bytes:
-    """The KMS server service: every §6 operation of the dispatch table."""
+    """The KMS server service: every §6 operation of the dispatch table (port KmsPort)."""
     return _build(schema_dir, list(OPERATIONS), "Kms", (
-        "kms-ws: IEEE P1619.3 key management service (SOAP 1.2, WS-Addressing 2004/08). "
-        "Authenticate with HTTP Basic or the kms:Credential header (a session credential)."),
-        credential_header=True)
+        "kms-ws: IEEE P1619.3 key management service, SOAP 1.2, document/literal, "
+        "WS-Addressing 2004/08. Authenticate with HTTP Basic, the kms:Credential header (a "
+        "session credential from Authenticate) or a WS-Security signature."),
+        credential_header=True, versions=(SOAP12,))
 
 
 def build_client_wsdl(schema_dir: Path) -> bytes:
-    """The KMS Client Service a client exposes for server-initiated calls."""
+    """The KMS Client Service a client exposes for server-initiated calls (SOAP 1.2)."""
     return _build(schema_dir, list(CLIENT_OPERATIONS), "KmsClient", (
         "kms-ws: the KMS Client Service (IEEE P1619.3 §6.10 GetStatus, §6.11 UpdatePending), "
         "exposed by a KMS client at the NotifyTo address of its WS-Eventing subscription "
-        "and called by the KMS server."), credential_header=False)
+        "and called by the KMS server (SOAP 1.2)."), credential_header=False,
+        versions=(SOAP12,))
 
 
-def _build(schema_dir: Path, ops: list[str], name: str, doc: str,
-           credential_header: bool) -> bytes:
-    W, S = "{%s}" % WSDL, "{%s}" % SOAP12
-    defs = etree.Element(W + "definitions", nsmap={"wsdl": WSDL, "soap12": SOAP12, "xs": XS,
-                                                   "kms": KMS},
+_PORTS = {SOAP12: ("Soap12Binding", "Port"), SOAP11: ("Soap11Binding", "Soap11Port")}
+
+
+def _build(schema_dir: Path, ops: list[str], name: str, doc: str, credential_header: bool,
+           versions: tuple[str, ...]) -> bytes:
+    W, A = "{%s}" % WSDL, "{%s}" % WSAM
+    nsmap = {"wsdl": WSDL, "soap12": SOAP12, "soap": SOAP11, "wsam": WSAM, "xs": XS,
+             "kms": KMS}
+    defs = etree.Element(W + "definitions", nsmap={k: v for k, v in nsmap.items()
+                                                   if k != "soap" or SOAP11 in versions},
                          name=f"{name}Service", targetNamespace=KMS)
     etree.SubElement(defs, W + "documentation").text = doc
     types = etree.SubElement(defs, W + "types")
     types.append(_merged_schema(schema_dir))
 
-    def message(name: str, element: str) -> None:
+    def message(name: str, part: str, element: str) -> None:
         msg = etree.SubElement(defs, W + "message", name=name)
-        etree.SubElement(msg, W + "part", name="parameters", element=f"kms:{element}")
+        etree.SubElement(msg, W + "part", name=part, element=f"kms:{element}")
 
     for op in ops:
-        message(f"{op}Input", op)
-        message(f"{op}Output", f"{op}Response")
+        message(f"{op}Input", "parameters", op)
+        message(f"{op}Output", "parameters", f"{op}Response")
     if credential_header:
-        message("CredentialHeader", "Credential")
-    message("KmsFault", "KmsFault")
+        message("CredentialHeader", "CredentialHeader", "Credential")
+    message("KmsFault", "fault", "KmsFault")
 
     port_type = etree.SubElement(defs, W + "portType", name=f"{name}PortType")
     for op in ops:
         o = etree.SubElement(port_type, W + "operation", name=op)
-        etree.SubElement(o, W + "input", message=f"kms:{op}Input", name=f"{op}Input")
-        etree.SubElement(o, W + "output", message=f"kms:{op}Output", name=f"{op}Output")
-        etree.SubElement(o, W + "fault", message="kms:KmsFault", name="KmsFault")
+        etree.SubElement(o, W + "input", {A + "Action": action(op)},
+                         message=f"kms:{op}Input", name=f"{op}Input")
+        etree.SubElement(o, W + "output", {A + "Action": action(op + "Response")},
+                         message=f"kms:{op}Output", name=f"{op}Output")
+        etree.SubElement(o, W + "fault", {A + "Action": FAULT_ACTION},
+                         message="kms:KmsFault", name="KmsFault")
 
-    binding = etree.SubElement(defs, W + "binding", name=f"{name}Soap12Binding",
+    for version in versions:
+        _binding(defs, version, name, ops, credential_header)
+
+    service = etree.SubElement(defs, W + "service", name=f"{name}Service")
+    for version in versions:
+        binding, port_name = _PORTS[version]
+        port = etree.SubElement(service, W + "port", name=name + port_name,
+                                binding=f"kms:{name}{binding}")
+        etree.SubElement(port, f"{{{version}}}address",
+                         location=PLACEHOLDER_URL if credential_header
+                         else CLIENT_PLACEHOLDER_URL)
+    return etree.tostring(defs, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _binding(defs: etree._Element, version: str, name: str, ops: list[str],
+             credential_header: bool) -> None:
+    W, S = "{%s}" % WSDL, "{%s}" % version
+    binding = etree.SubElement(defs, W + "binding", name=name + _PORTS[version][0],
                                type=f"kms:{name}PortType")
-    etree.SubElement(binding, S + "binding", style="document",
-                     transport="http://schemas.xmlsoap.org/soap/http")
+    etree.SubElement(binding, S + "binding", style="document", transport=HTTP_TRANSPORT)
     for op in ops:
         o = etree.SubElement(binding, W + "operation", name=op)
-        etree.SubElement(o, S + "operation", soapAction=action(op), soapActionRequired="false",
-                         style="document")
+        etree.SubElement(o, S + "operation", soapAction=action(op), style="document")
         inp = etree.SubElement(o, W + "input", name=f"{op}Input")
         etree.SubElement(inp, S + "body", use="literal")
         if credential_header:
             etree.SubElement(inp, S + "header", message="kms:CredentialHeader",
-                             part="parameters", use="literal")
+                             part="CredentialHeader", use="literal")
         out = etree.SubElement(o, W + "output", name=f"{op}Output")
         etree.SubElement(out, S + "body", use="literal")
         fault = etree.SubElement(o, W + "fault", name="KmsFault")
         etree.SubElement(fault, S + "fault", name="KmsFault", use="literal")
-
-    service = etree.SubElement(defs, W + "service", name=f"{name}Service")
-    port = etree.SubElement(service, W + "port", name=f"{name}Port",
-                            binding=f"kms:{name}Soap12Binding")
-    etree.SubElement(port, S + "address", location=PLACEHOLDER_URL if credential_header
-                     else CLIENT_PLACEHOLDER_URL)
-    return etree.tostring(defs, xml_declaration=True, encoding="UTF-8", pretty_print=True)
