@@ -1,6 +1,9 @@
-"""Domain errors. Each declares the SOAP fault it becomes (code, subcode, HTTP status),
-the P1619.3 error code carried in the fault detail, and optionally a DSP0226 fault
-detail URI suffix. The one fault mapper (kms_ws.soap.faults) reads these attributes."""
+"""Domain errors. Each declares the SOAP fault it becomes (code, subcode), the P1619.3
+error code carried in the fault detail, optionally a DSP0226 fault detail URI suffix, and
+whether it refuses the caller (authentication, rights, policy: audited as "Denied"). The
+one fault mapper (kms_ws.soap.faults) reads these attributes and derives the HTTP status
+from the SOAP code, as the SOAP HTTP bindings say; `http_status` is no longer read (a
+later change removes it)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ class KmsError(Exception):
     http_status = 400
     error_code = "E_INVALID_PARAMETER"
     fault_detail: str | None = None
+    refusal = False  # the caller is refused (not a failure of the request): "Denied"
 
     def __init__(self, reason: str, *, supported: tuple[str, ...] = ()) -> None:
         super().__init__(reason)
@@ -30,6 +34,7 @@ class InvalidCredentials(KmsError):
     subcode = "wsman:AccessDenied"
     http_status = 401
     error_code = "E_INVALID_CREDENTIALS"
+    refusal = True
 
 
 class UnsupportedAuthenticationMode(KmsError):
@@ -45,6 +50,12 @@ class AccessDenied(KmsError):
     subcode = "wsman:AccessDenied"
     http_status = 401
     error_code = "E_ACCESS_DENIED"
+    refusal = True
+
+
+class CredentialRequired(AccessDenied):
+    """The request presents no credential this service accepts (none at all, or an HTTP
+    Authorization of another scheme than Basic)."""
 
 
 class PepProofRequired(AccessDenied):
@@ -60,6 +71,7 @@ class PermissionDenied(KmsError):
     subcode = "wsman:AccessDenied"
     http_status = 403
     error_code = "E_PERMISSION_DENIED"
+    refusal = True
 
 
 class NotFound(KmsError):
@@ -139,6 +151,7 @@ class SignatureInvalid(KmsError):
     subcode = "wsse:FailedCheck"
     http_status = 401
     error_code = "E_SIGNATURE_INVALID"
+    refusal = True
 
 
 class UnknownSigner(SignatureInvalid):
@@ -150,6 +163,7 @@ class MessageExpired(KmsError):
     subcode = "wsse:MessageExpired"
     http_status = 401
     error_code = "E_MESSAGE_EXPIRED"
+    refusal = True
 
 
 class ReplayedMessage(KmsError):
@@ -158,6 +172,7 @@ class ReplayedMessage(KmsError):
     subcode = "wsse:InvalidSecurity"
     http_status = 409
     error_code = "E_REPLAY"
+    refusal = True
 
 
 class InternalError(KmsError):
@@ -329,6 +344,7 @@ class WrappingRequired(KmsError):
     subcode = "kms:WrappingRequired"
     http_status = 403
     error_code = "E_WRAPPING_REQUIRED"
+    refusal = True
 
 
 class UnwrapFailed(KmsError):

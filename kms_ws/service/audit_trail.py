@@ -77,8 +77,7 @@ def wrapping_note(key: Key) -> str | None:
 
 def failure_event(name: str, caller: Endpoint | None, now: datetime, request: Any,
                   exc: KmsError) -> AuditEvent:
-    result = "Denied" if exc.http_status in (401, 403) or exc.error_code == "E_REPLAY" \
-        else "Failed"
+    result = "Denied" if exc.refusal else "Failed"
     return AuditEvent(now, name, exc.error_code, result,
                       caller.endpoint_id if caller else None, caller.name if caller else None,
                       key_id=getattr(request, "key_id", None),

@@ -21,8 +21,8 @@ from cryptography import x509
 from ..crypto.master_key import Keyring
 from ..crypto.passwords import verify_password
 from ..crypto.sealing import unseal_secret
-from ..domain.errors import (AccessDenied, InvalidCredentials, UnknownSigner,
-                             UnsupportedAuthenticationMode)
+from ..domain.errors import (AccessDenied, CredentialRequired, InvalidCredentials,
+                             UnknownSigner, UnsupportedAuthenticationMode)
 from ..domain.model import (SIGNED_CREDENTIALS, ClientState, CredentialType, Endpoint,
                             EndpointKind)
 from ..security.certificates import check_validity, fingerprint
@@ -72,8 +72,8 @@ def authenticate_caller(ctx: RequestContext, cred: Credential | None,
     are required (server-wide or for one of the caller's realms), only a signed message
     authenticates."""
     if cred is None:
-        raise AccessDenied("this operation requires a credential (a signed message, "
-                           "HTTP Basic or a session)")
+        raise CredentialRequired("this operation requires a credential (a signed message, "
+                                 "HTTP Basic or a session)")
     ep = _endpoint(ctx, cred, cache)
     if cred.message_digest is None and ctx.settings.signature_required(ep.realms):
         raise AccessDenied("this client must sign its requests (WS-Security)")

@@ -23,8 +23,8 @@ from typing import Any
 
 from lxml import etree
 
-from ..domain.errors import (AccessDenied, ActionNotSupported, EncodingLimit, EnvelopeTooLarge,
-                             InternalError, KmsError, SchemaValidationError)
+from ..domain.errors import (AccessDenied, ActionNotSupported, CredentialRequired, EncodingLimit,
+                             EnvelopeTooLarge, InternalError, KmsError, SchemaValidationError)
 from ..domain.model import CredentialType
 from ..security import wssecurity
 from ..security import xml as secure_xml
@@ -107,6 +107,7 @@ class SoapApplication:
     def _soap(self, environ: dict[str, Any], request_id: str) -> tuple[int, bytes, str]:
         addr = addressing.Addressing()
         op = "-"
+        http_auth = False  # the request carries no credential but, perhaps, HTTP Basic
         try:
             root = secure_xml.parse(self._read_body(environ), self.settings)
             header, body_el = _envelope_parts(root)
@@ -114,7 +115,7 @@ class SoapApplication:
             missed = addressing.not_understood(header)
             if missed:
                 raise faults.SoapFault("MustUnderstand", "header not understood: " +
-                                       ", ".join(h.tag for h in missed), 500,
+                                       ", ".join(h.tag for h in missed),
                                        tuple(h.tag for h in missed))
             verified = None
             if wssecurity.has_security(header):
@@ -126,12 +127,15 @@ class SoapApplication:
             # A signed request goes where what it signed says: its wsa:Action, else its
             # Body; never the HTTP Content-Type, which a relay can change.
             content_type = environ.get("CONTENT_TYPE") if verified is None else None
+            http_auth = _http_auth_only(environ, header, verified)
             ws = self._wsman_route(addr, content_type, body_el)
             if ws is not None:
                 op = ws[0]
                 return 200, self._wsman(ws[1], addr, header, body_el, environ, request_id,
                                         verified), op
             op, payload = self._route(addr, content_type, body_el)
+            if op == "Authenticate" and payload.find(_K + "Credential") is not None:
+                http_auth = False  # the credential in the Body is the one authenticated
             self._validate(payload)
             credential = self._with_pep_proof(self._credential(environ, header, verified),
                                               header, addr)
@@ -141,7 +145,7 @@ class SoapApplication:
                                     codec.encode_result(op, result), self._sign)
             return 200, out, op
         except (KmsError, faults.SoapFault) as exc:
-            status, out = faults.fault_response(exc, addr, request_id, self._sign)
+            status, out = faults.fault_response(exc, addr, request_id, self._sign, http_auth)
             return status, out, op
         except Exception:  # noqa: BLE001 - the last line of defence; logged with its trace
             errlog.exception("request %s failed", request_id)
@@ -282,7 +286,7 @@ class SoapApplication:
                 CredentialType.ASYMMETRIC_KEY, signer_id=self.service.certificate_client(cert))
         basic = parse_basic(auth)
         if basic is None:
-            raise AccessDenied("only HTTP Basic is accepted in the Authorization header")
+            raise CredentialRequired("only HTTP Basic is accepted in the Authorization header")
         if environ.get("wsgi.url_scheme") != "https" and not self.settings.allow_basic_over_http:
             raise AccessDenied("HTTP Basic is refused over plain HTTP; use HTTPS")
         return Credential(CredentialType.USERNAME_PASSWORD, username=basic[0], password=basic[1])
@@ -328,9 +332,20 @@ def _transport(environ: dict[str, Any]) -> Transport:
                      remote_addr=remote)
 
 
+def _http_auth_only(environ: dict[str, Any], header: etree._Element | None,
+                    verified: wssecurity.VerifiedMessage | None) -> bool:
+    """Whether the request carries no credential but, perhaps, HTTP Basic: not signed, no
+    kms:Credential header, and HTTP Basic or no TLS client certificate (`_credential`'s
+    order). Only then does an authentication failure answer 401 (faults.http_status)."""
+    if verified is not None or (header is not None and header.find(_K + "Credential")
+                                is not None):
+        return False
+    return bool(environ.get("HTTP_AUTHORIZATION")) or peer_certificate(environ) is None
+
+
 def _envelope_parts(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:
     if root.tag == f"{{{SOAP11}}}Envelope":
-        raise faults.SoapFault("VersionMismatch", "this service speaks SOAP 1.2 only", 500)
+        raise faults.SoapFault("VersionMismatch", "this service speaks SOAP 1.2 only")
     if root.tag != f"{{{SOAP}}}Envelope":
         raise SchemaValidationError("the document is not a SOAP 1.2 Envelope")
     children = [c for c in root if isinstance(c.tag, str)]

@@ -109,7 +109,7 @@ def test_a_signed_request_replayed_to_the_other_node_is_refused_and_audited(
     before = db.snapshot(a.data_dir)
     replays = db.count(a.data_dir, "audit", actor_id=signer.endpoint_id, event="Replay")
     r, env = post(b.url, msg)
-    assert r.status_code == 409 and _fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
+    assert r.status_code == 400 and _fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
     assert db.snapshot(a.data_dir) == before
     assert db.count(a.data_dir, "audit", actor_id=signer.endpoint_id, event="Replay",
                     result="Denied") == replays + 1
@@ -125,9 +125,9 @@ def test_copies_of_a_signed_get_key_sent_to_both_nodes_at_once_deliver_once(
     urls = [a.url, b.url] * 4
     with ThreadPoolExecutor(max_workers=len(urls)) as pool:
         answers = list(pool.map(lambda url: post(url, msg), urls))
-    assert sorted(r.status_code for r, _ in answers) == [200] + [409] * (len(urls) - 1)
+    assert sorted(r.status_code for r, _ in answers) == [200] + [400] * (len(urls) - 1)
     assert all(_fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
-               for r, env in answers if r.status_code == 409)
+               for r, env in answers if r.status_code == 400)
     assert db.count(a.data_dir, "audit", key_id=key.key_id, event="KeyDelivered") == 1
     assert db.count(a.data_dir, "audit", actor_id=signer.endpoint_id, event="Replay",
                     result="Denied") == len(urls) - 1

@@ -125,11 +125,11 @@ def test_replayed_proof_is_refused_and_audited(pep, server) -> None:
     captured = s.capture.sent
     before = db.snapshot(server.data_dir)
     assert answers(server.url, captured, 2, auth=(s.name, s.password)) == [
-        (409, "E_REPLAY")] * 2
+        (400, "E_REPLAY")] * 2
     # The same proof in a new message (fresh MessageID): it was made for another request.
     moved = with_new_message_id(captured)
     r, env = post(server.url, moved, auth=(s.name, s.password))
-    assert r.status_code == 401
+    assert r.status_code == 400
     assert env is not None and env.findtext(f".//{K}ErrorCode") == "E_SIGNATURE_INVALID"
     assert db.snapshot(server.data_dir) == before
     assert _denials(server, s.pep_id)[-3:] == [("E_REPLAY", "Denied")] * 2 + [

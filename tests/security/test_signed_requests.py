@@ -49,7 +49,7 @@ def test_hmac_client_and_wrong_secret(server: ServerProcess, admin: KmsClient,
     wrong = wssecurity.SigningKey(secrets.token_bytes(32), None, name)
     before = db.snapshot(server.data_dir)
     r, env = post(server.url, signed(create_key("x"), "CreateKey", wrong))
-    assert r.status_code == 401 and _fault(env) == ("wsse:FailedCheck", "E_SIGNATURE_INVALID")
+    assert r.status_code == 400 and _fault(env) == ("wsse:FailedCheck", "E_SIGNATURE_INVALID")
     assert db.snapshot(server.data_dir) == before
 
 
@@ -67,7 +67,7 @@ def test_unregistered_certificate_is_refused(server: ServerProcess, admin: KmsCl
     stranger = wssecurity.SigningKey(signer.key.key, _other_cert(signer))
     before = db.snapshot(server.data_dir)
     r, env = post(server.url, signed(create_key("x"), "CreateKey", stranger))
-    assert r.status_code == 401 and _fault(env)[0] == "wsse:SecurityTokenUnavailable"
+    assert r.status_code == 400 and _fault(env)[0] == "wsse:SecurityTokenUnavailable"
     assert db.snapshot(server.data_dir) == before
 
 
@@ -96,7 +96,7 @@ def test_replay_is_refused_and_audited(server: ServerProcess, admin: KmsClient) 
     # Two workers share the cache through the store: every later copy is refused.
     for _ in range(4):
         r, env = post(server.url, msg)
-        assert r.status_code == 409 and _fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
+        assert r.status_code == 400 and _fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
     assert db.snapshot(server.data_dir) == before
     rows = db.rows(server.data_dir, "SELECT actor_id, result FROM audit WHERE event = "
                    "'Replay' AND actor_id = ?", (signer.endpoint_id,))
@@ -111,7 +111,7 @@ def test_timestamp_window(server: ServerProcess, admin: KmsClient, age: timedelt
     before = db.snapshot(server.data_dir)
     r, env = post(server.url, signed(create_key("old"), "CreateKey", signer.key,
                                      now=utcnow() - age))
-    assert r.status_code == 401 and _fault(env) == ("wsse:MessageExpired", "E_MESSAGE_EXPIRED")
+    assert r.status_code == 400 and _fault(env) == ("wsse:MessageExpired", "E_MESSAGE_EXPIRED")
     assert expected in env.findtext(".//{http://www.w3.org/2003/05/soap-envelope}Text")
     assert db.snapshot(server.data_dir) == before
 
@@ -171,9 +171,9 @@ def test_concurrent_copies_of_a_signed_get_key_deliver_once(server: ServerProces
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(lambda _: post(server.url, msg), range(6)))
     statuses = sorted(r.status_code for r, _ in answers)
-    assert statuses == [200] + [409] * 5
+    assert statuses == [200] + [400] * 5
     assert all(_fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
-               for r, env in answers if r.status_code == 409)
+               for r, env in answers if r.status_code == 400)
     assert db.count(server.data_dir, "audit", key_id=key.key_id, event="KeyDelivered") == 1
 
 
@@ -196,7 +196,7 @@ def test_malleated_ecdsa_signature_is_still_a_replay(server: ServerProcess,
     sv.text = base64.b64encode(raw[:32] + (n - s).to_bytes(32, "big")).decode()
     before = db.snapshot(server.data_dir)
     r, resp = post(server.url, etree.tostring(env))
-    assert r.status_code == 409 and _fault(resp) == ("wsse:InvalidSecurity", "E_REPLAY")
+    assert r.status_code == 400 and _fault(resp) == ("wsse:InvalidSecurity", "E_REPLAY")
     assert db.snapshot(server.data_dir) == before
 
 
@@ -211,7 +211,7 @@ def test_replay_to_another_node_is_refused(server: ServerProcess, admin: KmsClie
         assert r.status_code == 200
         before = db.snapshot(server.data_dir)
         r, env = post(other.url, msg)
-        assert r.status_code == 409 and _fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
+        assert r.status_code == 400 and _fault(env) == ("wsse:InvalidSecurity", "E_REPLAY")
         assert db.snapshot(server.data_dir) == before
     finally:
         assert other.stop() == 0, other.stderr_text()

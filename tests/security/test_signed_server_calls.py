@@ -102,7 +102,7 @@ def test_tampered_unsigned_replayed_and_forged_calls_are_refused(client: KmsClie
         tampered = genuine.replace(b"<kms:Type>AllKeys</kms:Type>", b"<kms:Type>Keys</kms:Type>")
         assert tampered != genuine
         status, env = post(listener, tampered)
-        assert (status, subcode(env)) == (401, "wsse:FailedCheck")
+        assert (status, subcode(env)) == (400, "wsse:FailedCheck")
 
         root = etree.fromstring(genuine)
         sec = root.find(f"{{{SOAP}}}Header/{{{WSSE}}}Security")
@@ -111,11 +111,11 @@ def test_tampered_unsigned_replayed_and_forged_calls_are_refused(client: KmsClie
         assert (status, subcode(env)) == (400, "wsse:InvalidSecurity")
 
         status, env = post(listener, forged(genuine))
-        assert (status, subcode(env)) == (401, "wsse:SecurityTokenUnavailable")
+        assert (status, subcode(env)) == (400, "wsse:SecurityTokenUnavailable")
 
         assert post(listener, genuine)[0] == 200  # once (the first listener did not share)
         status, env = post(listener, genuine)
-        assert (status, subcode(env)) == (409, "wsse:InvalidSecurity")  # a replay
+        assert (status, subcode(env)) == (400, "wsse:InvalidSecurity")  # a replay
 
         assert len(fired) == 1 and len(listener.received) == 1
         assert listener.refused == 4
@@ -131,9 +131,9 @@ def test_a_forged_subscription_end_is_not_recorded(client: KmsClient) -> None:
         genuine = rec.first(f"{{{WSE}}}SubscriptionEnd")
         other = genuine.replace(sub.encode(), f"uuid:{uuid.uuid4()}".encode())
         status, env = post(listener, other)
-        assert (status, subcode(env)) == (401, "wsse:FailedCheck")
+        assert (status, subcode(env)) == (400, "wsse:FailedCheck")
         status, env = post(listener, forged(other))
-        assert (status, subcode(env)) == (401, "wsse:SecurityTokenUnavailable")
+        assert (status, subcode(env)) == (400, "wsse:SecurityTokenUnavailable")
         assert [e.subscription_id for e in listener.ended] == [sub]
 
 

@@ -136,7 +136,7 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory,
 def test_basic_refused_over_plain_http_by_default(strict_server) -> None:  # type: ignore[no-untyped-def]
     srv, _ = strict_server
     r, env = post(srv.url, envelope(RANDOM, op="GetRandomBytes"), auth=("admin", "whatever"))
-    assert r.status_code == 401 and "refused over plain HTTP" in env.findtext(f".//{S}Text")
+    assert r.status_code == 400 and "refused over plain HTTP" in env.findtext(f".//{S}Text")
 
 
 def test_server_wide_signature_requirement(strict_server) -> None:  # type: ignore[no-untyped-def]
@@ -148,7 +148,7 @@ def test_server_wide_signature_requirement(strict_server) -> None:  # type: igno
             "<kms:UsernamePassword><kms:Username>pw-user</kms:Username>"
             "<kms:Password>a-long-password</kms:Password></kms:UsernamePassword></kms:Credential>")
     r, env = post(srv.url, envelope(RANDOM, op="GetRandomBytes", headers=cred))
-    assert r.status_code == 401 and "must sign" in env.findtext(f".//{S}Text")
+    assert r.status_code == 400 and "must sign" in env.findtext(f".//{S}Text")
     r, env = post(srv.url, signed(RANDOM, "GetRandomBytes", admin_signer.key))
     assert r.status_code == 200
 

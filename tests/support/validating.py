@@ -61,7 +61,24 @@ def post(url: str, body: bytes, *, auth: tuple[str, str] | None = None,
     env = None
     if r.headers.get("Content-Type", "").startswith("application/soap+xml"):
         env = check_server_message(validate_envelope(r.content))
+        check_binding_status(r.status_code, r.headers, env)
     return r, env
+
+
+def check_binding_status(status: int, headers: Any, env: etree._Element) -> None:
+    """The SOAP 1.2 HTTP binding (Part 2 §7.5.2): 200 for a response, 400 for a Sender
+    fault, 500 for Receiver, MustUnderstand and VersionMismatch; 401 (with a Basic
+    challenge) only for wsman:AccessDenied, where HTTP authentication failed."""
+    code = env.findtext(f"{{{SOAP}}}Body/{{{SOAP}}}Fault/{{{SOAP}}}Code/{{{SOAP}}}Value")
+    if code is None:
+        assert status == 200, status
+    elif status == 401:
+        sub = env.findtext(f".//{{{SOAP}}}Subcode/{{{SOAP}}}Value") or ""
+        assert code.endswith(":Sender") and sub.endswith(":AccessDenied"), (code, sub)
+        assert headers.get("WWW-Authenticate", "").startswith("Basic "), headers
+    else:
+        assert status == (400 if code.endswith(":Sender") else 500), (status, code)
+        assert "WWW-Authenticate" not in headers
 
 
 def answers(url: str, message: bytes, times: int, *,
