@@ -125,6 +125,14 @@ class DuplicateHeader(KmsError):
     error_code = "E_DUPLICATE_HEADER"
 
 
+class ActionMismatch(KmsError):
+    """The action the transport names (SOAP 1.1 SOAPAction, the SOAP 1.2 Content-Type
+    action) and wsa:Action name different operations."""
+
+    subcode = "wsa:InvalidMessageInformationHeader"
+    error_code = "E_ACTION_MISMATCH"
+
+
 class EncodingLimit(KmsError):
     subcode = "wsman:EncodingLimit"
     http_status = 413

@@ -195,7 +195,7 @@ def sign(env: etree._Element, key: SigningKey, *, now: datetime, ttl_seconds: in
                                                             spliced)),
         ("Timestamp-" + suffix, (), None)]
     used = {"Body", "Timestamp", "X509"}  # a block's id never takes another part's
-    own = f"{{{soap}}}"
+    own = tuple(f"{{{ns}}}" for ns in ENVELOPES)  # a SOAP 1.1 VersionMismatch has 1.2's Upgrade
     for block in header.iterchildren(etree.Element):
         tag = block.tag
         if tag == _SECURITY or tag.startswith(own):

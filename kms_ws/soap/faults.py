@@ -1,14 +1,21 @@
-"""The ONE fault mapper: any error becomes a SOAP 1.2 fault envelope and an HTTP status.
+"""The ONE fault mapper: any error becomes a SOAP fault envelope and an HTTP status.
 
 Domain errors carry their code, subcode and P1619.3 error code; envelope-level problems
 (MustUnderstand, VersionMismatch) are SoapFault. Anything else is an internal error: the
 client sees a generic reason and the request id, the log gets the trace.
 
-The HTTP status follows the SOAP 1.2 HTTP binding (Part 2 §7.5.2): Sender 400;
-Receiver, MustUnderstand and VersionMismatch 500. Only where HTTP authentication itself
-failed (no credential, or a wrong HTTP Basic one, on a request carrying no other
-credential) is it 401, with a WWW-Authenticate challenge. Toolkits (JAX-WS, gSOAP, .NET)
-read a fault body only with 400 or 500: any other status would lose the typed detail.
+A SOAP 1.2 fault has Code/Value, Subcode/Value (the prefix declared), Reason/Text and
+Detail. A SOAP 1.1 fault (answering a SOAP 1.1 request) carries the subcode as its
+faultcode, as the WS-Addressing and WS-Security SOAP 1.1 faults do (WS-I Basic Profile
+R1004: a namespace-qualified fault code), the reason as faultstring and the same
+detail; a VersionMismatch or MustUnderstand fault has the SOAP 1.1 code itself.
+
+The HTTP status follows the SOAP HTTP bindings: SOAP 1.2 Part 2 §7.5.2, Sender 400;
+Receiver, MustUnderstand and VersionMismatch 500. SOAP 1.1 (WS-I Basic Profile R1126):
+500 for every fault. Only where HTTP authentication itself failed (no credential, or a
+wrong HTTP Basic one, on a request carrying no other credential) is it 401, with a
+WWW-Authenticate challenge. Toolkits (JAX-WS, gSOAP, .NET) read a fault body only with
+400 or 500: any other status would lose the typed detail.
 """
 
 from __future__ import annotations
@@ -19,8 +26,7 @@ from ..domain.errors import CredentialRequired, InvalidCredentials, KmsError
 from ..xmlns import FAULT_DETAIL, KMS, PREFIXES, SOAP, WSA, WSMAN, WSMAN_FAULT_ACTION, XML
 from ..wsman.addressing import Addressing
 from . import envelope
-
-_S = "{%s}" % SOAP
+from .envelope import SOAP_11, SOAP_12, SoapVersion
 
 _FAULT_ACTIONS = {
     "wsa": WSA + "/fault",
@@ -31,66 +37,113 @@ _FAULT_ACTIONS = {
 
 
 class SoapFault(Exception):
-    """An envelope-level fault: Code MustUnderstand or VersionMismatch, no subcode."""
+    """An envelope-level fault: Code MustUnderstand or VersionMismatch, no subcode.
+    upgrade: the envelope versions supported, in order of preference, for the Upgrade
+    header of a VersionMismatch (SOAP 1.2 Part 1 §5.4.7, Appendix A)."""
 
-    def __init__(self, code: str, reason: str, not_understood: tuple[str, ...] = ()) -> None:
+    def __init__(self, code: str, reason: str, not_understood: tuple[str, ...] = (),
+                 upgrade: tuple[SoapVersion, ...] = ()) -> None:
         super().__init__(reason)
         self.code, self.reason = code, reason
-        self.not_understood = not_understood
+        self.not_understood, self.upgrade = not_understood, upgrade
 
 
-def http_status(exc: KmsError | SoapFault, http_auth: bool = False) -> int:
+def http_status(exc: KmsError | SoapFault, http_auth: bool = False,
+                version: SoapVersion = SOAP_12) -> int:
     """The HTTP status of a fault (see the module doc). http_auth: the request carries no
     credential but, perhaps, HTTP Basic."""
     if http_auth and isinstance(exc, (CredentialRequired, InvalidCredentials)):
         return 401
+    if version is SOAP_11:
+        return 500
     return 400 if exc.code == "Sender" else 500
 
 
 def fault_response(exc: Exception, addr: Addressing, request_id: str,
-                   finish: envelope.Finish | None = None,
-                   http_auth: bool = False) -> tuple[int, bytes]:
-    """(HTTP status, fault envelope). http_auth: as for `http_status`."""
+                   finish: envelope.Finish | None = None, http_auth: bool = False,
+                   version: SoapVersion = SOAP_12) -> tuple[int, bytes]:
+    """(HTTP status, fault envelope of `version`). http_auth: as for `http_status`."""
     if not isinstance(exc, (KmsError, SoapFault)):
         raise TypeError("fault_response takes KmsError or SoapFault") from exc
-    status = http_status(exc, http_auth)
-    env, header, body = envelope.new_envelope()
-    fault = etree.SubElement(body, _S + "Fault")
+    status = http_status(exc, http_auth, version)
+    env, header, body = envelope.new_envelope(version)
+    s = "{%s}" % version.ns
+    fault = etree.SubElement(body, s + "Fault")
     if isinstance(exc, SoapFault):
-        _code(fault, "s:" + exc.code, None)
-        _reason(fault, exc.reason)
-        for i, qname in enumerate(exc.not_understood):
-            ns, local = qname[1:].split("}", 1)
-            nu = etree.SubElement(header, _S + "NotUnderstood", nsmap={f"h{i}": ns})
-            nu.set("qname", f"h{i}:{local}")
+        if version is SOAP_11:
+            _fault11(fault, "s:" + exc.code, exc.reason)
+        else:
+            _code(fault, "s:" + exc.code, None)
+            _reason(fault, exc.reason)
+            for i, qname in enumerate(exc.not_understood):
+                ns, local = qname[1:].split("}", 1)
+                nu = etree.SubElement(header, s + "NotUnderstood", nsmap={f"h{i}": ns})
+                nu.set("qname", f"h{i}:{local}")
+        if exc.upgrade:
+            _upgrade(header, exc.upgrade)
         action = WSMAN_FAULT_ACTION
     else:
-        _code(fault, "s:" + exc.code, exc.subcode)
-        _reason(fault, exc.reason)
-        _detail(fault, exc, request_id)
+        if version is SOAP_11:
+            _fault11(fault, exc.subcode, exc.reason)
+            _detail(etree.SubElement(fault, "detail"), exc, request_id)
+        else:
+            _code(fault, "s:" + exc.code, exc.subcode)
+            _reason(fault, exc.reason)
+            _detail(etree.SubElement(fault, s + "Detail"), exc, request_id)
         action = _FAULT_ACTIONS.get(exc.subcode.split(":", 1)[0], WSMAN_FAULT_ACTION)
     envelope.address(header, action, addr)
     return status, envelope.serialize(env, finish)
 
 
+def fault_code_prefix(env: etree._Element) -> str | None:
+    """The prefix of the QName a fault envelope carries as text (SOAP 1.2 Subcode, SOAP 1.1
+    faultcode), whose declaration a signature must cover; None for other envelopes and
+    for the envelope's own prefix (the Body's name uses it)."""
+    ns = etree.QName(env).namespace
+    fault = env.find(f"{{{ns}}}Body/{{{ns}}}Fault")
+    if fault is None:
+        return None
+    qname = fault.findtext(f"{{{ns}}}Code/{{{ns}}}Subcode/{{{ns}}}Value") \
+        if ns == SOAP else fault.findtext("faultcode")
+    prefix = qname.split(":", 1)[0] if qname and ":" in qname else None
+    return None if prefix == "s" else prefix
+
+
 def _code(fault: etree._Element, code: str, subcode: str | None) -> None:
-    c = etree.SubElement(fault, _S + "Code")
-    etree.SubElement(c, _S + "Value").text = code
+    c = etree.SubElement(fault, f"{{{SOAP}}}Code")
+    etree.SubElement(c, f"{{{SOAP}}}Value").text = code
     if subcode:
         prefix = subcode.split(":", 1)[0]
-        sub = etree.SubElement(c, _S + "Subcode", nsmap={prefix: PREFIXES[prefix]})
-        etree.SubElement(sub, _S + "Value").text = subcode
+        sub = etree.SubElement(c, f"{{{SOAP}}}Subcode", nsmap={prefix: PREFIXES[prefix]})
+        etree.SubElement(sub, f"{{{SOAP}}}Value").text = subcode
 
 
 def _reason(fault: etree._Element, text: str) -> None:
-    r = etree.SubElement(fault, _S + "Reason")
-    t = etree.SubElement(r, _S + "Text")
+    r = etree.SubElement(fault, f"{{{SOAP}}}Reason")
+    t = etree.SubElement(r, f"{{{SOAP}}}Text")
     t.set(f"{{{XML}}}lang", "en")
     t.text = text
 
 
-def _detail(fault: etree._Element, exc: KmsError, request_id: str) -> None:
-    detail = etree.SubElement(fault, _S + "Detail")
+def _fault11(fault: etree._Element, code: str, reason: str) -> None:
+    """SOAP 1.1 faultcode (a QName, its prefix declared) and faultstring (unqualified)."""
+    prefix = code.split(":", 1)[0]
+    nsmap = {} if prefix == "s" else {prefix: PREFIXES[prefix]}
+    etree.SubElement(fault, "faultcode", nsmap=nsmap).text = code
+    etree.SubElement(fault, "faultstring").text = reason
+
+
+def _upgrade(header: etree._Element, versions: tuple[SoapVersion, ...]) -> None:
+    """SOAP 1.2 Part 1 §5.4.7: an env:Upgrade header block (in the SOAP 1.2 namespace, in
+    a SOAP 1.1 envelope too) listing the supported envelopes in order of preference."""
+    up = etree.SubElement(header, f"{{{SOAP}}}Upgrade",
+                          nsmap={} if header.tag == f"{{{SOAP}}}Header" else {"upg": SOAP})
+    for i, version in enumerate(versions):
+        se = etree.SubElement(up, f"{{{SOAP}}}SupportedEnvelope", nsmap={f"ns{i}": version.ns})
+        se.set("qname", f"ns{i}:Envelope")
+
+
+def _detail(detail: etree._Element, exc: KmsError, request_id: str) -> None:
     if exc.fault_detail:
         fd = etree.SubElement(detail, f"{{{WSMAN}}}FaultDetail", nsmap={"wsman": WSMAN})
         fd.text = FAULT_DETAIL + exc.fault_detail

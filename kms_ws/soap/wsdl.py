@@ -1,6 +1,6 @@
 """Generate wsdl/kms.wsdl from schemas/: document/literal wrapped, one operation per request
-element of kms-messages.xsd, bound to SOAP 1.2. The schemas are inlined (merged into one
-xs:schema) so a client needs nothing but the WSDL. `kms-ws wsdl` writes it; a test keeps
+element of kms-messages.xsd, a SOAP 1.2 and a SOAP 1.1 binding of the same port type. The
+schemas are inlined (merged into one xs:schema) so a client needs nothing but the WSDL. `kms-ws wsdl` writes it; a test keeps
 the committed file and the served one identical to what this produces.
 
 Written for WSDL-driven generators (WS-I Basic Profile 1.1/1.2 as the rule): every
@@ -43,12 +43,14 @@ CLIENT_OPERATIONS = ("UpdatePending", "GetStatus")  # the KMS Client Service (§
 
 
 def build_wsdl(schema_dir: Path) -> bytes:
-    """The KMS server service: every §6 operation of the dispatch table (port KmsPort)."""
+    """The KMS server service: every §6 operation of the dispatch table, in SOAP 1.2 (port
+    KmsPort) and SOAP 1.1 (port KmsSoap11Port) at the same address."""
     return _build(schema_dir, list(OPERATIONS), "Kms", (
-        "kms-ws: IEEE P1619.3 key management service, SOAP 1.2, document/literal, "
-        "WS-Addressing 2004/08. Authenticate with HTTP Basic, the kms:Credential header (a "
-        "session credential from Authenticate) or a WS-Security signature."),
-        credential_header=True, versions=(SOAP12,))
+        "kms-ws: IEEE P1619.3 key management service, document/literal, WS-Addressing "
+        "2004/08. Port KmsPort speaks SOAP 1.2, port KmsSoap11Port SOAP 1.1, at the same "
+        "address. Authenticate with HTTP Basic, the kms:Credential header (a session "
+        "credential from Authenticate) or a WS-Security signature."),
+        credential_header=True, versions=(SOAP12, SOAP11))
 
 
 def build_client_wsdl(schema_dir: Path) -> bytes:

@@ -1,12 +1,14 @@
-"""The WSGI application: POST /wsman (SOAP 1.2), GET /wsman?wsdl.
+"""The WSGI application: POST /wsman (SOAP 1.2; SOAP 1.1 for the §6 operations), GET
+/wsman?wsdl.
 
-Request path: size limit -> hardened parse -> envelope and mustUnderstand checks ->
-message signature (verify; every header block the server acts on must be signed, and
-from here on only the verified Body and header blocks are used) -> header blocks given
-once -> route by action -> schema validation of the Body -> credential (the signer, a
-header credential, HTTP Basic or a TLS client certificate) -> decode -> service ->
-encode -> response with WS-Addressing headers, signed with the server's key. Every
-failure goes through the one fault mapper; nothing but a fault (and a request id)
+Request path: size limit -> hardened parse -> envelope (its SOAP version: a SOAP 1.1
+request is answered in SOAP 1.1, but WS-Management is SOAP 1.2 only) and mustUnderstand
+checks -> message signature (verify; every header block the server acts on must be
+signed, and from here on only the verified Body and header blocks are used) -> header
+blocks given once -> route by action -> schema validation of the Body -> credential (the
+signer, a header credential, HTTP Basic or a TLS client certificate) -> decode ->
+service -> encode -> response with WS-Addressing headers, signed with the server's key.
+Every failure goes through the one fault mapper; nothing but a fault (and a request id)
 reaches the client.
 """
 
@@ -23,8 +25,9 @@ from typing import Any
 
 from lxml import etree
 
-from ..domain.errors import (AccessDenied, ActionNotSupported, CredentialRequired, EncodingLimit,
-                             EnvelopeTooLarge, InternalError, KmsError, SchemaValidationError)
+from ..domain.errors import (AccessDenied, ActionMismatch, ActionNotSupported,
+                             CredentialRequired, EncodingLimit, EnvelopeTooLarge, InternalError,
+                             KmsError, SchemaValidationError)
 from ..domain.model import CredentialType
 from ..security import wssecurity
 from ..security import xml as secure_xml
@@ -37,14 +40,14 @@ from ..wsman import actions as wsman_actions
 from ..wsman import addressing
 from ..wsman import headers as wsman_headers
 from ..wsman.call import WsCall, WsHandler
-from ..xmlns import KMS, SOAP, SOAP11, action
+from ..xmlns import KMS, action
 from . import codec, envelope, faults
+from .envelope import SOAP_11, SOAP_12, SoapVersion
 
 log = logging.getLogger("kms_ws.access")
 errlog = logging.getLogger("kms_ws.errors")
 
 StartResponse = Callable[..., Any]
-_CT = "application/soap+xml;charset=UTF-8"
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 _ACTIONS = {action(op): op for op in OPERATIONS}  # the §6 operations; WS-Management: wsman.actions
 _K = "{%s}" % KMS
@@ -82,11 +85,11 @@ class SoapApplication:
                 self.signing_cert
         elif method != "POST":
             status, headers, body = 405, [("Allow", "POST"), ("Content-Type", "text/plain")], \
-                b"POST SOAP 1.2 here, or GET ?wsdl\n"
+                b"POST SOAP here, or GET ?wsdl\n"
         else:
             request_id = uuid.uuid4().hex[:16]
-            status, body, op = self._soap(environ, request_id)
-            headers = [("Content-Type", _CT), ("X-Request-Id", request_id)]
+            status, body, op, version = self._soap(environ, request_id)
+            headers = [("Content-Type", version.content_type), ("X-Request-Id", request_id)]
             if status == 401:
                 headers.append(("WWW-Authenticate", 'Basic realm="kms-ws", charset="UTF-8"'))
         headers.append(("Content-Length", str(len(body))))
@@ -104,15 +107,22 @@ class SoapApplication:
         return self.wsdl.replace(self.placeholder_url, f"{scheme}://{host}/wsman".encode())
 
     # ---- SOAP ----------------------------------------------------------------------
-    def _soap(self, environ: dict[str, Any], request_id: str) -> tuple[int, bytes, str]:
+    def _soap(self, environ: dict[str, Any], request_id: str
+              ) -> tuple[int, bytes, str, SoapVersion]:
         addr = addressing.Addressing()
         op = "-"
         http_auth = False  # the request carries no credential but, perhaps, HTTP Basic
+        # until the Envelope is read, the version the Content-Type announces
+        version = envelope.version_of_content_type(environ.get("CONTENT_TYPE"))
         try:
             root = secure_xml.parse(self._read_body(environ), self.settings)
-            header, body_el = _envelope_parts(root)
+            version, header, body_el = _envelope_parts(root)
             addr = addressing.read(header)
-            missed = addressing.not_understood(header)
+            transport_action = _transport_action(environ, version)
+            if version is SOAP_11 and self._is_wsman(addr.action or transport_action, body_el):
+                raise faults.SoapFault("VersionMismatch", "WS-Management is served in SOAP "
+                                       "1.2 only", upgrade=(SOAP_12,))
+            missed = addressing.not_understood(header, version.ns)
             if missed:
                 raise faults.SoapFault("MustUnderstand", "header not understood: " +
                                        ", ".join(h.tag for h in missed),
@@ -125,15 +135,16 @@ class SoapApplication:
             else:
                 addressing.check_unique(header)
             # A signed request goes where what it signed says: its wsa:Action, else its
-            # Body; never the HTTP Content-Type, which a relay can change.
-            content_type = environ.get("CONTENT_TYPE") if verified is None else None
+            # Body; never the action HTTP carries (Content-Type, SOAPAction), which a relay
+            # can change.
+            carried = transport_action if verified is None else None
             http_auth = _http_auth_only(environ, header, verified)
-            ws = self._wsman_route(addr, content_type, body_el)
+            ws = self._wsman_route(addr, carried, body_el) if version is SOAP_12 else None
             if ws is not None:
                 op = ws[0]
                 return 200, self._wsman(ws[1], addr, header, body_el, environ, request_id,
-                                        verified), op
-            op, payload = self._route(addr, content_type, body_el)
+                                        verified), op, version
+            op, payload = self._route(addr, carried, body_el)
             if op == "Authenticate" and payload.find(_K + "Credential") is not None:
                 http_auth = False  # the credential in the Body is the one authenticated
             self._validate(payload)
@@ -142,17 +153,18 @@ class SoapApplication:
             result = self.service.run(op, credential, codec.DECODERS[op](payload), request_id,
                                       _transport(environ))
             out = envelope.response(action(op + "Response"), addr,
-                                    codec.encode_result(op, result), self._sign)
-            return 200, out, op
+                                    codec.encode_result(op, result), self._sign, version)
+            return 200, out, op, version
         except (KmsError, faults.SoapFault) as exc:
-            status, out = faults.fault_response(exc, addr, request_id, self._sign, http_auth)
-            return status, out, op
+            status, out = faults.fault_response(exc, addr, request_id, self._sign, http_auth,
+                                                version)
+            return status, out, op, version
         except Exception:  # noqa: BLE001 - the last line of defence; logged with its trace
             errlog.exception("request %s failed", request_id)
             status, out = faults.fault_response(
                 InternalError(f"internal error; quote request id {request_id}"), addr,
-                request_id, self._sign)
-            return status, out, op
+                request_id, self._sign, version=version)
+            return status, out, op, version
 
     def _verify(self, root: etree._Element, header: etree._Element
                 ) -> wssecurity.VerifiedMessage:
@@ -174,12 +186,11 @@ class SoapApplication:
         block the server adds (no mustUnderstand: a client may ignore the signature)."""
         if self.signing_key is None:
             return
-        subcode = env.findtext(f"{{{SOAP}}}Body/{{{SOAP}}}Fault/{{{SOAP}}}Code/{{{SOAP}}}Subcode/"
-                               f"{{{SOAP}}}Value")
+        prefix = faults.fault_code_prefix(env)
         wssecurity.sign(env, self.signing_key, now=utcnow(),
                         ttl_seconds=self.settings.timestamp_ttl_seconds,
-                        body_prefixes=[subcode.split(":", 1)[0]] if subcode else (),
-                        spliced=spliced, must_understand=False)
+                        body_prefixes=[prefix] if prefix else (), spliced=spliced,
+                        must_understand=False)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
         limit = self.settings.max_message_bytes
@@ -200,29 +211,39 @@ class SoapApplication:
             raise EncodingLimit(f"message exceeds the limit of {limit} bytes")
         return data
 
-    def _route(self, addr: addressing.Addressing, content_type: str | None,
+    def _route(self, addr: addressing.Addressing, carried: str | None,
                body_el: etree._Element) -> tuple[str, etree._Element]:
+        """carried: the action the transport names (SOAPAction, Content-Type action)."""
         payload = next((c for c in body_el if isinstance(c.tag, str)), None)
-        uri = addr.action or addressing.action_from_content_type(content_type)
+        uri = addr.action or carried
         if uri is None and payload is not None and payload.tag.startswith(_K):
             uri = action(payload.tag[len(_K):])
         if uri is None:
-            raise ActionNotSupported("the request names no action (wsa:Action, the "
-                                     "Content-Type action parameter or a Body element)")
+            raise ActionNotSupported("the request names no action (wsa:Action, SOAPAction, "
+                                     "the Content-Type action parameter or a Body element)")
         op = _ACTIONS.get(uri)
         if op is None:
             raise ActionNotSupported(f"action {uri} is not supported")
+        if addr.action and carried and _ACTIONS.get(carried) != op:
+            raise ActionMismatch(f"wsa:Action {addr.action} and the transport's action "
+                                 f"{carried} name different operations")
         if payload is None or payload.tag != _K + op:
             raise SchemaValidationError(f"the Body must hold kms:{op} for action {uri}")
         return op, payload
 
-    def _wsman_route(self, addr: addressing.Addressing, content_type: str | None,
+    def _wsman_route(self, addr: addressing.Addressing, carried: str | None,
                      body_el: etree._Element) -> tuple[str, WsHandler] | None:
         payload = next((c for c in body_el if isinstance(c.tag, str)), None)
-        uri = addr.action or addressing.action_from_content_type(content_type) \
-            or wsman_actions.implied_action(payload)
+        uri = addr.action or carried or wsman_actions.implied_action(payload)
         handler = wsman_actions.ACTIONS.get(uri or "")
         return (uri.rsplit("/", 1)[-1], handler) if uri and handler else None
+
+    def _is_wsman(self, uri: str | None, body_el: etree._Element) -> bool:
+        """A WS-Management request: its action is one, or it has none and is Identify."""
+        if uri:
+            return uri in wsman_actions.ACTIONS
+        payload = next((c for c in body_el if isinstance(c.tag, str)), None)
+        return wsman_actions.implied_action(payload) is not None
 
     def _wsman(self, handler: WsHandler, addr: addressing.Addressing,
                header: etree._Element | None, body_el: etree._Element,
@@ -343,17 +364,31 @@ def _http_auth_only(environ: dict[str, Any], header: etree._Element | None,
     return bool(environ.get("HTTP_AUTHORIZATION")) or peer_certificate(environ) is None
 
 
-def _envelope_parts(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:
-    if root.tag == f"{{{SOAP11}}}Envelope":
-        raise faults.SoapFault("VersionMismatch", "this service speaks SOAP 1.2 only")
-    if root.tag != f"{{{SOAP}}}Envelope":
-        raise SchemaValidationError("the document is not a SOAP 1.2 Envelope")
+def _transport_action(environ: dict[str, Any], version: SoapVersion) -> str | None:
+    """The action the HTTP binding carries: SOAP 1.1 SOAPAction, SOAP 1.2 the Content-Type
+    action parameter."""
+    if version is SOAP_11:
+        return addressing.action_from_soap_action(environ.get("HTTP_SOAPACTION"))
+    return addressing.action_from_content_type(environ.get("CONTENT_TYPE"))
+
+
+def _envelope_parts(root: etree._Element
+                    ) -> tuple[SoapVersion, etree._Element | None, etree._Element]:
+    """The SOAP version, Header and Body. An Envelope of another namespace is a SOAP 1.2
+    VersionMismatch naming the versions we speak (SOAP 1.2 Part 1 §5.4.7)."""
+    version = envelope.version_of(root)
+    if version is None:
+        if etree.QName(root).localname == "Envelope":
+            raise faults.SoapFault("VersionMismatch", "the Envelope is neither SOAP 1.2 nor "
+                                   "SOAP 1.1", upgrade=(SOAP_12, SOAP_11))
+        raise SchemaValidationError("the document is not a SOAP Envelope")
+    s = "{%s}" % version.ns
     children = [c for c in root if isinstance(c.tag, str)]
-    header = children[0] if children and children[0].tag == f"{{{SOAP}}}Header" else None
+    header = children[0] if children and children[0].tag == s + "Header" else None
     rest = children[1:] if header is not None else children
-    if len(rest) != 1 or rest[0].tag != f"{{{SOAP}}}Body":
+    if len(rest) != 1 or rest[0].tag != s + "Body":
         raise SchemaValidationError("the Envelope must hold an optional Header and one Body")
-    return header, rest[0]
+    return version, header, rest[0]
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",

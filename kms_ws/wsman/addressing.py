@@ -1,9 +1,10 @@
 """WS-Addressing 2004/08 request headers, mustUnderstand, the header blocks the server
 acts on (each at most once, and signed in a signed request), and action resolution.
 
-Routing: wsa:Action; else the SOAP 1.2 `action` parameter of the Content-Type (what
-WSDL-driven stacks send); else the Body's element. Requests in WS-Addressing 1.0
-(2005/08) are understood too; responses use 2004/08.
+Routing: wsa:Action; else the action the transport carries — the SOAP 1.2 `action`
+parameter of the Content-Type, the SOAP 1.1 SOAPAction header (what WSDL-driven stacks
+send); else the Body's element. Requests in WS-Addressing 1.0 (2005/08) are understood
+too; responses use 2004/08.
 """
 
 from __future__ import annotations
@@ -60,18 +61,21 @@ def check_unique(header: etree._Element | None, tags: frozenset[str] = ACTED_ON)
         seen.add(key)
 
 
-def must_understand(el: etree._Element) -> bool:
-    v = el.get(f"{{{SOAP}}}mustUnderstand")
+def must_understand(el: etree._Element, soap_ns: str = SOAP) -> bool:
+    """The header block's mustUnderstand (SOAP 1.2 true/1, SOAP 1.1 1), in the namespace
+    of its envelope's SOAP version."""
+    v = el.get(f"{{{soap_ns}}}mustUnderstand")
     if v is None:
         v = el.get("mustUnderstand")  # some clients leave it unqualified
     return v is not None and v.strip().lower() in _MU_TRUE
 
 
-def not_understood(header: etree._Element | None) -> list[etree._Element]:
+def not_understood(header: etree._Element | None, soap_ns: str = SOAP
+                   ) -> list[etree._Element]:
     if header is None:
         return []
     return [h for h in header if isinstance(h.tag, str) and h.tag not in UNDERSTOOD
-            and must_understand(h)]
+            and must_understand(h, soap_ns)]
 
 
 def read(header: etree._Element | None) -> Addressing:
@@ -95,3 +99,12 @@ def action_from_content_type(content_type: str | None) -> str | None:
         return None
     match = _ACTION_PARAM.search(content_type)
     return match.group(1).strip() if match else None
+
+
+def action_from_soap_action(value: str | None) -> str | None:
+    """The SOAP 1.1 SOAPAction header: a quoted URI (WS-I BP R1109; unquoted accepted);
+    empty ("") names no action."""
+    v = (value or "").strip()
+    if len(v) >= 2 and v[0] == v[-1] == '"':
+        v = v[1:-1].strip()
+    return v or None

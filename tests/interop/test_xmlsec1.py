@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from kms_ws.client import KmsClient
 from kms_ws.security.certificates import SERVER_CERT_FILE
 from kms_ws.security.wssecurity import BASE64, X509V3
-from kms_ws.xmlns import DS, EXC_C14N, KMS, SOAP, WSA, WSSE, WSU, action
+from kms_ws.xmlns import DS, EXC_C14N, KMS, SOAP, SOAP11, WSA, WSSE, WSU, action
 
 from ..support import db
-from ..support.envelopes import create_key, envelope
+from ..support.envelopes import create_key, envelope, envelope11, get_key
 from ..support.server import ADMIN, ServerProcess
 from ..support.signing import (
     ID_ATTRS,
@@ -29,7 +29,7 @@ from ..support.signing import (
     utcnow,
     xmlsec1,
 )
-from ..support.validating import post
+from ..support.validating import post, post11
 
 pytestmark = pytest.mark.skipif(shutil.which("xmlsec1") is None,
                                 reason="xmlsec1 is installed by .ci/run (Debian package)")
@@ -54,6 +54,30 @@ def test_xmlsec1_verifies_server_responses(server: ServerProcess, tmp_path: Path
     (tmp_path / "bad.xml").write_bytes(tampered)
     bad = xmlsec1("--verify", *ID_ATTRS, "--pubkey-cert-pem", cert, "bad.xml", cwd=tmp_path)
     assert bad.returncode != 0
+
+
+def test_xmlsec1_verifies_soap11_responses_and_faults(server: ServerProcess,
+                                                     tmp_path: Path) -> None:
+    """A SOAP 1.1 response carries the same signature, over its own (SOAP 1.1) Body."""
+    cert = str(server.data_dir / SERVER_CERT_FILE)
+    ids = id_attrs(f"{SOAP11}:Body", f"{WSU}:Timestamp",
+                   *[f"{WSA}:{n}" for n in ("To", "Action", "MessageID", "RelatesTo")])
+    for name, op, body, status in [
+            ("resp", "GetRandomBytes", "<kms:GetRandomBytes><kms:NumberOfBytes>8"
+             "</kms:NumberOfBytes></kms:GetRandomBytes>", 200),
+            ("fault", "GetKey", get_key(str(uuid.uuid4())), 500)]:
+        r, env = post11(server.url, envelope11(body, op=op), action=action(op), auth=ADMIN)
+        assert r.status_code == status and env.find(f".//{{{WSA}}}RelatesTo") is not None
+        (tmp_path / f"{name}.xml").write_bytes(r.content)
+        ok = xmlsec1("--verify", *ids, "--pubkey-cert-pem", cert, f"{name}.xml", cwd=tmp_path)
+        assert ok.returncode == 0, ok.stderr
+        # Body, Timestamp, wsa:To, Action, MessageID, RelatesTo
+        assert "SignedInfo References (ok/all): 6/6" in ok.stderr + ok.stdout
+        tampered = r.content.replace(b"</s:Body>", b'<x:Extra xmlns:x="urn:x"/></s:Body>')
+        assert tampered != r.content
+        (tmp_path / "bad.xml").write_bytes(tampered)
+        assert xmlsec1("--verify", *ids, "--pubkey-cert-pem", cert, "bad.xml",
+                       cwd=tmp_path).returncode != 0
 
 
 def _template(body: str, op: str, key_info: str, security_extra: str = "",

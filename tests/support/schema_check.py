@@ -1,4 +1,5 @@
-"""Test-side validator for whole SOAP 1.2 envelopes and bare payload elements.
+"""Test-side validator for whole SOAP 1.2 (or, asked for, SOAP 1.1) envelopes and bare
+payload elements.
 
 One schema, ``schemas/ws/all.xsd``, is built once (lazily, module level) and
 imports every WS-* subset shipped under ``schemas/ws/`` plus the KMS message
@@ -52,12 +53,9 @@ SOAP_NS = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 
 _ENVELOPE = f"{{{SOAP_NS}}}Envelope"
-_HEADER = f"{{{SOAP_NS}}}Header"
-_BODY = f"{{{SOAP_NS}}}Body"
-_FAULT = f"{{{SOAP_NS}}}Fault"
-# SOAP-namespace elements allowed as header blocks / body children (SOAP 1.2 Part 1).
+# SOAP-namespace elements allowed as header blocks (SOAP 1.2 Part 1; SOAP 1.1 has none of
+# its own: its schema keeps its namespace out of the Header).
 _SOAP_HEADER_BLOCKS = {f"{{{SOAP_NS}}}NotUnderstood", f"{{{SOAP_NS}}}Upgrade"}
-_SOAP_BODY_CHILDREN = {_FAULT}
 
 _lock = threading.Lock()
 _schema: xmlschema.XMLSchema10 | None = None
@@ -253,26 +251,31 @@ def _check_declared(child: etree._Element, where: str) -> None:
 # --------------------------------------------------------------------------- API
 
 
-def validate_envelope(xml: XmlInput) -> etree._Element:
-    """Validate a complete SOAP 1.2 envelope; return its lxml root element.
+def validate_envelope(xml: XmlInput, *, soap11: bool = False) -> etree._Element:
+    """Validate a complete SOAP 1.2 envelope (soap11: a SOAP 1.1 one); return its lxml
+    root element.
 
     Checks, in addition to XML Schema validation against schemas/ws/all.xsd:
-      * the root is a SOAP 1.2 ``Envelope``; no DOCTYPE, no processing
-        instructions (SOAP 1.2 Part 1, 5);
+      * the root is a SOAP 1.2 (1.1) ``Envelope``; no DOCTYPE, no processing
+        instructions (SOAP 1.2 Part 1, 5; WS-I Basic Profile R1008, R1009);
       * every header block and every Body child is namespace qualified and, if
         its namespace is one we ship, globally declared; SOAP-namespace
         children are only NotUnderstood/Upgrade (Header) and Fault (Body);
-      * an ``s:Fault`` is the only child of ``s:Body`` (Part 1, 5.4);
+      * nothing follows the Body (SOAP 1.2 Part 1, 5.1; Basic Profile R1011);
+      * a Fault is the only child of the Body (Part 1, 5.4);
       * no element of a shipped namespace anywhere slipped through a lax
         wildcard undeclared.
     """
     root = _to_lxml(xml)
     get_schema()
+    ns = SOAP11_NS if soap11 else SOAP_NS
+    envelope = f"{{{ns}}}Envelope"
 
-    if root.tag != _ENVELOPE:
-        if root.tag == f"{{{SOAP11_NS}}}Envelope":
-            raise AssertionError("SOAP 1.1 envelope; expected SOAP 1.2 " + _ENVELOPE)
-        raise AssertionError(f"root element is {root.tag!r}, expected {_ENVELOPE!r}")
+    if root.tag != envelope:
+        for version, other in (("SOAP 1.1", SOAP11_NS), ("SOAP 1.2", SOAP_NS)):
+            if root.tag == f"{{{other}}}Envelope":
+                raise AssertionError(f"{version} envelope; expected {envelope}")
+        raise AssertionError(f"root element is {root.tag!r}, expected {envelope!r}")
 
     if root.getparent() is None:
         tree = root.getroottree()
@@ -288,10 +291,13 @@ def validate_envelope(xml: XmlInput) -> etree._Element:
 
     _run_schema(root)
 
-    # The schema accepted the shape Envelope(Header?, Body).
-    header = root.find(_HEADER)
-    body = root.find(_BODY)
+    # The schema accepted the shape Envelope(Header?, Body) (SOAP 1.1: Body, ##other*).
+    header = root.find(f"{{{ns}}}Header")
+    body = root.find(f"{{{ns}}}Body")
     assert body is not None  # guaranteed by the schema
+    if _children(root)[-1] is not body:
+        raise AssertionError("nothing may follow the Body (Basic Profile R1011)")
+    fault = f"{{{ns}}}Fault"
 
     if header is not None:
         for block in _children(header):
@@ -302,9 +308,9 @@ def validate_envelope(xml: XmlInput) -> etree._Element:
     body_children = _children(body)
     for child in body_children:
         _check_declared(child, "s:Body")
-        if _ns(child.tag) == SOAP_NS and child.tag not in _SOAP_BODY_CHILDREN:
+        if _ns(child.tag) == ns and child.tag != fault:
             raise AssertionError(f"{child.tag!r} is not allowed as a child of s:Body")
-    if any(c.tag == _FAULT for c in body_children) and len(body_children) != 1:
+    if any(c.tag == fault for c in body_children) and len(body_children) != 1:
         raise AssertionError(
             "s:Fault must be the only child element of s:Body (SOAP 1.2 Part 1, 5.4); "
             f"found {[c.tag for c in body_children]}"

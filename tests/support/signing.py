@@ -18,7 +18,7 @@ from kms_ws.security.certificates import self_signed
 from kms_ws.xmlns import KMS, SOAP, WSA, WSMAN, WSU
 
 from .clients import ensure_realms
-from .envelopes import envelope
+from .envelopes import envelope, envelope11
 
 XMLSEC1 = "xmlsec1"
 SOAP_BODY_ID = f"{SOAP}:Body"
@@ -65,10 +65,10 @@ def register_hmac(admin: KmsClient, secret: bytes) -> tuple[str, wssecurity.Sign
 
 
 def signed(body: str, op: str, key: wssecurity.SigningKey, *, now: datetime | None = None,
-           ttl: int = 300, headers: str = "") -> bytes:
-    """A raw request envelope (extra header blocks: `headers`), signed as KmsClient
-    signs."""
-    env = etree.fromstring(envelope(body, op=op, headers=headers))
+           ttl: int = 300, headers: str = "", soap11: bool = False) -> bytes:
+    """A raw request envelope (extra header blocks: `headers`; soap11: a SOAP 1.1 one),
+    signed as KmsClient signs."""
+    env = etree.fromstring((envelope11 if soap11 else envelope)(body, op=op, headers=headers))
     wssecurity.sign(env, key, now=now or utcnow(), ttl_seconds=ttl)
     return etree.tostring(env)
 

@@ -753,6 +753,7 @@ WS_XSDS = sorted(p.name for p in WS_DIR.glob("*.xsd"))
 EXPECTED_WS_XSDS = {
     "xml.xsd",
     "soap-envelope.xsd",
+    "soap11-envelope.xsd",
     "addressing.xsd",
     "wsman.xsd",
     "wsmid.xsd",
@@ -849,3 +850,55 @@ def test_signed_envelopes_are_validated_down_to_the_signature():
     # ds: is a shipped namespace now: an undeclared ds element is not let through laxly.
     check_rejected(ok.replace(b"</ds:Signature>", b"<ds:Object/></ds:Signature>"), r"Object")
     check_rejected(ok.replace(b"<ds:SignatureValue>", b"<ds:SignatureValue>!!"), r"SignatureValue|base64")
+
+
+# ============================================================== SOAP 1.1 (soap11-envelope.xsd)
+
+S11 = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def envelope11(header: str, body: str) -> bytes:
+    """A SOAP 1.1 envelope (prefix s) with our other prefixes declared on the root."""
+    return envelope(header, body).replace(S.encode(), S11.encode(), 1)
+
+
+FAULT11 = (f'<s:Fault><faultcode xmlns:kms="{KMS_NS}">kms:NotFound</faultcode>'
+           "<faultstring>no key</faultstring><detail><kms:KmsFault><kms:ErrorCode>"
+           "E_KEY_NOT_FOUND</kms:ErrorCode><kms:RequestId>r1</kms:RequestId></kms:KmsFault>"
+           "</detail></s:Fault>")
+UPGRADE11 = (f'<upg:Upgrade xmlns:upg="{S}"><upg:SupportedEnvelope xmlns:n="{S}" '
+             'qname="n:Envelope"/></upg:Upgrade>')
+
+
+@pytest.mark.parametrize("xml", [
+    envelope11(f'<wsa:Action s:mustUnderstand="1">{KMS_NS}/GetKey</wsa:Action>',
+               f"<kms:GetKey><kms:KeyId>{KEY_ID}</kms:KeyId></kms:GetKey>"),
+    envelope11("", FAULT11),
+    envelope11(UPGRADE11, "<s:Fault><faultcode>s:VersionMismatch</faultcode>"
+                          "<faultstring>SOAP 1.2 only</faultstring></s:Fault>"),
+], ids=["request", "typed-fault", "version-mismatch-with-upgrade"])
+def test_soap11_envelopes_are_accepted_when_asked_for(xml):
+    validate_envelope(xml, soap11=True)
+    with pytest.raises(AssertionError, match=r"SOAP 1\.1 envelope"):
+        validate_envelope(xml)  # a SOAP 1.2 message was expected
+
+
+@pytest.mark.parametrize("xml, match", [
+    (envelope11("", FAULT11.replace("<faultstring>", "<faultactor>urn:x</faultactor>"
+                                                     "<faultstring>")), r"faultstring|faultactor"),
+    (envelope11("", FAULT11.replace("<faultcode", "<s:faultcode").replace(
+        "</faultcode>", "</s:faultcode>")), r"faultcode"),
+    (envelope11("", FAULT11 + "<kms:GetServerCapabilities/>"), r"only child"),
+    (envelope11(f'<wsa:Action s:mustUnderstand="true">{KMS_NS}/GetKey</wsa:Action>',
+                "<kms:GetServerCapabilities/>"), r"mustUnderstand|true"),
+    (envelope11("", "<kms:GetServerCapabilities/>").replace(
+        b"</s:Envelope>", b'<x:After xmlns:x="urn:x"/></s:Envelope>'), r"follow the Body"),
+    (envelope11("", "<kms:NoSuchElement/>"), r"NoSuchElement"),
+    (envelope11("<s:Upgrade/>", "<kms:GetServerCapabilities/>"), r"Upgrade"),
+], ids=["faultactor-after-faultstring", "qualified-faultcode", "fault-and-more",
+        "mustUnderstand-true", "element-after-Body", "unknown-kms-element",
+        "soap11-namespace-header-block"])
+def test_bad_soap11_envelopes_are_rejected(xml, match):
+    with pytest.raises(AssertionError) as info:
+        validate_envelope(xml, soap11=True)
+    assert re.search(match, str(info.value)), str(info.value)
