@@ -6,7 +6,10 @@ the committed file and the served one identical to what this produces.
 Written for WSDL-driven generators (WS-I Basic Profile 1.1/1.2 as the rule): every
 operation has a soapAction (required: gSOAP ignores an optional one), every portType
 input, output and fault an explicit WS-Addressing Metadata `wsam:Action` (what
-WS-Addressing-aware stacks send and expect), part names are unique within each message."""
+WS-Addressing-aware stacks send and expect), part names are unique within each message.
+`action_aliases` maps the other actions a request for an operation may carry — those
+toolkits derive from an older copy of this WSDL, which had no wsam:Action — to the
+response action that goes with each."""
 
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ HTTP_TRANSPORT = "http://schemas.xmlsoap.org/soap/http"
 PLACEHOLDER_URL = "http://localhost:5985/wsman"
 CLIENT_PLACEHOLDER_URL = "http://localhost:5986/kms-client"
 FAULT_ACTION = WSMAN_FAULT_ACTION  # what kms-ws sends with a fault of a §6 operation
+SERVICE = "Kms"  # KmsService, KmsPortType, KmsSoap12Binding, KmsPort, ...
+PORT_TYPE = SERVICE + "PortType"
 
 
 def _merged_schema(schema_dir: Path) -> etree._Element:
@@ -42,10 +47,22 @@ def _merged_schema(schema_dir: Path) -> etree._Element:
 CLIENT_OPERATIONS = ("UpdatePending", "GetStatus")  # the KMS Client Service (§6.10, §6.11)
 
 
+def action_aliases(op: str) -> dict[str, str]:
+    """{request action: response action} for `op`: ours (the soapAction and wsam:Action),
+    then the defaults toolkits derive when a WSDL gives no wsam:Action — WS-Addressing 1.0
+    Metadata §4.4.4 ([target namespace][delimiter][port type][delimiter][input or output
+    name], the delimiter ':' for a URN target namespace) and the same with '/' (gSOAP's
+    wsdl2h: urn:kms-ws:p1619.3:1/KmsPortType/GetRandomBytesInput)."""
+    aliases = {action(op): action(op + "Response")}
+    for d in (":", "/"):
+        aliases[f"{KMS}{d}{PORT_TYPE}{d}{op}Input"] = f"{KMS}{d}{PORT_TYPE}{d}{op}Output"
+    return aliases
+
+
 def build_wsdl(schema_dir: Path) -> bytes:
     """The KMS server service: every §6 operation of the dispatch table, in SOAP 1.2 (port
     KmsPort) and SOAP 1.1 (port KmsSoap11Port) at the same address."""
-    return _build(schema_dir, list(OPERATIONS), "Kms", (
+    return _build(schema_dir, list(OPERATIONS), SERVICE, (
         "kms-ws: IEEE P1619.3 key management service, document/literal, WS-Addressing "
         "2004/08. Port KmsPort speaks SOAP 1.2, port KmsSoap11Port SOAP 1.1, at the same "
         "address. Authenticate with HTTP Basic, the kms:Credential header (a session "

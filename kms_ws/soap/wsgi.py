@@ -43,13 +43,16 @@ from ..wsman.call import WsCall, WsHandler
 from ..xmlns import KMS, action
 from . import codec, envelope, faults
 from .envelope import SOAP_11, SOAP_12, SoapVersion
+from .wsdl import action_aliases
 
 log = logging.getLogger("kms_ws.access")
 errlog = logging.getLogger("kms_ws.errors")
 
 StartResponse = Callable[..., Any]
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
-_ACTIONS = {action(op): op for op in OPERATIONS}  # the §6 operations; WS-Management: wsman.actions
+# request action -> (§6 operation, response action), aliases included; WS-Management:
+# wsman.actions
+_ACTIONS = {uri: (op, out) for op in OPERATIONS for uri, out in action_aliases(op).items()}
 _K = "{%s}" % KMS
 
 
@@ -144,7 +147,7 @@ class SoapApplication:
                 op = ws[0]
                 return 200, self._wsman(ws[1], addr, header, body_el, environ, request_id,
                                         verified), op, version
-            op, payload = self._route(addr, carried, body_el)
+            op, payload, reply_action = self._route(addr, carried, body_el)
             if op == "Authenticate" and payload.find(_K + "Credential") is not None:
                 http_auth = False  # the credential in the Body is the one authenticated
             self._validate(payload)
@@ -152,8 +155,8 @@ class SoapApplication:
                                               header, addr)
             result = self.service.run(op, credential, codec.DECODERS[op](payload), request_id,
                                       _transport(environ))
-            out = envelope.response(action(op + "Response"), addr,
-                                    codec.encode_result(op, result), self._sign, version)
+            out = envelope.response(reply_action, addr, codec.encode_result(op, result),
+                                    self._sign, version)
             return 200, out, op, version
         except (KmsError, faults.SoapFault) as exc:
             status, out = faults.fault_response(exc, addr, request_id, self._sign, http_auth,
@@ -212,8 +215,10 @@ class SoapApplication:
         return data
 
     def _route(self, addr: addressing.Addressing, carried: str | None,
-               body_el: etree._Element) -> tuple[str, etree._Element]:
-        """carried: the action the transport names (SOAPAction, Content-Type action)."""
+               body_el: etree._Element) -> tuple[str, etree._Element, str]:
+        """(operation, its Body element, the response action). carried: the action the
+        transport names (SOAPAction, Content-Type action). An alias of an operation's
+        action (wsdl.action_aliases) routes to it and is answered with its pair."""
         payload = next((c for c in body_el if isinstance(c.tag, str)), None)
         uri = addr.action or carried
         if uri is None and payload is not None and payload.tag.startswith(_K):
@@ -221,15 +226,15 @@ class SoapApplication:
         if uri is None:
             raise ActionNotSupported("the request names no action (wsa:Action, SOAPAction, "
                                      "the Content-Type action parameter or a Body element)")
-        op = _ACTIONS.get(uri)
-        if op is None:
+        if uri not in _ACTIONS:
             raise ActionNotSupported(f"action {uri} is not supported")
-        if addr.action and carried and _ACTIONS.get(carried) != op:
+        op, reply_action = _ACTIONS[uri]
+        if addr.action and carried and _ACTIONS.get(carried, ("",))[0] != op:
             raise ActionMismatch(f"wsa:Action {addr.action} and the transport's action "
                                  f"{carried} name different operations")
         if payload is None or payload.tag != _K + op:
             raise SchemaValidationError(f"the Body must hold kms:{op} for action {uri}")
-        return op, payload
+        return op, payload, reply_action
 
     def _wsman_route(self, addr: addressing.Addressing, carried: str | None,
                      body_el: etree._Element) -> tuple[str, WsHandler] | None:
@@ -318,7 +323,7 @@ def _operation(action_uri: str | None) -> str:
     if action_uri is None:
         return "-"
     if action_uri in _ACTIONS:
-        return _ACTIONS[action_uri]
+        return _ACTIONS[action_uri][0]
     return action_uri.rsplit("/", 1)[-1] if action_uri in wsman_actions.ACTIONS else "-"
 
 
