@@ -826,9 +826,8 @@ def test_driver_schema_covers_all_namespaces():
     assert get_schema() is schema  # built once, cached
 
 
-def test_kms_messages_schema_is_loaded_when_present():
-    if not (SCHEMAS_DIR / "kms-messages.xsd").exists():
-        pytest.skip("schemas/kms-messages.xsd not written yet")
+def test_kms_messages_schema_is_loaded():
+    assert (SCHEMAS_DIR / "kms-messages.xsd").exists()
     kms_elements = [t for t in get_schema().maps.elements if t.startswith(f"{{{KMS_NS}}}")]
     assert kms_elements, "kms-messages.xsd present but no KMS global elements loaded"
 
