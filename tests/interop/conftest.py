@@ -1,0 +1,112 @@
+"""Fixtures of the toolkit interop tests: one real server with default settings, a client
+registered for each toolkit, and a recording relay in front of the server through which
+every toolkit fetches the served WSDL and sends its calls."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from lxml import etree
+
+from ..support.recorder import Recorder
+from ..support.server import ServerProcess, kms
+
+# One registered client per toolkit run (its own lock-out counter and audit trail).
+TOOLKITS = ("jaxws", "gsoap", "php-1.1", "php-1.2", "node-1.1", "node-1.2", "suds", "zeep")
+
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP11 = "http://schemas.xmlsoap.org/wsdl/soap/"
+WSDL_SOAP12 = "http://schemas.xmlsoap.org/wsdl/soap12/"
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    password: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class Port:
+    service: str
+    port: str
+    binding: str
+
+
+@dataclass(frozen=True)
+class Interop:
+    server: ServerProcess
+    recorder: Recorder
+    accounts: dict[str, Account]
+    wsdl: bytes = field(repr=False)  # as served (through the relay: names the relay's address)
+    ports: dict[str, Port] = field(default_factory=dict)  # "1.1"/"1.2" -> first port
+
+    @property
+    def wsdl_url(self) -> str:
+        return self.recorder.url("/wsman?wsdl")
+
+    def port(self, version: str) -> Port:
+        if version not in self.ports:
+            pytest.fail(f"the served WSDL has no SOAP {version} port (ports: {self.ports})")
+        return self.ports[version]
+
+
+def soap_ports(wsdl: bytes) -> dict[str, Port]:
+    """The first port of each SOAP version in a WSDL 1.1 document."""
+    root = etree.fromstring(wsdl)
+    tns = root.get("targetNamespace")
+    versions = {}
+    for binding in root.iterfind(f"{{{WSDL_NS}}}binding"):
+        if binding.find(f"{{{WSDL_SOAP12}}}binding") is not None:
+            versions[binding.get("name")] = "1.2"
+        elif binding.find(f"{{{WSDL_SOAP11}}}binding") is not None:
+            versions[binding.get("name")] = "1.1"
+    ports: dict[str, Port] = {}
+    for service in root.iterfind(f"{{{WSDL_NS}}}service"):
+        for port in service.iterfind(f"{{{WSDL_NS}}}port"):
+            prefix, _, binding = port.get("binding", "").rpartition(":")
+            assert root.nsmap.get(prefix or None) == tns, port.get("binding")
+            if binding in versions:
+                ports.setdefault(versions[binding], Port(service.get("name"), port.get("name"),
+                                                         binding))
+    return ports
+
+
+@pytest.fixture(scope="session")
+def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
+    data = tmp_path_factory.mktemp("interop") / "data"
+    # The server's defaults: ServerProcess opts tests into HTTP Basic over plain HTTP; this
+    # server keeps the default (refused), so the toolkits log in with the password in the
+    # Authenticate Body and use the session credential header after that.
+    srv = ServerProcess(data, security={"allow_basic_over_http": False})
+    srv.bootstrap()
+
+    def register(toolkit: str) -> Account:
+        name, password = f"interop-{toolkit}", f"pw-{secrets.token_hex(12)}"
+        added = kms("client", "add", name, "--password-stdin", "--data-dir", str(data),
+                    stdin=password + "\n")
+        return Account(name, password, added.stdout.strip())
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        accounts = dict(zip(TOOLKITS, pool.map(register, TOOLKITS)))
+    srv.start()
+    try:
+        with Recorder(srv.url) as recorder:
+            wsdl = requests.get(recorder.url("/wsman?wsdl"), timeout=10)
+            assert wsdl.status_code == 200, wsdl.text
+            yield Interop(srv, recorder, accounts, wsdl.content, soap_ports(wsdl.content))
+    finally:
+        status = srv.stop()
+    assert status == 0, srv.stderr_text()
+
+
+@pytest.fixture(scope="session")
+def interop_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's directory for generated code and build products."""
+    return tmp_path_factory.mktemp("interop-build")

@@ -1,0 +1,343 @@
+"""Clients generated from the served WSDL by other SOAP toolkits, against a real server with
+default settings: JAX-WS RI (wsimport, javac), gSOAP (wsdl2h, soapcpp2, g++), PHP SoapClient
+and node-soap in SOAP 1.1 and 1.2, suds-community (SOAP 1.1) and zeep.
+
+Each client logs in with Authenticate (the password in the Body: a default server refuses
+HTTP Basic over plain HTTP), then sends the session credential in the kms:Credential header
+with GetServerCapabilities, NegotiateCapabilities, CreateKey, StoreKey, GetKey by id and by
+friendly name, PushAuditMessage and GetRandomBytes, and reads the typed fault of a missing
+key (kms:KmsFault/ErrorCode) through its own fault API. Generator warnings fail. Every
+message on the wire (recorded by a relay in front of the server) is validated against
+schemas/, and the store shows what each call did and who did it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from lxml import etree
+
+from kms_ws.domain.capabilities import SERVER_CAPABILITIES
+from kms_ws.xmlns import KMS, SOAP, SOAP11
+
+from ..support import db
+from ..support.recorder import Exchange
+from ..support.validating import CT
+from ..support.wire_check import soap_version, validate_soap
+from .conftest import Interop
+from .python_clients import run_suds, run_zeep
+
+pytestmark = pytest.mark.e2e
+
+HERE = Path(__file__).resolve().parent
+K = "{%s}" % KMS
+OPERATIONS = {"Authenticate", "GetServerCapabilities", "NegotiateCapabilities", "CreateKey",
+              "StoreKey", "GetKey", "PushAuditMessage", "GetRandomBytes"}
+# Debian's locations of the JAX-WS RI runtime and of gSOAP's typemap and imports.
+JAVA_LIBS = Path("/usr/share/java")
+GSOAP_SHARE = Path("/usr/share/gsoap")
+# Debian's SAAJ finds its factory through a deprecated service file and logs a warning on
+# every start unless the factory is named (nothing to do with our WSDL).
+SAAJ = "-Djavax.xml.soap.SAAJMetaFactory=com.sun.xml.messaging.saaj.soap.SAAJMetaFactoryImpl"
+WARNING = re.compile(r"warn", re.IGNORECASE)
+TIMEOUT = 180
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: .ci/run installs it ({package})")
+    return path
+
+
+def _run(args: Sequence[str | Path], cwd: Path | None = None,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                          timeout=TIMEOUT, env={**os.environ, **(env or {})})
+
+
+def _generate(args: Sequence[str | Path], cwd: Path) -> str:
+    """Run a code generator or compiler; its whole output (stdout and stderr)."""
+    done = _run(args, cwd)
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, args))} failed ({done.returncode}):\n{output[-4000:]}")
+    return output
+
+
+def _warnings(output: str) -> list[str]:
+    return [line.strip() for line in output.splitlines() if WARNING.search(line)]
+
+
+# ---- what every toolkit run must show ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    toolkit: str
+    version: str  # the SOAP version the client speaks
+    tag: str  # friendly names and the audit message of this run start with it
+    stored: bytes  # the key value StoreKey sends
+    missing: str  # a key id nobody has
+    mark: int  # the recorder's position before the run
+
+
+def _start(interop: Interop, toolkit: str, version: str) -> Run:
+    return Run(toolkit, version, f"{toolkit}-{uuid.uuid4().hex[:8]}", secrets.token_bytes(32),
+               str(uuid.uuid4()), interop.recorder.mark())
+
+
+def _output(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    try:
+        return json.loads(lines[-1])  # type: ignore[no-any-return]
+    except (IndexError, ValueError):
+        pytest.fail(f"the client printed no result ({done.returncode}):\n{done.stdout[-3000:]}"
+                    f"\n{done.stderr[-3000:]}")
+
+
+def _check(interop: Interop, run: Run, seen: dict[str, Any]) -> None:
+    if "error" in seen:
+        pytest.fail(f"{run.toolkit}: {seen.get('step')} failed: {seen['error']}")
+    assert seen["step"] == "done", seen
+    assert not seen.get("warnings"), f"{run.toolkit} warned: {seen['warnings']}"
+    token = _check_wire(interop.recorder.since(run.mark), run.version)
+    assert seen["session_token"] == token
+
+    account = interop.accounts[run.toolkit]
+    assert seen["client_id"] == account.client_id
+    assert seen["capabilities"] == list(SERVER_CAPABILITIES)
+    assert seen["negotiated"] == ["operation:CreateKey", "operation:GetKey"]
+    created = seen["created"]
+    value = base64.b64decode(created["data_b64"])
+    assert (created["name"], created["wrapping"], created["length"], len(value)) == \
+        (f"{run.tag}-created", "none", 32, 32)
+    assert seen["by_id"] == [created]
+    assert seen["by_name"] == [{"id": seen["stored_id"], "name": f"{run.tag}-stored",
+                                "wrapping": "none", "length": 32,
+                                "data_b64": base64.b64encode(run.stored).decode()}]
+    assert seen["audit"] == {"success": True, "accepted": 1}
+    assert len(base64.b64decode(seen["random_b64"])) == 48
+    assert isinstance(seen["fault"], dict) and seen["fault"].get("error_code") == \
+        "E_KEY_NOT_FOUND", f"{run.toolkit} did not read the typed fault: {seen['fault']}"
+
+    # The store: both keys are in the caller's default realm, and the audit trail has each
+    # call under the toolkit's own client (the session credential named it).
+    data = interop.server.data_dir
+    keys = db.rows(data, "SELECT id, friendly_name, realms FROM keys WHERE id IN (?, ?)",
+                   (created["id"], seen["stored_id"]))
+    assert sorted(keys) == sorted([
+        (created["id"], f"{run.tag}-created", "realm://localhost/default"),
+        (seen["stored_id"], f"{run.tag}-stored", "realm://localhost/default")])
+    trail = set(db.rows(data, "SELECT operation, actor_name, result, message FROM audit "
+                              "WHERE key_id = ?", (created["id"],)))
+    assert {("CreateKey", account.name, "Success", None),
+            ("PushAuditMessage", account.name, "Reported", f"{run.tag} used the key")} <= trail
+    assert ("GetKey", account.name, "Success") in {t[:3] for t in trail}
+
+
+def _check_wire(exchanges: list[Exchange], version: str) -> str:
+    """Every POST the toolkit made and every answer is valid against schemas/; all are of
+    its SOAP version; no HTTP credential was sent; Authenticate carried the password in the
+    Body and every later request the session credential the server issued. Returns it."""
+    posts = [e for e in exchanges if e.method == "POST"]
+    token = None
+    operations = []
+    for ex in posts:
+        request = validate_soap(ex.request)
+        assert soap_version(ex.request) == version, ex.request[:300]
+        content_type = ex.request_header("Content-Type") or ""
+        if version == "1.2":
+            assert content_type.startswith("application/soap+xml"), content_type
+        else:
+            assert content_type.startswith("text/xml"), content_type
+            assert ex.request_header("SOAPAction") is not None
+        assert ex.request_header("Authorization") is None
+        answer = validate_soap(ex.response)
+        ns = SOAP if version == "1.2" else SOAP11
+        payload = next(c for c in request.find(f"{{{ns}}}Body") if isinstance(c.tag, str))
+        operation = etree.QName(payload).localname
+        operations.append(operation)
+        header = request.find(f"{{{ns}}}Header")
+        credential = header.find(K + "Credential") if header is not None else None
+        if operation == "Authenticate":
+            assert payload.findtext(f"{K}Credential/{K}CredentialType") == "UsernamePassword"
+            token = answer.findtext(f".//{K}AuthenticateResponse/{K}Credential/{K}SessionToken")
+            continue
+        assert token is not None, "a call before Authenticate"
+        assert credential is not None, f"{operation} without the kms:Credential header"
+        assert (credential.findtext(K + "CredentialType"),
+                credential.findtext(K + "SessionToken")) == ("Session", token)
+    assert set(operations) == OPERATIONS, operations
+    assert token is not None
+    return token
+
+
+# ---- the server these clients meet ---------------------------------------------------------
+
+
+def test_the_server_keeps_its_defaults(interop: Interop) -> None:
+    """HTTP Basic over plain HTTP is refused (why the clients log in with the Body)."""
+    account = interop.accounts["zeep"]
+    body = (f'<s:Envelope xmlns:s="{SOAP}" xmlns:kms="{KMS}"><s:Body><kms:GetRandomBytes>'
+            "<kms:NumberOfBytes>8</kms:NumberOfBytes></kms:GetRandomBytes></s:Body></s:Envelope>")
+    r = requests.post(interop.server.url, data=body, auth=(account.name, account.password),
+                      headers={"Content-Type": CT}, timeout=30)
+    env = validate_soap(r.content)
+    assert env.findtext(f".//{K}ErrorCode") == "E_ACCESS_DENIED"
+    assert env.findtext(f".//{{{SOAP}}}Subcode/{{{SOAP}}}Value") == "wsman:AccessDenied"
+
+
+# ---- JAX-WS RI -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JavaBuild:
+    classes: Path
+    classpath: str
+    port: str
+    generator_output: str
+
+
+@pytest.fixture(scope="session")
+def jaxws(interop: Interop, interop_build: Path) -> JavaBuild:
+    """wsimport (JAX-WS's standard mode: the SOAP 1.1 port) and javac, once."""
+    for tool in ("wsimport", "javac", "java"):
+        _tool(tool, "Debian jaxws, libjaxws-java, openjdk-17-jdk-headless")
+    port = interop.port("1.1")
+    root = interop_build / "jaxws"
+    src, classes = root / "src", root / "classes"
+    src.mkdir(parents=True)
+    classes.mkdir()
+    # Wrapper style off: each operation takes and returns its request/response element, so
+    # the client does not depend on the order of every optional parameter.
+    bindings = root / "bindings.xml"
+    bindings.write_text('<jaxws:bindings xmlns:jaxws="http://java.sun.com/xml/ns/jaxws">'
+                        "<jaxws:enableWrapperStyle>false</jaxws:enableWrapperStyle>"
+                        "</jaxws:bindings>\n")
+    output = _generate(["wsimport", "-Xnocompile", "-b", bindings, "-s", src, "-d", classes,
+                        "-p", "kmsclient", interop.wsdl_url], root)
+    classpath = str(JAVA_LIBS / "jaxws-rt.jar")
+    sources = sorted((src / "kmsclient").glob("*.java"))
+    output += _generate(["javac", "-cp", classpath, "-d", classes, *sources,
+                         HERE / "jaxws" / "KmsInterop.java"], root)
+    return JavaBuild(classes, f"{classes}{os.pathsep}{classpath}", port.port, output)
+
+
+def test_jaxws_generators_print_no_warning(jaxws: JavaBuild) -> None:
+    assert _warnings(jaxws.generator_output) == []
+
+
+def test_jaxws_client(interop: Interop, jaxws: JavaBuild) -> None:
+    run = _start(interop, "jaxws", "1.1")
+    account = interop.accounts["jaxws"]
+    done = _run(["java", SAAJ, "-cp", jaxws.classpath, "KmsInterop", interop.wsdl_url,
+                 jaxws.port, account.name, account.password, run.tag, run.stored.hex(),
+                 run.missing])
+    seen = _output(done)
+    if "error" not in seen:
+        assert _warnings(done.stderr) == [], done.stderr
+    _check(interop, run, seen)
+
+
+# ---- gSOAP ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GsoapBuild:
+    program: Path
+    generator_output: str
+
+
+@pytest.fixture(scope="session")
+def gsoap(interop: Interop, interop_build: Path) -> GsoapBuild:
+    """wsdl2h (the kms prefix from the typemap), soapcpp2 -j and g++, once; the proxy of the
+    SOAP 1.2 binding."""
+    for tool in ("wsdl2h", "soapcpp2", "g++"):
+        _tool(tool, "Debian gsoap, libgsoap-dev, g++")
+    binding = interop.port("1.2").binding
+    root = interop_build / "gsoap"
+    root.mkdir()
+    typemap = root / "typemap.dat"
+    typemap.write_text((GSOAP_SHARE / "WS" / "typemap.dat").read_text()
+                       + f'\nkms = "{KMS}"\n')
+    output = _generate(["wsdl2h", "-t", typemap, "-o", "kms.h", interop.wsdl_url], root)
+    output += _generate(["soapcpp2", "-j", "-C", "-x", "-I", GSOAP_SHARE / "import", "kms.h"],
+                        root)
+    proxy = f"{binding}Proxy"
+    output += _generate(["g++", "-O0", "-I", root, f"-DKMS_PROXY={proxy}",
+                         f'-DKMS_PROXY_H="soap{proxy}.h"', f'-DKMS_NSMAP="{binding}.nsmap"',
+                         "soapC.cpp", f"soap{proxy}.cpp", HERE / "gsoap" / "kms_interop.cpp",
+                         "-lgsoap++", "-o", "kms_interop"], root)
+    return GsoapBuild(root / "kms_interop", output)
+
+
+def test_gsoap_generators_print_no_warning(gsoap: GsoapBuild) -> None:
+    assert _warnings(gsoap.generator_output) == []
+
+
+def test_gsoap_client(interop: Interop, gsoap: GsoapBuild) -> None:
+    run = _start(interop, "gsoap", "1.2")
+    account = interop.accounts["gsoap"]
+    done = _run([gsoap.program, interop.recorder.url(), account.name, account.password,
+                 run.tag, run.stored.hex(), run.missing])
+    _check(interop, run, _output(done))
+
+
+# ---- PHP SoapClient, node-soap -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_php_soapclient(interop: Interop, version: str) -> None:
+    _tool("php", "Debian php-cli, php-soap")
+    interop.port(version)
+    run = _start(interop, f"php-{version}", version)
+    account = interop.accounts[run.toolkit]
+    done = _run(["php", HERE / "php" / "kms_interop.php", interop.wsdl_url, version,
+                 account.name, account.password, run.tag, run.stored.hex(), run.missing])
+    _check(interop, run, _output(done))
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_node_soap(interop: Interop, version: str) -> None:
+    _tool("node", "nodejs")
+    if not (HERE / "node" / "node_modules" / "soap").is_dir():
+        pytest.fail("node-soap is not installed: .ci/run runs npm ci in tests/interop/node")
+    port = interop.port(version)
+    run = _start(interop, f"node-{version}", version)
+    account = interop.accounts[run.toolkit]
+    done = _run(["node", HERE / "node" / "kms_interop.js", interop.wsdl_url, version,
+                 port.service, port.port, account.name, account.password, run.tag,
+                 run.stored.hex(), run.missing])
+    _check(interop, run, _output(done))
+
+
+# ---- suds-community, zeep ------------------------------------------------------------------
+
+
+def test_suds(interop: Interop) -> None:
+    port = interop.port("1.1")
+    run = _start(interop, "suds", "1.1")
+    account = interop.accounts["suds"]
+    _check(interop, run, run_suds(interop.wsdl_url, port.port, account.name, account.password,
+                                  run.tag, run.stored, run.missing))
+
+
+def test_zeep(interop: Interop) -> None:
+    port = interop.port("1.2")
+    run = _start(interop, "zeep", "1.2")
+    account = interop.accounts["zeep"]
+    _check(interop, run, run_zeep(interop.wsdl_url, port.service, port.port, account.name,
+                                  account.password, run.tag, run.stored, run.missing))
