@@ -110,7 +110,7 @@ def _output(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 def _check(interop: Interop, run: Run, seen: dict[str, Any]) -> None:
     if "error" in seen:
-        pytest.fail(f"{run.toolkit}: {seen.get('step')} failed: {seen['error']}")
+        pytest.fail(f"{run.toolkit}: {seen.get('step')} failed: {seen['error'][:1500]}")
     assert seen["step"] == "done", seen
     assert not seen.get("warnings"), f"{run.toolkit} warned: {seen['warnings']}"
     token = _check_wire(interop.recorder.since(run.mark), run.version)
@@ -207,6 +207,7 @@ def test_the_server_keeps_its_defaults(interop: Interop) -> None:
 class JavaBuild:
     classes: Path
     classpath: str
+    service: str
     port: str
     generator_output: str
 
@@ -233,7 +234,8 @@ def jaxws(interop: Interop, interop_build: Path) -> JavaBuild:
     sources = sorted((src / "kmsclient").glob("*.java"))
     output += _generate(["javac", "-cp", classpath, "-d", classes, *sources,
                          HERE / "jaxws" / "KmsInterop.java"], root)
-    return JavaBuild(classes, f"{classes}{os.pathsep}{classpath}", port.port, output)
+    return JavaBuild(classes, f"{classes}{os.pathsep}{classpath}", port.service, port.port,
+                     output)
 
 
 def test_jaxws_generators_print_no_warning(jaxws: JavaBuild) -> None:
@@ -244,8 +246,8 @@ def test_jaxws_client(interop: Interop, jaxws: JavaBuild) -> None:
     run = _start(interop, "jaxws", "1.1")
     account = interop.accounts["jaxws"]
     done = _run(["java", SAAJ, "-cp", jaxws.classpath, "KmsInterop", interop.wsdl_url,
-                 jaxws.port, account.name, account.password, run.tag, run.stored.hex(),
-                 run.missing])
+                 jaxws.service, jaxws.port, account.name, account.password, run.tag,
+                 run.stored.hex(), run.missing])
     seen = _output(done)
     if "error" not in seen:
         assert _warnings(done.stderr) == [], done.stderr
