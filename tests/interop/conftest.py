@@ -17,8 +17,10 @@ from lxml import etree
 from ..support.recorder import Recorder
 from ..support.server import ServerProcess, kms
 
-# One registered client per toolkit run (its own lock-out counter and audit trail).
-TOOLKITS = ("jaxws", "gsoap", "php-1.1", "php-1.2", "node-1.1", "node-1.2", "suds", "zeep")
+# One registered client per toolkit run (its own lock-out counter and audit trail): each
+# toolkit in each SOAP version it speaks (suds-community: SOAP 1.1 only).
+TOOLKITS = (*(f"{t}-{v}" for t in ("jaxws", "gsoap", "php", "node", "zeep")
+              for v in ("1.1", "1.2")), "suds-1.1")
 
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP11 = "http://schemas.xmlsoap.org/wsdl/soap/"
@@ -37,6 +39,7 @@ class Port:
     service: str
     port: str
     binding: str
+    version: str  # of its SOAP binding: "1.1" or "1.2"
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,19 @@ class Interop:
     recorder: Recorder
     accounts: dict[str, Account]
     wsdl: bytes = field(repr=False)  # as served (through the relay: names the relay's address)
-    ports: dict[str, Port] = field(default_factory=dict)  # "1.1"/"1.2" -> first port
+    all_ports: tuple[Port, ...]  # every SOAP port of the served WSDL
 
     @property
     def wsdl_url(self) -> str:
         return self.recorder.url("/wsman?wsdl")
+
+    @property
+    def ports(self) -> dict[str, Port]:
+        """The first port of each SOAP version."""
+        first: dict[str, Port] = {}
+        for port in self.all_ports:
+            first.setdefault(port.version, port)
+        return first
 
     def port(self, version: str) -> Port:
         if version not in self.ports:
@@ -57,8 +68,8 @@ class Interop:
         return self.ports[version]
 
 
-def soap_ports(wsdl: bytes) -> dict[str, Port]:
-    """The first port of each SOAP version in a WSDL 1.1 document."""
+def soap_ports(wsdl: bytes) -> tuple[Port, ...]:
+    """The SOAP 1.1 and 1.2 ports of a WSDL 1.1 document."""
     root = etree.fromstring(wsdl)
     tns = root.get("targetNamespace")
     versions = {}
@@ -67,15 +78,15 @@ def soap_ports(wsdl: bytes) -> dict[str, Port]:
             versions[binding.get("name")] = "1.2"
         elif binding.find(f"{{{WSDL_SOAP11}}}binding") is not None:
             versions[binding.get("name")] = "1.1"
-    ports: dict[str, Port] = {}
+    ports = []
     for service in root.iterfind(f"{{{WSDL_NS}}}service"):
         for port in service.iterfind(f"{{{WSDL_NS}}}port"):
             prefix, _, binding = port.get("binding", "").rpartition(":")
             assert root.nsmap.get(prefix or None) == tns, port.get("binding")
             if binding in versions:
-                ports.setdefault(versions[binding], Port(service.get("name"), port.get("name"),
-                                                         binding))
-    return ports
+                ports.append(Port(service.get("name"), port.get("name"), binding,
+                                  versions[binding]))
+    return tuple(ports)
 
 
 @pytest.fixture(scope="session")

@@ -68,10 +68,13 @@ def run_suds(wsdl: str, port: str, user: str, password: str, tag: str, stored: b
              missing: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
+    def text(value: Any) -> str | None:  # suds answers with its own str subclass
+        return None if value is None else str(value)
+
     def key(k: Any) -> dict[str, Any]:  # suds leaves base64Binary as its text
-        return {"id": k.KeyId, "name": getattr(k, "FriendlyName", None),
-                "wrapping": k.KeyBlob.WrappingType, "length": int(k.KeyBlob.Length),
-                "data_b64": k.KeyBlob.Data}
+        return {"id": text(k.KeyId), "name": text(getattr(k, "FriendlyName", None)),
+                "wrapping": text(k.KeyBlob.WrappingType), "length": int(k.KeyBlob.Length),
+                "data_b64": text(k.KeyBlob.Data)}
 
     def steps(step: Callable[[str], None]) -> None:
         step("Client")
@@ -85,8 +88,8 @@ def run_suds(wsdl: str, port: str, user: str, password: str, tag: str, stored: b
         session = svc.Authenticate(RequestType="Login", Credential={
             "CredentialType": "UsernamePassword",
             "UsernamePassword": {"Username": user, "Password": password}})
-        token = session.Credential.SessionToken
-        out.update(client_id=session.ClientId, session_token=token)
+        token = text(session.Credential.SessionToken)
+        out.update(client_id=text(session.ClientId), session_token=token)
         # From here on the session credential travels in the kms:Credential header.
         credential = client.factory.create(f"{{{KMS}}}Credential")
         credential.CredentialType = "Session"
@@ -94,21 +97,22 @@ def run_suds(wsdl: str, port: str, user: str, password: str, tag: str, stored: b
         client.set_options(soapheaders=credential)
 
         step("GetServerCapabilities")
-        out["capabilities"] = [c.Name for c in _listed(svc.GetServerCapabilities().Capability)]
+        out["capabilities"] = [text(c.Name)
+                               for c in _listed(svc.GetServerCapabilities().Capability)]
 
         step("NegotiateCapabilities")
         got = svc.NegotiateCapabilities(Capabilities={"Capability": [{"Name": n} for n in OFFERED]})
-        out["negotiated"] = [c.Name for c in _listed(got.Capability)]
+        out["negotiated"] = [text(c.Name) for c in _listed(got.Capability)]
 
         step("CreateKey")
         created = svc.CreateKey(FriendlyName=f"{tag}-created", KeyLength=256)
         out["created"] = key(created)
 
         step("StoreKey")
-        out["stored_id"] = svc.StoreKey(
+        out["stored_id"] = text(svc.StoreKey(
             KeyBlob={"ProtocolVersion": 1, "WrappingType": "none", "Length": len(stored),
                      "Data": base64.b64encode(stored).decode()},
-            FriendlyName=f"{tag}-stored").KeyId
+            FriendlyName=f"{tag}-stored").KeyId)
 
         step("GetKey by id")
         out["by_id"] = [key(k) for k in _listed(getattr(svc.GetKey(KeyId=created.KeyId),
@@ -123,14 +127,14 @@ def run_suds(wsdl: str, port: str, user: str, password: str, tag: str, stored: b
         out["audit"] = {"success": bool(pushed.Success), "accepted": int(pushed.Accepted)}
 
         step("GetRandomBytes")
-        out["random_b64"] = svc.GetRandomBytes(NumberOfBytes=48)
+        out["random_b64"] = text(svc.GetRandomBytes(NumberOfBytes=48))
 
         step("GetKey of a missing key")
         try:
             svc.GetKey(KeyId=missing)
             out["fault"] = "no fault"
         except suds.WebFault as fault:  # the typed detail, parsed by the WSDL's fault message
-            out["fault"] = {"error_code": fault.fault.detail.KmsFault.ErrorCode,
+            out["fault"] = {"error_code": text(fault.fault.detail.KmsFault.ErrorCode),
                             "api": "WebFault.fault.detail.KmsFault.ErrorCode"}
 
     return _run(out, steps)

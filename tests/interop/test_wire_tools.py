@@ -46,6 +46,8 @@ def test_valid_soap11_messages_pass() -> None:
     validate_soap(fault11(f"<faultcode>e:Client</faultcode><faultstring>no key</faultstring>"
                           f"{DETAIL}"))
     validate_soap(fault11("<faultcode>e:Server.Busy</faultcode><faultstring>x</faultstring>"))
+    validate_soap(fault11(f"<faultcode>kms:NotFound</faultcode><faultstring>x</faultstring>"
+                          f"{DETAIL}"))  # a code of the fault's own authority
 
 
 @pytest.mark.parametrize("message", [
@@ -57,13 +59,14 @@ def test_valid_soap11_messages_pass() -> None:
            "<faultstring>x</faultstring></e:Fault>"),  # a Fault is alone in its Body
     fault11("<faultcode>e:Client</faultcode>"),  # no faultstring
     fault11("<faultstring>x</faultstring><faultcode>e:Client</faultcode>"),  # order
-    fault11("<faultcode>kms:Client</faultcode><faultstring>x</faultstring>"),  # not SOAP's
+    fault11("<faultcode>e:Sender</faultcode><faultstring>x</faultstring>"),  # SOAP 1.2's
+    fault11("<faultcode>nope:Client</faultcode><faultstring>x</faultstring>"),  # no prefix
     fault11("<faultcode>e:Client</faultcode><faultstring>x</faultstring><detail>"
             "<kms:KmsFault><kms:RequestId>r</kms:RequestId></kms:KmsFault></detail>"),
     f'<e:Envelope xmlns:e="{SOAP11}"><e:Body/><e:Header/></e:Envelope>'.encode(),
     envelope(get_key("not-a-guid"), op="GetKey"),  # SOAP 1.2: the whole-envelope check
 ], ids=["body", "header", "undeclared", "unqualified", "fault-not-alone", "no-faultstring",
-        "fault-order", "faultcode-namespace", "detail", "body-before-header", "soap12"])
+        "fault-order", "faultcode-soap12", "faultcode-prefix", "detail", "body-before-header", "soap12"])
 def test_invalid_messages_are_refused(message: bytes) -> None:
     with pytest.raises(AssertionError):
         validate_soap(message)

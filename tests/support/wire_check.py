@@ -76,10 +76,13 @@ def _validate_soap11(root: etree._Element) -> etree._Element:
             or len(set(names)) != len(names):
         raise AssertionError(f"a SOAP 1.1 Fault is faultcode, faultstring, faultactor?, "
                              f"detail?; found {names}")
+    # a QName: one of SOAP 1.1's codes, or one of the fault's own authority (Basic Profile
+    # R1004)
     code = parts[0].text or ""
     prefix, _, local = code.strip().rpartition(":")
-    if faults[0].nsmap.get(prefix or None) != SOAP11 or local.split(".")[0] not in (
-            "VersionMismatch", "MustUnderstand", "Client", "Server"):
+    namespace = parts[0].nsmap.get(prefix or None)
+    if not namespace or not local or (namespace == SOAP11 and local.split(".")[0] not in (
+            "VersionMismatch", "MustUnderstand", "Client", "Server")):
         raise AssertionError(f"faultcode {code!r} is not a SOAP 1.1 fault code")
     for part in parts:
         if part.tag == "detail":

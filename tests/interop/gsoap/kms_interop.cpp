@@ -66,13 +66,18 @@ std::string names_json(const kms__CapabilityList *list) {
     return out + "]";
 }
 
-// The typed kms:KmsFault detail of the last fault (SOAP 1.2 Detail or SOAP 1.1 detail).
-const _kms__KmsFault *kms_fault(struct soap *soap) {
+// The typed kms:KmsFault detail of the last fault: SOAP 1.2 Detail or SOAP 1.1 detail
+// (`api` names the member that held it).
+const _kms__KmsFault *kms_fault(struct soap *soap, const char **api) {
     if (!soap->fault) return nullptr;
-    if (soap->fault->SOAP_ENV__Detail && soap->fault->SOAP_ENV__Detail->kms__KmsFault)
+    if (soap->fault->SOAP_ENV__Detail && soap->fault->SOAP_ENV__Detail->kms__KmsFault) {
+        *api = "soap->fault->SOAP_ENV__Detail->kms__KmsFault->ErrorCode";
         return soap->fault->SOAP_ENV__Detail->kms__KmsFault;
-    if (soap->fault->detail && soap->fault->detail->kms__KmsFault)
+    }
+    if (soap->fault->detail && soap->fault->detail->kms__KmsFault) {
+        *api = "soap->fault->detail->kms__KmsFault->ErrorCode";
         return soap->fault->detail->kms__KmsFault;
+    }
     return nullptr;
 }
 
@@ -230,14 +235,15 @@ int main(int argc, char **argv) {
     none.KeyId = &missing_id;
     _kms__GetKeyResponse nothing;
     int rc = proxy.GetKey(&none, nothing);
-    const _kms__KmsFault *fault = rc == SOAP_OK ? nullptr : kms_fault(soap);
+    const char *api = "";
+    const _kms__KmsFault *fault = rc == SOAP_OK ? nullptr : kms_fault(soap, &api);
     if (rc == SOAP_OK)
         out << ",\"fault\":\"no fault\"";
     else if (!fault)
         out << ",\"fault\":{\"error\":" << quoted(error_text(soap)) << "}";
     else
         out << ",\"fault\":{\"error_code\":" << quoted(fault->ErrorCode)
-            << ",\"api\":\"soap->fault->SOAP_ENV__Detail->kms__KmsFault->ErrorCode\"}";
+            << ",\"api\":" << quoted(api) << "}";
     out << ",\"step\":\"done\"}";
     std::puts(out.str().c_str());
     proxy.destroy();

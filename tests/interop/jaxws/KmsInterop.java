@@ -27,12 +27,11 @@ public class KmsInterop {
         try {
             run(args);
         } catch (KmsFault_Exception e) {
-            out.put("step", step);
             out.put("error", "KmsFault_Exception: " + e.getFaultInfo().getErrorCode() + ": " + e.getMessage());
         } catch (Exception e) {
-            out.put("step", step);
             out.put("error", e.toString());
         }
+        out.put("step", step);
         System.out.println(json(out));
     }
 

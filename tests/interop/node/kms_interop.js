@@ -30,18 +30,21 @@ function call(port, operation, args) {
   });
 }
 
-// The kms:KmsFault detail of a SOAP 1.2 (Detail) or SOAP 1.1 (detail) fault node-soap parsed.
+// The kms:KmsFault detail of a SOAP 1.2 (Detail) or SOAP 1.1 (detail) fault node-soap
+// parsed, and the path it was found at.
 function kmsFault(err) {
   const fault = err && err.root && err.root.Envelope && err.root.Envelope.Body &&
     err.root.Envelope.Body.Fault;
-  const detail = fault && (fault.Detail || fault.detail);
-  return detail && detail.KmsFault;
+  const member = fault && (fault.Detail ? 'Detail' : fault.detail ? 'detail' : null);
+  const found = member && fault[member].KmsFault;
+  return found && { fault: found,
+                    api: `err.root.Envelope.Body.Fault.${member}.KmsFault.ErrorCode` };
 }
 
 function describe(err) {
-  const fault = kmsFault(err);
+  const found = kmsFault(err);
   const text = String(err && err.message ? err.message : err);
-  return fault ? `${text} (${fault.ErrorCode})` : text.slice(0, 2000);
+  return found ? `${text} (${found.fault.ErrorCode})` : text.slice(0, 2000);
 }
 
 async function main() {
@@ -111,9 +114,8 @@ async function main() {
       await call(port, 'GetKey', { KeyId: missing });
       out.fault = 'no fault';
     } catch (err) {
-      const fault = kmsFault(err);
-      out.fault = fault ? { error_code: fault.ErrorCode,
-                            api: 'err.root.Envelope.Body.Fault.Detail.KmsFault.ErrorCode' }
+      const found = kmsFault(err);
+      out.fault = found ? { error_code: found.fault.ErrorCode, api: found.api }
         : { error: describe(err) };
     }
     step = 'done';
