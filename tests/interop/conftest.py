@@ -18,9 +18,9 @@ from ..support.recorder import Recorder
 from ..support.server import ServerProcess, kms
 
 # One registered client per toolkit run (its own lock-out counter and audit trail): each
-# toolkit in each SOAP version it speaks (suds-community: SOAP 1.1 only).
-TOOLKITS = (*(f"{t}-{v}" for t in ("jaxws", "gsoap", "php", "node", "zeep")
-              for v in ("1.1", "1.2")), "suds-1.1")
+# toolkit in each SOAP version it is tested in.
+TOOLKITS = (*(f"{t}-{v}" for t in ("jaxws", "php", "node", "zeep") for v in ("1.1", "1.2")),
+            "gsoap-1.2", "suds-1.1")
 
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP11 = "http://schemas.xmlsoap.org/wsdl/soap/"

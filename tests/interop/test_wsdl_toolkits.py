@@ -261,16 +261,19 @@ def test_jaxws_client(interop: Interop, jaxws: JavaBuild, version: str) -> None:
 
 @dataclass(frozen=True)
 class GsoapBuild:
-    programs: dict[str, Path]  # SOAP version -> the client built on that binding's proxy
+    program: Path
     generator_output: str
 
 
 @pytest.fixture(scope="session")
 def gsoap(interop: Interop, interop_build: Path) -> GsoapBuild:
     """wsdl2h (a service per binding; the kms prefix from the typemap), soapcpp2 -j and g++,
-    once: a client on the proxy of each SOAP binding."""
+    once: a client on the SOAP 1.2 binding's proxy. (wsdl2h writes one code base, SOAP 1.2
+    as soon as the WSDL has a SOAP 1.2 binding: its SOAP 1.1 proxy speaks SOAP 1.2 too, and
+    soapcpp2 -1 warns that it overrides the SOAP 1.2 namespaces.)"""
     for tool in ("wsdl2h", "soapcpp2", "g++"):
         _tool(tool, "Debian gsoap, libgsoap-dev, g++")
+    binding = interop.port("1.2").binding
     root = interop_build / "gsoap"
     root.mkdir()
     typemap = root / "typemap.dat"
@@ -280,30 +283,23 @@ def gsoap(interop: Interop, interop_build: Path) -> GsoapBuild:
                         interop.wsdl_url], root)
     output += _generate(["soapcpp2", "-j", "-C", "-x", "-I", GSOAP_SHARE / "import", "kms.h"],
                         root)
-    output += _generate(["g++", "-O0", "-c", "soapC.cpp"], root)
-    programs = {}
-    for version, port in interop.ports.items():
-        proxy, program = f"{port.binding}Proxy", f"kms_interop_{version}"
-        output += _generate(["g++", "-O0", "-I", root, f"-DKMS_PROXY={proxy}",
-                             f'-DKMS_PROXY_H="soap{proxy}.h"',
-                             f'-DKMS_NSMAP="{port.binding}.nsmap"', f"soap{proxy}.cpp",
-                             HERE / "gsoap" / "kms_interop.cpp", "soapC.o", "-lgsoap++",
-                             "-o", program], root)
-        programs[version] = root / program
-    return GsoapBuild(programs, output)
+    proxy = f"{binding}Proxy"
+    output += _generate(["g++", "-O0", "-I", root, f"-DKMS_PROXY={proxy}",
+                         f'-DKMS_PROXY_H="soap{proxy}.h"', f'-DKMS_NSMAP="{binding}.nsmap"',
+                         "soapC.cpp", f"soap{proxy}.cpp", HERE / "gsoap" / "kms_interop.cpp",
+                         "-lgsoap++", "-o", "kms_interop"], root)
+    return GsoapBuild(root / "kms_interop", output)
 
 
 def test_gsoap_generators_print_no_warning(gsoap: GsoapBuild) -> None:
     assert _warnings(gsoap.generator_output) == []
 
 
-@pytest.mark.parametrize("version", ["1.1", "1.2"])
-def test_gsoap_client(interop: Interop, gsoap: GsoapBuild, version: str) -> None:
-    interop.port(version)
-    run = _start(interop, f"gsoap-{version}", version)
+def test_gsoap_client(interop: Interop, gsoap: GsoapBuild) -> None:
+    run = _start(interop, "gsoap-1.2", "1.2")
     account = interop.accounts[run.toolkit]
-    done = _run([gsoap.programs[version], interop.recorder.url(), account.name,
-                 account.password, run.tag, run.stored.hex(), run.missing])
+    done = _run([gsoap.program, interop.recorder.url(), account.name, account.password,
+                 run.tag, run.stored.hex(), run.missing])
     _check(interop, run, _output(done))
 
 
