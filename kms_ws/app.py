@@ -12,6 +12,7 @@ from .config import Config
 from .crypto import master_key
 from .resources import schema_dir, wsdl_dir
 from .security import certificates
+from .security.forwarded import ProxyTrust
 from .service.dispatch import KmsService
 from .soap.wsdl import PLACEHOLDER_URL
 from .soap.wsgi import SoapApplication
@@ -93,4 +94,5 @@ def create_app(config: Config) -> SoapApplication:
                          outbound=ClientServiceCaller(config, validator, signing_key))
     wsdl = Path(wsdl_dir() / "kms.wsdl").read_bytes()
     return SoapApplication(service, config.security, validator, wsdl,
-                           PLACEHOLDER_URL.encode(), signing_key, ws_validator())
+                           PLACEHOLDER_URL.encode(), signing_key, ws_validator(),
+                           ProxyTrust(config.trusted_proxies))

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from . import __version__
-from .config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, Config, load
+from .config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, load
 
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/wsman"
 
@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     from .crypto.master_key import MasterKeyError
     try:
         return int(args.func(args) or 0)
-    except (MasterKeyError, KeyUnwrapError) as exc:
+    except (MasterKeyError, KeyUnwrapError, ConfigError) as exc:
         print(f"kms-ws: {exc}", file=sys.stderr)
         return 1
     except KmsFault as fault:

@@ -1,19 +1,20 @@
 """Server configuration: data directory, listener, database, security settings.
 
 Read from `<data-dir>/kms-ws.json` when present (keys: host, port, workers, database_url,
-tls_cert, tls_key, tls_client_ca, log_file, audit_syslog, notify_* (notify_ca_file a path),
-security: {...SecuritySettings fields});
-command-line
-options override the file.
+tls_cert, tls_key, tls_client_ca, trusted_proxies, log_file, audit_syslog, notify_*
+(notify_ca_file a path), security: {...SecuritySettings fields}); command-line options
+override the file. A file that cannot be read, or names an unknown or invalid setting, is
+a ConfigError naming the file and the setting.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .security import forwarded
 from .security.settings import SecuritySettings
 
 CONFIG_FILE = "kms-ws.json"
@@ -32,6 +33,9 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # request client certificates issued by this CA
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For/-Proto headers
+    # are believed; from anyone else they are ignored. Empty: no proxy is trusted.
+    trusted_proxies: tuple[str, ...] = ()
     log_file: Path | None = None  # default: <data-dir>/kms-ws.log
     # Audit events to syslog (RFC 5424): "udp://host:port" or "unix:///dev/log".
     audit_syslog: str | None = None
@@ -55,6 +59,9 @@ class Config:
     # {"provider": "pkcs11", "module": PATH, "token_label": LABEL, "pin_env": VAR}.
     master_key: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        forwarded.networks(self.trusted_proxies)  # ValueError names a bad entry
+
     @property
     def db_url(self) -> str:
         from .store.engine import sqlite_url
@@ -68,14 +75,30 @@ class Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
+class ConfigError(Exception):
+    """The configuration file is unreadable or names an unknown or invalid setting."""
+
+
 def load(data_dir: Path) -> Config:
     path = data_dir / CONFIG_FILE
     cfg = Config(data_dir=data_dir)
     if not path.exists():
         return cfg
-    doc = json.loads(path.read_text())
-    security = SecuritySettings.from_mapping(doc.pop("security", {}))
-    for key in ("tls_cert", "tls_key", "tls_client_ca", "log_file", "notify_ca_file"):
-        if doc.get(key):
-            doc[key] = Path(doc[key])
-    return replace(cfg, security=security, **doc)
+    try:
+        doc = json.loads(path.read_text())
+        if not isinstance(doc, dict):
+            raise ValueError("the file holds no JSON object")
+        unknown = set(doc) - {f.name for f in fields(Config) if f.name != "data_dir"}
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        security = SecuritySettings.from_mapping(doc.pop("security", {}))
+        for key in ("tls_cert", "tls_key", "tls_client_ca", "log_file", "notify_ca_file"):
+            if doc.get(key):
+                doc[key] = Path(doc[key])
+        if "trusted_proxies" in doc:
+            if not isinstance(doc["trusted_proxies"], list):
+                raise ValueError("trusted_proxies is a list of addresses or CIDR networks")
+            doc["trusted_proxies"] = tuple(doc["trusted_proxies"])
+        return replace(cfg, security=security, **doc)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None

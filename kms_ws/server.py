@@ -48,6 +48,9 @@ class KmsServer(BaseApplication):  # type: ignore[misc]
             "limit_request_line": 8190,
             "limit_request_fields": 64,
             "ssl_context": _cached_ssl_context,
+            # The scheme and peer address come from the socket; forwarded headers are
+            # the application's to weigh (trusted_proxies), never gunicorn's.
+            "forwarded_allow_ips": "",
         }
         if c.tls_cert and c.tls_key:
             settings.update(certfile=str(c.tls_cert), keyfile=str(c.tls_key))

@@ -16,7 +16,8 @@ from ..store.repository import Repository
 
 @dataclass(frozen=True)
 class Transport:
-    """How the request arrived: over TLS, from which address (REMOTE_ADDR), loopback."""
+    """How the request arrived: over TLS, from which client address (the connection's
+    peer, or the client a trusted proxy names: kms_ws.security.forwarded), loopback."""
 
     secure: bool = False
     loopback: bool = False

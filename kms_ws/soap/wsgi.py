@@ -31,6 +31,7 @@ from ..domain.errors import (AccessDenied, ActionMismatch, ActionNotSupported,
 from ..domain.model import CredentialType
 from ..security import wssecurity
 from ..security import xml as secure_xml
+from ..security.forwarded import ProxyTrust
 from ..security.http_auth import parse_basic, peer_certificate
 from ..security.settings import SecuritySettings
 from ..service.dispatch import OPERATIONS, KmsService, utcnow
@@ -54,14 +55,17 @@ _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{
 # wsman.actions
 _ACTIONS = {uri: (op, out) for op in OPERATIONS for uri, out in action_aliases(op).items()}
 _K = "{%s}" % KMS
+_TRANSPORT = "kms_ws.transport"
 
 
 class SoapApplication:
     def __init__(self, service: KmsService, settings: SecuritySettings,
                  validator: etree.XMLSchema, wsdl: bytes, placeholder_url: bytes,
                  signing_key: wssecurity.SigningKey | None = None,
-                 ws_validator: etree.XMLSchema | None = None) -> None:
+                 ws_validator: etree.XMLSchema | None = None,
+                 proxies: ProxyTrust | None = None) -> None:
         self.service = service
+        self.proxies = proxies or ProxyTrust()
         self.settings = settings
         self.validator = validator
         self.ws_validator = ws_validator
@@ -97,8 +101,8 @@ class SoapApplication:
                 headers.append(("WWW-Authenticate", 'Basic realm="kms-ws", charset="UTF-8"'))
         headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
-        log.info('%s %s %s %s %d %d %.1fms', environ.get("REMOTE_ADDR", "-"), method, path, op,
-                 status, len(body), (time.perf_counter() - started) * 1000)
+        log.info('%s %s %s %s %d %d %.1fms', self._transport(environ).remote_addr or "-", method,
+                 path, op, status, len(body), (time.perf_counter() - started) * 1000)
         return [body]
 
     # ---- WSDL ----------------------------------------------------------------------
@@ -106,7 +110,7 @@ class SoapApplication:
         host = environ.get("HTTP_HOST", "")
         if not _HOST.match(host):
             return self.wsdl
-        scheme = environ.get("wsgi.url_scheme", "http")
+        scheme = "https" if self._transport(environ).secure else "http"
         return self.wsdl.replace(self.placeholder_url, f"{scheme}://{host}/wsman".encode())
 
     # ---- SOAP ----------------------------------------------------------------------
@@ -154,7 +158,7 @@ class SoapApplication:
             credential = self._with_pep_proof(self._credential(environ, header, verified),
                                               header, addr)
             result = self.service.run(op, credential, codec.DECODERS[op](payload), request_id,
-                                      _transport(environ))
+                                      self._transport(environ))
             out = envelope.response(reply_action, addr, codec.encode_result(op, result),
                                     self._sign, version)
             return 200, out, op, version
@@ -265,7 +269,7 @@ class SoapApplication:
         credential = self._with_pep_proof(self._credential(environ, header, verified), header,
                                           addr)
         call = WsCall(self.service, addr, hdrs, payload, credential, request_id,
-                      _transport(environ))
+                      self._transport(environ))
         reply = handler(call)
         out = envelope.response_parts(reply.action, addr, reply.body, reply.headers, self._sign,
                                       reply.spliced)
@@ -273,6 +277,19 @@ class SoapApplication:
             raise EnvelopeTooLarge(f"the response ({len(out)} octets) exceeds MaxEnvelopeSize "
                                    f"{hdrs.max_envelope_size}")
         return out
+
+    def _transport(self, environ: dict[str, Any]) -> Transport:
+        """How the request arrived (kms_ws.security.forwarded), worked out once."""
+        found = environ.get(_TRANSPORT)
+        if found is None:
+            origin = self.proxies.origin(environ)
+            try:
+                loopback = ipaddress.ip_address(origin.client or "").is_loopback
+            except ValueError:
+                loopback = False
+            found = environ[_TRANSPORT] = Transport(secure=origin.secure, loopback=loopback,
+                                                    remote_addr=origin.client)
+        return found
 
     def _validate(self, payload: etree._Element) -> None:
         if not self.validator.validate(payload):
@@ -313,7 +330,7 @@ class SoapApplication:
         basic = parse_basic(auth)
         if basic is None:
             raise CredentialRequired("only HTTP Basic is accepted in the Authorization header")
-        if environ.get("wsgi.url_scheme") != "https" and not self.settings.allow_basic_over_http:
+        if not self._transport(environ).secure and not self.settings.allow_basic_over_http:
             raise AccessDenied("HTTP Basic is refused over plain HTTP; use HTTPS")
         return Credential(CredentialType.USERNAME_PASSWORD, username=basic[0], password=basic[1])
 
@@ -348,14 +365,6 @@ def _read(stream: Any, n: int) -> bytes:
         raise SchemaValidationError("the message did not arrive in full") from None
 
 
-def _transport(environ: dict[str, Any]) -> Transport:
-    remote = environ.get("REMOTE_ADDR") or None
-    try:
-        loopback = ipaddress.ip_address(remote or "").is_loopback
-    except ValueError:
-        loopback = False
-    return Transport(secure=environ.get("wsgi.url_scheme") == "https", loopback=loopback,
-                     remote_addr=remote)
 
 
 def _http_auth_only(environ: dict[str, Any], header: etree._Element | None,

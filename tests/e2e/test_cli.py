@@ -69,3 +69,21 @@ def test_master_key_file_is_private(tmp_path) -> None:  # type: ignore[no-untype
     srv = ServerProcess(d, workers=1)
     with pytest.raises(RuntimeError, match="readable by others"):
         srv.start()
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ('{"trusted_proxy": ["10.0.0.1"]}', "unknown settings: trusted_proxy"),
+    ('{"trusted_proxies": ["10.0.0.300"]}', "trusted_proxies: '10.0.0.300'"),
+    ('{"trusted_proxies": "10.0.0.1"}', "trusted_proxies is a list"),
+    ('{"security": {"allow_basic_over_htp": true}}', "allow_basic_over_htp"),
+    ('{"port": 5985,}', "kms-ws.json"),
+])
+def test_a_bad_config_file_is_one_clear_line(tmp_path, doc, message) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "kms-ws.json").write_text(doc)
+    res = kms("init", "--data-dir", str(data), check=False)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("kms-ws: ") and res.stderr.count("\n") == 1
+    assert message in res.stderr and str(data / "kms-ws.json") in res.stderr
+    assert not (data / "master.key").exists()
