@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, load
+from .lifetime import die_with_parent
 
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/wsman"
 
@@ -46,7 +47,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
-    """The UpdatePending delivery loop (`serve` starts one per server)."""
+    """The UpdatePending delivery loop (`serve` starts one per server, naming itself as
+    --parent: this process ends with it)."""
+    if args.parent is not None:
+        die_with_parent(args.parent)  # first: the parent may already be gone
     import signal
     import threading
 
@@ -410,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("deliver", help="run the UpdatePending delivery loop (serve starts it)")
     data_dir(sp)
+    sp.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # serve's pid: end with it
     sp.set_defaults(func=cmd_deliver)
 
     _master_key_parser(sub, data_dir)

@@ -7,6 +7,7 @@ SIGTERM."""
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import ssl
 import subprocess
@@ -149,6 +150,8 @@ def serve(config: Config) -> None:
 
 def start_delivery(config: Config) -> subprocess.Popen[bytes]:
     """The §6.11 UpdatePending delivery loop, as one small child process (gunicorn workers
-    come and go; exactly one deliverer per server). It exits with its parent."""
+    come and go; exactly one deliverer per server). It ends with this process, even one
+    killed while the child is still starting (`kms_ws.lifetime`)."""
     return subprocess.Popen([sys.executable, "-m", "kms_ws.cli", "deliver", "--data-dir",
-                             str(config.data_dir)], stdin=subprocess.DEVNULL)
+                             str(config.data_dir), "--parent", str(os.getpid())],
+                            stdin=subprocess.DEVNULL)
