@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .. import durable
 from .random import random_bytes
 from .sealing import Aead
 
@@ -84,7 +85,8 @@ def _master(key_id: str, secret: bytes) -> MasterKey:
 
 
 def create(path: Path, passphrase: str | None = None, key_id: str | None = None) -> MasterKey:
-    """A new master-key file (0600, never overwritten); passphrase-protected if given."""
+    """A new master-key file (0600, never overwritten; it and its directory entry synced
+    to disk); passphrase-protected if given."""
     key_id = key_id or str(uuid.uuid4())
     secret = random_bytes(32)
     doc: dict = {"format": _FORMAT, "version": 1, "key_id": key_id}
@@ -95,12 +97,7 @@ def create(path: Path, passphrase: str | None = None, key_id: str | None = None)
                    sealed=_b64(AESGCM(kek).encrypt(nonce, secret, key_id.encode())))
     else:
         doc["key"] = _b64(secret)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, json.dumps(doc).encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    durable.create(path, json.dumps(doc).encode("ascii"), 0o600)
     return _master(key_id, secret)
 
 
@@ -184,6 +181,7 @@ class FileProvider:
                 f.flush()
                 os.fsync(f.fileno())
             path.unlink()
+            durable.sync_directory(path.parent)
 
 
 class Keyring:

@@ -4,7 +4,6 @@ and the server's own signing key (P-256 by default; kept in the data directory, 
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from .. import durable
 from ..domain.errors import InvalidParameter, SignatureInvalid
 from .wssecurity import SigningKey
 
@@ -66,25 +66,32 @@ def self_signed(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, common_name
 
 
 def create_server_key(data_dir: Path) -> None:
-    """The server's response-signing key and certificate, if missing (init)."""
+    """The server's response-signing key and certificate, if missing (init), each synced
+    to disk with its directory entry. A key left without its certificate (a crash between
+    the two) gets its certificate."""
     key_path, cert_path = data_dir / SERVER_KEY_FILE, data_dir / SERVER_CERT_FILE
     if key_path.exists():
-        return
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+        if cert_path.exists():
+            return
+        key = _server_private_key(data_dir)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        durable.create(key_path, key.private_bytes(serialization.Encoding.PEM,
+                                                   serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()), 0o600)
     cert = self_signed(key, "kms-ws response signing")
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    durable.create(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def load_server_key(data_dir: Path) -> SigningKey:
+    cert = x509.load_pem_x509_certificate((data_dir / SERVER_CERT_FILE).read_bytes())
+    return SigningKey(_server_private_key(data_dir), cert)
+
+
+def _server_private_key(data_dir: Path) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
     if (data_dir / SERVER_KEY_FILE).stat().st_mode & 0o077:
         raise ValueError(f"{data_dir / SERVER_KEY_FILE} is readable by others; chmod 600 it")
     key = serialization.load_pem_private_key((data_dir / SERVER_KEY_FILE).read_bytes(), None)
     if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
         raise ValueError("the server signing key must be EC or RSA")
-    cert = x509.load_pem_x509_certificate((data_dir / SERVER_CERT_FILE).read_bytes())
-    return SigningKey(key, cert)
+    return key
