@@ -1,8 +1,8 @@
 """A trivial spyne SOAP 1.2 echo service: the ceiling of kms-ws's stack.
 
-Served exactly like kms-ws (gunicorn with kms-ws's own one-thread worker, connections
-kept alive, responses corked into one segment by kms-ws's own `one_segment`) as
-`echo_app:application`.
+Served exactly like kms-ws (gunicorn with kms-ws's own buffering worker,
+`kms_ws.http_worker.BufferingWorker`: connections kept alive, each response sent in one
+write) as `echo_app:application`.
 `Echo(Payload, ResponseSize)` returns Payload padded to ResponseSize characters,
 so the benchmark can match both the request and the response size of GetKey.
 """
@@ -12,8 +12,6 @@ from __future__ import annotations
 from spyne import Application, Integer, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap12
 from spyne.server.wsgi import WsgiApplication
-
-from kms_ws.server import one_segment
 
 NAMESPACE = "urn:kms-ws:bench:echo"
 MAX_RESPONSE_SIZE = 64 * 1024
@@ -33,7 +31,7 @@ class EchoService(ServiceBase):  # type: ignore[misc]  # spyne is untyped
 def build_application() -> object:
     soap_app = Application([EchoService], tns=NAMESPACE, name="EchoService",
                            in_protocol=Soap12(validator="lxml"), out_protocol=Soap12())
-    return one_segment(WsgiApplication(soap_app))
+    return WsgiApplication(soap_app)
 
 
 application = build_application()

@@ -9,6 +9,9 @@ Rows, each measured at every client count (closed loop, one process per client):
   signed GetKey  with --signed: the same kms-ws server, each request signed (WS-Security,
                  ECDSA P-256) by a client registered with a certificate, each signed
                  response verified by the client, as KmsClient does
+  GetKey old front  with --baseline-front: GetKey again, the same application behind
+                 the HTTP front kms-ws had before its buffering worker
+                 (bench/baseline_front.py), measured right after the kms-ws row
 Prints one table plus GetKey/echo and GetKey/PyKMIP throughput ratios (and with --signed,
 signed/unsigned and signed/PyKMIP).
 Loopback only; every server started here is stopped before exit.
@@ -36,7 +39,6 @@ from _signed import SignedSoapClientFactory
 from kms_side import CLIENT_NAME, CLIENT_PASSWORD, envelope, kms_server
 from pykmip_side import ensure_venv, make_pki, pykmip_server, run_pykmip_load
 
-from kms_ws.server import KEEPALIVE_SECONDS
 
 HERE = Path(__file__).resolve().parent
 ECHO_WORKERS = 2
@@ -45,10 +47,12 @@ TYPICAL_PORT = 40000  # a free port has 5 digits; only its length matters here
 TARGET_VS_ECHO = 0.60
 TARGET_VS_PYKMIP = 4.0
 TARGET_SIGNED_VS_PYKMIP = 2.0
+TARGET_VS_OLD_FRONT = 1.0  # the buffering front must not be slower than the one it replaced
 RATIO_CLIENTS = 8
 MAX_ERROR_RATE = 0.01
 ROW_KMS, ROW_ECHO, ROW_PYKMIP = "kms-ws GetKey", "spyne echo", "PyKMIP Get"
 ROW_SIGNED = "signed GetKey"
+ROW_BASELINE = "GetKey old front"
 ROW_KEYS = {"kms": ROW_KMS, "echo": ROW_ECHO, "pykmip": ROW_PYKMIP}
 
 
@@ -104,6 +108,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--signed", action="store_true",
                         help="also measure signed GetKey (signed request, signed "
                              "response verified) on the same server")
+    parser.add_argument("--baseline-front", action="store_true",
+                        help="also measure GetKey behind the previous HTTP front "
+                             "(bench/baseline_front.py), after the kms-ws row")
     parser.add_argument("--rows", default="kms,echo,pykmip",
                         help="comma-separated subset of kms,echo,pykmip (default all)")
     parser.add_argument("--pykmip-python", choices=("auto", "current", "venv"), default="auto",
@@ -136,6 +143,14 @@ def probe(spec: SoapRequest, what: str) -> Sizes:
     if status != 200 or spec.expect not in payload:
         raise BenchSetupError(f"{what} probe: HTTP {status}: {payload[:500]!r}")
     return Sizes(len(spec.render()), len(payload))
+
+
+def bench_baseline_front(args: argparse.Namespace, workdir: Path) -> Row:
+    """GetKey behind the previous HTTP front: set up the same way, measured the same way."""
+    with kms_server(workdir, front="baseline") as (spec, _, group):
+        sizes = probe(spec, "GetKey (old front)")
+        return Row(ROW_BASELINE, measure(SoapClientFactory(spec), args, ROW_BASELINE, group),
+                   sizes)
 
 
 def bench_kms(args: argparse.Namespace, workdir: Path) -> list[Row]:
@@ -190,8 +205,7 @@ def calibrated_echo(port: int, sizes: Sizes) -> SoapRequest:
 def bench_echo(args: argparse.Namespace, workdir: Path, sizes: Sizes) -> Row:
     port = free_port()
     argv = [sys.executable, "-m", "gunicorn", "--worker-class",
-            "kms_ws.http_worker.OneThreadWorker", "--threads", "1",
-            "--keep-alive", str(KEEPALIVE_SECONDS),
+            "kms_ws.http_worker.BufferingWorker",
             "--workers", str(ECHO_WORKERS), "--bind", f"{LOOPBACK}:{port}",
             "--pythonpath", str(HERE), "echo_app:application"]
     with serving("the spyne echo", argv, workdir / "echo.log",
@@ -304,11 +318,14 @@ def _ratios(ours: CellResult, theirs: CellResult) -> tuple[float, float]:
     return ours.rps / theirs.rps, theirs.cpu_ms_per_request / ours.cpu_ms_per_request
 
 
-def render_ratios(rows: Sequence[Row], clients: int, signed: bool = False) -> str:
+def render_ratios(rows: Sequence[Row], clients: int, signed: bool = False,
+                  baseline: bool = False) -> str:
     lines = []
     pairs: list[tuple[str, str, str, float | None]] = [
         ("GetKey/echo", ROW_KMS, ROW_ECHO, TARGET_VS_ECHO),
         ("GetKey/PyKMIP", ROW_KMS, ROW_PYKMIP, TARGET_VS_PYKMIP)]
+    if baseline:
+        pairs.append(("GetKey/GetKey old front", ROW_KMS, ROW_BASELINE, TARGET_VS_OLD_FRONT))
     if signed:
         pairs += [("signed/unsigned GetKey", ROW_SIGNED, ROW_KMS, None),
                   ("signed GetKey/PyKMIP", ROW_SIGNED, ROW_PYKMIP, TARGET_SIGNED_VS_PYKMIP)]
@@ -357,7 +374,7 @@ def print_report(args: argparse.Namespace, rows: Sequence[Row], load_before: flo
     print()
     print(render_table(rows, args.clients))
     print()
-    print(render_ratios(rows, ratio_clients, args.signed))
+    print(render_ratios(rows, ratio_clients, args.signed, args.baseline_front))
     print("CPU ms: server and client CPU per request in the measured window; 'by CPU' is "
           "the ratio of requests per CPU-second, which load from other programs does not "
           "skew")
@@ -389,6 +406,9 @@ def run_rows(args: argparse.Namespace, root: Path) -> list[Row]:
     if "kms" in args.rows:
         rows.extend(run_rows_of(ROW_KMS, lambda: bench_kms(args, _mkdir(root / "kms"))))
         getkey_sizes = rows[0].sizes
+        if args.baseline_front:
+            rows.append(run_row(ROW_BASELINE, lambda: bench_baseline_front(
+                args, _mkdir(root / "baseline"))))
     if "echo" in args.rows:
         target = getkey_sizes or estimated_getkey_sizes()
         rows.append(run_row(ROW_ECHO, lambda: bench_echo(args, _mkdir(root / "echo"), target)))

@@ -24,6 +24,7 @@ CLIENT_NAME = "bench"
 CLIENT_PASSWORD = "secret-pw"
 SIGNER_NAME = "bench-signer"
 WORKERS = 2
+HERE = Path(__file__).resolve().parent
 CLI_TIMEOUT_S = 120.0
 READY_TIMEOUT_S = 60.0
 
@@ -116,12 +117,23 @@ def make_signer(cli: Sequence[str], data_dir: Path, workdir: Path) -> SignerFile
     return SignerFiles(str(key_path), str(cert_path), str(data_dir / SERVER_CERT_FILE))
 
 
+def serve_argv(cli: Sequence[str], data_dir: Path, port: int, front: str = "kms") -> list[str]:
+    """`kms-ws serve` (front "kms"), or the same application behind the HTTP front it
+    had before (front "baseline": bench/baseline_front.py), on plain loopback HTTP with
+    HTTP Basic allowed."""
+    if front == "baseline":
+        return [sys.executable, str(HERE / "baseline_front.py"), "--data-dir", str(data_dir),
+                "--port", str(port), "--workers", str(WORKERS)]
+    return [*cli, "serve", "--data-dir", str(data_dir), "--host", LOOPBACK,
+            "--port", str(port), "--workers", str(WORKERS), "--allow-basic-over-http"]
+
+
 @contextmanager
-def kms_server(workdir: Path, signed: bool = False
+def kms_server(workdir: Path, signed: bool = False, front: str = "kms"
                ) -> Iterator[tuple[SoapRequest, SignerFiles | None, int]]:
-    """Set up and serve kms-ws from `workdir`; yield a GetKey request for a fresh key
-    (HTTP Basic, allowed over plain loopback HTTP for this run), when `signed` a
-    registered signing key, and the server's process group."""
+    """Set up and serve kms-ws from `workdir` (behind `front`, see serve_argv); yield a
+    GetKey request for a fresh key (HTTP Basic, allowed over plain loopback HTTP for this
+    run), when `signed` a registered signing key, and the server's process group."""
     cli = find_cli()
     data_dir = workdir / "data"
     _cli(cli, ["init", "--data-dir", str(data_dir)], workdir)
@@ -129,9 +141,8 @@ def kms_server(workdir: Path, signed: bool = False
          workdir, stdin=CLIENT_PASSWORD)
     signer = make_signer(cli, data_dir, workdir) if signed else None
     port = free_port()
-    argv = [*cli, "serve", "--data-dir", str(data_dir), "--host", LOOPBACK,
-            "--port", str(port), "--workers", str(WORKERS), "--allow-basic-over-http"]
-    with serving("kms-ws serve", argv, workdir / "serve.log",
+    argv = serve_argv(cli, data_dir, port, front)
+    with serving(f"kms-ws ({front} front)", argv, workdir / "serve.log",
                  f"http://{LOOPBACK}:{port}{WSMAN_PATH}?wsdl", cwd=workdir,
                  timeout=READY_TIMEOUT_S) as server:
         yield getkey_request(port, create_key(port)), signer, server.group

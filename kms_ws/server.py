@@ -1,33 +1,35 @@
-"""`kms-ws serve`: gunicorn, one worker process per core, each running one request at a
-time (kms_ws.http_worker: gthread's event loop serving requests on its own thread;
-connections are kept alive between requests, so a client pays for the TCP and TLS
-handshakes once, not per request), HTTPS when given a certificate, graceful stop on
-SIGTERM."""
+"""`kms-ws serve`: gunicorn's arbiter with N worker processes (one per core) of kms-ws's
+buffering worker (kms_ws.http_worker: one event loop per process holding any number of
+slow or idle connections, each request handed to the application only once it has
+arrived in full, one request at a time; connections kept alive between requests),
+HTTPS when given a certificate, graceful stop on SIGTERM, and the one delivery child."""
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
+import resource
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers import gthread
 
 from .app import create_app, init_data_dir, prepare_store
 from .crypto.master_key import MasterKeyError
 from .store.repository import Repository
 from .config import Config
+from .http_worker import BufferingWorker
 from .logs import configure_logging
 
 
 class KmsServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, config: Config) -> None:
         self.kms_config = config
+        # what kms_ws.http_worker buffers of a request body at most (the application
+        # refuses anything longer, unread)
+        self.max_body_bytes = config.security.max_message_bytes
         super().__init__()
 
     def load_config(self) -> None:
@@ -35,20 +37,15 @@ class KmsServer(BaseApplication):  # type: ignore[misc]
         settings: dict[str, Any] = {
             "bind": [f"[{c.host}]:{c.port}" if ":" in c.host else f"{c.host}:{c.port}"],
             "workers": c.workers,
-            # One request at a time per process, on the thread that also accepts and
-            # holds idle connections (the application is not shared between threads).
-            "worker_class": "kms_ws.http_worker.OneThreadWorker",
-            "threads": 1,
-            "keepalive": KEEPALIVE_SECONDS,
-            "timeout": 60,
+            "worker_class": BufferingWorker,
+            "worker_connections": MAX_CONNECTIONS,
+            "timeout": 60,  # a request running longer gets its worker replaced
             "graceful_timeout": 15,
-            "accesslog": None,
+            "accesslog": None,  # the application logs each request (kms_ws.access)
             "errorlog": "-",
             "loglevel": "warning",
             "proc_name": "kms-ws",
-            "limit_request_line": 8190,
-            "limit_request_fields": 64,
-            "ssl_context": _cached_ssl_context,
+            "ssl_context": _tls_1_2_or_later,
             # The scheme and peer address come from the socket; forwarded headers are
             # the application's to weigh (trusted_proxies), never gunicorn's.
             "forwarded_allow_ips": "",
@@ -61,64 +58,27 @@ class KmsServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self):  # type: ignore[no-untyped-def]
-        return one_segment(create_app(self.kms_config))  # once per worker, after fork
+        return create_app(self.kms_config)  # once per worker, after fork
 
 
-KEEPALIVE_SECONDS = 5  # how long an idle client connection is held open
-# How long gthread waits for the rest of a request body the application left unread
-# before it reuses the connection (its default is 5 s).
-gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.2
+MAX_CONNECTIONS = 1024  # per worker process; past that the longest waiter is dropped
 
 
-def one_segment(app: Any) -> Any:
-    """gunicorn sends a response's headers and its body in two writes; with the socket
-    corked until the body is written they leave together, and the client is woken once
-    instead of twice (Linux's TCP_CORK; elsewhere the application is served as is)."""
-    cork = getattr(socket, "TCP_CORK", None)
-    if cork is None:
-        return app
-
-    def corked(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        body = app(environ, start_response)
-        sock = environ.get("gunicorn.socket")
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, cork, 1)  # type: ignore[union-attr]
-        except (AttributeError, OSError):
-            return body  # not a TCP socket
-        return _Uncorking(body, sock)
-    return corked
+def _tls_1_2_or_later(_conf: Any, default_factory: Any) -> ssl.SSLContext:
+    """gunicorn's context (certificate, client CA, verify mode), TLS 1.2 at least."""
+    ctx = default_factory()
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
 
 
-class _Uncorking:
-    """The response body; closing it (after the server wrote it) uncorks the socket."""
-
-    def __init__(self, body: Iterable[bytes], sock: socket.socket) -> None:
-        self.body, self.sock = body, sock
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
-
-    def close(self) -> None:
-        try:
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
-        except OSError:
-            pass  # the client has gone
-        finally:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
-
-
-_SSL: dict[str, ssl.SSLContext] = {}
-
-
-def _cached_ssl_context(_conf: Any, default_factory: Any) -> ssl.SSLContext:
-    """gunicorn builds an SSLContext per connection by default; build one per worker."""
-    if "ctx" not in _SSL:
-        ctx = default_factory()
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        _SSL["ctx"] = ctx
-    return _SSL["ctx"]
+def _raise_open_file_limit() -> None:
+    """Room for every worker's connections (the soft limit, up to the hard one)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MAX_CONNECTIONS + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def serve(config: Config) -> None:
@@ -133,6 +93,7 @@ def serve(config: Config) -> None:
             if Repository(conn).current_master_key_id() is None:
                 raise MasterKeyError("no master key in the token yet: run 'kms-ws init' first")
     db.dispose()
+    _raise_open_file_limit()
     scheme = "https" if config.tls_cert else "http"
     logging.getLogger("kms_ws").warning("kms-ws serving %s://%s:%d/wsman with %d workers, data in %s",
                                         scheme, config.host, config.port, config.workers,

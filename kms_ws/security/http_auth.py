@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ssl
 from typing import Any
+
+# The WSGI environ key under which kms_ws.http_worker puts the client's certificate.
+PEER_CERTIFICATE = "kms_ws.peer_certificate"
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -33,12 +35,7 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
 
 
 def peer_certificate(environ: dict[str, Any]) -> bytes | None:
-    """The DER certificate a TLS client authenticated with (gunicorn verified it against
-    the configured client CA), or None."""
-    sock = environ.get("gunicorn.socket")
-    if not isinstance(sock, ssl.SSLSocket):
-        return None
-    try:
-        return sock.getpeercert(binary_form=True)
-    except (ValueError, OSError):
-        return None
+    """The DER certificate a TLS client authenticated with (the HTTP front verified it
+    against the configured client CA in the handshake), or None."""
+    found = environ.get(PEER_CERTIFICATE)
+    return found if isinstance(found, bytes) and found else None
