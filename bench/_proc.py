@@ -153,9 +153,10 @@ class ServerProcess:
 
 @contextmanager
 def serving(name: str, argv: Sequence[str], log_path: Path, probe_url: str, *,
-            cwd: Path | None = None, timeout: float = 60.0) -> Iterator[ServerProcess]:
+            cwd: Path | None = None, timeout: float = 60.0,
+            env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
     """A ServerProcess, yielded once GET `probe_url` answers 200."""
-    with ServerProcess(name, argv, log_path, cwd=cwd) as server:
+    with ServerProcess(name, argv, log_path, cwd=cwd, env=env) as server:
         def ready() -> bool:
             server.ensure_alive()
             try:

@@ -39,6 +39,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import alt_fronts
 from _proc import LOOPBACK, BenchSetupError, free_port, serving
 from _soap import SoapRequest
 from kms_side import (CLIENT_NAME, CLIENT_PASSWORD, WORKERS, WSMAN_PATH, _cli, create_key,
@@ -51,6 +52,8 @@ READY_TIMEOUT_S = 60.0
 FRONTS = {
     "baseline": "previous front (baseline)",
     "kms": "kms-ws serve",
+    "granian": "granian (bench/alt_fronts)",
+    "gevent": "gunicorn gevent (alt_fronts)",
 }
 
 
@@ -107,10 +110,11 @@ async def _misbehave(kind: str, port: int, drip: float, stop: asyncio.Event,
             return
 
 
-async def _attack(count: int, port: int, drip: float, stop_flag: Any, shared: Any) -> None:
+async def _attack(count: int, kinds: Sequence[str], port: int, drip: float, stop_flag: Any,
+                  shared: Any) -> None:
     stop = asyncio.Event()
     stats = {"open": 0, "cut": 0, "refused": 0}
-    tasks = [asyncio.create_task(_hostile(KINDS[i % len(KINDS)], port, drip, stop, stats))
+    tasks = [asyncio.create_task(_hostile(kinds[i % len(kinds)], port, drip, stop, stats))
              for i in range(count)]
     while not stop_flag.is_set():
         shared["open"].value, shared["cut"].value = stats["open"], stats["cut"]
@@ -122,10 +126,11 @@ async def _attack(count: int, port: int, drip: float, stop_flag: Any, shared: An
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def attacker(count: int, port: int, drip: float, stop_flag: Any, shared: Any) -> None:
+def attacker(count: int, kinds: Sequence[str], port: int, drip: float, stop_flag: Any,
+             shared: Any) -> None:
     """The hostile connections' process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
-    asyncio.run(_attack(count, port, drip, stop_flag, shared))
+    asyncio.run(_attack(count, kinds, port, drip, stop_flag, shared))
 
 
 def raise_fd_limit(needed: int) -> None:
@@ -244,8 +249,8 @@ def measure_cell(front: str, spec: SoapRequest, count: int,
     shared = {k: ctx.Value("i", 0) for k in ("open", "cut", "refused")}
     proc = None
     if count:
-        proc = ctx.Process(target=attacker, args=(count, spec.port, args.drip, stop_flag,
-                                                  shared), daemon=True)
+        proc = ctx.Process(target=attacker, args=(count, args.kinds, spec.port, args.drip,
+                                                  stop_flag, shared), daemon=True)
         proc.start()
     try:
         ramp_end = time.monotonic() + args.ramp
@@ -280,9 +285,13 @@ def measure_cell(front: str, spec: SoapRequest, count: int,
 def bench_front(front: str, cli: list[str], data_dir: Path, workdir: Path,
                 key_id: str | None, args: argparse.Namespace) -> tuple[list[Cell], str]:
     port = free_port()
-    with serving(FRONTS[front], serve_argv(cli, data_dir, port, front),
-                 workdir / f"{front}.log", f"http://{LOOPBACK}:{port}{WSMAN_PATH}?wsdl",
-                 cwd=workdir, timeout=READY_TIMEOUT_S) as server:
+    if front in ("baseline", "kms"):
+        argv, env = serve_argv(cli, data_dir, port, front), None
+    else:
+        argv, env = alt_fronts.argv(front, data_dir, port, WORKERS)
+    with serving(FRONTS[front], argv, workdir / f"{front}.log",
+                 f"http://{LOOPBACK}:{port}{WSMAN_PATH}?wsdl", cwd=workdir,
+                 timeout=READY_TIMEOUT_S, env=env) as server:
         key_id = key_id or create_key(port)
         spec = getkey_request(port, key_id)
         if probe_once(spec, args.timeout) is not None:
@@ -365,11 +374,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--counts", type=_counts, default=[0, 50, 500],
                    help="hostile connection counts (default 0,50,500)")
     p.add_argument("--fronts", default="baseline,kms",
-                   help="comma-separated subset of baseline,kms (default both)")
+                   help="comma-separated subset of baseline,kms,granian,gevent (default "
+                        "baseline,kms; granian and gevent: bench/alt_fronts.py)")
     p.add_argument("--seconds", type=_bounded(1, 300), default=10.0,
                    help="probing seconds per cell (default 10)")
     p.add_argument("--ramp", type=_bounded(0, 60), default=3.0,
                    help="seconds the hostile connections get before probing (default 3)")
+    p.add_argument("--kinds", default=",".join(KINDS),
+                   help=f"hostile kinds, shared equally (default {','.join(KINDS)})")
     p.add_argument("--drip", type=_bounded(0.1, 30), default=1.0,
                    help="seconds between a hostile connection's bytes (default 1)")
     p.add_argument("--probers", type=int, choices=range(1, 17), default=4,
@@ -383,6 +395,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not fronts or not set(fronts) <= FRONTS.keys():
         p.error(f"--fronts takes a subset of {','.join(FRONTS)}")
     args.fronts = fronts
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if not kinds or not set(kinds) <= set(KINDS):
+        p.error(f"--kinds takes a subset of {','.join(KINDS)}")
+    args.kinds = kinds
     return args
 
 
@@ -395,8 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupted)
     raise_fd_limit(max(args.counts) + 64 * args.probers + 256)
     load = os.getloadavg()
-    print(f"slowloris: {WORKERS} workers, load average {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f}, {os.cpu_count()} CPUs", flush=True)
+    print(f"slowloris: {WORKERS} workers, hostile kinds {','.join(args.kinds)}, load average "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} CPUs", flush=True)
     cells: list[Cell] = []
     try:
         with tempfile.TemporaryDirectory(prefix="kms-slowloris-") as tmp:
