@@ -105,6 +105,7 @@ class BufferingWorker(base.Worker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.conns: dict[int, Connection] = {}
         self.ready: deque[Connection] = deque()
+        self.overdue: deque[Connection] = deque()
         self.buffered = 0
         self.accepting = False
         self.last_beat = 0.0
@@ -135,7 +136,8 @@ class BufferingWorker(base.Worker):  # type: ignore[misc]
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
                 break
-            self._poll(0 if self.ready else max(0.0, min(next_scan - now, 1.0)))
+            busy = self.ready or self.overdue
+            self._poll(0 if busy else max(0.0, min(next_scan - now, 1.0)))
             if time.monotonic() >= next_scan:
                 self._expire(time.monotonic())
                 next_scan = time.monotonic() + SCAN_SECONDS
@@ -160,6 +162,8 @@ class BufferingWorker(base.Worker):  # type: ignore[misc]
                 self._guarded(self._on_event, key.data, mask)
         while self.ready:
             self._guarded(self._resume, self.ready.popleft())
+        if self.overdue:  # one per pass: requests that did arrive go first
+            self._guarded(self._serve_overdue, self.overdue.popleft())
 
     def _guarded(self, action: Callable[..., None], conn: Connection, *args: Any) -> None:
         """One connection's event; a failure of ours closes that connection only."""
@@ -202,7 +206,7 @@ class BufferingWorker(base.Worker):  # type: ignore[misc]
                 conn.deadline = min(conn.deadline, now + LINGER_SECONDS)
         while self.conns and time.monotonic() < end:
             self._beat()
-            self._poll(0 if self.ready else SCAN_SECONDS)
+            self._poll(0 if self.ready or self.overdue else SCAN_SECONDS)
             self._expire(time.monotonic())
         for conn in list(self.conns.values()):
             self._close(conn)
@@ -598,10 +602,17 @@ class BufferingWorker(base.Worker):  # type: ignore[misc]
 
     def _past_deadline(self, conn: Connection) -> None:
         if conn.state == READING and conn.request is not None:
-            # the headers came, the body did not (in time): the application says so
-            self._serve(conn, body=self._take_body(conn), complete=False)
+            # the headers came, the body did not (in time): the application will say
+            # so, one such answer per pass of the loop (many connections can time out
+            # together; those that sent whole requests are not kept waiting for them)
+            conn.deadline = float("inf")
+            self.overdue.append(conn)
         else:
             self._close(conn)
+
+    def _serve_overdue(self, conn: Connection) -> None:
+        if self._open_now(conn) and conn.state == READING and conn.request is not None:
+            self._serve(conn, body=self._take_body(conn), complete=False)
 
     def _close(self, conn: Connection) -> None:
         if self.conns.get(conn.fd) is conn:

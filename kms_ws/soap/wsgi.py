@@ -361,7 +361,7 @@ def _drain(stream: Any, n: int) -> None:
 def _read(stream: Any, n: int) -> bytes:
     try:
         return stream.read(n)
-    except OSError:  # the client stopped sending (the worker's socket timeout)
+    except OSError:  # the body did not arrive within the HTTP front's request deadline
         raise SchemaValidationError("the message did not arrive in full") from None
 
 

@@ -262,3 +262,19 @@ def test_a_request_under_way_at_sigterm_is_answered(tmp_path: Path) -> None:
     assert validate_envelope(payload).findtext(f".//{K}KeyId")
     assert srv.proc.wait(timeout=60) == 0, srv.stderr_text()
     srv.stderr.close()
+
+
+def test_a_chunked_request_body_is_read_whole(server: ServerProcess) -> None:
+    """Transfer-Encoding: chunked (as some SOAP stacks send large messages), in chunks
+    written one by one: the application gets the whole body."""
+    message = envelope(create_key("chunked"), op="CreateKey")
+    validate_envelope(message)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(f"POST /wsman HTTP/1.1\r\nHost: kms\r\nContent-Type: {CT}\r\n"
+                     f"Authorization: {BASIC}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        for start in range(0, len(message), 200):
+            part = message[start:start + 200]
+            sock.sendall(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+        sock.sendall(b"0\r\n\r\n")
+        created = _read_response(sock.makefile("rb"))
+    assert created.findtext(f".//{K}FriendlyName") == "chunked"
