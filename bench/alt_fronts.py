@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from _proc import LOOPBACK
+from kms_ws.app import create_app
+from kms_ws.config import load
 
 DATA_DIR_ENV = "KMS_WS_BENCH_DATA_DIR"
 HERE = Path(__file__).resolve().parent
@@ -27,8 +29,6 @@ HERE = Path(__file__).resolve().parent
 
 def kms_app() -> Any:
     """The WSGI application of the data directory in KMS_WS_BENCH_DATA_DIR."""
-    from kms_ws.app import create_app
-    from kms_ws.config import load
     cfg = load(Path(os.environ[DATA_DIR_ENV]))
     return create_app(replace(cfg, security=replace(cfg.security, allow_basic_over_http=True)))
 
