@@ -26,8 +26,9 @@ SIGTERM. Each worker runs one thread: an event loop (selectors) that
 
 So a slow or silent client costs memory, never the worker: a request body is bounded
 by the application's `max_body_bytes` (kms-ws: `max_message_bytes`; a larger declared
-body is answered at once without being read), the headers by HEADER_BYTES (and TARGET_BYTES, HEADER_FIELDS), and what
-all unfinished requests of a worker hold by BUFFERED_BYTES.
+body is answered at once without being read), the request target by TARGET_BYTES, the
+headers by HEADER_BYTES and HEADER_FIELDS, and what all unfinished requests of a worker
+hold by BUFFERED_BYTES.
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ _PLAIN_ERROR = "text/plain; charset=utf-8"
 
 
 class Connection:
-    __slots__ = ("sock", "fd", "peer", "local", "tls", "http", "state", "since", "deadline", "request",
-                 "body", "body_bytes", "out", "events", "peer_certificate", "close_after",
-                 "continued", "oversize")
+    __slots__ = ("sock", "fd", "peer", "local", "tls", "http", "state", "since", "deadline",
+                 "request", "body", "body_bytes", "out", "events", "peer_certificate",
+                 "close_after", "continued", "oversize")
 
     def __init__(self, sock: socket.socket, peer: Any, tls: bool, now: float) -> None:
         self.sock = sock
@@ -550,7 +551,8 @@ class BufferingWorker(base.Worker):  # type: ignore[misc]
         conn.deadline = conn.since + (KEEPALIVE_SECONDS if self.alive else LINGER_SECONDS)
         conn.continued = False
         self._watch(conn, _READ)
-        if conn.http.trailing_data[0] or (conn.tls and conn.sock.pending()):  # type: ignore[attr-defined]
+        pending = conn.tls and conn.sock.pending()  # type: ignore[attr-defined]
+        if conn.http.trailing_data[0] or pending:
             self.ready.append(conn)  # a pipelined request, already here
 
     def _start_linger(self, conn: Connection) -> None:

@@ -200,7 +200,8 @@ def test_expect_100_continue_and_pipelined_requests(server: ServerProcess) -> No
                               f"Authorization: {BASIC}\r\nContent-Length: {len(m)}\r\n\r\n"
                               .encode() + m for m in (one, two)))
         relates = [_read_response(reader).findtext(f".//{{{WSA}}}RelatesTo") for _ in range(2)]
-        assert relates == [etree.fromstring(m).findtext(f".//{{{WSA}}}MessageID") for m in (one, two)]
+        sent = [etree.fromstring(m).findtext(f".//{{{WSA}}}MessageID") for m in (one, two)]
+        assert relates == sent
 
 
 def _read_response(reader: Any) -> etree._Element:
