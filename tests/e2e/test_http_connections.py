@@ -237,8 +237,9 @@ def test_what_the_front_will_not_buffer_is_refused_at_once(server: ServerProcess
 
 
 def test_a_request_under_way_at_sigterm_is_answered(tmp_path: Path) -> None:
-    """SIGTERM stops the server gracefully: a request whose body is still arriving is
-    answered (and its connection closed), then the server exits cleanly."""
+    """SIGTERM stops the server gracefully: a request whose body is still arriving (the
+    server has read its headers: it said 100 Continue) is answered and its connection
+    closed, new connections are refused, then the server exits cleanly."""
     srv = ServerProcess(tmp_path / "data", workers=1)
     srv.bootstrap()
     srv.start()
@@ -246,8 +247,9 @@ def test_a_request_under_way_at_sigterm_is_answered(tmp_path: Path) -> None:
     message = envelope(create_key("at-sigterm"), op="CreateKey")
     with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
         sock.sendall(f"POST /wsman HTTP/1.1\r\nHost: kms\r\nContent-Type: {CT}\r\n"
-                     f"Authorization: {BASIC}\r\nContent-Length: {len(message)}\r\n\r\n"
-                     .encode() + message[:100])
+                     f"Authorization: {BASIC}\r\nExpect: 100-continue\r\n"
+                     f"Content-Length: {len(message)}\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 ")
         os.kill(srv.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # stopping: new connections are refused
@@ -257,7 +259,7 @@ def test_a_request_under_way_at_sigterm_is_answered(tmp_path: Path) -> None:
                 break
         else:
             raise AssertionError("the server still accepts connections after SIGTERM")
-        sock.sendall(message[100:])
+        sock.sendall(message)
         head, _, payload = _answer(sock).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close" in head
     assert validate_envelope(payload).findtext(f".//{K}KeyId")
