@@ -16,7 +16,8 @@ from .security.forwarded import ProxyTrust
 from .service.dispatch import KmsService
 from .soap.wsdl import PLACEHOLDER_URL
 from .soap.wsgi import SoapApplication
-from .store.engine import Database
+from .store.engine import Database, sqlite_path
+from .store.space import SpaceGuard
 from .wsman.delivery import ClientServiceCaller
 from .store.repository import Repository
 
@@ -85,13 +86,24 @@ def ws_validator() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(schema_dir() / "ws" / "all.xsd"), parser))
 
 
+def space_guard(config: Config) -> SpaceGuard:
+    """The free-space watermark over every file system the server writes to."""
+    paths = [config.data_dir, config.log_path.parent]
+    sqlite = sqlite_path(config.db_url)
+    if sqlite is not None:
+        paths.append(Path(sqlite).parent)
+    return SpaceGuard(paths, int(config.min_free_disk_mb * 1024 * 1024))
+
+
 def create_app(config: Config) -> SoapApplication:
-    db = Database(config.db_url)
+    db = Database(config.db_url, max_bytes=int(config.database_max_mb * 1024 * 1024)
+                  if config.database_max_mb else None)
     syslog = SyslogSink(config.audit_syslog) if config.audit_syslog else None
     validator = message_validator()
     signing_key = certificates.load_server_key(config.data_dir)
     service = KmsService(db, open_keyring(config, db), config.security, syslog=syslog,
-                         outbound=ClientServiceCaller(config, validator, signing_key))
+                         outbound=ClientServiceCaller(config, validator, signing_key),
+                         space=space_guard(config))
     wsdl = Path(wsdl_dir() / "kms.wsdl").read_bytes()
     return SoapApplication(service, config.security, validator, wsdl,
                            PLACEHOLDER_URL.encode(), signing_key, ws_validator(),

@@ -241,6 +241,56 @@ def cmd_master_key_rotate(args: argparse.Namespace) -> int:
         db.dispose()
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Offline (and safe while the server runs: one read-only snapshot): verify the audit
+    chain. Exit 0 intact, 1 broken (the line says where first), 2 cannot verify."""
+    from .app import open_keyring
+    from .audit.chain import verify_store
+    from .crypto.master_key import MasterKeyError
+    from .crypto.sealing import SealError
+    from .store import migrations
+    from .store.engine import Database, sqlite_path
+    cfg = _config(args)
+    path = sqlite_path(cfg.db_url)
+    if path is not None and not Path(path).is_file():
+        print(f"kms-ws: no store at {path}", file=sys.stderr)
+        return 2
+    db = Database(cfg.db_url)
+    try:
+        with db.transaction(read_only=True) as conn:
+            version = migrations.stored_version(conn)
+        if version < migrations.LATEST:
+            print(f"kms-ws: the store is at schema {version}, before the audit chain "
+                  f"({migrations.LATEST}): start the server or run 'kms-ws init' to migrate "
+                  "it", file=sys.stderr)
+            return 2
+        try:
+            verdict = verify_store(db, open_keyring(cfg, db), dict(args.anchor))
+        except MasterKeyError as exc:
+            print(f"kms-ws: cannot verify: {exc}", file=sys.stderr)
+            return 2
+        except SealError:
+            print("audit chain BROKEN: the chain's key does not open under the master key "
+                  "its head row names: the head row was altered")
+            return 1
+    finally:
+        db.dispose()
+    print(verdict.line())
+    if args.all:
+        for finding in verdict.findings[1:]:
+            print(f"  also: {finding}")
+    return 0 if verdict.intact else 1
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    seq, sep, mac = text.partition(":")
+    if not sep or not seq.isdigit() or int(seq) < 1 or len(mac) != 64 or \
+            any(c not in "0123456789abcdefABCDEF" for c in mac):
+        raise argparse.ArgumentTypeError(f"expected SEQ:MAC (a place and 64 hex digits, as "
+                                         f"syslog's 'head=' shows it), got {text!r}")
+    return int(seq), mac.lower()
+
+
 def cmd_wsdl(args: argparse.Namespace) -> int:
     from .resources import schema_dir
     from .soap.wsdl import build_client_wsdl, build_wsdl
@@ -418,6 +468,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_deliver)
 
     _master_key_parser(sub, data_dir)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit chain (offline)")
+    asub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    sp = asub.add_parser("verify", help="verify the audit chain: exit 0 intact, 1 broken "
+                         "(one line says where first), 2 cannot verify")
+    data_dir(sp)
+    sp.add_argument("--anchor", action="append", default=[], type=_anchor, metavar="SEQ:MAC",
+                    help="a chain head sent to syslog (head=SEQ:MAC): the chain must still "
+                    "hold that MAC at that place (repeatable)")
+    sp.add_argument("--all", action="store_true", help="list every finding, not the first")
+    sp.set_defaults(func=cmd_audit_verify)
 
     sp = sub.add_parser("wsdl", help="write the WSDL generated from the schemas")
     sp.add_argument("-o", "--output", default="-")

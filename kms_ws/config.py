@@ -1,10 +1,11 @@
 """Server configuration: data directory, listener, database, security settings.
 
 Read from `<data-dir>/kms-ws.json` when present (keys: host, port, workers, database_url,
-tls_cert, tls_key, tls_client_ca, trusted_proxies, log_file, audit_syslog, notify_*
-(notify_ca_file a path), security: {...SecuritySettings fields}); command-line options
-override the file. A file that cannot be read, or names an unknown or invalid setting, is
-a ConfigError naming the file and the setting.
+tls_cert, tls_key, tls_client_ca, trusted_proxies, log_file, audit_syslog,
+audit_head_seconds, min_free_disk_mb, database_max_mb, notify_* (notify_ca_file a
+path), security: {...SecuritySettings fields}); command-line options override the
+file. A file that cannot be read, or names an unknown or invalid setting, is a
+ConfigError naming the file and the setting.
 """
 
 from __future__ import annotations
@@ -37,8 +38,17 @@ class Config:
     # are believed; from anyone else they are ignored. Empty: no proxy is trusted.
     trusted_proxies: tuple[str, ...] = ()
     log_file: Path | None = None  # default: <data-dir>/kms-ws.log
-    # Audit events to syslog (RFC 5424): "udp://host:port" or "unix:///dev/log".
+    # Audit events to syslog (RFC 5424): "udp://host:port" or "unix:///dev/log". The
+    # deliverer also sends the audit chain's head there every audit_head_seconds (when it
+    # moved): the anchor `kms-ws audit verify --anchor` checks the chain against.
     audit_syslog: str | None = None
+    audit_head_seconds: float = 300.0
+    # Changes are refused (reads go on) while a file system the server writes to has less
+    # free space than this (store/space.py). 0: no watermark.
+    min_free_disk_mb: float = 256.0
+    # SQLite only: the database file may not grow beyond this (a write past it is refused
+    # as on a full disk). None: no bound.
+    database_max_mb: float | None = None
     security: SecuritySettings = field(default_factory=SecuritySettings)
     # §6.11 UpdatePending delivery: first retry after notify_retry_seconds, doubling up to
     # notify_retry_max_seconds until the subscriber acknowledges; the delivery process
@@ -61,6 +71,10 @@ class Config:
 
     def __post_init__(self) -> None:
         forwarded.networks(self.trusted_proxies)  # ValueError names a bad entry
+        if self.audit_head_seconds <= 0 or self.min_free_disk_mb < 0 or \
+                (self.database_max_mb is not None and self.database_max_mb <= 0):
+            raise ValueError("audit_head_seconds > 0, min_free_disk_mb >= 0 and "
+                             "database_max_mb > 0 (or null)")
 
     @property
     def db_url(self) -> str:

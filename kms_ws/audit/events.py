@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -27,11 +28,20 @@ class AuditEvent:
 
 def emit(event: AuditEvent, repo: Repository | None = None) -> None:
     """Write the event to the audit log and, given a repository, to the audit table."""
+    emit_all([event], repo)
+
+
+def emit_all(events: Sequence[AuditEvent], repo: Repository | None = None) -> None:
+    """Write events to the audit log and, given a repository, append them to the audit
+    table's chain together (one link of the chain's head for all of them)."""
     if log.isEnabledFor(logging.INFO):
-        fields = {k: v for k, v in asdict(event).items() if v is not None}
-        fields["at"] = event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        log.info(json.dumps(fields, sort_keys=True))
+        for event in events:
+            fields = {k: v for k, v in asdict(event).items() if v is not None}
+            fields["at"] = event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            log.info(json.dumps(fields, sort_keys=True))
     if repo is not None:
-        repo.insert_audit(at=event.at, actor_id=event.actor_id, actor_name=event.actor_name,
-                          operation=event.operation, event=event.event, result=event.result,
-                          key_id=event.key_id, pep_id=event.pep_id, message=event.message)
+        repo.append_audit([{
+            "at": e.at, "actor_id": e.actor_id, "actor_name": e.actor_name,
+            "operation": e.operation, "event": e.event, "result": e.result,
+            "key_id": e.key_id, "pep_id": e.pep_id, "reported_at": None,
+            "message": e.message} for e in events])

@@ -56,6 +56,11 @@ def unseal_with(master: Aead, aad: bytes, sealed: bytes, what: str) -> bytes:
         raise SealError(f"sealed value of {what} does not open under the master key") from None
 
 
+def audit_key_aad(chain: str) -> bytes:
+    """The audit chain's MAC key (kms_ws/audit/chain.py), bound to its chain."""
+    return b"kms-ws/audit-chain-key/1|" + chain.encode("ascii")
+
+
 def secret_aad(endpoint_id: str) -> bytes:
     return b"kms-ws/endpoint-secret/1|" + endpoint_id.encode("ascii")
 

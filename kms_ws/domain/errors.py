@@ -190,6 +190,31 @@ class InternalError(KmsError):
     error_code = "E_INTERNAL"
 
 
+class AuditQuotaExceeded(KmsError):
+    """A client pushed more audit messages (or bytes of them) than its per-minute quota
+    (§6.8 PushAuditMessage; SecuritySettings.push_audit_*_per_minute). Nothing of the
+    call is stored. `window` is the start of the quota minute it fell in."""
+
+    subcode = "wsman:QuotaLimit"
+    http_status = 400
+    error_code = "E_AUDIT_QUOTA_EXCEEDED"
+    refusal = True
+
+    def __init__(self, reason: str, window: object = None) -> None:
+        super().__init__(reason)
+        self.window = window
+
+
+class StorageFull(KmsError):
+    """The server's storage is below its free-space watermark, or full (the database or
+    the log reported it): changes are refused, reads that need no new record still work."""
+
+    code = "Receiver"
+    subcode = "wsa:EndpointUnavailable"
+    http_status = 500
+    error_code = "E_STORAGE_FULL"
+
+
 class StaleVersion(KmsError):
     """An edit or delete that names a VERSION other than the object's current one."""
 

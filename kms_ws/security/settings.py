@@ -37,6 +37,10 @@ class SecuritySettings:
     unwrapped_delivery: str = "tls-or-loopback"
     # GetRandomBytes upper bound per request (bytes).
     max_random_bytes: int = 65536
+    # PushAuditMessage quota per client and minute, shared by every worker and node
+    # (service/audit.py): messages, and bytes of their Event and Message text. 0: no bound.
+    push_audit_messages_per_minute: int = 1200
+    push_audit_bytes_per_minute: int = 1024 * 1024
     # WS-Management Identify answered without credentials (product name and version are
     # then visible to anyone who can reach the port). Off by default.
     identify_without_credentials: bool = False
@@ -66,6 +70,9 @@ class SecuritySettings:
             raise ValueError(f"algorithms not accepted: {', '.join(weak)}")
         if self.timestamp_ttl_seconds <= 0 or self.clock_skew_seconds < 0:
             raise ValueError("timestamp_ttl_seconds > 0 and clock_skew_seconds >= 0")
+        if self.push_audit_messages_per_minute < 0 or self.push_audit_bytes_per_minute < 0:
+            raise ValueError("push_audit_messages_per_minute and push_audit_bytes_per_minute "
+                             "are >= 0 (0: no bound)")
         if self.unwrapped_delivery not in UNWRAPPED_DELIVERY:
             raise ValueError(f"unwrapped_delivery must be one of {', '.join(UNWRAPPED_DELIVERY)}")
 

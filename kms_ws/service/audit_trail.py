@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..audit.events import AuditEvent, emit
+from ..audit.events import AuditEvent, emit_all
 from ..audit.syslog import SyslogSink
 from ..domain import audit_policy
 from ..domain.errors import KmsError
@@ -88,13 +88,15 @@ def record(events: Sequence[AuditEvent], repo: Repository, mandatory: bool,
            policies: Sequence[audit_policy.AuditPolicy], local_done: bool = False
            ) -> list[AuditEvent]:
     """Record events locally as the policies say; return those due for syslog."""
-    to_syslog = []
+    to_syslog, local = [], []
     for ev in events:
         dest = audit_policy.destinations(policies, ev.operation, mandatory)
         if (mandatory or "Local" in dest) and not local_done:
-            emit(ev, repo)
+            local.append(ev)
         if "Syslog" in dest:
             to_syslog.append(ev)
+    if local:
+        emit_all(local, repo)
     return to_syslog
 
 

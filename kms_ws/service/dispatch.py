@@ -10,16 +10,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
+from ..audit.chain import AuditChain
 from ..audit.events import AuditEvent, emit
 from ..crypto.master_key import Keyring
-from ..domain.errors import (ActionNotSupported, InvalidCredentials, KmsError, ReplayedMessage,
-                             UnknownSigner)
+from ..domain.errors import (ActionNotSupported, AuditQuotaExceeded, InvalidCredentials,
+                             KmsError, ReplayedMessage, StorageFull, UnknownSigner)
 from ..domain.model import Endpoint
 from ..security.certificates import check_validity, fingerprint
 from ..security.settings import SecuritySettings
 from ..security.wssecurity import KeyRef, VerificationKey
 from ..store.engine import Database, WriteNeeded
 from ..store.repository import Repository
+from ..store.space import SpaceGuard
 from ..audit.syslog import SyslogSink
 from . import (audit, authentication, capabilities, endpoints, identify, keys, random,
                resources, subscription_end, subscriptions, update_list, wrapping_keys)
@@ -100,6 +102,11 @@ MANAGEMENT: dict[str, Operation] = {
 
 _LOCAL = Transport(secure=False, loopback=True)  # an in-process caller
 
+# Below the free-space watermark (store/space.py) operations that change something are
+# refused; reads go on — deliveries too (their audit records use the reserve), and
+# Authenticate (clients that read with a session credential keep their sessions).
+_SERVED_WHEN_LOW = frozenset({"Authenticate"})
+
 
 class _Replayed(Exception):
     """The signed request was seen before: its unit of work is rolled back."""
@@ -120,8 +127,12 @@ class KmsService:
 
     def __init__(self, db: Database, master: Keyring, settings: SecuritySettings,
                  clock: Callable[[], datetime] = utcnow,
-                 syslog: SyslogSink | None = None, outbound: Any = None) -> None:
+                 syslog: SyslogSink | None = None, outbound: Any = None,
+                 space: SpaceGuard | None = None) -> None:
         self.db = db
+        if db.audit is None:  # the audit records this service writes are chained
+            db.audit = AuditChain(master)
+        self.space = space
         self.outbound = outbound
         self.master = master
         self.settings = settings
@@ -139,6 +150,9 @@ class KmsService:
                 and request.credential is not None:
             credential = request.credential  # Login/Validate the credential in the body
         now = self.clock()
+        # refused below the free-space watermark (a delivery that would make a key, once
+        # it turns out to: see _attempt)
+        guarded = op.writes and not op.read_first and name not in _SERVED_WHEN_LOW
         signed = credential if credential is not None \
             and credential.message_digest is not None else None
         if signed is not None and not (op.read_first and signed.pep_proof is None):
@@ -155,7 +169,7 @@ class KmsService:
             try:
                 result, events, policies, syslog = self._attempt(
                     op, name, credential, request, request_id, now, box,
-                    transport, signed)
+                    transport, signed, guarded)
             except _Replayed:
                 raise
             except Exception:
@@ -168,6 +182,8 @@ class KmsService:
             self._auth_failed(name, credential, now, exc)
             raise
         except KmsError as exc:
+            if isinstance(exc, StorageFull) and self.space is not None:
+                self.space.report(exc.reason)
             self._failed(name, box["ctx"].caller if "ctx" in box else None, now, request, exc)
             raise
         ctx = box["ctx"]
@@ -181,24 +197,27 @@ class KmsService:
 
     def _attempt(self, op: Operation, name: str, credential: Credential | None, request: Any,
                  request_id: str, now: datetime, box: dict[str, Any],
-                 transport: Transport = _LOCAL, signed: Credential | None = None
-                 ) -> tuple[Any, list[AuditEvent], list, list]:  # type: ignore[type-arg]
+                 transport: Transport = _LOCAL, signed: Credential | None = None,
+                 guarded: bool = False) -> tuple[Any, list[AuditEvent], list, list]:  # type: ignore[type-arg]
         """Authenticate and run the handler in one unit of work with its deferred writes
         and audit records (or, for read_first operations, read then record: see
         Operation). box receives the context (the caller, for failure audits). signed: a
         signed request not yet in the replay cache (read_first operations only); box
-        notes when it was entered."""
+        notes when it was entered. guarded: a change, refused (once the caller is known)
+        below the free-space watermark."""
         if op.read_first:
             try:
                 return self._read_then_record(op, name, credential, request, request_id,
                                               now, box, transport, signed)
             except WriteNeeded:
-                pass  # nothing was committed: run it as a writer
+                guarded = True  # nothing was committed: run it as a writer (a change)
             if signed is not None:
                 self._remember(signed, now)
                 box["remembered"] = True
         with self.db.transaction(write=op.writes, durable=op.durable) as conn:
             ctx = self._context(conn, credential, request_id, now, box, transport)
+            if guarded and self.space is not None:
+                self.space.check()
             result = op.handler(ctx, request)
             reject_unused_proof(ctx)
             for write in ctx.deferred:
@@ -265,6 +284,9 @@ class KmsService:
             return
         with self.db.transaction(write=True) as conn:
             repo = Repository(conn)
+            if isinstance(exc, AuditQuotaExceeded) and \
+                    not audit.refusal_recorded(repo, caller, exc, now):
+                return  # counted: the minute's refusals become one record
             syslog = trail.record([event], repo, True, trail.enforcing_policies(repo))
         trail.send(self.syslog, syslog)
 

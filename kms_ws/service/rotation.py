@@ -1,5 +1,5 @@
-"""Online master-key rotation: re-seal every stored key value, KEK and HMAC signing
-secret under a new master key while the server keeps serving.
+"""Online master-key rotation: re-seal every stored key value, KEK, HMAC signing secret
+and the audit chain's key under a new master key while the server keeps serving.
 
 1. `begin`: the provider creates a new master key; one write transaction records it as
    current (kms_meta master_key_current). From then on every new value is sealed under it
@@ -65,16 +65,20 @@ def reseal_batch(db: Database, keyring: Keyring, batch: int) -> int:
                 repo.reseal_key(a, b, old, resealed, current)
             elif kind == "kek":
                 repo.reseal_kek(a, b, old, resealed, current)
-            else:
+            elif kind == "secret":
                 repo.reseal_secret(a, old, resealed, current)
+            else:
+                repo.reseal_audit_key(a, old, resealed, current)
         return len(rows)
 
 
-# Sealed row kinds: key values, wrapping KEKs, endpoints' HMAC signing secrets.
+# Sealed row kinds: key values, wrapping KEKs, endpoints' HMAC signing secrets, the audit
+# chain's key.
 _AAD = {
     "key": lambda key_id, version: (sealing.key_aad(key_id, version), f"key {key_id}"),
     "kek": lambda ep, kid: (sealing.kek_aad(ep, kid), f"wrapping key {kid} of {ep}"),
     "secret": lambda ep, _: (sealing.secret_aad(ep), f"the signing secret of {ep}"),
+    "audit": lambda chain, _: (sealing.audit_key_aad(chain), f"the key of audit chain {chain}"),
 }
 
 

@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 
-from ..domain.errors import ValueTooLong
+from ..domain.errors import StorageFull, ValueTooLong
 from . import migrations, postgresql
+from .audit_log import AuditSigner
 
 
 BUSY_TIMEOUT_MS = 15000
@@ -67,7 +68,7 @@ def restrict_sqlite_files(url: str) -> None:
     are the owner's alone (0600). A new database file is created 0600 under umask 077
     (SQLite gives its -wal/-shm the mode of the database file); existing ones, made by an
     older kms-ws or a lax umask, are narrowed at every start."""
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is None:
         return
     old = os.umask(0o077)
@@ -82,17 +83,18 @@ def restrict_sqlite_files(url: str) -> None:
             pass
 
 
-def _sqlite_path(url: str) -> str | None:
+def sqlite_path(url: str) -> str | None:
     if not url.startswith("sqlite:///"):
         return None
     path = url[len("sqlite:///"):].split("?", 1)[0]
     return None if path in ("", ":memory:") else path
 
 
-def make_engine(url: str, query_only: bool = False) -> Engine:
+def make_engine(url: str, query_only: bool = False, max_bytes: int | None = None) -> Engine:
     """query_only: an engine for read-only units of work, whose SQLite connections refuse
     every write (PRAGMA query_only, set once per connection: switching it per transaction
-    makes SQLite prepare its statements again)."""
+    makes SQLite prepare its statements again). max_bytes: SQLite's database file may not
+    grow beyond it (PRAGMA max_page_count; a write past it fails as a full disk does)."""
     if url.startswith("postgresql"):
         return postgresql.make_engine(url)
     if not url.startswith("sqlite"):
@@ -113,6 +115,9 @@ def make_engine(url: str, query_only: bool = False) -> Engine:
         cur.execute("PRAGMA secure_delete=ON")
         if query_only:
             cur.execute("PRAGMA query_only=ON")
+        if max_bytes is not None:
+            page = cur.execute("PRAGMA page_size").fetchone()[0]
+            cur.execute(f"PRAGMA max_page_count={max(1, int(max_bytes) // int(page))}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -140,13 +145,33 @@ class WriteNeeded(Exception):
     """A read-only unit of work tried to write: run it again as a write transaction."""
 
 
-class Database:
-    """Owns the engine; hands out transactions. Built per process (after fork)."""
+SQLITE_FULL = 13
 
-    def __init__(self, url: str) -> None:
+
+def _full(exc: BaseException) -> StorageFull | None:
+    """The database could not grow — SQLite's SQLITE_FULL (disk full, or max_page_count),
+    PostgreSQL's disk_full (SQLSTATE 53100) — as the storage fault."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlite_errorcode", None) == SQLITE_FULL \
+            or getattr(orig, "sqlstate", None) == postgresql.DISK_FULL_SQLSTATE:
+        return StorageFull("the database is full: changes are refused until space is "
+                           "freed")
+    return None
+
+
+class Database:
+    """Owns the engine; hands out transactions. Built per process (after fork).
+
+    `audit`: the process's audit signer (kms_ws.audit.chain.AuditChain), handed to every
+    unit of work (execution option kms_audit): audit records are chained in the
+    transaction that writes them (store.audit_log); without it nothing can be audited.
+    max_bytes: see make_engine."""
+
+    def __init__(self, url: str, max_bytes: int | None = None) -> None:
         self.url = url
+        self.audit: AuditSigner | None = None
         restrict_sqlite_files(url)
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, max_bytes=max_bytes)
         self.read_engine = make_engine(url, query_only=True) if url.startswith("sqlite") \
             else self.engine
         self._local = threading.local()  # per thread: its open connection to each engine
@@ -166,22 +191,29 @@ class Database:
         conn, own = self._connection(self.read_engine if read_only else self.engine)
         try:
             opts = conn.get_execution_options()
-            if (opts.get("kms_write"), opts.get("kms_durable"), opts.get("kms_read_only")) \
-                    != (write, durable, read_only):  # setting them costs more than this
+            if (opts.get("kms_write"), opts.get("kms_durable"), opts.get("kms_read_only"),
+                    opts.get("kms_audit")) != (write, durable, read_only, self.audit):
+                # (setting them costs more than comparing)
                 conn.execution_options(kms_write=write, kms_durable=durable,
-                                       kms_read_only=read_only)
+                                       kms_read_only=read_only, kms_audit=self.audit)
             with conn.begin():
                 yield conn
         except (OperationalError, sqlite3.OperationalError) as exc:
             # SQLAlchemy wraps the driver's error; prepared statements raise it as is
             if read_only and "readonly database" in str(getattr(exc, "orig", exc)):
                 raise WriteNeeded() from None
+            full = _full(exc)
+            if full is not None:
+                raise full from None
             raise
         except Exception as exc:  # noqa: BLE001 - PostgreSQL's, raw or wrapped
             if read_only and postgresql.read_only_violation(exc):
                 raise WriteNeeded() from None
             if isinstance(getattr(exc, "orig", None), ValueTooLong):
                 raise exc.orig from None  # type: ignore[attr-defined]  # bounds.py's fault
+            full = _full(exc)
+            if full is not None:
+                raise full from None
             raise
         finally:
             if own:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, bindparam, inspect, literal, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, inspect, literal, or_, select
 
 from ..domain.realms import realm_object_id
 from . import tables as t
@@ -179,6 +179,23 @@ def _v13(conn: Connection) -> None:
     generation_triggers(conn)
 
 
+def _v14(conn: Connection) -> None:
+    """The audit chain (tamper-evident audit, kms_ws/audit/chain.py) and the
+    PushAuditMessage quota. The chain starts here: records already stored are older than
+    it (started_after) and not covered; its key is made by the first record written after
+    (the migration runs without the master key)."""
+    _add_columns(conn, "audit", {"chain_seq": "INTEGER", "mac": "VARCHAR(64)"})
+    conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS ix_audit_chain_seq "
+                         "ON audit (chain_seq)")
+    t.metadata.create_all(conn, tables=[t.audit_chain, t.audit_quota])
+    if conn.execute(select(t.audit_chain.c.name)).first() is not None:
+        return  # a store brought back to an older version re-runs this: the chain goes on
+    last = conn.execute(select(func.max(t.audit.c.id))).scalar_one()
+    conn.execute(t.audit_chain.insert().values(
+        name=t.AUDIT_CHAIN, started_after=int(last or 0),
+        started_at=datetime.now(UTC).replace(tzinfo=None), seq=0))
+
+
 def generation_triggers(conn: Connection) -> None:
     """The endpoints generation's triggers, made where missing (SQLite). Run after every
     upgrade too: a later migration that rebuilds one of the tables drops its triggers,
@@ -204,12 +221,20 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                                  _v12, _v13)
+                                  _v12, _v13, _v14)
 LATEST = len(MIGRATIONS)
 
 
 def current_version(conn: Connection) -> int:
     t.meta.create(conn, checkfirst=True)
+    row = conn.execute(select(t.meta.c.value).where(t.meta.c.name == "schema_version")).first()
+    return int(row[0]) if row else 0
+
+
+def stored_version(conn: Connection) -> int:
+    """The store's schema version, read without changing anything (0: none)."""
+    if not inspect(conn).has_table(t.meta.name):
+        return 0
     row = conn.execute(select(t.meta.c.value).where(t.meta.c.name == "schema_version")).first()
     return int(row[0]) if row else 0
 

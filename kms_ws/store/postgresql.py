@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 # are per database): "kms-ws w" in ASCII.
 WRITE_LOCK = 0x6B6D732D77732077
 READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction
+DISK_FULL_SQLSTATE = "53100"  # disk_full
 
 
 def make_engine(url: str) -> Engine:

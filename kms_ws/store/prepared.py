@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import UpdateBase
 
 Processor = Callable[[Any], Any] | None
 _CALLER = object()  # a parameter whose value the caller gives
@@ -42,7 +42,7 @@ class Prepared:
         # per parameter, in order: where its value comes from, and its bind processor
         self.sources = [(name, self.fixed.get(name, _CALLER)) for name in self.order]
         self.binders_in_order: list[Processor] = [binders[name] for name in self.order]
-        columns = [] if isinstance(stmt, Insert) else list(stmt.selected_columns)  # type: ignore[attr-defined]
+        columns = [] if isinstance(stmt, UpdateBase) else list(stmt.selected_columns)  # type: ignore[attr-defined]
         self.readers: list[Processor] = [c.type.dialect_impl(dialect).result_processor(
             dialect, None) for c in columns]
         self.row = namedtuple("Row", [c.key or f"c{i}" for i, c in enumerate(columns)],  # type: ignore[misc]

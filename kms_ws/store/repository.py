@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, select, update
 
-from ..domain.model import (AuditMessage, ClientState, CredentialType, DataSet, Endpoint,
+from ..domain.model import (ClientState, CredentialType, DataSet, Endpoint,
                             EndpointKind, Key, KeyTemplate, NameValue)
 from ..domain.realms import Right, format_rights, parse_rights
 from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .admin_queries import AdminQueries
-from .bounds import fit
+from .audit_log import AuditLog
 from .generations import endpoint_cached
 from .removals import RemovalQueries
 from .statements import prepared
@@ -30,7 +30,7 @@ def _own_endpoint(ep: Endpoint) -> Endpoint:
     return own
 
 
-class Repository(AdminQueries, RemovalQueries):
+class Repository(AdminQueries, RemovalQueries, AuditLog):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.updates = UpdatesRepository(conn)
@@ -322,10 +322,12 @@ class Repository(AdminQueries, RemovalQueries):
         return self.get_meta("master_key_current")
 
     def sealed_counts(self) -> dict[str, int]:
-        """How many key values and KEKs each master key seals."""
+        """How many key values, KEKs, signing secrets and audit chain keys each master
+        key seals."""
         counts: dict[str, int] = {}
         for table, col in ((t.keys, "sealed_value"), (t.wrapping_keys, "sealed_value"),
-                           (t.endpoint_credentials, "sealed_secret")):
+                           (t.endpoint_credentials, "sealed_secret"),
+                           (t.audit_chain, "sealed_key")):
             c = table.c
             for mk, n in self.conn.execute(select(c.master_key_id, func.count()).where(
                     c[col].is_not(None)).group_by(c.master_key_id)).all():
@@ -352,6 +354,11 @@ class Repository(AdminQueries, RemovalQueries):
                 and_(e.sealed_secret.is_not(None), e.master_key_id != master_key_id))
                 .limit(max(0, limit - len(out)))).all():
             out.append(("secret", r.endpoint_id, "", r.master_key_id, r.sealed_secret))
+        a = t.audit_chain.c
+        for r in self.conn.execute(select(a.name, a.master_key_id, a.sealed_key).where(
+                and_(a.sealed_key.is_not(None), a.master_key_id != master_key_id))
+                .limit(max(0, limit - len(out)))).all():
+            out.append(("audit", r.name, "", r.master_key_id, r.sealed_key))
         return out
 
     def reseal_secret(self, endpoint_id: str, old_master: str, sealed: bytes,
@@ -411,31 +418,6 @@ class Repository(AdminQueries, RemovalQueries):
         res = self.conn.execute(t.wrapping_keys.delete().where(and_(
             w.endpoint_id == endpoint_id, w.key_id.in_(list(key_ids)))))
         return int(res.rowcount)
-
-    # ---- audit -----------------------------------------------------------------
-    def insert_audit(self, *, at: datetime, actor_id: str | None, actor_name: str | None,
-                     operation: str, event: str, result: str, key_id: str | None = None,
-                     pep_id: str | None = None, reported_at: datetime | None = None,
-                     message: str | None = None) -> None:
-        self._run("insert_audit", fit(t.audit, {  # an audit record is never refused
-            "at": at, "actor_id": actor_id, "actor_name": actor_name, "operation": operation,
-            "event": event, "result": result, "key_id": key_id, "pep_id": pep_id,
-            "reported_at": reported_at, "message": message}))
-
-    def insert_audit_messages(self, actor: Endpoint, msgs: Sequence[AuditMessage],
-                              now: datetime) -> None:
-        self._insert_many(t.audit, [fit(t.audit, {
-            "at": now, "actor_id": actor.endpoint_id, "actor_name": actor.name,
-            "operation": "PushAuditMessage", "event": m.event, "result": "Reported",
-            "key_id": m.key_id, "pep_id": m.pep_id, "reported_at": m.time,
-            "message": m.message}) for m in msgs])
-
-    def audit_records(self, key_id: str | None = None, limit: int = 100) -> list[dict]:
-        q = select(t.audit)
-        if key_id is not None:
-            q = q.where(t.audit.c.key_id == key_id)
-        rows = self.conn.execute(q.order_by(t.audit.c.id.desc()).limit(limit)).mappings().all()
-        return [dict(r) for r in rows]
 
     # ---- helpers ---------------------------------------------------------------
     def _insert_many(self, table, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import String, and_, bindparam, func, literal, null, or_, select, union_all
+from sqlalchemy import (String, and_, bindparam, func, literal, literal_column, null, or_,
+                        select, union_all)
 from sqlalchemy.engine import Dialect
 
 from ..domain.model import EndpointKind
@@ -48,6 +49,18 @@ def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
                                               e.name == bindparam("name", type_=String())))
     if name == "insert_audit":
         return t.audit.insert()
+    if name == "audit_link":
+        h = t.audit_chain.c
+        return select(h.started_after, h.master_key_id, h.seq, h.mac).where(
+            h.name == t.AUDIT_CHAIN)
+    if name in ("update_audit_head", "insert_audit_linked"):
+        h = t.audit_chain.c
+        head = t.audit_chain.update().where(h.name == literal_column(f"'{t.AUDIT_CHAIN}'")
+                                            ).values(seq=bindparam("new_seq"),
+                                                     mac=bindparam("new_mac"),
+                                                     tag=bindparam("new_tag"))
+        # PostgreSQL: the record and the chain's new head in one statement (one round trip)
+        return head if name == "update_audit_head" else t.audit.insert().add_cte(head.cte())
     if name == "meta":
         return select(t.meta.c.value).where(t.meta.c.name == bindparam("name"))
     if name == "key_by_id":

@@ -183,9 +183,45 @@ audit = Table(
     Column("pep_id", GUID),
     Column("reported_at", DateTime),
     Column("message", Text),
+    # schema 14: the record's place in the audit chain (1, 2, ...; NULL for records older
+    # than the chain) and its MAC (hex HMAC-SHA256 over the place, the previous record's
+    # MAC and the content; kms_ws/audit/chain.py). Records are never changed once written.
+    Column("chain_seq", Integer),
+    Column("mac", String(64)),
     Index("ix_audit_key", "key_id", "at"),
     Index("ix_audit_actor", "actor_id", "at"),
     Index("ix_audit_at", "at"),
+    Index("ix_audit_chain_seq", "chain_seq", unique=True),
+)
+
+# Schema 14: the audit chain's one row ("audit"): where it starts (records with an id up to
+# started_after are older than the chain and not covered), its MAC key (random, sealed
+# under the master key like a key value and re-sealed by master-key rotation), and its
+# head — the last record's place and MAC with a tag (HMAC under the chain key), so
+# records removed from the end are noticed. Updated with every record, in its transaction.
+AUDIT_CHAIN = "audit"  # the name of the store's one audit chain (its row in audit_chain)
+
+audit_chain = Table(
+    "audit_chain", metadata,
+    Column("name", String(16), primary_key=True),
+    Column("started_after", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("sealed_key", LargeBinary),
+    Column("master_key_id", GUID),
+    Column("seq", Integer, nullable=False),
+    Column("mac", String(64)),
+    Column("tag", String(64)),
+)
+
+# Schema 14: each client's PushAuditMessage use in the current quota minute (shared by
+# every worker and node through the store), and how many of its calls were refused then.
+audit_quota = Table(
+    "audit_quota", metadata,
+    Column("endpoint_id", GUID, primary_key=True),
+    Column("window_start", DateTime, nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
 )
 
 

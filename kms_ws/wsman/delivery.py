@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from lxml import etree
 
+from ..audit.chain import HeadToSyslog
+from ..audit.syslog import SyslogSink
 from ..config import Config
 from ..domain.errors import EndpointUnreachable, KmsError, NotifyToRefused
 from ..security import certificates, wssecurity
@@ -230,12 +232,20 @@ def run(config: Config, stop: threading.Event | None = None) -> None:
     db = Database(config.db_url)
     caller = ClientServiceCaller(config, message_validator(),
                                  certificates.load_server_key(config.data_dir))
+    # the one periodic process per server also sends the audit chain's head to syslog
+    heads = HeadToSyslog(db, SyslogSink(config.audit_syslog), config.audit_head_seconds) \
+        if config.audit_syslog else None
     try:
         while not stop.is_set() and os.getppid() == parent:
             try:
                 deliver_once(db, caller, config)
             except Exception:  # noqa: BLE001 - keep delivering; the row stays pending
                 log.exception("delivery pass failed")
+            try:
+                if heads is not None:
+                    heads.tick()
+            except Exception:  # noqa: BLE001 - the next interval tries again
+                log.exception("sending the audit chain's head to syslog failed")
             stop.wait(config.notify_poll_seconds)
     finally:
         db.dispose()

@@ -56,7 +56,7 @@ def test_client_add_refuses_duplicates_and_short_passwords(tmp_path) -> None:  #
 def test_help_explains_every_command() -> None:
     out = kms("--help").stdout
     for command in ("init", "serve", "client", "template", "create-key", "get-key", "store-key",
-                    "random", "wsdl"):
+                    "random", "wsdl", "audit"):
         assert command in out
         assert kms(*command.split(), "--help").returncode == 0
 

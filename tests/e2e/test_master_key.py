@@ -100,8 +100,9 @@ def test_interrupted_rotation_resumes(fresh_server: ServerProcess) -> None:
     d = str(fresh_server.data_dir)
     paused = kms("master-key", "rotate", "--data-dir", d, "--batch-size", "5",
                  "--max-batches", "2", check=False)
-    assert paused.returncode == 3 and "31 left" in paused.stdout  # 40 keys + 1 HMAC secret
-    assert len(_key_files(fresh_server.data_dir)) == 2  # the old key still seals 31 values
+    # 40 keys + 1 HMAC secret + the audit chain's key
+    assert paused.returncode == 3 and "32 left" in paused.stdout
+    assert len(_key_files(fresh_server.data_dir)) == 2  # the old key still seals 32 values
     _all_open(fresh_server.url, expected)  # keys under either master key open meanwhile
     # Killed mid-way (no clean-up at all): the batches it committed are kept.
     proc = subprocess.Popen(
@@ -117,7 +118,7 @@ def test_interrupted_rotation_resumes(fresh_server: ServerProcess) -> None:
     proc.wait(timeout=30)
     proc.stdout.close()
     pending = int(_status(fresh_server.data_dir).rsplit("pending re-seal: ", 1)[1])
-    assert 0 < pending <= 29
+    assert 0 < pending <= 30
     done = kms("master-key", "rotate", "--data-dir", d)
     assert done.stdout.startswith("resuming") and "done:" in done.stdout
     assert len(_key_files(fresh_server.data_dir)) == 1

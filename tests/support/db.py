@@ -29,6 +29,26 @@ def rows(data_dir: Path, sql: str, params: tuple[object, ...] = ()) -> list[tupl
         con.close()
 
 
+def execute(data_dir: Path, *statements: str) -> None:
+    """Change the store behind the server's back, as someone with access to its files or
+    its database would (one transaction)."""
+    url = database_url(data_dir)
+    if url and url.startswith("postgresql"):
+        import psycopg
+        with psycopg.connect(url.replace("+psycopg", "", 1)) as pg:
+            for sql in statements:
+                pg.execute(sql)
+        return
+    con = sqlite3.connect(data_dir / "kms.db", isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        for sql in statements:
+            con.execute(sql)
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
 def count(data_dir: Path, table: str, **equals: str) -> int:
     """Rows of `table` (whose columns equal `equals`, when given)."""
     where = " AND ".join(f"{column} = ?" for column in equals)
