@@ -13,9 +13,9 @@ PostgreSQL's advisory lock: store/postgresql.py), across every worker and node."
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -28,8 +28,7 @@ CONTENT = ("at", "actor_id", "actor_name", "operation", "event", "result", "key_
            "pep_id", "reported_at", "message")
 
 
-@dataclass(frozen=True)
-class ChainHead:
+class ChainHead(NamedTuple):
     started_after: int  # records with an id up to this are older than the chain
     master_key_id: str | None  # the master key sealing the chain's key
     seq: int  # the last record's place (0: none yet)
@@ -115,7 +114,7 @@ class AuditLog:
             master = self.current_master_key_id()
             if master is None:
                 raise AuditChainMissing("the store records no master key")
-            head = replace(head, master_key_id=master, sealed_key=signer.new_key(master))
+            head = head._replace(master_key_id=master, sealed_key=signer.new_key(master))
             self.conn.execute(t.audit_chain.update().where(
                 t.audit_chain.c.name == t.AUDIT_CHAIN).values(
                 sealed_key=head.sealed_key, master_key_id=master))
