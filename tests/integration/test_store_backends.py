@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, inspect, select
 
+from kms_ws.audit.chain import AuditChain, verify_store
+from kms_ws.crypto.master_key import FileProvider, Keyring
 from kms_ws.crypto.passwords import hash_password
 from kms_ws.domain.errors import ValueTooLong
 from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointKind
@@ -225,11 +227,14 @@ def _client(name: str) -> Endpoint:
                     version=1, grants={}, password_hash=hash_password("a-long-password"))
 
 
-def test_a_string_longer_than_its_column_is_refused_before_the_store(store: Database) -> None:
+def test_a_string_longer_than_its_column_is_refused_before_the_store(store: Database,
+                                                                     tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Issue 12.8: PostgreSQL failed the transaction (a 500) and SQLite kept any length.
     Both now refuse with a precise fault, before the database; the bound is in characters;
-    a lookup of a longer value finds nothing; an audit record is written truncated."""
+    a lookup of a longer value finds nothing; an audit record is written truncated (and
+    chained as stored: it verifies)."""
     store.migrate()
+    keyring = _audited(store, tmp_path)
     for name in ("x" * 257, "é" * 300):
         with pytest.raises(ValueTooLong, match="longer than the 256 kept for endpoints.name"):
             with store.transaction(write=True) as conn:
@@ -244,6 +249,20 @@ def test_a_string_longer_than_its_column_is_refused_before_the_store(store: Data
         assert conn.execute(select(t.endpoints.c.name)).scalars().all() == ["é" * 256]
         name, message = conn.execute(select(t.audit.c.actor_name, t.audit.c.message)).one()
         assert name == "u" * 256 and message == "m" * 9000  # Text columns keep it all
+    verdict = verify_store(store, keyring)
+    assert verdict.intact and verdict.records == 1, verdict.findings
+
+
+def _audited(store: Database, tmp_path) -> Keyring:  # type: ignore[no-untyped-def]
+    """Give a migrated store a master key (a file in tmp_path) and its units of work the
+    audit chain's signer, as the service does: audit records are chained."""
+    provider = FileProvider(tmp_path)
+    current = provider.create()
+    with store.transaction(write=True) as conn:
+        Repository(conn).set_meta("master_key_current", current)
+    keyring = Keyring(provider, current)
+    store.audit = AuditChain(keyring)
+    return keyring
 
 
 def test_postgresql_commits_of_non_durable_writes_do_not_wait_for_the_disk(
