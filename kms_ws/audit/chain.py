@@ -81,8 +81,8 @@ def head_tag(key: bytes, started_after: int, seq: int, mac: bytes) -> bytes:
 
 class AuditChain:
     """The store's AuditSigner (store.audit_log): makes the chain's key and links records,
-    with the chain key opened through the process's keyring (remembered per sealed
-    value: a rotation re-seals it, the key itself stays)."""
+    with the chain key opened through the process's keyring (remembered per master key
+    sealing it: a rotation re-seals it, the key itself stays)."""
 
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
