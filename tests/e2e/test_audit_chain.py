@@ -194,6 +194,11 @@ def test_tampering_is_found(chained: Chained, tmp_path: Path,
     code, lines = verify(copy)
     assert code == 1 and len(lines) == 1, lines
     assert lines[0].startswith(expected), lines
+    code, every = verify(copy, "--all")  # every finding, the first one first
+    assert code == 1 and every[0] == lines[0], every
+    assert all(line.startswith("  also: ") for line in every[1:]), every
+    if tamper is _rewrite:  # every record was altered
+        assert len(every) == chained.records, every
 
 
 def test_a_consistent_rewrite_with_the_key_is_caught_by_the_syslog_head(
