@@ -150,6 +150,34 @@ def cmd_report_spread_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_client_unlock(args: argparse.Namespace) -> int:
+    """Offline: unlock a client locked by failed authentications, on the data directory
+    (the server may be running: every worker sees it at its next request)."""
+    from .app import init_data_dir
+    from .audit.events import AuditEvent, emit
+    from .service.authentication import clear_name_strikes
+    from .service.dispatch import utcnow
+    from .store.repository import Repository
+    db, _ = init_data_dir(_config(args))
+    try:
+        with db.transaction(write=True) as conn:
+            repo = Repository(conn)
+            ep = repo.find_client(args.name)
+            if ep is None:
+                print(f"kms-ws: no client named {args.name!r}", file=sys.stderr)
+                return 1
+            clear_name_strikes(repo, ep.name)  # its name's backoff starts afresh too
+            unlocked = repo.unlock(ep.endpoint_id)
+            if unlocked:
+                emit(AuditEvent(utcnow(), "ClientUnlock", "ClientUnlocked", "Success",
+                                ep.endpoint_id, ep.name,
+                                message="unlocked offline (kms-ws client unlock)"), repo)
+    finally:
+        db.dispose()
+    print(f"client {args.name} unlocked" if unlocked else f"client {args.name} is not locked")
+    return 0
+
+
 def cmd_template_add(args: argparse.Namespace) -> int:
     """Offline: add a key template to the data directory."""
     from .app import init_data_dir
@@ -440,6 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = csub.add_parser("list", help="list registered clients and PEPs")
     data_dir(sp)
     sp.set_defaults(func=cmd_client_list)
+    sp = csub.add_parser("unlock", help="unlock a client locked by failed authentications "
+                         "(on the data directory: works with the server stopped)")
+    data_dir(sp)
+    sp.add_argument("name", help="the client's name")
+    sp.set_defaults(func=cmd_client_unlock)
 
     tpl = sub.add_parser("template", help="manage key templates in the data directory (offline)")
     tsub = tpl.add_subparsers(dest="template_command", required=True, metavar="ACTION")

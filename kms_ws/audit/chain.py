@@ -3,11 +3,12 @@
 Every audit record takes the next place in the store's one chain (1, 2, ...) and carries
     MAC_n = HMAC-SHA256(K, "kms-ws/audit-record/1" | n | MAC_(n-1) | content_n)
 with MAC_0 = HMAC-SHA256(K, "kms-ws/audit-genesis/1" | started_after), content the
-record's fields (store.audit_log.CONTENT) as canonical JSON. The chain's head row holds
-the last place and MAC with TAG = HMAC-SHA256(K, "kms-ws/audit-head/1" | started_after |
-n | MAC_n). K is 32 random bytes sealed under the master key (AES-256-GCM, bound to the
-chain) and re-sealed by master-key rotation like every sealed value, so records written
-under a master key since destroyed still verify.
+record's fields (store.audit_log.covered: CONTENT, then the later fields it sets) as
+canonical JSON. The chain's head row holds the last place and MAC with
+TAG = HMAC-SHA256(K, "kms-ws/audit-head/1" | started_after | n | MAC_n). K is 32 random
+bytes sealed under the master key (AES-256-GCM, bound to the chain) and re-sealed by
+master-key rotation like every sealed value, so records written under a master key since
+destroyed still verify.
 
 Without K nobody can edit, insert, delete, reorder or truncate records (or move the
 chain's start) unnoticed: `verify` finds it. Whoever holds K — the master key and the
@@ -30,7 +31,7 @@ from typing import Any
 from ..crypto import sealing
 from ..crypto.master_key import Keyring
 from ..crypto.random import random_bytes
-from ..store.audit_log import CONTENT, ChainHead
+from ..store.audit_log import CONTENT, OPTIONAL_CONTENT, ChainHead, covered
 from ..store.engine import Database
 from ..store.repository import Repository
 from ..store.tables import AUDIT_CHAIN
@@ -125,7 +126,8 @@ class AuditChain:
             for name in ("at", "reported_at"):
                 row[name] = _utc(row.get(name))
             seq += 1
-            prev = record_mac(key, seq, prev, [row.get(c) for c in CONTENT])
+            prev = record_mac(key, seq, prev,
+                              covered([row.get(c) for c in CONTENT + OPTIONAL_CONTENT]))
             row["chain_seq"], row["mac"] = seq, prev.hex()
         return ChainHead(head.started_after, head.master_key_id, seq, prev.hex(),
                          head_tag(key, head.started_after, seq, prev).hex())
@@ -176,7 +178,8 @@ def _hex(text: str | None) -> bytes | None:
 def verify(key: bytes | None, head: ChainHead | None, rows: Iterable[Sequence[Any]],
            pre_chain: int = 0, stray: Sequence[int] = (),
            anchors: dict[int, str] | None = None) -> Verdict:
-    """Check the chain: rows are (id, chain_seq, mac, *CONTENT) in chain order; stray,
+    """Check the chain: rows are (id, chain_seq, mac, *CONTENT, *OPTIONAL_CONTENT) in
+    chain order; stray,
     ids of records newer than the chain's start without a place in it; anchors, heads
     seen elsewhere (syslog): place -> MAC (hex)."""
     v = Verdict(pre_chain=pre_chain, head=head)
@@ -214,7 +217,7 @@ def verify(key: bytes | None, head: ChainHead | None, rows: Iterable[Sequence[An
                                  else "the chain's start")
                               + ": records were reordered")
         if linked and (stored is None or not hmac.compare_digest(
-                record_mac(key, seq, prev, row[3:]), stored)):
+                record_mac(key, seq, prev, covered(row[3:])), stored)):
             v.findings.append(f"record {seq} (row id {row_id}) does not match its MAC: it "
                               "was altered (or a record before it was replaced)")
         got = anchors.pop(seq, None)

@@ -24,6 +24,7 @@ class AuditEvent:
     key_id: str | None = None
     pep_id: str | None = None
     message: str | None = None
+    count: int | None = None  # the events an aggregated record stands for (None: one)
 
 
 def emit(event: AuditEvent, repo: Repository | None = None) -> None:
@@ -44,4 +45,4 @@ def emit_all(events: Sequence[AuditEvent], repo: Repository | None = None) -> No
             "at": e.at, "actor_id": e.actor_id, "actor_name": e.actor_name,
             "operation": e.operation, "event": e.event, "result": e.result,
             "key_id": e.key_id, "pep_id": e.pep_id, "reported_at": None,
-            "message": e.message} for e in events])
+            "message": e.message, "count": e.count} for e in events])

@@ -19,7 +19,7 @@ SD_ID = "kmsws@32473"  # 32473: the documentation enterprise number (RFC 5612)
 _SEVERITY = {"Success": 6, "Reported": 6, "Denied": 4, "Failed": 5}
 _PARAMS = (("operation", "operation"), ("event", "event"), ("result", "result"),
            ("actor", "actor_id"), ("actorName", "actor_name"), ("key", "key_id"),
-           ("pep", "pep_id"))
+           ("pep", "pep_id"), ("count", "count"))
 
 
 def _sd_value(value: str) -> str:

@@ -1,4 +1,8 @@
-"""Password hashing: salted scrypt, stored as 'scrypt$n$r$p$salt$hash' (base64)."""
+"""Password hashing: salted scrypt, stored as 'scrypt$n$r$p$salt$hash' (base64).
+
+`verify_decoy` costs what checking a password costs and checks nothing: what an unknown
+user name or a locked client gets, so that neither the answer nor its time tells them
+apart from a wrong password."""
 
 from __future__ import annotations
 
@@ -34,3 +38,15 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, expected)
+
+
+# A stored hash no password matches (a random digest): scrypt with the parameters new
+# passwords get, over a random salt per process.
+_DECOY = (f"scrypt${_N}${_R}${_P}${_b64(secrets.token_bytes(16))}$"
+          f"{_b64(secrets.token_bytes(_DKLEN))}")
+
+
+def verify_decoy(password: str) -> bool:
+    """One scrypt of the password, as verify_password does, against no real hash."""
+    verify_password(password, _DECOY)
+    return False

@@ -37,6 +37,27 @@ class InvalidCredentials(KmsError):
     refusal = True
 
 
+class PasswordRefused(InvalidCredentials):
+    """A user name and password that do not authenticate. Whoever sent them learns only
+    that (one reason for every case); `why` is for the audit trail and the counts:
+    "unknown user", "wrong password", "client locked", "client disabled" (the password
+    was not checked), or "backoff" (refused unchecked while the name or source is
+    barred, domain.backoff)."""
+
+    REASON = "unknown user name or wrong password"
+
+    def __init__(self, why: str, username: str, endpoint_id: str | None = None) -> None:
+        super().__init__(self.REASON)
+        self.why = why
+        self.username = username
+        self.endpoint_id = endpoint_id
+
+    @property
+    def counted(self) -> bool:
+        """A failure the backoff counts: all but a refusal in backoff itself."""
+        return self.why != "backoff"
+
+
 class UnsupportedAuthenticationMode(KmsError):
     subcode = "wsman:UnsupportedFeature"
     http_status = 400

@@ -145,7 +145,8 @@ class Endpoint:
     owner_id: str | None = None
     is_admin: bool = False
     is_km_server: bool = False  # §5.5: a peer KM server, acting as a trusted client
-    failed_auth: int = 0
+    failed_auth: int = 0  # wrong passwords since the last right one (lockout)
+    locked_at: datetime | None = None  # when the failures locked it (domain.backoff)
     password_hash: str | None = field(default=None, repr=False)
     grants: dict[str, frozenset[Right]] = field(default_factory=dict)
     authentication_policy: str | None = None  # PEPs only: one of PEP_AUTHENTICATION_POLICIES

@@ -26,8 +26,24 @@ class SecuritySettings:
     max_xml_elements: int = 20_000
     # Credentials.
     session_ttl_seconds: int = 3600
-    lock_after_failed_authentications: int = 10
     password_cache_seconds: int = 300
+    # Failed password authentications (service.authentication). Backoff: once a user name
+    # has failed backoff_after_failed_authentications times — existing or not — or a
+    # source address (an IPv6 /64) source_backoff_after_failed_authentications times,
+    # further attempts are refused unchecked for 1 s, then 2, 4 ... up to
+    # backoff_max_seconds after each further failure; counts are forgotten after
+    # failure_memory_seconds without a failure. 0: no backoff of that kind.
+    backoff_after_failed_authentications: int = 3
+    source_backoff_after_failed_authentications: int = 20
+    backoff_max_seconds: int = 300
+    failure_memory_seconds: int = 900
+    # Lockout: a client whose password was wrong this many times in a row (0: never) is
+    # Locked for lockout_seconds (0: until an administrator unlocks it).
+    lock_after_failed_authentications: int = 10
+    lockout_seconds: int = 900
+    # Refusals of unauthenticated requests are audited per source address and reason per
+    # interval: the first at once, the count when the interval closes (service.refusals).
+    failure_audit_interval_seconds: int = 60
     # HTTP Basic over plain HTTP (no TLS) is refused unless explicitly allowed (local use).
     allow_basic_over_http: bool = False
     # Unwrapped key delivery (WrappingType none) to a caller that registered no wrapping key:
@@ -73,6 +89,14 @@ class SecuritySettings:
         if self.push_audit_messages_per_minute < 0 or self.push_audit_bytes_per_minute < 0:
             raise ValueError("push_audit_messages_per_minute and push_audit_bytes_per_minute "
                              "are >= 0 (0: no bound)")
+        for name in ("backoff_after_failed_authentications",
+                     "source_backoff_after_failed_authentications", "backoff_max_seconds",
+                     "lock_after_failed_authentications", "lockout_seconds"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"{name} is a whole number >= 0")
+        for name in ("failure_memory_seconds", "failure_audit_interval_seconds"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} is a whole number >= 1")
         if self.unwrapped_delivery not in UNWRAPPED_DELIVERY:
             raise ValueError(f"unwrapped_delivery must be one of {', '.join(UNWRAPPED_DELIVERY)}")
 

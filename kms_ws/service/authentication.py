@@ -4,6 +4,14 @@ Passwords are checked with scrypt (slow on purpose); a verified (user, password)
 remembered in this process, keyed by an HMAC under a per-process secret, so a client
 presenting HTTP Basic on every request is not re-hashed each time. The endpoint's row is
 still read per request: a disabled client or a changed password takes effect at once.
+
+A user name and password that do not authenticate get one answer (PasswordRefused) at
+one cost, whatever the reason: an unknown name, a client without a password, a locked or
+disabled client (its password is not checked: a decoy scrypt is computed instead, so a
+guess cannot be confirmed) and a wrong password each cost one scrypt of the same
+parameters. Before any of that, a user name or source barred by the backoff is refused
+unchecked (domain.backoff; the counts live in the store, shared by every worker and
+node). The dispatcher counts each refusal (count_failure) in its own transaction.
 """
 
 from __future__ import annotations
@@ -18,17 +26,20 @@ from typing import Any
 
 from cryptography import x509
 
+from ..audit.events import AuditEvent
 from ..crypto.master_key import Keyring
-from ..crypto.passwords import verify_password
+from ..crypto.passwords import verify_decoy, verify_password
 from ..crypto.sealing import unseal_secret
+from ..domain import backoff
 from ..domain.errors import (AccessDenied, CredentialRequired, InvalidCredentials,
-                             UnknownSigner, UnsupportedAuthenticationMode)
-from ..domain.model import (SIGNED_CREDENTIALS, ClientState, CredentialType, Endpoint,
-                            EndpointKind)
+                             PasswordRefused, UnknownSigner, UnsupportedAuthenticationMode)
+from ..domain.model import SIGNED_CREDENTIALS, CredentialType, Endpoint, EndpointKind
 from ..security.certificates import check_validity, fingerprint
+from ..security.settings import SecuritySettings
 from ..security.wssecurity import KeyRef, VerificationKey
 from ..store.repository import Repository
-from .context import RequestContext
+from . import subscription_end
+from .context import RequestContext, Transport
 from .messages import AuthenticateRequest, AuthenticateResult, Credential
 
 SUPPORTED = tuple(t.value for t in (CredentialType.USERNAME_PASSWORD, CredentialType.SESSION,
@@ -74,6 +85,8 @@ def authenticate_caller(ctx: RequestContext, cred: Credential | None,
     if cred is None:
         raise CredentialRequired("this operation requires a credential (a signed message, "
                                  "HTTP Basic or a session)")
+    if cred.message_digest is None and ctx.settings.require_signature:
+        raise AccessDenied("every client must sign its requests (WS-Security)")
     ep = _endpoint(ctx, cred, cache)
     if cred.message_digest is None and ctx.settings.signature_required(ep.realms):
         raise AccessDenied("this client must sign its requests (WS-Security)")
@@ -88,23 +101,84 @@ def _endpoint(ctx: RequestContext, cred: Credential, cache: PasswordCache) -> En
     if cred.type is not CredentialType.USERNAME_PASSWORD:
         raise UnsupportedAuthenticationMode(
             f"credential type {cred.type.value} is not supported", supported=SUPPORTED)
-    username, password = cred.username or "", cred.password or ""
+    return _password_endpoint(ctx, cred.username or "", cred.password or "", cache)
+
+
+def _password_endpoint(ctx: RequestContext, username: str, password: str,
+                       cache: PasswordCache) -> Endpoint:
+    strikes = ctx.repo.strikes(*strike_keys(username, ctx.transport))
+    if any(s.bars(ctx.now) for s in strikes.values()):
+        raise PasswordRefused("backoff", username)  # unchecked, at no cost
     ep = ctx.repo.find_client(username)
     if ep is None or ep.password_hash is None:
-        raise InvalidCredentials("unknown user name or wrong password")
+        verify_decoy(password)
+        raise PasswordRefused("unknown user", username)
+    state = backoff.effective_state(ep, ctx.now, ctx.settings.lockout_seconds)
+    if not backoff.may_authenticate(ep, ctx.now, ctx.settings.lockout_seconds):
+        verify_decoy(password)  # a locked client checks nothing
+        raise PasswordRefused(f"client {state.value.lower()}", username, ep.endpoint_id)
+    if ctx.settings.signature_required(ep.realms):
+        verify_decoy(password)  # nor does one that must sign: no password is accepted
+        raise PasswordRefused("client must sign", username, ep.endpoint_id)
     if cache.hit(username, password, ep):
-        _check_active(ep)
         return ep
     if not verify_password(password, ep.password_hash):
-        raise InvalidCredentials("unknown user name or wrong password")
-    _check_active(ep)
+        raise PasswordRefused("wrong password", username, ep.endpoint_id)
     cache.remember(username, password, ep)
     return ep
 
 
-def _check_active(ep: Endpoint) -> None:
-    if ep.state not in (ClientState.ACTIVE, ClientState.AUTHENTICATED):
-        raise InvalidCredentials(f"client {ep.name} is {ep.state.value.lower()}")
+def strike_keys(username: str, transport: Transport) -> tuple[str, str]:
+    """The backoff keys of a user name and of the request's source."""
+    return _strike_key("name", username), _strike_key("source", transport.source)
+
+
+def _strike_key(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}\0{value}".encode("utf-8", "replace")).hexdigest()
+
+
+def count_failure(repo: Repository, exc: PasswordRefused, transport: Transport,
+                  settings: SecuritySettings, now: datetime, operation: str
+                  ) -> list[AuditEvent]:
+    """Count a refused password against its user name and its source (backoff) and, a
+    wrong one, against the client (lockout). A refusal in backoff is not counted.
+    Returns the audit event of a lockout it causes."""
+    if not exc.counted:
+        return []
+    name_key, source_key = strike_keys(exc.username, transport)
+    found = repo.strikes(name_key, source_key)
+    for key, start_after in ((name_key, settings.backoff_after_failed_authentications),
+                             (source_key, settings.source_backoff_after_failed_authentications)):
+        repo.set_strikes(key, backoff.after_failure(
+            found.get(key), now, start_after, settings.failure_memory_seconds,
+            settings.backoff_max_seconds))
+    if exc.why != "wrong password" or exc.endpoint_id is None or not \
+            repo.record_auth_failure(exc.endpoint_id, settings.lock_after_failed_authentications,
+                                     now):
+        return []
+    subscription_end.review(repo, exc.endpoint_id, now)  # locked: they end
+    until = (f"until {(now + timedelta(seconds=settings.lockout_seconds)).isoformat()}Z"
+             if settings.lockout_seconds else "until an administrator unlocks it")
+    return [AuditEvent(now, operation, "ClientLocked", "Denied", exc.endpoint_id,
+                       exc.username, message=f"locked after "
+                       f"{settings.lock_after_failed_authentications} wrong passwords, {until}")]
+
+
+def forget_strikes(repo: Repository, settings: SecuritySettings, now: datetime) -> int:
+    """Drop backoff counts that no longer bar anything and would be forgotten anyway."""
+    return repo.forget_strikes(now - timedelta(seconds=settings.failure_memory_seconds), now)
+
+
+def clear_name_strikes(repo: Repository, username: str) -> None:
+    """An unlocked client's name starts afresh (its source's counts stay)."""
+    repo.clear_strikes(_strike_key("name", username))
+
+
+def _check_active(ctx: RequestContext, ep: Endpoint) -> None:
+    """A session or a signature proved who the caller is: it may learn its state."""
+    if not backoff.may_authenticate(ep, ctx.now, ctx.settings.lockout_seconds):
+        state = backoff.effective_state(ep, ctx.now, ctx.settings.lockout_seconds)
+        raise InvalidCredentials(f"client {ep.name} is {state.value.lower()}")
 
 
 def _signer_endpoint(ctx: RequestContext, cred: Credential) -> Endpoint:
@@ -119,7 +193,7 @@ def _signer_endpoint(ctx: RequestContext, cred: Credential) -> Endpoint:
         row = ctx.repo.endpoint_credential(cert_sha256=cred.signer_cert_sha256)
         if row is None or row.endpoint_id != ep.endpoint_id:
             raise UnknownSigner("the signing certificate is no longer registered")
-    _check_active(ep)
+    _check_active(ctx, ep)
     return ep
 
 
@@ -156,7 +230,7 @@ def _session_endpoint(ctx: RequestContext, token: str) -> Endpoint:
     ep = ctx.repo.get_endpoint(found[0]) if found else None
     if ep is None:
         raise InvalidCredentials("the session credential is unknown, expired or revoked")
-    _check_active(ep)
+    _check_active(ctx, ep)
     return ep
 
 

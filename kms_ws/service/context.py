@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,23 @@ class Transport:
     secure: bool = False
     loopback: bool = False
     remote_addr: str | None = None
+
+    @property
+    def source(self) -> str:
+        """Whom failed authentications are counted against (backoff, refusal audit): the
+        IPv4 address, the /64 network of an IPv6 address (one host holds a whole /64),
+        "local" for an in-process caller."""
+        if not self.remote_addr:
+            return "local"
+        try:
+            ip = ipaddress.ip_address(self.remote_addr)
+        except ValueError:
+            return self.remote_addr[:64]
+        if isinstance(ip, ipaddress.IPv6Address):
+            if ip.ipv4_mapped is not None:
+                return str(ip.ipv4_mapped)
+            return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+        return str(ip)
 
 
 @dataclass

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from ..audit.chain import AuditChain
-from ..audit.events import AuditEvent, emit
+from ..audit.events import AuditEvent
 from ..crypto.master_key import Keyring
-from ..domain.errors import (ActionNotSupported, AuditQuotaExceeded, InvalidCredentials,
-                             KmsError, ReplayedMessage, StorageFull, UnknownSigner)
-from ..domain.model import Endpoint
+from ..domain.errors import (ActionNotSupported, AuditQuotaExceeded, KmsError, PasswordRefused,
+                             ReplayedMessage, StorageFull, UnknownSigner)
+from ..domain.model import ClientState, Endpoint
 from ..security.certificates import check_validity, fingerprint
 from ..security.settings import SecuritySettings
 from ..security.wssecurity import KeyRef, VerificationKey
@@ -24,7 +24,7 @@ from ..store.repository import Repository
 from ..store.space import SpaceGuard
 from ..audit.syslog import SyslogSink
 from . import (audit, authentication, capabilities, endpoints, identify, keys, random,
-               resources, subscription_end, subscriptions, update_list, wrapping_keys)
+               refusals, resources, subscriptions, update_list, wrapping_keys)
 from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext, Transport
@@ -178,19 +178,21 @@ class KmsService:
                 raise
         except _Replayed:
             self._replayed(name, signed, now)  # type: ignore[arg-type]
-        except InvalidCredentials as exc:
-            self._auth_failed(name, credential, now, exc)
-            raise
         except KmsError as exc:
             if isinstance(exc, StorageFull) and self.space is not None:
                 self.space.report(exc.reason)
-            self._failed(name, box["ctx"].caller if "ctx" in box else None, now, request, exc)
+            caller = box["ctx"].caller if "ctx" in box else None
+            if caller is None:
+                self._refused(name, credential, transport, request, exc)
+            else:
+                self._failed(name, caller, now, request, exc)
             raise
         ctx = box["ctx"]
         trail.send(self.syslog, syslog)
         if not op.writes and not op.audited:
             self._optional(events, policies)
-        if ctx.caller.failed_auth:
+        if ctx.caller.failed_auth or ctx.caller.state is ClientState.LOCKED:
+            # a right credential: the count of wrong ones goes (a lockout run out ends)
             with self.db.transaction(write=True) as conn:
                 Repository(conn).reset_auth_failures(ctx.caller.endpoint_id)
         return result
@@ -274,14 +276,11 @@ class KmsService:
             return Repository(conn).updates.acknowledge(page.caller_id, page.high, page.pep_id,
                                                         types=types)
 
-    def _failed(self, name: str, caller: Endpoint | None, now: datetime, request: Any,
+    def _failed(self, name: str, caller: Endpoint, now: datetime, request: Any,
                 exc: KmsError) -> None:
         """A refused or failed request of a known caller is a mandatory audit record, in
         its own transaction (the request's own changes were rolled back)."""
         event = trail.failure_event(name, caller, now, request, exc)
-        if caller is None:
-            emit(event)
-            return
         with self.db.transaction(write=True) as conn:
             repo = Repository(conn)
             if isinstance(exc, AuditQuotaExceeded) and \
@@ -355,18 +354,35 @@ class KmsService:
         trail.send(self.syslog, syslog)
         raise ReplayedMessage("this signed message was already received (replay)")
 
-    def _auth_failed(self, name: str, credential: Credential | None, now: datetime,
-                     exc: InvalidCredentials) -> None:
-        with self.db.transaction(write=True) as conn:
-            repo = Repository(conn)
-            ep = repo.find_client(credential.username) if credential and credential.username \
-                else None
-            if ep is not None:
-                repo.record_auth_failure(ep.endpoint_id,
-                                         self.settings.lock_after_failed_authentications)
-                subscription_end.review(repo, ep.endpoint_id, now)  # locked: they end
-            emit(AuditEvent(now, name, "AuthenticationFailed", "Denied",
-                            ep.endpoint_id if ep else None,
-                            credential.username if credential else None,
-                            message=exc.reason), repo)
+    def _refused(self, name: str, credential: Credential | None, transport: Transport,
+                 request: Any, exc: KmsError) -> None:
+        """A request refused before its caller was authenticated: a refused password is
+        counted against its user name and source (backoff) and, a wrong one, against the
+        client (lockout); the refusal is audited in aggregate (service.refusals). Its own
+        transaction, durable when a password was checked (as rare as the scrypt that
+        checked it) or when it opens an interval's record; else a short write that is
+        synced by the next durable commit."""
+        refusal = refusals.Refusal.of(name, transport, exc,
+                                      credential.username if credential else None, request)
+        durable = isinstance(exc, PasswordRefused) and exc.counted
+        try:
+            syslog = self._count_refusal(name, refusal, exc, transport, durable)
+        except refusals.FirstOfInterval:
+            syslog = self._count_refusal(name, refusal, exc, transport, True)
+        trail.send(self.syslog, syslog)
 
+    def _count_refusal(self, name: str, refusal: refusals.Refusal, exc: KmsError,
+                       transport: Transport, durable: bool) -> list[AuditEvent]:
+        with self.db.transaction(write=True, durable=durable) as conn:
+            # the time it is counted at, under the store's write lock: an interval a
+            # background pass has closed (and recorded) takes no more refusals
+            now = self.clock()
+            repo = Repository(conn)
+            events = authentication.count_failure(repo, exc, transport, self.settings, now,
+                                                  name) \
+                if isinstance(exc, PasswordRefused) else []
+            events += refusals.record(repo, refusal, now,
+                                      self.settings.failure_audit_interval_seconds, durable)
+            if not events:
+                return []
+            return trail.record(events, repo, True, trail.enforcing_policies(repo))

@@ -124,7 +124,7 @@ def _audit_result(el: etree._Element, r: am.AuditQueryResult,
                           ("Result", "result"), ("ActorId", "actor_id"),
                           ("ActorName", "actor_name"), ("KeyId", "key_id"),
                           ("PepId", "pep_id"), ("ReportedTime", "reported_at"),
-                          ("Message", "message")):
+                          ("Message", "message"), ("Count", "count")):
             _add(out, name, rec.get(key), fmt)
 
 

@@ -165,7 +165,7 @@ class AdminQueries(ObjectQueries):
         self.conn.execute(update(t.endpoints).where(t.endpoints.c.id == ep.endpoint_id).values(
             state=ep.state.value, description=ep.description, is_admin=ep.is_admin,
             endpoint_type_id=ep.endpoint_type_id, failed_auth=ep.failed_auth,
-            credential_type=ep.credential_type.value,
+            locked_at=ep.locked_at, credential_type=ep.credential_type.value,
             authentication_policy=ep.authentication_policy,
             version=ep.version, edit_datetime=now, change_seq=seq))
         self.set_km_server(ep.endpoint_id, ep.is_km_server)

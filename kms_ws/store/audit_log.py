@@ -26,6 +26,18 @@ from .bounds import fit
 # What a record's MAC covers, in this order (besides its place and the previous MAC).
 CONTENT = ("at", "actor_id", "actor_name", "operation", "event", "result", "key_id",
            "pep_id", "reported_at", "message")
+# Covered too where set, after CONTENT as one {name: value} object: fields later than the
+# chain, so a record without them has the MAC it had before they existed. count (schema
+# 15): the events an aggregated record stands for (service.refusals).
+OPTIONAL_CONTENT = ("count",)
+
+
+def covered(values: Sequence[Any]) -> list[Any]:
+    """What a record's MAC covers, from its CONTENT values followed by its
+    OPTIONAL_CONTENT values."""
+    base, extra = list(values[:len(CONTENT)]), values[len(CONTENT):]
+    optional = {name: v for name, v in zip(OPTIONAL_CONTENT, extra) if v is not None}
+    return base + [optional] if optional else base
 
 
 class ChainHead(NamedTuple):
@@ -144,9 +156,10 @@ class AuditLog:
         return ChainHead(*row) if row else None
 
     def audit_chain_rows(self, batch: int = 2000) -> Iterator[Any]:
-        """Chained records in chain order: (id, chain_seq, mac, *CONTENT), streamed."""
+        """Chained records in chain order: (id, chain_seq, mac, *CONTENT,
+        *OPTIONAL_CONTENT), streamed."""
         a = t.audit.c
-        q = select(a.id, a.chain_seq, a.mac, *(a[c] for c in CONTENT)).where(
+        q = select(a.id, a.chain_seq, a.mac, *(a[c] for c in CONTENT + OPTIONAL_CONTENT)).where(
             a.chain_seq.is_not(None)).order_by(a.chain_seq).execution_options(yield_per=batch)
         yield from self.conn.execute(q)
 

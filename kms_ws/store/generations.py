@@ -14,6 +14,10 @@ on its next request.
   (schema 13), so no writer can forget it. Endpoints are cached only in read-only units
   of work on SQLite: a write transaction changing an endpoint must read it back as it
   now is, and other stores have no such triggers.
+- strikes_generation: the backoff counts of failed authentications (auth_strikes,
+  schema 15), read before every password check; replaced by the repository's own writes
+  to them (FailureQueries), so while nothing fails they are served from memory. Cached
+  like endpoints: in read-only units of work on SQLite.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from . import tables as t
 
 OBJECTS = "objects_generation"
 ENDPOINTS = "endpoints_generation"
+STRIKES = "strikes_generation"
 # The tables whose every change replaces the endpoints generation (triggers, schema 13).
 ENDPOINT_TABLES = ("endpoints", "realm_grants", "endpoint_capabilities",
                    "endpoint_attributes", "km_servers", "endpoint_credentials",
@@ -64,6 +69,7 @@ class GenerationCache:
 
 
 ENDPOINT_CACHE = GenerationCache()
+STRIKES_CACHE = GenerationCache()
 
 
 def endpoint_cached(copy: Callable[[Any], Any] | None = None) -> Callable[[F], F]:
@@ -99,6 +105,7 @@ class Generations:
         if self._generations is None:
             found = {name: value for name, value in self._run("generations", {})}
             found.setdefault(OBJECTS, "0")  # no object written yet
+            found.setdefault(STRIKES, "0")  # no failure counted yet
             self._generations = found
         return self._generations
 
@@ -108,17 +115,26 @@ class Generations:
 
     def _endpoints_generation(self) -> str | None:
         """The endpoints generation, or None where endpoints are not cached."""
+        # no generation (a store without the triggers): nothing is cached
+        return self._read_generations().get(ENDPOINTS) if self._caching() else None
+
+    def _strikes_generation(self) -> str | None:
+        """The backoff counts' generation, or None where they are not cached."""
+        return self._read_generations()[STRIKES] if self._caching() else None
+
+    def _caching(self) -> bool:
+        """Endpoints and backoff counts are cached in read-only units of work on SQLite."""
         if self._endpoint_caching is None:
             self._endpoint_caching = self.conn.dialect.name == "sqlite" and bool(
                 self.conn.get_execution_options().get("kms_read_only"))
-        # no generation (a store without the triggers): nothing is cached
-        return self._read_generations().get(ENDPOINTS) if self._endpoint_caching else None
+        return self._endpoint_caching
 
-    def _bump_generation(self) -> None:
-        """Replace the objects generation (in this transaction)."""
+    def _bump_generation(self, name: str = OBJECTS) -> None:
+        """Replace the objects generation (or another one the repository's own writes
+        keep) in this transaction."""
         token = uuid.uuid4().hex
         m = t.meta.c
-        if not self.conn.execute(update(t.meta).where(m.name == OBJECTS)
+        if not self.conn.execute(update(t.meta).where(m.name == name)
                                  .values(value=token)).rowcount:
-            self.conn.execute(t.meta.insert().values(name=OBJECTS, value=token))
-        self._read_generations()[OBJECTS] = token
+            self.conn.execute(t.meta.insert().values(name=name, value=token))
+        self._read_generations()[name] = token

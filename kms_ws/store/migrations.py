@@ -196,6 +196,20 @@ def _v14(conn: Connection) -> None:
         started_at=datetime.now(UTC).replace(tzinfo=None), seq=0))
 
 
+def _v15(conn: Connection) -> None:
+    """Failed authentications (issue 12): backoff counts per user name and source, the
+    time a client was locked (its lockout runs out), refusal tallies and the count of an
+    aggregated audit record. Clients locked before have no time: their lockout runs from
+    this upgrade."""
+    _add_columns(conn, "endpoints", {"locked_at": "TIMESTAMP"})
+    _add_columns(conn, "audit", {"count": "INTEGER"})
+    t.metadata.create_all(conn, tables=[t.auth_strikes, t.refusal_tallies])
+    now = datetime.now(UTC).replace(tzinfo=None)
+    conn.execute(t.endpoints.update().where(and_(t.endpoints.c.state == "Locked",
+                                                 t.endpoints.c.locked_at.is_(None)))
+                 .values(locked_at=now))
+
+
 def generation_triggers(conn: Connection) -> None:
     """The endpoints generation's triggers, made where missing (SQLite). Run after every
     upgrade too: a later migration that rebuilds one of the tables drops its triggers,
@@ -221,7 +235,7 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                                  _v12, _v13, _v14)
+                                  _v12, _v13, _v14, _v15)
 LATEST = len(MIGRATIONS)
 
 

@@ -17,6 +17,7 @@ from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .admin_queries import AdminQueries
 from .audit_log import AuditLog
+from .failures import FailureQueries
 from .generations import endpoint_cached
 from .removals import RemovalQueries
 from .statements import prepared
@@ -30,7 +31,7 @@ def _own_endpoint(ep: Endpoint) -> Endpoint:
     return own
 
 
-class Repository(AdminQueries, RemovalQueries, AuditLog):
+class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.updates = UpdatesRepository(conn)
@@ -87,17 +88,20 @@ class Repository(AdminQueries, RemovalQueries, AuditLog):
                                                               t.endpoints.c.name)).all()
         return [self._endpoint(r) for r in rows]
 
-    def record_auth_failure(self, endpoint_id: str, lock_after: int) -> int:
-        self.conn.execute(update(t.endpoints).where(t.endpoints.c.id == endpoint_id)
-                          .values(failed_auth=t.endpoints.c.failed_auth + 1))
-        count = self.conn.execute(select(t.endpoints.c.failed_auth)
-                                  .where(t.endpoints.c.id == endpoint_id)).scalar_one()
-        if lock_after and count >= lock_after:
-            self.conn.execute(update(t.endpoints).where(and_(
-                t.endpoints.c.id == endpoint_id,
-                t.endpoints.c.state == ClientState.ACTIVE.value))
-                .values(state=ClientState.LOCKED.value))
-        return int(count)
+    def record_auth_failure(self, endpoint_id: str, lock_after: int, now: datetime) -> bool:
+        """One more wrong password; True when it locks the client (lock_after 0: never).
+        Only a client that may authenticate has its password checked: Active, or Locked
+        with its lockout run out (domain.backoff)."""
+        e = t.endpoints.c
+        self.conn.execute(update(t.endpoints).where(e.id == endpoint_id)
+                          .values(failed_auth=e.failed_auth + 1))
+        count = self.conn.execute(select(e.failed_auth).where(e.id == endpoint_id)).scalar_one()
+        if not lock_after or count < lock_after:
+            return False
+        return bool(self.conn.execute(update(t.endpoints).where(and_(
+            e.id == endpoint_id, e.state.in_((ClientState.ACTIVE.value,
+                                              ClientState.LOCKED.value))))
+            .values(state=ClientState.LOCKED.value, locked_at=now)).rowcount)
 
     def set_grants(self, endpoint_id: str, grants: dict[str, frozenset[Right]]) -> None:
         self._insert_many(t.realm_grants, [
@@ -105,8 +109,20 @@ class Repository(AdminQueries, RemovalQueries, AuditLog):
             for realm, rights in grants.items()])
 
     def reset_auth_failures(self, endpoint_id: str) -> None:
+        """A right credential: the count of wrong ones goes, and a lockout that has run
+        out (the only one a client authenticates through) ends."""
+        e = t.endpoints.c
         self.conn.execute(update(t.endpoints).where(and_(
-            t.endpoints.c.id == endpoint_id, t.endpoints.c.failed_auth != 0)).values(failed_auth=0))
+            e.id == endpoint_id, e.failed_auth != 0)).values(failed_auth=0))
+        self.unlock(endpoint_id)
+
+    def unlock(self, endpoint_id: str) -> bool:
+        """A Locked client becomes Active, its count of wrong passwords cleared; False
+        when it was not Locked."""
+        e = t.endpoints.c
+        return bool(self.conn.execute(update(t.endpoints).where(and_(
+            e.id == endpoint_id, e.state == ClientState.LOCKED.value))
+            .values(state=ClientState.ACTIVE.value, failed_auth=0, locked_at=None)).rowcount)
 
     def _endpoint(self, row) -> Endpoint:  # type: ignore[no-untyped-def]
         grants, caps, attrs, km_server = {}, [], [], False
@@ -126,7 +142,7 @@ class Repository(AdminQueries, RemovalQueries, AuditLog):
             attributes=tuple(sorted(attrs, key=lambda a: a.name)), description=row.description,
             endpoint_type_id=row.endpoint_type_id, owner_id=row.owner_id,
             is_admin=bool(row.is_admin), is_km_server=km_server, failed_auth=row.failed_auth,
-            password_hash=row.password_hash, authentication_policy=row.authentication_policy)
+            locked_at=row.locked_at, password_hash=row.password_hash, authentication_policy=row.authentication_policy)
 
     def find_endpoints(self, name: str) -> list[Endpoint]:
         """Clients and PEPs of that name (a name is unique per kind)."""

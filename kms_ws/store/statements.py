@@ -13,7 +13,7 @@ from sqlalchemy.engine import Dialect
 
 from ..domain.model import EndpointKind
 from . import tables as t
-from .generations import ENDPOINTS, OBJECTS
+from .generations import ENDPOINTS, OBJECTS, STRIKES
 from .prepared import Prepared
 from .updates import KEY_COLUMNS
 
@@ -31,7 +31,8 @@ def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
         return _insert_once(t.key_use, dialect)
     if name == "generations":
         m = t.meta.c
-        return select(m.name, m.value).where(or_(m.name == OBJECTS, m.name == ENDPOINTS))
+        return select(m.name, m.value).where(or_(m.name == OBJECTS, m.name == ENDPOINTS,
+                                                 m.name == STRIKES))
     if name in ("credential_of_endpoint", "credential_by_cert"):
         c = t.endpoint_credentials.c
         return select(c.endpoint_id, c.credential_type, c.certificate, c.cert_sha256,
@@ -61,6 +62,10 @@ def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
                                                      tag=bindparam("new_tag"))
         # PostgreSQL: the record and the chain's new head in one statement (one round trip)
         return head if name == "update_audit_head" else t.audit.insert().add_cte(head.cte())
+    if name == "auth_strikes":
+        s = t.auth_strikes.c
+        return select(s.key, s.failures, s.last_at, s.barred_until).where(
+            or_(s.key == bindparam("name"), s.key == bindparam("source")))
     if name == "meta":
         return select(t.meta.c.value).where(t.meta.c.name == bindparam("name"))
     if name == "key_by_id":

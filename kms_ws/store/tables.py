@@ -49,6 +49,9 @@ endpoints = Table(
     Column("change_seq", Integer, nullable=False),
     # schema 8: a PEP's §4.6 AUTHENTICATION_POLICY (None / AsymmetricKey / SymmetricKey)
     Column("authentication_policy", String(32)),
+    # schema 15: when failed authentications locked the client (the lockout runs from
+    # here; domain.backoff)
+    Column("locked_at", DateTime),
     UniqueConstraint("kind", "name", name="uq_endpoint_kind_name"),
 )
 
@@ -188,6 +191,9 @@ audit = Table(
     # MAC and the content; kms_ws/audit/chain.py). Records are never changed once written.
     Column("chain_seq", Integer),
     Column("mac", String(64)),
+    # schema 15: how many events the record stands for (aggregated refusals of
+    # unauthenticated requests, service.refusals); None: one
+    Column("count", Integer),
     Index("ix_audit_key", "key_id", "at"),
     Index("ix_audit_actor", "actor_id", "at"),
     Index("ix_audit_at", "at"),
@@ -414,6 +420,37 @@ extensions = Table(
     Column("name", String(256), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+
+# ---- schema 15: failed authentications (issue 12) --------------------------------------
+
+# The failures counted against one user name or one source address (domain.backoff),
+# shared by every worker and node. key: SHA-256 (hex) of "name\0<user name>" or
+# "source\0<address>", so user names of any length and unknown ones take one short row.
+auth_strikes = Table(
+    "auth_strikes", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_at", DateTime, nullable=False),
+    Column("barred_until", DateTime),
+    Index("ix_auth_strikes_last_at", "last_at"),
+)
+
+# Refusals of unauthenticated requests being counted (service.refusals): one row per
+# source, reason and interval; its first refusal was recorded in the audit table at once,
+# the rest is recorded when the interval closes and the row goes.
+refusal_tallies = Table(
+    "refusal_tallies", metadata,
+    Column("source", String(64), primary_key=True),
+    Column("reason", String(64), primary_key=True),
+    Column("started_at", DateTime, primary_key=True),
+    Column("operation", String(64), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("last_at", DateTime, nullable=False),
+    Column("detail", Text, nullable=False),  # JSON: names tried (a bounded sample), why
+    Index("ix_refusal_tallies_started", "started_at"),
+)
+
 
 # Every String(n) column refuses longer values before they reach the database (bounds.py).
 bound_strings(metadata)

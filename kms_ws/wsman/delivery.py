@@ -5,26 +5,29 @@ with backoff until the subscriber acknowledges (or gives up: DeliveryFailure).
 
 The loop runs in one small process per server (`kms-ws deliver`, started and stopped by
 `kms-ws serve`): pending notifications are rows in the store, so it can restart (or run
-on another node) at any time without losing one."""
+on another node) at any time without losing one. Once a second it also closes the
+intervals of refused unauthenticated requests (service.refusals.tidy; their records are
+chained, so it opens the master key for the audit chain's key)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
 from lxml import etree
 
-from ..audit.chain import HeadToSyslog
+from ..audit.chain import AuditChain, HeadToSyslog
 from ..audit.syslog import SyslogSink
 from ..config import Config
 from ..domain.errors import EndpointUnreachable, KmsError, NotifyToRefused
 from ..security import certificates, wssecurity
 from ..security import xml as secure_xml
 from ..security.xml import child_text, text_of
-from ..service import notify_to, subscription_end, subscriptions
+from ..service import notify_to, refusals, subscription_end, subscriptions
 from ..service.dispatch import utcnow
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..store.engine import Database
@@ -227,14 +230,15 @@ def _give_up(db: Database, sub: Subscription, reason: str, status: str) -> int:
 def run(config: Config, stop: threading.Event | None = None) -> None:
     """The delivery loop. Exits when `stop` is set or the parent process goes away."""
     stop = stop or threading.Event()
-    from ..app import message_validator  # the composition root builds the validator
+    from ..app import message_validator, open_keyring  # the composition root builds them
     parent = os.getppid()
     db = Database(config.db_url)
     caller = ClientServiceCaller(config, message_validator(),
                                  certificates.load_server_key(config.data_dir))
     # the one periodic process per server also sends the audit chain's head to syslog
-    heads = HeadToSyslog(db, SyslogSink(config.audit_syslog), config.audit_head_seconds) \
-        if config.audit_syslog else None
+    syslog = SyslogSink(config.audit_syslog) if config.audit_syslog else None
+    heads = HeadToSyslog(db, syslog, config.audit_head_seconds) if syslog else None
+    next_tidy = 0.0
     try:
         while not stop.is_set() and os.getppid() == parent:
             try:
@@ -246,8 +250,18 @@ def run(config: Config, stop: threading.Event | None = None) -> None:
                     heads.tick()
             except Exception:  # noqa: BLE001 - the next interval tries again
                 log.exception("sending the audit chain's head to syslog failed")
+            if time.monotonic() >= next_tidy:
+                next_tidy = time.monotonic() + 1.0
+                try:
+                    if db.audit is None:  # its records are chained: the chain's key is
+                        db.audit = AuditChain(open_keyring(config, db))  # sealed
+                    refusals.tidy(db, config.security, utcnow(), syslog)
+                except Exception:  # noqa: BLE001 - the tallies stay; the next pass retries
+                    log.exception("closing refusal tallies failed")
             stop.wait(config.notify_poll_seconds)
     finally:
+        if syslog is not None:
+            syslog.close()
         db.dispose()
 
 

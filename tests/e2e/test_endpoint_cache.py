@@ -147,22 +147,28 @@ def _basic(name: str, password: str) -> dict[str, str]:
 
 
 def test_a_locked_out_client_is_refused_by_every_worker(
-        server: ServerProcess, admin: KmsClient, validator: ValidatingPlugin) -> None:
-    name, password = f"lock-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    client_id = admin.register_endpoint("Client", name, password=password)
-    with KmsClient(server.url, name, password, plugins=[validator]) as c:
-        key_id = c.create_key().key_id
-    get = lambda: envelope(get_key(key_id), op="GetKey")  # noqa: E731
-    with worker_connections(server, identify()) as conns:
-        assert _on_every_worker(conns, get, _basic(name, password)) == {"delivered"}
-        for _ in range(10):  # the server locks a client after 10 failures by default
-            r = requests.post(server.url, data=get(), timeout=30, auth=(name, "wrong-pw-1"),
-                              headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
-            assert r.status_code in (400, 401, 403)
-        assert admin.admin_get("Client", client_id)["State"] == "Locked"
-        # the right password, remembered by each worker, no longer opens it
-        assert _on_every_worker(conns, get, _basic(name, password)) == \
-            {"E_INVALID_CREDENTIALS"}
+        tmp_path: Path, validator: ValidatingPlugin) -> None:
+    # locked at the third wrong password, and no backoff: the lock alone refuses
+    with running_server(tmp_path / "data", security={
+            "lock_after_failed_authentications": 3,
+            "backoff_after_failed_authentications": 0}) as server, \
+            KmsClient(server.url, *ADMIN, plugins=[validator]) as admin:
+        name, password = f"lock-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+        client_id = admin.register_endpoint("Client", name, password=password)
+        with KmsClient(server.url, name, password, plugins=[validator]) as c:
+            key_id = c.create_key().key_id
+        get = lambda: envelope(get_key(key_id), op="GetKey")  # noqa: E731
+        with worker_connections(server, identify()) as conns:
+            assert _on_every_worker(conns, get, _basic(name, password)) == {"delivered"}
+            for _ in range(3):
+                r = requests.post(server.url, data=get(), timeout=30,
+                                  auth=(name, "wrong-pw-1"),
+                                  headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
+                assert r.status_code in (400, 401, 403)
+            assert admin.admin_get("Client", client_id)["State"] == "Locked"
+            # the right password, remembered by each worker, no longer opens it
+            assert _on_every_worker(conns, get, _basic(name, password)) == \
+                {"E_INVALID_CREDENTIALS"}
 
 
 def test_a_change_through_one_node_reaches_another(tmp_path: Path,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from kms_ws.client import KmsClient, KmsFault
 
-from ..support.server import ServerProcess
+from ..support.server import ADMIN, ServerProcess, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -294,25 +295,29 @@ def test_pep_receives_keys_only_through_its_clients(admin: KmsClient, client_fac
     assert len(shown["ClientAssociations"]["Id"]) == 2
 
 
-def test_locked_client_is_unlocked_and_disabled_by_an_admin(
-        admin: KmsClient, server: ServerProcess, principal) -> None:  # type: ignore[no-untyped-def]
-    c, cid = principal({"realm://localhost/default": ()})
-    from kms_ws.client import KmsClient as K
-    name = admin.admin_get("Client", cid)["Name"]
-    with K(server.url, name, "wrong-password") as bad:
-        for _ in range(10):  # the server locks after 10 failures by default
+def test_locked_client_is_unlocked_and_disabled_by_an_admin(tmp_path: Path) -> None:
+    """Locked at its third wrong password (this server's lock_after_failed_authentications);
+    an administrator's edit to Active unlocks it at once (its name's backoff too)."""
+    with running_server(tmp_path / "data",
+                        security={"lock_after_failed_authentications": 3}) as server, \
+            KmsClient(server.url, *ADMIN) as admin:
+        name, password = _name(), f"pw-{uuid.uuid4().hex}"
+        cid = admin.register_endpoint("Client", name, password=password)
+        with KmsClient(server.url, name, "wrong-password") as bad:
+            for _ in range(3):
+                with pytest.raises(KmsFault):
+                    bad.get_random_bytes(1)
+        assert admin.admin_get("Client", cid)["State"] == "Locked"
+        with KmsClient(server.url, name, password) as c:
             with pytest.raises(KmsFault):
-                bad.get_random_bytes(1)
-    assert admin.admin_get("Client", cid)["State"] == "Locked"
-    with pytest.raises(KmsFault):
-        c.get_random_bytes(1)
-    doc = admin.admin_get("Client", cid)
-    assert admin.admin_edit("Client", {**doc, "State": "Active"})["State"] == "Active"
-    assert len(c.get_random_bytes(4)) == 4
-    doc = admin.admin_get("Client", cid)
-    admin.admin_edit("Client", {**doc, "State": "Disabled"})
-    with pytest.raises(KmsFault):
-        c.get_random_bytes(1)
+                c.get_random_bytes(1)
+            doc = admin.admin_get("Client", cid)
+            assert admin.admin_edit("Client", {**doc, "State": "Active"})["State"] == "Active"
+            assert len(c.get_random_bytes(4)) == 4
+            doc = admin.admin_get("Client", cid)
+            admin.admin_edit("Client", {**doc, "State": "Disabled"})
+            with pytest.raises(KmsFault):
+                c.get_random_bytes(1)
 
 
 def test_a_client_with_an_open_session_is_shown_authenticated(

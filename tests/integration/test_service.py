@@ -57,25 +57,34 @@ def test_session_expires(env) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_failed_authentications_lock_the_client(env) -> None:  # type: ignore[no-untyped-def]
-    svc, db, _ = env
+    svc, db, clock = env
     for _ in range(3):
         with pytest.raises(InvalidCredentials):
             svc.run("GetRandomBytes", basic("wrong-password"), m.GetRandomBytesRequest(1), "r")
-    with pytest.raises(InvalidCredentials, match="locked"):
+    clock.now += timedelta(seconds=10)  # past the backoff the third failure started
+    with pytest.raises(InvalidCredentials) as locked:  # told nothing it could tell apart
         svc.run("GetRandomBytes", basic(), m.GetRandomBytesRequest(1), "r")
+    assert locked.value.reason == "unknown user name or wrong password"
     with db.transaction() as conn:
-        rows = conn.execute(select(t.audit.c.event, t.audit.c.result)).all()
-    assert rows.count(("AuthenticationFailed", "Denied")) == 4
+        state = conn.execute(select(t.endpoints.c.state)).scalar_one()
+        rows = conn.execute(select(t.audit.c.event, t.audit.c.result, t.audit.c.count)).all()
+    assert state == "Locked"
+    # the lockout, and the refusals: the first at once, the rest counted in its tally
+    assert ("ClientLocked", "Denied", None) in rows
+    assert rows.count(("AuthenticationFailed", "Denied", 1)) == 1
 
 
 def test_a_success_resets_the_failure_count(env) -> None:  # type: ignore[no-untyped-def]
-    svc, db, _ = env
+    svc, db, clock = env
     for _ in range(2):
         with pytest.raises(InvalidCredentials):
             svc.run("GetRandomBytes", basic("wrong-password"), m.GetRandomBytesRequest(1), "r")
     svc.run("GetRandomBytes", basic(), m.GetRandomBytesRequest(1), "r")
     with pytest.raises(InvalidCredentials):
         svc.run("GetRandomBytes", basic("wrong-password"), m.GetRandomBytesRequest(1), "r")
+    # a third wrong password, but not three in a row: not locked (the backoff of the
+    # user name, which a success does not reset, is waited out)
+    clock.now += timedelta(seconds=2)
     assert svc.run("GetRandomBytes", basic(), m.GetRandomBytesRequest(1), "r").data
 
 

@@ -98,10 +98,16 @@ def test_realm_requiring_signatures(tls_server: ServerProcess, pki: CA, tmp_path
         admin.register_endpoint("Client", other, password="a-long-password",
                                 realms=["realm://test/open"])
         signer = register_signer(admin, realms=(SIGNED_REALM,))
-    with KmsClient(tls_server.url, pw_name, "a-long-password", verify=str(pki.pem)) as c:
-        with pytest.raises(KmsFault) as exc:
-            c.get_random_bytes(8)
-        assert exc.value.subcode == "wsman:AccessDenied" and "must sign" in exc.value.reason
+    # its right password is refused as a wrong one would be: the answer confirms no
+    # password of a client that must sign (issue 12.5: no oracle)
+    refused = []
+    for password in ("a-long-password", "not-its-password"):
+        with KmsClient(tls_server.url, pw_name, password, verify=str(pki.pem)) as c:
+            with pytest.raises(KmsFault) as exc:
+                c.get_random_bytes(8)
+            refused.append((exc.value.subcode, exc.value.error_code, exc.value.reason))
+    assert refused[0] == refused[1] == ("wsman:AccessDenied", "E_INVALID_CREDENTIALS",
+                                        "unknown user name or wrong password")
     with KmsClient(tls_server.url, other, "a-long-password", verify=str(pki.pem)) as c:
         assert len(c.get_random_bytes(8)) == 8
     with KmsClient(tls_server.url, signing_key=signer.key, verify=str(pki.pem)) as c:

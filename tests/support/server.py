@@ -55,16 +55,19 @@ class ServerProcess:
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}/wsman"
         self.proc: subprocess.Popen[bytes] | None = None
-        # Tests talk HTTP Basic over loopback: the explicit local-use opt-in. Settings a
-        # test wrote to kms-ws.json itself are kept.
+        # Tests talk HTTP Basic over loopback: the explicit local-use opt-in. Every test
+        # calls from 127.0.0.1: one test's wrong passwords would bar the next test's right
+        # ones, so the per-source backoff is off (tests/security/test_authentication_limits
+        # proves it, in process). Settings a test wrote to kms-ws.json itself are kept.
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / "kms-ws.json"
         doc = json.loads(path.read_text()) if path.exists() else {}
         doc.update(config or {})
         if "database_url" not in doc and whole_suite_on_postgres():
             doc["database_url"] = shared_cluster().create_database()
-        doc["security"] = {"allow_basic_over_http": True, **doc.get("security", {}),
-                           **(security or {})}
+        doc["security"] = {"allow_basic_over_http": True,
+                           "source_backoff_after_failed_authentications": 0,
+                           **doc.get("security", {}), **(security or {})}
         path.write_text(json.dumps(doc))
 
     def bootstrap(self) -> None:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import uuid
 
 from ...crypto.passwords import hash_password
+from ...domain import backoff
 from ...domain.errors import (AlreadyExists, InUse, InvalidParameter, NotFound,
                               PermissionDenied)
 from ...domain.model import (PEP_AUTH_NONE, ClientState, CredentialType, Endpoint,
                              EndpointKind, NameValue)
 from ...domain.realms import (ALL_RIGHTS, Right, format_rights, missing_rights,
                               new_object_realms, parse_rights, realms_with)
-from .. import credentials, subscription_end
+from .. import authentication, credentials, subscription_end
 from ..context import RequestContext
 from .base import (Kind, check_version, is_guid, need, need_everywhere, realm_doc, realm_list,
                    require_realm)
@@ -216,9 +217,13 @@ class ClientKind(EndpointKindBase):
         if doc.get("Name", ep.name) != ep.name:
             raise InvalidParameter("a client's Name is its user name and does not change")
         self._edit_common(ctx, ep, doc)
-        ep.state = client_state(ep.state, doc.get("State", ep.state.value))
+        was = ep.state
+        now_in = backoff.effective_state(ep, ctx.now, ctx.settings.lockout_seconds)
+        ep.state = client_state(now_in, doc.get("State", now_in.value))
         if ep.state is ClientState.ACTIVE:
-            ep.failed_auth = 0
+            ep.failed_auth, ep.locked_at = 0, None
+            if was is ClientState.LOCKED:  # unlocked: its name's backoff starts afresh
+                authentication.clear_name_strikes(ctx.repo, ep.name)
         ep.capabilities = tuple(sorted(set(capability_names(doc))))
         ep.attributes = pairs(doc, "Attributes")
         ep.is_admin = doc.get("Administrator", "false") in ("true", "1")
@@ -257,10 +262,12 @@ def _has_credential(ctx: RequestContext, ep: Endpoint) -> bool:
 
 def shown_state(ctx: RequestContext, ep: Endpoint) -> ClientState:
     """§4.7.2 Authenticated: an Active client holding an open session (Login, until Logout,
-    expiry or revocation). Derived when shown, never stored."""
-    if ep.state is ClientState.ACTIVE and ctx.repo.has_open_session(ep.endpoint_id, ctx.now):
+    expiry or revocation). Derived when shown, never stored. A lockout that has run out
+    shows as Active."""
+    state = backoff.effective_state(ep, ctx.now, ctx.settings.lockout_seconds)
+    if state is ClientState.ACTIVE and ctx.repo.has_open_session(ep.endpoint_id, ctx.now):
         return ClientState.AUTHENTICATED
-    return ep.state
+    return state
 
 
 def client_state(current: ClientState, wanted: str) -> ClientState:
