@@ -51,16 +51,16 @@ def after_failure(prev: Strikes | None, now: datetime, start_after: int,
     return Strikes(failures, now, barred)
 
 
-def forgotten(strikes: Strikes, now: datetime, memory_seconds: int) -> bool:
-    """Nothing left to remember: no bar running and the last failure long past."""
-    return not strikes.bars(now) and \
-        (now - strikes.last_at).total_seconds() > memory_seconds
+def locked_before(now: datetime, lockout_seconds: int) -> datetime | None:
+    """Lockouts that began before this have run out (None: lockouts do not run out)."""
+    return now - timedelta(seconds=lockout_seconds) if lockout_seconds > 0 else None
 
 
 def lock_over(ep: Endpoint, now: datetime, lockout_seconds: int) -> bool:
     """A Locked client whose lockout has run out (it authenticates again)."""
-    return ep.state is ClientState.LOCKED and lockout_seconds > 0 and \
-        ep.locked_at is not None and now >= ep.locked_at + timedelta(seconds=lockout_seconds)
+    before = locked_before(now, lockout_seconds)
+    return ep.state is ClientState.LOCKED and before is not None and \
+        ep.locked_at is not None and ep.locked_at < before
 
 
 def effective_state(ep: Endpoint, now: datetime, lockout_seconds: int) -> ClientState:

@@ -113,9 +113,9 @@ def _password_endpoint(ctx: RequestContext, username: str, password: str,
     if ep is None or ep.password_hash is None:
         verify_decoy(password)
         raise PasswordRefused("unknown user", username)
-    state = backoff.effective_state(ep, ctx.now, ctx.settings.lockout_seconds)
     if not backoff.may_authenticate(ep, ctx.now, ctx.settings.lockout_seconds):
         verify_decoy(password)  # a locked client checks nothing
+        state = backoff.effective_state(ep, ctx.now, ctx.settings.lockout_seconds)
         raise PasswordRefused(f"client {state.value.lower()}", username, ep.endpoint_id)
     if ctx.settings.signature_required(ep.realms):
         verify_decoy(password)  # nor does one that must sign: no password is accepted

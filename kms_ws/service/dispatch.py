@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from ..audit.chain import AuditChain
 from ..audit.events import AuditEvent
 from ..crypto.master_key import Keyring
+from ..domain import backoff
 from ..domain.errors import (ActionNotSupported, AuditQuotaExceeded, KmsError, PasswordRefused,
                              ReplayedMessage, StorageFull, UnknownSigner)
 from ..domain.model import ClientState, Endpoint
@@ -194,7 +195,9 @@ class KmsService:
         if ctx.caller.failed_auth or ctx.caller.state is ClientState.LOCKED:
             # a right credential: the count of wrong ones goes (a lockout run out ends)
             with self.db.transaction(write=True) as conn:
-                Repository(conn).reset_auth_failures(ctx.caller.endpoint_id)
+                Repository(conn).reset_auth_failures(
+                    ctx.caller.endpoint_id,
+                    backoff.locked_before(now, self.settings.lockout_seconds))
         return result
 
     def _attempt(self, op: Operation, name: str, credential: Credential | None, request: Any,

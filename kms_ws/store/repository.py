@@ -108,13 +108,19 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
             {"endpoint_id": endpoint_id, "realm": realm, "rights": format_rights(rights)}
             for realm, rights in grants.items()])
 
-    def reset_auth_failures(self, endpoint_id: str) -> None:
-        """A right credential: the count of wrong ones goes, and a lockout that has run
-        out (the only one a client authenticates through) ends."""
+    def reset_auth_failures(self, endpoint_id: str, locked_before: datetime | None) -> None:
+        """A right credential: the count of wrong ones goes, and a lockout that began
+        before `locked_before` (one that has run out; None: lockouts do not run out) ends.
+        A lockout that began meanwhile, on another worker, stays."""
         e = t.endpoints.c
         self.conn.execute(update(t.endpoints).where(and_(
-            e.id == endpoint_id, e.failed_auth != 0)).values(failed_auth=0))
-        self.unlock(endpoint_id)
+            e.id == endpoint_id, e.state != ClientState.LOCKED.value, e.failed_auth != 0))
+            .values(failed_auth=0))
+        if locked_before is not None:
+            self.conn.execute(update(t.endpoints).where(and_(
+                e.id == endpoint_id, e.state == ClientState.LOCKED.value,
+                e.locked_at < locked_before))
+                .values(state=ClientState.ACTIVE.value, failed_auth=0, locked_at=None))
 
     def unlock(self, endpoint_id: str) -> bool:
         """A Locked client becomes Active, its count of wrong passwords cleared; False
@@ -142,7 +148,8 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
             attributes=tuple(sorted(attrs, key=lambda a: a.name)), description=row.description,
             endpoint_type_id=row.endpoint_type_id, owner_id=row.owner_id,
             is_admin=bool(row.is_admin), is_km_server=km_server, failed_auth=row.failed_auth,
-            locked_at=row.locked_at, password_hash=row.password_hash, authentication_policy=row.authentication_policy)
+            locked_at=row.locked_at, password_hash=row.password_hash,
+            authentication_policy=row.authentication_policy)
 
     def find_endpoints(self, name: str) -> list[Endpoint]:
         """Clients and PEPs of that name (a name is unique per kind)."""

@@ -126,6 +126,9 @@ def test_a_lockout_expires(kms: InProcessServer) -> None:
 
 def test_the_right_password_during_backoff_is_refused_unchecked_and_alike(
         kms: InProcessServer, hashes: PasswordHashes) -> None:
+    """Even the right password, remembered by the worker (HTTP Basic's password cache),
+    is refused while the user name is barred: nothing is checked, not even the cache."""
+    assert kms.random_bytes(("alice", PASSWORD), _fresh_source()).ok  # now remembered
     wrong = None
     for _ in range(3):
         wrong = kms.random_bytes(("alice", "not-her-password"), _fresh_source())
