@@ -164,9 +164,10 @@ def count_failure(repo: Repository, exc: PasswordRefused, transport: Transport,
                        f"{settings.lock_after_failed_authentications} wrong passwords, {until}")]
 
 
-def forget_strikes(repo: Repository, settings: SecuritySettings, now: datetime) -> int:
-    """Drop backoff counts that no longer bar anything and would be forgotten anyway."""
-    return repo.forget_strikes(now - timedelta(seconds=settings.failure_memory_seconds), now)
+def strikes_forgotten(settings: SecuritySettings, now: datetime) -> tuple[datetime, datetime]:
+    """(last failure before, now): backoff counts that bar nothing any more and would be
+    forgotten at their next failure anyway, which the store may drop."""
+    return now - timedelta(seconds=settings.failure_memory_seconds), now
 
 
 def clear_name_strikes(repo: Repository, username: str) -> None:

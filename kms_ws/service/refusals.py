@@ -40,7 +40,7 @@ from ..security.settings import SecuritySettings
 from ..store.engine import Database
 from ..store.repository import Repository
 from . import audit_trail as trail
-from .authentication import forget_strikes
+from .authentication import strikes_forgotten
 from .context import Transport
 
 NAMES_KEPT = 10  # user names sampled per tally
@@ -130,10 +130,16 @@ def tidy(db: Database, settings: SecuritySettings, now: datetime,
          syslog: SyslogSink | None = None) -> int:
     """The periodic pass of the server's background loop: record the tallies whose
     interval has closed, and drop the backoff counts nothing needs any more. Returns the
-    records written."""
-    written = close_due(db, settings, now, syslog)
-    with db.transaction(write=True, durable=False) as conn:
-        forget_strikes(Repository(conn), settings, now)
+    records written. It takes the write lock only when there is something to do."""
+    with db.transaction() as conn:
+        repo = Repository(conn)
+        due = bool(repo.due_tallies(interval_start(now, settings.failure_audit_interval_seconds),
+                                    1))
+        stale = repo.stale_strikes(*strikes_forgotten(settings, now))
+    written = close_due(db, settings, now, syslog) if due else 0
+    if stale:
+        with db.transaction(write=True, durable=False) as conn:
+            Repository(conn).forget_strikes(*strikes_forgotten(settings, now))
     return written
 
 

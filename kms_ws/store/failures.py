@@ -47,12 +47,15 @@ class FailureQueries(Generations):
         if self.conn.execute(delete(t.auth_strikes).where(t.auth_strikes.c.key == key)).rowcount:
             self._bump_generation(STRIKES)
 
+    def stale_strikes(self, last_before: datetime, now: datetime) -> bool:
+        """Are there counts nothing needs any more (no bar running, last failure old)?"""
+        return self.conn.execute(select(t.auth_strikes.c.key).where(
+            _stale(last_before, now)).limit(1)).first() is not None
+
     def forget_strikes(self, last_before: datetime, now: datetime) -> int:
-        """Drop the counts nothing needs any more (no bar running, last failure old)."""
-        s = t.auth_strikes.c
-        gone = int(self.conn.execute(delete(t.auth_strikes).where(and_(
-            s.last_at < last_before,
-            or_(s.barred_until.is_(None), s.barred_until <= now)))).rowcount)
+        """Drop the counts nothing needs any more."""
+        gone = int(self.conn.execute(delete(t.auth_strikes).where(
+            _stale(last_before, now))).rowcount)
         if gone:
             self._bump_generation(STRIKES)
         return gone
@@ -88,3 +91,8 @@ class FailureQueries(Generations):
         r = t.refusal_tallies.c
         return bool(self.conn.execute(delete(t.refusal_tallies).where(and_(
             r.source == source, r.reason == reason, r.started_at == started_at))).rowcount)
+
+
+def _stale(last_before: datetime, now: datetime) -> Any:
+    s = t.auth_strikes.c
+    return and_(s.last_at < last_before, or_(s.barred_until.is_(None), s.barred_until <= now))

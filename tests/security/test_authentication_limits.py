@@ -21,9 +21,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from kms_ws.domain.model import ClientState
+from kms_ws.service import refusals
 from kms_ws.store import tables as t
 
 from ..support.inprocess import (InProcessServer, PasswordHashes, login_request,
@@ -202,3 +203,22 @@ def test_a_certificate_client_is_not_locked_by_password_guesses(
         kms.clock.now += timedelta(minutes=5)
         kms.random_bytes(("bob", "a-wrong-password"), _fresh_source())
     assert kms.client("bob").state is ClientState.ACTIVE
+
+
+def test_counts_nothing_needs_any_more_are_dropped(kms: InProcessServer) -> None:
+    """The background pass keeps the store's backoff counts to what can still matter: a
+    flood of made-up names leaves nothing behind once forgotten."""
+    for i in range(5):
+        kms.random_bytes((f"made-up-{i}", "some-password"), f"198.51.100.{200 + i}")
+
+    def kept() -> int:
+        with kms.db.transaction() as conn:
+            return len(conn.execute(select(t.auth_strikes.c.key)).all())
+
+    assert kept() == 10  # five names, five sources
+    kms.clock.now += timedelta(seconds=900)
+    refusals.tidy(kms.db, kms.config.security, kms.clock())
+    assert kept() == 10  # still remembered: failure_memory_seconds
+    kms.clock.now += timedelta(seconds=1)
+    refusals.tidy(kms.db, kms.config.security, kms.clock())
+    assert kept() == 0
