@@ -62,6 +62,7 @@ class Refusal:
     source: str
     address: str  # as the request came from
     why: str  # for the audit trail only (the client got the fault's reason)
+    result: str = "Denied"  # Failed: an error that refuses no one (KmsError.refusal)
     username: str | None = None
     actor_id: str | None = None
     key_id: str | None = None
@@ -78,7 +79,7 @@ class Refusal:
                    reason="AuthenticationFailed" if isinstance(exc, InvalidCredentials)
                    else exc.error_code, source=transport.source,
                    address=(transport.remote_addr or "local")[:64], why=_cut(why, WHY_CHARS),
-                   username=username, actor_id=actor,
+                   result="Denied" if exc.refusal else "Failed", username=username, actor_id=actor,
                    key_id=getattr(request, "key_id", None),
                    pep_id=getattr(request, "pep_id", None))
 
@@ -144,6 +145,7 @@ def tidy(db: Database, settings: SecuritySettings, now: datetime,
 
 
 def _counted(detail: dict[str, Any], refusal: Refusal) -> dict[str, Any]:
+    detail["result"] = refusal.result  # one per reason (the fault's error code)
     names: list[str] = detail.setdefault("names", [])
     if refusal.username is not None:
         name = _cut(refusal.username, NAME_CHARS)
@@ -161,7 +163,7 @@ def _counted(detail: dict[str, Any], refusal: Refusal) -> dict[str, Any]:
 def _first_event(r: Refusal, now: datetime, start: datetime, interval: int) -> AuditEvent:
     end = start + timedelta(seconds=interval)
     return AuditEvent(
-        now, r.operation, r.reason, "Denied", r.actor_id,
+        now, r.operation, r.reason, r.result, r.actor_id,
         _cut(r.username, ACTOR_CHARS) if r.username is not None else None,
         key_id=r.key_id, pep_id=r.pep_id, count=1,
         message=f"{r.why} from {r.address}; the first refusal from {r.source} in the "
@@ -178,7 +180,7 @@ def _closing_event(row: Any, interval: int) -> AuditEvent:
         names += f" and {detail['other_names']} more"
     more = row.count - 1
     return AuditEvent(
-        row.last_at, row.operation, row.reason, "Denied", count=more,
+        row.last_at, row.operation, row.reason, detail.get("result", "Denied"), count=more,
         message=f"{more} more refusal{'s' if more != 1 else ''} from {row.source} in the "
                 f"interval {_time(row.started_at)} to {_time(end)}, {row.count} in all "
                 f"({whys}); user names tried: {names or 'none'}")
