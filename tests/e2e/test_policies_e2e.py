@@ -299,7 +299,8 @@ def test_locked_client_is_unlocked_and_disabled_by_an_admin(tmp_path: Path) -> N
     """Locked at its third wrong password (this server's lock_after_failed_authentications);
     an administrator's edit to Active unlocks it at once (its name's backoff too)."""
     with running_server(tmp_path / "data",
-                        security={"lock_after_failed_authentications": 3}) as server, \
+                        security={"lock_after_failed_authentications": 3,
+                                  "backoff_after_failed_authentications": 3}) as server, \
             KmsClient(server.url, *ADMIN) as admin:
         name, password = _name(), f"pw-{uuid.uuid4().hex}"
         cid = admin.register_endpoint("Client", name, password=password)

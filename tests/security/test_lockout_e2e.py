@@ -38,7 +38,8 @@ def _outcome(env) -> str:  # type: ignore[no-untyped-def]
 
 def test_the_backoff_is_shared_by_every_worker(tmp_path: Path,
                                                validator: ValidatingPlugin) -> None:
-    with running_server(tmp_path / "data", workers=2) as srv:
+    with running_server(tmp_path / "data", workers=2, security={
+            "backoff_after_failed_authentications": 3}) as srv:  # the default
         name, password = f"c-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
         with KmsClient(srv.url, *ADMIN, plugins=[validator]) as admin:
             admin.register_endpoint("Client", name, password=password)
@@ -56,7 +57,8 @@ def test_client_unlock_works_on_the_data_directory(tmp_path: Path,
                                                    validator: ValidatingPlugin) -> None:
     data = tmp_path / "data"
     name, password = f"c-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    with running_server(data, security={"lock_after_failed_authentications": 3}) as srv:
+    with running_server(data, security={"lock_after_failed_authentications": 3,
+                                        "backoff_after_failed_authentications": 3}) as srv:
         with KmsClient(srv.url, *ADMIN, plugins=[validator]) as admin:
             client_id = admin.register_endpoint("Client", name, password=password)
             with KmsClient(srv.url, name, "a-wrong-password", plugins=[validator]) as bad:

@@ -56,9 +56,11 @@ class ServerProcess:
         self.url = f"{scheme}://127.0.0.1:{self.port}/wsman"
         self.proc: subprocess.Popen[bytes] | None = None
         # Tests talk HTTP Basic over loopback: the explicit local-use opt-in. Every test
-        # calls from 127.0.0.1: one test's wrong passwords would bar the next test's right
-        # ones, so the per-source backoff is off (tests/security/test_authentication_limits
-        # proves it, in process). Settings a test wrote to kms-ws.json itself are kept.
+        # calls from 127.0.0.1, and many as the one administrator: one test's wrong
+        # passwords would bar the next test's right ones, so the backoff is off unless a
+        # test turns it on (tests/security/test_authentication_limits proves it in process,
+        # test_lockout_e2e across workers). Settings a test wrote to kms-ws.json itself
+        # are kept.
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / "kms-ws.json"
         doc = json.loads(path.read_text()) if path.exists() else {}
@@ -66,6 +68,7 @@ class ServerProcess:
         if "database_url" not in doc and whole_suite_on_postgres():
             doc["database_url"] = shared_cluster().create_database()
         doc["security"] = {"allow_basic_over_http": True,
+                           "backoff_after_failed_authentications": 0,
                            "source_backoff_after_failed_authentications": 0,
                            **doc.get("security", {}), **(security or {})}
         path.write_text(json.dumps(doc))
