@@ -154,11 +154,13 @@ def cmd_client_unlock(args: argparse.Namespace) -> int:
     """Offline: unlock a client locked by failed authentications, on the data directory
     (the server may be running: every worker sees it at its next request)."""
     from .app import init_data_dir
+    from .audit.chain import AuditChain
     from .audit.events import AuditEvent, emit
     from .service.authentication import clear_name_strikes
     from .service.dispatch import utcnow
     from .store.repository import Repository
-    db, _ = init_data_dir(_config(args))
+    db, keyring = init_data_dir(_config(args))
+    db.audit = AuditChain(keyring)  # its audit record is chained like every other
     try:
         with db.transaction(write=True) as conn:
             repo = Repository(conn)

@@ -1,4 +1,4 @@
-"""Schema 14 on a store made before it: the backoff counts, refusal tallies, the audit
+"""Schema 15 on a store made before it: the backoff counts, refusal tallies, the audit
 count and the lockout time are added; a client Locked before (for ever, then) is locked
 from the upgrade on, so its lockout runs out like any other."""
 
@@ -17,16 +17,16 @@ from kms_ws.store.repository import Repository
 LOCKED_ID = "00000000-0000-0000-0000-000000000001"
 
 
-def test_a_schema_13_store_is_upgraded_and_its_lockouts_run_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_schema_14_store_is_upgraded_and_its_lockouts_run_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = Database(sqlite_url(tmp_path))
     db.migrate()
-    with db.transaction(write=True) as conn:  # back to what schema 13 left on disk
+    with db.transaction(write=True) as conn:  # back to what schema 14 left on disk
         for sql in ("DROP TABLE auth_strikes", "DROP TABLE refusal_tallies",
                     "ALTER TABLE audit DROP COLUMN count",
                     "ALTER TABLE endpoints DROP COLUMN locked_at"):
             conn.exec_driver_sql(sql)
         conn.execute(t.meta.update().where(t.meta.c.name == "schema_version")
-                     .values(value="13"))
+                     .values(value="14"))
         conn.exec_driver_sql(
             "INSERT INTO endpoints (id, kind, name, state, credential_type, is_admin, "
             "failed_auth, version, created_at, edit_datetime, change_seq) VALUES "

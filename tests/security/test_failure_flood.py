@@ -20,8 +20,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from kms_ws.audit.chain import verify_store
 from kms_ws.service import refusals
 from kms_ws.store import tables as t
 from kms_ws.xmlns import KMS
@@ -167,3 +168,17 @@ def _eventually(check, timeout: float = 20.0) -> bool:  # type: ignore[no-untype
             return True
         time.sleep(0.1)
     return False
+
+
+def test_an_aggregated_count_is_covered_by_the_audit_chain(kms: InProcessServer) -> None:
+    """The count an aggregated record carries is part of what its chain MAC covers: a
+    count changed in the store (to hide how many guesses were made) is found."""
+    _flood(kms, 40)
+    kms.clock.now += timedelta(minutes=1)
+    refusals.close_due(kms.db, kms.config.security, kms.clock())
+    assert verify_store(kms.db, kms.service.master).intact
+    with kms.db.transaction(write=True) as conn:
+        changed = conn.execute(update(t.audit).where(t.audit.c.count > 1)
+                               .values(count=1)).rowcount
+    verdict = verify_store(kms.db, kms.service.master)
+    assert changed and not verdict.intact and "does not match its MAC" in verdict.findings[0]
