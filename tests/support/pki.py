@@ -46,6 +46,13 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 class CA:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
@@ -62,8 +69,10 @@ class CA:
         self.pem = directory / "ca.pem"
         self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, cn: str, *, server: bool = False) -> tuple[Path, Path, bytes]:
-        """(cert path, key path, cert PEM) for a new leaf certificate."""
+    def issue(self, cn: str, *, server: bool = False,
+              names: tuple[str, ...] = ("127.0.0.1", "localhost")) -> tuple[Path, Path, bytes]:
+        """(cert path, key path, cert PEM) for a new leaf certificate; a server's names
+        (IP addresses or DNS names) are its subject alternative names."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
@@ -72,8 +81,8 @@ class CA:
              .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
              .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
         if server:
-            b = b.add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            b = b.add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]),
+                                critical=False)
         cert = b.sign(self.key, hashes.SHA256())
         pem = cert.public_bytes(serialization.Encoding.PEM)
         cert_path, key_path = self.dir / f"{cn}.pem", self.dir / f"{cn}.key"
