@@ -1,6 +1,8 @@
-"""Fixtures of the toolkit interop tests: one real server with default settings, a client
-registered for each toolkit, and a recording relay in front of the server through which
-every toolkit fetches the served WSDL and sends its calls."""
+"""Fixtures of the toolkit interop tests: one real HTTPS server with default security
+settings, a client registered for each toolkit, and a recording HTTPS relay in front of the
+server through which every toolkit fetches the served WSDL and sends its calls. A test CA
+issues the server's and the relay's certificates; every toolkit trusts that CA by its own
+means and verifies both."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 import requests
 from lxml import etree
 
+from ..support.pki import CA
 from ..support.recorder import Recorder
 from ..support.server import ServerProcess, kms
 
@@ -46,9 +49,15 @@ class Port:
 class Interop:
     server: ServerProcess
     recorder: Recorder
+    pki: CA  # issued the server's and the relay's TLS certificates
     accounts: dict[str, Account]
     wsdl: bytes = field(repr=False)  # as served (through the relay: names the relay's address)
     all_ports: tuple[Port, ...]  # every SOAP port of the served WSDL
+
+    @property
+    def ca(self) -> Path:
+        """The test CA's certificate (PEM): what every client trusts."""
+        return self.pki.pem
 
     @property
     def wsdl_url(self) -> str:
@@ -91,11 +100,15 @@ def soap_ports(wsdl: bytes) -> tuple[Port, ...]:
 
 @pytest.fixture(scope="session")
 def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
-    data = tmp_path_factory.mktemp("interop") / "data"
-    # The server's defaults: ServerProcess opts tests into HTTP Basic over plain HTTP; this
-    # server keeps the default (refused), so the toolkits log in with the password in the
-    # Authenticate Body and use the session credential header after that.
-    srv = ServerProcess(data, security={"allow_basic_over_http": False})
+    root = tmp_path_factory.mktemp("interop")
+    data = root / "data"
+    pki = CA(root / "pki")
+    # The server's security defaults: ServerProcess opts tests into HTTP Basic over plain
+    # HTTP; this server keeps the default (no password over plain HTTP) and serves HTTPS,
+    # as an enterprise runs it.
+    cert, key, _ = pki.issue("server", server=True)
+    srv = ServerProcess(data, security={"allow_basic_over_http": False}, tls=(cert, key),
+                        tls_ca=pki.pem)
     srv.bootstrap()
 
     def register(toolkit: str) -> Account:
@@ -108,10 +121,12 @@ def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
         accounts = dict(zip(TOOLKITS, pool.map(register, TOOLKITS)))
     srv.start()
     try:
-        with Recorder(srv.url) as recorder:
-            wsdl = requests.get(recorder.url("/wsman?wsdl"), timeout=10)
+        relay, relay_key, _ = pki.issue("relay", server=True)
+        with Recorder(srv.url, cert=(relay, relay_key), ca=pki.pem) as recorder:
+            wsdl = requests.get(recorder.url("/wsman?wsdl"), timeout=10, verify=str(pki.pem))
             assert wsdl.status_code == 200, wsdl.text
-            yield Interop(srv, recorder, accounts, wsdl.content, soap_ports(wsdl.content))
+            yield Interop(srv, recorder, pki, accounts, wsdl.content,
+                          soap_ports(wsdl.content))
     finally:
         status = srv.stop()
     assert status == 0, srv.stderr_text()

@@ -1,21 +1,28 @@
 """The Python clients of the interop tests: suds-community (SOAP 1.1) and zeep, each built
-only from the served WSDL. Like the Java, C++, PHP and JavaScript clients beside them, each
-runs every P1619.3 §6 client operation and returns what it saw (the same keys as their JSON);
-a step that fails is reported with the toolkit's own exception ("step", "error")."""
+only from the served WSDL, over HTTPS, trusting the CA file it is given (suds through a
+urllib HTTPS handler with an ssl context of that CA, zeep through a requests session that
+verifies with it). Like the Java, C++, PHP and JavaScript clients beside them, each runs
+every P1619.3 §6 client operation and returns what it saw (the same keys as their JSON); a
+step that fails is reported with the toolkit's own exception ("step", "error")."""
 
 from __future__ import annotations
 
 import base64
 import logging
+import ssl
+import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import requests
 import suds
 import suds.client
+import suds.transport.http
 import zeep
 import zeep.exceptions
+import zeep.transports
 
 KMS = "urn:kms-ws:p1619.3:1"
 OFFERED = ["operation:CreateKey", "operation:GetKey", "x-interop:unknown"]
@@ -43,6 +50,17 @@ def _warnings_of(*loggers: str) -> Iterator[list[str]]:
             logging.getLogger(name).removeHandler(keep)
 
 
+class _SudsHttps(suds.transport.http.HttpTransport):
+    """suds' urllib transport, verifying HTTPS servers against `cafile` (and their name)."""
+
+    def __init__(self, cafile: str) -> None:
+        super().__init__()
+        self._tls = ssl.create_default_context(cafile=cafile)
+
+    def u2handlers(self) -> list[urllib.request.BaseHandler]:
+        return [*super().u2handlers(), urllib.request.HTTPSHandler(context=self._tls)]
+
+
 def _listed(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -64,8 +82,8 @@ def _run(out: dict[str, Any], steps: Callable[[Callable[[str], None]], None]) ->
     return out
 
 
-def run_suds(wsdl: str, port: str, user: str, password: str, tag: str, stored: bytes,
-             missing: str) -> dict[str, Any]:
+def run_suds(wsdl: str, cafile: str, port: str, user: str, password: str, tag: str,
+             stored: bytes, missing: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     def text(value: Any) -> str | None:  # suds answers with its own str subclass
@@ -79,7 +97,8 @@ def run_suds(wsdl: str, port: str, user: str, password: str, tag: str, stored: b
     def steps(step: Callable[[str], None]) -> None:
         step("Client")
         with _warnings_of("suds") as seen:
-            client = suds.client.Client(wsdl, cache=None, port=port)
+            client = suds.client.Client(wsdl, cache=None, port=port,
+                                        transport=_SudsHttps(cafile))
         if seen:
             out["warnings"] = seen
         svc = client.service
@@ -140,8 +159,8 @@ def run_suds(wsdl: str, port: str, user: str, password: str, tag: str, stored: b
     return _run(out, steps)
 
 
-def run_zeep(wsdl: str, service: str, port: str, user: str, password: str, tag: str,
-             stored: bytes, missing: str) -> dict[str, Any]:
+def run_zeep(wsdl: str, cafile: str, service: str, port: str, user: str, password: str,
+             tag: str, stored: bytes, missing: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     def key(k: Any) -> dict[str, Any]:
@@ -151,7 +170,12 @@ def run_zeep(wsdl: str, service: str, port: str, user: str, password: str, tag: 
     def steps(step: Callable[[str], None]) -> None:
         step("Client")
         with _warnings_of("zeep") as seen:
-            client = zeep.Client(wsdl)
+            session = requests.Session()
+            session.verify = cafile
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE of the environment override a
+            # session's verify: the CA given is the only one trusted, whatever the machine says
+            session.trust_env = False
+            client = zeep.Client(wsdl, transport=zeep.transports.Transport(session=session))
             svc = client.bind(service, port)
         if seen:
             out["warnings"] = seen

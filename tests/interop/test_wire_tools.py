@@ -1,12 +1,14 @@
 """The tools the toolkit tests judge the wire with: the SOAP 1.1/1.2 check refuses what
-schemas/ refuses in either version, and the recording relay passes and keeps messages byte
-for byte."""
+schemas/ refuses in either version, and the recording TLS relay passes and keeps messages
+byte for byte, in plaintext, and talks only to a server its CA vouches for."""
 
 from __future__ import annotations
 
 import base64
 import http.client
+import ssl
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -14,10 +16,12 @@ import requests
 from kms_ws.xmlns import KMS, SOAP, SOAP11
 
 from ..support.envelopes import envelope, get_key
+from ..support.pki import CA
 from ..support.recorder import Recorder
-from ..support.server import ADMIN, ServerProcess
+from ..support.server import ADMIN
 from ..support.validating import CT
 from ..support.wire_check import soap_version, validate_soap
+from .conftest import Interop
 
 TOKEN = "A" * 43
 KEY_ID = str(uuid.uuid4())
@@ -72,15 +76,20 @@ def test_invalid_messages_are_refused(message: bytes) -> None:
         validate_soap(message)
 
 
-def test_recorder_relays_and_keeps_every_byte(server: ServerProcess) -> None:
-    with Recorder(server.url) as recorder:
-        wsdl = requests.get(recorder.url("/wsman?wsdl"), timeout=10)
-        # the served WSDL names the relay, so generated clients talk through it
+def test_recorder_relays_and_keeps_every_byte(interop: Interop) -> None:
+    server, pki = interop.server, interop.pki
+    with Recorder(server.url, cert=pki.issue("relay-check", server=True)[:2],
+                  ca=pki.pem) as recorder:
+        wsdl = requests.get(recorder.url("/wsman?wsdl"), timeout=10, verify=str(pki.pem))
+        # the served WSDL names the relay (https: the server saw TLS), so generated clients
+        # talk through it
+        assert recorder.url().startswith("https://")
         assert recorder.url().encode() in wsdl.content
         assert server.url.encode() not in wsdl.content
         message = envelope("<kms:GetRandomBytes><kms:NumberOfBytes>8</kms:NumberOfBytes>"
                            "</kms:GetRandomBytes>", op="GetRandomBytes")
-        conn = http.client.HTTPConnection("127.0.0.1", recorder.port, timeout=30)
+        conn = http.client.HTTPSConnection("127.0.0.1", recorder.port, timeout=30,
+                                           context=ssl.create_default_context(cafile=pki.pem))
         # chunked, as some toolkits send
         conn.putrequest("POST", "/wsman")
         conn.putheader("Content-Type", CT)
@@ -102,3 +111,16 @@ def test_recorder_relays_and_keeps_every_byte(server: ServerProcess) -> None:
     assert validate_soap(content).find(f".//{{{KMS}}}RandomBytes") is not None
     assert post.request_header("content-type") == CT
     assert validate_soap(post.request).tag == f"{{{SOAP}}}Envelope"
+
+
+def test_recorder_relays_only_to_a_server_its_ca_vouches_for(interop: Interop,
+                                                             tmp_path: Path) -> None:
+    """The relay verifies the server's certificate: with another CA it passes nothing on
+    (502) and records nothing."""
+    other = CA(tmp_path / "other")
+    with Recorder(interop.server.url, cert=other.issue("relay", server=True)[:2],
+                  ca=other.pem) as recorder:
+        answer = requests.get(recorder.url("/wsman?wsdl"), timeout=10, verify=str(other.pem))
+        assert answer.status_code == 502
+        assert "CERTIFICATE_VERIFY_FAILED" in answer.text
+        assert recorder.since(0) == []

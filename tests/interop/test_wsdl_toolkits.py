@@ -1,14 +1,14 @@
-"""Clients generated from the served WSDL by other SOAP toolkits, against a real server with
-default settings: JAX-WS RI (wsimport, javac), gSOAP (wsdl2h, soapcpp2, g++), PHP SoapClient
-and node-soap in SOAP 1.1 and 1.2, suds-community (SOAP 1.1) and zeep.
+"""Clients generated from the served WSDL by other SOAP toolkits, against a real HTTPS server
+with default security settings: JAX-WS RI (wsimport, javac), gSOAP (wsdl2h, soapcpp2, g++),
+PHP SoapClient and node-soap in SOAP 1.1 and 1.2, suds-community (SOAP 1.1) and zeep.
 
-Each client logs in with Authenticate (the password in the Body: a default server refuses
-HTTP Basic over plain HTTP), then sends the session credential in the kms:Credential header
-with GetServerCapabilities, NegotiateCapabilities, CreateKey, StoreKey, GetKey by id and by
+Each client trusts the test CA by its toolkit's own means, logs in with Authenticate (the password
+in the Body), then sends the session credential in the kms:Credential header with
+GetServerCapabilities, NegotiateCapabilities, CreateKey, StoreKey, GetKey by id and by
 friendly name, PushAuditMessage and GetRandomBytes, and reads the typed fault of a missing
 key (kms:KmsFault/ErrorCode) through its own fault API. Generator warnings fail. Every
-message on the wire (recorded by a relay in front of the server) is validated against
-schemas/, and the store shows what each call did and who did it."""
+message on the wire (recorded in plaintext by the TLS relay in front of the server) is
+validated against schemas/, and the store shows what each call did and who did it."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ import pytest
 import requests
 from lxml import etree
 
+from kms_ws.config import load
 from kms_ws.domain.capabilities import SERVER_CAPABILITIES
+from kms_ws.security.settings import SecuritySettings
 from kms_ws.xmlns import KMS, SOAP, SOAP11
 
 from ..support import db
@@ -68,9 +70,10 @@ def _run(args: Sequence[str | Path], cwd: Path | None = None,
                           timeout=TIMEOUT, env={**os.environ, **(env or {})})
 
 
-def _generate(args: Sequence[str | Path], cwd: Path) -> str:
+def _generate(args: Sequence[str | Path], cwd: Path,
+              env: dict[str, str] | None = None) -> str:
     """Run a code generator or compiler; its whole output (stdout and stderr)."""
-    done = _run(args, cwd)
+    done = _run(args, cwd, env)
     output = done.stdout + done.stderr
     if done.returncode != 0:
         pytest.fail(f"{' '.join(map(str, args))} failed ({done.returncode}):\n{output[-4000:]}")
@@ -188,16 +191,29 @@ def _check_wire(exchanges: list[Exchange], version: str) -> str:
 # ---- the server these clients meet ---------------------------------------------------------
 
 
-def test_the_server_keeps_its_defaults(interop: Interop) -> None:
-    """HTTP Basic over plain HTTP is refused (why the clients log in with the Body)."""
+def test_the_server_keeps_its_security_defaults(interop: Interop) -> None:
+    """The clients meet a server with the default security settings (none relaxed for
+    local use) that serves HTTPS only, with a certificate of the test CA. Over HTTPS, HTTP
+    Basic works too."""
+    assert load(interop.server.data_dir).security == SecuritySettings()
+    assert interop.server.url.startswith("https://")
+    with pytest.raises(requests.ConnectionError):  # no plain HTTP on its port
+        requests.get(interop.server.url.replace("https://", "http://", 1) + "?wsdl", timeout=10)
     account = interop.accounts["zeep-1.2"]
     body = (f'<s:Envelope xmlns:s="{SOAP}" xmlns:kms="{KMS}"><s:Body><kms:GetRandomBytes>'
             "<kms:NumberOfBytes>8</kms:NumberOfBytes></kms:GetRandomBytes></s:Body></s:Envelope>")
     r = requests.post(interop.server.url, data=body, auth=(account.name, account.password),
-                      headers={"Content-Type": CT}, timeout=30)
+                      headers={"Content-Type": CT}, timeout=30, verify=str(interop.ca))
     env = validate_soap(r.content)
-    assert env.findtext(f".//{K}ErrorCode") == "E_ACCESS_DENIED"
-    assert env.findtext(f".//{{{SOAP}}}Subcode/{{{SOAP}}}Value") == "wsman:AccessDenied"
+    assert r.status_code == 200, r.text
+    assert len(base64.b64decode(env.findtext(f".//{K}RandomBytes") or "")) == 8
+
+
+def test_a_run_the_relay_did_not_see_fails() -> None:
+    """The wire check fails a toolkit run of which the relay recorded nothing (a client
+    that bypassed it, or a relay that kept nothing, cannot pass)."""
+    with pytest.raises(AssertionError):
+        _check_wire([], "1.2")
 
 
 # ---- JAX-WS RI -----------------------------------------------------------------------------
@@ -207,17 +223,31 @@ def test_the_server_keeps_its_defaults(interop: Interop) -> None:
 class JavaBuild:
     classpath: str
     generator_output: str
+    trust: tuple[str, ...]  # the JVM options that make it trust the test CA
+
+
+def _java_trust(ca: Path, store: Path) -> tuple[str, ...]:
+    """A PKCS12 trust store holding the CA (keytool), and the JVM options naming it: the
+    JDK's HTTPS then verifies the server's certificate and host name against it alone."""
+    password = secrets.token_hex(8)
+    _generate(["keytool", "-importcert", "-noprompt", "-alias", "kms-ca", "-file", ca,
+               "-keystore", store, "-storetype", "PKCS12", "-storepass", password],
+              store.parent)
+    return (f"-Djavax.net.ssl.trustStore={store}", "-Djavax.net.ssl.trustStoreType=PKCS12",
+            f"-Djavax.net.ssl.trustStorePassword={password}")
 
 
 @pytest.fixture(scope="session")
 def jaxws(interop: Interop, interop_build: Path) -> JavaBuild:
-    """wsimport -extension (SOAP 1.2 ports too) and javac, once."""
-    for tool in ("wsimport", "javac", "java"):
+    """wsimport -extension (SOAP 1.2 ports too) and javac, once; wsimport reads the WSDL
+    over HTTPS, trusting the test CA (the wsimport script passes WSIMPORT_OPTS to its JVM)."""
+    for tool in ("wsimport", "javac", "java", "keytool"):
         _tool(tool, "Debian jaxws, libjaxws-java and a JDK")
     root = interop_build / "jaxws"
     src, classes = root / "src", root / "classes"
     src.mkdir(parents=True)
     classes.mkdir()
+    trust = _java_trust(interop.ca, root / "truststore.p12")
     # Wrapper style off: each operation takes and returns its request/response element, so
     # the client does not depend on the order of every optional parameter.
     bindings = root / "bindings.xml"
@@ -225,12 +255,13 @@ def jaxws(interop: Interop, interop_build: Path) -> JavaBuild:
                         "<jaxws:enableWrapperStyle>false</jaxws:enableWrapperStyle>"
                         "</jaxws:bindings>\n")
     output = _generate(["wsimport", "-extension", "-Xnocompile", "-b", bindings, "-s", src,
-                        "-d", classes, "-p", "kmsclient", interop.wsdl_url], root)
+                        "-d", classes, "-p", "kmsclient", interop.wsdl_url], root,
+                       env={"WSIMPORT_OPTS": " ".join(trust)})
     classpath = str(JAVA_LIBS / "jaxws-rt.jar")
     sources = sorted((src / "kmsclient").glob("*.java"))
     output += _generate(["javac", "-cp", classpath, "-d", classes, *sources,
                          HERE / "jaxws" / "KmsInterop.java"], root)
-    return JavaBuild(f"{classes}{os.pathsep}{classpath}", output)
+    return JavaBuild(f"{classes}{os.pathsep}{classpath}", output, trust)
 
 
 def test_jaxws_generators_print_no_warning(interop: Interop, jaxws: JavaBuild) -> None:
@@ -247,9 +278,9 @@ def test_jaxws_client(interop: Interop, jaxws: JavaBuild, version: str) -> None:
     port = interop.port(version)
     run = _start(interop, f"jaxws-{version}", version)
     account = interop.accounts[run.toolkit]
-    done = _run(["java", SAAJ, "-cp", jaxws.classpath, "KmsInterop", interop.wsdl_url,
-                 port.service, port.port, account.name, account.password, run.tag,
-                 run.stored.hex(), run.missing])
+    done = _run(["java", SAAJ, *jaxws.trust, "-cp", jaxws.classpath, "KmsInterop",
+                 interop.wsdl_url, port.service, port.port, account.name, account.password,
+                 run.tag, run.stored.hex(), run.missing])
     seen = _output(done)
     if "error" not in seen:
         assert _warnings(done.stderr) == [], done.stderr
@@ -267,10 +298,14 @@ class GsoapBuild:
 
 @pytest.fixture(scope="session")
 def gsoap(interop: Interop, interop_build: Path) -> GsoapBuild:
-    """wsdl2h (a service per binding; the kms prefix from the typemap), soapcpp2 -j and g++,
-    once: a client on the SOAP 1.2 binding's proxy. (wsdl2h writes one code base, SOAP 1.2
-    as soon as the WSDL has a SOAP 1.2 binding: its SOAP 1.1 proxy speaks SOAP 1.2 too, and
-    soapcpp2 -1 warns that it overrides the SOAP 1.2 namespaces.)"""
+    """wsdl2h (a service per binding; the kms prefix from the typemap), soapcpp2 -j and g++
+    with OpenSSL, once: a client on the SOAP 1.2 binding's proxy. (wsdl2h writes one code
+    base, SOAP 1.2 as soon as the WSDL has a SOAP 1.2 binding: its SOAP 1.1 proxy speaks
+    SOAP 1.2 too, and soapcpp2 -1 warns that it overrides the SOAP 1.2 namespaces.)
+
+    wsdl2h reads the served WSDL as the fixture fetched it through the relay, verifying the
+    certificate: wsdl2h fetches an https URL without verifying the server's certificate
+    (it has no option to name a CA), and nothing here connects unverified."""
     for tool in ("wsdl2h", "soapcpp2", "g++"):
         _tool(tool, "Debian gsoap, libgsoap-dev, g++")
     binding = interop.port("1.2").binding
@@ -279,15 +314,16 @@ def gsoap(interop: Interop, interop_build: Path) -> GsoapBuild:
     typemap = root / "typemap.dat"
     typemap.write_text((GSOAP_SHARE / "WS" / "typemap.dat").read_text()
                        + f'\nkms = "{KMS}"\n')
-    output = _generate(["wsdl2h", "-t", typemap, "-N", "kms", "-o", "kms.h",
-                        interop.wsdl_url], root)
+    wsdl = root / "kms.wsdl"
+    wsdl.write_bytes(interop.wsdl)
+    output = _generate(["wsdl2h", "-t", typemap, "-N", "kms", "-o", "kms.h", wsdl], root)
     output += _generate(["soapcpp2", "-j", "-C", "-x", "-I", GSOAP_SHARE / "import", "kms.h"],
                         root)
     proxy = f"{binding}Proxy"
-    output += _generate(["g++", "-O0", "-I", root, f"-DKMS_PROXY={proxy}",
+    output += _generate(["g++", "-O0", "-DWITH_OPENSSL", "-I", root, f"-DKMS_PROXY={proxy}",
                          f'-DKMS_PROXY_H="soap{proxy}.h"', f'-DKMS_NSMAP="{binding}.nsmap"',
                          "soapC.cpp", f"soap{proxy}.cpp", HERE / "gsoap" / "kms_interop.cpp",
-                         "-lgsoap++", "-o", "kms_interop"], root)
+                         "-lgsoapssl++", "-lssl", "-lcrypto", "-o", "kms_interop"], root)
     return GsoapBuild(root / "kms_interop", output)
 
 
@@ -298,8 +334,8 @@ def test_gsoap_generators_print_no_warning(gsoap: GsoapBuild) -> None:
 def test_gsoap_client(interop: Interop, gsoap: GsoapBuild) -> None:
     run = _start(interop, "gsoap-1.2", "1.2")
     account = interop.accounts[run.toolkit]
-    done = _run([gsoap.program, interop.recorder.url(), account.name, account.password,
-                 run.tag, run.stored.hex(), run.missing])
+    done = _run([gsoap.program, interop.recorder.url(), interop.ca, account.name,
+                 account.password, run.tag, run.stored.hex(), run.missing])
     _check(interop, run, _output(done))
 
 
@@ -312,8 +348,9 @@ def test_php_soapclient(interop: Interop, version: str) -> None:
     interop.port(version)
     run = _start(interop, f"php-{version}", version)
     account = interop.accounts[run.toolkit]
-    done = _run(["php", HERE / "php" / "kms_interop.php", interop.wsdl_url, version,
-                 account.name, account.password, run.tag, run.stored.hex(), run.missing])
+    done = _run(["php", HERE / "php" / "kms_interop.php", interop.wsdl_url, interop.ca,
+                 version, account.name, account.password, run.tag, run.stored.hex(),
+                 run.missing])
     _check(interop, run, _output(done))
 
 
@@ -325,8 +362,8 @@ def test_node_soap(interop: Interop, version: str) -> None:
     port = interop.port(version)
     run = _start(interop, f"node-{version}", version)
     account = interop.accounts[run.toolkit]
-    done = _run(["node", HERE / "node" / "kms_interop.js", interop.wsdl_url, version,
-                 port.service, port.port, account.name, account.password, run.tag,
+    done = _run(["node", HERE / "node" / "kms_interop.js", interop.wsdl_url, interop.ca,
+                 version, port.service, port.port, account.name, account.password, run.tag,
                  run.stored.hex(), run.missing])
     _check(interop, run, _output(done))
 
@@ -338,8 +375,8 @@ def test_suds(interop: Interop) -> None:
     port = interop.port("1.1")
     run = _start(interop, "suds-1.1", "1.1")
     account = interop.accounts[run.toolkit]
-    _check(interop, run, run_suds(interop.wsdl_url, port.port, account.name, account.password,
-                                  run.tag, run.stored, run.missing))
+    _check(interop, run, run_suds(interop.wsdl_url, str(interop.ca), port.port, account.name,
+                                  account.password, run.tag, run.stored, run.missing))
 
 
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
@@ -347,5 +384,7 @@ def test_zeep(interop: Interop, version: str) -> None:
     port = interop.port(version)
     run = _start(interop, f"zeep-{version}", version)
     account = interop.accounts[run.toolkit]
-    _check(interop, run, run_zeep(interop.wsdl_url, port.service, port.port, account.name,
-                                  account.password, run.tag, run.stored, run.missing))
+    _check(interop, run, run_zeep(interop.wsdl_url, str(interop.ca), port.service, port.port,
+                                  account.name, account.password, run.tag, run.stored,
+                                  run.missing))
+

@@ -1,17 +1,23 @@
-"""A recording HTTP relay on a loopback port in front of a real server: every request a
-client sends and every answer it gets pass through byte for byte and are kept, so a test
-can validate exactly what a foreign SOAP toolkit put on the wire.
+"""A recording HTTPS relay on a loopback port in front of a real HTTPS server: every request
+a client sends and every answer it gets pass through byte for byte and are kept in
+plaintext, so a test can validate exactly what a foreign SOAP toolkit put on the wire.
 
-The relay keeps the client's Host header, so `GET /wsman?wsdl` through it returns the
-server's own served WSDL naming the relay's address, and a client generated from it sends
-its calls through the relay without being told anything else."""
+The relay terminates the clients' TLS with a certificate of its own (issued by the test CA
+the clients trust) and talks TLS to the server, verifying the server's certificate against
+that CA. It keeps the client's Host header, so `GET /wsman?wsdl` through it returns the
+server's own served WSDL naming the relay's address (https: the server saw TLS), and a
+client generated from it sends its calls through the relay without being told anything
+else."""
 
 from __future__ import annotations
 
 import http.client
+import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
@@ -34,12 +40,17 @@ class Exchange:
 
 
 class Recorder:
-    """Relays 127.0.0.1:<port> to `upstream` (http://127.0.0.1:<port>/...) and records."""
+    """Relays https://127.0.0.1:<port> to `upstream` (https://127.0.0.1:<port>/...) and
+    records. `cert` (certificate and key PEM files) is what the relay shows its clients;
+    `ca` (a PEM file) is what it verifies the server's certificate with."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, cert: tuple[Path, Path], ca: Path) -> None:
         parts = urlsplit(upstream)
-        assert parts.scheme == "http" and parts.hostname == "127.0.0.1", upstream
-        self._upstream = (parts.hostname, parts.port or 80)
+        assert parts.scheme == "https" and parts.hostname == "127.0.0.1", upstream
+        self._upstream = (parts.hostname, parts.port or 443)
+        self._upstream_tls = ssl.create_default_context(cafile=str(ca))  # verifies, by name
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(*map(str, cert))
         self._lock = threading.Lock()
         self._exchanges: list[Exchange] = []
         recorder = self
@@ -56,14 +67,25 @@ class Recorder:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def finish_request(self, request: socket.socket, client_address: object) -> None:
+                # the TLS handshake in the connection's own thread, not the accepting one
+                request.settimeout(60)
+                try:
+                    conn = tls.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return  # a client that does not trust the relay: nothing to record
+                with conn:
+                    super().finish_request(conn, client_address)
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="interop-recorder")
 
     def url(self, path: str = "/wsman") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"https://127.0.0.1:{self.port}{path}"
 
     def __enter__(self) -> Recorder:
         self._thread.start()
@@ -82,11 +104,11 @@ class Recorder:
     def since(self, mark: int) -> list[Exchange]:
         with self._lock:
             return list(self._exchanges[mark:])
-
     def _relay(self, handler: BaseHTTPRequestHandler) -> None:
         body = _read_body(handler)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
-        upstream = http.client.HTTPConnection(*self._upstream, timeout=60)
+        upstream = http.client.HTTPSConnection(*self._upstream, timeout=60,
+                                               context=self._upstream_tls)
         try:
             upstream.request(handler.command, handler.path, body=body or None,
                              headers={**headers, "Content-Length": str(len(body))}
@@ -96,6 +118,9 @@ class Recorder:
             answer_headers = {k: v for k, v in answer.getheaders()
                               if k.lower() not in _HOP_BY_HOP}
             status = answer.status
+        except (OSError, http.client.HTTPException) as exc:  # e.g. a certificate not verified
+            handler.send_error(502, f"the relay reached no verified server: {exc}")
+            return  # relayed nothing: nothing to record
         finally:
             upstream.close()
         with self._lock:

@@ -2,9 +2,12 @@
 // typemap) and soapcpp2 -j from the served WSDL; the test names the binding's proxy class
 // with -DKMS_PROXY, its header with -DKMS_PROXY_H and its namespace table with -DKMS_NSMAP.
 // Runs every P1619.3 §6 client operation and prints what it saw as one JSON object; a step
-// that fails is reported with gSOAP's own fault or error text ("step", "error").
+// that fails is reported with gSOAP's own fault or error text ("step", "error"). Over HTTPS
+// (built with -DWITH_OPENSSL, linked with -lgsoapssl++ -lssl -lcrypto): the server's
+// certificate is verified against the CA file, and its name against the endpoint's host
+// (SOAP_SSL_DEFAULT).
 //
-// args: ENDPOINT-URL USER PASSWORD TAG STORED-KEY-HEX MISSING-KEY-ID
+// args: ENDPOINT-URL CA-FILE USER PASSWORD TAG STORED-KEY-HEX MISSING-KEY-ID
 
 #include KMS_PROXY_H
 #include KMS_NSMAP
@@ -92,12 +95,13 @@ std::string error_text(struct soap *soap) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (argc != 7) {
-        std::fprintf(stderr, "usage: %s ENDPOINT USER PASSWORD TAG STORED-KEY-HEX MISSING-KEY-ID\n", argv[0]);
+    if (argc != 8) {
+        std::fprintf(stderr, "usage: %s ENDPOINT CA-FILE USER PASSWORD TAG STORED-KEY-HEX MISSING-KEY-ID\n", argv[0]);
         return 2;
     }
-    const std::string endpoint = argv[1], user = argv[2], password = argv[3], tag = argv[4],
-                      stored_hex = argv[5], missing = argv[6];
+    const std::string endpoint = argv[1], cafile = argv[2], user = argv[3], password = argv[4],
+                      tag = argv[5], stored_hex = argv[6], missing = argv[7];
+    soap_ssl_init();
     KMS_PROXY proxy(endpoint.c_str(), SOAP_XML_STRICT);
     struct soap *soap = proxy.soap;
     std::ostringstream out;
@@ -109,6 +113,10 @@ int main(int argc, char **argv) {
         std::puts(out.str().c_str());
         return true;
     };
+
+    step = "TLS";
+    if (failed(soap_ssl_client_context(soap, SOAP_SSL_DEFAULT, nullptr, nullptr, cafile.c_str(),
+                                       nullptr, nullptr))) return 0;
 
     step = "Authenticate";
     kms__UsernamePassword up;

@@ -2,15 +2,20 @@
 // writes SOAP 1.2 only with forceSoap12Headers), on the port named on the command line.
 // Runs every P1619.3 §6 client operation and prints what it saw as one JSON object; a step
 // that fails is reported with the toolkit's own error ("step", "error"). A process warning or
-// console.warn (e.g. while node-soap reads the WSDL) fails the run.
+// console.warn (e.g. while node-soap reads the WSDL) fails the run. Over HTTPS: an https
+// agent trusting the CA file (and verifying the server's name, as by default) fetches the
+// WSDL (wsdl_options) and carries every call (the call options).
 //
-// args: WSDL-URL 1.1|1.2 SERVICE PORT USER PASSWORD TAG STORED-KEY-HEX MISSING-KEY-ID
+// args: WSDL-URL CA-FILE 1.1|1.2 SERVICE PORT USER PASSWORD TAG STORED-KEY-HEX MISSING-KEY-ID
 'use strict';
 
+const fs = require('fs');
+const https = require('https');
 const soap = require('soap');
 
-const [wsdl, version, serviceName, portName, user, password, tag, storedHex, missing] =
+const [wsdl, cafile, version, serviceName, portName, user, password, tag, storedHex, missing] =
   process.argv.slice(2);
+const tls = { httpsAgent: new https.Agent({ ca: fs.readFileSync(cafile) }) };
 const KMS = 'urn:kms-ws:p1619.3:1';
 const out = {};
 const warnings = [];
@@ -26,7 +31,7 @@ const names = (caps) => list(caps && caps.Capability).map((c) => c.Name);
 
 function call(port, operation, args) {
   return new Promise((resolve, reject) => {
-    port[operation](args, (err, result) => (err ? reject(err) : resolve(result)));
+    port[operation](args, (err, result) => (err ? reject(err) : resolve(result)), tls);
   });
 }
 
@@ -53,6 +58,7 @@ async function main() {
     const client = await soap.createClientAsync(wsdl, {
       forceSoap12Headers: version === '1.2',
       disableCache: true,
+      wsdl_options: tls,
     });
     const port = client[serviceName][portName];
 

@@ -1,17 +1,19 @@
 <?php
-// The PHP SoapClient client of the interop tests: the served WSDL, SOAP 1.1 or 1.2 as asked.
+// The PHP SoapClient client of the interop tests: the served WSDL, SOAP 1.1 or 1.2 as asked,
+// over HTTPS: one stream context trusting the CA file (peer and name verified, as by
+// default) serves both the WSDL download and the calls.
 // Runs every P1619.3 §6 client operation and prints what it saw as one JSON object; a step
 // that fails is reported with the toolkit's own SoapFault or error ("step", "error"). Any PHP
 // warning, notice or deprecation (e.g. while SoapClient reads the WSDL) fails the run.
 //
-// args: WSDL-URL 1.1|1.2 USER PASSWORD TAG STORED-KEY-HEX MISSING-KEY-ID
+// args: WSDL-URL CA-FILE 1.1|1.2 USER PASSWORD TAG STORED-KEY-HEX MISSING-KEY-ID
 
 error_reporting(E_ALL);
 set_error_handler(function (int $no, string $msg, string $file, int $line): bool {
     throw new ErrorException($msg, 0, $no, $file, $line);
 });
 
-[, $wsdl, $version, $user, $password, $tag, $storedHex, $missing] = $argv;
+[, $wsdl, $cafile, $version, $user, $password, $tag, $storedHex, $missing] = $argv;
 $out = [];
 $step = 'SoapClient';
 
@@ -32,7 +34,9 @@ function names($list): array {
 }
 
 try {
+    $tls = stream_context_create(['ssl' => ['cafile' => $cafile]]);
     $client = new SoapClient($wsdl, [
+        'stream_context' => $tls,
         'soap_version' => $version === '1.1' ? SOAP_1_1 : SOAP_1_2,
         'exceptions' => true,
         'cache_wsdl' => WSDL_CACHE_NONE,
