@@ -2,7 +2,8 @@
 with default security settings: JAX-WS RI (wsimport, javac), gSOAP (wsdl2h, soapcpp2, g++),
 PHP SoapClient and node-soap in SOAP 1.1 and 1.2, suds-community (SOAP 1.1) and zeep.
 
-Each client trusts the test CA by its toolkit's own means, logs in with Authenticate (the password
+Each client trusts the test CA by its toolkit's own means (certificate and host name
+verified; a client given another CA is refused), logs in with Authenticate (the password
 in the Body), then sends the session credential in the kms:Credential header with
 GetServerCapabilities, NegotiateCapabilities, CreateKey, StoreKey, GetKey by id and by
 friendly name, PushAuditMessage and GetRandomBytes, and reads the typed fault of a missing
@@ -35,7 +36,8 @@ from kms_ws.security.settings import SecuritySettings
 from kms_ws.xmlns import KMS, SOAP, SOAP11
 
 from ..support import db
-from ..support.recorder import Exchange
+from ..support.pki import CA
+from ..support.recorder import Exchange, Recorder
 from ..support.validating import CT
 from ..support.wire_check import soap_version, validate_soap
 from .conftest import Interop
@@ -388,3 +390,91 @@ def test_zeep(interop: Interop, version: str) -> None:
                                   account.name, account.password, run.tag, run.stored,
                                   run.missing))
 
+
+# ---- every toolkit verifies the certificate and the name ----------------------------------
+
+TOOLKIT_NAMES = ["jaxws", "gsoap", "php", "node", "suds", "zeep"]
+
+
+@pytest.fixture(scope="session")
+def stranger(interop_build: Path) -> CA:
+    """A CA that issued neither the relay's certificate nor the server's."""
+    return CA(interop_build / "stranger-ca")
+
+
+def _first_connection(toolkit: str, interop: Interop, relay: Recorder, ca: Path,
+                      java_trust: tuple[str, ...],
+                      request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """The toolkit's client, pointed at `relay` and trusting `ca` (the JVM: `java_trust`):
+    (the step its first connection happens in, what the client printed)."""
+    account = interop.accounts["zeep-1.2"]  # never reaches the server
+    port = interop.port("1.2")
+    wsdl = relay.url("/wsman?wsdl")
+    args = [account.name, account.password, "refused", secrets.token_hex(32),
+            str(uuid.uuid4())]
+    if toolkit == "jaxws":
+        build: JavaBuild = request.getfixturevalue("jaxws")
+        return "service", _output(_run(["java", SAAJ, *java_trust, "-cp", build.classpath,
+                                        "KmsInterop", wsdl, port.service, port.port, *args]))
+    if toolkit == "gsoap":
+        program = request.getfixturevalue("gsoap").program
+        return "Authenticate", _output(_run([program, relay.url(), ca, *args]))
+    if toolkit == "php":
+        return "SoapClient", _output(_run(["php", HERE / "php" / "kms_interop.php", wsdl, ca,
+                                           "1.2", *args]))
+    if toolkit == "node":
+        return "createClient", _output(_run(["node", HERE / "node" / "kms_interop.js", wsdl,
+                                             ca, "1.2", port.service, port.port, *args]))
+    if toolkit == "suds":
+        return "Client", run_suds(wsdl, str(ca), interop.port("1.1").port, account.name,
+                                  account.password, "refused", secrets.token_bytes(32),
+                                  str(uuid.uuid4()))
+    return "Client", run_zeep(wsdl, str(ca), port.service, port.port, account.name,
+                              account.password, "refused", secrets.token_bytes(32),
+                              str(uuid.uuid4()))
+
+
+def _refused(toolkit: str, interop: Interop, relay: Recorder, ca: Path,
+             java_trust: tuple[str, ...], request: pytest.FixtureRequest, error: str) -> None:
+    """The client stops at its first connection with `error` (PHP only says that it could
+    not load the WSDL), and the relay saw no request."""
+    mark = relay.mark()
+    step, seen = _first_connection(toolkit, interop, relay, ca, java_trust, request)
+    assert seen["step"] == step and "error" in seen, seen
+    if toolkit == "php":
+        error = "failed to load external entity"
+    assert re.search(error, seen["error"]), seen["error"]
+    assert relay.since(mark) == []
+
+
+@pytest.mark.parametrize("toolkit", TOOLKIT_NAMES)
+def test_a_client_trusting_another_ca_is_refused(interop: Interop, stranger: CA,
+                                                 interop_build: Path, toolkit: str,
+                                                 request: pytest.FixtureRequest) -> None:
+    """Each toolkit's trust setting is what it verifies the relay with, and it verifies:
+    the same client that passes above, given another CA's certificate instead, refuses the
+    relay's certificate."""
+    if toolkit in ("jaxws", "gsoap"):
+        request.getfixturevalue(toolkit)  # built (from the WSDL, through the relay) first
+    java_trust = ()
+    if toolkit == "jaxws":
+        root = interop_build / "stranger-jaxws"
+        root.mkdir()
+        java_trust = _java_trust(stranger.pem, root / "truststore.p12")
+    _refused(toolkit, interop, interop.recorder, stranger.pem, java_trust, request,
+             r"certificate (verify failed|signature failure)|PKIX path")
+
+
+@pytest.mark.parametrize("toolkit", TOOLKIT_NAMES)
+def test_a_client_refuses_a_certificate_for_another_name(interop: Interop, toolkit: str,
+                                                         request: pytest.FixtureRequest
+                                                         ) -> None:
+    """Each toolkit checks the server's name too: a relay at 127.0.0.1 whose certificate,
+    from the CA the client trusts, names another host is refused."""
+    java_trust = request.getfixturevalue("jaxws").trust if toolkit == "jaxws" else ()
+    if toolkit == "gsoap":
+        request.getfixturevalue(toolkit)
+    cert, key, _ = interop.pki.issue("elsewhere", server=True, names=("elsewhere.invalid",))
+    with Recorder(interop.server.url, cert=(cert, key), ca=interop.ca) as elsewhere:
+        _refused(toolkit, interop, elsewhere, interop.ca, java_trust, request,
+                 r"(?i)mismatch|does not match|no subject alternative names")
