@@ -16,6 +16,8 @@ import pytest
 import requests
 from lxml import etree
 
+from kms_ws.security.settings import SecuritySettings
+
 from ..support.pki import CA
 from ..support.recorder import Recorder
 from ..support.server import ServerProcess, kms
@@ -25,6 +27,7 @@ from ..support.server import ServerProcess, kms
 TOOLKITS = (*(f"{t}-{v}" for t in ("jaxws", "php", "node", "zeep") for v in ("1.1", "1.2")),
             "gsoap-1.2", "suds-1.1")
 
+DEFAULTS = SecuritySettings()
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP11 = "http://schemas.xmlsoap.org/wsdl/soap/"
 WSDL_SOAP12 = "http://schemas.xmlsoap.org/wsdl/soap12/"
@@ -104,11 +107,15 @@ def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
     data = root / "data"
     pki = CA(root / "pki")
     # The server's security defaults: ServerProcess opts tests into HTTP Basic over plain
-    # HTTP; this server keeps the default (no password over plain HTTP) and serves HTTPS,
-    # as an enterprise runs it.
+    # HTTP and turns the authentication backoff off; this server keeps the defaults (no
+    # password over plain HTTP, the backoff on) and serves HTTPS, as an enterprise runs it.
     cert, key, _ = pki.issue("server", server=True)
-    srv = ServerProcess(data, security={"allow_basic_over_http": False}, tls=(cert, key),
-                        tls_ca=pki.pem)
+    srv = ServerProcess(data, security={
+        "allow_basic_over_http": False,
+        "backoff_after_failed_authentications": DEFAULTS.backoff_after_failed_authentications,
+        "source_backoff_after_failed_authentications":
+            DEFAULTS.source_backoff_after_failed_authentications}, tls=(cert, key),
+        tls_ca=pki.pem)
     srv.bootstrap()
 
     def register(toolkit: str) -> Account:
