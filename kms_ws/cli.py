@@ -446,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tls-client-ca", help="PEM CA bundle: accept TLS client certificates "
                     "it issued (mapped to clients registered with that certificate)")
     sp.add_argument("--allow-basic-over-http", action="store_true",
-                    help="accept HTTP Basic without TLS (local use only)")
+                    help="accept passwords and HMAC secrets without TLS (local use only)")
     sp.set_defaults(func=cmd_serve)
 
     client = sub.add_parser("client", help="manage KMS clients in the data directory (offline)")

@@ -44,7 +44,8 @@ class SecuritySettings:
     # Refusals of unauthenticated requests are audited per source address and reason per
     # interval: the first at once, the count when the interval closes (service.refusals).
     failure_audit_interval_seconds: int = 60
-    # HTTP Basic over plain HTTP (no TLS) is refused unless explicitly allowed (local use).
+    # Passwords and HMAC secrets (HTTP Basic, a UsernamePassword in a message, a secret an
+    # administrator sets) over plain HTTP (no TLS) are refused unless allowed (local use).
     allow_basic_over_http: bool = False
     # Unwrapped key delivery (WrappingType none) to a caller that registered no wrapping key:
     # "tls" - only over HTTPS; "tls-or-loopback" - also over plain HTTP from a loopback

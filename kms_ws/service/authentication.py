@@ -40,6 +40,7 @@ from ..security.wssecurity import KeyRef, VerificationKey
 from ..store.repository import Repository
 from . import subscription_end
 from .context import RequestContext, Transport
+from .credentials import require_private_channel
 from .messages import AuthenticateRequest, AuthenticateResult, Credential
 
 SUPPORTED = tuple(t.value for t in (CredentialType.USERNAME_PASSWORD, CredentialType.SESSION,
@@ -87,6 +88,8 @@ def authenticate_caller(ctx: RequestContext, cred: Credential | None,
                                  "HTTP Basic or a session)")
     if cred.message_digest is None and ctx.settings.require_signature:
         raise AccessDenied("every client must sign its requests (WS-Security)")
+    if cred.type is CredentialType.USERNAME_PASSWORD:
+        require_private_channel(ctx, "a password")  # unchecked and uncounted
     ep = _endpoint(ctx, cred, cache)
     if cred.message_digest is None and ctx.settings.signature_required(ep.realms):
         raise AccessDenied("this client must sign its requests (WS-Security)")

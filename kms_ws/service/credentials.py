@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..crypto.passwords import hash_password
 from ..crypto.sealing import seal_secret
-from ..domain.errors import AlreadyExists, InvalidParameter
+from ..domain.errors import AccessDenied, AlreadyExists, InvalidParameter
 from ..domain.model import CredentialType
 from ..security.certificates import (
     MIN_HMAC_KEY_BYTES,
@@ -27,6 +27,20 @@ from .admin.messages import Document
 from .context import RequestContext
 
 
+# The credential types whose value is a secret: whoever reads it on the wire holds it.
+SECRET_TYPES = (CredentialType.USERNAME_PASSWORD, CredentialType.SYMMETRIC_KEY)
+
+
+def require_private_channel(ctx: RequestContext, what: str) -> None:
+    """A secret (a password anywhere in a request, an HMAC secret being registered) crosses
+    the network only over TLS, unless the operator allowed plain HTTP for local use
+    (allow_basic_over_http). A signature does not hide a Body: signed is not private.
+    Called before the secret is checked or anything changes."""
+    if not ctx.transport.secure and not ctx.settings.allow_basic_over_http:
+        raise AccessDenied(f"{what} is refused over plain HTTP: use HTTPS (the setting "
+                           "allow_basic_over_http allows it, for local use only)")
+
+
 @dataclass(frozen=True)
 class NewCredential:
     """A credential an edit sets; value None: the endpoint's credential is removed."""
@@ -35,7 +49,8 @@ class NewCredential:
     value: bytes | None = field(default=None, repr=False)
 
 
-def from_tuples(doc: Document, element: str, cred_type: CredentialType) -> NewCredential | None:
+def from_tuples(ctx: RequestContext, doc: Document, element: str,
+                cred_type: CredentialType) -> NewCredential | None:
     """The credential of type `cred_type` that `doc`'s `element` sets (None: untouched)."""
     if element not in doc:
         return None
@@ -43,6 +58,8 @@ def from_tuples(doc: Document, element: str, cred_type: CredentialType) -> NewCr
     values = box.get("CredentialValue", []) if isinstance(box, dict) else []
     if not values:
         return NewCredential(cred_type)
+    if cred_type in SECRET_TYPES:
+        require_private_channel(ctx, f"a {cred_type.value} credential")
     if len(values) != 1:
         raise InvalidParameter(f"{element}: a {cred_type.value} credential is exactly one "
                                "CredentialValue")

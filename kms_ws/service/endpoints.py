@@ -18,7 +18,7 @@ from .admin.base import require_realm
 from .admin.endpoints import check_grantable, client_grants
 from .authentication import SIGNED, SUPPORTED
 from .context import RequestContext
-from .credentials import register_signing
+from .credentials import SECRET_TYPES, register_signing, require_private_channel
 from .wrapping_keys import add_values as add_wrapping_values
 from .messages import RegisterEndpointRequest, RegisterEndpointResult
 
@@ -35,7 +35,7 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
         else _pep_grants(ctx, caller, asked)
     if ctx.repo.endpoint_name_taken(req.kind, req.name):
         raise AlreadyExists(f"a {req.kind.value} named {req.name!r} is already registered")
-    cred_type, password_hash = _credential(req)
+    cred_type, password_hash = _credential(ctx, req)
     ep = Endpoint(
         endpoint_id=str(uuid.uuid4()), kind=req.kind, name=req.name, state=ClientState.ACTIVE,
         credential_type=cred_type, version=1, grants=grants,
@@ -76,8 +76,11 @@ def _pep_grants(ctx: RequestContext, caller: Endpoint,
     return out
 
 
-def _credential(req: RegisterEndpointRequest) -> tuple[CredentialType, str | None]:
+def _credential(ctx: RequestContext, req: RegisterEndpointRequest
+                ) -> tuple[CredentialType, str | None]:
     cred = req.credential
+    if cred is not None and cred.type in SECRET_TYPES:
+        require_private_channel(ctx, f"registering a {cred.type.value} credential")
     names = [a.name for a in req.pep_attributes]
     if len(set(names)) != len(names):
         raise InvalidParameter("PEP attribute names must be unique")

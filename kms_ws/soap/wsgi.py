@@ -25,7 +25,7 @@ from typing import Any
 
 from lxml import etree
 
-from ..domain.errors import (AccessDenied, ActionMismatch, ActionNotSupported,
+from ..domain.errors import (ActionMismatch, ActionNotSupported,
                              CredentialRequired, EncodingLimit, EnvelopeTooLarge, InternalError,
                              KmsError, SchemaValidationError)
 from ..domain.model import CredentialType
@@ -330,8 +330,6 @@ class SoapApplication:
         basic = parse_basic(auth)
         if basic is None:
             raise CredentialRequired("only HTTP Basic is accepted in the Authorization header")
-        if not self._transport(environ).secure and not self.settings.allow_basic_over_http:
-            raise AccessDenied("HTTP Basic is refused over plain HTTP; use HTTPS")
         return Credential(CredentialType.USERNAME_PASSWORD, username=basic[0], password=basic[1])
 
 

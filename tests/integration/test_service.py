@@ -28,7 +28,8 @@ PASSWORD = "a-long-password"
 def env(tmp_path):  # type: ignore[no-untyped-def]
     cfg = Config(data_dir=tmp_path / "d")
     cfg = dataclasses.replace(cfg, security=dataclasses.replace(
-        cfg.security, lock_after_failed_authentications=3, session_ttl_seconds=60))
+        cfg.security, lock_after_failed_authentications=3, session_ttl_seconds=60,
+        allow_basic_over_http=True))  # in process: the passwords cross no network
     db, mk = init_data_dir(cfg)
     clock = Clock()
     svc = KmsService(db, mk, cfg.security, clock)

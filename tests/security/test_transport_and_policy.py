@@ -1,5 +1,5 @@
-"""TLS with client certificates mapped to registered clients; HTTP Basic refused over
-plain HTTP by default; signatures required server-wide or per realm."""
+"""TLS with client certificates mapped to registered clients; signatures required
+server-wide or per realm. (Passwords over plain HTTP: test_password_transport.py.)"""
 
 from __future__ import annotations
 
@@ -139,17 +139,13 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory,
     assert srv.stop() == 0, srv.stderr_text()
 
 
-def test_basic_refused_over_plain_http_by_default(strict_server) -> None:  # type: ignore[no-untyped-def]
-    srv, _ = strict_server
-    r, env = post(srv.url, envelope(RANDOM, op="GetRandomBytes"), auth=("admin", "whatever"))
-    assert r.status_code == 400 and "refused over plain HTTP" in env.findtext(f".//{S}Text")
-
-
 def test_server_wide_signature_requirement(strict_server) -> None:  # type: ignore[no-untyped-def]
     srv, admin_signer = strict_server
     with KmsClient(srv.url, signing_key=admin_signer.key) as admin:
         assert admin.authenticate("Validate") == admin_signer.endpoint_id
-        admin.register_endpoint("Client", "pw-user", password="a-long-password")
+    # a password client (registered offline: no password crosses plain HTTP)
+    kms("client", "add", "pw-user", "--password-stdin", "--data-dir", str(srv.data_dir),
+        stdin="a-long-password\n")
     cred = ("<kms:Credential><kms:CredentialType>UsernamePassword</kms:CredentialType>"
             "<kms:UsernamePassword><kms:Username>pw-user</kms:Username>"
             "<kms:Password>a-long-password</kms:Password></kms:UsernamePassword></kms:Credential>")

@@ -187,6 +187,8 @@ class ClientKind(EndpointKindBase):
         grants = client_grants(ctx, realm_list(doc))  # may the caller put it there at all
         _no_credential_tuples(doc)
         cred = req.credential
+        if cred is not None and cred.type in credentials.SECRET_TYPES:
+            credentials.require_private_channel(ctx, f"a {cred.type.value} credential")
         if cred is None or cred.type is not CredentialType.USERNAME_PASSWORD or \
                 not cred.password:
             raise InvalidParameter("a client is created with a UsernamePassword credential")
@@ -213,7 +215,7 @@ class ClientKind(EndpointKindBase):
     def edit(self, ctx: RequestContext, req: AdminRequest) -> Document:
         doc = req.document or {}
         ep = self.load(ctx, self.resolve(ctx, doc.get("ClientId", "")), Right.EDIT)
-        new_credential = _client_credential(doc, ep)
+        new_credential = _client_credential(ctx, doc, ep)
         if doc.get("Name", ep.name) != ep.name:
             raise InvalidParameter("a client's Name is its user name and does not change")
         self._edit_common(ctx, ep, doc)
@@ -242,7 +244,8 @@ def _no_credential_tuples(doc: Document) -> None:
                                "AdminCreate; Credentials tuples change it by AdminEdit")
 
 
-def _client_credential(doc: Document, ep: Endpoint) -> credentials.NewCredential | None:
+def _client_credential(ctx: RequestContext, doc: Document, ep: Endpoint
+                       ) -> credentials.NewCredential | None:
     """§4.7.1 {CREDENTIAL_LENGTH, CREDENTIAL_VALUE} set by an administrator: a
     UsernamePassword client's new password (UTF-8), a SymmetricKey client's new HMAC
     secret, an AsymmetricKey client's new X.509 certificate (DER or PEM); no tuple removes
@@ -251,7 +254,7 @@ def _client_credential(doc: Document, ep: Endpoint) -> credentials.NewCredential
         return None
     if doc.get("CredentialType", ep.credential_type.value) != ep.credential_type.value:
         raise InvalidParameter("a client's CredentialType does not change")
-    return credentials.from_tuples(doc, "Credentials", ep.credential_type)
+    return credentials.from_tuples(ctx, doc, "Credentials", ep.credential_type)
 
 
 def _has_credential(ctx: RequestContext, ep: Endpoint) -> bool:
@@ -360,7 +363,7 @@ def _pep_authentication(ctx: RequestContext, doc: Document, ep: Endpoint
                 raise InvalidParameter("AuthenticationValues are of the AuthenticationPolicy's "
                                        "type: set it to AsymmetricKey or SymmetricKey")
             kind = CredentialType.SYMMETRIC_KEY  # removing what is not there: nothing to do
-        values = credentials.from_tuples(doc, "AuthenticationValues", kind)
+        values = credentials.from_tuples(ctx, doc, "AuthenticationValues", kind)
     after = current if values is None else (values.type if values.value is not None else None)
     if policy != PEP_AUTH_NONE and after is not None and after.value != policy:
         raise InvalidParameter(f"AuthenticationPolicy {policy} needs {policy} "
