@@ -113,7 +113,7 @@ def _output(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
                     f"\n{done.stderr[-3000:]}")
 
 
-def _check(interop: Interop, run: Run, seen: dict[str, Any]) -> None:
+def check_run(interop: Interop, run: Run, seen: dict[str, Any]) -> None:
     if "error" in seen:
         pytest.fail(f"{run.toolkit}: {seen.get('step')} failed: {seen['error'][:1500]}")
     assert seen["step"] == "done", seen
@@ -287,7 +287,7 @@ def test_jaxws_client(interop: Interop, jaxws: JavaBuild, version: str) -> None:
     seen = _output(done)
     if "error" not in seen:
         assert _warnings(done.stderr) == [], done.stderr
-    _check(interop, run, seen)
+    check_run(interop, run, seen)
 
 
 # ---- gSOAP ---------------------------------------------------------------------------------
@@ -339,7 +339,7 @@ def test_gsoap_client(interop: Interop, gsoap: GsoapBuild) -> None:
     account = interop.accounts[run.toolkit]
     done = _run([gsoap.program, interop.recorder.url(), interop.ca, account.name,
                  account.password, run.tag, run.stored.hex(), run.missing])
-    _check(interop, run, _output(done))
+    check_run(interop, run, _output(done))
 
 
 # ---- PHP SoapClient, node-soap -------------------------------------------------------------
@@ -354,7 +354,7 @@ def test_php_soapclient(interop: Interop, version: str) -> None:
     done = _run(["php", HERE / "php" / "kms_interop.php", interop.wsdl_url, interop.ca,
                  version, account.name, account.password, run.tag, run.stored.hex(),
                  run.missing])
-    _check(interop, run, _output(done))
+    check_run(interop, run, _output(done))
 
 
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
@@ -368,7 +368,7 @@ def test_node_soap(interop: Interop, version: str) -> None:
     done = _run(["node", HERE / "node" / "kms_interop.js", interop.wsdl_url, interop.ca,
                  version, port.service, port.port, account.name, account.password, run.tag,
                  run.stored.hex(), run.missing])
-    _check(interop, run, _output(done))
+    check_run(interop, run, _output(done))
 
 
 # ---- suds-community, zeep ------------------------------------------------------------------
@@ -378,7 +378,7 @@ def test_suds(interop: Interop) -> None:
     port = interop.port("1.1")
     run = _start(interop, "suds-1.1", "1.1")
     account = interop.accounts[run.toolkit]
-    _check(interop, run, run_suds(interop.wsdl_url, str(interop.ca), port.port, account.name,
+    check_run(interop, run, run_suds(interop.wsdl_url, str(interop.ca), port.port, account.name,
                                   account.password, run.tag, run.stored, run.missing))
 
 
@@ -387,7 +387,7 @@ def test_zeep(interop: Interop, version: str) -> None:
     port = interop.port(version)
     run = _start(interop, f"zeep-{version}", version)
     account = interop.accounts[run.toolkit]
-    _check(interop, run, run_zeep(interop.wsdl_url, str(interop.ca), port.service, port.port,
+    check_run(interop, run, run_zeep(interop.wsdl_url, str(interop.ca), port.service, port.port,
                                   account.name, account.password, run.tag, run.stored,
                                   run.missing))
 
@@ -435,7 +435,7 @@ def _first_connection(toolkit: str, interop: Interop, relay: Recorder, ca: Path,
                               str(uuid.uuid4()))
 
 
-def _refused(toolkit: str, interop: Interop, relay: Recorder, ca: Path,
+def check_refused(toolkit: str, interop: Interop, relay: Recorder, ca: Path,
              java_trust: tuple[str, ...], request: pytest.FixtureRequest, error: str) -> None:
     """The client stops at its first connection with `error` (PHP only says that it could
     not load the WSDL), and the relay saw no request."""
@@ -462,7 +462,7 @@ def test_a_client_trusting_another_ca_is_refused(interop: Interop, stranger: CA,
         root = interop_build / "stranger-jaxws"
         root.mkdir()
         java_trust = _java_trust(stranger.pem, root / "truststore.p12")
-    _refused(toolkit, interop, interop.recorder, stranger.pem, java_trust, request,
+    check_refused(toolkit, interop, interop.recorder, stranger.pem, java_trust, request,
              r"certificate (verify failed|signature failure)|PKIX path")
 
 
@@ -477,5 +477,5 @@ def test_a_client_refuses_a_certificate_for_another_name(interop: Interop, toolk
         request.getfixturevalue(toolkit)
     cert, key, _ = interop.pki.issue("elsewhere", server=True, names=("elsewhere.invalid",))
     with Recorder(interop.server.url, cert=(cert, key), ca=interop.ca) as elsewhere:
-        _refused(toolkit, interop, elsewhere, interop.ca, java_trust, request,
+        check_refused(toolkit, interop, elsewhere, interop.ca, java_trust, request,
                  r"(?i)mismatch|does not match|no subject alternative names")

@@ -82,7 +82,7 @@ def _store(server: ServerProcess) -> dict[str, int]:
             "grants": db.count(server.data_dir, "realm_grants")}
 
 
-def _still_works(server: ServerProcess, name: str, password: str) -> None:
+def check_still_works(server: ServerProcess, name: str, password: str) -> None:
     with KmsClient(server.url, name, password) as c:
         assert len(c.get_random_bytes(4)) == 4
 
@@ -167,7 +167,7 @@ def test_a_default_realm_administrator_cannot_reset_the_password_of_an_administr
         scene.d.admin_edit("Client", {**doc, "Credentials": {"CredentialValue": [
             {"Length": len(new), "Value": base64.b64encode(new).decode()}]}})
     _refused(err)
-    _still_works(server, scene.e_name, scene.e_password)
+    check_still_works(server, scene.e_name, scene.e_password)
     with pytest.raises(KmsFault):
         KmsClient(server.url, scene.e_name, new.decode()).get_random_bytes(4)
     assert admin.admin_get("Client", scene.e_id)["Version"] == doc["Version"]
@@ -186,7 +186,7 @@ def test_no_edit_of_an_endpoint_in_a_realm_the_administrator_cannot_edit(
         scene.d.admin_edit("Client", {**doc, **edited})
     _refused(err)
     assert admin.admin_get("Client", scene.e_id) == before
-    _still_works(server, scene.e_name, scene.e_password)
+    check_still_works(server, scene.e_name, scene.e_password)
 
 
 def test_no_delete_or_association_of_an_endpoint_in_a_realm_the_administrator_lacks(
@@ -247,7 +247,7 @@ def test_an_administrator_with_edit_everywhere_may_act(
     new = b"a-new-long-password"
     admin.admin_edit("Client", {**doc, "Credentials": {"CredentialValue": [
         {"Length": len(new), "Value": base64.b64encode(new).decode()}]}})
-    _still_works(server, scene.e_name, new.decode())
+    check_still_works(server, scene.e_name, new.decode())
 
 
 # ---- AdminCreate and WS-Transfer ------------------------------------------------------------
@@ -325,4 +325,4 @@ def test_the_online_cli_gets_one_clear_line(admin: KmsClient, server: ServerProc
         assert out.returncode == 1, (args, out.stdout, out.stderr)
         assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
         assert "E_PERMISSION_DENIED" in out.stderr
-    _still_works(server, scene.e_name, scene.e_password)
+    check_still_works(server, scene.e_name, scene.e_password)

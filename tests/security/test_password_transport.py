@@ -62,7 +62,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
     assert srv.stop() == 0, srv.stderr_text()
 
 
-def _refused(r, env) -> None:  # type: ignore[no-untyped-def]
+def check_refused(r, env) -> None:  # type: ignore[no-untyped-def]
     """The one answer to a secret sent over plain HTTP."""
     assert r.status_code == 400, r.text
     assert env.findtext(f".//{S}Subcode/{S}Value") == "wsman:AccessDenied"
@@ -85,7 +85,7 @@ def test_password_in_the_credential_header_is_refused_unchecked(plain) -> None: 
     for password in (PASSWORD, "wrong-pw-1", "wrong-pw-2", "wrong-pw-3", "wrong-pw-4"):
         r, env = post(srv.url, envelope(RANDOM, op="GetRandomBytes",
                                         headers=_password("alice", password)))
-        _refused(r, env)
+        check_refused(r, env)
     state, failed = db.rows(srv.data_dir, "SELECT state, failed_auth FROM endpoints "
                                           "WHERE name = 'alice'")[0]
     assert (state, failed) == ("Active", 0)
@@ -96,7 +96,7 @@ def test_password_in_authenticate_login_is_refused(plain) -> None:  # type: igno
     body = ("<kms:Authenticate><kms:RequestType>Login</kms:RequestType>"
             f"{_password('alice', PASSWORD)}</kms:Authenticate>")
     r, env = post(srv.url, envelope(body, op="Authenticate"))
-    _refused(r, env)
+    check_refused(r, env)
     assert env.find(f".//{K}SessionToken") is None
     assert db.rows(srv.data_dir, "SELECT count(*) FROM sessions")[0][0] == 0
 
@@ -104,7 +104,7 @@ def test_password_in_authenticate_login_is_refused(plain) -> None:  # type: igno
 def test_http_basic_is_refused(plain) -> None:  # type: ignore[no-untyped-def]
     srv, _ = plain
     r, env = post(srv.url, envelope(RANDOM, op="GetRandomBytes"), auth=("alice", PASSWORD))
-    _refused(r, env)
+    check_refused(r, env)
 
 
 def test_an_administrator_sends_no_secret_over_plain_http(plain) -> None:  # type: ignore[no-untyped-def]
