@@ -104,6 +104,7 @@ class Recorder:
     def since(self, mark: int) -> list[Exchange]:
         with self._lock:
             return list(self._exchanges[mark:])
+
     def _relay(self, handler: BaseHTTPRequestHandler) -> None:
         body = _read_body(handler)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
