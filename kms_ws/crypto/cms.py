@@ -28,10 +28,8 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_wrap,
 )
 
-from .wrapping import (
-    CMS_AUTH,
-    CMS_KEK,
-    CMS_RSA_OAEP,
+from ..domain.wrapping import CMS_AUTH, CMS_KEK, CMS_RSA_OAEP
+from .recipients import (
     Kek,
     Opener,
     PrivateKeyHolder,

@@ -6,8 +6,10 @@
     cms-rsa-oaep        CMS EnvelopedData, KeyTransRecipientInfo RSA-OAEP-SHA256, AES-256-CBC
     cms-auth-enveloped  CMS AuthEnvelopedData, AES-256-GCM, KEK or RSA-OAEP recipient
 
-A recipient is a `Kek` (symmetric, with its WrappingKeyId) or a `CertRecipient` (an X.509
-certificate, with its WrappingKeyId); the opener is a `Kek` or a `PrivateKeyHolder`.
+This module owns the AES key wrap half and picks the half by type; crypto.cms owns the CMS
+half. Both take the recipients of crypto.recipients: a `Kek` (symmetric, with its
+WrappingKeyId) or a `CertRecipient` (an X.509 certificate, with its WrappingKeyId) to wrap
+for, a `Kek` or a `PrivateKeyHolder` to open with.
 Every unwrap either returns the exact plaintext or raises `UnwrapError`; the EnvelopedData
 types (AES-CBC, not authenticated by themselves) are checked by the key check value
 (`check_value`) the blob carries.
@@ -17,10 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.keywrap import (
     InvalidUnwrap,
     aes_key_unwrap,
@@ -41,49 +41,18 @@ from ..domain.wrapping import (  # noqa: F401
     WRAPPED_TYPES,
     WrappingKeyKind,
 )
+from . import cms
+from .recipients import (  # noqa: F401 - the recipients are part of this module's interface
+    CertRecipient,
+    Kek,
+    Opener,
+    PrivateKeyHolder,
+    Recipient,
+    UnwrapError,
+)
 
 SYMMETRIC_TYPES = TYPES_FOR[WrappingKeyKind.SYMMETRIC]
 CERTIFICATE_TYPES = TYPES_FOR[WrappingKeyKind.CERTIFICATE]
-
-
-class UnwrapError(Exception):
-    """A blob that does not open: wrong key, corrupted or forged data, unknown structure."""
-
-
-@dataclass(frozen=True)
-class Kek:
-    """A symmetric key-encryption key (16, 24 or 32 bytes) and its WrappingKeyId."""
-
-    key_id: str
-    secret: bytes = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if len(self.secret) not in (16, 24, 32):
-            raise ValueError(f"KEK {self.key_id} must be 128, 192 or 256 bits")
-
-
-@dataclass(frozen=True)
-class CertRecipient:
-    key_id: str
-    certificate: x509.Certificate
-
-    def __post_init__(self) -> None:
-        pub = self.certificate.public_key()
-        if not isinstance(pub, rsa.RSAPublicKey) or pub.key_size < 2048:
-            raise ValueError(f"certificate {self.key_id} must hold an RSA key of >= 2048 bits")
-
-
-@dataclass(frozen=True)
-class PrivateKeyHolder:
-    """The recipient side of a CertRecipient: the private key and its certificate."""
-
-    key_id: str
-    private_key: rsa.RSAPrivateKey = field(repr=False)
-    certificate: x509.Certificate
-
-
-Recipient = Kek | CertRecipient
-Opener = Kek | PrivateKeyHolder
 
 
 def check_value(key: bytes) -> bytes:
@@ -99,7 +68,6 @@ def verify_check_value(key: bytes, expected: bytes | None, key_id: str | None) -
 
 
 def wrap(wrapping_type: str, plaintext: bytes, recipient: Recipient) -> bytes:
-    from . import cms
     if wrapping_type in (AES_KW, AES_KWP, CMS_KEK) and not isinstance(recipient, Kek):
         raise ValueError(f"{wrapping_type} needs a symmetric KEK")
     if wrapping_type == AES_KW:
@@ -124,7 +92,6 @@ def wrap(wrapping_type: str, plaintext: bytes, recipient: Recipient) -> bytes:
 
 
 def unwrap(wrapping_type: str, data: bytes, opener: Opener) -> bytes:
-    from . import cms
     try:
         if wrapping_type in (AES_KW, AES_KWP):
             if not isinstance(opener, Kek):
