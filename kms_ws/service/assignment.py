@@ -22,7 +22,7 @@ from ..domain.errors import InvalidParameter, KeyNotFound, NotFound
 from ..domain.lifecycle import effective_state
 from ..domain.model import Endpoint, Key, KeyState, KeyUsage, SourceKind
 from ..domain.realms import Right, realm_object_id, realms_with
-from .admin.assignment_policy import to_domain
+from .admin.decoders import assignment_policy
 from .context import RequestContext
 from .key_creation import insert_key, new_key
 from .key_versions import load_key
@@ -39,7 +39,7 @@ def applicable_policies(ctx: RequestContext,
                                      states=["Enforcing"]):
         realm_ids = [i for k, i in ctx.repo.targets_of(obj.kind, obj.object_id) if k == "Realm"]
         if mine & set(realm_ids):
-            out.append((to_domain(obj.object_id, obj.body), realm_ids))
+            out.append((assignment_policy(obj.object_id, obj.body), realm_ids))
     return out
 
 

@@ -16,6 +16,7 @@ from ..domain import audit_policy
 from ..domain.errors import KmsError
 from ..domain.model import Endpoint, Key
 from ..store.repository import Repository
+from .admin.decoders import audit_policy as policy_of
 from .admin.messages import AdminRequest, AdminResult
 from .messages import (GetKeyResult, KeyResult, PushAuditMessageRequest,
                        StoreKeyResult)
@@ -23,8 +24,7 @@ from .ws_messages import TransferResult
 
 
 def enforcing_policies(repo: Repository) -> list[audit_policy.AuditPolicy]:
-    from .admin.audit_policy import to_domain
-    return [to_domain(o.object_id, o.body) for o in
+    return [policy_of(o.object_id, o.body) for o in
             repo.list_objects("AuditPolicy", None, limit=100, states=["Enforcing"])]
 
 

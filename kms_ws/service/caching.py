@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from ..domain import caching, groups
 from ..domain.model import Endpoint, Key
 from ..store.objects import KeySelection
-from .admin.caching_policy import rules_of
-from .admin.groups import to_group
+from .admin.decoders import caching_rules, to_group
 from .context import RequestContext
 from .policies import capabilities
 
@@ -66,12 +65,12 @@ def caching_view(ctx: RequestContext, receiver: Endpoint, keys: KeySelection) ->
     parsed: dict[str, list[caching.CachingRule]] = {}
     for policy_id, body, kind, target in ctx.repo.policies_on_keys(POLICY, keys):
         if policy_id not in parsed:
-            parsed[policy_id] = rules_of(body)
+            parsed[policy_id] = caching_rules(body)
         view.rules[(kind, target)] = parsed[policy_id]
     for policy, group_id in ctx.repo.enforcing_targets(POLICY, "KeyGroup"):
         obj = ctx.repo.get_object("KeyGroup", group_id)
         if obj is not None:
-            view.group_rules.append((to_group(obj, []), rules_of(policy.body)))
+            view.group_rules.append((to_group(obj, []), caching_rules(policy.body)))
     view.group_rules.sort(key=lambda gr: gr[0].group_id)
     for group_id, key_id in ctx.repo.key_members_among(
             [g.group_id for g, _ in view.group_rules], keys):

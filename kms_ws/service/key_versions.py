@@ -15,6 +15,7 @@ from ..domain.errors import InternalError, KeyNotFound, NotFound
 from ..domain.model import AdminObject, Key, KeyState
 from . import notifications
 from .context import RequestContext
+from .policies import key_policies
 
 log = logging.getLogger("kms_ws.service")
 
@@ -43,7 +44,6 @@ def apply_retention(ctx: RequestContext, key: Key,
                     in_force: dict[str, AdminObject] | None = None) -> None:
     """Stamp T_EXPIRED / T_DISABLED from the retention policy in force for the key
     (`in_force`: the key's policies when the caller has them already)."""
-    from .policies import key_policies
     policy = (key_policies(ctx, key) if in_force is None else in_force).get("RetentionPolicy")
     if policy is None:
         return

@@ -12,6 +12,7 @@ from ..domain import caching, groups
 from ..domain.errors import PermissionDenied
 from ..domain.model import AdminObject, Endpoint, Key
 from ..domain.wrapping_policy import WrappingChoice, WrappingResolution, resolve_wrapping
+from .admin.decoders import access_policy, caching_rules, capability_names, to_group
 from .context import RequestContext
 
 _RANK = {"Key": 0, "KeyTemplate": 1, "KeyGroup": 2}
@@ -30,7 +31,6 @@ def key_groups(ctx: RequestContext, key: Key) -> list[str]:
 
 
 def _group(obj: AdminObject) -> groups.Group:
-    from .admin.groups import to_group
     return to_group(obj, [])
 
 
@@ -64,8 +64,7 @@ def check_access(ctx: RequestContext, policies: dict[str, AdminObject], key: Key
     obj = policies.get("AccessDistributionPolicy")
     if obj is None:
         return
-    from .admin.access_policy import to_domain
-    policy = to_domain(obj.object_id, obj.body)
+    policy = access_policy(obj.object_id, obj.body)
     if not access_rules.may_receive(policy, client.endpoint_id,
                                     pep.endpoint_id if pep else None,
                                     lambda g: in_client_group(ctx, client, g),
@@ -80,7 +79,6 @@ def capabilities(ctx: RequestContext, endpoint: Endpoint) -> set[str]:
     if endpoint.endpoint_type_id:
         etype = ctx.repo.get_object("EndpointType", endpoint.endpoint_type_id)
         if etype is not None:
-            from .admin.endpoint_type import capability_names
             caps.update(capability_names(etype.body))
     return caps
 
@@ -90,8 +88,7 @@ def t_cached_for(ctx: RequestContext, policies: dict[str, AdminObject], key: Key
     obj = policies.get("CachingPolicy")
     if obj is None:
         return key.t_cached
-    from .admin.caching_policy import rules_of
-    return caching.resolve_t_cached(rules_of(obj.body), capabilities(ctx, receiver),
+    return caching.resolve_t_cached(caching_rules(obj.body), capabilities(ctx, receiver),
                                     key.t_cached)
 
 

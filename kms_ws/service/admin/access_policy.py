@@ -7,16 +7,9 @@ from __future__ import annotations
 from ...domain import access
 from ...domain.errors import InvalidParameter, NotFound
 from ..context import RequestContext
-from .base import ids_in
+from .decoders import access_policy
 from .messages import Document
 from .policy import PolicyKind
-
-
-def to_domain(policy_id: str, body: Document) -> access.AccessPolicy:
-    return access.AccessPolicy(policy_id, frozenset(ids_in(body, "Clients")),
-                               frozenset(ids_in(body, "ClientGroups")),
-                               frozenset(ids_in(body, "Peps")),
-                               frozenset(ids_in(body, "KmServers")))
 
 
 class AccessPolicyKind(PolicyKind):
@@ -24,7 +17,7 @@ class AccessPolicyKind(PolicyKind):
     targets = frozenset({"Key", "KeyGroup", "KeyTemplate"})
 
     def validate(self, ctx: RequestContext, body: Document) -> None:
-        p = to_domain("new", body)
+        p = access_policy("new", body)
         access.check_policy(p)
         for ids, kind in ((p.clients | p.km_servers, "Client"), (p.peps, "Pep")):
             for endpoint_id in sorted(ids):

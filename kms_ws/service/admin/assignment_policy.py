@@ -8,17 +8,11 @@ from __future__ import annotations
 from ...domain import assignment
 from ...domain.durations import check_duration
 from ...domain.errors import NotFound
-from ...domain.model import NameValue
 from ...domain.realms import Right
 from ..context import RequestContext
+from .decoders import assignment_policy
 from .messages import Document
 from .policy import PolicyKind
-
-
-def to_domain(policy_id: str, body: Document) -> assignment.AssignmentPolicy:
-    return assignment.AssignmentPolicy(
-        policy_id, tuple(NameValue(c["Name"], c["Value"]) for c in body.get("Condition", [])),
-        body.get("Generation", ""), body.get("Period"), body.get("TemplateId"))
 
 
 class AssignmentPolicyKind(PolicyKind):
@@ -27,7 +21,7 @@ class AssignmentPolicyKind(PolicyKind):
     target_right = Right.CREATE  # the keys it makes go into the realms it applies in
 
     def validate(self, ctx: RequestContext, body: Document) -> None:
-        p = to_domain("new", body)
+        p = assignment_policy("new", body)
         assignment.check_policy(p)
         if p.period:
             check_duration(p.period)

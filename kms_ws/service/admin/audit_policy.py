@@ -6,14 +6,9 @@ from __future__ import annotations
 
 from ...domain import audit_policy
 from ..context import RequestContext
+from .decoders import audit_policy as to_domain
 from .messages import Document
 from .policy import PolicyKind
-
-
-def to_domain(policy_id: str, body: Document) -> audit_policy.AuditPolicy:
-    return audit_policy.AuditPolicy(policy_id, frozenset(body.get("OperationType", [])),
-                                    frozenset(body.get("EventType", [])),
-                                    frozenset(body.get("Destination", [])))
 
 
 class AuditPolicyKind(PolicyKind):

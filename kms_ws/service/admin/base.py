@@ -4,7 +4,7 @@ version checks, and the generic kind stored in the objects table."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ...domain.errors import (AlreadyExists, InvalidParameter, NotFound, PermissionDenied,
@@ -111,6 +111,8 @@ class Kind:
     """One administered kind. Subclasses implement the seven actions."""
 
     element: str = ""
+    # every kind by element name; the registry that builds the kinds hands them over
+    peers: Mapping[str, Kind] = {}
     id_field: str = ""
     targets: frozenset[str] = frozenset()  # kinds it associates with, besides Realm
 
@@ -142,6 +144,19 @@ class Kind:
     def associate(self, ctx: RequestContext, object_id: str, target: Ref,
                   rights: tuple[str, ...]) -> None:
         raise InvalidParameter(f"{self.element} cannot be associated with {target.kind}")
+
+    def target_realms(self, ctx: RequestContext, target: Ref, right: Right) -> tuple[str, ...]:
+        """The realms of an association's target; the caller needs `right` on it."""
+        if target.kind == "Realm":
+            realms: tuple[str, ...] | None = (target.object_id,)
+            if ctx.repo.find_object("Realm", target.object_id) is None:
+                realms = None
+        else:
+            realms = self.peers[target.kind].realms_of(ctx, target.object_id)
+        if realms is None:
+            raise NotFound(f"no {target.kind} {target.object_id}")
+        need(ctx, realms, right, f"{target.kind} {target.object_id}")
+        return realms
 
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         raise InvalidParameter(f"{self.element} is not associated with {target.kind}")

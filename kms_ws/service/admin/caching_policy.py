@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from ...domain import caching
 from ..context import RequestContext
+from .decoders import caching_rules
 from .messages import Document
 from .policy import PolicyKind
-
-
-def rules_of(body: Document) -> list[caching.CachingRule]:
-    return [caching.CachingRule(r["CachingType"], int(r["TCacheInterval"]), r.get("Capability"))
-            for r in body.get("Rule", [])]
 
 
 class CachingPolicyKind(PolicyKind):
@@ -18,4 +14,4 @@ class CachingPolicyKind(PolicyKind):
     targets = frozenset({"Key", "KeyTemplate", "KeyGroup"})
 
     def validate(self, ctx: RequestContext, body: Document) -> None:
-        caching.check_rules(rules_of(body))
+        caching.check_rules(caching_rules(body))

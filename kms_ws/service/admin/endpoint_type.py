@@ -7,13 +7,8 @@ from ...domain.errors import InUse, InvalidParameter
 from ...domain.model import AdminObject
 from ..context import RequestContext
 from .base import StoredKind
+from .decoders import capability_names
 from .messages import Document
-
-
-def capability_names(doc: Document) -> list[str]:
-    box = doc.get("Capabilities")
-    items = box.get("Capability", []) if isinstance(box, dict) else []
-    return [c["Name"] for c in items]
 
 
 class EndpointTypeKind(StoredKind):

@@ -29,7 +29,7 @@ from ..context import RequestContext
 from .base import (Kind, check_version, is_guid, need, need_everywhere, realm_doc, realm_list,
                    require_realm)
 from .common import clean, pair_doc, pairs, policy_ids
-from .endpoint_type import capability_names
+from .decoders import capability_names
 from .messages import AdminRequest, Document, Ref
 
 class EndpointKindBase(Kind):

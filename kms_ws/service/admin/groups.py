@@ -9,16 +9,8 @@ from ...domain.model import AdminObject
 from ...domain.realms import Right
 from ..context import RequestContext
 from .base import StoredKind, guid_list
+from .decoders import group_rules
 from .messages import Document, Ref
-
-
-def rules_of(body: Document) -> tuple[groups.PatternRule, ...]:
-    return tuple(groups.PatternRule(r["Pattern"], r["Attribute"]) for r in body.get("Rule", []))
-
-
-def to_group(obj: AdminObject, members: list[str]) -> groups.Group:
-    return groups.Group(obj.object_id, obj.body.get("Type") == "Dynamic", frozenset(members),
-                        rules_of(obj.body))
 
 
 class GroupKind(StoredKind):
@@ -31,7 +23,7 @@ class GroupKind(StoredKind):
             if ref in body:
                 raise InvalidParameter(f"attach policies by association, not {ref}")
         groups.check_group(groups.Group("new", body.get("Type") == "Dynamic",
-                                        rules=rules_of(body)))
+                                        rules=group_rules(body)))
 
     @property
     def targets(self) -> frozenset[str]:  # type: ignore[override]
@@ -56,11 +48,10 @@ class GroupKind(StoredKind):
                   rights: tuple[str, ...]) -> None:
         if target.kind != self.member_kind:
             return super().associate(ctx, object_id, target, rights)
-        from .registry import target_realms
         obj = self.load(ctx, object_id, Right.EDIT)
         if obj.body.get("Type") == "Dynamic":
             raise InvalidParameter("a dynamic group's members follow its rules")
-        target_realms(ctx, target, Right.REFERENCE)
+        self.target_realms(ctx, target, Right.REFERENCE)
         if not ctx.repo.associate(self.element, object_id, target.kind, target.object_id):
             raise AlreadyExists(f"{target.object_id} is already a member")
         self.bump(ctx, obj)

@@ -10,6 +10,7 @@ from ...domain.policy_state import PolicyState
 from ...domain.realms import Right, realm_object_id
 from ..context import RequestContext
 from .base import StoredKind, check_version
+from .effects import policy_changed, target_changed
 from .messages import AdminRequest, Document, Ref
 
 
@@ -29,7 +30,6 @@ class PolicyKind(StoredKind):
         return policy_state.on_edit(PolicyState(obj.state), target).value
 
     def changed(self, ctx: RequestContext, obj: AdminObject) -> None:
-        from .effects import policy_changed
         policy_changed(ctx, obj)
 
     def applies_to(self) -> frozenset[str]:
@@ -42,9 +42,8 @@ class PolicyKind(StoredKind):
         if target.kind not in self.applies_to():
             raise InvalidParameter(f"a {self.element} applies to "
                                    f"{', '.join(sorted(self.applies_to()))}, not {target.kind}")
-        from .registry import target_realms
         obj = self.load(ctx, object_id, Right.EDIT)
-        target_realms(ctx, target, self.target_right)
+        self.target_realms(ctx, target, self.target_right)
         taken = ctx.repo.sources_of(target.kind, _stored_id(target), [self.element])
         if self.realm_assigns and (self.element, object_id) in taken:
             raise AlreadyExists(f"{self.element} {object_id} already applies there")
@@ -58,16 +57,14 @@ class PolicyKind(StoredKind):
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         if target.kind == "Realm" and not self.realm_assigns:
             return super().disassociate(ctx, object_id, target)
-        from .registry import target_realms
         obj = self.load(ctx, object_id, Right.EDIT)
-        target_realms(ctx, target, Right.EDIT)
+        self.target_realms(ctx, target, Right.EDIT)
         if not ctx.repo.disassociate(self.element, object_id, target.kind, _stored_id(target)):
             raise NotFound(f"{self.element} {object_id} is not associated with {target.kind} "
                            f"{target.object_id}")
         remaining = len(ctx.repo.targets_of(self.element, object_id))
         obj.state = policy_state.on_disassociate(PolicyState(obj.state), remaining).value
         self.bump(ctx, obj)
-        from .effects import target_changed
         target_changed(ctx, obj, target)
 
     def delete(self, ctx: RequestContext, req: AdminRequest) -> Document | None:
@@ -83,7 +80,6 @@ class PolicyKind(StoredKind):
             ctx.repo.disassociate(self.element, obj.object_id, kind, target_id)
         obj.state = after.value
         self.bump(ctx, obj)
-        from .effects import target_changed
         for kind, target_id in targets:
             target_changed(ctx, obj, Ref(kind, target_id))
         return self.document(ctx, obj)

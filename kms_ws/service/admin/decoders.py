@@ -1,0 +1,55 @@
+"""The stored bodies of administered objects read as domain values: policies, groups and
+endpoint types. The admin kinds validate with them and the service outside admin (key
+delivery, assignment, caching, audit) decides with them, so they import no kind: one
+reading of each body, and no import cycle between the kinds and their readers."""
+
+from __future__ import annotations
+
+from ...domain import access, assignment, caching, groups
+from ...domain import audit_policy as audit
+from ...domain.model import AdminObject, NameValue
+from .messages import Document
+
+
+def ids_in(doc: Document, name: str) -> list[str]:
+    box = doc.get(name)
+    return list(box.get("Id", [])) if isinstance(box, dict) else []
+
+
+def access_policy(policy_id: str, body: Document) -> access.AccessPolicy:
+    return access.AccessPolicy(policy_id, frozenset(ids_in(body, "Clients")),
+                               frozenset(ids_in(body, "ClientGroups")),
+                               frozenset(ids_in(body, "Peps")),
+                               frozenset(ids_in(body, "KmServers")))
+
+
+def assignment_policy(policy_id: str, body: Document) -> assignment.AssignmentPolicy:
+    return assignment.AssignmentPolicy(
+        policy_id, tuple(NameValue(c["Name"], c["Value"]) for c in body.get("Condition", [])),
+        body.get("Generation", ""), body.get("Period"), body.get("TemplateId"))
+
+
+def audit_policy(policy_id: str, body: Document) -> audit.AuditPolicy:
+    return audit.AuditPolicy(policy_id, frozenset(body.get("OperationType", [])),
+                             frozenset(body.get("EventType", [])),
+                             frozenset(body.get("Destination", [])))
+
+
+def caching_rules(body: Document) -> list[caching.CachingRule]:
+    return [caching.CachingRule(r["CachingType"], int(r["TCacheInterval"]), r.get("Capability"))
+            for r in body.get("Rule", [])]
+
+
+def group_rules(body: Document) -> tuple[groups.PatternRule, ...]:
+    return tuple(groups.PatternRule(r["Pattern"], r["Attribute"]) for r in body.get("Rule", []))
+
+
+def to_group(obj: AdminObject, members: list[str]) -> groups.Group:
+    return groups.Group(obj.object_id, obj.body.get("Type") == "Dynamic", frozenset(members),
+                        group_rules(obj.body))
+
+
+def capability_names(doc: Document) -> list[str]:
+    box = doc.get("Capabilities")
+    items = box.get("Capability", []) if isinstance(box, dict) else []
+    return [c["Name"] for c in items]
