@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from lxml import etree
@@ -18,8 +19,9 @@ from .soap.wsdl import PLACEHOLDER_URL
 from .soap.wsgi import SoapApplication
 from .store.engine import Database, sqlite_path
 from .store.space import SpaceGuard
-from .wsman.delivery import ClientServiceCaller
 from .store.repository import Repository
+from .wsman import delivery
+from .wsman.delivery import ClientServiceCaller
 
 
 def make_provider(config: Config) -> master_key.MasterKeyProvider:
@@ -108,3 +110,12 @@ def create_app(config: Config) -> SoapApplication:
     return SoapApplication(service, config.security, validator, wsdl,
                            PLACEHOLDER_URL.encode(), signing_key, ws_validator(),
                            ProxyTrust(config.trusted_proxies))
+
+
+def run_deliverer(config: Config, stop: threading.Event | None = None) -> None:
+    """The deliverer process (`kms-ws deliver`): the UpdatePending delivery loop, with the
+    validator, the response-signing key and the keyring (for the audit chain) it needs."""
+    db = Database(config.db_url)
+    caller = ClientServiceCaller(config, message_validator(),
+                                 certificates.load_server_key(config.data_dir))
+    delivery.run(config, db, caller, lambda: open_keyring(config, db), stop)

@@ -55,13 +55,13 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     import threading
 
     from .logs import configure_logging
-    from .wsman import delivery
+    from .app import run_deliverer
     cfg = _config(args)
     configure_logging(cfg.log_path)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    delivery.run(cfg, stop)
+    run_deliverer(cfg, stop)
     return 0
 
 

@@ -23,8 +23,9 @@ from lxml import etree
 from ..audit.chain import AuditChain, HeadToSyslog
 from ..audit.syslog import SyslogSink
 from ..config import Config
+from ..crypto.master_key import Keyring
 from ..domain.errors import EndpointUnreachable, KmsError, NotifyToRefused
-from ..security import certificates, wssecurity
+from ..security import wssecurity
 from ..security import xml as secure_xml
 from ..security.xml import child_text, text_of
 from ..service import notify_to, refusals, subscription_end, subscriptions
@@ -227,14 +228,12 @@ def _give_up(db: Database, sub: Subscription, reason: str, status: str) -> int:
     return 0
 
 
-def run(config: Config, stop: threading.Event | None = None) -> None:
-    """The delivery loop. Exits when `stop` is set or the parent process goes away."""
+def run(config: Config, db: Database, caller: ClientServiceCaller,
+        open_keyring: Callable[[], Keyring], stop: threading.Event | None = None) -> None:
+    """The delivery loop over `db` (disposed on exit), composed by app.run_deliverer.
+    Exits when `stop` is set or the parent process goes away."""
     stop = stop or threading.Event()
-    from ..app import message_validator, open_keyring  # the composition root builds them
     parent = os.getppid()
-    db = Database(config.db_url)
-    caller = ClientServiceCaller(config, message_validator(),
-                                 certificates.load_server_key(config.data_dir))
     # the one periodic process per server also sends the audit chain's head to syslog
     syslog = SyslogSink(config.audit_syslog) if config.audit_syslog else None
     heads = HeadToSyslog(db, syslog, config.audit_head_seconds) if syslog else None
@@ -254,7 +253,7 @@ def run(config: Config, stop: threading.Event | None = None) -> None:
                 next_tidy = time.monotonic() + 1.0
                 try:
                     if db.audit is None:  # its records are chained: the chain's key is
-                        db.audit = AuditChain(open_keyring(config, db))  # sealed
+                        db.audit = AuditChain(open_keyring())  # sealed
                     refusals.tidy(db, config.security, utcnow(), syslog)
                 except Exception:  # noqa: BLE001 - the tallies stay; the next pass retries
                     log.exception("closing refusal tallies failed")
