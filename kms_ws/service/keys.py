@@ -16,7 +16,7 @@ from . import policies
 from .admin.endpoints import pep_serves
 from .assignment import key_for_data
 from .context import RequestContext
-from .delivery import Delivery, accept, apply, start_delivery
+from .key_delivery import Delivery, accept, apply, start_delivery
 from .key_creation import insert_key, key_realms, new_key
 from .key_versions import apply_retention, load_key
 from .messages import (CreateKeyRequest, GetKeyRequest, GetKeyResult, KeyResult, StoreKeyRequest,

@@ -132,7 +132,7 @@ def _pairs(out: list[str], name: str, item: str, pairs: Iterable[NameValue]) -> 
 
 
 def _blob(out: list[str], b: KeyBlob) -> None:
-    """The one KeyBlob writer: the service has already wrapped Data (see service.delivery)."""
+    """The one KeyBlob writer: the service has already wrapped Data (see service.key_delivery)."""
     out.append(f"<kms:KeyBlob><kms:ProtocolVersion>1</kms:ProtocolVersion>"
                f"<kms:WrappingType>{escape(b.wrapping_type)}</kms:WrappingType>")
     for name, value in (("WrappingKeyId", b.wrapping_key_id),
