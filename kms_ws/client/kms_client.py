@@ -35,7 +35,7 @@ from zeep.transports import Transport
 from ..domain.errors import KmsError
 from ..resources import wsdl_dir
 from ..security.wssecurity import SigningKey
-from ..soap import documents
+from ..codec import documents
 from ..xmlns import KMS
 from .addressing import AddressingPlugin
 from .listener import ClientServiceListener, StatusHandler, UpdateHandler

@@ -25,6 +25,7 @@ from typing import Any
 
 from lxml import etree
 
+from ..codec import kms
 from ..domain.errors import (ActionMismatch, ActionNotSupported,
                              CredentialRequired, EncodingLimit, EnvelopeTooLarge, InternalError,
                              KmsError, SchemaValidationError)
@@ -42,7 +43,7 @@ from ..wsman import addressing
 from ..wsman import headers as wsman_headers
 from ..wsman.call import WsCall, WsHandler
 from ..xmlns import KMS, action
-from . import codec, envelope, faults
+from . import envelope, faults
 from .envelope import SOAP_11, SOAP_12, SoapVersion
 from .wsdl import action_aliases
 
@@ -157,9 +158,9 @@ class SoapApplication:
             self._validate(payload)
             credential = self._with_pep_proof(self._credential(environ, header, verified),
                                               header, addr)
-            result = self.service.run(op, credential, codec.DECODERS[op](payload), request_id,
+            result = self.service.run(op, credential, kms.DECODERS[op](payload), request_id,
                                       self._transport(environ))
-            out = envelope.response(reply_action, addr, codec.encode_result(op, result),
+            out = envelope.response(reply_action, addr, kms.encode_result(op, result),
                                     self._sign, version)
             return 200, out, op, version
         except (KmsError, faults.SoapFault) as exc:
@@ -306,7 +307,7 @@ class SoapApplication:
         self._validate(el)
         if not addr.message_id:
             raise SchemaValidationError("a request carrying a PEP proof has a wsa:MessageID")
-        return replace(credential, pep_proof=codec.decode_pep_proof(el, addr.message_id))
+        return replace(credential, pep_proof=kms.decode_pep_proof(el, addr.message_id))
 
     def _credential(self, environ: dict[str, Any], header: etree._Element | None,
                     verified: wssecurity.VerifiedMessage | None) -> Credential | None:
@@ -321,7 +322,7 @@ class SoapApplication:
             el = header.find(_K + "Credential")
             if el is not None:
                 self._validate(el)
-                return codec.decode_credential(el)
+                return kms.decode_credential(el)
         auth = environ.get("HTTP_AUTHORIZATION")
         if not auth:
             cert = peer_certificate(environ)

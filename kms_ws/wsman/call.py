@@ -14,12 +14,12 @@ from typing import Any
 
 from lxml import etree
 
+from ..codec.kms import parse_time
 from ..domain.errors import OperationTimedOut, SchemaValidationError
 from ..security.xml import Spliced, text_of
 from ..service.context import Transport
 from ..service.dispatch import KmsService
 from ..service.messages import Credential
-from ..soap.codec import parse_time
 from ..xmlns import WSA, WSMAN
 from .addressing import Addressing
 from .headers import WsManHeaders, parse_duration

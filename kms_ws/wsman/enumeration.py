@@ -30,7 +30,7 @@ from ..service.ws_messages import (
     UpdateFilter,
     UpdatePage,
 )
-from ..soap import codec, documents, key_xml
+from ..codec import documents, key_xml, kms
 from ..xmlns import ANONYMOUS, KMS, WSA, WSEN, WSMAN
 from .call import WsCall, WsReply, epr, expiration
 from .headers import parse_duration
@@ -58,7 +58,7 @@ def enumerate_(call: WsCall) -> WsReply:
                            call.headers.total_estimate)
     page: UpdatePage = call.run("Enumeration.Enumerate", req)
     out = etree.Element(_N + "EnumerateResponse", nsmap={"wsen": WSEN, "wsman": WSMAN})
-    etree.SubElement(out, _N + "Expires").text = codec.format_time(page.expires)
+    etree.SubElement(out, _N + "Expires").text = kms.format_time(page.expires)
     headers = _total(page)
     if not optimize:
         etree.SubElement(out, _N + "EnumerationContext").text = page.context_after(0)
@@ -98,7 +98,7 @@ def pull(call: WsCall) -> WsReply:
 def renew(call: WsCall) -> WsReply:
     status: ContextStatus = call.run("Enumeration.Renew", _context_request(call))
     out = etree.Element(_N + "RenewResponse", nsmap={"wsen": WSEN})
-    etree.SubElement(out, _N + "Expires").text = codec.format_time(status.expires)
+    etree.SubElement(out, _N + "Expires").text = kms.format_time(status.expires)
     etree.SubElement(out, _N + "EnumerationContext").text = status.context
     return WsReply(ACTIONS["Renew"] + "Response", [out])
 
@@ -106,7 +106,7 @@ def renew(call: WsCall) -> WsReply:
 def get_status(call: WsCall) -> WsReply:
     status: ContextStatus = call.run("Enumeration.GetStatus", _context_request(call))
     out = etree.Element(_N + "GetStatusResponse", nsmap={"wsen": WSEN})
-    etree.SubElement(out, _N + "Expires").text = codec.format_time(status.expires)
+    etree.SubElement(out, _N + "Expires").text = kms.format_time(status.expires)
     return WsReply(ACTIONS["GetStatus"] + "Response", [out])
 
 

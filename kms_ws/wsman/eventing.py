@@ -14,7 +14,7 @@ from ..service.ws_messages import (
     SubscriptionRequest,
     SubscriptionResult,
 )
-from ..soap import codec
+from ..codec import kms
 from ..xmlns import ANONYMOUS, WSA, WSE
 from .call import WsCall, WsReply, epr, expiration
 from .enumeration import parse_filter
@@ -45,7 +45,7 @@ def subscribe(call: WsCall) -> WsReply:
     ident.text = result.subscription_id
     epr(out, _E + "SubscriptionManager", call.addr.to or ANONYMOUS,
         call.headers.resource_uri, None, [ident])
-    etree.SubElement(out, _E + "Expires").text = codec.format_time(result.expires)
+    etree.SubElement(out, _E + "Expires").text = kms.format_time(result.expires)
     return WsReply(ACTIONS["Subscribe"] + "Response", [out])
 
 
@@ -55,7 +55,7 @@ def renew(call: WsCall) -> WsReply:
     result: SubscriptionResult = call.run("Eventing.Renew", SubscriptionRequest(
         _identifier(call), seconds, at))
     out = etree.Element(_E + "RenewResponse", nsmap={"wse": WSE})
-    etree.SubElement(out, _E + "Expires").text = codec.format_time(result.expires)
+    etree.SubElement(out, _E + "Expires").text = kms.format_time(result.expires)
     return WsReply(ACTIONS["Renew"] + "Response", [out])
 
 

@@ -12,7 +12,7 @@ from lxml import etree
 from ..domain.errors import SchemaValidationError
 from ..domain.model import Key
 from ..service.ws_messages import AdminDocument, TransferRequest, TransferResult
-from ..soap import codec, documents
+from ..codec import documents, kms
 from ..xmlns import ANONYMOUS, KMS, WXF
 from .call import WsCall, WsReply, epr
 
@@ -26,7 +26,7 @@ def _request(call: WsCall, with_body: bool) -> TransferRequest:
         el = call.payload
         name = el.tag[len(_K):] if el is not None and el.tag.startswith(_K) else ""
         if name == "CreateKey":
-            body = codec.DECODERS[name](el)
+            body = kms.DECODERS[name](el)
         elif name in documents._schema()[1]:
             body = AdminDocument(name, documents.decode(el))
         else:
@@ -60,7 +60,7 @@ def delete(call: WsCall) -> WsReply:
 def encode_object(obj: Any) -> etree._Element:
     holder = etree.Element(_K + "Objects", nsmap={"kms": KMS})
     if isinstance(obj, Key):
-        el = codec.encode_key(holder, obj)
+        el = kms.encode_key(holder, obj)
     elif isinstance(obj, AdminDocument):
         el = documents.encode(holder, obj.kind, obj.document)
     else:

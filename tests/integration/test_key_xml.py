@@ -1,4 +1,4 @@
-"""kms:Key as text (kms_ws.soap.key_xml) is already in exclusive-c14n form: what lxml's
+"""kms:Key as text (kms_ws.codec.key_xml) is already in exclusive-c14n form: what lxml's
 canonicalisation makes of it after a parse is the same text, so a page spliced into a
 signed Body digests as a verifier recomputes it. Characters XML cannot carry are refused."""
 
@@ -19,7 +19,7 @@ from kms_ws.domain.model import (
 )
 from kms_ws.domain.wrapping import KeyBlob
 from kms_ws.security.xml import Spliced, splice
-from kms_ws.soap import key_xml
+from kms_ws.codec import key_xml
 from kms_ws.xmlns import KMS
 
 AWKWARD = "a&b<c>d\"e'f\tg\r\nh ]]> é ✓ 😀"

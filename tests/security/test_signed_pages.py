@@ -1,5 +1,5 @@
 """Pages of GetUpdateList are signed as they are sent: their items are written as text in
-exclusive-c14n form and spliced into the signed Body (kms_ws.soap.key_xml). Keys whose
+exclusive-c14n form and spliced into the signed Body (kms_ws.codec.key_xml). Keys whose
 text needs escaping (& < > CR), quotes, tabs, newlines and non-ASCII characters come back
 exactly as stored, and the signature verifies with KmsClient, with Debian's xmlsec1 and
 with signxml, in every enumeration mode; a changed item is refused."""

@@ -1,4 +1,4 @@
-"""Decoders and encoders of the administrative operations (merged into codec's tables)."""
+"""Decoders and encoders of the administrative operations (merged into codec.kms's tables)."""
 
 from __future__ import annotations
 

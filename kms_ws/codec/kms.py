@@ -21,7 +21,7 @@ from ..security.xml import child_text, text_of
 from ..service import messages as m
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..xmlns import KMS
-from . import admin_codec, key_xml
+from . import admin, key_xml
 
 _K = "{%s}" % KMS
 
@@ -201,7 +201,7 @@ DECODERS: dict[str, Callable[[etree._Element], Any]] = {
     "GetKey": _get,
     "PushAuditMessage": _audit,
     "GetRandomBytes": lambda el: m.GetRandomBytesRequest(_int(el, "NumberOfBytes") or 0),
-    **admin_codec.decoders(decode_credential, parse_time),
+    **admin.decoders(decode_credential, parse_time),
     "GetEndpointStatus": lambda el: EndpointStatusRequest(
         _text(el, "SubscriptionId") or "", _text(el, "TargetOfInterest"), _text(el, "Locale")),
 }
@@ -241,7 +241,7 @@ def _capability_list(parent: etree._Element, names: Iterable[str]) -> None:
 
 
 def encode_key(parent: etree._Element, key: Key, tag: str = "Key") -> etree._Element:
-    """A key as delivered, appended to `parent` (the writer is soap.key_xml)."""
+    """A key as delivered, appended to `parent` (the writer is codec.key_xml)."""
     el = key_xml.element(key, tag)
     parent.append(el)
     return el
@@ -292,7 +292,7 @@ ENCODERS: dict[str, Callable[[etree._Element, Any], None]] = {
     "PushAuditMessage": lambda el, r: (_add(el, "Success", "true"), _add(el, "Accepted", r.accepted)),
     "GetRandomBytes": lambda el, r: _add(el, "RandomBytes",
                                          base64.b64encode(r.data).decode("ascii")),
-    **admin_codec.encoders(lambda v: format_time(v) if isinstance(v, datetime) else str(v)),
+    **admin.encoders(lambda v: format_time(v) if isinstance(v, datetime) else str(v)),
     "GetEndpointStatus": lambda el, r: encode_status(el, r),
 }
 
