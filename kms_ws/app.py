@@ -11,6 +11,7 @@ from lxml import etree
 from .audit.syslog import SyslogSink
 from .config import Config
 from .crypto import master_key
+from .crypto.pkcs11_provider import Pkcs11Provider
 from .resources import schema_dir, wsdl_dir
 from .security import certificates
 from .security.forwarded import ProxyTrust
@@ -33,7 +34,6 @@ def make_provider(config: Config) -> master_key.MasterKeyProvider:
             raise master_key.MasterKeyError(f"unknown master_key options: {sorted(opts)}")
         return master_key.FileProvider(config.data_dir, os.environ.get(env) or None)
     if kind == "pkcs11":
-        from .crypto.pkcs11_provider import Pkcs11Provider
         return Pkcs11Provider.from_options(opts)
     raise master_key.MasterKeyError(f"unknown master key provider {kind!r}")
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from .security import forwarded
 from .security.settings import SecuritySettings
+from .store.engine import sqlite_url
 
 CONFIG_FILE = "kms-ws.json"
 DEFAULT_DATA_DIR = Path("kms-data")
@@ -78,7 +79,6 @@ class Config:
 
     @property
     def db_url(self) -> str:
-        from .store.engine import sqlite_url
         return self.database_url or sqlite_url(self.data_dir.resolve())
 
     @property

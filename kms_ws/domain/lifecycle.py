@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .errors import KeyNotUsable
+from .errors import InvalidParameter, KeyNotUsable
 from .model import Key, KeyState, KeyUsage
 
 
@@ -55,7 +55,6 @@ def apply_action(key: Key, action: str, now: datetime) -> KeyState:
     Destroyed is final: the value is erased, the tombstone and its history stay.
     Compromised can only be destroyed. Nothing returns a key to Active except
     Activate from Pre-active (a disabled or compromised key is never revived)."""
-    from .errors import InvalidParameter
     if action not in _TRANSITIONS:
         raise InvalidParameter(f"unknown key action {action}", supported=ACTIONS)
     allowed, target = _TRANSITIONS[action]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ...domain.errors import InvalidParameter
 from ...domain.model import DataSet
-from ...domain.realms import Right
+from ...domain.realms import Right, allows
 from ..context import RequestContext
 from .base import require_admin
 from .messages import (AdminRequest, AdminResult, AuditQuery, AuditQueryResult, BindingQuery,
@@ -90,7 +90,6 @@ def admin_bindings(ctx: RequestContext, req: BindingQuery) -> BindingQueryResult
     else:
         raise InvalidParameter("name a KeyId or a DataSet")
     assert ctx.caller is not None
-    from ...domain.realms import allows
     visible = []
     for row in rows:
         realms = kind("Key").realms_of(ctx, row["key_id"]) or ()

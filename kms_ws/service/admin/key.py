@@ -5,6 +5,7 @@ bindings and its audit history stay)."""
 
 from __future__ import annotations
 
+from ...domain.durations import parse_utc
 from ...domain.errors import InvalidParameter, NotFound
 from ...domain.lifecycle import apply_action, effective_state
 from ...domain.model import Key, KeyState
@@ -24,7 +25,6 @@ def _time(value: object) -> object:
     if value in (None, ""):
         return None
     if isinstance(value, str):
-        from ...domain.durations import parse_utc
         return parse_utc(value)
     return value
 

@@ -6,9 +6,9 @@ import dataclasses
 import uuid
 
 from ...domain import ciphers
-from ...domain.errors import AlreadyExists, InvalidParameter, NotFound
+from ...domain.errors import AlreadyExists, InUse, InvalidParameter, NotFound
 from ...domain.model import KeyTemplate
-from ...domain.realms import Right
+from ...domain.realms import Right, realms_with
 from .. import notifications
 from ..context import RequestContext
 from .base import (Kind, check_version, is_guid, need, realm_doc, realm_join, realm_leave,
@@ -76,7 +76,6 @@ class TemplateKind(Kind):
         return self.document(ctx, self.load(ctx, object_id, Right.READ))
 
     def list(self, ctx: RequestContext, req: AdminRequest) -> tuple[list[Document], bool]:
-        from ...domain.realms import realms_with
         assert ctx.caller is not None
         tpls = ctx.repo.list_templates(realms_with(ctx.caller.grants, Right.READ),
                                        req.max_items + 1, req.altered_since)
@@ -101,7 +100,6 @@ class TemplateKind(Kind):
             check_version(tpl.version, req.version)
         keys = ctx.repo.key_ids_of_template(tpl.template_id)
         if keys:
-            from ...domain.errors import InUse
             raise InUse(f"{len(keys)} keys were created from template {tpl.template_id}")
         ctx.repo.drop_associations(self.element, tpl.template_id)
         notifications.object_removed(ctx, "KeyTemplate", tpl.template_id, tpl.version,
