@@ -102,11 +102,6 @@ def guid_list(ids: Sequence[str]) -> dict[str, Any]:
     return {"Id": list(ids)}
 
 
-def ids_in(doc: Document, name: str) -> list[str]:
-    box = doc.get(name)
-    return list(box.get("Id", [])) if isinstance(box, dict) else []
-
-
 class Kind:
     """One administered kind. Subclasses implement the seven actions."""
 
