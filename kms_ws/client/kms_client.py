@@ -36,6 +36,7 @@ from ..domain.errors import KmsError
 from ..resources import wsdl_dir
 from ..security.wssecurity import SigningKey
 from ..codec import documents
+from ..soap.faults import fault_of
 from ..xmlns import KMS
 from .addressing import AddressingPlugin
 from .listener import ClientServiceListener, StatusHandler, UpdateHandler
@@ -416,7 +417,7 @@ class KmsClient:
         try:
             return fn(*args)
         except KmsError as exc:  # raised by the signature plugin on a response
-            raise UntrustedResponse(exc.subcode, exc.reason, exc.error_code) from None
+            raise UntrustedResponse(fault_of(exc).subcode, exc.reason, exc.error_code) from None
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         """_pep=(the PEP's prover, PepId, KeyId): the request carries the PEP's proof."""
@@ -430,7 +431,7 @@ class KmsClient:
         try:
             return getattr(self._service, op)(**args)
         except KmsError as exc:  # raised by the signature plugin on a response
-            raise UntrustedResponse(exc.subcode, exc.reason, exc.error_code) from None
+            raise UntrustedResponse(fault_of(exc).subcode, exc.reason, exc.error_code) from None
         except Fault as fault:
             raise fault_from(fault) from None
         except TransportError as exc:

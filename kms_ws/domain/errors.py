@@ -1,19 +1,60 @@
-"""Domain errors. Each declares the SOAP fault it becomes (code, subcode), the P1619.3
-error code carried in the fault detail, optionally a DSP0226 fault detail URI suffix, and
-whether it refuses the caller (authentication, rights, policy: audited as "Denied"). The
-one fault mapper (kms_ws.soap.faults) reads these attributes and derives the HTTP status
-from the SOAP code, as the SOAP HTTP bindings say; `http_status` is no longer read (a
-later change removes it)."""
+"""Domain errors. Each carries its kind (what went wrong, in the domain's terms), the
+P1619.3 error code carried in the fault detail, and whether it refuses the caller
+(authentication, rights, policy: audited as "Denied"). How an error travels — the SOAP
+fault code and subcode, the WS-Management fault detail, the HTTP status — is the
+transport's business: the one fault mapper, kms_ws.soap.faults, maps each kind (and the
+few classes one kind carries on several subcodes) to its fault."""
 
 from __future__ import annotations
 
+import enum
+
+
+class ErrorKind(enum.Enum):
+    """What went wrong. Every kind has a fault in kms_ws.soap.faults."""
+
+    INVALID_PARAMETER = "invalid-parameter"  # a valid request asking for the impossible
+    INVALID_MESSAGE = "invalid-message"  # the request is not valid against the schemas
+    INVALID_HEADER = "invalid-header"  # a header block repeated, or contradicting another
+    INVALID_SELECTORS = "invalid-selectors"  # the object's name is missing or malformed
+    INVALID_EXPIRATION = "invalid-expiration"  # an expiry in the past or beyond the limit
+    NOT_SUPPORTED = "not-supported"  # a mode, algorithm, wrapping or action not served
+    NOT_FOUND = "not-found"  # no such object (or none the caller may know of)
+    ALREADY_EXISTS = "already-exists"
+    AMBIGUOUS_REFERENCE = "ambiguous-reference"  # a name that fits several objects
+    WRONG_STATE = "wrong-state"  # the object's state forbids the use
+    STALE_VERSION = "stale-version"  # an edit of a version that is no longer current
+    IN_USE = "in-use"  # still referenced: cannot be removed
+    ENCODING_LIMIT = "encoding-limit"  # a message or answer larger than allowed
+    CREDENTIAL_REQUIRED = "credential-required"  # no credential this service accepts
+    INVALID_CREDENTIALS = "invalid-credentials"  # a credential that does not authenticate
+    UNAUTHENTICATED = "unauthenticated"  # not authenticated the way this request needs
+    PERMISSION_DENIED = "permission-denied"  # authenticated, without the right
+    WRAPPING_REQUIRED = "wrapping-required"  # a key that may not travel unwrapped
+    INVALID_SECURITY = "invalid-security"  # a malformed or wrapped message signature
+    SIGNATURE_INVALID = "signature-invalid"  # a signature or proof that does not verify
+    UNKNOWN_SIGNER = "unknown-signer"  # a signing key that is not registered
+    MESSAGE_EXPIRED = "message-expired"  # a signed message outside its validity
+    REPLAYED = "replayed"  # a signed message or proof seen before
+    QUOTA_EXCEEDED = "quota-exceeded"
+    TIMED_OUT = "timed-out"
+    STORAGE_FULL = "storage-full"
+    ENDPOINT_UNREACHABLE = "endpoint-unreachable"  # a client endpoint the server calls
+    INTERNAL = "internal"
+
+
+class SelectorProblem(enum.Enum):
+    """What is wrong with the selectors naming an object (InvalidSelectors)."""
+
+    MISSING = "missing"
+    DUPLICATE = "duplicate"
+    UNEXPECTED = "unexpected"
+    INVALID_VALUE = "invalid-value"
+
 
 class KmsError(Exception):
-    code = "Sender"  # SOAP 1.2 Code/Value: Sender | Receiver
-    subcode = "wsman:InvalidParameter"
-    http_status = 400
+    kind = ErrorKind.INVALID_PARAMETER
     error_code = "E_INVALID_PARAMETER"
-    fault_detail: str | None = None
     refusal = False  # the caller is refused (not a failure of the request): "Denied"
 
     def __init__(self, reason: str, *, supported: tuple[str, ...] = ()) -> None:
@@ -31,8 +72,7 @@ class ValueTooLong(InvalidParameter):
 
 
 class InvalidCredentials(KmsError):
-    subcode = "wsman:AccessDenied"
-    http_status = 401
+    kind = ErrorKind.INVALID_CREDENTIALS
     error_code = "E_INVALID_CREDENTIALS"
     refusal = True
 
@@ -59,17 +99,14 @@ class PasswordRefused(InvalidCredentials):
 
 
 class UnsupportedAuthenticationMode(KmsError):
-    subcode = "wsman:UnsupportedFeature"
-    http_status = 400
+    kind = ErrorKind.NOT_SUPPORTED
     error_code = "E_UNSUPPORTED_AUTHENTICATION_MODE"
-    fault_detail = "AuthorizationMode"
 
 
 class AccessDenied(KmsError):
     """No credential, or one that does not authenticate."""
 
-    subcode = "wsman:AccessDenied"
-    http_status = 401
+    kind = ErrorKind.UNAUTHENTICATED
     error_code = "E_ACCESS_DENIED"
     refusal = True
 
@@ -77,6 +114,8 @@ class AccessDenied(KmsError):
 class CredentialRequired(AccessDenied):
     """The request presents no credential this service accepts (none at all, or an HTTP
     Authorization of another scheme than Basic)."""
+
+    kind = ErrorKind.CREDENTIAL_REQUIRED
 
 
 class PepProofRequired(AccessDenied):
@@ -89,15 +128,13 @@ class PepProofRequired(AccessDenied):
 class PermissionDenied(KmsError):
     """An authenticated caller without the right for this object or operation."""
 
-    subcode = "wsman:AccessDenied"
-    http_status = 403
+    kind = ErrorKind.PERMISSION_DENIED
     error_code = "E_PERMISSION_DENIED"
     refusal = True
 
 
 class NotFound(KmsError):
-    subcode = "kms:NotFound"
-    http_status = 404
+    kind = ErrorKind.NOT_FOUND
     error_code = "E_NOT_FOUND"
 
 
@@ -106,34 +143,29 @@ class KeyNotFound(NotFound):
 
 
 class AlreadyExists(KmsError):
-    subcode = "wsman:AlreadyExists"
-    http_status = 409
+    kind = ErrorKind.ALREADY_EXISTS
     error_code = "E_ALREADY_EXISTS"
 
 
 class AmbiguousReference(KmsError):
-    subcode = "kms:AmbiguousReference"
-    http_status = 409
+    kind = ErrorKind.AMBIGUOUS_REFERENCE
     error_code = "E_AMBIGUOUS_REFERENCE"
 
 
 class KeyNotUsable(KmsError):
     """The key exists but its state forbids the requested use."""
 
-    subcode = "kms:KeyNotUsable"
-    http_status = 409
+    kind = ErrorKind.WRONG_STATE
     error_code = "E_KEY_STATE"
 
 
 class SchemaValidationError(KmsError):
-    subcode = "wsman:SchemaValidationError"
-    http_status = 400
+    kind = ErrorKind.INVALID_MESSAGE
     error_code = "E_SCHEMA_VALIDATION"
 
 
 class ActionNotSupported(KmsError):
-    subcode = "wsa:ActionNotSupported"
-    http_status = 501
+    kind = ErrorKind.NOT_SUPPORTED
     error_code = "E_ACTION_NOT_SUPPORTED"
 
 
@@ -141,8 +173,7 @@ class DuplicateHeader(KmsError):
     """A SOAP header block the receiver acts on (wsa:Action, wsman:SelectorSet, ...)
     given more than once: which one was meant is not for the receiver to guess."""
 
-    subcode = "wsa:InvalidMessageInformationHeader"
-    http_status = 400
+    kind = ErrorKind.INVALID_HEADER
     error_code = "E_DUPLICATE_HEADER"
 
 
@@ -150,13 +181,12 @@ class ActionMismatch(KmsError):
     """The action the transport names (SOAP 1.1 SOAPAction, the SOAP 1.2 Content-Type
     action) and wsa:Action name different operations."""
 
-    subcode = "wsa:InvalidMessageInformationHeader"
+    kind = ErrorKind.INVALID_HEADER
     error_code = "E_ACTION_MISMATCH"
 
 
 class EncodingLimit(KmsError):
-    subcode = "wsman:EncodingLimit"
-    http_status = 413
+    kind = ErrorKind.ENCODING_LIMIT
     error_code = "E_ENCODING_LIMIT"
 
 
@@ -164,33 +194,30 @@ class MessageSecurityError(KmsError):
     """A WS-Security header that is malformed or shaped in a way we do not accept
     (wrong positions, duplicate ids, unexpected references: signature wrapping)."""
 
-    subcode = "wsse:InvalidSecurity"
-    http_status = 400
+    kind = ErrorKind.INVALID_SECURITY
     error_code = "E_INVALID_SECURITY"
 
 
 class UnsupportedAlgorithm(MessageSecurityError):
-    subcode = "wsse:UnsupportedAlgorithm"
+    kind = ErrorKind.NOT_SUPPORTED
     error_code = "E_UNSUPPORTED_ALGORITHM"
 
 
 class SignatureInvalid(KmsError):
     """The signature does not verify, or its key is not registered."""
 
-    subcode = "wsse:FailedCheck"
-    http_status = 401
+    kind = ErrorKind.SIGNATURE_INVALID
     error_code = "E_SIGNATURE_INVALID"
     refusal = True
 
 
 class UnknownSigner(SignatureInvalid):
-    subcode = "wsse:SecurityTokenUnavailable"
+    kind = ErrorKind.UNKNOWN_SIGNER
     error_code = "E_INVALID_CREDENTIALS"
 
 
 class MessageExpired(KmsError):
-    subcode = "wsse:MessageExpired"
-    http_status = 401
+    kind = ErrorKind.MESSAGE_EXPIRED
     error_code = "E_MESSAGE_EXPIRED"
     refusal = True
 
@@ -198,16 +225,13 @@ class MessageExpired(KmsError):
 class ReplayedMessage(KmsError):
     """A signed message seen before (same signer, same signed content)."""
 
-    subcode = "wsse:InvalidSecurity"
-    http_status = 409
+    kind = ErrorKind.REPLAYED
     error_code = "E_REPLAY"
     refusal = True
 
 
 class InternalError(KmsError):
-    code = "Receiver"
-    subcode = "wsman:InternalError"
-    http_status = 500
+    kind = ErrorKind.INTERNAL
     error_code = "E_INTERNAL"
 
 
@@ -216,8 +240,7 @@ class AuditQuotaExceeded(KmsError):
     (§6.8 PushAuditMessage; SecuritySettings.push_audit_*_per_minute). Nothing of the
     call is stored. `window` is the start of the quota minute it fell in."""
 
-    subcode = "wsman:QuotaLimit"
-    http_status = 400
+    kind = ErrorKind.QUOTA_EXCEEDED
     error_code = "E_AUDIT_QUOTA_EXCEEDED"
     refusal = True
 
@@ -230,33 +253,28 @@ class StorageFull(KmsError):
     """The server's storage is below its free-space watermark, or full (the database or
     the log reported it): changes are refused, reads that need no new record still work."""
 
-    code = "Receiver"
-    subcode = "wsa:EndpointUnavailable"
-    http_status = 500
+    kind = ErrorKind.STORAGE_FULL
     error_code = "E_STORAGE_FULL"
 
 
 class StaleVersion(KmsError):
     """An edit or delete that names a VERSION other than the object's current one."""
 
-    subcode = "wsman:Concurrency"
-    http_status = 409
+    kind = ErrorKind.STALE_VERSION
     error_code = "E_STALE_VERSION"
 
 
 class InUse(KmsError):
     """The object is still referenced and cannot be removed."""
 
-    subcode = "wsman:Concurrency"
-    http_status = 409
+    kind = ErrorKind.IN_USE
     error_code = "E_OBJECT_IN_USE"
 
 
 class WrappingUnavailable(KmsError):
     """A wrapping policy applies to the delivery, but the wrapping cannot be made."""
 
-    subcode = "wsman:UnsupportedFeature"
-    http_status = 409
+    kind = ErrorKind.NOT_SUPPORTED
     error_code = "E_WRAPPING_UNAVAILABLE"
 
 
@@ -265,92 +283,74 @@ class WrappingUnavailable(KmsError):
 class UnsupportedEnumerationMode(KmsError):
     """A wsman:EnumerationMode other than EnumerateEPR / EnumerateObjectAndEPR."""
 
-    subcode = "wsman:UnsupportedFeature"
-    http_status = 400
+    kind = ErrorKind.NOT_SUPPORTED
     error_code = "E_UNSUPPORTED_ENUMERATION_MODE"
-    fault_detail = "EnumerationMode"
 
 
 class InvalidSelectors(KmsError):
     """A SelectorSet that is missing, has unknown or duplicate names, or a bad value."""
 
-    subcode = "wsman:InvalidSelectors"
-    http_status = 400
+    kind = ErrorKind.INVALID_SELECTORS
     error_code = "E_INVALID_SELECTORS"
-    fault_detail = "InsufficientSelectors"
 
-    def __init__(self, reason: str, detail: str = "InsufficientSelectors") -> None:
+    def __init__(self, reason: str, problem: SelectorProblem = SelectorProblem.MISSING) -> None:
         super().__init__(reason)
-        self.fault_detail = detail
+        self.problem = problem
 
 
 class DestinationUnreachable(KmsError):
     """The ResourceURI names no resource this service has."""
 
-    subcode = "wsa:DestinationUnreachable"
-    http_status = 503
+    kind = ErrorKind.NOT_FOUND
     error_code = "E_INVALID_RESOURCE_URI"
-    fault_detail = "InvalidResourceURI"
 
 
 class OperationTimedOut(KmsError):
     """wsman:OperationTimeout elapsed before the operation completed."""
 
-    code = "Receiver"
-    subcode = "wsman:TimedOut"
-    http_status = 500
+    kind = ErrorKind.TIMED_OUT
     error_code = "E_TIMED_OUT"
 
 
 class EnvelopeTooLarge(EncodingLimit):
     """The response would exceed the wsman:MaxEnvelopeSize the client asked for."""
 
-    fault_detail = "MaxEnvelopeSize"
 
 
 class InvalidEnumerationContext(KmsError):
-    code = "Receiver"
-    subcode = "wsen:InvalidEnumerationContext"
-    http_status = 400
+    kind = ErrorKind.NOT_FOUND
     error_code = "E_INVALID_ENUMERATION_CONTEXT"
 
 
 class EnumerationTimedOut(KmsError):
     """No item could be produced within the Pull's MaxTime."""
 
-    code = "Receiver"
-    subcode = "wsen:TimedOut"
-    http_status = 400
+    kind = ErrorKind.TIMED_OUT
     error_code = "E_TIMED_OUT"
 
 
 class CannotProcessFilter(KmsError):
-    subcode = "wsen:CannotProcessFilter"
-    http_status = 400
+    kind = ErrorKind.INVALID_PARAMETER
     error_code = "E_CANNOT_PROCESS_FILTER"
 
 
 class FilterDialectRequestedUnavailable(KmsError):
-    subcode = "wsen:FilterDialectRequestedUnavailable"
-    http_status = 400
+    kind = ErrorKind.NOT_SUPPORTED
     error_code = "E_FILTER_DIALECT_UNAVAILABLE"
 
 
 class InvalidExpirationTime(KmsError):
-    subcode = "wsen:InvalidExpirationTime"
-    http_status = 400
+    kind = ErrorKind.INVALID_EXPIRATION
     error_code = "E_INVALID_EXPIRATION_TIME"
 
 
 class DeliveryModeRequestedUnavailable(KmsError):
-    subcode = "wse:DeliveryModeRequestedUnavailable"
-    http_status = 400
+    kind = ErrorKind.NOT_SUPPORTED
     error_code = "E_DELIVERY_MODE_UNAVAILABLE"
 
 
 class EventingInvalidExpirationTime(KmsError):
-    subcode = "wse:InvalidExpirationTime"
-    http_status = 400
+    kind = ErrorKind.INVALID_EXPIRATION
     error_code = "E_INVALID_EXPIRATION_TIME"
 
 
@@ -359,26 +359,21 @@ class NotifyToRefused(KmsError):
     nor in SecuritySettings.notify_to_networks (protects internal services from being
     reached through the server)."""
 
-    subcode = "wsman:InvalidParameter"
-    http_status = 400
+    kind = ErrorKind.INVALID_PARAMETER
     error_code = "E_NOTIFY_TO_REFUSED"
-    fault_detail = "InvalidValue"
 
 
 class InvalidSubscription(KmsError):
     """Renew/Unsubscribe of a subscription that does not exist, expired or is not yours."""
 
-    subcode = "wse:InvalidMessage"
-    http_status = 400
+    kind = ErrorKind.NOT_FOUND
     error_code = "E_INVALID_SUBSCRIPTION"
 
 
 class EndpointUnreachable(KmsError):
     """A server-initiated call (GetStatus) to a client endpoint failed."""
 
-    code = "Receiver"
-    subcode = "wsman:InternalError"
-    http_status = 502
+    kind = ErrorKind.ENDPOINT_UNREACHABLE
     error_code = "E_ENDPOINT_UNREACHABLE"
 
 
@@ -387,16 +382,14 @@ class UnsupportedWrapping(KmsError):
     """A WrappingType the server does not support, or cannot serve this caller with
     (no fitting wrapping key). `supported` lists what it can serve."""
 
-    subcode = "wsman:UnsupportedFeature"
-    http_status = 400
+    kind = ErrorKind.NOT_SUPPORTED
     error_code = "E_UNSUPPORTED_WRAPPING"
 
 
 class WrappingRequired(KmsError):
     """An unwrapped delivery that is not allowed: never falls back to plaintext."""
 
-    subcode = "kms:WrappingRequired"
-    http_status = 403
+    kind = ErrorKind.WRAPPING_REQUIRED
     error_code = "E_WRAPPING_REQUIRED"
     refusal = True
 
@@ -404,6 +397,5 @@ class WrappingRequired(KmsError):
 class UnwrapFailed(KmsError):
     """A wrapped KeyBlob sent to the server does not open: wrong KEK or corrupted."""
 
-    subcode = "wsman:InvalidParameter"
-    http_status = 400
+    kind = ErrorKind.INVALID_PARAMETER
     error_code = "E_UNWRAP_FAILED"

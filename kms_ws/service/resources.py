@@ -17,6 +17,7 @@ from ..domain.errors import (
     DestinationUnreachable,
     InvalidSelectors,
     KeyNotFound,
+    SelectorProblem,
 )
 from ..domain.model import KeyUsage
 from ..domain.realms import Right, allows
@@ -74,14 +75,14 @@ def selector(req: TransferRequest, kind: ResourceKind) -> str:
     unknown = set(sel) - {kind.selector}
     if unknown:
         raise InvalidSelectors(f"unknown selector {', '.join(sorted(unknown))} for {kind.uri}",
-                               "UnexpectedSelectors")
+                               SelectorProblem.UNEXPECTED)
     value = sel[kind.selector]
     try:
         if str(uuid.UUID(value)) != value.lower():
             raise ValueError
     except ValueError:
         raise InvalidSelectors(f"selector value {value[:64]!r} is not a UUID",
-                               "InvalidValue") from None
+                               SelectorProblem.INVALID_VALUE) from None
     return value.lower()
 
 
@@ -133,7 +134,7 @@ def _admin_put(ctx: RequestContext, req: TransferRequest) -> TransferResult:
     object_id, doc = selector(req, kind), _document(kind, req)
     if str(doc.get(kind.selector, "")).lower() != object_id:
         raise InvalidSelectors(f"the body's {kind.selector} is not the selected instance",
-                               "InvalidValue")
+                               SelectorProblem.INVALID_VALUE)
     return _result(kind, admin.admin_edit(ctx, AdminRequest("Edit", kind.kind, document=doc)))
 
 

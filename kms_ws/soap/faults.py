@@ -1,8 +1,11 @@
 """The ONE fault mapper: any error becomes a SOAP fault envelope and an HTTP status.
 
-Domain errors carry their code, subcode and P1619.3 error code; envelope-level problems
-(MustUnderstand, VersionMismatch) are SoapFault. Anything else is an internal error: the
-client sees a generic reason and the request id, the log gets the trace.
+Domain errors carry a kind, their P1619.3 error code and whether they refuse the caller;
+this module maps each kind to its fault (SOAP code, subcode, DSP0226 fault detail), and
+the few classes that share a kind but travel on a subcode of their own (the WS-* protocol
+they belong to names it) to theirs: `fault_of`. Envelope-level problems (MustUnderstand,
+VersionMismatch) are SoapFault. Anything else is an internal error: the client sees a
+generic reason and the request id, the log gets the trace.
 
 A SOAP 1.2 fault has Code/Value, Subcode/Value (the prefix declared), Reason/Text and
 Detail. A SOAP 1.1 fault (answering a SOAP 1.1 request) carries the subcode as its
@@ -20,9 +23,12 @@ WWW-Authenticate challenge. Toolkits (JAX-WS, gSOAP, .NET) read a fault body onl
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from lxml import etree
 
-from ..domain.errors import CredentialRequired, InvalidCredentials, KmsError
+from ..domain import errors as e
+from ..domain.errors import ErrorKind, KmsError, SelectorProblem
 from ..xmlns import FAULT_DETAIL, KMS, PREFIXES, SOAP, WSA, WSMAN, WSMAN_FAULT_ACTION, XML
 from ..wsman.addressing import Addressing
 from . import envelope
@@ -34,6 +40,97 @@ _FAULT_ACTIONS = {
     "wxf": "http://schemas.xmlsoap.org/ws/2004/09/transfer/fault",
     "wse": "http://schemas.xmlsoap.org/ws/2004/08/eventing/fault",
 }
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How a domain error travels: SOAP 1.2 Code/Value, Subcode/Value (a prefixed QName,
+    kms_ws.xmlns.PREFIXES) and, where DSP0226 names one, the wsman:FaultDetail suffix."""
+
+    code: str  # Sender | Receiver
+    subcode: str
+    detail: str | None = None
+
+
+_SENDER, _RECEIVER = "Sender", "Receiver"
+
+# Every kind's fault. The HTTP status follows from the code (http_status).
+FAULTS: dict[ErrorKind, Fault] = {
+    ErrorKind.INVALID_PARAMETER: Fault(_SENDER, "wsman:InvalidParameter"),
+    ErrorKind.INVALID_MESSAGE: Fault(_SENDER, "wsman:SchemaValidationError"),
+    ErrorKind.INVALID_HEADER: Fault(_SENDER, "wsa:InvalidMessageInformationHeader"),
+    ErrorKind.INVALID_SELECTORS: Fault(_SENDER, "wsman:InvalidSelectors",
+                                       "InsufficientSelectors"),
+    ErrorKind.INVALID_EXPIRATION: Fault(_SENDER, "wsen:InvalidExpirationTime"),
+    ErrorKind.NOT_SUPPORTED: Fault(_SENDER, "wsman:UnsupportedFeature"),
+    ErrorKind.NOT_FOUND: Fault(_SENDER, "kms:NotFound"),
+    ErrorKind.ALREADY_EXISTS: Fault(_SENDER, "wsman:AlreadyExists"),
+    ErrorKind.AMBIGUOUS_REFERENCE: Fault(_SENDER, "kms:AmbiguousReference"),
+    ErrorKind.WRONG_STATE: Fault(_SENDER, "kms:KeyNotUsable"),
+    ErrorKind.STALE_VERSION: Fault(_SENDER, "wsman:Concurrency"),
+    ErrorKind.IN_USE: Fault(_SENDER, "wsman:Concurrency"),
+    ErrorKind.ENCODING_LIMIT: Fault(_SENDER, "wsman:EncodingLimit"),
+    ErrorKind.CREDENTIAL_REQUIRED: Fault(_SENDER, "wsman:AccessDenied"),
+    ErrorKind.INVALID_CREDENTIALS: Fault(_SENDER, "wsman:AccessDenied"),
+    ErrorKind.UNAUTHENTICATED: Fault(_SENDER, "wsman:AccessDenied"),
+    ErrorKind.PERMISSION_DENIED: Fault(_SENDER, "wsman:AccessDenied"),
+    ErrorKind.WRAPPING_REQUIRED: Fault(_SENDER, "kms:WrappingRequired"),
+    ErrorKind.INVALID_SECURITY: Fault(_SENDER, "wsse:InvalidSecurity"),
+    ErrorKind.SIGNATURE_INVALID: Fault(_SENDER, "wsse:FailedCheck"),
+    ErrorKind.UNKNOWN_SIGNER: Fault(_SENDER, "wsse:SecurityTokenUnavailable"),
+    ErrorKind.MESSAGE_EXPIRED: Fault(_SENDER, "wsse:MessageExpired"),
+    ErrorKind.REPLAYED: Fault(_SENDER, "wsse:InvalidSecurity"),
+    ErrorKind.QUOTA_EXCEEDED: Fault(_SENDER, "wsman:QuotaLimit"),
+    ErrorKind.TIMED_OUT: Fault(_RECEIVER, "wsman:TimedOut"),
+    ErrorKind.STORAGE_FULL: Fault(_RECEIVER, "wsa:EndpointUnavailable"),
+    ErrorKind.ENDPOINT_UNREACHABLE: Fault(_RECEIVER, "wsman:InternalError"),
+    ErrorKind.INTERNAL: Fault(_RECEIVER, "wsman:InternalError"),
+}
+
+# Classes whose fault is not their kind's: the protocol they belong to names its own
+# subcode, or DSP0226 its own fault detail. A class's entry holds for its subclasses that
+# declare no kind of their own.
+CLASS_FAULTS: dict[type[KmsError], Fault] = {
+    e.UnsupportedAuthenticationMode: Fault(_SENDER, "wsman:UnsupportedFeature",
+                                           "AuthorizationMode"),
+    e.UnsupportedEnumerationMode: Fault(_SENDER, "wsman:UnsupportedFeature",
+                                        "EnumerationMode"),
+    e.EnvelopeTooLarge: Fault(_SENDER, "wsman:EncodingLimit", "MaxEnvelopeSize"),
+    e.NotifyToRefused: Fault(_SENDER, "wsman:InvalidParameter", "InvalidValue"),
+    e.ActionNotSupported: Fault(_SENDER, "wsa:ActionNotSupported"),
+    e.UnsupportedAlgorithm: Fault(_SENDER, "wsse:UnsupportedAlgorithm"),
+    e.DestinationUnreachable: Fault(_SENDER, "wsa:DestinationUnreachable",
+                                    "InvalidResourceURI"),
+    e.InvalidEnumerationContext: Fault(_RECEIVER, "wsen:InvalidEnumerationContext"),
+    e.EnumerationTimedOut: Fault(_RECEIVER, "wsen:TimedOut"),
+    e.CannotProcessFilter: Fault(_SENDER, "wsen:CannotProcessFilter"),
+    e.FilterDialectRequestedUnavailable: Fault(_SENDER,
+                                               "wsen:FilterDialectRequestedUnavailable"),
+    e.DeliveryModeRequestedUnavailable: Fault(_SENDER, "wse:DeliveryModeRequestedUnavailable"),
+    e.EventingInvalidExpirationTime: Fault(_SENDER, "wse:InvalidExpirationTime"),
+    e.InvalidSubscription: Fault(_SENDER, "wse:InvalidMessage"),
+}
+
+# DSP0226 fault details of InvalidSelectors, by what is wrong with the selectors.
+SELECTOR_DETAILS: dict[SelectorProblem, str] = {
+    SelectorProblem.MISSING: "InsufficientSelectors",
+    SelectorProblem.DUPLICATE: "DuplicateSelectors",
+    SelectorProblem.UNEXPECTED: "UnexpectedSelectors",
+    SelectorProblem.INVALID_VALUE: "InvalidValue",
+}
+
+
+def fault_of(exc: KmsError) -> Fault:
+    """The fault a domain error travels as."""
+    for cls in type(exc).__mro__:
+        if cls in CLASS_FAULTS:
+            return CLASS_FAULTS[cls]
+        if "kind" in vars(cls):
+            break
+    fault = FAULTS[exc.kind]
+    if isinstance(exc, e.InvalidSelectors):
+        return replace(fault, detail=SELECTOR_DETAILS[exc.problem])
+    return fault
 
 
 class SoapFault(Exception):
@@ -48,15 +145,21 @@ class SoapFault(Exception):
         self.not_understood, self.upgrade = not_understood, upgrade
 
 
+# The kinds that, on a request carrying no credential but perhaps HTTP Basic, mean HTTP
+# authentication itself failed.
+_HTTP_AUTH_FAILED = (ErrorKind.CREDENTIAL_REQUIRED, ErrorKind.INVALID_CREDENTIALS)
+
+
 def http_status(exc: KmsError | SoapFault, http_auth: bool = False,
                 version: SoapVersion = SOAP_12) -> int:
     """The HTTP status of a fault (see the module doc). http_auth: the request carries no
     credential but, perhaps, HTTP Basic."""
-    if http_auth and isinstance(exc, (CredentialRequired, InvalidCredentials)):
+    if http_auth and isinstance(exc, KmsError) and exc.kind in _HTTP_AUTH_FAILED:
         return 401
     if version is SOAP_11:
         return 500
-    return 400 if exc.code == "Sender" else 500
+    code = exc.code if isinstance(exc, SoapFault) else fault_of(exc).code
+    return 400 if code == _SENDER else 500
 
 
 def fault_response(exc: Exception, addr: Addressing, request_id: str,
@@ -83,14 +186,15 @@ def fault_response(exc: Exception, addr: Addressing, request_id: str,
             _upgrade(header, exc.upgrade)
         action = WSMAN_FAULT_ACTION
     else:
+        shape = fault_of(exc)
         if version is SOAP_11:
-            _fault11(fault, exc.subcode, exc.reason)
-            _detail(etree.SubElement(fault, "detail"), exc, request_id)
+            _fault11(fault, shape.subcode, exc.reason)
+            _detail(etree.SubElement(fault, "detail"), exc, shape, request_id)
         else:
-            _code(fault, "s:" + exc.code, exc.subcode)
+            _code(fault, "s:" + shape.code, shape.subcode)
             _reason(fault, exc.reason)
-            _detail(etree.SubElement(fault, s + "Detail"), exc, request_id)
-        action = _FAULT_ACTIONS.get(exc.subcode.split(":", 1)[0], WSMAN_FAULT_ACTION)
+            _detail(etree.SubElement(fault, s + "Detail"), exc, shape, request_id)
+        action = _FAULT_ACTIONS.get(shape.subcode.split(":", 1)[0], WSMAN_FAULT_ACTION)
     envelope.address(header, action, addr)
     return status, envelope.serialize(env, finish)
 
@@ -143,10 +247,10 @@ def _upgrade(header: etree._Element, versions: tuple[SoapVersion, ...]) -> None:
         se.set("qname", f"ns{i}:Envelope")
 
 
-def _detail(detail: etree._Element, exc: KmsError, request_id: str) -> None:
-    if exc.fault_detail:
+def _detail(detail: etree._Element, exc: KmsError, shape: Fault, request_id: str) -> None:
+    if shape.detail:
         fd = etree.SubElement(detail, f"{{{WSMAN}}}FaultDetail", nsmap={"wsman": WSMAN})
-        fd.text = FAULT_DETAIL + exc.fault_detail
+        fd.text = FAULT_DETAIL + shape.detail
     kf = etree.SubElement(detail, f"{{{KMS}}}KmsFault", nsmap={"kms": KMS})
     etree.SubElement(kf, f"{{{KMS}}}ErrorCode").text = exc.error_code
     etree.SubElement(kf, f"{{{KMS}}}RequestId").text = request_id

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from ..domain.errors import EncodingLimit, InvalidSelectors, SchemaValidationError
+from ..domain.errors import (
+    EncodingLimit,
+    InvalidSelectors,
+    SchemaValidationError,
+    SelectorProblem,
+)
 from ..security.xml import text_of
 from ..xmlns import WSE, WSMAN, XML
 
@@ -81,6 +86,6 @@ def _selectors(header: etree._Element) -> dict[str, str] | None:
     for sel in sset.iterfind(_W + "Selector"):
         name = sel.get("Name", "")
         if name in out:
-            raise InvalidSelectors(f"selector {name} is given twice", "DuplicateSelectors")
+            raise InvalidSelectors(f"selector {name} is given twice", SelectorProblem.DUPLICATE)
         out[name] = text_of(sel).strip()
     return out
