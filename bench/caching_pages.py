@@ -34,10 +34,10 @@ from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointK
 from kms_ws.service import messages as m
 from kms_ws.service.admin.messages import AdminRequest, Ref
 from kms_ws.service.dispatch import KmsService
-from kms_ws.service.resources import KEY_URI
 from kms_ws.service.ws_messages import EnumerateRequest, UpdateFilter
 from kms_ws.store import tables as t
 from kms_ws.store.repository import Repository
+from kms_ws.wsman.resource_uris import KEY_URI, named
 
 REALM = "realm://localhost/default"
 PAGE = 100
@@ -108,7 +108,7 @@ class Store:
 
     def page(self, token: int) -> int:
         got = self.svc.run("Enumeration.Enumerate", self.cred, EnumerateRequest(
-            KEY_URI, UpdateFilter(token=token), optimize=True, max_elements=PAGE), "e")
+            named(KEY_URI), UpdateFilter(token=token), optimize=True, max_elements=PAGE), "e")
         return sum(1 for _, k in got.items if k.t_cached != 3600)
 
 

@@ -13,7 +13,8 @@ does not consume is refused (KmsService). A key made for a self-authenticating P
 delivered only wrapped to a PEP that proved itself in the same request, never to a client
 alone.
 
-What WS-Management requests made for a PEP bind (the Operation is the wsa:Action):
+What WS-Management requests made for a PEP bind (the Operation is the wsa:Action, which
+the request carries: kms_ws.wsman names it):
   Enumerate (GetUpdateList scoped to the PEP): UpdateType;
   Subscribe (UpdatePending for the PEP's keys): UpdateType, NotifyTo, EndTo (if given).
 Pull, Renew and Release continue under the MAC-protected enumeration context, which
@@ -28,12 +29,8 @@ from ..domain.errors import (PepProofRequired, ReplayedMessage, SignatureInvalid
                              WrappingUnavailable)
 from ..domain.model import PEP_AUTH_NONE, Endpoint, Key
 from ..security import pep_proof
-from ..xmlns import WSE, WSEN
 from .authentication import credential_key
 from .context import RequestContext
-
-ENUMERATE = f"{WSEN}/Enumerate"
-SUBSCRIBE = f"{WSE}/Subscribe"
 
 
 def proof_required(pep: Endpoint) -> bool:

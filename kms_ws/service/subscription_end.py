@@ -15,22 +15,27 @@ and outlive a server restart."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from ..domain.model import ClientState, Endpoint
 from ..domain.realms import Right, allows, realms_with
 from ..store.repository import Repository
 from ..store.updates import Subscription
-from ..xmlns import WSE
 
-SOURCE_CANCELLING = WSE + "/SourceCancelling"
-DELIVERY_FAILURE = WSE + "/DeliveryFailure"
-SOURCE_SHUTTING_DOWN = WSE + "/SourceShuttingDown"
+
+class EndStatus(enum.Enum):
+    """Why a subscription ended (WS-Eventing's SubscriptionEnd statuses; their URIs:
+    kms_ws.wsman.delivery). Stored by name with the queued SubscriptionEnd."""
+
+    SOURCE_CANCELLING = "SourceCancelling"
+    DELIVERY_FAILURE = "DeliveryFailure"
+    SOURCE_SHUTTING_DOWN = "SourceShuttingDown"
 
 
 def end(repo: Repository, sub: Subscription, reason: str, now: datetime,
-        status: str = SOURCE_CANCELLING) -> None:
-    repo.updates.end_subscription(sub, status, reason, now)
+        status: EndStatus = EndStatus.SOURCE_CANCELLING) -> None:
+    repo.updates.end_subscription(sub, status.value, reason, now)
 
 
 def review(repo: Repository, endpoint_id: str, now: datetime) -> int:

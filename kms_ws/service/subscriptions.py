@@ -17,13 +17,12 @@ from ..domain.errors import (
 )
 from ..domain.realms import Right, realms_with
 from ..store.updates import Subscription
-from ..xmlns import WSE, WSMAN
 from . import notify_to, subscription_end
 from .context import RequestContext
 from .keys import _caller
-from .pep_auth import SUBSCRIBE
 from .update_list import _check_filter
 from .ws_messages import (
+    DeliveryMode,
     EndpointStatus,
     EndpointStatusRequest,
     SubscribeRequest,
@@ -31,16 +30,13 @@ from .ws_messages import (
     SubscriptionResult,
 )
 
-PUSH = WSE + "/DeliveryModes/Push"
-PUSH_WITH_ACK = WSMAN.rsplit(".xsd", 1)[0] + "/PushWithAck"
-MODES = (PUSH, PUSH_WITH_ACK)
 DEFAULT_EXPIRY = timedelta(hours=1)
 MAX_EXPIRY = timedelta(days=30)
 
 
 def subscribe(ctx: RequestContext, req: SubscribeRequest) -> SubscriptionResult:
     caller = _caller(ctx)
-    if req.mode not in MODES:
+    if not isinstance(req.mode, DeliveryMode):
         raise DeliveryModeRequestedUnavailable(f"delivery mode {req.mode} is not supported; "
                                                f"use Push or PushWithAck")
     notify_to.check(req.notify_to, ctx.transport.remote_addr, ctx.settings.notify_to_networks)
@@ -49,13 +45,13 @@ def subscribe(ctx: RequestContext, req: SubscribeRequest) -> SubscriptionResult:
                         ctx.settings.notify_to_networks, "EndTo")
     bound = (("UpdateType", req.filter.type), ("NotifyTo", req.notify_to)) + \
         ((("EndTo", req.end_to),) if req.end_to is not None else ())
-    _check_filter(ctx, caller, req.filter, SUBSCRIBE, bound)
+    _check_filter(ctx, caller, req.filter, req.action, bound)
     realms = realms_with(caller.grants, Right.READ)
     if not realms:
         raise PermissionDenied("only a client with the Read right in some realm is told "
                                "about changes")
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
-    sub = Subscription(f"uuid:{uuid.uuid4()}", caller.endpoint_id, req.notify_to, req.mode,
+    sub = Subscription(f"uuid:{uuid.uuid4()}", caller.endpoint_id, req.notify_to, req.mode.value,
                        req.filter.type, req.filter.pep_id, expires,
                        ctx.transport.remote_addr, req.end_to, realms)
     ctx.repo.updates.insert_subscription(sub, ctx.now)

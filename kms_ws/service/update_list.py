@@ -32,7 +32,7 @@ from . import enumeration_context as ec
 from .caching import resolve_for
 from .context import RequestContext
 from .keys import _caller, _pep_for
-from .pep_auth import ENUMERATE, proof_required
+from .pep_auth import proof_required
 from .resources import resource
 from .update_types import CUSTOM_TYPES, TEMPLATE_TYPE, UPDATE_TYPES
 from .admin.registry import kind
@@ -54,14 +54,14 @@ ENUMERATION_MODES = ("", "EnumerateEPR", "EnumerateObjectAndEPR")  # "": objects
 
 def enumerate_updates(ctx: RequestContext, req: EnumerateRequest) -> UpdatePage:
     caller = _caller(ctx)
-    if not resource(req.resource_uri).enumerable:
-        raise DestinationUnreachable(f"{req.resource_uri} cannot be enumerated")
+    if not resource(req.resource).enumerable:
+        raise DestinationUnreachable(f"{req.resource.given} cannot be enumerated")
     if req.mode not in ENUMERATION_MODES:
         raise UnsupportedEnumerationMode(
             f"EnumerationMode {req.mode} is not supported; use EnumerateEPR or "
             f"EnumerateObjectAndEPR, or none for objects", supported=ENUMERATION_MODES[1:])
     f = req.filter
-    _check_filter(ctx, caller, f, ENUMERATE, (("UpdateType", f.type),))
+    _check_filter(ctx, caller, f, req.action, (("UpdateType", f.type),))
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
     high = ctx.repo.updates.high_water()
     proved = (("proved", "1"),) if ctx.pep_proof_verified else ()

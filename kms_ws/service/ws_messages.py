@@ -4,12 +4,21 @@ GetStatus), as the service layer sees them."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..domain.model import Key, Removal
+
+
+class DeliveryMode(enum.Enum):
+    """How UpdatePending notifications reach a subscriber (DSP0226 §10.2.9; their URIs:
+    kms_ws.wsman.eventing). Stored by name."""
+
+    PUSH = "Push"
+    PUSH_WITH_ACK = "PushWithAck"
 
 
 @dataclass(frozen=True)
@@ -19,15 +28,23 @@ class IdentifyRequest:
 
 @dataclass(frozen=True)
 class IdentifyResult:
-    protocol_version: str
     product_vendor: str
     product_version: str
-    security_profiles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResourceName:
+    """The resource a request names, in the service's terms: the object kind (None: none
+    this service has) and the name as the request gave it, for messages. kms_ws.wsman
+    maps ResourceURIs to kinds and back."""
+
+    kind: str | None
+    given: str = ""
 
 
 @dataclass(frozen=True)
 class TransferRequest:
-    resource_uri: str
+    resource: ResourceName
     selectors: dict[str, str] | None
     options: dict[str, str] = field(default_factory=dict)
     body: Any = None  # Create/Put: the decoded kms request
@@ -43,7 +60,7 @@ class AdminDocument:
 
 @dataclass(frozen=True)
 class TransferResult:
-    resource_uri: str
+    kind: str  # the object kind (its resource: kms_ws.wsman.resource_uris)
     object: Any  # Key, Endpoint, ... (what the resource kind encodes)
     selectors: dict[str, str] = field(default_factory=dict)
 
@@ -62,7 +79,7 @@ class UpdateFilter:
 
 @dataclass(frozen=True)
 class EnumerateRequest:
-    resource_uri: str
+    resource: ResourceName
     filter: UpdateFilter
     mode: str = ""
     expires_seconds: float | None = None
@@ -70,6 +87,7 @@ class EnumerateRequest:
     optimize: bool = False
     max_elements: int = 1
     total_estimate: bool = False
+    action: str = ""  # the request's wsa:Action: the Operation a PEP's proof names
 
     @property
     def pep_id(self) -> str | None:  # the PEP the request is made for (audit records)
@@ -121,11 +139,12 @@ class ContextStatus:
 @dataclass(frozen=True)
 class SubscribeRequest:
     notify_to: str
-    mode: str
+    mode: DeliveryMode | str  # str: a mode this service does not know, as asked for
     filter: UpdateFilter
     expires_seconds: float | None = None
     expires_at: datetime | None = None
     end_to: str | None = None  # wse:EndTo: where SubscriptionEnd goes (None: not sent)
+    action: str = ""  # the request's wsa:Action: the Operation a PEP's proof names
 
     @property
     def pep_id(self) -> str | None:  # the PEP the request is made for (audit records)

@@ -210,6 +210,27 @@ def _v15(conn: Connection) -> None:
                  .values(locked_at=now))
 
 
+# What schema 15 and earlier stored as a subscription's delivery mode and a queued
+# SubscriptionEnd's status: the WS-* URIs of the wire.
+_EVENTING = "http://schemas.xmlsoap.org/ws/2004/08/eventing"
+_STORED_MODES = {f"{_EVENTING}/DeliveryModes/Push": "Push",
+                 "http://schemas.dmtf.org/wbem/wsman/1/wsman/PushWithAck": "PushWithAck"}
+_STORED_END_STATUSES = {f"{_EVENTING}/{name}": name for name in (
+    "SourceCancelling", "DeliveryFailure", "SourceShuttingDown")}
+
+
+def _v16(conn: Connection) -> None:
+    """Subscriptions keep their delivery mode, and queued SubscriptionEnd messages their
+    status, by name (service.ws_messages.DeliveryMode, service.subscription_end.EndStatus):
+    the URIs are the wire's (kms_ws.wsman), not the store's."""
+    for uri, name in _STORED_MODES.items():
+        conn.execute(t.subscriptions.update().where(t.subscriptions.c.mode == uri)
+                     .values(mode=name))
+    for uri, name in _STORED_END_STATUSES.items():
+        conn.execute(t.subscription_ends.update().where(t.subscription_ends.c.status == uri)
+                     .values(status=name))
+
+
 def generation_triggers(conn: Connection) -> None:
     """The endpoints generation's triggers, made where missing (SQLite). Run after every
     upgrade too: a later migration that rebuilds one of the tables drops its triggers,
@@ -235,7 +256,7 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                                  _v12, _v13, _v14, _v15)
+                                  _v12, _v13, _v14, _v15, _v16)
 LATEST = len(MIGRATIONS)
 
 

@@ -30,6 +30,7 @@ from ..security import xml as secure_xml
 from ..security.xml import child_text, text_of
 from ..service import notify_to, refusals, subscription_end, subscriptions
 from ..service.dispatch import utcnow
+from ..service.subscription_end import EndStatus
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..store.engine import Database
 from ..store.repository import Repository
@@ -40,6 +41,7 @@ from .pinned import Answer, PinnedPoster
 
 log = logging.getLogger("kms_ws.delivery")
 _K, _S, _E = "{%s}" % KMS, "{%s}" % SOAP, "{%s}" % WSE
+END_STATUSES = {status: f"{WSE}/{status.value}" for status in EndStatus}  # wse:Status URIs
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 CT = "application/soap+xml;charset=UTF-8"
 
@@ -133,7 +135,7 @@ class ClientServiceCaller:
         ident = etree.Element(_E + "Identifier")
         ident.text = end.subscription_id
         epr(el, _E + "SubscriptionManager", ANONYMOUS, None, None, [ident])
-        etree.SubElement(el, _E + "Status").text = end.status
+        etree.SubElement(el, _E + "Status").text = END_STATUSES[EndStatus(end.status)]
         etree.SubElement(el, _E + "Reason", {XML_LANG: "en"}).text = end.reason
         r = self._send(end.end_to, end.origin, "EndTo", WSE + "/SubscriptionEnd", el)
         if r.status not in (200, 202, 204):
@@ -197,14 +199,14 @@ def _deliver(db: Database, caller: ClientServiceCaller, config: Config, p: Pendi
         error = None if reached is not None and reached >= p.token else "not acknowledged"
     except NotifyToRefused as exc:
         return _give_up(db, sub, f"NotifyTo is no longer allowed: {exc.reason}",
-                        subscription_end.SOURCE_CANCELLING)
+                        EndStatus.SOURCE_CANCELLING)
     except KmsError as exc:
         reached, error = None, exc.reason
         failing_since = p.failing_since or now
         limit = config.notify_give_up_seconds
         if limit and (now - failing_since).total_seconds() >= limit:
             return _give_up(db, sub, f"UpdatePending could not be delivered for {limit:g} s "
-                            f"({error})", subscription_end.DELIVERY_FAILURE)
+                            f"({error})", EndStatus.DELIVERY_FAILURE)
     with db.transaction(write=True) as conn:
         updates = Repository(conn).updates
         if error is None and reached is not None:
@@ -219,7 +221,7 @@ def _deliver(db: Database, caller: ClientServiceCaller, config: Config, p: Pendi
     return 0
 
 
-def _give_up(db: Database, sub: Subscription, reason: str, status: str) -> int:
+def _give_up(db: Database, sub: Subscription, reason: str, status: EndStatus) -> int:
     with db.transaction(write=True) as conn:
         repo = Repository(conn)
         if repo.updates.get_subscription(sub.subscription_id) is not None:

@@ -20,18 +20,20 @@ from ..domain.errors import (
 )
 from ..domain.model import Key, Removal
 from ..security.xml import Spliced, child_text, text_of
-from ..service.resources import KEY_URI, resource
+from ..service.resources import resource
 from ..service.ws_messages import (
     AdminDocument,
     ContextRequest,
     ContextStatus,
     EnumerateRequest,
     PullRequest,
+    ResourceName,
     UpdateFilter,
     UpdatePage,
 )
 from ..codec import documents, key_xml, kms
 from ..xmlns import ANONYMOUS, KMS, WSA, WSEN, WSMAN
+from . import resource_uris
 from .call import WsCall, WsReply, epr, expiration
 from .headers import parse_duration
 
@@ -53,9 +55,10 @@ def enumerate_(call: WsCall) -> WsReply:
     mode = (child_text(body, _W + "EnumerationMode") or "").strip()  # checked by the service
     seconds, at = expiration(body.find(_N + "Expires"))
     optimize = body.find(_W + "OptimizeEnumeration") is not None
-    req = EnumerateRequest(call.headers.resource_uri or "", parse_filter(body), mode, seconds, at,
+    req = EnumerateRequest(resource_uris.named(call.headers.resource_uri), parse_filter(body),
+                           mode, seconds, at,
                            optimize, int(child_text(body, _W + "MaxElements") or 1),
-                           call.headers.total_estimate)
+                           call.headers.total_estimate, ACTIONS["Enumerate"])
     page: UpdatePage = call.run("Enumeration.Enumerate", req)
     out = etree.Element(_N + "EnumerateResponse", nsmap={"wsen": WSEN, "wsman": WSMAN})
     etree.SubElement(out, _N + "Expires").text = kms.format_time(page.expires)
@@ -213,10 +216,11 @@ def _item(call: WsCall, obj: Key | AdminDocument | Removal, mode: str) -> str:
     if mode == "":
         return text
     if isinstance(obj, Key):
-        uri, selectors = KEY_URI, {"KeyId": obj.key_id}
+        uri, selectors = resource_uris.KEY_URI, {"KeyId": obj.key_id}
     else:  # an object of a custom update type: its own resource
-        res = resource(f"{KMS}/{obj.kind}")
-        uri, selectors = res.uri, {res.selector: str(obj.document[res.selector])}
+        res = resource(ResourceName(obj.kind))
+        uri = resource_uris.uri_of(obj.kind)
+        selectors = {res.selector: str(obj.document[res.selector])}
     holder = etree.Element(_W + "Item", nsmap=_EPR_NS)
     epr(holder, f"{{{WSA}}}EndpointReference", call.addr.to or ANONYMOUS, uri, selectors)
     ref = etree.tostring(holder[0], encoding="unicode")

@@ -10,16 +10,20 @@ from lxml import etree
 from ..domain.errors import InvalidSubscription, SchemaValidationError
 from ..security.xml import child_text
 from ..service.ws_messages import (
+    DeliveryMode,
     SubscribeRequest,
     SubscriptionRequest,
     SubscriptionResult,
 )
 from ..codec import kms
-from ..xmlns import ANONYMOUS, WSA, WSE
+from ..xmlns import ANONYMOUS, WSA, WSE, WSMAN
 from .call import WsCall, WsReply, epr, expiration
 from .enumeration import parse_filter
 
 ACTIONS = {verb: f"{WSE}/{verb}" for verb in ("Subscribe", "Renew", "Unsubscribe")}
+PUSH = f"{WSE}/DeliveryModes/Push"
+DELIVERY_MODES = {PUSH: DeliveryMode.PUSH,
+                  WSMAN.rsplit(".xsd", 1)[0] + "/PushWithAck": DeliveryMode.PUSH_WITH_ACK}
 _E = "{%s}" % WSE
 
 
@@ -38,8 +42,8 @@ def subscribe(call: WsCall) -> WsReply:
         raise SchemaValidationError("wse:EndTo needs a wsa:Address")
     seconds, at = expiration(body.find(_E + "Expires"))
     result: SubscriptionResult = call.run("Eventing.Subscribe", SubscribeRequest(
-        notify_to.strip(), delivery.get("Mode") or f"{WSE}/DeliveryModes/Push",
-        parse_filter(body, _E + "Filter"), seconds, at, end_address))
+        notify_to.strip(), _mode(delivery.get("Mode") or PUSH),
+        parse_filter(body, _E + "Filter"), seconds, at, end_address, ACTIONS["Subscribe"]))
     out = etree.Element(_E + "SubscribeResponse", nsmap={"wse": WSE, "wsa": WSA})
     ident = etree.Element(_E + "Identifier")
     ident.text = result.subscription_id
@@ -68,3 +72,9 @@ def _identifier(call: WsCall) -> str:
     if not call.headers.identifier:
         raise InvalidSubscription("the request names no subscription (wse:Identifier header)")
     return call.headers.identifier
+
+
+def _mode(uri: str) -> DeliveryMode | str:
+    """The delivery mode a wse:Delivery/@Mode names; one we do not know, as given (the
+    service refuses it by name)."""
+    return DELIVERY_MODES.get(uri, uri)

@@ -7,11 +7,16 @@ from lxml import etree
 
 from ..service import identify as service_identify
 from ..service.ws_messages import IdentifyRequest, IdentifyResult
-from ..xmlns import WSMID
+from ..xmlns import WSMAN, WSMID
 from .call import WsCall, WsReply
 
 ACTION = WSMID.rsplit("/", 1)[0] + "/Identify"  # the action real clients send, if any
 _I = "{%s}" % WSMID
+PROTOCOL_VERSION = WSMAN
+SECURITY_PROFILES = (
+    "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/basic",
+    "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/basic",
+)
 
 
 def identify(call: WsCall) -> WsReply:
@@ -24,10 +29,10 @@ def identify(call: WsCall) -> WsReply:
 
 def _encode(r: IdentifyResult) -> etree._Element:
     el = etree.Element(_I + "IdentifyResponse", nsmap={"wsmid": WSMID})
-    etree.SubElement(el, _I + "ProtocolVersion").text = r.protocol_version
+    etree.SubElement(el, _I + "ProtocolVersion").text = PROTOCOL_VERSION
     etree.SubElement(el, _I + "ProductVendor").text = r.product_vendor
     etree.SubElement(el, _I + "ProductVersion").text = r.product_version
     profiles = etree.SubElement(el, _I + "SecurityProfiles")
-    for p in r.security_profiles:
+    for p in SECURITY_PROFILES:
         etree.SubElement(profiles, _I + "SecurityProfileName").text = p
     return el

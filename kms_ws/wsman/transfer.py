@@ -14,6 +14,7 @@ from ..domain.model import Key
 from ..service.ws_messages import AdminDocument, TransferRequest, TransferResult
 from ..codec import documents, kms
 from ..xmlns import ANONYMOUS, KMS, WXF
+from . import resource_uris
 from .call import WsCall, WsReply, epr
 
 ACTIONS = {verb: f"{WXF}/{verb}" for verb in ("Get", "Put", "Create", "Delete")}
@@ -31,7 +32,7 @@ def _request(call: WsCall, with_body: bool) -> TransferRequest:
             body = AdminDocument(name, documents.decode(el))
         else:
             raise SchemaValidationError("this WS-Transfer request carries a kms object element")
-    return TransferRequest(call.headers.resource_uri or "", call.headers.selectors,
+    return TransferRequest(resource_uris.named(call.headers.resource_uri), call.headers.selectors,
                            call.headers.options, body)
 
 
@@ -43,7 +44,7 @@ def get(call: WsCall) -> WsReply:
 def create(call: WsCall) -> WsReply:
     result: TransferResult = call.run("Transfer.Create", _request(call, True))
     created = epr(None, f"{{{WXF}}}ResourceCreated", call.addr.to or ANONYMOUS,
-                  result.resource_uri, result.selectors)
+                  resource_uris.uri_of(result.kind), result.selectors)
     return WsReply(ACTIONS["Create"] + "Response", [created])
 
 

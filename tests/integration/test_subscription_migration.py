@@ -1,17 +1,22 @@
 """Schema 9 on a store made before it: the SubscriptionEnd columns and outbox are added,
 subscriptions stored earlier keep working (no EndTo, no recorded realms), and existing
-key templates are given their place on the change sequence."""
+key templates are given their place on the change sequence. Schema 16: delivery modes
+and SubscriptionEnd statuses stored by name, not by URI."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import inspect, select
 
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database, sqlite_url
+from kms_ws.service.subscription_end import EndStatus
+from kms_ws.service.ws_messages import DeliveryMode
 from kms_ws.store.repository import Repository
+from kms_ws.wsman.delivery import END_STATUSES
 
 
 def test_a_schema_8_store_is_upgraded_with_its_subscriptions(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -56,4 +61,44 @@ def test_a_schema_8_store_is_upgraded_with_its_subscriptions(tmp_path) -> None: 
         assert repo.updates.subscription_ends() == []
         seq = conn.execute(select(t.templates.c.change_seq)).scalar_one()
         assert seq is not None and seq <= repo.updates.high_water()  # numbered on upgrade
+    db.dispose()
+
+
+def test_schema_16_stores_delivery_modes_and_end_statuses_by_name(tmp_path: Path) -> None:
+    """A store of schema 15 held the wire's URIs; after the upgrade the subscription's
+    mode and the queued SubscriptionEnd's status are names, and the deliverer sends the
+    same URI as before (kms_ws.wsman.delivery.END_STATUSES)."""
+    eventing = "http://schemas.xmlsoap.org/ws/2004/08/eventing"
+    wsman_base = "http://schemas.dmtf.org/wbem/wsman/1/wsman"
+    db = Database(sqlite_url(tmp_path))
+    db.migrate()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with db.transaction(write=True) as conn:
+        conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="15"))
+        conn.exec_driver_sql(
+            "INSERT INTO endpoints (id, kind, name, state, credential_type, is_admin, "
+            "failed_auth, version, created_at, edit_datetime, change_seq) VALUES "
+            "('00000000-0000-0000-0000-000000000001', 'Client', 'old', 'Active', "
+            "'UsernamePassword', 0, 0, 1, '2026-01-01', '2026-01-01', 0)")
+        for sid, mode in (("uuid:push", f"{eventing}/DeliveryModes/Push"),
+                          ("uuid:ack", f"{wsman_base}/PushWithAck")):
+            conn.execute(t.subscriptions.insert().values(
+                id=sid, endpoint_id="00000000-0000-0000-0000-000000000001",
+                notify_to="http://127.0.0.1:9/x", mode=mode, update_type="AllKeys",
+                expires_at=now + timedelta(hours=1), created_at=now, origin="127.0.0.1"))
+        for status in ("SourceCancelling", "DeliveryFailure"):
+            conn.execute(t.subscription_ends.insert().values(
+                subscription_id="uuid:gone", end_to="http://127.0.0.1:9/end",
+                status=f"{eventing}/{status}", reason="r", at=now))
+    assert db.migrate() == migrations.LATEST
+    with db.transaction() as conn:
+        repo = Repository(conn)
+        modes = {sid: repo.updates.get_subscription(sid).mode  # type: ignore[union-attr]
+                 for sid in ("uuid:push", "uuid:ack")}
+        assert modes == {"uuid:push": DeliveryMode.PUSH.value,
+                         "uuid:ack": DeliveryMode.PUSH_WITH_ACK.value}
+        statuses = [e.status for e in repo.updates.subscription_ends()]
+        assert statuses == ["SourceCancelling", "DeliveryFailure"]
+        assert [END_STATUSES[EndStatus(s)] for s in statuses] == [
+            f"{eventing}/SourceCancelling", f"{eventing}/DeliveryFailure"]
     db.dispose()
