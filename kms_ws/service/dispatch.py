@@ -25,7 +25,7 @@ from ..store.repository import Repository
 from ..store.space import SpaceGuard
 from ..audit.syslog import SyslogSink
 from . import (audit, authentication, capabilities, endpoints, identify, keys, random,
-               refusals, resources, subscriptions, update_list, wrapping_keys)
+               refusals, subscriptions, transfer, update_list, wrapping_keys)
 from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext, Transport
@@ -85,11 +85,11 @@ OPERATIONS: dict[str, Operation] = {
 MANAGEMENT: dict[str, Operation] = {
     "Identify": Operation(identify.identify, False, False),
     # Like GetKey: a delivered value is an audit record and use tracking.
-    "Transfer.Get": Operation(resources.transfer_get, True, True, durable=False,
+    "Transfer.Get": Operation(transfer.transfer_get, True, True, durable=False,
                               read_first=True),
-    "Transfer.Create": Operation(resources.transfer_create, True, True),
-    "Transfer.Put": Operation(resources.transfer_put, True, True),
-    "Transfer.Delete": Operation(resources.transfer_delete, True, True),
+    "Transfer.Create": Operation(transfer.transfer_create, True, True),
+    "Transfer.Put": Operation(transfer.transfer_put, True, True),
+    "Transfer.Delete": Operation(transfer.transfer_delete, True, True),
     "Enumeration.Enumerate": Operation(update_list.enumerate_updates, False, False),
     "Enumeration.Pull": Operation(update_list.pull, False, False),
     "Enumeration.Renew": Operation(update_list.renew, False, False),

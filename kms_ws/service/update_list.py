@@ -33,7 +33,7 @@ from .caching import resolve_for
 from .context import RequestContext
 from .keys import _caller, _pep_for
 from .pep_auth import proof_required
-from .resources import resource
+from .transfer import resource
 from .update_types import CUSTOM_TYPES, TEMPLATE_TYPE, UPDATE_TYPES
 from .admin.registry import kind
 from .ws_messages import (

@@ -20,7 +20,7 @@ from ..domain.errors import (
 )
 from ..domain.model import Key, Removal
 from ..security.xml import Spliced, child_text, text_of
-from ..service.resources import resource
+from ..service.transfer import resource
 from ..service.ws_messages import (
     AdminDocument,
     ContextRequest,

@@ -1,6 +1,6 @@
 """WS-Management ResourceURIs: one per object kind, `urn:kms-ws:p1619.3:1/<Kind>` (the
 kind's schema element: Key, KeyTemplate, Client, ...). The service names object kinds
-(service.resources); this maps a request's ResourceURI to the kind it names and a kind
+(service.transfer); this maps a request's ResourceURI to the kind it names and a kind
 back to its URI."""
 
 from __future__ import annotations
