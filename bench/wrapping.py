@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -70,7 +71,8 @@ def _client(svc: KmsService, db, name: str) -> m.Credential:  # type: ignore[no-
 
 def service_rows(tmp: Path, seconds: float) -> list[tuple[str, float]]:
     db, ring = init_data_dir(Config(data_dir=tmp / "svc"))
-    svc = KmsService(db, ring, Config().security)
+    # in process, the passwords cross no network: the local-use setting
+    svc = KmsService(db, ring, replace(Config().security, allow_basic_over_http=True))
     plain, wrapped = _client(svc, db, "plain"), _client(svc, db, "wrapped")
     key_id = svc.run("CreateKey", plain, m.CreateKeyRequest(length_bits=256), "c").key.key_id
     der = make_holder("bench-cert", tmp).certificate.public_bytes(Encoding.DER)
