@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, NoReturn
 
 from ..audit.chain import AuditChain
@@ -39,84 +40,164 @@ log = logging.getLogger("kms_ws.service")
 Handler = Callable[[RequestContext, Any], Any]
 
 
+class TxMode(Enum):
+    """How an operation's units of work run: their transactions, whether the commit
+    reaches the disk before the answer, whether success is a mandatory audit record, and
+    whether the operation is refused below the free-space watermark (store/space.py:
+    operations that change something are refused there; reads go on, deliveries too,
+    their audit records using the reserve)."""
+
+    # A read-only operation: one unit of work that writes nothing; its success is
+    # recorded only where an audit policy asks (a short write after it, not synced).
+    READ = "read"
+    # A delivery (GetKey, Transfer.Get): the handler runs in a read-only unit of work;
+    # its deferred writes (use tracking) and mandatory audit records commit in a short
+    # write transaction after it, so deliveries on several workers do not queue behind
+    # SQLite's one write lock. That commit survives a process crash but is not synced to
+    # disk on its own (a later durable commit syncs it): a sync per delivery would cap
+    # deliveries at the disk's sync rate. A handler that does write (GetKey by data that
+    # creates the key) is run again as a writer (not durable), refused when space is low.
+    # A signed request's replay-cache entry joins the recording transaction: nothing is
+    # answered before it commits, and a request that fails is remembered all the same.
+    READ_THEN_RECORD = "read-then-record"
+    # A change: one durable write transaction with its mandatory audit records; refused
+    # below the free-space watermark.
+    WRITE = "write"
+    # A durable write served below the free-space watermark (Authenticate: clients that
+    # read with a session credential keep their sessions).
+    WRITE_WHEN_LOW = "write-when-low"
+    # A write transaction with mandatory audit records, not synced on its own: what a
+    # read or a delivery becomes when accepted on a PEP's proof (its replay-cache entry
+    # and its audit record, naming the PEP, are written with it).
+    WRITE_NOT_DURABLE = "write-not-durable"
+
+    @property
+    def writes(self) -> bool:
+        """The handler's unit of work takes the write lock."""
+        return self in (TxMode.WRITE, TxMode.WRITE_WHEN_LOW, TxMode.WRITE_NOT_DURABLE)
+
+    @property
+    def audited(self) -> bool:
+        """Success is a mandatory audit record."""
+        return self is not TxMode.READ
+
+    @property
+    def durable(self) -> bool:
+        return self not in (TxMode.READ_THEN_RECORD, TxMode.WRITE_NOT_DURABLE)
+
+    @property
+    def guarded(self) -> bool:
+        """Refused (once the caller is known) below the free-space watermark."""
+        return self is TxMode.WRITE
+
+    def proven(self) -> TxMode:
+        """The mode of a request accepted on a PEP's proof: the proof enters the replay
+        cache in the request's own commit (a writer from the start), and the request is
+        an audit record (with the PEP)."""
+        return TxMode.WRITE_NOT_DURABLE if self in (TxMode.READ, TxMode.READ_THEN_RECORD) \
+            else self
+
+
 @dataclass(frozen=True)
 class Operation:
     handler: Handler
-    writes: bool  # runs in a write transaction
-    audited: bool  # success is a mandatory audit record (needs writes=True)
-    durable: bool = True  # the commit reaches the disk before the answer
-    # Reads, then records: the handler runs in a read-only unit of work and its deferred
-    # writes and audit records commit in a short write transaction after it, so deliveries
-    # on several workers do not queue behind SQLite's one write lock. A handler that does
-    # write (GetKey by data that creates the key) is run again in a write transaction.
-    # A signed request's replay-cache entry joins that write transaction: nothing is
-    # answered before it commits, and a request that fails is remembered all the same.
-    read_first: bool = False
+    mode: TxMode
 
 
 OPERATIONS: dict[str, Operation] = {
-    "RegisterEndpoint": Operation(endpoints.register_endpoint, True, True),
-    "RegisterWrappingValues": Operation(wrapping_keys.register_wrapping_values, True, True),
-    "Authenticate": Operation(authentication.authenticate, True, True),
-    "NegotiateCapabilities": Operation(capabilities.negotiate_capabilities, False, False),
-    "GetServerCapabilities": Operation(capabilities.get_server_capabilities, False, False),
-    "CreateKey": Operation(keys.create_key, True, True),
-    "StoreKey": Operation(keys.store_key, True, True),
-    # GetKey writes: each delivery is an audit record and USE_BY tracking, in one commit
-    # that survives a process crash but is not synced to disk on its own (a later durable
-    # commit syncs it): a sync per delivery would cap deliveries at the disk's sync rate.
-    "GetKey": Operation(keys.get_key, True, True, durable=False, read_first=True),
-    "PushAuditMessage": Operation(audit.push_audit_message, True, True),
-    "GetRandomBytes": Operation(random.get_random_bytes, False, False),
-    "AdminCreate": Operation(admin.admin_create, True, True),
-    "AdminGet": Operation(admin.admin_get, False, False),
-    "AdminList": Operation(admin.admin_list, False, False),
-    "AdminEdit": Operation(admin.admin_edit, True, True),
-    "AdminDelete": Operation(admin.admin_delete, True, True),
-    "AdminAssociate": Operation(admin.admin_associate, True, True),
-    "AdminDisassociate": Operation(admin.admin_disassociate, True, True),
-    "AdminAudit": Operation(admin.admin_audit, False, False),
-    "AdminBindings": Operation(admin.admin_bindings, False, False),
+    "RegisterEndpoint": Operation(endpoints.register_endpoint, TxMode.WRITE),
+    "RegisterWrappingValues": Operation(wrapping_keys.register_wrapping_values, TxMode.WRITE),
+    "Authenticate": Operation(authentication.authenticate, TxMode.WRITE_WHEN_LOW),
+    "NegotiateCapabilities": Operation(capabilities.negotiate_capabilities, TxMode.READ),
+    "GetServerCapabilities": Operation(capabilities.get_server_capabilities, TxMode.READ),
+    "CreateKey": Operation(keys.create_key, TxMode.WRITE),
+    "StoreKey": Operation(keys.store_key, TxMode.WRITE),
+    # each delivery is an audit record and USE_BY tracking
+    "GetKey": Operation(keys.get_key, TxMode.READ_THEN_RECORD),
+    "PushAuditMessage": Operation(audit.push_audit_message, TxMode.WRITE),
+    "GetRandomBytes": Operation(random.get_random_bytes, TxMode.READ),
+    "AdminCreate": Operation(admin.admin_create, TxMode.WRITE),
+    "AdminGet": Operation(admin.admin_get, TxMode.READ),
+    "AdminList": Operation(admin.admin_list, TxMode.READ),
+    "AdminEdit": Operation(admin.admin_edit, TxMode.WRITE),
+    "AdminDelete": Operation(admin.admin_delete, TxMode.WRITE),
+    "AdminAssociate": Operation(admin.admin_associate, TxMode.WRITE),
+    "AdminDisassociate": Operation(admin.admin_disassociate, TxMode.WRITE),
+    "AdminAudit": Operation(admin.admin_audit, TxMode.READ),
+    "AdminBindings": Operation(admin.admin_bindings, TxMode.READ),
     # Read-only: the call to the endpoint must not hold a write transaction open.
-    "GetEndpointStatus": Operation(subscriptions.endpoint_status, False, False),
+    "GetEndpointStatus": Operation(subscriptions.endpoint_status, TxMode.READ),
 }
 
 # WS-Management operations (kms_ws.wsman routes them by their WS-* action).
 MANAGEMENT: dict[str, Operation] = {
-    "Identify": Operation(identify.identify, False, False),
+    "Identify": Operation(identify.identify, TxMode.READ),
     # Like GetKey: a delivered value is an audit record and use tracking.
-    "Transfer.Get": Operation(transfer.transfer_get, True, True, durable=False,
-                              read_first=True),
-    "Transfer.Create": Operation(transfer.transfer_create, True, True),
-    "Transfer.Put": Operation(transfer.transfer_put, True, True),
-    "Transfer.Delete": Operation(transfer.transfer_delete, True, True),
-    "Enumeration.Enumerate": Operation(update_list.enumerate_updates, False, False),
-    "Enumeration.Pull": Operation(update_list.pull, False, False),
-    "Enumeration.Renew": Operation(update_list.renew, False, False),
-    "Enumeration.GetStatus": Operation(update_list.get_status, False, False),
-    "Enumeration.Release": Operation(update_list.release, False, False),
-    "Eventing.Subscribe": Operation(subscriptions.subscribe, True, True),
-    "Eventing.Renew": Operation(subscriptions.renew, True, True),
-    "Eventing.Unsubscribe": Operation(subscriptions.unsubscribe, True, True),
+    "Transfer.Get": Operation(transfer.transfer_get, TxMode.READ_THEN_RECORD),
+    "Transfer.Create": Operation(transfer.transfer_create, TxMode.WRITE),
+    "Transfer.Put": Operation(transfer.transfer_put, TxMode.WRITE),
+    "Transfer.Delete": Operation(transfer.transfer_delete, TxMode.WRITE),
+    "Enumeration.Enumerate": Operation(update_list.enumerate_updates, TxMode.READ),
+    "Enumeration.Pull": Operation(update_list.pull, TxMode.READ),
+    "Enumeration.Renew": Operation(update_list.renew, TxMode.READ),
+    "Enumeration.GetStatus": Operation(update_list.get_status, TxMode.READ),
+    "Enumeration.Release": Operation(update_list.release, TxMode.READ),
+    "Eventing.Subscribe": Operation(subscriptions.subscribe, TxMode.WRITE),
+    "Eventing.Renew": Operation(subscriptions.renew, TxMode.WRITE),
+    "Eventing.Unsubscribe": Operation(subscriptions.unsubscribe, TxMode.WRITE),
 }
 
 
 _LOCAL = Transport(secure=False, loopback=True)  # an in-process caller
 
-# Below the free-space watermark (store/space.py) operations that change something are
-# refused; reads go on — deliveries too (their audit records use the reserve), and
-# Authenticate (clients that read with a session credential keep their sessions).
-_SERVED_WHEN_LOW = frozenset({"Authenticate"})
+
+@dataclass
+class _Call:
+    """One request as the service runs it."""
+    name: str
+    handler: Handler
+    mode: TxMode
+    credential: Credential | None
+    request: Any
+    request_id: str
+    transport: Transport
+    now: datetime
+    # a signed request not yet in the replay cache (a delivery enters it when it records)
+    signed: Credential | None = None
+    # refused below the free-space watermark once the caller is known
+    guarded: bool = False
+    # the caller the last unit of work authenticated (a failure is audited with it)
+    caller: Endpoint | None = None
 
 
-class _Replayed(Exception):
-    """The signed request was seen before: its unit of work is rolled back."""
+@dataclass(frozen=True)
+class _Served:
+    """What a committed unit of work answers with, and what follows it."""
+    result: Any
+    caller: Endpoint
+    events: list[AuditEvent]
+    policies: list  # type: ignore[type-arg]
+    syslog: list[AuditEvent]
+
+
+class _Held(Enum):
+    """Why a unit of work committed no answer."""
+    REPLAYED = "the signed request was seen before: its unit of work wrote nothing"
+    WRITE_NEEDED = "the handler wrote in a read-only unit of work: nothing was committed"
 
 
 def _remembered(repo: Repository, cred: Credential, now: datetime) -> bool:
     """Enter a signed message in the replay cache; False when it was there (a replay)."""
     assert cred.signer_id and cred.message_digest and cred.accept_until
     return repo.remember_message(cred.signer_id, cred.message_digest, cred.accept_until, now)
+
+
+def _credential(credential: Credential | None, request: Any) -> Credential | None:
+    """The request's credential: Login and Validate check the one in their body."""
+    if isinstance(request, AuthenticateRequest) and request.request_type != "Logout" \
+            and request.credential is not None:
+        return request.credential
+    return credential
 
 
 def utcnow() -> datetime:
@@ -144,128 +225,146 @@ class KmsService:
 
     def run(self, name: str, credential: Credential | None, request: Any,
             request_id: str, transport: Transport = _LOCAL) -> Any:
+        call = self._call(name, credential, request, request_id, transport)
+        if call.signed is not None and call.mode is not TxMode.READ_THEN_RECORD:
+            self._enter_signed(call)  # remembered before anything: not again with the answer
+        try:
+            served = self._serve(call)
+        except Exception as exc:
+            self._failed_call(call, exc)
+            raise
+        if isinstance(served, _Held):  # a replay (a delivery's, seen as it records)
+            assert call.signed is not None
+            self._replayed(call.name, call.signed, call.now)
+        return self._answer(call, served)
+
+    def _call(self, name: str, credential: Credential | None, request: Any,
+              request_id: str, transport: Transport) -> _Call:
+        """The request to run: its operation, its credential, its mode."""
         op = OPERATIONS.get(name) or MANAGEMENT.get(name)
         if op is None:
             raise ActionNotSupported(f"no operation {name}")
-        if isinstance(request, AuthenticateRequest) and request.request_type != "Logout" \
-                and request.credential is not None:
-            credential = request.credential  # Login/Validate the credential in the body
-        now = self.clock()
-        # refused below the free-space watermark (a delivery that would make a key, once
-        # it turns out to: see _attempt)
-        guarded = op.writes and not op.read_first and name not in _SERVED_WHEN_LOW
+        credential = _credential(credential, request)
+        mode = op.mode
+        if credential is not None and credential.pep_proof is not None:
+            mode = mode.proven()
         signed = credential if credential is not None \
             and credential.message_digest is not None else None
-        if signed is not None and not (op.read_first and signed.pep_proof is None):
-            self._remember_message(name, signed, now)
-            signed = None  # remembered: not again with the answer
-        if credential is not None and credential.pep_proof is not None:
-            # A PEP proof enters the replay cache in the request's own commit (a writer
-            # from the start), and a request accepted on a PEP's proof is an audit record
-            # (with the PEP).
-            op = replace(op, writes=True, audited=True, read_first=False,
-                         durable=op.durable and op.writes)
-        box: dict[str, Any] = {}
-        try:
+        return _Call(name, op.handler, mode, credential, request, request_id, transport,
+                     self.clock(), signed=signed, guarded=mode.guarded)
+
+    def _enter_signed(self, call: _Call) -> None:
+        """The replay cache, shared through the store: a signed message is accepted once."""
+        assert call.signed is not None
+        if not self._remember(call.signed, call.now):
+            self._replayed(call.name, call.signed, call.now)
+        call.signed = None
+
+    def _serve(self, call: _Call) -> _Served | _Held:
+        """Authenticate and run the handler in its units of work (see TxMode)."""
+        if call.mode is not TxMode.READ_THEN_RECORD:
+            return self._unit(call, call.mode)
+        served = self._read_then_record(call)
+        if served is not _Held.WRITE_NEEDED:
+            return served
+        # nothing was committed: run it as a writer (a change)
+        if call.signed is not None:
+            if not self._remember(call.signed, call.now):
+                return _Held.REPLAYED
+            call.signed = None
+        call.guarded = True
+        return self._unit(call, TxMode.WRITE_NOT_DURABLE)
+
+    def _failed_call(self, call: _Call, exc: Exception) -> None:
+        """A request that failed: a signed one is remembered all the same (a replay of it
+        is refused as one; a store that refuses even that gives the fault), and a refusal
+        is audited (with its caller, once known)."""
+        if call.signed is not None:
             try:
-                result, events, policies, syslog = self._attempt(
-                    op, name, credential, request, request_id, now, box,
-                    transport, signed, guarded)
-            except _Replayed:
+                fresh = self._remember(call.signed, call.now)
+            except KmsError as again:
+                self._audit_failure(call, again)
                 raise
-            except Exception:
-                if signed is not None and not box.get("remembered"):
-                    self._remember(signed, now)  # a failed request is remembered too
-                raise
-        except _Replayed:
-            self._replayed(name, signed, now)  # type: ignore[arg-type]
-        except KmsError as exc:
-            if isinstance(exc, StorageFull) and self.space is not None:
-                self.space.report(exc.reason)
-            caller = box["ctx"].caller if "ctx" in box else None
-            if caller is None:
-                self._refused(name, credential, transport, request, exc)
-            else:
-                self._failed(name, caller, now, request, exc)
-            raise
-        ctx = box["ctx"]
-        trail.send(self.syslog, syslog)
-        if not op.writes and not op.audited:
-            self._optional(events, policies)
-        if ctx.caller.failed_auth or ctx.caller.state is ClientState.LOCKED:
+            if not fresh:
+                self._replayed(call.name, call.signed, call.now)
+            call.signed = None
+        if isinstance(exc, KmsError):
+            self._audit_failure(call, exc)
+
+    def _audit_failure(self, call: _Call, exc: KmsError) -> None:
+        if isinstance(exc, StorageFull) and self.space is not None:
+            self.space.report(exc.reason)
+        if call.caller is None:
+            self._refused(call.name, call.credential, call.transport, call.request, exc)
+        else:
+            self._failed(call.name, call.caller, call.now, call.request, exc)
+
+    def _answer(self, call: _Call, served: _Served) -> Any:
+        trail.send(self.syslog, served.syslog)
+        if call.mode is TxMode.READ:
+            self._optional(served.events, served.policies)
+        caller = served.caller
+        if caller.failed_auth or caller.state is ClientState.LOCKED:
             # a right credential: the count of wrong ones goes (a lockout run out ends)
             with self.db.transaction(write=True) as conn:
                 Repository(conn).reset_auth_failures(
-                    ctx.caller.endpoint_id,
-                    backoff.locked_before(now, self.settings.lockout_seconds))
-        return result
+                    caller.endpoint_id,
+                    backoff.locked_before(call.now, self.settings.lockout_seconds))
+        return served.result
 
-    def _attempt(self, op: Operation, name: str, credential: Credential | None, request: Any,
-                 request_id: str, now: datetime, box: dict[str, Any],
-                 transport: Transport = _LOCAL, signed: Credential | None = None,
-                 guarded: bool = False) -> tuple[Any, list[AuditEvent], list, list]:  # type: ignore[type-arg]
+    def _unit(self, call: _Call, mode: TxMode) -> _Served:
         """Authenticate and run the handler in one unit of work with its deferred writes
-        and audit records (or, for read_first operations, read then record: see
-        Operation). box receives the context (the caller, for failure audits). signed: a
-        signed request not yet in the replay cache (read_first operations only); box
-        notes when it was entered. guarded: a change, refused (once the caller is known)
-        below the free-space watermark."""
-        if op.read_first:
-            try:
-                return self._read_then_record(op, name, credential, request, request_id,
-                                              now, box, transport, signed)
-            except WriteNeeded:
-                guarded = True  # nothing was committed: run it as a writer (a change)
-            if signed is not None:
-                self._remember(signed, now)
-                box["remembered"] = True
-        with self.db.transaction(write=op.writes, durable=op.durable) as conn:
-            ctx = self._context(conn, credential, request_id, now, box, transport)
-            if guarded and self.space is not None:
+        and audit records."""
+        with self.db.transaction(write=mode.writes, durable=mode.durable) as conn:
+            ctx = self._context(conn, call)
+            if call.guarded and self.space is not None:
                 self.space.check()
-            result = op.handler(ctx, request)
+            result = call.handler(ctx, call.request)
             reject_unused_proof(ctx)
             for write in ctx.deferred:
                 write(ctx.repo)
-            events = trail.success_events(name, ctx.caller, now, request, result)
+            events = trail.success_events(call.name, ctx.caller, call.now, call.request,
+                                          result)
             policies = trail.enforcing_policies(ctx.repo)
             # PushAuditMessage stores the pushed messages itself (with their times).
-            syslog = trail.record(events, ctx.repo, op.audited, policies,
-                                  local_done=not op.writes or name == "PushAuditMessage")
-        return result, events, policies, syslog
+            syslog = trail.record(events, ctx.repo, mode.audited, policies,
+                                  local_done=not mode.writes or call.name == "PushAuditMessage")
+        assert ctx.caller is not None
+        return _Served(result, ctx.caller, events, policies, syslog)
 
-    def _read_then_record(self, op: Operation, name: str, credential: Credential | None,
-                          request: Any, request_id: str, now: datetime,
-                          box: dict[str, Any], transport: Transport,
-                          signed: Credential | None
-                          ) -> tuple[Any, list[AuditEvent], list, list]:  # type: ignore[type-arg]
-        with self.db.transaction(read_only=True) as conn:
-            ctx = self._context(conn, credential, request_id, now, box, transport)
-            result = op.handler(ctx, request)
-            events = trail.success_events(name, ctx.caller, now, request, result)
-            # the audit policies in force where the request was served (its snapshot)
-            policies = trail.enforcing_policies(ctx.repo)
+    def _read_then_record(self, call: _Call) -> _Served | _Held:
+        try:
+            with self.db.transaction(read_only=True) as conn:
+                ctx = self._context(conn, call)
+                result = call.handler(ctx, call.request)
+                events = trail.success_events(call.name, ctx.caller, call.now, call.request,
+                                              result)
+                # the audit policies in force where the request was served (its snapshot)
+                policies = trail.enforcing_policies(ctx.repo)
+        except WriteNeeded:
+            return _Held.WRITE_NEEDED
         # The answer is only given once its audit record and use tracking are committed
         # (and, for a signed request, its replay-cache entry: a replay is refused here).
-        with self.db.transaction(write=True, durable=op.durable) as conn:
+        with self.db.transaction(write=True, durable=call.mode.durable) as conn:
             repo = Repository(conn)
-            if signed is not None and not _remembered(repo, signed, now):
-                raise _Replayed
+            if call.signed is not None and not _remembered(repo, call.signed, call.now):
+                return _Held.REPLAYED  # nothing else is written
             for write in ctx.deferred:
                 write(repo)
-            syslog = trail.record(events, repo, op.audited, policies, local_done=False)
-        return result, events, policies, syslog
+            syslog = trail.record(events, repo, call.mode.audited, policies, local_done=False)
+        assert ctx.caller is not None
+        return _Served(result, ctx.caller, events, policies, syslog)
 
-    def _context(self, conn: Any, credential: Credential | None, request_id: str,
-                 now: datetime, box: dict[str, Any],
-                 transport: Transport) -> RequestContext:
+    def _context(self, conn: Any, call: _Call) -> RequestContext:
         """The request's context on this unit of work, with its authenticated caller."""
-        ctx = box["ctx"] = RequestContext(None, Repository(conn), now, request_id,
-                                          self.settings, self.master, self.outbound,
-                                          transport=transport,
-                                          pep_proof=credential.pep_proof
-                                          if credential is not None else None)
-        ctx.caller = authentication.authenticate_caller(ctx, credential, self.passwords)
+        credential = call.credential
+        ctx = RequestContext(None, Repository(conn), call.now, call.request_id,
+                             self.settings, self.master, self.outbound,
+                             transport=call.transport,
+                             pep_proof=credential.pep_proof if credential is not None else None)
+        call.caller = None
+        ctx.caller = call.caller = authentication.authenticate_caller(ctx, credential,
+                                                                      self.passwords)
         return ctx
 
     def acknowledge_updates(self, page: UpdatePage) -> int:
@@ -333,17 +432,10 @@ class KmsService:
             raise UnknownSigner("the TLS client certificate is not registered")
         return str(row.endpoint_id)
 
-    def _remember_message(self, name: str, cred: Credential, now: datetime) -> None:
-        """The replay cache, shared through the store: a signed message is accepted once."""
-        try:
-            self._remember(cred, now)
-        except _Replayed:
-            self._replayed(name, cred, now)
-
-    def _remember(self, cred: Credential, now: datetime) -> None:
+    def _remember(self, cred: Credential, now: datetime) -> bool:
+        """Enter a signed message in the replay cache; False for a replay."""
         with self.db.transaction(write=True, durable=False) as conn:
-            if not _remembered(Repository(conn), cred, now):
-                raise _Replayed
+            return _remembered(Repository(conn), cred, now)
 
     def _replayed(self, name: str, cred: Credential, now: datetime) -> NoReturn:
         """A replay is a mandatory audit record (durable, and to syslog as policies say)."""
@@ -368,24 +460,29 @@ class KmsService:
         refusal = refusals.Refusal.of(name, transport, exc,
                                       credential.username if credential else None, request)
         durable = isinstance(exc, PasswordRefused) and exc.counted
-        try:
-            syslog = self._count_refusal(name, refusal, exc, transport, durable)
-        except refusals.FirstOfInterval:
+        syslog = self._count_refusal(name, refusal, exc, transport, durable)
+        if syslog is None:  # it opens an interval: nothing was written; again, durably
             syslog = self._count_refusal(name, refusal, exc, transport, True)
+        assert syslog is not None
         trail.send(self.syslog, syslog)
 
     def _count_refusal(self, name: str, refusal: refusals.Refusal, exc: KmsError,
-                       transport: Transport, durable: bool) -> list[AuditEvent]:
+                       transport: Transport, durable: bool) -> list[AuditEvent] | None:
+        """The refusal counted in a write transaction (durable or not); the records to
+        send to syslog, or None when it opens an interval and durable is False."""
         with self.db.transaction(write=True, durable=durable) as conn:
             # the time it is counted at, under the store's write lock: an interval a
             # background pass has closed (and recorded) takes no more refusals
             now = self.clock()
             repo = Repository(conn)
+            tally = refusals.record(repo, refusal, now,
+                                    self.settings.failure_audit_interval_seconds, durable)
+            if tally is None:
+                return None
             events = authentication.count_failure(repo, exc, transport, self.settings, now,
                                                   name) \
                 if isinstance(exc, PasswordRefused) else []
-            events += refusals.record(repo, refusal, now,
-                                      self.settings.failure_audit_interval_seconds, durable)
+            events += tally
             if not events:
                 return []
             return trail.record(events, repo, True, trail.enforcing_policies(repo))

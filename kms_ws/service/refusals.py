@@ -51,10 +51,6 @@ ACTOR_CHARS = 256  # the audit table's actor_name
 _EPOCH = datetime(1970, 1, 1)
 
 
-class FirstOfInterval(Exception):
-    """The refusal opens an interval: its record must be durable (run it again so)."""
-
-
 @dataclass(frozen=True)
 class Refusal:
     operation: str
@@ -90,14 +86,15 @@ def interval_start(now: datetime, seconds: int) -> datetime:
 
 
 def record(repo: Repository, refusal: Refusal, now: datetime, interval: int,
-           durable: bool) -> list[AuditEvent]:
-    """Count a refusal; the audit event to record when it opens an interval (which
-    needs a durable transaction: FirstOfInterval otherwise)."""
+           durable: bool) -> list[AuditEvent] | None:
+    """Count a refusal; the audit event to record when it opens an interval. Opening one
+    needs a durable transaction: None, with nothing written, when this one is not (count
+    it again in a durable one)."""
     start = interval_start(now, interval)
     row = repo.tally(refusal.source, refusal.reason, start)
     if row is None:
         if not durable:
-            raise FirstOfInterval
+            return None
         repo.insert_tally(source=refusal.source, reason=refusal.reason, started_at=start,
                           operation=refusal.operation, at=now,
                           detail=json.dumps(_counted({}, refusal)))
