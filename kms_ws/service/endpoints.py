@@ -10,12 +10,11 @@ from __future__ import annotations
 import uuid
 
 from ..crypto.passwords import hash_password
-from ..domain.errors import (AlreadyExists, InvalidParameter, PermissionDenied,
-                             UnsupportedAuthenticationMode)
+from ..domain.errors import InvalidParameter, PermissionDenied, UnsupportedAuthenticationMode
 from ..domain.model import PEP_AUTH_NONE, ClientState, CredentialType, Endpoint, EndpointKind
 from ..domain.realms import Right, check_realm_uri, parse_rights
 from .admin.base import require_realm
-from .admin.endpoints import check_grantable, client_grants
+from .admin.endpoints import check_grantable, client_grants, require_unregistered
 from .authentication import SIGNED, SUPPORTED
 from .context import RequestContext
 from .credentials import SECRET_TYPES, register_signing, require_private_channel
@@ -33,8 +32,7 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
     asked = [(check_realm_uri(a.realm), a.rights) for a in req.realms]
     grants = client_grants(ctx, asked) if req.kind is EndpointKind.CLIENT \
         else _pep_grants(ctx, caller, asked)
-    if ctx.repo.endpoint_name_taken(req.kind, req.name):
-        raise AlreadyExists(f"a {req.kind.value} named {req.name!r} is already registered")
+    require_unregistered(ctx, req.kind, req.name)
     cred_type, password_hash = _credential(ctx, req)
     ep = Endpoint(
         endpoint_id=str(uuid.uuid4()), kind=req.kind, name=req.name, state=ClientState.ACTIVE,

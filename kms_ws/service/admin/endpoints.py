@@ -26,6 +26,7 @@ from ...domain.realms import (ALL_RIGHTS, Right, format_rights, missing_rights,
                               new_object_realms, parse_rights, realms_with)
 from .. import authentication, credentials, subscription_end
 from ..context import RequestContext
+from ..messages import Credential
 from .base import (Kind, check_version, is_guid, need, need_everywhere, realm_doc, realm_list,
                    require_realm)
 from .common import clean, pair_doc, pairs, policy_ids
@@ -186,30 +187,25 @@ class ClientKind(EndpointKindBase):
         doc = req.document or {}
         grants = client_grants(ctx, realm_list(doc))  # may the caller put it there at all
         _no_credential_tuples(doc)
-        cred = req.credential
-        if cred is not None and cred.type in credentials.SECRET_TYPES:
-            credentials.require_private_channel(ctx, f"a {cred.type.value} credential")
-        if cred is None or cred.type is not CredentialType.USERNAME_PASSWORD or \
-                not cred.password:
-            raise InvalidParameter("a client is created with a UsernamePassword credential")
         name = doc.get("Name", "")
-        if cred.username not in (None, name):
-            raise InvalidParameter("the credential's Username must be the client's Name")
-        if ctx.repo.endpoint_name_taken(EndpointKind.CLIENT, name):
-            raise AlreadyExists(f"a Client named {name!r} is already registered")
+        cred = req.credential
+        cred_type, password_hash = _new_client_credential(ctx, name, cred)
+        require_unregistered(ctx, EndpointKind.CLIENT, name)
         ep = Endpoint(endpoint_id=doc.get("ClientId") or str(uuid.uuid4()),
                       kind=EndpointKind.CLIENT, name=name, state=ClientState.ACTIVE,
-                      credential_type=CredentialType.USERNAME_PASSWORD, version=1,
+                      credential_type=cred_type, version=1,
                       grants=grants, capabilities=tuple(capability_names(doc)),
                       attributes=pairs(doc, "Attributes"),
                       endpoint_type_id=doc.get("EndpointTypeId"),
                       is_admin=doc.get("Administrator") in ("true", "1"),
                       is_km_server=doc.get("KmServer") in ("true", "1"),
-                      password_hash=hash_password(cred.password))
+                      password_hash=password_hash)
         if ep.endpoint_type_id and ctx.repo.get_object("EndpointType",
                                                        ep.endpoint_type_id) is None:
             raise NotFound(f"no EndpointType {ep.endpoint_type_id}")
         ctx.repo.insert_endpoint(ep, ctx.now)
+        if cred is not None and cred_type in authentication.SIGNED:
+            credentials.register_signing(ctx, ep.endpoint_id, cred_type, cred.values[0])
         return self.document(ctx, ep)
 
     def edit(self, ctx: RequestContext, req: AdminRequest) -> Document:
@@ -236,6 +232,35 @@ class ClientKind(EndpointKindBase):
             credentials.replace(ctx, ep.endpoint_id, new_credential)
             ctx.repo.revoke_sessions_of(ep.endpoint_id)
         return self.document(ctx, ep)
+
+
+def require_unregistered(ctx: RequestContext, kind: EndpointKind, name: str) -> None:
+    """An endpoint's name is unique among its kind (a client's name is its user name):
+    RegisterEndpoint, AdminCreate and the offline `kms-ws client add` (which runs
+    AdminCreate) all ask here."""
+    if ctx.repo.endpoint_name_taken(kind, name):
+        raise AlreadyExists(f"a {kind.value} named {name!r} is already registered")
+
+
+def _new_client_credential(ctx: RequestContext, name: str, cred: Credential | None
+                           ) -> tuple[CredentialType, str | None]:
+    """A new client's credential and password hash: a password, or one AsymmetricKey
+    (X.509 certificate) or SymmetricKey (HMAC secret) value as RegisterEndpoint takes
+    them, registered once the client exists (credentials.register_signing). A secret
+    crosses only a private channel."""
+    if cred is not None and cred.type in credentials.SECRET_TYPES:
+        credentials.require_private_channel(ctx, f"a {cred.type.value} credential")
+    if cred is not None and cred.type in authentication.SIGNED:
+        if len(cred.values) != 1:
+            raise InvalidParameter(f"a {cred.type.value} credential has one CredentialValue")
+        return cred.type, None
+    if cred is None or cred.type is not CredentialType.USERNAME_PASSWORD or \
+            not cred.password:
+        raise InvalidParameter("a client is created with a UsernamePassword credential (or "
+                               "an AsymmetricKey or SymmetricKey one)")
+    if cred.username not in (None, name):
+        raise InvalidParameter("the credential's Username must be the client's Name")
+    return cred.type, hash_password(cred.password)
 
 
 def _no_credential_tuples(doc: Document) -> None:
