@@ -8,7 +8,10 @@ import getpass
 import json
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, load
@@ -79,48 +82,48 @@ def _read_password(args: argparse.Namespace) -> str:
     return password
 
 
-def cmd_client_add(args: argparse.Namespace) -> int:
-    """Offline: register a KMS client directly in the data directory (bootstrap)."""
+@contextmanager
+def _offline_service(cfg: Config) -> Iterator[Any]:
+    """The service on the data directory, for offline commands run by the local operator
+    (service.operator): their audit records are chained like every other."""
     from .app import init_data_dir
-    from .crypto.passwords import hash_password
-    from .domain.model import ClientState, CredentialType, Endpoint, EndpointKind
-    from .domain.errors import KmsError
-    from .domain.realms import ALL_RIGHTS, parse_rights
-    from .security.certificates import der, fingerprint, load_certificate
-    from .service.admin.realm import ensure_realm_in
-    from .service.dispatch import utcnow
-    from .store.repository import Repository
-
-    cert = der(load_certificate(Path(args.cert).read_bytes())) if args.cert else None
-    password_hash = None if cert else hash_password(_read_password(args))
-    ctype = CredentialType.ASYMMETRIC_KEY if cert else CredentialType.USERNAME_PASSWORD
-    cfg = _config(args)
-    db, _ = init_data_dir(cfg)
+    from .service.dispatch import KmsService
+    db, keyring = init_data_dir(cfg)
     try:
-        rights = parse_rights(args.right) if args.right else ALL_RIGHTS
+        yield KmsService(db, keyring, cfg.security)
+    finally:
+        db.dispose()
+
+
+def cmd_client_add(args: argparse.Namespace) -> int:
+    """Offline: register a KMS client in the data directory (bootstrap): AdminCreate, run
+    by the local operator; the realms it names are made when missing."""
+    from .domain.errors import AlreadyExists, KmsError
+    from .domain.model import CredentialType
+    from .service.admin.messages import AdminRequest
+    from .service.messages import Credential
+    from .service.operator import LocalOperator
+
+    cred = Credential(CredentialType.ASYMMETRIC_KEY, values=(Path(args.cert).read_bytes(),)) \
+        if args.cert else Credential(CredentialType.USERNAME_PASSWORD, username=args.name,
+                                     password=_read_password(args))
+    cfg = _config(args)
+    realms = tuple(args.realm or [cfg.security.default_realm])
+    doc = {"Name": args.name, "Administrator": "true" if args.admin else "false",
+           "RealmAssociations": {"RealmAssociation": [{"Realm": r, "Right": list(args.right)}
+                                                      for r in realms]}}
+    try:
+        operator = LocalOperator(realms=realms)
+        with _offline_service(cfg) as service:
+            result = service.run_as_operator(
+                "AdminCreate", AdminRequest("Create", "Client", document=doc, credential=cred),
+                operator)
+    except AlreadyExists:
+        print(f"kms-ws: client {args.name!r} or its certificate exists", file=sys.stderr)
+        return 1
     except KmsError as exc:
         raise SystemExit(f"kms-ws: {exc.reason}") from None
-    with db.transaction(write=True) as conn:
-        repo = Repository(conn)
-        if repo.endpoint_name_taken(EndpointKind.CLIENT, args.name) or \
-                (cert and repo.certificate_taken(fingerprint(cert))):
-            print(f"kms-ws: client {args.name!r} or its certificate exists", file=sys.stderr)
-            return 1
-        try:
-            realms = [ensure_realm_in(repo, r, utcnow())
-                      for r in (args.realm or [cfg.security.default_realm])]
-        except KmsError as exc:
-            raise SystemExit(f"kms-ws: {exc.reason}") from None
-        ep = Endpoint(endpoint_id=str(uuid.uuid4()), kind=EndpointKind.CLIENT, name=args.name,
-                      state=ClientState.ACTIVE, credential_type=ctype, version=1,
-                      grants={r: rights for r in realms}, is_admin=args.admin,
-                      password_hash=password_hash)
-        repo.insert_endpoint(ep, utcnow())
-        if cert:
-            repo.insert_endpoint_credential(ep.endpoint_id, ctype, certificate=cert,
-                                            cert_sha256=fingerprint(cert))
-    db.dispose()
-    print(ep.endpoint_id)
+    print(result.documents[0]["ClientId"])
     return 0
 
 
@@ -156,31 +159,28 @@ def cmd_report_spread_keys(args: argparse.Namespace) -> int:
 
 def cmd_client_unlock(args: argparse.Namespace) -> int:
     """Offline: unlock a client locked by failed authentications, on the data directory
-    (the server may be running: every worker sees it at its next request)."""
-    from .app import init_data_dir
-    from .audit.chain import AuditChain
-    from .audit.events import AuditEvent, emit
-    from .service.authentication import clear_name_strikes
-    from .service.dispatch import utcnow
-    from .store.repository import Repository
-    db, keyring = init_data_dir(_config(args))
-    db.audit = AuditChain(keyring)  # its audit record is chained like every other
+    (the server may be running: every worker sees it at its next request): AdminGet and
+    AdminEdit (State Active), run by the local operator."""
+    from .domain.errors import KmsError, NotFound
+    from .service.admin.messages import AdminRequest
+    from .service.operator import LocalOperator
+    operator = LocalOperator(client=args.name)
     try:
-        with db.transaction(write=True) as conn:
-            repo = Repository(conn)
-            ep = repo.find_client(args.name)
-            if ep is None:
-                print(f"kms-ws: no client named {args.name!r}", file=sys.stderr)
-                return 1
-            clear_name_strikes(repo, ep.name)  # its name's backoff starts afresh too
-            unlocked = repo.unlock(ep.endpoint_id)
-            if unlocked:
-                emit(AuditEvent(utcnow(), "ClientUnlock", "ClientUnlocked", "Success",
-                                ep.endpoint_id, ep.name,
-                                message="unlocked offline (kms-ws client unlock)"), repo)
-    finally:
-        db.dispose()
-    print(f"client {args.name} unlocked" if unlocked else f"client {args.name} is not locked")
+        with _offline_service(_config(args)) as service:
+            doc = service.run_as_operator("AdminGet", AdminRequest("Get", "Client", args.name),
+                                          operator).documents[0]
+            if doc["State"] != "Locked":
+                print(f"client {args.name} is not locked")
+                return 0
+            service.run_as_operator("AdminEdit", AdminRequest(
+                "Edit", "Client", document={**doc, "State": "Active"}), operator)
+    except NotFound:
+        print(f"kms-ws: no client named {args.name!r}", file=sys.stderr)
+        return 1
+    except KmsError as exc:
+        print(f"kms-ws: {exc.reason}", file=sys.stderr)
+        return 1
+    print(f"client {args.name} unlocked")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext, Transport
 from .messages import AuthenticateRequest, Credential
+from .operator import OPERATOR_TRANSPORT, LocalOperator
 from .pep_auth import reject_unused_proof
 from .update_types import KEY_TYPES
 from .ws_messages import UpdatePage
@@ -168,6 +170,8 @@ class _Call:
     guarded: bool = False
     # the caller the last unit of work authenticated (a failure is audited with it)
     caller: Endpoint | None = None
+    # an offline command's: the caller, without a credential (service.operator)
+    operator: LocalOperator | None = None
 
 
 @dataclass(frozen=True)
@@ -225,7 +229,16 @@ class KmsService:
 
     def run(self, name: str, credential: Credential | None, request: Any,
             request_id: str, transport: Transport = _LOCAL) -> Any:
-        call = self._call(name, credential, request, request_id, transport)
+        return self._run(self._call(name, credential, request, request_id, transport))
+
+    def run_as_operator(self, name: str, request: Any, operator: LocalOperator) -> Any:
+        """An offline command (service.operator): the operation's own handler, unit of
+        work, rules and audit records, with the local operator as the caller."""
+        call = self._call(name, None, request, uuid.uuid4().hex[:16], OPERATOR_TRANSPORT)
+        call.operator = operator
+        return self._run(call)
+
+    def _run(self, call: _Call) -> Any:
         if call.signed is not None and call.mode is not TxMode.READ_THEN_RECORD:
             self._enter_signed(call)  # remembered before anything: not again with the answer
         try:
@@ -363,8 +376,8 @@ class KmsService:
                              transport=call.transport,
                              pep_proof=credential.pep_proof if credential is not None else None)
         call.caller = None
-        ctx.caller = call.caller = authentication.authenticate_caller(ctx, credential,
-                                                                      self.passwords)
+        ctx.caller = call.caller = call.operator.caller(ctx) if call.operator is not None \
+            else authentication.authenticate_caller(ctx, credential, self.passwords)
         return ctx
 
     def acknowledge_updates(self, page: UpdatePage) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kms_ws.client import KmsClient, KmsFault
+from kms_ws.service.operator import OPERATOR_ID, OPERATOR_NAME
 from kms_ws.xmlns import KMS
 
 from ..support.envelopes import envelope
@@ -73,7 +74,11 @@ def test_client_unlock_works_on_the_data_directory(tmp_path: Path,
             with KmsClient(srv.url, name, password, plugins=[validator]) as good:
                 assert len(good.get_random_bytes(4)) == 4
             events = [r["Event"] for r in admin.admin_audit(client_id=client_id)]
-            assert "ClientLocked" in events and "ClientUnlocked" in events
+            assert "ClientLocked" in events
+            # the unlock is the local operator's AdminEdit of the client
+            unlocks = [(r["Operation"], r["Result"], r.get("ActorName"), r.get("Message"))
+                       for r in admin.admin_audit(client_id=OPERATOR_ID)]
+            assert ("AdminEdit", "Success", OPERATOR_NAME, f"Client {client_id}") in unlocks
             with KmsClient(srv.url, name, "a-wrong-password", plugins=[validator]) as bad:
                 for _ in range(3):
                     with pytest.raises(KmsFault):
@@ -89,3 +94,6 @@ def test_client_unlock_works_on_the_data_directory(tmp_path: Path,
     unknown = kms("client", "unlock", "no-such-client", "--data-dir", str(data), check=False)
     assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
     assert unknown.stderr.strip().splitlines() == ["kms-ws: no client named 'no-such-client'"]
+    # the offline unlocks (and the refusal of the unknown name) are chained audit records
+    assert kms("audit", "verify", "--data-dir", str(data)).stdout.startswith(
+        "audit chain intact")
