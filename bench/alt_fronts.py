@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from _proc import LOOPBACK
+
 from kms_ws.app import create_app
 from kms_ws.config import load
 

@@ -53,13 +53,13 @@ CASES = {
     "correct password": ALICE,
 }
 BODY = (
-    '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-    'xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
-    'xmlns:kms="urn:kms-ws:p1619.3:1"><s:Header>'
-    "<wsa:Action>urn:kms-ws:p1619.3:1/GetRandomBytes</wsa:Action>"
-    "<wsa:MessageID>uuid:6c1d6d2e-5f4e-4d8e-9d1e-2a3b4c5d6e7f</wsa:MessageID>"
-    "</s:Header><s:Body><kms:GetRandomBytes><kms:NumberOfBytes>4</kms:NumberOfBytes>"
-    "</kms:GetRandomBytes></s:Body></s:Envelope>").encode()
+    b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+    b'xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+    b'xmlns:kms="urn:kms-ws:p1619.3:1"><s:Header>'
+    b"<wsa:Action>urn:kms-ws:p1619.3:1/GetRandomBytes</wsa:Action>"
+    b"<wsa:MessageID>uuid:6c1d6d2e-5f4e-4d8e-9d1e-2a3b4c5d6e7f</wsa:MessageID>"
+    b"</s:Header><s:Body><kms:GetRandomBytes><kms:NumberOfBytes>4</kms:NumberOfBytes>"
+    b"</kms:GetRandomBytes></s:Body></s:Envelope>")
 
 
 def prepare(data: Path) -> None:

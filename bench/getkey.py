@@ -32,13 +32,11 @@ from pathlib import Path
 from types import FrameType
 
 from _load import CellResult, ClientFactory, run_cell
-from _proc import (LOOPBACK, BenchSetupError, free_port, run_bounded, serving)
-from _soap import (MESSAGE_ID_PLACEHOLDER, SoapClientFactory, SoapRequest, basic_auth,
-                   post_once)
+from _proc import LOOPBACK, BenchSetupError, free_port, run_bounded, serving
 from _signed import SignedSoapClientFactory
+from _soap import MESSAGE_ID_PLACEHOLDER, SoapClientFactory, SoapRequest, basic_auth, post_once
 from kms_side import CLIENT_NAME, CLIENT_PASSWORD, envelope, kms_server
 from pykmip_side import ensure_venv, make_pki, pykmip_server, run_pykmip_load
-
 
 HERE = Path(__file__).resolve().parent
 ECHO_WORKERS = 2

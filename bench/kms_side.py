@@ -13,10 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from _proc import LOOPBACK, BenchSetupError, free_port, run_bounded, serving
+from _soap import MESSAGE_ID_PLACEHOLDER, SoapRequest, basic_auth, post_once
 from lxml import etree
-
-from _proc import (LOOPBACK, BenchSetupError, free_port, run_bounded, serving)
-from _soap import (MESSAGE_ID_PLACEHOLDER, SoapRequest, basic_auth, post_once)
 
 KMS_NS = "urn:kms-ws:p1619.3:1"
 WSMAN_PATH = "/wsman"

@@ -80,7 +80,7 @@ def make_pki(root: Path) -> Pki:
 
     def issue(subject: str, key: rsa.RSAPrivateKey, issuer: str, signer: rsa.RSAPrivateKey,
               extensions: list[tuple[x509.ExtensionType, bool]]) -> x509.Certificate:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         builder = (x509.CertificateBuilder().subject_name(name(subject))
                    .issuer_name(name(issuer)).public_key(key.public_key())
                    .serial_number(x509.random_serial_number())

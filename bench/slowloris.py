@@ -42,8 +42,17 @@ from typing import Any
 import alt_fronts
 from _proc import LOOPBACK, BenchSetupError, free_port, serving
 from _soap import SoapRequest
-from kms_side import (CLIENT_NAME, CLIENT_PASSWORD, WORKERS, WSMAN_PATH, _cli, create_key,
-                      find_cli, getkey_request, serve_argv)
+from kms_side import (
+    CLIENT_NAME,
+    CLIENT_PASSWORD,
+    WORKERS,
+    WSMAN_PATH,
+    _cli,
+    create_key,
+    find_cli,
+    getkey_request,
+    serve_argv,
+)
 
 KINDS = ("head", "body", "idle")
 MAX_HOSTILE = 2000
@@ -101,7 +110,7 @@ async def _misbehave(kind: str, port: int, drip: float, stop: asyncio.Event,
     while not stop.is_set():
         try:
             data = await asyncio.wait_for(reader.read(65536), drip)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if kind != "idle":
                 writer.write(b"x")
                 await writer.drain()

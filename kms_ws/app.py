@@ -19,8 +19,8 @@ from .service.dispatch import KmsService
 from .soap.wsdl import PLACEHOLDER_URL
 from .soap.wsgi import SoapApplication
 from .store.engine import Database, sqlite_path
-from .store.space import SpaceGuard
 from .store.repository import Repository
+from .store.space import SpaceGuard
 from .wsman import delivery
 from .wsman.delivery import ClientServiceCaller
 

@@ -61,8 +61,8 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .logs import configure_logging
     from .app import run_deliverer
+    from .logs import configure_logging
     cfg = _config(args)
     configure_logging(cfg.log_path)
     stop = threading.Event()

@@ -95,7 +95,7 @@ def _fields(kind: str, ns: argparse.Namespace, doc: Doc) -> Doc:
     return doc
 
 
-def _lists(kind: str, a: "_Opts", doc: Doc) -> None:
+def _lists(kind: str, a: _Opts, doc: Doc) -> None:
     if a.group_type:
         doc["Type"] = a.group_type
     if a.rule and kind in ("ClientGroup", "KeyGroup"):

@@ -85,7 +85,7 @@ class Config:
     def log_path(self) -> Path:
         return self.log_file or self.data_dir / "kms-ws.log"
 
-    def with_overrides(self, **values: Any) -> "Config":
+    def with_overrides(self, **values: Any) -> Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 

@@ -17,11 +17,11 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from .app import create_app, init_data_dir, prepare_store
-from .crypto.master_key import MasterKeyError
-from .store.repository import Repository
 from .config import Config
+from .crypto.master_key import MasterKeyError
 from .http_worker import BufferingWorker
 from .logs import configure_logging
+from .store.repository import Repository
 
 
 class KmsServer(BaseApplication):  # type: ignore[misc]

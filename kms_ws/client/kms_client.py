@@ -32,10 +32,10 @@ from zeep import Client, Settings
 from zeep.exceptions import Fault, TransportError
 from zeep.transports import Transport
 
+from ..codec import documents
 from ..domain.errors import KmsError
 from ..resources import wsdl_dir
 from ..security.wssecurity import SigningKey
-from ..codec import documents
 from ..soap.faults import fault_of
 from ..xmlns import KMS
 from .addressing import AddressingPlugin
@@ -43,9 +43,20 @@ from .listener import ClientServiceListener, StatusHandler, UpdateHandler
 from .pep import PepProver
 from .signing import SignaturePlugin
 from .unwrap import BlobFields, Kek, PrivateKeyHolder, Unwrapper
-from .values import (Key, KmsFault, RemovedObject, UntrustedResponse, UpdatedObject,
-                     fault_from, key_from_element, key_metadata, many, one, plain,
-                     removed_from_element)
+from .values import (
+    Key,
+    KmsFault,
+    RemovedObject,
+    UntrustedResponse,
+    UpdatedObject,
+    fault_from,
+    key_from_element,
+    key_metadata,
+    many,
+    one,
+    plain,
+    removed_from_element,
+)
 from .wsman import KEY_URI, PUSH_WITH_ACK, UPDATE_PAGE, WsManChannel
 
 _BINDING = "{%s}KmsSoap12Binding" % KMS

@@ -120,7 +120,7 @@ class ClientServiceListener:
         self.url = f"http://{host}:{self._server.server_address[1]}/kms-client"
         self._port = self._server.server_address[1]
 
-    def start(self) -> "ClientServiceListener":
+    def start(self) -> ClientServiceListener:
         self._thread.start()
         return self
 
@@ -128,7 +128,7 @@ class ClientServiceListener:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "ClientServiceListener":
+    def __enter__(self) -> ClientServiceListener:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

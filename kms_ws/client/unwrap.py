@@ -14,8 +14,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..crypto.wrapping import (NONE, Kek, Opener, PrivateKeyHolder, UnwrapError, check_value,
-                               unwrap, verify_check_value, wrap)
+from ..crypto.wrapping import (
+    NONE,
+    Kek,
+    Opener,
+    PrivateKeyHolder,
+    UnwrapError,
+    check_value,
+    unwrap,
+    verify_check_value,
+    wrap,
+)
 
 __all__ = ["Kek", "KeyUnwrapError", "PepBlob", "PepUnwrapper", "PrivateKeyHolder", "Unwrapper"]
 

@@ -28,7 +28,7 @@ class TypeInfo:
     """Children of one complex type: name -> (type, repeated), in schema order."""
 
     def __init__(self) -> None:
-        self.children: dict[str, tuple["TypeInfo | None", bool]] = {}
+        self.children: dict[str, tuple[TypeInfo | None, bool]] = {}
 
 
 @lru_cache(maxsize=1)

@@ -13,9 +13,16 @@ from typing import Any
 
 from lxml import etree
 
-from ..domain.model import (AuditMessage, CredentialType, DataSet, EndpointKind, Key, KeyUsage,
-                            NameValue)
 from ..domain.errors import MessageSecurityError
+from ..domain.model import (
+    AuditMessage,
+    CredentialType,
+    DataSet,
+    EndpointKind,
+    Key,
+    KeyUsage,
+    NameValue,
+)
 from ..security.pep_proof import PepProof
 from ..security.xml import child_text, text_of
 from ..service import messages as m

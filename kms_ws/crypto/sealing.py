@@ -5,7 +5,6 @@ are bound to (key id, version); wrapping KEKs to (endpoint id, wrapping key id).
 from __future__ import annotations
 
 import secrets
-
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag

@@ -37,7 +37,7 @@ class Right(enum.IntEnum):
         return self.name.capitalize()
 
     @classmethod
-    def parse(cls, text: str) -> "Right":
+    def parse(cls, text: str) -> Right:
         try:
             return cls[text.strip().upper()]
         except KeyError:

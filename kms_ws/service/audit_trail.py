@@ -18,8 +18,7 @@ from ..domain.model import Endpoint, Key
 from ..store.repository import Repository
 from .admin.decoders import audit_policy as policy_of
 from .admin.messages import AdminRequest, AdminResult
-from .messages import (GetKeyResult, KeyResult, PushAuditMessageRequest,
-                       StoreKeyResult)
+from .messages import GetKeyResult, KeyResult, PushAuditMessageRequest, StoreKeyResult
 from .ws_messages import TransferResult
 
 

@@ -31,8 +31,14 @@ from ..crypto.master_key import Keyring
 from ..crypto.passwords import verify_decoy, verify_password
 from ..crypto.sealing import unseal_secret
 from ..domain import backoff
-from ..domain.errors import (AccessDenied, CredentialRequired, InvalidCredentials,
-                             PasswordRefused, UnknownSigner, UnsupportedAuthenticationMode)
+from ..domain.errors import (
+    AccessDenied,
+    CredentialRequired,
+    InvalidCredentials,
+    PasswordRefused,
+    UnknownSigner,
+    UnsupportedAuthenticationMode,
+)
 from ..domain.model import SIGNED_CREDENTIALS, CredentialType, Endpoint, EndpointKind
 from ..security.certificates import check_validity, fingerprint
 from ..security.settings import SecuritySettings
@@ -61,7 +67,7 @@ class PasswordCache:
         self._lock = Lock()
 
     def _slot(self, username: str, password: str) -> bytes:
-        return hmac.new(self._secret, f"{username}\0{password}".encode("utf-8"),
+        return hmac.new(self._secret, f"{username}\0{password}".encode(),
                         hashlib.sha256).digest()
 
     def hit(self, username: str, password: str, ep: Endpoint) -> bool:

@@ -26,7 +26,6 @@ from ..security.certificates import (
 from .admin.messages import Document
 from .context import RequestContext
 
-
 # The credential types whose value is a secret: whoever reads it on the wire holds it.
 SECRET_TYPES = (CredentialType.USERNAME_PASSWORD, CredentialType.SYMMETRIC_KEY)
 

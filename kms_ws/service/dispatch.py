@@ -14,10 +14,18 @@ from typing import Any, NoReturn
 
 from ..audit.chain import AuditChain
 from ..audit.events import AuditEvent
+from ..audit.syslog import SyslogSink
 from ..crypto.master_key import Keyring
 from ..domain import backoff
-from ..domain.errors import (ActionNotSupported, AuditQuotaExceeded, KmsError, PasswordRefused,
-                             ReplayedMessage, StorageFull, UnknownSigner)
+from ..domain.errors import (
+    ActionNotSupported,
+    AuditQuotaExceeded,
+    KmsError,
+    PasswordRefused,
+    ReplayedMessage,
+    StorageFull,
+    UnknownSigner,
+)
 from ..domain.model import ClientState, Endpoint
 from ..security.certificates import check_validity, fingerprint
 from ..security.settings import SecuritySettings
@@ -25,9 +33,20 @@ from ..security.wssecurity import KeyRef, VerificationKey
 from ..store.engine import Database, WriteNeeded
 from ..store.repository import Repository
 from ..store.space import SpaceGuard
-from ..audit.syslog import SyslogSink
-from . import (audit, authentication, capabilities, endpoints, identify, keys, random,
-               refusals, subscriptions, transfer, update_list, wrapping_keys)
+from . import (
+    audit,
+    authentication,
+    capabilities,
+    endpoints,
+    identify,
+    keys,
+    random,
+    refusals,
+    subscriptions,
+    transfer,
+    update_list,
+    wrapping_keys,
+)
 from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext, Transport

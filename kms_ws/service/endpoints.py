@@ -18,8 +18,8 @@ from .admin.endpoints import check_grantable, client_grants, require_unregistere
 from .authentication import SIGNED, SUPPORTED
 from .context import RequestContext
 from .credentials import SECRET_TYPES, register_signing, require_private_channel
-from .wrapping_keys import add_values as add_wrapping_values
 from .messages import RegisterEndpointRequest, RegisterEndpointResult
+from .wrapping_keys import add_values as add_wrapping_values
 
 RESERVED_PEP_PREFIX = "pep://ieee.org/siswg/"
 

@@ -27,7 +27,7 @@ class Cursor:
     filter: tuple[tuple[str, str], ...]  # (name, value) pairs; see service.update_list
     mode: str = ""  # "" (objects), EnumerateEPR, EnumerateObjectAndEPR
 
-    def advanced(self, pos: int) -> "Cursor":
+    def advanced(self, pos: int) -> Cursor:
         return replace(self, pos=pos)
 
 

@@ -9,8 +9,16 @@ from collections.abc import Sequence
 
 from ..crypto import sealing
 from ..domain.errors import InvalidParameter
-from ..domain.model import (DataSet, Endpoint, Extensions, Key, KeyState, KeyTemplate,
-                            NameValue, SourceKind)
+from ..domain.model import (
+    DataSet,
+    Endpoint,
+    Extensions,
+    Key,
+    KeyState,
+    KeyTemplate,
+    NameValue,
+    SourceKind,
+)
 from ..domain.realms import Right, check_realm_uri, new_object_realms, realms_with
 from . import notifications
 from .context import RequestContext

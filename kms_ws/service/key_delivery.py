@@ -7,13 +7,39 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..crypto import sealing
-from ..crypto.wrapping import (Kek, Recipient, UnwrapError, check_value, load_certificate, unwrap,
-                               verify_check_value, wrap)
-from ..domain.errors import (InternalError, InvalidParameter, NotFound, UnsupportedWrapping,
-                             UnwrapFailed, WrappingRequired)
+from ..crypto.wrapping import (
+    Kek,
+    Recipient,
+    UnwrapError,
+    check_value,
+    load_certificate,
+    unwrap,
+    verify_check_value,
+    wrap,
+)
+from ..domain.errors import (
+    InternalError,
+    InvalidParameter,
+    NotFound,
+    UnsupportedWrapping,
+    UnwrapFailed,
+    WrappingRequired,
+)
 from ..domain.model import Endpoint, Key
-from ..domain.wrapping import (AES_KW, ALL_TYPES, NONE, TYPES_FOR, WRAPPED_TYPES, DeliveryPlan,
-                               KeyBlob, Layer, WrappingKeyInfo, WrappingKeyKind, decide, usable)
+from ..domain.wrapping import (
+    AES_KW,
+    ALL_TYPES,
+    NONE,
+    TYPES_FOR,
+    WRAPPED_TYPES,
+    DeliveryPlan,
+    KeyBlob,
+    Layer,
+    WrappingKeyInfo,
+    WrappingKeyKind,
+    decide,
+    usable,
+)
 from ..domain.wrapping_policy import WrappingResolution
 from .context import RequestContext
 from .messages import StoreKeyRequest

@@ -6,9 +6,18 @@ from collections.abc import Sequence
 
 from ..crypto.random import generate_key
 from ..domain import ciphers
-from ..domain.errors import (AmbiguousReference, InternalError, InvalidParameter, KeyNotFound,
-                             KeyNotUsable, NotFound, PepProofRequired, PermissionDenied,
-                             SignatureInvalid, WrappingUnavailable)
+from ..domain.errors import (
+    AmbiguousReference,
+    InternalError,
+    InvalidParameter,
+    KeyNotFound,
+    KeyNotUsable,
+    NotFound,
+    PepProofRequired,
+    PermissionDenied,
+    SignatureInvalid,
+    WrappingUnavailable,
+)
 from ..domain.lifecycle import check_deliverable, effective_state
 from ..domain.model import Endpoint, EndpointKind, Key, KeyTemplate, KeyUsage, SourceKind
 from ..domain.realms import Right, effective_right, realms_with
@@ -16,11 +25,17 @@ from . import policies
 from .admin.endpoints import pep_serves
 from .assignment import key_for_data
 from .context import RequestContext
-from .key_delivery import Delivery, accept, apply, start_delivery
 from .key_creation import insert_key, key_realms, new_key
+from .key_delivery import Delivery, accept, apply, start_delivery
 from .key_versions import apply_retention, load_key
-from .messages import (CreateKeyRequest, GetKeyRequest, GetKeyResult, KeyResult, StoreKeyRequest,
-                       StoreKeyResult)
+from .messages import (
+    CreateKeyRequest,
+    GetKeyRequest,
+    GetKeyResult,
+    KeyResult,
+    StoreKeyRequest,
+    StoreKeyResult,
+)
 from .pep_auth import authenticate_pep, require_owner_proof, require_pep_layer
 
 

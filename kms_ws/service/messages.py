@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from ..domain.model import (AuditMessage, CredentialType, DataSet, Endpoint, EndpointKind, Key,
-                            KeyUsage, NameValue)
+from ..domain.model import (
+    AuditMessage,
+    CredentialType,
+    DataSet,
+    Endpoint,
+    EndpointKind,
+    Key,
+    KeyUsage,
+    NameValue,
+)
 from ..domain.wrapping import WrappingKeyInfo
 
 

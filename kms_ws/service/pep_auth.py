@@ -25,8 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..domain.errors import (PepProofRequired, ReplayedMessage, SignatureInvalid, UnknownSigner,
-                             WrappingUnavailable)
+from ..domain.errors import (
+    PepProofRequired,
+    ReplayedMessage,
+    SignatureInvalid,
+    UnknownSigner,
+    WrappingUnavailable,
+)
 from ..domain.model import PEP_AUTH_NONE, Endpoint, Key
 from ..security import pep_proof
 from .authentication import credential_key

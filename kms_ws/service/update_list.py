@@ -29,13 +29,13 @@ from ..domain.model import Endpoint
 from ..domain.realms import Right, realms_with
 from ..store.updates import KEY_SELECTOR_COLUMNS, KeyScope
 from . import enumeration_context as ec
+from .admin.registry import kind
 from .caching import resolve_for
 from .context import RequestContext
 from .keys import _caller, _pep_for
 from .pep_auth import proof_required
 from .transfer import resource
 from .update_types import CUSTOM_TYPES, TEMPLATE_TYPE, UPDATE_TYPES
-from .admin.registry import kind
 from .ws_messages import (
     AdminDocument,
     ContextRequest,

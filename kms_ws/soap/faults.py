@@ -29,8 +29,8 @@ from lxml import etree
 
 from ..domain import errors as e
 from ..domain.errors import ErrorKind, KmsError, SelectorProblem
-from ..xmlns import FAULT_DETAIL, KMS, PREFIXES, SOAP, WSA, WSMAN, WSMAN_FAULT_ACTION, XML
 from ..wsman.addressing import Addressing
+from ..xmlns import FAULT_DETAIL, KMS, PREFIXES, SOAP, WSA, WSMAN, WSMAN_FAULT_ACTION, XML
 from . import envelope
 from .envelope import SOAP_11, SOAP_12, SoapVersion
 

@@ -19,24 +19,31 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from lxml import etree
 
 from ..codec import kms
-from ..domain.errors import (ActionMismatch, ActionNotSupported,
-                             CredentialRequired, EncodingLimit, EnvelopeTooLarge, InternalError,
-                             KmsError, SchemaValidationError)
+from ..domain.errors import (
+    ActionMismatch,
+    ActionNotSupported,
+    CredentialRequired,
+    EncodingLimit,
+    EnvelopeTooLarge,
+    InternalError,
+    KmsError,
+    SchemaValidationError,
+)
 from ..domain.model import CredentialType
 from ..security import wssecurity
 from ..security import xml as secure_xml
 from ..security.forwarded import ProxyTrust
 from ..security.http_auth import parse_basic, peer_certificate
 from ..security.settings import SecuritySettings
-from ..service.dispatch import OPERATIONS, KmsService, utcnow
 from ..service.context import Transport
+from ..service.dispatch import OPERATIONS, KmsService, utcnow
 from ..service.messages import Credential
 from ..wsman import actions as wsman_actions
 from ..wsman import addressing

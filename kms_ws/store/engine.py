@@ -24,7 +24,6 @@ from ..domain.errors import StorageFull, ValueTooLong
 from . import migrations, postgresql
 from .audit_log import AuditSigner
 
-
 BUSY_TIMEOUT_MS = 15000
 
 

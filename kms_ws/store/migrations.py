@@ -4,9 +4,8 @@ moves it one step and runs in one transaction. Never edit a released migration: 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, bindparam, func, inspect, literal, or_, select

@@ -10,8 +10,16 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, select, update
 
-from ..domain.model import (ClientState, CredentialType, DataSet, Endpoint,
-                            EndpointKind, Key, KeyTemplate, NameValue)
+from ..domain.model import (
+    ClientState,
+    CredentialType,
+    DataSet,
+    Endpoint,
+    EndpointKind,
+    Key,
+    KeyTemplate,
+    NameValue,
+)
 from ..domain.realms import Right, format_rights, parse_rights
 from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t

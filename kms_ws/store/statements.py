@@ -5,10 +5,20 @@ in ONE portable UNION ALL query, tagged by kind."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
-from sqlalchemy import (String, and_, bindparam, func, literal, literal_column, null, or_,
-                        select, union_all)
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Dialect
 
 from ..domain.model import EndpointKind
@@ -18,7 +28,7 @@ from .prepared import Prepared
 from .updates import KEY_COLUMNS
 
 
-@lru_cache(maxsize=None)
+@cache
 def prepared(name: str, dialect: Dialect, column_keys: tuple[str, ...] | None) -> Prepared:
     return Prepared(_stmt(name, dialect.name), dialect, column_keys)
 

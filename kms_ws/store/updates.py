@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from sqlalchemy import (
     Connection,
@@ -186,7 +186,7 @@ def keys_from_rows(conn: Connection, rows: Sequence) -> list[Key]:  # type: igno
     return [key_from_row(row, *facets.get(row[0], empty)) for row in rows]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _facets():  # type: ignore[no-untyped-def]
     a, b, x = t.key_attributes.c, t.dataset_bindings.c, t.extensions.c
     ids = bindparam("ids", expanding=True)
@@ -227,7 +227,7 @@ def _scope_params(scope: KeyScope, pos: int, high: int) -> dict[str, object]:
     return params
 
 
-@lru_cache(maxsize=None)
+@cache
 def _high_water():  # type: ignore[no-untyped-def]
     """Every Enumerate reads it: built once (SQLAlchemy keys a fresh statement per call)."""
     return select(func.coalesce(func.max(t.changes.c.seq), 0))

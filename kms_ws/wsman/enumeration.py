@@ -12,6 +12,7 @@ import time
 
 from lxml import etree
 
+from ..codec import documents, key_xml, kms
 from ..domain.errors import (
     CannotProcessFilter,
     EnumerationTimedOut,
@@ -31,7 +32,6 @@ from ..service.ws_messages import (
     UpdateFilter,
     UpdatePage,
 )
-from ..codec import documents, key_xml, kms
 from ..xmlns import ANONYMOUS, KMS, WSA, WSEN, WSMAN
 from . import resource_uris
 from .call import WsCall, WsReply, epr, expiration

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from ..codec import kms
 from ..domain.errors import InvalidSubscription, SchemaValidationError
 from ..security.xml import child_text
 from ..service.ws_messages import (
@@ -15,7 +16,6 @@ from ..service.ws_messages import (
     SubscriptionRequest,
     SubscriptionResult,
 )
-from ..codec import kms
 from ..xmlns import ANONYMOUS, WSA, WSE, WSMAN
 from .call import WsCall, WsReply, epr, expiration
 from .enumeration import parse_filter

@@ -9,10 +9,10 @@ from typing import Any
 
 from lxml import etree
 
+from ..codec import documents, kms
 from ..domain.errors import SchemaValidationError
 from ..domain.model import Key
 from ..service.ws_messages import AdminDocument, TransferRequest, TransferResult
-from ..codec import documents, kms
 from ..xmlns import ANONYMOUS, KMS, WXF
 from . import resource_uris
 from .call import WsCall, WsReply, epr

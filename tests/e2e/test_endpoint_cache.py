@@ -26,8 +26,8 @@ from kms_ws.xmlns import KMS
 
 from ..support.envelopes import envelope, get_key
 from ..support.server import ADMIN, ServerProcess, running_server
-from ..support.validating import ValidatingPlugin
 from ..support.signing import Signer, new_key, register_signer, signed
+from ..support.validating import ValidatingPlugin
 from ..support.workers import exchange, worker_connections
 from ..support.wsman import identify
 

@@ -275,23 +275,34 @@ def test_a_master_key_rotated_on_one_node_serves_every_node_given_its_file(
 # GetUpdateList pages (realm-filtered, with removals, EPR modes), WS-Enumeration as real
 # clients send it, signed requests (certificate and HMAC).
 from ..security.test_signed_requests import (  # noqa: E402,F401
-    test_hmac_client_and_wrong_secret, test_signed_client_is_the_caller)
+    test_hmac_client_and_wrong_secret,
+    test_signed_client_is_the_caller,
+)
 from .test_operations import (  # noqa: E402,F401
-    test_get_key_altered_since_version_and_time, test_get_key_by_anded_attributes,
+    test_get_key_altered_since_version_and_time,
+    test_get_key_by_anded_attributes,
     test_get_key_by_datasets_returns_the_newest_binding,
     test_get_key_by_friendly_name_with_reference_attributes,
-    test_keys_are_invisible_across_realms, test_push_audit_messages_single_and_batch,
-    test_store_key_and_get_it_back, test_template_by_name_is_inherited)
+    test_keys_are_invisible_across_realms,
+    test_push_audit_messages_single_and_batch,
+    test_store_key_and_get_it_back,
+    test_template_by_name_is_inherited,
+)
 from .test_policies_e2e import (  # noqa: E402,F401
     test_access_policy_denies_with_a_fault_and_an_audit_record,
     test_key_assignment_shared_pool_and_per_tape,
     test_policy_states_follow_add_associate_disassociate_delete,
     test_retention_policy_sets_dates_and_versions_the_key,
-    test_static_key_group_policy_applies_to_members)
+    test_static_key_group_policy_applies_to_members,
+)
 from .test_update_list_realms import test_update_list_follows_a_keys_realms  # noqa: E402,F401
 from .test_wsman_custom_update_types import setup  # noqa: E402,F401
 from .test_wsman_enumeration import (  # noqa: E402,F401
-    realm_client, test_optimized_then_pull, test_plain_enumerate_then_pull_to_the_end)
+    realm_client,
+    test_optimized_then_pull,
+    test_plain_enumerate_then_pull_to_the_end,
+)
 from .test_wsman_removals import (  # noqa: E402,F401
     test_a_client_catching_up_learns_of_deleted_policies_and_templates,
-    test_pages_count_removals_and_epr_modes_carry_them)
+    test_pages_count_removals_and_epr_modes_carry_them,
+)

@@ -17,8 +17,8 @@ from kms_ws.resources import schema_dir, wsdl_dir
 from kms_ws.soap.wsdl import build_client_wsdl
 
 from ..support import db
-from ..support.schema_check import validate_envelope
 from ..support.clients import own_realm_client
+from ..support.schema_check import validate_envelope
 from ..support.server import ADMIN, ServerProcess, kms, running_server
 from ..support.validating import ValidatingPlugin
 

@@ -13,8 +13,8 @@ import pytest
 from kms_ws.client import KmsClient, KmsFault
 
 from ..support import db
-from ..support.schema_check import validate_envelope
 from ..support.clients import own_realm_client
+from ..support.schema_check import validate_envelope
 from ..support.server import ADMIN, ServerProcess, running_server
 from ..support.validating import ValidatingPlugin
 from .test_wsman_eventing import FAST, Acks, eventually

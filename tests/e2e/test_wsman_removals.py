@@ -19,8 +19,7 @@ from ..support import wsman as W
 from ..support.schema_check import validate_envelope
 from ..support.server import ADMIN, ServerProcess
 from ..support.validating import ValidatingPlugin, post
-from .test_wsman_custom_update_types import (  # noqa: F401
-    Listed, Setup, listed, policy, setup, srv)
+from .test_wsman_custom_update_types import Listed, Setup, listed, policy, setup, srv  # noqa: F401
 from .test_wsman_eventing import FAST, Acks
 
 pytestmark = pytest.mark.e2e

@@ -16,8 +16,7 @@ from kms_ws.audit.chain import verify_store
 from kms_ws.config import Config
 from kms_ws.crypto.passwords import hash_password
 from kms_ws.domain.errors import AuditQuotaExceeded
-from kms_ws.domain.model import (AuditMessage, ClientState, CredentialType, Endpoint,
-                                 EndpointKind)
+from kms_ws.domain.model import AuditMessage, ClientState, CredentialType, Endpoint, EndpointKind
 from kms_ws.service import messages as m
 from kms_ws.service.dispatch import KmsService
 from kms_ws.store import tables as t

@@ -7,9 +7,9 @@ from datetime import datetime
 from lxml import etree
 
 from kms_ws.app import message_validator
+from kms_ws.codec import kms as codec
 from kms_ws.domain.model import DataSet, Key, KeyState, NameValue
 from kms_ws.service import messages as m
-from kms_ws.codec import kms as codec
 from kms_ws.xmlns import KMS
 
 from ..support.schema_check import validate_element

@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 from lxml import etree
 
+from kms_ws.codec import key_xml
 from kms_ws.domain.model import (
     DataSet,
     Extensions,
@@ -19,7 +20,6 @@ from kms_ws.domain.model import (
 )
 from kms_ws.domain.wrapping import KeyBlob
 from kms_ws.security.xml import Spliced, splice
-from kms_ws.codec import key_xml
 from kms_ws.xmlns import KMS
 
 AWKWARD = "a&b<c>d\"e'f\tg\r\nh ]]> é ✓ 😀"

@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 from kms_ws.domain.errors import KmsError, ReplayedMessage
 from kms_ws.domain.model import CredentialType, DataSet
 from kms_ws.service import messages as m
+from kms_ws.service.admin.messages import Ref
 from kms_ws.service.dispatch import KmsService
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database
 from kms_ws.store.repository import Repository
 
 from .test_policy_service import DEFAULT, admin, by_data, cred, enforce, env  # noqa: F401
-from kms_ws.service.admin.messages import Ref
 
 
 def _signed(svc: KmsService, db: Database) -> m.Credential:

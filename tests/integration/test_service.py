@@ -13,10 +13,11 @@ from kms_ws.app import init_data_dir
 from kms_ws.config import Config
 from kms_ws.crypto.passwords import hash_password
 from kms_ws.domain.errors import InternalError, InvalidCredentials, KeyNotUsable, NotFound
-from kms_ws.domain.model import (ClientState, CredentialType, Endpoint, EndpointKind, KeyUsage)
+from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointKind, KeyUsage
 from kms_ws.service import messages as m
 from kms_ws.service.dispatch import KmsService
-from kms_ws.store import migrations, tables as t
+from kms_ws.store import migrations
+from kms_ws.store import tables as t
 from kms_ws.store.repository import Repository
 
 from ..support.clock import Clock

@@ -175,10 +175,9 @@ def test_one_writer_at_a_time_across_engines(url: str) -> None:
 
 def test_a_write_in_a_read_only_unit_of_work_asks_for_a_writer(store: Database) -> None:
     store.migrate()
-    with pytest.raises(WriteNeeded):
-        with store.transaction(read_only=True) as conn:
-            assert _changes(conn) == 0
-            Repository(conn).next_change("key", KEY, 1, NOW)
+    with pytest.raises(WriteNeeded), store.transaction(read_only=True) as conn:
+        assert _changes(conn) == 0
+        Repository(conn).next_change("key", KEY, 1, NOW)
     with store.transaction() as conn:
         assert _changes(conn) == 0  # nothing was written
 

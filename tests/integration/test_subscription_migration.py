@@ -10,11 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import inspect, select
 
+from kms_ws.service.subscription_end import EndStatus
+from kms_ws.service.ws_messages import DeliveryMode
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database, sqlite_url
-from kms_ws.service.subscription_end import EndStatus
-from kms_ws.service.ws_messages import DeliveryMode
 from kms_ws.store.repository import Repository
 from kms_ws.wsman.delivery import END_STATUSES
 

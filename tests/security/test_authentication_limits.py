@@ -27,8 +27,7 @@ from kms_ws.domain.model import ClientState
 from kms_ws.service import refusals
 from kms_ws.store import tables as t
 
-from ..support.inprocess import (InProcessServer, PasswordHashes, login_request,
-                                 session_request)
+from ..support.inprocess import InProcessServer, PasswordHashes, login_request, session_request
 
 PASSWORD = "alice-password-1"
 ADMIN_PASSWORD = "admin-password-1"

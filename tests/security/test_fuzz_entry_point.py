@@ -19,8 +19,8 @@ import random
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest

@@ -21,8 +21,8 @@ from kms_ws.wsman.delivery import request_envelope, update_pending_payload
 from kms_ws.xmlns import KMS, SOAP, WSA, WSE, WSSE
 
 from ..e2e.test_wsman_eventing import FAST, Acks, eventually
-from ..support.schema_check import validate_envelope
 from ..support.clients import own_realm_client
+from ..support.schema_check import validate_envelope
 from ..support.server import ADMIN, ServerProcess, running_server
 from ..support.signing import new_key, utcnow
 from ..support.validating import ValidatingPlugin

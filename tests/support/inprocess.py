@@ -164,7 +164,7 @@ class PasswordHashes:
                 for c in self.calls}
 
     @contextmanager
-    def counting(self, monkeypatch: Any) -> Iterator["PasswordHashes"]:
+    def counting(self, monkeypatch: Any) -> Iterator[PasswordHashes]:
         real = hashlib.scrypt
 
         def scrypt(password: bytes, *, salt: bytes, n: int, r: int, p: int,

@@ -4,7 +4,6 @@ server's message asks to be understood (JAX-WS and gSOAP refuse such a response)
 from __future__ import annotations
 
 import uuid
-
 from typing import Any
 
 import requests

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from kms_ws.codec.kms import decode_pep_proof
 from kms_ws.domain.errors import SignatureInvalid
 from kms_ws.security import pep_proof
 from kms_ws.security.settings import SecuritySettings
 from kms_ws.security.wssecurity import SigningKey, VerificationKey
-from kms_ws.codec.kms import decode_pep_proof
 
 SUBSCRIBE = "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe"
 ENUMERATE = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate"

@@ -12,8 +12,14 @@ from kms_ws.domain.durations import add_duration
 from kms_ws.domain.errors import AmbiguousReference, InvalidParameter
 from kms_ws.domain.lifecycle import apply_action
 from kms_ws.domain.model import DataSet, Key, KeyState, NameValue
-from kms_ws.domain.realms import (Right, allows, check_realm_uri, effective_right,
-                                  parse_rights, realms_with)
+from kms_ws.domain.realms import (
+    Right,
+    allows,
+    check_realm_uri,
+    effective_right,
+    parse_rights,
+    realms_with,
+)
 from kms_ws.domain.wrapping_policy import WrappingChoice, resolve_wrapping
 
 A, B, C = "realm://example.com/a", "realm://example.com/b", "realm://example.com/c"

@@ -70,7 +70,7 @@ def test_basic_auth_parsing() -> None:
 
 
 def test_basic_auth_utf8_and_latin1_passwords() -> None:
-    utf8 = base64.b64encode("bob:pässwörd".encode("utf-8")).decode()
+    utf8 = base64.b64encode("bob:pässwörd".encode()).decode()
     latin1 = base64.b64encode("bob:pässwörd".encode("iso-8859-1")).decode()
     assert parse_basic(f"Basic {utf8}") == ("bob", "pässwörd")
     assert parse_basic(f"Basic {latin1}") == ("bob", "pässwörd")

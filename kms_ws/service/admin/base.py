@@ -7,11 +7,22 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ...domain.errors import (AlreadyExists, InvalidParameter, NotFound, PermissionDenied,
-                              StaleVersion)
+from ...domain.errors import (
+    AlreadyExists,
+    InvalidParameter,
+    NotFound,
+    PermissionDenied,
+    StaleVersion,
+)
 from ...domain.model import AdminObject, Endpoint
-from ...domain.realms import (Right, check_realm_uri, effective_right, holds,
-                              new_object_realms, realms_with)
+from ...domain.realms import (
+    Right,
+    check_realm_uri,
+    effective_right,
+    holds,
+    new_object_realms,
+    realms_with,
+)
 from .. import notifications
 from ..context import RequestContext
 from .messages import AdminRequest, Document, Ref

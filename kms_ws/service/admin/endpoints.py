@@ -18,20 +18,41 @@ import uuid
 
 from ...crypto.passwords import hash_password
 from ...domain import backoff
-from ...domain.errors import (AlreadyExists, InUse, InvalidParameter, NotFound,
-                              PermissionDenied)
-from ...domain.model import (PEP_AUTH_NONE, ClientState, CredentialType, Endpoint,
-                             EndpointKind, NameValue)
-from ...domain.realms import (ALL_RIGHTS, Right, format_rights, missing_rights,
-                              new_object_realms, parse_rights, realms_with)
+from ...domain.errors import AlreadyExists, InUse, InvalidParameter, NotFound, PermissionDenied
+from ...domain.model import (
+    PEP_AUTH_NONE,
+    ClientState,
+    CredentialType,
+    Endpoint,
+    EndpointKind,
+    NameValue,
+)
+from ...domain.realms import (
+    ALL_RIGHTS,
+    Right,
+    format_rights,
+    missing_rights,
+    new_object_realms,
+    parse_rights,
+    realms_with,
+)
 from .. import authentication, credentials, subscription_end
 from ..context import RequestContext
 from ..messages import Credential
-from .base import (Kind, check_version, is_guid, need, need_everywhere, realm_doc, realm_list,
-                   require_realm)
+from .base import (
+    Kind,
+    check_version,
+    is_guid,
+    need,
+    need_everywhere,
+    realm_doc,
+    realm_list,
+    require_realm,
+)
 from .common import clean, pair_doc, pairs, policy_ids
 from .decoders import capability_names
 from .messages import AdminRequest, Document, Ref
+
 
 class EndpointKindBase(Kind):
     endpoint_kind = EndpointKind.CLIENT

@@ -9,8 +9,15 @@ from ...domain.model import DataSet
 from ...domain.realms import Right, allows
 from ..context import RequestContext
 from .base import require_admin
-from .messages import (AdminRequest, AdminResult, AuditQuery, AuditQueryResult, BindingQuery,
-                       BindingQueryResult, Ref)
+from .messages import (
+    AdminRequest,
+    AdminResult,
+    AuditQuery,
+    AuditQueryResult,
+    BindingQuery,
+    BindingQueryResult,
+    Ref,
+)
 from .registry import kind, resolve_ref
 
 

@@ -11,8 +11,16 @@ from ...domain.model import KeyTemplate
 from ...domain.realms import Right, realms_with
 from .. import notifications
 from ..context import RequestContext
-from .base import (Kind, check_version, is_guid, need, realm_doc, realm_join, realm_leave,
-                   realms_for_new)
+from .base import (
+    Kind,
+    check_version,
+    is_guid,
+    need,
+    realm_doc,
+    realm_join,
+    realm_leave,
+    realms_for_new,
+)
 from .common import clean, extensions, extensions_doc, pair_doc, pairs, policy_ids
 from .messages import AdminRequest, Document, Ref
 
