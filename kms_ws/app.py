@@ -50,7 +50,8 @@ def open_keyring(config: Config, db: Database) -> master_key.Keyring:
 
 def prepare_store(config: Config) -> Database:
     """The data directory, the server's response-signing key and the migrated database,
-    without touching the master-key provider (the server's parent process: PKCS#11 must not be used before a fork)."""
+    without touching the master-key provider (the server's parent process: PKCS#11 must not
+    be used before a fork)."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     certificates.create_server_key(config.data_dir)  # the response-signing key
     db = Database(config.db_url)

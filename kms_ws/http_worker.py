@@ -33,6 +33,7 @@ hold by BUFFERED_BYTES.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -514,10 +515,8 @@ class BufferingWorker(base.Worker):  # type: ignore[misc]
     # ---- writing and closing ----------------------------------------------------------
     def _send_now(self, conn: Connection, data: bytes) -> None:
         """A small interim answer (100 Continue), sent at once or not at all."""
-        try:
+        with contextlib.suppress(OSError, ssl.SSLError):
             conn.sock.send(data)
-        except (OSError, ssl.SSLError):
-            pass
 
     def _write(self, conn: Connection) -> None:
         while conn.out:
@@ -621,16 +620,12 @@ class BufferingWorker(base.Worker):  # type: ignore[misc]
             del self.conns[conn.fd]
             if conn.events:
                 assert self.selector is not None
-                try:
+                with contextlib.suppress(KeyError, ValueError):
                     self.selector.unregister(conn.sock)
-                except (KeyError, ValueError):
-                    pass
         self.buffered -= conn.body_bytes
         conn.body, conn.body_bytes, conn.events = [], 0, 0
-        try:
+        with contextlib.suppress(OSError):
             conn.sock.close()
-        except OSError:
-            pass
 
 
 class _Truncated(io.BytesIO):

@@ -95,9 +95,9 @@ def serve(config: Config) -> None:
     db.dispose()
     _raise_open_file_limit()
     scheme = "https" if config.tls_cert else "http"
-    logging.getLogger("kms_ws").warning("kms-ws serving %s://%s:%d/wsman with %d workers, data in %s",
-                                        scheme, config.host, config.port, config.workers,
-                                        config.data_dir)
+    logging.getLogger("kms_ws").warning(
+        "kms-ws serving %s://%s:%d/wsman with %d workers, data in %s",
+        scheme, config.host, config.port, config.workers, config.data_dir)
     delivery = start_delivery(config)
     try:
         KmsServer(config).run()

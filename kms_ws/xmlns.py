@@ -41,7 +41,7 @@ def action(operation: str) -> str:
 def qname(prefixed: str) -> str:
     """'wsman:AccessDenied' -> '{ns}AccessDenied'."""
     prefix, local = prefixed.split(":", 1)
-    return "{%s}%s" % (PREFIXES[prefix], local)
+    return f"{{{PREFIXES[prefix]}}}{local}"
 
 
 def prefixed(tag: str) -> str:

@@ -19,6 +19,7 @@ every request (WS-Security): the signer is then the caller, no password needed.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -59,7 +60,7 @@ from .values import (
 )
 from .wsman import KEY_URI, PUSH_WITH_ACK, UPDATE_PAGE, WsManChannel
 
-_BINDING = "{%s}KmsSoap12Binding" % KMS
+_BINDING = f"{{{KMS}}}KmsSoap12Binding"
 DataSets = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
@@ -472,7 +473,6 @@ class KmsClient:
 
 
 def _is_guid(v: str) -> bool:
-    import uuid
     try:
         return str(uuid.UUID(v)) == v.lower()
     except ValueError:

@@ -45,7 +45,7 @@ from ..wsman.addressing import Addressing, check_unique, read
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, action
 from .signing import RESPONSE_HEADERS, server_resolver, utcnow
 
-_S, _K, _E = "{%s}" % SOAP, "{%s}" % KMS, "{%s}" % WSE
+_S, _K, _E = f"{{{SOAP}}}", f"{{{KMS}}}", f"{{{WSE}}}"
 _SETTINGS = SecuritySettings(max_message_bytes=64 * 1024)
 # The call each Body element is (its wsa:Action).
 _ACTIONS = {_K + "UpdatePending": action("UpdatePending"), _K + "GetStatus": action("GetStatus"),

@@ -1,5 +1,5 @@
-"""What KmsClient returns and raises (Key, UpdatedObject, RemovedObject, KmsFault), and the conversions
-from zeep objects and kms elements to them."""
+"""What KmsClient returns and raises (Key, UpdatedObject, RemovedObject, KmsFault), and the
+conversions from zeep objects and kms elements to them."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def many(res: Any, kind: str) -> list[dict[str, Any]]:
 def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> Key:
     """A kms:Key element (WS-Management responses) as a Key; a wrapped KeyBlob is opened
     with the caller's wrapping keys (`unwrapper`), never taken as the key."""
-    K = "{%s}" % KMS
+    K = f"{{{KMS}}}"
 
     def text(name: str) -> str | None:
         return child_text(k, K + name)

@@ -15,7 +15,7 @@ from ..security.xml import child_text, text_of
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, WSEN, WSMAN, WSMID, WSU, WXF
 from .pep import PepProver
 
-_S, _W, _N, _K = "{%s}" % SOAP, "{%s}" % WSMAN, "{%s}" % WSEN, "{%s}" % KMS
+_S, _W, _N, _K = f"{{{SOAP}}}", f"{{{WSMAN}}}", f"{{{WSEN}}}", f"{{{KMS}}}"
 NSMAP = {"s": SOAP, "wsa": WSA, "wsman": WSMAN, "wsen": WSEN, "wse": WSE, "kms": KMS}
 KEY_URI = f"{KMS}/Key"
 UPDATE_LIST_DIALECT = f"{KMS}/GetUpdateList"

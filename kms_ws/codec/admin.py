@@ -12,7 +12,7 @@ from ..service.admin import messages as am
 from ..xmlns import KMS
 from . import documents
 
-_K = "{%s}" % KMS
+_K = f"{{{KMS}}}"
 
 
 def _text(el: etree._Element, name: str) -> str | None:

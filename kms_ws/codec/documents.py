@@ -18,7 +18,7 @@ from ..security.xml import text_of
 from ..xmlns import KMS
 
 _XS = "{http://www.w3.org/2001/XMLSchema}"
-_K = "{%s}" % KMS
+_K = f"{{{KMS}}}"
 
 
 FOREIGN = "#foreign"  # document key: the element held children of another namespace

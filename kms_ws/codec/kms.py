@@ -30,7 +30,7 @@ from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..xmlns import KMS
 from . import admin, key_xml
 
-_K = "{%s}" % KMS
+_K = f"{{{KMS}}}"
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -296,7 +296,8 @@ ENCODERS: dict[str, Callable[[etree._Element, Any], None]] = {
     "CreateKey": lambda el, r: encode_key(el, r.key),
     "StoreKey": lambda el, r: (_add(el, "KeyId", r.key_id), _add(el, "Version", r.version)),
     "GetKey": _enc_get,
-    "PushAuditMessage": lambda el, r: (_add(el, "Success", "true"), _add(el, "Accepted", r.accepted)),
+    "PushAuditMessage": lambda el, r: (_add(el, "Success", "true"),
+                                       _add(el, "Accepted", r.accepted)),
     "GetRandomBytes": lambda el, r: _add(el, "RandomBytes",
                                          base64.b64encode(r.data).decode("ascii")),
     **admin.encoders(lambda v: format_time(v) if isinstance(v, datetime) else str(v)),

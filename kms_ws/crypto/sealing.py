@@ -70,4 +70,5 @@ def seal_secret(master: Aead, endpoint_id: str, secret: bytes) -> bytes:
 
 
 def unseal_secret(master: Aead, endpoint_id: str, sealed: bytes) -> bytes:
-    return unseal_with(master, secret_aad(endpoint_id), sealed, f"the secret of endpoint {endpoint_id}")
+    return unseal_with(master, secret_aad(endpoint_id), sealed,
+                       f"the secret of endpoint {endpoint_id}")

@@ -8,7 +8,8 @@ from .wrapping import ALL_TYPES
 MAX_RANDOM_BYTES = 65536
 
 OPERATIONS = (
-    "RegisterEndpoint", "RegisterWrappingValues", "Authenticate", "NegotiateCapabilities", "GetServerCapabilities",
+    "RegisterEndpoint", "RegisterWrappingValues", "Authenticate", "NegotiateCapabilities",
+    "GetServerCapabilities",
     "CreateKey", "StoreKey", "GetKey", "PushAuditMessage", "GetRandomBytes",
 )
 

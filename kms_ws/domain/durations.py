@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from .errors import InvalidParameter
 
@@ -37,6 +37,5 @@ def add_duration(start: datetime, text: str) -> datetime:
 
 def parse_utc(text: str) -> datetime:
     """xsd:dateTime in UTC ('Z' or +00:00) -> naive UTC datetime."""
-    from datetime import UTC
     return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).astimezone(UTC) \
         .replace(tzinfo=None)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .wrapping import KeyBlob
 
 
-class KeyState(str, enum.Enum):
+class KeyState(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() and f"{}" of every member
     PRE_ACTIVE = "PreActive"
     ACTIVE = "Active"
     EXPIRED = "Expired"
@@ -22,24 +22,24 @@ class KeyState(str, enum.Enum):
     DESTROYED = "Destroyed"
 
 
-class KeyUsage(str, enum.Enum):
+class KeyUsage(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() and f"{}" of every member
     ENCRYPT = "Encrypt"
     DECRYPT = "Decrypt"
 
 
-class EndpointKind(str, enum.Enum):
+class EndpointKind(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() and f"{}" of every member
     CLIENT = "Client"
     PEP = "Pep"
 
 
-class ClientState(str, enum.Enum):
+class ClientState(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() and f"{}" of every member
     ACTIVE = "Active"
     DISABLED = "Disabled"
     LOCKED = "Locked"
     AUTHENTICATED = "Authenticated"
 
 
-class CredentialType(str, enum.Enum):
+class CredentialType(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() and f"{}" of every member
     SESSION = "Session"
     USERNAME_PASSWORD = "UsernamePassword"
     SYMMETRIC_KEY = "SymmetricKey"
@@ -57,7 +57,7 @@ PEP_AUTH_NONE = "None"
 PEP_AUTHENTICATION_POLICIES = (PEP_AUTH_NONE, *(t.value for t in SIGNED_CREDENTIALS))
 
 
-class SourceKind(str, enum.Enum):
+class SourceKind(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() and f"{}" of every member
     KMS = "Kms"
     CLIENT = "Client"
     PEP = "Pep"

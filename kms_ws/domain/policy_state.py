@@ -20,7 +20,7 @@ import enum
 from .errors import InvalidParameter
 
 
-class PolicyState(str, enum.Enum):
+class PolicyState(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() and f"{}" of every member
     CREATED = "Created"
     ASSIGNED = "Assigned"
     ENFORCING = "Enforcing"

@@ -33,7 +33,7 @@ WRAPPED_TYPES = (AES_KW, AES_KWP, CMS_KEK, CMS_RSA_OAEP, CMS_AUTH)
 ALL_TYPES = (NONE, *WRAPPED_TYPES)
 
 
-class WrappingKeyKind(str, enum.Enum):
+class WrappingKeyKind(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() and f"{}" of every member
     SYMMETRIC = "SymmetricKey"
     CERTIFICATE = "Certificate"
 

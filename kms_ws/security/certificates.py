@@ -61,7 +61,8 @@ def self_signed(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, common_name
     now = datetime.now(UTC)
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=days))
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=days))
             .sign(key, hashes.SHA256()))
 
 

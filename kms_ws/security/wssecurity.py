@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from signxml.algorithms import SignatureMethod  # algorithm URIs
 
@@ -116,7 +117,6 @@ class SigningKey:
 
     def __post_init__(self) -> None:
         if self.cert is not None and self.key_name is None:
-            from cryptography.hazmat.primitives.serialization import Encoding
             object.__setattr__(self, "token",
                                base64.b64encode(self.cert.public_bytes(Encoding.DER)).decode())
         object.__setattr__(self, "method", self.algorithm.value)

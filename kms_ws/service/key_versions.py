@@ -5,6 +5,7 @@ data, so a row cannot be rolled back to an old value unnoticed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -75,7 +76,6 @@ def touch_key(ctx: RequestContext, key_id: str,
 
 
 def touch_template(ctx: RequestContext, template_id: str) -> None:
-    import dataclasses
     tpl = ctx.repo.get_template(template_id=template_id)
     if tpl is None:
         raise NotFound(f"no key template {template_id}")

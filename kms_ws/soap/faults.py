@@ -170,7 +170,7 @@ def fault_response(exc: Exception, addr: Addressing, request_id: str,
         raise TypeError("fault_response takes KmsError or SoapFault") from exc
     status = http_status(exc, http_auth, version)
     env, header, body = envelope.new_envelope(version)
-    s = "{%s}" % version.ns
+    s = f"{{{version.ns}}}"
     fault = etree.SubElement(body, s + "Fault")
     if isinstance(exc, SoapFault):
         if version is SOAP_11:

@@ -1,7 +1,8 @@
 """Generate wsdl/kms.wsdl from schemas/: document/literal wrapped, one operation per request
 element of kms-messages.xsd, a SOAP 1.2 and a SOAP 1.1 binding of the same port type. The
-schemas are inlined (merged into one xs:schema) so a client needs nothing but the WSDL. `kms-ws wsdl` writes it; a test keeps
-the committed file and the served one identical to what this produces.
+schemas are inlined (merged into one xs:schema) so a client needs nothing but the WSDL.
+`kms-ws wsdl` writes it; a test keeps the committed file and the served one identical to
+what this produces.
 
 Written for WSDL-driven generators (WS-I Basic Profile 1.1/1.2 as the rule): every
 operation has a soapAction (required: gSOAP ignores an optional one), every portType
@@ -84,7 +85,7 @@ _PORTS = {SOAP12: ("Soap12Binding", "Port"), SOAP11: ("Soap11Binding", "Soap11Po
 
 def _build(schema_dir: Path, ops: list[str], name: str, doc: str, credential_header: bool,
            versions: tuple[str, ...]) -> bytes:
-    W, A = "{%s}" % WSDL, "{%s}" % WSAM
+    W, A = f"{{{WSDL}}}", f"{{{WSAM}}}"
     nsmap = {"wsdl": WSDL, "soap12": SOAP12, "soap": SOAP11, "wsam": WSAM, "xs": XS,
              "kms": KMS}
     defs = etree.Element(W + "definitions", nsmap={k: v for k, v in nsmap.items()
@@ -131,7 +132,7 @@ def _build(schema_dir: Path, ops: list[str], name: str, doc: str, credential_hea
 
 def _binding(defs: etree._Element, version: str, name: str, ops: list[str],
              credential_header: bool) -> None:
-    W, S = "{%s}" % WSDL, "{%s}" % version
+    W, S = f"{{{WSDL}}}", f"{{{version}}}"
     binding = etree.SubElement(defs, W + "binding", name=name + _PORTS[version][0],
                                type=f"kms:{name}PortType")
     etree.SubElement(binding, S + "binding", style="document", transport=HTTP_TRANSPORT)

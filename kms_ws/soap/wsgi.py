@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from ..codec import kms
@@ -62,7 +63,7 @@ _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{
 # request action -> (§6 operation, response action), aliases included; WS-Management:
 # wsman.actions
 _ACTIONS = {uri: (op, out) for op in OPERATIONS for uri, out in action_aliases(op).items()}
-_K = "{%s}" % KMS
+_K = f"{{{KMS}}}"
 _TRANSPORT = "kms_ws.transport"
 
 
@@ -82,7 +83,6 @@ class SoapApplication:
         self.signing_key = signing_key if settings.sign_responses else None
         self.signing_cert = b""
         if signing_key is not None and signing_key.cert is not None:
-            from cryptography.hazmat.primitives.serialization import Encoding
             self.signing_cert = signing_key.cert.public_bytes(Encoding.PEM)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -402,7 +402,7 @@ def _envelope_parts(root: etree._Element
             raise faults.SoapFault("VersionMismatch", "the Envelope is neither SOAP 1.2 nor "
                                    "SOAP 1.1", upgrade=(SOAP_12, SOAP_11))
         raise SchemaValidationError("the document is not a SOAP Envelope")
-    s = "{%s}" % version.ns
+    s = f"{{{version.ns}}}"
     children = [c for c in root if isinstance(c.tag, str)]
     header = children[0] if children and children[0].tag == s + "Header" else None
     rest = children[1:] if header is not None else children

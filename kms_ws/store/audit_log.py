@@ -36,7 +36,7 @@ def covered(values: Sequence[Any]) -> list[Any]:
     """What a record's MAC covers, from its CONTENT values followed by its
     OPTIONAL_CONTENT values."""
     base, extra = list(values[:len(CONTENT)]), values[len(CONTENT):]
-    optional = {name: v for name, v in zip(OPTIONAL_CONTENT, extra) if v is not None}
+    optional = {name: v for name, v in zip(OPTIONAL_CONTENT, extra, strict=False) if v is not None}
     return base + [optional] if optional else base
 
 

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +76,8 @@ def restrict_sqlite_files(url: str) -> None:
     finally:
         os.umask(old)
     for suffix in SQLITE_SUFFIXES:
-        try:
+        with suppress(FileNotFoundError):
             os.chmod(f"{path}{suffix}", 0o600)
-        except FileNotFoundError:
-            pass
 
 
 def sqlite_path(url: str) -> str | None:

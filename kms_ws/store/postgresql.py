@@ -47,7 +47,7 @@ def make_engine(url: str) -> Engine:
         write = opts.get("kms_write", False)
         read_only = opts.get("kms_read_only", False) and not write
         dbapi_conn: Any = conn.connection.dbapi_connection
-        import psycopg
+        import psycopg  # noqa: PLC0415 - the optional [postgresql] extra; SQLite needs none
         level = (psycopg.IsolationLevel.READ_COMMITTED if write
                  else psycopg.IsolationLevel.REPEATABLE_READ)
         if dbapi_conn.isolation_level != level:  # sent with psycopg's BEGIN

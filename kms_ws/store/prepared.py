@@ -51,8 +51,9 @@ class Prepared:
 
     def _params(self, params: Mapping[str, Any]) -> Any:
         values = [params[name] if fixed is _CALLER else fixed for name, fixed in self.sources]
-        values = [v if f is None else f(v) for f, v in zip(self.binders_in_order, values)]
-        return tuple(values) if self.positional else dict(zip(self.order, values))
+        values = [v if f is None else f(v)
+                  for f, v in zip(self.binders_in_order, values, strict=True)]
+        return tuple(values) if self.positional else dict(zip(self.order, values, strict=True))
 
     def write(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Execute a data change in conn's transaction; the number of rows it changed."""
@@ -77,7 +78,8 @@ class Prepared:
         if not self.any_reader:
             return [make(r) for r in rows]
         readers = self.readers
-        return [make(v if f is None else f(v) for f, v in zip(readers, r)) for r in rows]
+        return [make(v if f is None else f(v) for f, v in zip(readers, r, strict=True))
+                for r in rows]
 
 
 def _bind(type_: Any, dialect: Dialect) -> Processor:

@@ -216,7 +216,8 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
             revoked=False))
 
     def session_endpoint(self, token_hash: str, now: datetime) -> tuple[str, datetime] | None:
-        row = self.conn.execute(select(t.sessions.c.endpoint_id, t.sessions.c.expires_at).where(and_(
+        s = t.sessions.c
+        row = self.conn.execute(select(s.endpoint_id, s.expires_at).where(and_(
             t.sessions.c.token_hash == token_hash, t.sessions.c.revoked.is_(False),
             t.sessions.c.expires_at > now))).first()
         return (row.endpoint_id, row.expires_at) if row else None
@@ -248,8 +249,9 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
             col == (template_id if template_id is not None else name))).first()
         if row is None:
             return None
-        attrs = self.conn.execute(select(t.template_attributes.c.name, t.template_attributes.c.value)
-                                  .where(t.template_attributes.c.template_id == row.id)).all()
+        ta = t.template_attributes.c
+        attrs = self.conn.execute(select(ta.name, ta.value)
+                                  .where(ta.template_id == row.id)).all()
         realms = self.conn.execute(select(t.template_realms.c.realm).where(
             t.template_realms.c.template_id == row.id)).scalars()
         return KeyTemplate(template_id=row.id, friendly_name=row.friendly_name,

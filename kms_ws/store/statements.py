@@ -19,6 +19,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from ..domain.model import EndpointKind
@@ -102,8 +103,5 @@ def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
 
 def _insert_once(table, dialect: str):  # type: ignore[no-untyped-def]
     """INSERT that does nothing where the row's key is taken."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(table).on_conflict_do_nothing()

@@ -113,14 +113,16 @@ templates = Table(
 
 template_attributes = Table(
     "key_template_attributes", metadata,
-    Column("template_id", GUID, ForeignKey("key_templates.id", ondelete="CASCADE"), primary_key=True),
+    Column("template_id", GUID, ForeignKey("key_templates.id", ondelete="CASCADE"),
+           primary_key=True),
     Column("name", String(256), primary_key=True),
     Column("value", Text, nullable=False),
 )
 
 template_realms = Table(
     "key_template_realms", metadata,
-    Column("template_id", GUID, ForeignKey("key_templates.id", ondelete="CASCADE"), primary_key=True),
+    Column("template_id", GUID, ForeignKey("key_templates.id", ondelete="CASCADE"),
+           primary_key=True),
     Column("realm", String(512), primary_key=True),
 )
 

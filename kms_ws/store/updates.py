@@ -268,7 +268,7 @@ class UpdatesRepository:
         if not found:
             return []
         keys = keys_from_rows(self.conn, found)
-        return [(row[SEQ], key) for row, key in zip(found, keys)]
+        return [(row[SEQ], key) for row, key in zip(found, keys, strict=True)]
 
     def count_keys(self, scope: KeyScope, pos: int, high: int) -> int:
         return int(self.conn.execute(_scope_stmt(scope.pep_id is not None,

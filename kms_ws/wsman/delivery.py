@@ -40,7 +40,7 @@ from .call import epr
 from .pinned import Answer, PinnedPoster
 
 log = logging.getLogger("kms_ws.delivery")
-_K, _S, _E = "{%s}" % KMS, "{%s}" % SOAP, "{%s}" % WSE
+_K, _S, _E = f"{{{KMS}}}", f"{{{SOAP}}}", f"{{{WSE}}}"
 END_STATUSES = {status: f"{WSE}/{status.value}" for status in EndStatus}  # wse:Status URIs
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 CT = "application/soap+xml;charset=UTF-8"

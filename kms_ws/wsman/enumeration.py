@@ -41,7 +41,7 @@ ACTIONS = {verb: f"{WSEN}/{verb}" for verb in ("Enumerate", "Pull", "Renew", "Ge
                                                 "Release")}
 UPDATE_LIST_DIALECT = f"{KMS}/GetUpdateList"
 SELECTOR_DIALECT = "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
-_N, _W, _K = "{%s}" % WSEN, "{%s}" % WSMAN, "{%s}" % KMS
+_N, _W, _K = f"{{{WSEN}}}", f"{{{WSMAN}}}", f"{{{KMS}}}"
 _PREFIX = {WSEN: "wsen", WSMAN: "wsman"}
 _EPR_NS = {"wsa": WSA, "wsman": WSMAN}
 # Headers, their signature (one reference per header block: ~5.9 KB with

@@ -24,7 +24,7 @@ ACTIONS = {verb: f"{WSE}/{verb}" for verb in ("Subscribe", "Renew", "Unsubscribe
 PUSH = f"{WSE}/DeliveryModes/Push"
 DELIVERY_MODES = {PUSH: DeliveryMode.PUSH,
                   WSMAN.rsplit(".xsd", 1)[0] + "/PushWithAck": DeliveryMode.PUSH_WITH_ACK}
-_E = "{%s}" % WSE
+_E = f"{{{WSE}}}"
 
 
 def subscribe(call: WsCall) -> WsReply:

@@ -18,7 +18,7 @@ from ..domain.errors import (
 from ..security.xml import text_of
 from ..xmlns import WSE, WSMAN, XML
 
-_W = "{%s}" % WSMAN
+_W = f"{{{WSMAN}}}"
 MIN_ENVELOPE = 8192  # DSP0226 R6.2-4: a smaller MaxEnvelopeSize is an EncodingLimit
 _DURATION = re.compile(r"^-?P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?"
                        r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d*)?)S)?)?$")

@@ -11,7 +11,7 @@ from ..xmlns import WSMAN, WSMID
 from .call import WsCall, WsReply
 
 ACTION = WSMID.rsplit("/", 1)[0] + "/Identify"  # the action real clients send, if any
-_I = "{%s}" % WSMID
+_I = f"{{{WSMID}}}"
 PROTOCOL_VERSION = WSMAN
 SECURITY_PROFILES = (
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/basic",

@@ -18,7 +18,7 @@ from . import resource_uris
 from .call import WsCall, WsReply, epr
 
 ACTIONS = {verb: f"{WXF}/{verb}" for verb in ("Get", "Put", "Create", "Delete")}
-_K = "{%s}" % KMS
+_K = f"{{{KMS}}}"
 
 
 def _request(call: WsCall, with_body: bool) -> TransferRequest:

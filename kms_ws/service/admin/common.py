@@ -37,7 +37,8 @@ def clean(doc: Document) -> Document:
     return {k: v for k, v in doc.items() if v is not None and v != () and v != []}
 
 
-EXTENSION_FIELDS = (("VendorSpecificExtensions", "vendor"), ("ApplicationExtensions", "application"))
+EXTENSION_FIELDS = (("VendorSpecificExtensions", "vendor"),
+                    ("ApplicationExtensions", "application"))
 
 
 def extensions(doc: Document) -> Extensions:
