@@ -10,6 +10,7 @@ started inside the measured window. Every loop is bounded by time and count.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -166,10 +167,9 @@ def _drive(client: Client, until: float, record: _WorkerReport | None) -> None:
 
 def _worker(factory: ClientFactory, ready: Any, go: Any, start_at: Any,
             results: Any, warmup_s: float, duration_s: float) -> None:
-    try:
+    # Ctrl-C reaches the whole process group; the parent cleans up.
+    with contextlib.suppress(KeyboardInterrupt):
         _work(factory, ready, go, start_at, results, warmup_s, duration_s)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C reaches the whole process group; the parent cleans up.
 
 
 def _work(factory: ClientFactory, ready: Any, go: Any, start_at: Any,

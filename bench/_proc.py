@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 
@@ -70,14 +70,10 @@ def run_bounded(argv: Sequence[str], timeout: float, what: str, *,
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
+    with suppress(subprocess.TimeoutExpired, ValueError, OSError):
         proc.communicate(timeout=5)
-    except (subprocess.TimeoutExpired, ValueError, OSError):
-        pass
 
 
 class ServerProcess:
@@ -132,23 +128,17 @@ class ServerProcess:
         if proc is None:
             return
         self._signal_group(proc.pid, self.stop_signal)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=self.grace)
-        except subprocess.TimeoutExpired:
-            pass
         # Leftover children (workers, helper processes) go with the group.
         self._signal_group(proc.pid, signal.SIGKILL)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
 
     @staticmethod
     def _signal_group(pgid: int, sig: int) -> None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(pgid, sig)
-        except ProcessLookupError:
-            pass
 
 
 @contextmanager

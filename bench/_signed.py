@@ -10,7 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _soap import SOAP12_CONTENT_TYPE, KeepAliveConnection, SoapRequest, expected
+from cryptography import x509
 from lxml import etree
+
+from kms_ws.client.addressing import AddressingPlugin
+from kms_ws.client.signing import SignaturePlugin, load_signing_key
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,7 @@ class SignedSoapClientFactory:
 
 class SignedSoapClient:
     def __init__(self, f: SignedSoapClientFactory) -> None:
-        from cryptography import x509
 
-        from kms_ws.client.addressing import AddressingPlugin
-        from kms_ws.client.signing import SignaturePlugin, load_signing_key
 
         self._spec = f.spec
         self._addressing = AddressingPlugin(f"http://{f.spec.host}:{f.spec.port}{f.spec.path}")

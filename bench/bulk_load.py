@@ -27,13 +27,15 @@ def load(data_dir: Path, n: int, realm: str, batch: int = 50_000) -> None:
         ids = [str(uuid.uuid4()) for _ in range(m)]
         seqs = range(start + done + 1, start + done + m + 1)
         con.executemany("INSERT INTO changes (seq, object_kind, object_id, version, at) "
-                        "VALUES (?, 'key', ?, 1, ?)", [(s, i, now) for s, i in zip(seqs, ids)])
+                        "VALUES (?, 'key', ?, 1, ?)",
+                        [(s, i, now) for s, i in zip(seqs, ids, strict=True)])
         con.executemany(
             "INSERT INTO keys (id, friendly_name, state, cipher_type, length_bits, t_cached, "
             "source_kind, sealed_value, master_key_id, version, created_at, edit_datetime, "
-            "change_seq, realms, facets) VALUES (?, ?, 'Active', ?, 256, 3600, 'Kms', ?, ?, 1, ?, ?, ?, ?, 0)",
+            "change_seq, realms, facets) "
+            "VALUES (?, ?, 'Active', ?, 256, 3600, 'Kms', ?, ?, 1, ?, ?, ?, ?, 0)",
             [(i, f"bench-{s}", AES_256_GCM, DUMMY_SEALED_BLOB, "benchmark", now, now, s, realm)
-             for s, i in zip(seqs, ids)])
+             for s, i in zip(seqs, ids, strict=True)])
         con.executemany("INSERT INTO key_realms (key_id, realm) VALUES (?, ?)",
                         [(i, realm) for i in ids])
         con.commit()

@@ -22,8 +22,8 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # this checkout's kms_ws, whatever is installed
+# this checkout's kms_ws, whatever is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bulk_load import load
 from sqlalchemy import event, select

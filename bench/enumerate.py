@@ -48,7 +48,7 @@ REALM = "realm://localhost/default"
 PAGE = 100
 SAMPLES = 30
 STREAM = 50_000
-_N, _W, _S = "{%s}" % WSEN, "{%s}" % WSMAN, "{%s}" % SOAP
+_N, _W, _S = f"{{{WSEN}}}", f"{{{WSMAN}}}", f"{{{SOAP}}}"
 
 
 def kms(*args: str, stdin: str = "") -> None:

@@ -179,7 +179,7 @@ def estimated_getkey_sizes() -> Sizes:
 
 
 def _echo_spec(port: int, payload: str, response_size: int) -> SoapRequest:
-    from echo_app import NAMESPACE as ECHO_NS  # spyne: only the parent needs it
+    from echo_app import NAMESPACE as ECHO_NS  # noqa: PLC0415 - spyne: only the parent needs it
 
     body = (f'<e:Echo xmlns:e="{ECHO_NS}"><e:Payload>{payload}</e:Payload>'
             f"<e:ResponseSize>{response_size}</e:ResponseSize></e:Echo>")

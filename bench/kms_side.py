@@ -15,7 +15,11 @@ from pathlib import Path
 
 from _proc import LOOPBACK, BenchSetupError, free_port, run_bounded, serving
 from _soap import MESSAGE_ID_PLACEHOLDER, SoapRequest, basic_auth, post_once
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
+
+from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
 
 KMS_NS = "urn:kms-ws:p1619.3:1"
 WSMAN_PATH = "/wsman"
@@ -100,10 +104,7 @@ class SignerFiles:
 
 
 def make_signer(cli: Sequence[str], data_dir: Path, workdir: Path) -> SignerFiles:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
 
-    from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
 
     key = ec.generate_private_key(ec.SECP256R1())
     key_path, cert_path = workdir / "signer.key", workdir / "signer.pem"

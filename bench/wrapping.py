@@ -29,6 +29,7 @@ from kms_ws.app import init_data_dir
 from kms_ws.config import Config
 from kms_ws.crypto import sealing
 from kms_ws.crypto.passwords import hash_password
+from kms_ws.crypto.pkcs11_provider import Pkcs11Provider
 from kms_ws.crypto.wrapping import CertRecipient, Kek, unwrap, wrap
 from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointKind
 from kms_ws.service import messages as m
@@ -115,7 +116,6 @@ def sealing_rows(tmp: Path, seconds: float) -> list[tuple[str, float]]:
         os.environ["SOFTHSM2_CONF"] = str(tmp / "hsm.conf")
         subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "bench",
                         "--pin", "1234", "--so-pin", "5678"], check=True, capture_output=True)
-        from kms_ws.crypto.pkcs11_provider import Pkcs11Provider
         p = Pkcs11Provider(module, "bench", "1234")
         aead = p.open(p.create())
         cases.append(("SoftHSM2 master key", lambda: sealing.unseal(

@@ -7,9 +7,12 @@ import json
 import re
 import socket
 import uuid
+from datetime import datetime
 
 import pytest
 
+from kms_ws.audit.events import AuditEvent
+from kms_ws.audit.syslog import SyslogSink
 from kms_ws.client import KmsFault
 
 from ..conftest import make_client
@@ -106,10 +109,7 @@ def test_audit_policy_chooses_operations_and_destinations(syslog_server, listene
 
 
 def test_unix_socket_sink(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from datetime import datetime
 
-    from kms_ws.audit.events import AuditEvent
-    from kms_ws.audit.syslog import SyslogSink
     path = tmp_path / "log.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 
 import pytest
 
 from kms_ws.cli_admin import KINDS
+from kms_ws.client import KmsClient, KmsFault, hmac_signing_key
 
 from ..support.server import ADMIN, ServerProcess, kms
 
@@ -71,9 +73,7 @@ def test_offline_client_add_with_rights(tmp_path) -> None:  # type: ignore[no-un
 
 def test_cli_rotates_a_client_secret_and_sets_a_peps_authentication(
         server: ServerProcess, admin, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import secrets
 
-    from kms_ws.client import KmsClient, KmsFault, hmac_signing_key
 
     name, old = f"cli-hmac-{uuid.uuid4().hex[:8]}", secrets.token_bytes(32)
     admin.register_endpoint("Client", name, symmetric_key=old)

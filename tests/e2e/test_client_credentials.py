@@ -63,5 +63,6 @@ def test_bad_credential_tuples_are_refused_and_change_nothing(
                                                "Credentials": _tuple("new-secret")}))
     assert admin.admin_get("Client", cid)["Version"] == doc["Version"]
     _fault(lambda: admin.admin_create("Client", {
-        "Name": f"c-{uuid.uuid4().hex[:8]}", "Credentials": _tuple("long-enough")}, password="pw-long-enough"))
+        "Name": f"c-{uuid.uuid4().hex[:8]}", "Credentials": _tuple("long-enough")},
+        password="pw-long-enough"))
     assert original.create_key().value  # its password was never replaced

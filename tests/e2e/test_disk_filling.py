@@ -101,7 +101,7 @@ def test_the_quota_is_shared_by_every_worker_and_node_and_refusals_are_recorded_
             client_id, name, password = reference_client(admin)
             minute = datetime.now(UTC).replace(second=0, microsecond=0)
 
-            def push(i: int) -> str:
+            def push(i: int, name: str = name, password: str = password) -> str:
                 url = (server.url, b.url)[i % 2]
                 with make_client(url, name, password, ValidatingPlugin()) as c:
                     try:
@@ -232,20 +232,22 @@ def test_a_full_postgresql_store_refuses_with_the_fault(postgres: PostgresCluste
     """PostgreSQL's own disk_full error (SQLSTATE 53100), raised for real by the database
     server on inserts into the key table, is the storage fault, not an internal error."""
     url = postgres.create_database()
-    with running_server(tmp_path / "data", config={"database_url": url}) as srv:
-        with make_client(srv.url, *ADMIN, ValidatingPlugin()) as admin:
-            key = admin.create_key(friendly_name="before")
-            with psycopg.connect(url.replace("+psycopg", "", 1), autocommit=True) as pg:
-                pg.execute("CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS "
-                           "$$ BEGIN RAISE EXCEPTION 'could not extend file' "
-                           "USING ERRCODE = 'disk_full'; END $$")
-                pg.execute("CREATE TRIGGER full_disk BEFORE INSERT ON keys "
-                           "FOR EACH ROW EXECUTE FUNCTION disk_full()")
-            assert fault_of(lambda: admin.create_key(friendly_name="no-room")) == STORAGE_FULL
-            assert admin.get_key(key.key_id).value == key.value
-            with psycopg.connect(url.replace("+psycopg", "", 1), autocommit=True) as pg:
-                pg.execute("DROP TRIGGER full_disk ON keys")
-            assert admin.create_key(friendly_name="room-again").value is not None
+    with (
+        running_server(tmp_path / "data", config={"database_url": url}) as srv,
+        make_client(srv.url, *ADMIN, ValidatingPlugin()) as admin,
+    ):
+        key = admin.create_key(friendly_name="before")
+        with psycopg.connect(url.replace("+psycopg", "", 1), autocommit=True) as pg:
+            pg.execute("CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS "
+                       "$$ BEGIN RAISE EXCEPTION 'could not extend file' "
+                       "USING ERRCODE = 'disk_full'; END $$")
+            pg.execute("CREATE TRIGGER full_disk BEFORE INSERT ON keys "
+                       "FOR EACH ROW EXECUTE FUNCTION disk_full()")
+        assert fault_of(lambda: admin.create_key(friendly_name="no-room")) == STORAGE_FULL
+        assert admin.get_key(key.key_id).value == key.value
+        with psycopg.connect(url.replace("+psycopg", "", 1), autocommit=True) as pg:
+            pg.execute("DROP TRIGGER full_disk ON keys")
+        assert admin.create_key(friendly_name="room-again").value is not None
 
 
 def test_the_log_file_is_rotated_under_the_running_workers(server: ServerProcess) -> None:

@@ -158,7 +158,8 @@ def test_unsupported_credential_type(server: ServerProcess, unchanged) -> None: 
         FAULT_DETAIL + "AuthorizationMode"
 
 
-def test_an_envelope_of_no_soap_version_gets_version_mismatch(server: ServerProcess, unchanged) -> None:  # type: ignore[no-untyped-def]
+def test_an_envelope_of_no_soap_version_gets_version_mismatch(  # type: ignore[no-untyped-def]
+        server: ServerProcess, unchanged) -> None:
     """(SOAP 1.1 is answered in SOAP 1.1 for the §6 operations: test_soap11.py.)"""
     doc = (b'<e:Envelope xmlns:e="http://www.w3.org/2001/12/soap-envelope"><e:Body>'
            b'<kms:GetRandomBytes xmlns:kms="' + KMS.encode() + b'"><kms:NumberOfBytes>1'

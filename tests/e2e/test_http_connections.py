@@ -29,8 +29,8 @@ from ..support.server import ADMIN, ServerProcess, running_server
 from ..support.validating import CT, ValidatingPlugin
 
 pytestmark = pytest.mark.e2e
-K = "{%s}" % KMS
-S = "{%s}" % SOAP
+K = f"{{{KMS}}}"
+S = f"{{{SOAP}}}"
 BASIC = "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode()
 
 

@@ -11,6 +11,11 @@ import pytest
 from kms_ws.client import KmsClient, KmsFault
 from kms_ws.domain.capabilities import SERVER_CAPABILITIES
 
+from ..support import db
+from ..support.envelopes import envelope
+from ..support.server import kms
+from ..support.validating import post
+
 pytestmark = pytest.mark.e2e
 
 
@@ -100,7 +105,6 @@ def test_keys_are_invisible_across_realms(client_factory) -> None:  # type: igno
 
 
 def test_template_by_name_is_inherited(server, client: KmsClient) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.server import kms
     name = f"tpl-{uuid.uuid4().hex[:6]}"
     kms("template", "add", name, "--length", "128", "--attribute", "app=backup",
         "--data-dir", str(server.data_dir))
@@ -133,7 +137,6 @@ def test_push_audit_messages_single_and_batch(server, client: KmsClient) -> None
     batch = [{"event": "Unlocked", "key_id": key.key_id, "message": f"drive {i}",
               "time": datetime(2026, 1, 1, tzinfo=UTC)} for i in range(50)]
     assert client.push_audit_messages(batch) == 50
-    from ..support import db
     n = db.count(server.data_dir, "audit", key_id=key.key_id, operation="PushAuditMessage")
     assert n == 51
     with pytest.raises(KmsFault) as err:
@@ -203,8 +206,6 @@ def test_registered_client_authenticates_validate(client_factory, server, valida
 
 
 def test_non_ascii_password_over_basic(server, admin: KmsClient, validator) -> None:  # type: ignore[no-untyped-def]
-    from ..support.envelopes import envelope
-    from ..support.validating import post
 
     name, password = f"ü-{uuid.uuid4().hex[:6]}", "pässwörd-ünïcode"
     admin.register_endpoint("Client", name, password=password)

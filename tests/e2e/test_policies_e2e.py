@@ -11,6 +11,7 @@ import pytest
 
 from kms_ws.client import KmsClient, KmsFault
 
+from ..support import db
 from ..support.server import ADMIN, ServerProcess, running_server
 
 pytestmark = pytest.mark.e2e
@@ -221,7 +222,8 @@ def test_key_assignment_scope_is_delivered(admin: KmsClient, client: KmsClient) 
     assert res.Key[0].KeyAssignmentPolicyId == p["PolicyId"]
 
 
-def test_wrapping_policy_is_resolved_and_never_bypassed(admin: KmsClient, client: KmsClient) -> None:
+def test_wrapping_policy_is_resolved_and_never_bypassed(admin: KmsClient,
+                                                        client: KmsClient) -> None:
     key = client.create_key()
     p = admin.admin_create("WrappingPolicy", {"Name": _name(), "WrappingType": "Symmetric",
                                               "WrappingMode": "aes-key-wrap"})
@@ -246,7 +248,6 @@ def test_expired_key_decrypts_but_does_not_encrypt(admin: KmsClient, client: Kms
 
 def test_compromise_and_destroy(admin: KmsClient, client: KmsClient,
                                 server: ServerProcess) -> None:
-    from ..support import db
     key = client.create_key(datasets=[("volume", _name())])
     doc = admin.admin_get("Key", key.key_id)
     compromised = admin.admin_edit("Key", {**doc, "State": "Compromised"})

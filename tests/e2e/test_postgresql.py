@@ -19,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kms_ws.client import KmsClient
+from kms_ws.client import KmsClient, KmsFault, RemovedObject, UpdatedObject
 from kms_ws.security.certificates import SERVER_CERT_FILE, SERVER_KEY_FILE
+from kms_ws.service.notify_to import MAX_ADDRESS
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
 
@@ -31,9 +32,10 @@ from ..support.clients import own_realm_client
 from ..support.envelopes import create_key, get_key
 from ..support.postgres import PostgresCluster
 from ..support.schema_check import validate_envelope
-from ..support.server import ADMIN, ServerProcess, running_server
+from ..support.server import ADMIN, ServerProcess, kms, running_server
 from ..support.signing import register_signer, signed
 from ..support.validating import ValidatingPlugin, post
+from .test_wsman_custom_update_types import listed
 from .test_wsman_enumeration import key_ids, pull_all
 from .test_wsman_eventing import FAST, Acks, eventually
 
@@ -149,9 +151,6 @@ def test_an_enumeration_opened_on_one_node_is_pulled_on_the_other(nodes: Nodes) 
 def test_update_list_tokens_and_removals_are_the_stores(nodes: Nodes) -> None:
     """A GetUpdateList token from one node continues on the other: changes made through
     either after it, in change order, a deleted policy as a removal, in pages of two."""
-    from kms_ws.client import RemovedObject, UpdatedObject
-
-    from .test_wsman_custom_update_types import listed
     a, b = nodes
     realm = f"realm://pg-updates/{uuid.uuid4().hex[:8]}"
     name, pw = f"pgu-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
@@ -197,7 +196,6 @@ def test_a_subscriber_through_one_node_is_told_of_a_change_through_the_other(
 
 def test_a_session_opened_on_one_node_is_honoured_and_ended_on_the_other(
         nodes: Nodes) -> None:
-    from kms_ws.client import KmsFault
     a, b = nodes
     with own_realm_client(a.url, "pg-session") as (client, _, _), \
             KmsClient(b.url, plugins=[ValidatingPlugin()]) as on_b:
@@ -228,8 +226,6 @@ def test_the_longest_realm_uri_is_a_realm_on_postgresql(nodes: Nodes) -> None:
 @pytest.mark.parametrize("where", ["notify_to", "end_to"])
 def test_an_address_longer_than_is_kept_is_refused_and_stores_nothing(
         nodes: Nodes, where: str) -> None:
-    from kms_ws.client import KmsFault
-    from kms_ws.service.notify_to import MAX_ADDRESS
     a, _ = nodes
     long = "http://127.0.0.1:9/" + "a" * MAX_ADDRESS
     with own_realm_client(a.url, "pg-long") as (client, _, _):
@@ -250,7 +246,6 @@ def test_a_master_key_rotated_on_one_node_serves_every_node_given_its_file(
     """README: rotation makes the new master key file where it runs; with a copy of it
     (and without the old one, which the rotation destroyed) the other node opens keys
     sealed under either and seals new ones under the new one."""
-    from ..support.server import kms
     a, b = nodes
     with own_realm_client(a.url, "pg-rotate") as (client, name, pw), \
             KmsClient(b.url, name, pw, plugins=[ValidatingPlugin()]) as on_b:

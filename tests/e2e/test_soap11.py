@@ -95,7 +95,8 @@ def test_every_client_operation_over_soap11_with_basic(soap11: Soap11) -> None:
     created = soap11.call("CreateKey", f"<kms:CreateKey><kms:FriendlyName>{name}"
                           "</kms:FriendlyName><kms:KeyLength>256</kms:KeyLength>"
                           "</kms:CreateKey>", auth=ADMIN)
-    key_id, value = _text(created, "kms:Key/kms:KeyId"), _text(created, "kms:Key/kms:KeyBlob/kms:Data")
+    key_id = _text(created, "kms:Key/kms:KeyId")
+    value = _text(created, "kms:Key/kms:KeyBlob/kms:Data")
     assert len(base64.b64decode(value)) == 32
     by_id = soap11.call("GetKey", E.get_key(key_id), auth=ADMIN)
     assert _text(by_id, "kms:Key/kms:KeyBlob/kms:Data") == value
@@ -218,7 +219,8 @@ def test_soap11_must_understand(server: ServerProcess) -> None:
     assert r.status_code == 500
     assert env.findtext("s:Body/s:Fault/faultcode", namespaces=NS) == "s:MustUnderstand"
     # a SOAP 1.2 mustUnderstand attribute means nothing in a SOAP 1.1 envelope
-    extra12 = f'<x:Secret xmlns:x="urn:example:unknown" xmlns:e="{SOAP}" e:mustUnderstand="true">1</x:Secret>'
+    extra12 = (f'<x:Secret xmlns:x="urn:example:unknown" xmlns:e="{SOAP}" '
+               'e:mustUnderstand="true">1</x:Secret>')
     r, env = post11(server.url, E.envelope11(RANDOM, op="GetRandomBytes", url=server.url,
                                              headers=extra12),
                     action=action("GetRandomBytes"), auth=ADMIN, validate_request=False)

@@ -56,12 +56,16 @@ def test_tls_below_1_2_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             old = client(ssl.TLSVersion.TLSv1_1)
-        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
-            with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION"):
-                old.wrap_socket(sock, server_hostname="127.0.0.1")
-        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
-            with client(ssl.TLSVersion.TLSv1_2).wrap_socket(
-                    sock, server_hostname="127.0.0.1") as tls:
-                assert tls.version() == "TLSv1.2"
+        with (
+            socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock,
+            pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION"),
+        ):
+            old.wrap_socket(sock, server_hostname="127.0.0.1")
+        with (
+            socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock,
+            client(ssl.TLSVersion.TLSv1_2).wrap_socket(
+                    sock, server_hostname="127.0.0.1") as tls,
+        ):
+            assert tls.version() == "TLSv1.2"
     finally:
         assert srv.stop() == 0

@@ -20,7 +20,8 @@ def test_served_wsdl_is_the_committed_one(server: ServerProcess) -> None:
     committed = (wsdl_dir() / "kms.wsdl").read_bytes()
     # identical but for the endpoint address, which names the server actually asked
     assert served == committed.replace(PLACEHOLDER_URL.encode(), server.url.encode())
-    assert committed == build_wsdl(schema_dir()), "wsdl/kms.wsdl drifted: run kms-ws wsdl -o wsdl/kms.wsdl"
+    assert committed == build_wsdl(schema_dir()), \
+        "wsdl/kms.wsdl drifted: run kms-ws wsdl -o wsdl/kms.wsdl"
 
 
 def test_plain_zeep_from_served_wsdl(server: ServerProcess, validator) -> None:  # type: ignore[no-untyped-def]

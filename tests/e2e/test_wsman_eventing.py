@@ -218,24 +218,28 @@ def test_an_invalid_status_is_not_relayed(events_server: ServerProcess, member) 
     with client.listener(Acks(), lambda req: {"OperatingMode": " " * 3},
                          inspect=lambda data: None) as listener:
         sub = client.subscribe(listener.url)
-        with KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
-            with pytest.raises(KmsFault) as err:
-                admin.get_endpoint_status(sub)
+        with (
+            KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin,
+            pytest.raises(KmsFault) as err,
+        ):
+            admin.get_endpoint_status(sub)
         assert err.value.error_code == "E_ENDPOINT_UNREACHABLE"
         client.unsubscribe(sub)
 
 
 def test_an_edit_of_a_key_is_notified_too(events_server: ServerProcess) -> None:
-    with KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
-        with admin.listener(Acks(), inspect=validate_envelope) as listener:
-            sub = admin.subscribe(listener.url)
-            key = admin.create_key(friendly_name="to-edit")
-            assert listener.wait_for(1, 15)
-            created = listener.received[-1].tokens["AllKeys"]
-            doc = admin.admin_get("Key", key.key_id)
-            admin.admin_edit("Key", {**doc, "Description": "edited"})
-            assert eventually(lambda: listener.received[-1].tokens["AllKeys"] > created)
-            admin.unsubscribe(sub)
+    with (
+        KmsClient(events_server.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin,
+        admin.listener(Acks(), inspect=validate_envelope) as listener,
+    ):
+        sub = admin.subscribe(listener.url)
+        key = admin.create_key(friendly_name="to-edit")
+        assert listener.wait_for(1, 15)
+        created = listener.received[-1].tokens["AllKeys"]
+        doc = admin.admin_get("Key", key.key_id)
+        admin.admin_edit("Key", {**doc, "Description": "edited"})
+        assert eventually(lambda: listener.received[-1].tokens["AllKeys"] > created)
+        admin.unsubscribe(sub)
 
 
 def test_realm_association_and_policy_changes_are_notified(events_server: ServerProcess) -> None:

@@ -124,9 +124,11 @@ def test_a_locked_client_is_told(srv: ServerProcess, member: Member) -> None:
     with c.listener(Acks(), inspect=validate_envelope) as listener:
         sub = c.subscribe(listener.url)
         for _ in range(3):  # lock_after_failed_authentications
-            with KmsClient(srv.url, member.name, "a-wrong-password") as wrong:
-                with pytest.raises(KmsFault):
-                    wrong.get_random_bytes(8)
+            with (
+                KmsClient(srv.url, member.name, "a-wrong-password") as wrong,
+                pytest.raises(KmsFault),
+            ):
+                wrong.get_random_bytes(8)
         end = one_end(listener, sub)
         assert "Locked" in end.reason
 
@@ -231,9 +233,11 @@ def test_a_client_without_read_anywhere_cannot_subscribe(srv: ServerProcess,
     cid = admin.register_endpoint("Client", name, password=pw, realms=(realm,))
     admin.admin_associate("Client", cid, "Realm", realm, rights=["Reference"])
     before = count(srv, "subscriptions")
-    with KmsClient(srv.url, name, pw, plugins=[ValidatingPlugin()]) as c:
-        with pytest.raises(KmsFault) as err:
-            c.subscribe("http://127.0.0.1:9/x")
+    with (
+        KmsClient(srv.url, name, pw, plugins=[ValidatingPlugin()]) as c,
+        pytest.raises(KmsFault) as err,
+    ):
+        c.subscribe("http://127.0.0.1:9/x")
     assert (err.value.subcode, err.value.error_code) == ("wsman:AccessDenied",
                                                          "E_PERMISSION_DENIED")
     assert count(srv, "subscriptions") == before

@@ -50,7 +50,8 @@ def test_a_schema_9_store_gets_each_keys_realms_and_facets_on_its_row(tmp_path) 
         repo = Repository(conn)
         page = repo.updates.key_page(KeyScope(realms=(S,)), 0, repo.updates.high_water(), 10)
     assert column == {kid: "\n".join(realms) for kid, realms in keys.items()}
-    assert facets == dict(zip(keys, [1, 2, 4, 0]))  # attributes, data sets, extensions, none
+    # attributes, data sets, extensions, none
+    assert facets == dict(zip(keys, [1, 2, 4, 0], strict=True))
     assert key_row_mismatches(tmp_path) == []
     assert [k.key_id for _, k in page] == [kid for kid, rs in keys.items() if S in rs]
     assert page[0][1].realms == (R, S) and page[0][1].datasets == (DataSet("v", "1"),)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import secrets
 
+import pkcs11
 import pytest
+from pkcs11 import Attribute
 
 from kms_ws.crypto import sealing
 from kms_ws.crypto.master_key import Keyring, MasterKeyError
+from kms_ws.crypto.pkcs11_provider import Pkcs11Provider
 
 from ..support import softhsm
 
@@ -19,7 +22,6 @@ def provider(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     module = softhsm.module_path()
     before = os.environ.get("SOFTHSM2_CONF")
     softhsm.configure(tmp_path_factory.mktemp("hsm"))
-    from kms_ws.crypto.pkcs11_provider import Pkcs11Provider
     yield Pkcs11Provider(module, softhsm.new_token(), softhsm.PIN)
     if before is None:
         os.environ.pop("SOFTHSM2_CONF", None)
@@ -28,8 +30,6 @@ def provider(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
 
 
 def test_master_key_is_generated_in_the_token_and_never_leaves_it(provider) -> None:
-    import pkcs11
-    from pkcs11 import Attribute
     key_id = provider.create()
     assert key_id in provider.key_ids()
     obj = provider._key(key_id)

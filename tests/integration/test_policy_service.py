@@ -17,6 +17,7 @@ from kms_ws.crypto import sealing
 from kms_ws.crypto.passwords import hash_password
 from kms_ws.domain.errors import KeyNotUsable
 from kms_ws.domain.model import (
+    AdminObject,
     ClientState,
     CredentialType,
     DataSet,
@@ -60,7 +61,6 @@ def env(tmp_path):  # type: ignore[no-untyped-def]
 
 
 def _realm(now: datetime):  # type: ignore[no-untyped-def]
-    from kms_ws.domain.model import AdminObject
     return AdminObject("Realm", realm_object_id(DEFAULT), DEFAULT, None, 1, now, now, {},
                        (DEFAULT,))
 
@@ -199,9 +199,11 @@ def test_get_key_reads_first_and_records_after(env) -> None:  # type: ignore[no-
         "Name": "per-tape", "Condition": [{"Name": "tape", "Value": "T1"}],
         "Generation": "PerDataSet"}).documents[0]
     enforce(svc, "KeyAssignmentPolicy", p["PolicyId"], Ref("Realm", DEFAULT))
-    with db.transaction(read_only=True) as conn:  # a read-only unit of work cannot write
-        with pytest.raises(Exception, match="readonly"):
-            conn.execute(t.audit.delete())
+    with (
+        db.transaction(read_only=True) as conn,  # a read-only unit of work cannot write
+        pytest.raises(Exception, match="readonly"),
+    ):
+        conn.execute(t.audit.delete())
     created = by_data(svc, ("tape", "T1"))
     again = svc.run("GetKey", cred(), m.GetKeyRequest(key_id=created.key_id), "r").keys[0]
     assert again.value == created.value

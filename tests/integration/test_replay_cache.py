@@ -42,7 +42,7 @@ def _count(db: Database, table, **equals) -> int:  # type: ignore[no-untyped-def
         return int(conn.execute(query).scalar_one())
 
 
-def test_a_replayed_get_key_is_refused_and_delivers_once(env) -> None:  # type: ignore[no-untyped-def]
+def test_a_replayed_get_key_is_refused_and_delivers_once(env) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 - the env fixture
     svc, db, _, _ = env
     key = svc.run("CreateKey", cred(), m.CreateKeyRequest(length_bits=256), "r").key
     signed = _signed(svc, db)
@@ -56,7 +56,7 @@ def test_a_replayed_get_key_is_refused_and_delivers_once(env) -> None:  # type: 
     assert _count(db, t.seen_messages, digest=signed.message_digest) == 1
 
 
-def test_a_failed_signed_get_key_is_remembered(env) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_signed_get_key_is_remembered(env) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 - the env fixture
     """A request that failed is in the cache too: its copy is a replay, not a second try."""
     svc, db, _, _ = env
     signed = _signed(svc, db)
@@ -69,7 +69,7 @@ def test_a_failed_signed_get_key_is_remembered(env) -> None:  # type: ignore[no-
     assert _count(db, t.seen_messages, digest=signed.message_digest) == 1
 
 
-def test_a_signed_get_key_that_creates_its_key_is_remembered_once(env) -> None:  # type: ignore[no-untyped-def]
+def test_a_signed_get_key_that_creates_its_key_is_remembered_once(env) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 - the env fixture
     """GetKey by data that must create its key runs again as a writer: the message enters
     the cache once, and its copy creates nothing."""
     svc, db, _, _ = env

@@ -116,7 +116,8 @@ def test_two_nodes_remembering_one_message_at_once_admit_it_once(url: str) -> No
             admitted: list[bool] = []
             start = threading.Barrier(2)
 
-            def remember(db: Database) -> None:
+            def remember(db: Database, start: threading.Barrier = start,
+                         admitted: list[bool] = admitted, digest: str = digest) -> None:
                 start.wait()
                 with db.transaction(write=True, durable=False) as conn:
                     admitted.append(Repository(conn).remember_message(
@@ -235,9 +236,11 @@ def test_a_string_longer_than_its_column_is_refused_before_the_store(store: Data
     store.migrate()
     keyring = _audited(store, tmp_path)
     for name in ("x" * 257, "é" * 300):
-        with pytest.raises(ValueTooLong, match="longer than the 256 kept for endpoints.name"):
-            with store.transaction(write=True) as conn:
-                Repository(conn).insert_endpoint(_client(name), NOW)
+        with (
+            pytest.raises(ValueTooLong, match="longer than the 256 kept for endpoints.name"),
+            store.transaction(write=True) as conn,
+        ):
+            Repository(conn).insert_endpoint(_client(name), NOW)
     with store.transaction(write=True) as conn:
         repo = Repository(conn)
         repo.insert_endpoint(_client("é" * 256), NOW)

@@ -125,7 +125,7 @@ def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
         return Account(name, password, added.stdout.strip())
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        accounts = dict(zip(TOOLKITS, pool.map(register, TOOLKITS)))
+        accounts = dict(zip(TOOLKITS, pool.map(register, TOOLKITS), strict=True))
     srv.start()
     try:
         relay, relay_key, _ = pki.issue("relay", server=True)

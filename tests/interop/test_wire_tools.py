@@ -94,7 +94,8 @@ def test_recorder_relays_and_keeps_every_byte(interop: Interop) -> None:
         conn.putrequest("POST", "/wsman")
         conn.putheader("Content-Type", CT)
         conn.putheader("Transfer-Encoding", "chunked")
-        conn.putheader("Authorization", "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode())
+        conn.putheader("Authorization",
+                       "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode())
         conn.endheaders()
         for i in range(0, len(message), 100):
             piece = message[i:i + 100]

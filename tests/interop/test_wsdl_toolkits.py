@@ -46,7 +46,7 @@ from .python_clients import run_suds, run_zeep
 pytestmark = pytest.mark.e2e
 
 HERE = Path(__file__).resolve().parent
-K = "{%s}" % KMS
+K = f"{{{KMS}}}"
 OPERATIONS = {"Authenticate", "GetServerCapabilities", "NegotiateCapabilities", "CreateKey",
               "StoreKey", "GetKey", "PushAuditMessage", "GetRandomBytes"}
 # Debian's locations of the JAX-WS RI runtime and of gSOAP's typemap and imports.

@@ -18,7 +18,7 @@ from kms_ws.security.certificates import SERVER_CERT_FILE
 from kms_ws.security.wssecurity import BASE64, X509V3
 from kms_ws.xmlns import DS, EXC_C14N, KMS, SOAP, SOAP11, WSA, WSSE, WSU, action
 
-from ..support import db
+from ..support import db, wsman
 from ..support.envelopes import create_key, envelope, envelope11, get_key
 from ..support.server import ADMIN, ServerProcess
 from ..support.signing import (
@@ -40,7 +40,7 @@ def _xmlsec1_installed() -> None:
         pytest.fail("xmlsec1 is not installed: apt-get install xmlsec1 (.ci/run does)")
 
 
-K = "{%s}" % KMS
+K = f"{{{KMS}}}"
 MORE = "http://www.w3.org/2001/04/xmldsig-more#"
 
 
@@ -220,7 +220,6 @@ def test_the_readme_command_verifies_responses_as_written(server: ServerProcess,
     """Run as written (kms-data/server-signing.pem, response.xml in the working
     directory) on a result and on a final enumeration page carrying the extra header
     blocks the server adds; every reference is checked."""
-    from ..support import wsman
     command = _readme_command()
     assert command[:2] == ["xmlsec1", "--verify"] and command[-1] == "response.xml"
     (tmp_path / "kms-data").mkdir()

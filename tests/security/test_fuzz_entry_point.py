@@ -47,7 +47,7 @@ from ..support.postgres import PostgresCluster
 from ..support.signing import new_key, utcnow
 
 S = "{http://www.w3.org/2003/05/soap-envelope}"
-K = "{%s}" % KMS
+K = f"{{{KMS}}}"
 ADMIN = ("fuzz-admin", "fuzz-admin-password")
 Call = Callable[..., tuple[int, bytes]]
 

@@ -125,11 +125,11 @@ def test_a_realm_named_without_the_create_right_is_refused_and_nothing_is_made(
     creator, creator_id = principal({fin: (), hr: ("Read",)})
     name = _name()
     for realms in ([hr], [fin, hr], [elsewhere], ["realm://example.com/no-such-realm"]):
-        for make in (lambda: creator.create_key(friendly_name=name, realms=realms,
-                                                attributes={"kms-test-name": name}),
-                     lambda: creator.store_key(os.urandom(32), friendly_name=name,
-                                               realms=realms,
-                                               attributes={"kms-test-name": name})):
+        for make in (lambda realms=realms: creator.create_key(
+                         friendly_name=name, realms=realms, attributes={"kms-test-name": name}),
+                     lambda realms=realms: creator.store_key(
+                         os.urandom(32), friendly_name=name, realms=realms,
+                         attributes={"kms-test-name": name})):
             with pytest.raises(KmsFault) as err:
                 make()
             assert err.value.subcode == "wsman:AccessDenied"

@@ -58,32 +58,34 @@ def test_client_unlock_works_on_the_data_directory(tmp_path: Path,
                                                    validator: ValidatingPlugin) -> None:
     data = tmp_path / "data"
     name, password = f"c-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    with running_server(data, security={"lock_after_failed_authentications": 3,
-                                        "backoff_after_failed_authentications": 3}) as srv:
-        with KmsClient(srv.url, *ADMIN, plugins=[validator]) as admin:
-            client_id = admin.register_endpoint("Client", name, password=password)
-            with KmsClient(srv.url, name, "a-wrong-password", plugins=[validator]) as bad:
-                for _ in range(3):
-                    with pytest.raises(KmsFault):
-                        bad.get_random_bytes(1)
-            assert admin.admin_get("Client", client_id)["State"] == "Locked"
-            # while the server runs: every worker sees it at once
-            done = kms("client", "unlock", name, "--data-dir", str(data))
-            assert done.returncode == 0 and f"client {name} unlocked" in done.stdout
-            assert admin.admin_get("Client", client_id)["State"] == "Active"
-            with KmsClient(srv.url, name, password, plugins=[validator]) as good:
-                assert len(good.get_random_bytes(4)) == 4
-            events = [r["Event"] for r in admin.admin_audit(client_id=client_id)]
-            assert "ClientLocked" in events
-            # the unlock is the local operator's AdminEdit of the client
-            unlocks = [(r["Operation"], r["Result"], r.get("ActorName"), r.get("Message"))
-                       for r in admin.admin_audit(client_id=OPERATOR_ID)]
-            assert ("AdminEdit", "Success", OPERATOR_NAME, f"Client {client_id}") in unlocks
-            with KmsClient(srv.url, name, "a-wrong-password", plugins=[validator]) as bad:
-                for _ in range(3):
-                    with pytest.raises(KmsFault):
-                        bad.get_random_bytes(1)
-            assert admin.admin_get("Client", client_id)["State"] == "Locked"
+    with (
+        running_server(data, security={"lock_after_failed_authentications": 3,
+                                       "backoff_after_failed_authentications": 3}) as srv,
+        KmsClient(srv.url, *ADMIN, plugins=[validator]) as admin,
+    ):
+        client_id = admin.register_endpoint("Client", name, password=password)
+        with KmsClient(srv.url, name, "a-wrong-password", plugins=[validator]) as bad:
+            for _ in range(3):
+                with pytest.raises(KmsFault):
+                    bad.get_random_bytes(1)
+        assert admin.admin_get("Client", client_id)["State"] == "Locked"
+        # while the server runs: every worker sees it at once
+        done = kms("client", "unlock", name, "--data-dir", str(data))
+        assert done.returncode == 0 and f"client {name} unlocked" in done.stdout
+        assert admin.admin_get("Client", client_id)["State"] == "Active"
+        with KmsClient(srv.url, name, password, plugins=[validator]) as good:
+            assert len(good.get_random_bytes(4)) == 4
+        events = [r["Event"] for r in admin.admin_audit(client_id=client_id)]
+        assert "ClientLocked" in events
+        # the unlock is the local operator's AdminEdit of the client
+        unlocks = [(r["Operation"], r["Result"], r.get("ActorName"), r.get("Message"))
+                   for r in admin.admin_audit(client_id=OPERATOR_ID)]
+        assert ("AdminEdit", "Success", OPERATOR_NAME, f"Client {client_id}") in unlocks
+        with KmsClient(srv.url, name, "a-wrong-password", plugins=[validator]) as bad:
+            for _ in range(3):
+                with pytest.raises(KmsFault):
+                    bad.get_random_bytes(1)
+        assert admin.admin_get("Client", client_id)["State"] == "Locked"
     # the server stopped: the data directory alone
     done = kms("client", "unlock", name, "--data-dir", str(data))
     assert done.returncode == 0 and f"client {name} unlocked" in done.stdout

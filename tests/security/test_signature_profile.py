@@ -184,7 +184,8 @@ def test_hmac_needs_the_full_secret_and_an_hmac_method() -> None:
     env = signed(wssecurity.SigningKey(secret, None, "hmac-client"))
     assert check_verify(env, wssecurity.VerificationKey("h", None, secret)).signer_id == "h"
     with pytest.raises(SignatureInvalid):
-        check_verify(env, wssecurity.VerificationKey("h", None, secret[:-1] + bytes([secret[-1] ^ 1])))
+        flipped = secret[:-1] + bytes([secret[-1] ^ 1])
+        check_verify(env, wssecurity.VerificationKey("h", None, flipped))
     _, ec_key = ec_signer()
     with pytest.raises(UnsupportedAlgorithm):  # an HMAC-signed message for a certificate
         check_verify(env, ec_key)

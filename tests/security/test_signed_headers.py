@@ -18,6 +18,7 @@ from kms_ws.client.addressing import AddressingPlugin
 from kms_ws.client.signing import SignaturePlugin
 from kms_ws.xmlns import DS, KMS, SOAP, WSA, WSMAN, WSSE, WSU, WXF
 
+from ..e2e.test_wsman_eventing import Acks
 from ..support import db, wsman
 from ..support.envelopes import get_key
 from ..support.pep import Capture, credential
@@ -25,7 +26,7 @@ from ..support.server import ADMIN, ServerProcess
 from ..support.signing import Signer, register_signer, signed
 from ..support.validating import ValidatingPlugin, post
 
-S, K, W, A = "{%s}" % SOAP, "{%s}" % KMS, "{%s}" % WSMAN, "{%s}" % WSA
+S, K, W, A = f"{{{SOAP}}}", f"{{{KMS}}}", f"{{{WSMAN}}}", f"{{{WSA}}}"
 INCLUDE_VALUE = ('<wsman:OptionSet><wsman:Option Name="IncludeKeyValue">true</wsman:Option>'
                  "</wsman:OptionSet>")
 
@@ -239,8 +240,6 @@ def test_kms_client_signs_every_header_block(server: ServerProcess, admin: KmsCl
     """§6 operations (also carrying a PEP's proof) and WS-Management requests
     (ResourceURI, SelectorSet, OptionSet, wse:Identifier): every header block is
     referenced by the signature, and the server accepts them."""
-    from ..e2e.test_wsman_eventing import Acks
-
     signer = register_signer(admin)
     capture = Capture()
     kek = Kek(f"kek-{uuid.uuid4().hex[:8]}", secrets.token_bytes(32))

@@ -3,22 +3,33 @@ certificate by name, HMAC), unknown or wrong keys, SHA-1, timestamps, replays.""
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from lxml import etree
+from signxml import SignatureReference, XMLSigner, methods
+from signxml.algorithms import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureMethod,
+)
 
 from kms_ws.client import KmsClient, KmsFault
 from kms_ws.security import wssecurity
+from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
 from kms_ws.xmlns import KMS
 
 from ..support import db
-from ..support.envelopes import create_key, get_key
-from ..support.server import ServerProcess
+from ..support.envelopes import create_key, envelope, get_key
+from ..support.server import ServerProcess, kms
 from ..support.signing import register_hmac, register_signer, signed, utcnow
 from ..support.validating import ValidatingPlugin, post
 
-K = "{%s}" % KMS
+K = f"{{{KMS}}}"
 
 
 def _fault(env) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -72,13 +83,11 @@ def test_unregistered_certificate_is_refused(server: ServerProcess, admin: KmsCl
 
 
 def _other_cert(signer):  # type: ignore[no-untyped-def]
-    from kms_ws.security.certificates import self_signed
     return self_signed(signer.key.key, "not registered")
 
 
 def test_credential_header_cannot_claim_a_signature(server: ServerProcess) -> None:
     """An AsymmetricKey credential is proven by signing, never by sending it."""
-    from ..support.envelopes import envelope
     cred = ("<kms:Credential><kms:CredentialType>AsymmetricKey</kms:CredentialType>"
             "<kms:CredentialValue><kms:Length>3</kms:Length><kms:Value>AAAA</kms:Value>"
             "</kms:CredentialValue></kms:Credential>")
@@ -117,19 +126,11 @@ def test_timestamp_window(server: ServerProcess, admin: KmsClient, age: timedelt
 
 
 def test_sha1_is_never_accepted(server: ServerProcess, admin: KmsClient) -> None:
-    from lxml import etree
-    from signxml import SignatureReference, XMLSigner, methods
-    from signxml.algorithms import (
-        CanonicalizationMethod,
-        DigestAlgorithm,
-        SignatureMethod,
-    )
 
-    from ..support.envelopes import envelope
     signer = register_signer(admin, "rsa")
     env = etree.fromstring(envelope(create_key("sha1"), op="CreateKey"))
     wssecurity.sign(env, signer.key, now=utcnow(), ttl_seconds=300)
-    sec = env.find(".//{%s}Security" % wssecurity.WSSE)
+    sec = env.find(f".//{{{wssecurity.WSSE}}}Security")
     old = sec.find("{http://www.w3.org/2000/09/xmldsig#}Signature")
     exc = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
     uris = [SignatureReference(r.get("URI"), c14n_method=exc)
@@ -162,8 +163,6 @@ def test_concurrent_copies_of_a_signed_get_key_deliver_once(server: ServerProces
                                                             admin: KmsClient) -> None:
     """GetKey reads first and enters the replay cache with its delivery record: copies of
     one signed GetKey sent at once to both workers are answered once, refused otherwise."""
-    from concurrent.futures import ThreadPoolExecutor
-
     signer = register_signer(admin)
     with KmsClient(server.url, signing_key=signer.key) as c:
         key = c.create_key(friendly_name="raced")
@@ -181,9 +180,6 @@ def test_malleated_ecdsa_signature_is_still_a_replay(server: ServerProcess,
                                                      admin: KmsClient) -> None:
     """(r, s) and (r, n - s) are both valid ECDSA signatures: the replay cache keys on
     the signed content (canonical SignedInfo), not on the signature bytes."""
-    import base64
-
-    from lxml import etree
     signer = register_signer(admin)
     msg = signed(create_key("malleable"), "CreateKey", signer.key)
     r, _ = post(server.url, msg)
@@ -219,11 +215,8 @@ def test_replay_to_another_node_is_refused(server: ServerProcess, admin: KmsClie
 
 def test_cli_signs_requests_and_pins_the_server(server: ServerProcess, admin: KmsClient,
                                                 tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import json
 
-    from kms_ws.security.certificates import SERVER_CERT_FILE
 
-    from ..support.server import kms
     signer = register_signer(admin)
     (tmp_path / "k.pem").write_bytes(signer.key_pem)
     (tmp_path / "c.pem").write_bytes(signer.cert_pem)

@@ -10,18 +10,23 @@ from collections.abc import Callable
 import pytest
 import requests
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from requests.adapters import HTTPAdapter
 
 from kms_ws.client import KmsClient, KmsFault, UntrustedResponse
+from kms_ws.client.addressing import AddressingPlugin
+from kms_ws.client.signing import SignaturePlugin
 from kms_ws.domain.errors import MessageSecurityError
 from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
 from kms_ws.wsman.addressing import must_understand
 from kms_ws.xmlns import DS, KMS, WSMAN
 
+from ..support import wsman
+from ..support.envelopes import envelope, get_key
 from ..support.server import ADMIN, ServerProcess
 from ..support.signing import new_key
-from ..support.validating import ValidatingPlugin
+from ..support.validating import ValidatingPlugin, post
 
 Rewrite = Callable[[bytes], bytes]
 CT = {"Content-Type": "application/soap+xml;charset=UTF-8"}
@@ -104,18 +109,18 @@ def test_response_to_another_request_is_refused(server: ServerProcess) -> None:
 
 
 def test_response_signed_by_another_key_is_refused(server: ServerProcess, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from cryptography.hazmat.primitives.serialization import Encoding
     other = tmp_path / "other.pem"
     other.write_bytes(self_signed(new_key(), "impostor").public_bytes(Encoding.PEM))
-    with KmsClient(server.url, *ADMIN, server_cert=str(other)) as c:
-        with pytest.raises(UntrustedResponse) as exc:
-            c.get_random_bytes(16)
+    with (
+        KmsClient(server.url, *ADMIN, server_cert=str(other)) as c,
+        pytest.raises(UntrustedResponse) as exc,
+    ):
+        c.get_random_bytes(16)
     assert exc.value.error_code == "E_INVALID_CREDENTIALS"
 
 
 def test_faults_are_signed_and_verified(server: ServerProcess) -> None:
     """A fault from the server is verified too; a tampered fault is not believed."""
-    from kms_ws.client import KmsFault
     with KmsClient(server.url, *ADMIN, server_cert=str(server.data_dir / SERVER_CERT_FILE)) as c:
         with pytest.raises(KmsFault) as exc:
             c.get_key("00000000-0000-4000-8000-000000000000")
@@ -176,10 +181,6 @@ def test_an_unsigned_header_added_to_a_response_is_refused(server: ServerProcess
 
 def test_a_response_answers_the_action_it_was_asked(server: ServerProcess) -> None:
     """The signed wsa:Action is the answer to the request's action (or a fault's)."""
-    from kms_ws.client.addressing import AddressingPlugin
-    from kms_ws.client.signing import SignaturePlugin
-
-    from ..support.envelopes import envelope
     addressing = AddressingPlugin(server.url)
     plugin = SignaturePlugin(addressing, None, True)
     plugin.server_cert = x509.load_pem_x509_certificate(
@@ -212,9 +213,6 @@ def test_no_response_header_asks_to_be_understood(server: ServerProcess,
     """JAX-WS and gSOAP refuse a response carrying a mustUnderstand header they do not
     process: results, faults (a MustUnderstand one too) and WS-Management responses with
     extra header blocks carry none, signed as they are."""
-    from ..support import wsman
-    from ..support.envelopes import envelope, get_key
-    from ..support.validating import post
     unknown = ('<x:Must xmlns:x="urn:x" xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
                's:mustUnderstand="true">1</x:Must>')
     messages = [
@@ -230,7 +228,7 @@ def test_no_response_header_asks_to_be_understood(server: ServerProcess,
     _, *alone = client_factory(realms=(f"realm://alone/{uuid.uuid4().hex[:8]}",))
     for msg in messages:  # (the enumeration is one page: the client sees no key)
         r, env = post(server.url, msg, auth=tuple(alone), validate_request=False)
-        assert env is not None and env.find(".//{%s}Signature" % DS) is not None
+        assert env is not None and env.find(f".//{{{DS}}}Signature") is not None
         assert _must_understand(r.content) == [], r.content
         seen |= {h.tag for h in env.find("{http://www.w3.org/2003/05/soap-envelope}Header")}
     assert {f"{{{KMS}}}UpdateVersioningTokens", f"{{{WSMAN}}}TotalItemsCountEstimate",
@@ -253,7 +251,6 @@ def test_an_oversize_request_reports_the_encoding_limit(server: ServerProcess) -
 def test_an_unbound_fault_is_believed_once_and_never_as_a_result(server: ServerProcess) -> None:
     """A signed fault that relates to no request is taken only as a fault made after the
     request left, once; a signed result relating to no request is never taken."""
-    from ..support.envelopes import envelope
     big = [{"event": "Note", "message": "A" * 4000}] * 200
     captured: list[bytes] = []
 

@@ -12,13 +12,13 @@ from cryptography.hazmat.primitives import serialization
 
 from kms_ws.client import KmsClient, KmsFault
 from kms_ws.security import wssecurity
-from kms_ws.security.certificates import self_signed
+from kms_ws.security.certificates import SERVER_KEY_FILE, self_signed
 
 from ..support.clients import ensure_realms
 from ..support.envelopes import envelope
 from ..support.pki import CA
 from ..support.server import ADMIN, ServerProcess, kms
-from ..support.signing import new_key, register_signer, signed
+from ..support.signing import Signer, new_key, register_signer, signed
 from ..support.validating import post
 
 SIGNED_REALM = "realm://test/signed"
@@ -63,9 +63,11 @@ def test_client_certificate_authenticates_registered_client(tls_server: ServerPr
 def test_unregistered_client_certificate_is_refused(tls_server: ServerProcess,
                                                     pki: CA) -> None:
     cert, key, _ = pki.issue(f"stranger-{uuid.uuid4().hex[:6]}")
-    with KmsClient(tls_server.url, verify=str(pki.pem), cert=(str(cert), str(key))) as c:
-        with pytest.raises(KmsFault) as exc:
-            c.get_random_bytes(8)
+    with (
+        KmsClient(tls_server.url, verify=str(pki.pem), cert=(str(cert), str(key))) as c,
+        pytest.raises(KmsFault) as exc,
+    ):
+        c.get_random_bytes(8)
     assert exc.value.subcode == "wsse:SecurityTokenUnavailable"
 
 
@@ -119,12 +121,6 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory,
                   pki: CA) -> Iterator[tuple[ServerProcess, object]]:
     """Plain HTTP with the defaults for Basic, and every request signed; the admin is
     bootstrapped offline with a certificate."""
-    from cryptography.hazmat.primitives import serialization
-
-    from kms_ws.security import wssecurity
-    from kms_ws.security.certificates import self_signed
-
-    from ..support.signing import Signer, new_key
     data = tmp_path_factory.mktemp("strict") / "data"
     srv = ServerProcess(data, workers=1, security={"allow_basic_over_http": False,
                                                    "require_signature": True})
@@ -157,5 +153,4 @@ def test_server_wide_signature_requirement(strict_server) -> None:  # type: igno
 
 def test_server_signing_key_is_private(strict_server) -> None:  # type: ignore[no-untyped-def]
     srv, _ = strict_server
-    from kms_ws.security.certificates import SERVER_KEY_FILE
     assert (Path(srv.data_dir) / SERVER_KEY_FILE).stat().st_mode & 0o777 == 0o600

@@ -16,18 +16,17 @@ from kms_ws.xmlns import DS, KMS, SOAP, WSA, WSSE, WSU
 
 from ..support import db
 from ..support.envelopes import create_key, envelope, get_key
-from ..support.server import ServerProcess
+from ..support.server import ADMIN, ServerProcess
 from ..support.signing import Signer, register_signer, signed
 from ..support.validating import post
 
-S, K, D = "{%s}" % SOAP, "{%s}" % KMS, "{%s}" % DS
+S, K, D = f"{{{SOAP}}}", f"{{{KMS}}}", f"{{{DS}}}"
 EXC = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
 Attack = Callable[[etree._Element, Signer], etree._Element]
 
 
 @pytest.fixture(scope="module")
 def setup(server: ServerProcess) -> tuple[Signer, str]:
-    from ..support.server import ADMIN
     with KmsClient(server.url, *ADMIN) as admin:
         signer = register_signer(admin)
     with KmsClient(server.url, signing_key=signer.key) as c:

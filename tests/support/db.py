@@ -7,6 +7,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import psycopg
+
 
 def database_url(data_dir: Path) -> str | None:
     """The database_url of the data directory's kms-ws.json (None: SQLite in it)."""
@@ -18,7 +20,6 @@ def rows(data_dir: Path, sql: str, params: tuple[object, ...] = ()) -> list[tupl
     """The rows a query finds in the store, read on a read-only connection."""
     url = database_url(data_dir)
     if url and url.startswith("postgresql"):
-        import psycopg
         with psycopg.connect(url.replace("+psycopg", "", 1)) as pg:
             pg.read_only = True
             return [tuple(r) for r in pg.execute(sql.replace("?", "%s"), params).fetchall()]
@@ -34,7 +35,6 @@ def execute(data_dir: Path, *statements: str) -> None:
     its database would (one transaction)."""
     url = database_url(data_dir)
     if url and url.startswith("postgresql"):
-        import psycopg
         with psycopg.connect(url.replace("+psycopg", "", 1)) as pg:
             for sql in statements:
                 pg.execute(sql)

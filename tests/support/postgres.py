@@ -28,6 +28,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 SUPERUSER = "kms"  # the cluster's bootstrap role, whoever runs it
 
 
@@ -59,7 +61,7 @@ PREFIX = "kms-ws-pg-"
 
 def _hold(root: Path) -> Any:
     """An exclusive lock on root/.held for as long as this process lives."""
-    held = open(root / ".held", "w")
+    held = open(root / ".held", "w")  # noqa: SIM115 - held (locked) until the process ends
     fcntl.flock(held, fcntl.LOCK_EX)
     return held
 
@@ -115,7 +117,7 @@ class PostgresCluster:
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
                   "-E", "UTF8", "--locale=C", "--no-sync")
-        self.log = open(self.root / "postgres.log", "wb")
+        self.log = open(self.root / "postgres.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
              "-h", "127.0.0.1", "-k", str(self.root), "-c", "fsync=off",
@@ -126,7 +128,6 @@ class PostgresCluster:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        import psycopg
         deadline = time.monotonic() + 30
         while True:
             assert self.proc is not None
@@ -145,7 +146,6 @@ class PostgresCluster:
 
     def create_database(self) -> str:
         """A fresh, empty database; its SQLAlchemy URL."""
-        import psycopg
         name = f"kms_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self._dsn("postgres"), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")

@@ -25,7 +25,7 @@ import threading
 import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import xmlschema
@@ -61,7 +61,7 @@ _lock = threading.Lock()
 _schema: xmlschema.XMLSchema10 | None = None
 _shipped: frozenset[str] = frozenset()
 
-XmlInput = Union[bytes, bytearray, str, etree._Element, etree._ElementTree, ET.Element]
+XmlInput = bytes | bytearray | str | etree._Element | etree._ElementTree | ET.Element
 
 
 # --------------------------------------------------------------------------- schema

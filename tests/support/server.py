@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -32,7 +33,6 @@ def _stop_with_the_tests() -> None:
     it ends, so a test run killed by a signal leaves no server behind (Linux prctl
     PR_SET_PDEATHSIG; elsewhere the fixtures' normal stop is all there is)."""
     if sys.platform.startswith("linux"):
-        import ctypes
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
@@ -83,7 +83,7 @@ class ServerProcess:
                 "--port", str(self.port), "--workers", str(self.workers)]
         if self.tls:
             args += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
-        self.stderr = open(self.data_dir / self.log_name, "wb")
+        self.stderr = open(self.data_dir / self.log_name, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.stderr,
                                      start_new_session=True, preexec_fn=_stop_with_the_tests)
         deadline = time.monotonic() + 30

@@ -90,12 +90,12 @@ def check_binding_status(status: int, headers: Any, env: etree._Element) -> None
     for Receiver, MustUnderstand and VersionMismatch (Part 2 §7.5.2), a SOAP 1.1 fault 500
     (WS-I Basic Profile R1126); 401 (with a Basic challenge) only for an access denial
     where HTTP authentication failed."""
-    s = "{%s}" % etree.QName(env).namespace
+    s = f"{{{etree.QName(env).namespace}}}"
     fault = env.find(f"{s}Body/{s}Fault")
     if fault is None:
         assert status == 200, status
         return
-    soap12 = s == "{%s}" % SOAP
+    soap12 = s == f"{{{SOAP}}}"
     code = fault.findtext(f"{s}Code/{s}Value") if soap12 else fault.findtext("faultcode")
     assert code, etree.tostring(fault)
     if status == 401:
@@ -115,7 +115,7 @@ def answers(url: str, message: bytes, times: int, *,
     found = []
     for _ in range(times):
         r, env = post(url, message, auth=auth)
-        found.append((r.status_code, env.findtext(".//{%s}ErrorCode" % KMS)
+        found.append((r.status_code, env.findtext(f".//{{{KMS}}}ErrorCode")
                       if env is not None else None))
     return found
 
@@ -123,5 +123,5 @@ def answers(url: str, message: bytes, times: int, *,
 def with_new_message_id(message: bytes) -> bytes:
     """The message with a fresh wsa:MessageID (its signatures are left as they were)."""
     tree = etree.fromstring(message)
-    tree.find(".//{%s}MessageID" % WSA).text = f"uuid:{uuid.uuid4()}"
+    tree.find(f".//{{{WSA}}}MessageID").text = f"uuid:{uuid.uuid4()}"
     return etree.tostring(tree)

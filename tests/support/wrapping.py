@@ -28,7 +28,8 @@ def make_holder(key_id: str, directory: Path, days: int = 30) -> PrivateKeyHolde
     now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=2) if days < 0 else now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=days))
+            .not_valid_before(now - timedelta(days=2) if days < 0 else now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=days))
             .sign(key, hashes.SHA256()))
     (directory / f"{key_id}.key").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from kms_ws.client.wsman import UPDATE_PAGE
 from kms_ws.crypto import master_key
 from kms_ws.domain.errors import InvalidEnumerationContext
 from kms_ws.service import enumeration_context as ec
 from kms_ws.service.subscriptions import next_attempt
+from kms_ws.service.update_list import MAX_ITEMS
 
 NOW = datetime(2030, 1, 1, 12, 0, 0)
 
@@ -62,6 +64,4 @@ def test_backoff_doubles_up_to_the_maximum() -> None:
 
 def test_kms_client_asks_for_the_most_items_a_pull_returns() -> None:
     """KmsClient.get_update_list's default page (bench/README.md: keys/s by page size)."""
-    from kms_ws.client.wsman import UPDATE_PAGE
-    from kms_ws.service.update_list import MAX_ITEMS
     assert UPDATE_PAGE == MAX_ITEMS

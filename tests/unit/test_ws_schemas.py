@@ -13,8 +13,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import xmlschema
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
+from kms_ws.security import wssecurity
+from kms_ws.security.certificates import self_signed
+from kms_ws.service.dispatch import utcnow
 from tests.support.schema_check import (
     ALL_XSD,
     KMS_NS,
@@ -833,11 +837,7 @@ def test_kms_messages_schema_is_loaded():
 
 
 def test_signed_envelopes_are_validated_down_to_the_signature():
-    from cryptography.hazmat.primitives.asymmetric import ec
 
-    from kms_ws.security import wssecurity
-    from kms_ws.security.certificates import self_signed
-    from kms_ws.service.dispatch import utcnow
 
     key = ec.generate_private_key(ec.SECP256R1())
     env = etree.fromstring(envelope("", "<kms:GetServerCapabilities/>"))
