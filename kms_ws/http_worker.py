@@ -102,7 +102,7 @@ class Connection:
         self.oversize = False
 
 
-class BufferingWorker(base.Worker):  # type: ignore[misc]
+class BufferingWorker(base.Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.conns: dict[int, Connection] = {}
@@ -159,7 +159,7 @@ class BufferingWorker(base.Worker):  # type: ignore[misc]
             if key.data is None:
                 self._drain_wakeups()
             elif key.data == "listener":
-                self._accept(key.fileobj)  # type: ignore[arg-type]
+                self._accept(key.fileobj)
             elif self._open_now(key.data):
                 self._guarded(self._on_event, key.data, mask)
         while self.ready:
@@ -451,7 +451,8 @@ class BufferingWorker(base.Worker):  # type: ignore[misc]
             return chunks.append
 
         try:
-            result: Iterable[bytes] = self.wsgi(environ, start_response)
+            # types-gunicorn has start_response return None; PEP 3333's returns write()
+            result: Iterable[bytes] = self.wsgi(environ, start_response)  # type: ignore[arg-type]
             try:
                 for chunk in result:
                     chunks.append(chunk)

@@ -16,9 +16,9 @@ import logging
 import os
 import sys
 import time
+from io import TextIOWrapper
 from logging.handlers import WatchedFileHandler
 from pathlib import Path
-from typing import IO
 
 _FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -31,7 +31,7 @@ class LogFile(WatchedFileHandler):
 
     failing_since: float | None = None  # the last write failed for lack of space
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return open(fd, "a", encoding=self.encoding, errors=self.errors)
 

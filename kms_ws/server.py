@@ -24,7 +24,7 @@ from .logs import configure_logging
 from .store.repository import Repository
 
 
-class KmsServer(BaseApplication):  # type: ignore[misc]
+class KmsServer(BaseApplication):
     def __init__(self, config: Config) -> None:
         self.kms_config = config
         # what kms_ws.http_worker buffers of a request body at most (the application
@@ -66,7 +66,7 @@ MAX_CONNECTIONS = 1024  # per worker process; past that the longest waiter is dr
 
 def _tls_1_2_or_later(_conf: Any, default_factory: Any) -> ssl.SSLContext:
     """gunicorn's context (certificate, client CA, verify mode), TLS 1.2 at least."""
-    ctx = default_factory()
+    ctx: ssl.SSLContext = default_factory()
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx
 

@@ -52,6 +52,7 @@ class SyslogSink:
 
     def __init__(self, address: str, hostname: str | None = None) -> None:
         url = urlsplit(address)
+        self._target: tuple[str, int] | str
         if url.scheme == "udp" and url.hostname and url.port:
             family, self._target = socket.AF_INET6 if ":" in url.hostname else socket.AF_INET, \
                 (url.hostname, url.port)

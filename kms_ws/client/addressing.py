@@ -15,7 +15,7 @@ from zeep import Plugin
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSA10
 
 
-class AddressingPlugin(Plugin):  # type: ignore[misc]
+class AddressingPlugin(Plugin):
     def __init__(self, address: str) -> None:
         self.address = address
         self.session_token: str | None = None

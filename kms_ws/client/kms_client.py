@@ -20,15 +20,16 @@ every request (WS-Security): the signer is then the caller, no password needed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
+from requests.auth import HTTPBasicAuth
 from zeep import Client, Settings
 from zeep.exceptions import Fault, TransportError
 from zeep.transports import Transport
@@ -63,6 +64,8 @@ from .wsman import KEY_URI, PUSH_WITH_ACK, UPDATE_PAGE, WsManChannel
 _BINDING = f"{{{KMS}}}KmsSoap12Binding"
 DataSets = Mapping[str, str] | Iterable[tuple[str, str]]
 
+T = TypeVar("T")
+
 
 class _Session(requests.Session):
     """requests lets REQUESTS_CA_BUNDLE override a session's own `verify` (psf/requests
@@ -91,7 +94,8 @@ class KmsClient:
             session.cert = cert
         if username is not None:
             # UTF-8 as RFC 7617 asks (requests would send str credentials as Latin-1)
-            session.auth = (username.encode("utf-8"), (password or "").encode("utf-8"))
+            session.auth = HTTPBasicAuth(username.encode("utf-8"),
+                                         (password or "").encode("utf-8"))
         self._http = session
         self._addressing = AddressingPlugin(url)
         self._signature = SignaturePlugin(self._addressing, signing_key, verify_responses)
@@ -116,7 +120,8 @@ class KmsClient:
         if res.Credential is not None and res.Credential.SessionToken:
             self._addressing.session_token = res.Credential.SessionToken
             self._http.auth = None
-        return res.ClientId
+        client_id: str | None = res.ClientId
+        return client_id
 
     login = authenticate
 
@@ -142,7 +147,7 @@ class KmsClient:
         realms: realm URIs, or {realm URI: its rights there} (a client: every right when
         none are named; a PEP: its registering client's own).
         wrapping_values: the endpoint's wrapping keys {WrappingKeyId: KEK or certificate}."""
-        cred = None
+        cred: dict[str, Any] | None = None
         if password is not None:
             cred = {"CredentialType": "UsernamePassword",
                     "UsernamePassword": {"Username": name, "Password": password}}
@@ -262,7 +267,7 @@ class KmsClient:
     #   c.admin_create("RetentionPolicy", {"Name": "90d", "TExpiration": "P90D"})
     def admin_create(self, kind: str, obj: Mapping[str, Any],
                      password: str | None = None) -> dict[str, Any]:
-        cred = None
+        cred: dict[str, Any] | None = None
         if password is not None:
             cred = {"CredentialType": "UsernamePassword",
                     "UsernamePassword": {"Username": obj.get("Name"), "Password": password}}
@@ -423,7 +428,7 @@ class KmsClient:
         if self._signature.verify_responses and self._signature.server_cert is None:
             self._signature.server_cert = self._fetch_server_cert()
 
-    def _ws(self, fn: Any, *args: Any) -> Any:
+    def _ws(self, fn: Callable[..., T], *args: Any) -> T:
         """A WS-Management request: responses verified as for the §6 operations."""
         self._trust()
         try:

@@ -76,7 +76,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class SignaturePlugin(Plugin):  # type: ignore[misc]
+class SignaturePlugin(Plugin):
     def __init__(self, addressing: AddressingPlugin, signing_key: wssecurity.SigningKey | None,
                  verify_responses: bool, settings: SecuritySettings | None = None) -> None:
         self.addressing = addressing

@@ -87,10 +87,18 @@ class WsManChannel:
             raise _fault_of(fault, self._fault, r.status_code)
         return out
 
+    def _part(self, el: etree._Element, path: str) -> etree._Element:
+        """The response's element at path; a response without it is a fault, not a crash."""
+        found = el.find(path)
+        if found is None:
+            name = etree.QName(path.rsplit("/", 1)[-1]).localname
+            raise self._fault(None, f"the response has no {name}")
+        return found
+
     def identify(self) -> dict[str, str]:
         env = self.call(IDENTIFY_ACTION,
                         etree.Element(f"{{{WSMID}}}Identify", nsmap={"wsmid": WSMID}))
-        res = env.find(f"{_S}Body/{{{WSMID}}}IdentifyResponse")
+        res = self._part(env, f"{_S}Body/{{{WSMID}}}IdentifyResponse")
         return {etree.QName(c).localname: text_of(c) for c in res
                 if isinstance(c.tag, str) and text_of(c).strip()}
 
@@ -103,7 +111,7 @@ class WsManChannel:
                 etree.SubElement(oset, _W + "Option", Name=n).text = v
             hdrs.append(oset)
         env = self.call(f"{WXF}/Get", None, resource_uri, selectors, hdrs)
-        return next(c for c in env.find(_S + "Body") if isinstance(c.tag, str))
+        return next(c for c in self._part(env, _S + "Body") if isinstance(c.tag, str))
 
     def update_list(self, update_type: str, tokens: dict[str, int] | None,
                     pep_id: str | None, max_elements: int, prover: PepProver | None = None
@@ -117,7 +125,7 @@ class WsManChannel:
         enum.append(update_filter(update_type, tokens, pep_id))
         env = self.call(ENUMERATE_ACTION, enum, KEY_URI, pep_proof=_proof(
             prover, ENUMERATE_ACTION, pep_id, (("UpdateType", update_type),)))
-        body = env.find(f"{_S}Body/{_N}EnumerateResponse")
+        body = self._part(env, f"{_S}Body/{_N}EnumerateResponse")
         yield from _items(body.find(_W + "Items"))
         while body.find(_W + "EndOfSequence") is None and body.find(_N + "EndOfSequence") is None:
             pull = etree.Element(_N + "Pull", nsmap=NSMAP)
@@ -125,7 +133,7 @@ class WsManChannel:
                 child_text(body, _N + "EnumerationContext")
             etree.SubElement(pull, _N + "MaxElements").text = str(max_elements)
             env = self.call(f"{WSEN}/Pull", pull, KEY_URI)
-            body = env.find(f"{_S}Body/{_N}PullResponse")
+            body = self._part(env, f"{_S}Body/{_N}PullResponse")
             yield from _items(body.find(_N + "Items"))
         return {t.get("Type", ""): int(text_of(t) or 0) for t in
                 env.iterfind(f"{_S}Header/{_K}UpdateVersioningTokens/{_K}Token")}
@@ -195,6 +203,8 @@ def _fault_of(fault: etree._Element, make: Any, status: int) -> Exception:
         prefix, local = text_of(sub).split(":", 1)
         names = {v: k for k, v in NSMAP.items()}
         subcode = f"{names.get(sub.nsmap.get(prefix, ''), prefix)}:{local}"
-    return make(subcode, child_text(fault, f"{_S}Reason/{_S}Text") or "",
-                child_text(fault, f"{_S}Detail/{_K}KmsFault/{_K}ErrorCode"),
-                child_text(fault, f"{_S}Detail/{_K}KmsFault/{_K}RequestId"), http_status=status)
+    made: Exception = make(subcode, child_text(fault, f"{_S}Reason/{_S}Text") or "",
+                           child_text(fault, f"{_S}Detail/{_K}KmsFault/{_K}ErrorCode"),
+                           child_text(fault, f"{_S}Detail/{_K}KmsFault/{_K}RequestId"),
+                           http_status=status)
+    return made

@@ -31,6 +31,13 @@ class TypeInfo:
         self.children: dict[str, tuple[TypeInfo | None, bool]] = {}
 
 
+def _attr(el: etree._Element, name: str) -> str:
+    value = el.get(name)
+    if value is None:
+        raise ValueError(f"kms.xsd: an {etree.QName(el).localname} without {name}")
+    return value
+
+
 @lru_cache(maxsize=1)
 def _schema() -> tuple[dict[str, TypeInfo], dict[str, TypeInfo]]:
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
@@ -41,7 +48,7 @@ def _schema() -> tuple[dict[str, TypeInfo], dict[str, TypeInfo]]:
     def build(ct: etree._Element, info: TypeInfo) -> None:
         ext = ct.find(f"{_XS}complexContent/{_XS}extension")
         if ext is not None:
-            build(named[ext.get("base").split(":")[1]], info)
+            build(named[_attr(ext, "base").split(":")[1]], info)
             ct = ext
         for el in ct.iter(_XS + "element"):
             if el.getparent() is not None and _owner(el) is not ct:
@@ -52,9 +59,9 @@ def _schema() -> tuple[dict[str, TypeInfo], dict[str, TypeInfo]]:
             if inline is not None:
                 child = TypeInfo()
                 build(inline, child)
-                info.children[el.get("name")] = (child, repeated)
+                info.children[_attr(el, "name")] = (child, repeated)
             else:
-                info.children[el.get("name")] = (lookup(tname), repeated)
+                info.children[_attr(el, "name")] = (lookup(tname), repeated)
 
     def lookup(name: str) -> TypeInfo | None:
         if name not in named:
@@ -64,7 +71,7 @@ def _schema() -> tuple[dict[str, TypeInfo], dict[str, TypeInfo]]:
             build(named[name], types[name])
         return types[name]
 
-    elements = {el.get("name"): lookup(el.get("type").split(":")[1])
+    elements = {_attr(el, "name"): lookup(_attr(el, "type").split(":")[1])
                 for el in root.iterfind(_XS + "element") if el.get("type")}
     return types, {k: v for k, v in elements.items() if v is not None}
 

@@ -287,7 +287,7 @@ def _enc_get(el: etree._Element, r: m.GetKeyResult) -> None:
         _add(el, "More", "true")
 
 
-ENCODERS: dict[str, Callable[[etree._Element, Any], None]] = {
+ENCODERS: dict[str, Callable[[etree._Element, Any], object]] = {
     "RegisterEndpoint": _enc_register,
     "RegisterWrappingValues": _enc_register_wrapping,
     "Authenticate": _enc_authenticate,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from typing import Any
 
 from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
@@ -63,7 +64,7 @@ def _recipient_info(cek: bytes, recipient: Recipient) -> cms.RecipientInfo:
         "version": "v0",
         "rid": _rid(cert.issuer.public_bytes(), cert.serial_number),
         "key_encryption_algorithm": _OAEP_ALG,
-        "encrypted_key": cert.public_key().encrypt(cek, _OAEP)}))
+        "encrypted_key": recipient.rsa_key.encrypt(cek, _OAEP)}))
 
 
 def _parsed(ri: cms.RecipientInfo) -> cms.RecipientInfo:
@@ -99,7 +100,8 @@ def enveloped(plaintext: bytes, recipient: Recipient) -> bytes:
             "content_type": "data",
             "content_encryption_algorithm": {"algorithm": "aes256_cbc", "parameters": iv},
             "encrypted_content": ciphertext}})
-    return cms.ContentInfo({"content_type": "enveloped_data", "content": data}).dump()
+    der: bytes = cms.ContentInfo({"content_type": "enveloped_data", "content": data}).dump()
+    return der
 
 
 def auth_enveloped(plaintext: bytes, recipient: Recipient) -> bytes:
@@ -116,8 +118,9 @@ def auth_enveloped(plaintext: bytes, recipient: Recipient) -> bytes:
                 "parameters": algos.CcmParams({"aes_nonce": nonce, "aes_icvlen": 16})},
             "encrypted_content": sealed[:-16]},
         "mac": sealed[-16:]})
-    return cms.ContentInfo({"content_type": "authenticated_enveloped_data",
-                            "content": data}).dump()
+    der: bytes = cms.ContentInfo({"content_type": "authenticated_enveloped_data",
+                                  "content": data}).dump()
+    return der
 
 
 # ---- reading ------------------------------------------------------------------------
@@ -203,7 +206,7 @@ def _recover_ktri(ri: core.Sequence, alg: core.Sequence, opener: Opener) -> byte
                           f"{opener.key_id}: wrong key or corrupted blob") from None
 
 
-def _content(eci: core.Sequence) -> tuple[str, object, bytes]:
+def _content(eci: core.Sequence) -> tuple[str, Any, bytes]:
     if eci["content_type"].native != "data":
         raise _refuse("the encrypted content must be id-data")
     ct = eci["encrypted_content"].native

@@ -24,7 +24,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -89,7 +89,7 @@ def create(path: Path, passphrase: str | None = None, key_id: str | None = None)
     to disk); passphrase-protected if given."""
     key_id = key_id or str(uuid.uuid4())
     secret = random_bytes(32)
-    doc: dict = {"format": _FORMAT, "version": 1, "key_id": key_id}
+    doc: dict[str, Any] = {"format": _FORMAT, "version": 1, "key_id": key_id}
     if passphrase:
         salt, nonce = random_bytes(16), random_bytes(12)
         kek = _kdf(passphrase, salt, **_SCRYPT)
@@ -101,7 +101,7 @@ def create(path: Path, passphrase: str | None = None, key_id: str | None = None)
     return _master(key_id, secret)
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> dict[str, Any]:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -110,6 +110,8 @@ def _read(path: Path) -> dict:
         raise MasterKeyError(f"master key {path} is readable by others; chmod 600 it")
     try:
         doc = json.loads(path.read_bytes())
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
         if doc.get("format") != _FORMAT or doc.get("version") not in (1, 2):
             raise ValueError("unknown format")
         str(uuid.UUID(doc["key_id"]))
@@ -132,7 +134,7 @@ def load(path: Path, passphrase: str | None = None) -> MasterKey:
     return _master(str(doc["key_id"]), secret)
 
 
-def _unlock(doc: dict, path: Path, passphrase: str | None) -> bytes:
+def _unlock(doc: dict[str, Any], path: Path, passphrase: str | None) -> bytes:
     if not passphrase:
         raise MasterKeyError(f"master key {path} is passphrase-protected; set "
                              "KMS_WS_MASTER_PASSPHRASE")

@@ -37,6 +37,12 @@ class CertRecipient:
         if not isinstance(pub, rsa.RSAPublicKey) or pub.key_size < 2048:
             raise ValueError(f"certificate {self.key_id} must hold an RSA key of >= 2048 bits")
 
+    @property
+    def rsa_key(self) -> rsa.RSAPublicKey:
+        pub = self.certificate.public_key()
+        assert isinstance(pub, rsa.RSAPublicKey)  # made sure of in __post_init__
+        return pub
+
 
 @dataclass(frozen=True)
 class PrivateKeyHolder:

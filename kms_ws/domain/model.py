@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .realms import ALL_RIGHTS, Right
 
@@ -200,7 +200,7 @@ class AdminObject:
     version: int
     created_at: datetime
     edit_datetime: datetime
-    body: dict
+    body: dict[str, Any]
     realms: tuple[str, ...] = ()
 
 

@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -74,7 +74,8 @@ _TOKEN = f"{{{WSSE}}}BinarySecurityToken"
 _SIGNATURE = f"{{{DS}}}Signature"
 _SIGNED_INFO = f"{{{DS}}}SignedInfo"
 _SIGNATURE_VALUE = f"{{{DS}}}SignatureValue"
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 _ECDSA = {name: ec.ECDSA(h()) for name, h in _HASHES.items()}
 _DIGESTS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 _EC_HASH = {384: "sha384", 521: "sha512"}  # by curve size; else SHA-256
@@ -215,12 +216,12 @@ def sign(env: etree._Element, key: SigningKey, *, now: datetime, ttl_seconds: in
     else:  # lxml renames our prefixes when placing: canonicalize the placed elements
         sec = secure_xml.parse_own(text.security(token, ts_text, ""))
         header.append(sec)
-        si_text = _signed_info(key, refs, _c14n(_child(sec, _TIMESTAMP)))
+        si_text = _signed_info(key, refs, _c14n(_made(sec, _TIMESTAMP)))
         sec.append(secure_xml.parse_own(text.signature(si_text, "", token and token[0],
                                                        key.key_name, standalone=True)))
-        sig = _child(sec, _SIGNATURE)
-        _child(sig, _SIGNATURE_VALUE).text = _b64encode(  # type: ignore[union-attr]
-            _raw_signature(key, _c14n(_child(sig, _SIGNED_INFO))))  # type: ignore[union-attr]
+        sig = _made(sec, _SIGNATURE)
+        _made(sig, _SIGNATURE_VALUE).text = _b64encode(
+            _raw_signature(key, _c14n(_made(sig, _SIGNED_INFO))))
     if must_understand:
         sec.set(f"{{{soap}}}mustUnderstand", _MUST_UNDERSTAND[soap])
 
@@ -230,7 +231,7 @@ def _envelope_ns(env: etree._Element) -> str:
     ns = etree.QName(env).namespace
     if etree.QName(env).localname != "Envelope" or ns not in ENVELOPES:
         raise MessageSecurityError("a signed message is a SOAP Envelope")
-    return ns  # type: ignore[return-value]
+    return ns
 
 
 def _signable_header(env: etree._Element, soap: str) -> etree._Element:
@@ -248,7 +249,10 @@ def _signable_header(env: etree._Element, soap: str) -> etree._Element:
         return header
     parent = header.getparent()
     own = {p: u for p, u in scope.items() if parent is None or parent.nsmap.get(p) != u}
-    new = etree.Element(header.tag, dict(header.attrib), nsmap={**own, "wsu": WSU})
+    nsmap: dict[str | None, str] = {**own, "wsu": WSU}
+    # lxml-stubs 0.5 types neither _Attrib as a mapping nor nsmap with the default
+    # namespace's None prefix
+    new = etree.Element(header.tag, dict(header.attrib), nsmap=nsmap)  # type: ignore[misc, arg-type]
     new.text = header.text
     new.extend(list(header))
     env.replace(header, new)
@@ -302,7 +306,7 @@ def _time(t: datetime) -> str:
 Resolver = Callable[[KeyRef], VerificationKey]
 
 
-def has_security(header: etree._Element | None) -> bool:
+def has_security(header: etree._Element | None) -> TypeGuard[etree._Element]:
     return header is not None and _child(header, _SECURITY) is not None
 
 
@@ -393,6 +397,14 @@ def _child(el: etree._Element, tag: str) -> etree._Element | None:
     return next(el.iterchildren(tag), None)
 
 
+def _made(el: etree._Element, tag: str) -> etree._Element:
+    """A child element this module has just made, so there."""
+    child = _child(el, tag)
+    if child is None:
+        raise AssertionError(f"{tag} missing from the header block just made")
+    return child
+
+
 def _children(el: etree._Element, *tags: str | tuple[str, ...]) -> list[etree._Element]:
     """The child elements with this tag, or any of these tags (el.findall(tag))."""
     return list(el.iterchildren(*tags))
@@ -405,7 +417,7 @@ def _text(el: etree._Element, tag: str) -> str | None:
 
 
 def _unique_ids(root: etree._Element) -> None:
-    ids = [str(v) for v in _ID_VALUES(root)]
+    ids = [str(v) for v in cast("list[str]", _ID_VALUES(root))]  # a node-set: a list
     if len(set(ids)) != len(ids):
         dup = next(v for v, n in Counter(ids).items() if n > 1)
         raise MessageSecurityError(f"duplicate id {dup!r}")

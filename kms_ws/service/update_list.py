@@ -29,7 +29,9 @@ from ..domain.model import Endpoint
 from ..domain.realms import Right, realms_with
 from ..store.updates import KEY_SELECTOR_COLUMNS, KeyScope
 from . import enumeration_context as ec
+from .admin.base import StoredKind
 from .admin.registry import kind
+from .admin.template import TemplateKind
 from .caching import resolve_for
 from .context import RequestContext
 from .keys import _caller, _pep_for
@@ -149,20 +151,29 @@ def _receiver(ctx: RequestContext, caller: Endpoint, f: UpdateFilter) -> Endpoin
     return pep or caller
 
 
+def _stored(name: str) -> StoredKind:
+    """The kind of a custom update type's objects (kept in the objects table)."""
+    found = kind(name)
+    assert isinstance(found, StoredKind)
+    return found
+
+
 def _rows(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int, high: int,
           limit: int) -> list[tuple[int, Any]]:
     """Keys, or a custom type's objects as their documents, in change order."""
     kinds = CUSTOM_TYPES.get(f.type)
     if kinds is None:
-        return ctx.repo.updates.key_page(_scope(caller, f), pos, high, limit)  # type: ignore[return-value]
+        return ctx.repo.updates.key_page(_scope(caller, f), pos, high, limit)
     readable = realms_with(caller.grants, Right.READ)
     if f.type == TEMPLATE_TYPE:
         templates = ctx.repo.template_page(readable, pos, high, limit)
+        template_kind = kind(TEMPLATE_TYPE)
+        assert isinstance(template_kind, TemplateKind)
         found: list[tuple[int, Any]] = [
-            (seq, AdminDocument(TEMPLATE_TYPE, kind(TEMPLATE_TYPE).document(ctx, tpl)))
+            (seq, AdminDocument(TEMPLATE_TYPE, template_kind.document(ctx, tpl)))
             for seq, tpl in templates]
     else:
-        found = [(seq, AdminDocument(obj.kind, kind(obj.kind).document(ctx, obj)))
+        found = [(seq, AdminDocument(obj.kind, _stored(obj.kind).document(ctx, obj)))
                  for seq, obj in ctx.repo.object_page(kinds, readable, pos, high, limit)]
     # the objects' removals, merged in change order: each source is one keyset query
     # LIMIT n after the cursor, so a page costs the same at any position

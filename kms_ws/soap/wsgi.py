@@ -271,7 +271,7 @@ class SoapApplication:
         payload = next((c for c in body_el if isinstance(c.tag, str)), None)
         assert self.ws_validator is not None  # the composition root always gives one
         if payload is not None and not self.ws_validator.validate(payload):
-            err = self.ws_validator.error_log.last_error
+            err = self.ws_validator.error_log.last_error  # type: ignore[attr-defined]  # lxml-stubs 0.5 lacks it
             raise SchemaValidationError(f"schema validation failed: {err.message if err else ''}"
                                         [:500])
         credential = self._with_pep_proof(self._credential(environ, header, verified), header,
@@ -301,7 +301,7 @@ class SoapApplication:
 
     def _validate(self, payload: etree._Element) -> None:
         if not self.validator.validate(payload):
-            err = self.validator.error_log.last_error
+            err = self.validator.error_log.last_error  # type: ignore[attr-defined]  # as above
             raise SchemaValidationError(f"schema validation failed: {err.message if err else ''}"
                                         [:500])
 
@@ -366,7 +366,8 @@ def _drain(stream: Any, n: int) -> None:
 
 def _read(stream: Any, n: int) -> bytes:
     try:
-        return stream.read(n)
+        data: bytes = stream.read(n)
+        return data
     except OSError:  # the body did not arrive within the HTTP front's request deadline
         raise SchemaValidationError("the message did not arrive in full") from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, and_, delete, exists, func, select, update
 
@@ -35,7 +36,7 @@ class AdminQueries(ObjectQueries):
         it: Destroyed). Returns the key's new position on the change sequence."""
         seq = self.next_change("key", key.key_id, key.version, key.edit_datetime)
         k = t.keys.c
-        values = dict(state=key.state.value, friendly_name=key.friendly_name,
+        values: dict[str, Any] = dict(state=key.state.value, friendly_name=key.friendly_name,
                       t_expired=key.t_expired, t_disabled=key.t_disabled,
                       description=key.description, version=key.version,
                       edit_datetime=key.edit_datetime, change_seq=seq,

@@ -173,7 +173,7 @@ class AuditLog:
             a.chain_seq.is_(None), a.id > started_after)).order_by(a.id).limit(10)).scalars())
         return int(older), stray
 
-    def audit_records(self, key_id: str | None = None, limit: int = 100) -> list[dict]:
+    def audit_records(self, key_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         q = select(t.audit)
         if key_id is not None:
             q = q.where(t.audit.c.key_id == key_id)

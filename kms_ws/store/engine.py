@@ -121,7 +121,7 @@ def make_engine(url: str, query_only: bool = False, max_bytes: int | None = None
     def _on_begin(conn: Connection) -> None:
         opts = conn.get_execution_options()
         info = conn.connection.info
-        dbapi_conn = conn.connection.dbapi_connection
+        dbapi_conn: Any = conn.connection.dbapi_connection  # sqlite3's, with execute()
         if not opts.get("kms_write", False):
             _busy_timeout(dbapi_conn, info, BUSY_TIMEOUT_MS)  # a deferred write waits
             dbapi_conn.execute("BEGIN")

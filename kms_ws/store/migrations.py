@@ -8,7 +8,17 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, bindparam, func, inspect, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+)
 
 from ..domain.realms import realm_object_id
 from . import tables as t
@@ -114,8 +124,10 @@ def _v9(conn: Connection) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     for tid, version in conn.execute(select(tp.id, tp.version).where(tp.change_seq.is_(None))
                                      .order_by(tp.edit_datetime, tp.id)).all():
-        seq = conn.execute(t.changes.insert().values(
-            object_kind="template", object_id=tid, version=version, at=now)).inserted_primary_key[0]
+        pk = conn.execute(t.changes.insert().values(
+            object_kind="template", object_id=tid, version=version, at=now)).inserted_primary_key
+        assert pk is not None  # an INSERT of one row
+        seq = pk[0]
         conn.execute(t.templates.update().where(tp.id == tid).values(change_seq=seq))
 
 
@@ -139,7 +151,7 @@ def _v10(conn: Connection) -> None:
         for bit, owner in ((ATTRIBUTES, t.key_attributes.c.key_id),
                            (DATASETS, t.dataset_bindings.c.key_id),
                            (EXTENSIONS, t.extensions.c.owner_id)):
-            cond = owner.in_(batch)
+            cond: ColumnElement[bool] = owner.in_(batch)
             if bit == EXTENSIONS:
                 cond = and_(cond, t.extensions.c.owner_kind == "Key")
             for kid in conn.execute(select(owner).where(cond).distinct()).scalars():

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
+    Table,
     and_,
     delete,
     exists,
@@ -312,7 +313,7 @@ class ObjectQueries(Generations):
 
     # ---- data-set bindings -----------------------------------------------------------
     def bindings(self, *, key_id: str | None = None,
-                 dataset: DataSet | None = None, limit: int = 1000) -> list[dict]:
+                 dataset: DataSet | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         b = t.dataset_bindings.c
         q = select(b.key_id, b.name, b.value, b.reported_by, b.at)
         if key_id is not None:
@@ -331,7 +332,7 @@ class ObjectQueries(Generations):
     # ---- audit -----------------------------------------------------------------------
     def audit_query(self, *, key_id: str | None = None, actor_id: str | None = None,
                     since: datetime | None = None, until: datetime | None = None,
-                    limit: int = 100) -> list[dict]:
+                    limit: int = 100) -> list[dict[str, Any]]:
         a = t.audit.c
         q = select(t.audit)
         for col, value in ((a.key_id, key_id), (a.actor_id, actor_id)):
@@ -369,7 +370,7 @@ class ObjectQueries(Generations):
                 parts.append(f"{n} {label}")
         return ", ".join(parts)
 
-    def _insert_many(self, table, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    def _insert_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError  # pragma: no cover - provided by Repository
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
 Processor = Callable[[Any], Any] | None
@@ -24,10 +25,11 @@ _CALLER = object()  # a parameter whose value the caller gives
 
 
 class Prepared:
-    def __init__(self, stmt: Executable, dialect: Dialect,
+    def __init__(self, stmt: ClauseElement, dialect: Dialect,
                  column_keys: Sequence[str] | None = None) -> None:
         compiled = stmt.compile(dialect=dialect, column_keys=list(column_keys)
                                 if column_keys is not None else None)
+        assert isinstance(compiled, SQLCompiler)  # a query or a data change, not DDL
         self.sql = compiled.string
         self.positional = bool(compiled.positional)
         binds = compiled.binds
@@ -45,8 +47,9 @@ class Prepared:
         columns = [] if isinstance(stmt, UpdateBase) else list(stmt.selected_columns)  # type: ignore[attr-defined]
         self.readers: list[Processor] = [c.type.dialect_impl(dialect).result_processor(
             dialect, None) for c in columns]
-        self.row = namedtuple("Row", [c.key or f"c{i}" for i, c in enumerate(columns)],  # type: ignore[misc]
-                              rename=True) if columns else None
+        # a tuple type made at run time, with the statement's column names
+        self.row: Any = namedtuple("Row", [c.key or f"c{i}" for i, c in enumerate(columns)],
+                                   rename=True) if columns else None
         self.any_reader = any(r is not None for r in self.readers)
 
     def _params(self, params: Mapping[str, Any]) -> Any:

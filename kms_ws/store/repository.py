@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, exists, func, select, update
 
 from ..domain.model import (
     ClientState,
@@ -44,7 +44,7 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
         self.conn = conn
         self.updates = UpdatesRepository(conn)
 
-    def _run(self, name: str, params: dict[str, Any]) -> list[Any]:  # type: ignore[override]
+    def _run(self, name: str, params: dict[str, Any]) -> list[Any]:
         """Run one of the prepared hot-path statements (`_stmt`) in this unit of work."""
         keys = tuple(params) if name.startswith("insert_") else None
         return prepared(name, self.conn.dialect, keys).run(self.conn, params)
@@ -58,6 +58,7 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
     def next_change(self, kind: str, object_id: str, version: int, now: datetime) -> int:
         res = self.conn.execute(t.changes.insert().values(
             object_kind=kind, object_id=object_id, version=version, at=now))
+        assert res.inserted_primary_key is not None  # an INSERT of one row
         return int(res.inserted_primary_key[0])
 
     # ---- endpoints -------------------------------------------------------------
@@ -185,7 +186,7 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
         return self.conn.execute(select(exists().where(c.cert_sha256 == cert_sha256))).scalar_one()
 
     def endpoint_credential(self, endpoint_id: str | None = None,
-                            cert_sha256: str | None = None):  # type: ignore[no-untyped-def]
+                            cert_sha256: str | None = None) -> Any:
         """(endpoint_id, credential_type, certificate, cert_sha256, sealed_secret,
         master_key_id) by endpoint or by certificate fingerprint (a named tuple)."""
         return self._credential(endpoint_id, cert_sha256)
@@ -310,7 +311,7 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
         """Ids of keys sharing a realm with `realms` and matching every given condition
         (attributes and data sets ANDed). order: created | newest | edited."""
         k = t.keys.c
-        conds = [exists().where(and_(t.key_realms.c.key_id == k.id,
+        conds: list[ColumnElement[bool]] = [exists().where(and_(t.key_realms.c.key_id == k.id,
                                      t.key_realms.c.realm.in_(list(realms))))]
         if friendly_name is not None:
             conds.append(k.friendly_name == friendly_name)
@@ -367,10 +368,11 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
                 counts[mk] = counts.get(mk, 0) + n
         return counts
 
-    def sealed_not_under(self, master_key_id: str, limit: int) -> list[tuple[str, ...]]:
+    def sealed_not_under(self, master_key_id: str,
+                         limit: int) -> list[tuple[str, Any, Any, str, bytes]]:
         """Up to `limit` sealed rows under another master key: (table, id, version/key id,
         master key id, sealed)."""
-        out: list[tuple] = []
+        out: list[tuple[str, Any, Any, str, bytes]] = []
         k = t.keys.c
         for r in self.conn.execute(select(k.id, k.version, k.master_key_id, k.sealed_value).where(
                 and_(k.sealed_value.is_not(None), k.master_key_id != master_key_id))
@@ -383,15 +385,15 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
                 .limit(max(0, limit - len(out)))).all():
             out.append(("kek", r.endpoint_id, r.key_id, r.master_key_id, r.sealed_value))
         e = t.endpoint_credentials.c
-        for r in self.conn.execute(select(e.endpoint_id, e.master_key_id, e.sealed_secret).where(
+        for s in self.conn.execute(select(e.endpoint_id, e.master_key_id, e.sealed_secret).where(
                 and_(e.sealed_secret.is_not(None), e.master_key_id != master_key_id))
                 .limit(max(0, limit - len(out)))).all():
-            out.append(("secret", r.endpoint_id, "", r.master_key_id, r.sealed_secret))
+            out.append(("secret", s.endpoint_id, "", s.master_key_id, s.sealed_secret))
         a = t.audit_chain.c
-        for r in self.conn.execute(select(a.name, a.master_key_id, a.sealed_key).where(
+        for s in self.conn.execute(select(a.name, a.master_key_id, a.sealed_key).where(
                 and_(a.sealed_key.is_not(None), a.master_key_id != master_key_id))
                 .limit(max(0, limit - len(out)))).all():
-            out.append(("audit", r.name, "", r.master_key_id, r.sealed_key))
+            out.append(("audit", s.name, "", s.master_key_id, s.sealed_key))
         return out
 
     def reseal_secret(self, endpoint_id: str, old_master: str, sealed: bytes,
@@ -453,6 +455,6 @@ class Repository(AdminQueries, RemovalQueries, AuditLog, FailureQueries):
         return int(res.rowcount)
 
     # ---- helpers ---------------------------------------------------------------
-    def _insert_many(self, table, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    def _insert_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
         if rows:
             self.conn.execute(table.insert(), rows)

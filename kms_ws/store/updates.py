@@ -12,7 +12,9 @@ from datetime import datetime
 from functools import cache, lru_cache
 
 from sqlalchemy import (
+    BindParameter,
     Connection,
+    Executable,
     and_,
     bindparam,
     case,
@@ -150,7 +152,8 @@ _NO_EXTENSIONS = Extensions()  # frozen: one shared empty value
 
 def extensions_from(rows: Iterable[tuple[str, str, str]]) -> Extensions:
     """Extensions from (section, name, value) rows: "v" vendor, "p" application."""
-    vendor, application = [], []
+    vendor: list[NameValue] = []
+    application: list[NameValue] = []
     for section, name, value in rows:
         (vendor if section == "v" else application).append(NameValue(name, value))
     return Extensions(tuple(sorted(vendor, key=_by_name)),
@@ -187,9 +190,9 @@ def keys_from_rows(conn: Connection, rows: Sequence) -> list[Key]:  # type: igno
 
 
 @cache
-def _facets():  # type: ignore[no-untyped-def]
+def _facets() -> Executable:
     a, b, x = t.key_attributes.c, t.dataset_bindings.c, t.extensions.c
-    ids = bindparam("ids", expanding=True)
+    ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
     return union_all(
         select(a.key_id, literal("a"), a.name, a.value, null()).where(a.key_id.in_(ids)),
         select(b.key_id, literal("d"), b.name, b.value, func.max(b.sizeof_value))

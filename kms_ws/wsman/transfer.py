@@ -26,9 +26,9 @@ def _request(call: WsCall, with_body: bool) -> TransferRequest:
     if with_body:
         el = call.payload
         name = el.tag[len(_K):] if el is not None and el.tag.startswith(_K) else ""
-        if name == "CreateKey":
+        if el is not None and name == "CreateKey":
             body = kms.DECODERS[name](el)
-        elif name in documents._schema()[1]:
+        elif el is not None and name in documents._schema()[1]:
             body = AdminDocument(name, documents.decode(el))
         else:
             raise SchemaValidationError("this WS-Transfer request carries a kms object element")

@@ -64,8 +64,9 @@ def test_master_key_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(master_key.MasterKeyError, match="readable by others"):
         master_key.load(path)
     path.chmod(0o600)
-    path.write_text("{}")
-    with pytest.raises(master_key.MasterKeyError, match="unreadable"):
-        master_key.load(path)
+    for text in ("{}", "[]", '"key"', "null"):  # JSON, but not a master-key object
+        path.write_text(text)
+        with pytest.raises(master_key.MasterKeyError, match="unreadable"):
+            master_key.load(path)
     with pytest.raises(master_key.MasterKeyError, match="kms-ws init"):
         master_key.load(tmp_path / "missing.key")

@@ -54,7 +54,7 @@ class AuditQuery:
 
 @dataclass(frozen=True)
 class AuditQueryResult:
-    records: tuple[dict, ...]
+    records: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -67,4 +67,4 @@ class BindingQuery:
 
 @dataclass(frozen=True)
 class BindingQueryResult:
-    bindings: tuple[dict, ...]
+    bindings: tuple[dict[str, Any], ...]
