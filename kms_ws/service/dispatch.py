@@ -348,28 +348,26 @@ class KmsService:
         """Authenticate and run the handler in one unit of work with its deferred writes
         and audit records."""
         with self.db.transaction(write=mode.writes, durable=mode.durable) as conn:
-            ctx = self._context(conn, call)
+            ctx, caller = self._context(conn, call)
             if call.guarded and self.space is not None:
                 self.space.check()
             result = call.handler(ctx, call.request)
             reject_unused_proof(ctx)
             for write in ctx.deferred:
                 write(ctx.repo)
-            events = trail.success_events(call.name, ctx.caller, call.now, call.request,
-                                          result)
+            events = trail.success_events(call.name, caller, call.now, call.request, result)
             policies = trail.enforcing_policies(ctx.repo)
             # PushAuditMessage stores the pushed messages itself (with their times).
             syslog = trail.record(events, ctx.repo, mode.audited, policies,
                                   local_done=not mode.writes or call.name == "PushAuditMessage")
-        assert ctx.caller is not None
-        return _Served(result, ctx.caller, events, policies, syslog)
+        return _Served(result, caller, events, policies, syslog)
 
     def _read_then_record(self, call: _Call) -> _Served | _Held:
         try:
             with self.db.transaction(read_only=True) as conn:
-                ctx = self._context(conn, call)
+                ctx, caller = self._context(conn, call)
                 result = call.handler(ctx, call.request)
-                events = trail.success_events(call.name, ctx.caller, call.now, call.request,
+                events = trail.success_events(call.name, caller, call.now, call.request,
                                               result)
                 # the audit policies in force where the request was served (its snapshot)
                 policies = trail.enforcing_policies(ctx.repo)
@@ -384,20 +382,20 @@ class KmsService:
             for write in ctx.deferred:
                 write(repo)
             syslog = trail.record(events, repo, call.mode.audited, policies, local_done=False)
-        assert ctx.caller is not None
-        return _Served(result, ctx.caller, events, policies, syslog)
+        return _Served(result, caller, events, policies, syslog)
 
-    def _context(self, conn: Any, call: _Call) -> RequestContext:
-        """The request's context on this unit of work, with its authenticated caller."""
+    def _context(self, conn: Any, call: _Call) -> tuple[RequestContext, Endpoint]:
+        """The request's context on this unit of work, and its authenticated caller."""
         credential = call.credential
         ctx = RequestContext(None, Repository(conn), call.now, call.request_id,
                              self.settings, self.master, self.outbound,
                              transport=call.transport,
                              pep_proof=credential.pep_proof if credential is not None else None)
         call.caller = None
-        ctx.caller = call.caller = call.operator.caller(ctx) if call.operator is not None \
+        caller = ctx.caller = call.caller = call.operator.caller(ctx) \
+            if call.operator is not None \
             else authentication.authenticate_caller(ctx, credential, self.passwords)
-        return ctx
+        return ctx, caller
 
     def acknowledge_updates(self, page: UpdatePage) -> int:
         """The client received the final page of a GetUpdateList: pending UpdatePending
@@ -429,7 +427,8 @@ class KmsService:
         now = self.clock()
         with self.db.transaction() as conn:
             signer = Repository(conn).get_endpoint(signer_id)
-        self._failed(name, signer, now, None, exc)
+        if signer is not None:  # else deleted since it signed: refused, no one to audit
+            self._failed(name, signer, now, None, exc)
 
     def _optional(self, events: list[AuditEvent], policies: list) -> None:  # type: ignore[type-arg]
         """Reads that an audit policy asks to record locally."""
@@ -473,7 +472,7 @@ class KmsService:
         """A replay is a mandatory audit record (durable, and to syslog as policies say)."""
         with self.db.transaction(write=True) as conn:
             repo = Repository(conn)
-            ep = repo.get_endpoint(cred.signer_id)
+            ep = repo.get_endpoint(cred.signer_id) if cred.signer_id is not None else None
             event = AuditEvent(now, name, "Replay", "Denied", cred.signer_id,
                                ep.name if ep else None,
                                message="a signed message was presented again")

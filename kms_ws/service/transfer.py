@@ -89,7 +89,7 @@ def selector(req: TransferRequest, kind: ResourceKind) -> str:
 def _op(verb: str) -> Handler:
     def run(ctx: RequestContext, req: TransferRequest) -> TransferResult:
         kind = resource(req.resource)
-        handler = getattr(kind, verb)
+        handler: Handler | None = getattr(kind, verb)
         if handler is None:
             raise ActionNotSupported(f"{verb.capitalize()} is not supported on "
                                      f"{req.resource.given}")
