@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -19,6 +20,16 @@ LOOPBACK = "127.0.0.1"
 
 class BenchSetupError(RuntimeError):
     """A server or fixture the benchmark needs could not be brought up."""
+
+
+def bounded(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number between low and high."""
+    def parse(text: str) -> float:
+        value = float(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}")
+        return value
+    return parse
 
 
 def free_port() -> int:

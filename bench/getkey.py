@@ -32,7 +32,7 @@ from pathlib import Path
 from types import FrameType
 
 from _load import CellResult, ClientFactory, run_cell
-from _proc import LOOPBACK, BenchSetupError, free_port, run_bounded, serving
+from _proc import LOOPBACK, BenchSetupError, bounded, free_port, run_bounded, serving
 from _signed import SignedSoapClientFactory
 from _soap import MESSAGE_ID_PLACEHOLDER, SoapClientFactory, SoapRequest, basic_auth, post_once
 from kms_side import CLIENT_NAME, CLIENT_PASSWORD, envelope, kms_server
@@ -85,21 +85,12 @@ def _client_counts(text: str) -> list[int]:
     return counts
 
 
-def _bounded(low: float, high: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        value = float(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}")
-        return value
-    return parse
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=_bounded(0.5, 600), default=5.0,
+    parser.add_argument("--duration", type=bounded(0.5, 600), default=5.0,
                         help="measured seconds per cell (default 5)")
-    parser.add_argument("--warmup", type=_bounded(0, 120), default=1.0,
+    parser.add_argument("--warmup", type=bounded(0, 120), default=1.0,
                         help="unmeasured seconds per cell before measuring (default 1)")
     parser.add_argument("--clients", type=_client_counts, default=[1, RATIO_CLIENTS],
                         help="comma-separated concurrent client counts (default 1,8)")

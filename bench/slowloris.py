@@ -40,7 +40,7 @@ from types import FrameType
 from typing import Any
 
 import alt_fronts
-from _proc import LOOPBACK, BenchSetupError, free_port, serving
+from _proc import LOOPBACK, BenchSetupError, bounded, free_port, serving
 from _soap import SoapRequest
 from kms_side import (
     CLIENT_NAME,
@@ -368,15 +368,6 @@ def _counts(text: str) -> list[int]:
     return counts
 
 
-def _bounded(low: float, high: float) -> Any:
-    def parse(text: str) -> float:
-        value = float(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}")
-        return value
-    return parse
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -385,19 +376,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--fronts", default="baseline,kms",
                    help="comma-separated subset of baseline,kms,granian,gevent (default "
                         "baseline,kms; granian and gevent: bench/alt_fronts.py)")
-    p.add_argument("--seconds", type=_bounded(1, 300), default=10.0,
+    p.add_argument("--seconds", type=bounded(1, 300), default=10.0,
                    help="probing seconds per cell (default 10)")
-    p.add_argument("--ramp", type=_bounded(0, 60), default=3.0,
+    p.add_argument("--ramp", type=bounded(0, 60), default=3.0,
                    help="seconds the hostile connections get before probing (default 3)")
     p.add_argument("--kinds", default=",".join(KINDS),
                    help=f"hostile kinds, shared equally (default {','.join(KINDS)})")
-    p.add_argument("--drip", type=_bounded(0.1, 30), default=1.0,
+    p.add_argument("--drip", type=bounded(0.1, 30), default=1.0,
                    help="seconds between a hostile connection's bytes (default 1)")
     p.add_argument("--probers", type=int, choices=range(1, 17), default=4,
                    metavar="1..16", help="probe threads (default 4)")
-    p.add_argument("--interval", type=_bounded(0.01, 10), default=0.1,
+    p.add_argument("--interval", type=bounded(0.01, 10), default=0.1,
                    help="seconds between a probe thread's GetKeys (default 0.1)")
-    p.add_argument("--timeout", type=_bounded(0.5, 60), default=5.0,
+    p.add_argument("--timeout", type=bounded(0.5, 60), default=5.0,
                    help="seconds a probe waits for its answer (default 5)")
     args = p.parse_args(argv)
     fronts = [f.strip() for f in args.fronts.split(",") if f.strip()]
