@@ -37,6 +37,16 @@ def _outcome(env) -> str:  # type: ignore[no-untyped-def]
     return env.findtext(f".//{{{KMS}}}ErrorCode") or "served"
 
 
+
+def check_locked_out(url: str, name: str, validator: ValidatingPlugin, admin: KmsClient,
+                     client_id: str) -> None:
+    """Three wrong passwords lock the client (lock_after_failed_authentications 3)."""
+    with KmsClient(url, name, "a-wrong-password", plugins=[validator]) as bad:
+        for _ in range(3):
+            with pytest.raises(KmsFault):
+                bad.get_random_bytes(1)
+    assert admin.admin_get("Client", client_id)["State"] == "Locked"
+
 def test_the_backoff_is_shared_by_every_worker(tmp_path: Path,
                                                validator: ValidatingPlugin) -> None:
     with running_server(tmp_path / "data", workers=2, security={
@@ -64,11 +74,7 @@ def test_client_unlock_works_on_the_data_directory(tmp_path: Path,
         KmsClient(srv.url, *ADMIN, plugins=[validator]) as admin,
     ):
         client_id = admin.register_endpoint("Client", name, password=password)
-        with KmsClient(srv.url, name, "a-wrong-password", plugins=[validator]) as bad:
-            for _ in range(3):
-                with pytest.raises(KmsFault):
-                    bad.get_random_bytes(1)
-        assert admin.admin_get("Client", client_id)["State"] == "Locked"
+        check_locked_out(srv.url, name, validator, admin, client_id)
         # while the server runs: every worker sees it at once
         done = kms("client", "unlock", name, "--data-dir", str(data))
         assert done.returncode == 0 and f"client {name} unlocked" in done.stdout
@@ -81,11 +87,7 @@ def test_client_unlock_works_on_the_data_directory(tmp_path: Path,
         unlocks = [(r["Operation"], r["Result"], r.get("ActorName"), r.get("Message"))
                    for r in admin.admin_audit(client_id=OPERATOR_ID)]
         assert ("AdminEdit", "Success", OPERATOR_NAME, f"Client {client_id}") in unlocks
-        with KmsClient(srv.url, name, "a-wrong-password", plugins=[validator]) as bad:
-            for _ in range(3):
-                with pytest.raises(KmsFault):
-                    bad.get_random_bytes(1)
-        assert admin.admin_get("Client", client_id)["State"] == "Locked"
+        check_locked_out(srv.url, name, validator, admin, client_id)
     # the server stopped: the data directory alone
     done = kms("client", "unlock", name, "--data-dir", str(data))
     assert done.returncode == 0 and f"client {name} unlocked" in done.stdout
