@@ -7,7 +7,7 @@ the same store and alternating (so both see the same machine load):
 
   unchained   a write transaction inserting one audit row as the store did before the
               chain (the prepared INSERT, no place, no MAC)
-  chained     a write transaction appending one record to the chain (Repository
+  chained     a write transaction appending one record to the chain (UnitOfWork
               .append_audit: read the head, one MAC and the head's tag, INSERT, move the head)
 
 and reports CPU microseconds per transaction (the least of the rounds: load from other
@@ -34,7 +34,6 @@ from kms_ws.app import init_data_dir  # noqa: E402
 from kms_ws.audit.chain import AuditChain, verify_store  # noqa: E402
 from kms_ws.config import Config  # noqa: E402
 from kms_ws.store.engine import Database  # noqa: E402
-from kms_ws.store.repository import Repository  # noqa: E402
 
 
 def record() -> dict[str, object]:
@@ -47,13 +46,13 @@ def record() -> dict[str, object]:
 
 
 def unchained(db: Database) -> None:
-    with db.transaction(write=True, durable=False) as conn:
-        Repository(conn)._write("insert_audit", {**record(), "chain_seq": None, "mac": None})
+    with db.unit_of_work(write=True, durable=False) as uow:
+        uow.audit._write("insert_audit", {**record(), "chain_seq": None, "mac": None})
 
 
 def chained(db: Database) -> None:
-    with db.transaction(write=True, durable=False) as conn:
-        Repository(conn).append_audit([record()])
+    with db.unit_of_work(write=True, durable=False) as uow:
+        uow.audit.append_audit([record()])
 
 
 def cpu_per_call(fn: Callable[[Database], None], db: Database, n: int) -> float:

@@ -14,7 +14,7 @@ cases interleaved (each round in a new order), so all see the same machine load:
 Medians, and each case's ratio to the wrong password. The server runs with backoff off
 (every attempt is checked, as the first few of any name and source are) and never
 locks on its own (lock_after_failed_authentications 0); the locked client was locked
-through the store's own lockout (Repository.record_auth_failure) before the server
+through the store's own lockout (UnitOfWork.record_auth_failure) before the server
 started, with lockout_seconds 0 (it stays locked).
 
     python bench/auth_timing.py [--requests 200]
@@ -42,7 +42,6 @@ from _proc import free_port, run_bounded, serving  # noqa: E402
 from kms_ws.config import load  # noqa: E402
 from kms_ws.service.dispatch import utcnow  # noqa: E402
 from kms_ws.store.engine import Database  # noqa: E402
-from kms_ws.store.repository import Repository  # noqa: E402
 
 ALICE = ("alice", "alice-password-1")
 BOB = ("bob", "bob-password-1")
@@ -73,10 +72,10 @@ def prepare(data: Path) -> None:
                      str(data)], 120, "kms-ws client add", stdin=password + "\n", cwd=ROOT)
     db = Database(load(data).db_url)
     try:
-        with db.transaction(write=True) as conn:
-            repo = Repository(conn)
-            bob = repo.find_client(BOB[0])
-            assert bob is not None and repo.record_auth_failure(bob.endpoint_id, 1, utcnow())
+        with db.unit_of_work(write=True) as uow:
+            bob = uow.endpoints.find_client(BOB[0])
+            assert bob is not None
+            assert uow.endpoints.record_auth_failure(bob.endpoint_id, 1, utcnow())
     finally:
         db.dispose()
 

@@ -37,7 +37,6 @@ from kms_ws.service.admin.messages import AdminRequest, Ref
 from kms_ws.service.dispatch import KmsService
 from kms_ws.service.ws_messages import EnumerateRequest, UpdateFilter
 from kms_ws.store import tables as t
-from kms_ws.store.repository import Repository
 from kms_ws.wsman.resource_uris import KEY_URI, named
 
 REALM = "realm://localhost/default"
@@ -62,8 +61,8 @@ class Store:
         self.statements += 1
 
     def _admin(self) -> m.Credential:
-        with self.db.transaction(write=True) as conn:
-            Repository(conn).insert_endpoint(Endpoint(
+        with self.db.unit_of_work(write=True) as uow:
+            uow.endpoints.insert_endpoint(Endpoint(
                 str(uuid.uuid4()), EndpointKind.CLIENT, "bench", ClientState.ACTIVE,
                 CredentialType.USERNAME_PASSWORD, 1, realms=(REALM,), is_admin=True,
                 capabilities=("hasHSM",), password_hash=hash_password("bench-password")),

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from kms_ws.app import message_validator  # noqa: E402
 from kms_ws.client.listener import ClientServiceListener, UpdateNotice  # noqa: E402
 from kms_ws.config import Config  # noqa: E402
+from kms_ws.domain.records import Subscription  # noqa: E402
 from kms_ws.security import certificates  # noqa: E402
 from kms_ws.security.settings import SecuritySettings  # noqa: E402
-from kms_ws.store.updates import Subscription  # noqa: E402
 from kms_ws.wsman.delivery import ClientServiceCaller  # noqa: E402
 
 

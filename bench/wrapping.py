@@ -34,7 +34,6 @@ from kms_ws.crypto.wrapping import CertRecipient, Kek, unwrap, wrap
 from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointKind
 from kms_ws.service import messages as m
 from kms_ws.service.dispatch import KmsService
-from kms_ws.store.repository import Repository
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.wrapping import make_holder
@@ -61,8 +60,8 @@ def measure(cases: list[tuple[str, Callable[[], object]]], seconds: float,
 
 
 def _client(svc: KmsService, db, name: str) -> m.Credential:  # type: ignore[no-untyped-def]
-    with db.transaction(write=True) as conn:
-        Repository(conn).insert_endpoint(Endpoint(
+    with db.unit_of_work(write=True) as uow:
+        uow.endpoints.insert_endpoint(Endpoint(
             str(uuid.uuid4()), EndpointKind.CLIENT, name, ClientState.ACTIVE,
             CredentialType.USERNAME_PASSWORD, 1, realms=("realm://localhost/default",),
             password_hash=hash_password(name + "-password")), svc.clock())

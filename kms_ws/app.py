@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from .audit.chain import HeadToSyslog
 from .audit.syslog import SyslogSink
 from .config import Config
 from .crypto import master_key
@@ -19,7 +20,6 @@ from .service.dispatch import KmsService
 from .soap.wsdl import PLACEHOLDER_URL
 from .soap.wsgi import SoapApplication
 from .store.engine import Database, sqlite_path
-from .store.repository import Repository
 from .store.space import SpaceGuard
 from .wsman import delivery
 from .wsman.delivery import ClientServiceCaller
@@ -41,8 +41,8 @@ def make_provider(config: Config) -> master_key.MasterKeyProvider:
 def open_keyring(config: Config, db: Database) -> master_key.Keyring:
     """The keyring, its current key as recorded in the database."""
     provider = make_provider(config)
-    with db.transaction() as conn:
-        current = Repository(conn).current_master_key_id()
+    with db.unit_of_work() as uow:
+        current = uow.sealed.current_master_key_id()
     if current is None:
         raise master_key.MasterKeyError("the database records no master key; run 'kms-ws init'")
     return master_key.Keyring(provider, current)
@@ -63,16 +63,15 @@ def init_data_dir(config: Config) -> tuple[Database, master_key.Keyring]:
     """Create the data directory, the master key and the schema if missing."""
     db = prepare_store(config)
     provider = make_provider(config)
-    with db.transaction(write=True) as conn:
-        repo = Repository(conn)
-        current = repo.current_master_key_id()
+    with db.unit_of_work(write=True) as uow:
+        current = uow.sealed.current_master_key_id()
         if current is None:
             ids = provider.key_ids()
             if len(ids) > 1:
                 raise master_key.MasterKeyError(
                     f"several master keys ({', '.join(ids)}) and none recorded as current")
             current = ids[0] if ids else provider.create()
-            repo.set_meta("master_key_current", current)
+            uow.sealed.set_meta("master_key_current", current)
     keyring = master_key.Keyring(provider, current)
     keyring.aead_for(current)  # opens it now: a wrong passphrase or missing key fails here
     return db, keyring
@@ -119,4 +118,12 @@ def run_deliverer(config: Config, stop: threading.Event | None = None) -> None:
     db = Database(config.db_url)
     caller = ClientServiceCaller(config, message_validator(),
                                  certificates.load_server_key(config.data_dir))
-    delivery.run(config, db, caller, lambda: open_keyring(config, db), stop)
+    syslog = SyslogSink(config.audit_syslog) if config.audit_syslog else None
+    heads = HeadToSyslog(db, syslog, config.audit_head_seconds) if syslog else None
+    try:
+        delivery.run(config, db, caller, lambda: open_keyring(config, db), stop, syslog,
+                     heads.tick if heads is not None else None)
+    finally:
+        if syslog is not None:
+            syslog.close()
+        db.dispose()

@@ -130,10 +130,9 @@ def cmd_client_add(args: argparse.Namespace) -> int:
 def cmd_client_list(args: argparse.Namespace) -> int:
     from .app import init_data_dir
     from .domain.realms import format_rights
-    from .store.repository import Repository
     db, _ = init_data_dir(_config(args))
-    with db.transaction() as conn:
-        for ep in Repository(conn).list_clients():
+    with db.unit_of_work() as uow:
+        for ep in uow.endpoints.list_clients():
             realms = " ".join(f"{r}({format_rights(g)})" for r, g in sorted(ep.grants.items()))
             print(f"{ep.endpoint_id}  {ep.kind.value:6} {ep.state.value:8} "
                   f"{'admin ' if ep.is_admin else ''}{ep.name}  {realms}")
@@ -190,7 +189,6 @@ def cmd_template_add(args: argparse.Namespace) -> int:
     from .domain import ciphers
     from .domain.model import KeyTemplate, NameValue
     from .service.dispatch import utcnow
-    from .store.repository import Repository
 
     cipher, length = ciphers.resolve(args.cipher, args.length)
     attrs = tuple(NameValue(*_pair(a)) for a in args.attribute)
@@ -198,12 +196,11 @@ def cmd_template_add(args: argparse.Namespace) -> int:
                       length_bits=length, t_cached=args.t_cached, version=1,
                       description=args.description, attributes=attrs, realms=tuple(args.realm))
     db, _ = init_data_dir(_config(args))
-    with db.transaction(write=True) as conn:
-        repo = Repository(conn)
-        if repo.get_template(name=args.name) is not None:
+    with db.unit_of_work(write=True) as uow:
+        if uow.templates.get_template(name=args.name) is not None:
             print(f"kms-ws: template {args.name!r} exists", file=sys.stderr)
             return 1
-        repo.insert_template(tpl, utcnow())
+        uow.templates.insert_template(tpl, utcnow())
     db.dispose()
     print(tpl.template_id)
     return 0

@@ -21,7 +21,6 @@ from .config import Config
 from .crypto.master_key import MasterKeyError
 from .http_worker import BufferingWorker
 from .logs import configure_logging
-from .store.repository import Repository
 
 
 class KmsServer(BaseApplication):
@@ -89,8 +88,8 @@ def serve(config: Config) -> None:
         db, _ = init_data_dir(config)
     else:
         db = prepare_store(config)
-        with db.transaction() as conn:
-            if Repository(conn).current_master_key_id() is None:
+        with db.unit_of_work() as uow:
+            if uow.sealed.current_master_key_id() is None:
                 raise MasterKeyError("no master key in the token yet: run 'kms-ws init' first")
     db.dispose()
     _raise_open_file_limit()

@@ -31,9 +31,9 @@ from typing import Any
 from ..crypto import sealing
 from ..crypto.master_key import Keyring
 from ..crypto.random import random_bytes
-from ..store.audit_log import CONTENT, OPTIONAL_CONTENT, ChainHead, covered
+from ..domain.records import ChainHead
+from ..store.audit_log import CONTENT, OPTIONAL_CONTENT, covered
 from ..store.engine import Database
-from ..store.repository import Repository
 from ..store.tables import AUDIT_CHAIN
 from .events import AuditEvent
 from .syslog import SyslogSink
@@ -253,14 +253,13 @@ def verify_store(db: Database, keyring: Keyring, anchors: dict[int, str] | None 
                  ) -> Verdict:
     """Verify the store's audit chain in one read-only snapshot (safe while the server
     runs). Raises SealError when the chain's key does not open under its master key."""
-    with db.transaction(read_only=True) as conn:
-        repo = Repository(conn)
-        head = repo.audit_head()
+    with db.unit_of_work(read_only=True) as uow:
+        head = uow.audit.audit_head()
         if head is None:
             return verify(None, None, ())
-        pre_chain, stray = repo.unchained_audit(head.started_after)
+        pre_chain, stray = uow.audit.unchained_audit(head.started_after)
         key = AuditChain(keyring).key(head) if head.master_key_id is not None else None
-        return verify(key, head, repo.audit_chain_rows(), pre_chain, stray, anchors)
+        return verify(key, head, uow.audit.audit_chain_rows(), pre_chain, stray, anchors)
 
 
 class HeadToSyslog:
@@ -279,8 +278,8 @@ class HeadToSyslog:
         if time.monotonic() < self.due:
             return False
         self.due = time.monotonic() + self.every
-        with self.db.transaction(read_only=True) as conn:
-            head = Repository(conn).audit_head()
+        with self.db.unit_of_work(read_only=True) as uow:
+            head = uow.audit.audit_head()
         if head is None or not head.seq or (head.seq, head.mac) == self.sent:
             return False
         self.sink.send(AuditEvent(datetime.now(UTC).replace(tzinfo=None), "AuditChain",

@@ -7,8 +7,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-
-from ..store.repository import Repository
+from typing import Any, Protocol
 
 log = logging.getLogger("kms_ws.audit")
 
@@ -27,21 +26,22 @@ class AuditEvent:
     count: int | None = None  # the events an aggregated record stands for (None: one)
 
 
-def emit(event: AuditEvent, repo: Repository | None = None) -> None:
-    """Write the event to the audit log and, given a repository, to the audit table."""
-    emit_all([event], repo)
+class AuditTable(Protocol):
+    """Where audit records are appended (service.ports.AuditTrail)."""
+
+    def append_audit(self, records: Sequence[dict[str, Any]]) -> None: ...
 
 
-def emit_all(events: Sequence[AuditEvent], repo: Repository | None = None) -> None:
-    """Write events to the audit log and, given a repository, append them to the audit
-    table's chain together (one link of the chain's head for all of them)."""
+def emit_all(events: Sequence[AuditEvent], table: AuditTable | None = None) -> None:
+    """Write events to the audit log and, given the audit table of a unit of work, append
+    them to its chain together (one link of the chain's head for all of them)."""
     if log.isEnabledFor(logging.INFO):
         for event in events:
             fields = {k: v for k, v in asdict(event).items() if v is not None}
             fields["at"] = event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             log.info(json.dumps(fields, sort_keys=True))
-    if repo is not None:
-        repo.append_audit([{
+    if table is not None:
+        table.append_audit([{
             "at": e.at, "actor_id": e.actor_id, "actor_name": e.actor_name,
             "operation": e.operation, "event": e.event, "result": e.result,
             "key_id": e.key_id, "pep_id": e.pep_id, "reported_at": None,

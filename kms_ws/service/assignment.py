@@ -35,9 +35,10 @@ def applicable_policies(ctx: RequestContext,
     Reference, with the realm ids each applies to."""
     mine = {realm_object_id(r) for r in realms_with(caller.grants, Right.REFERENCE)}
     out = []
-    for obj in ctx.repo.list_objects("KeyAssignmentPolicy", None, limit=1000,
-                                     states=["Enforcing"]):
-        realm_ids = [i for k, i in ctx.repo.targets_of(obj.kind, obj.object_id) if k == "Realm"]
+    for obj in ctx.uow.objects.list_objects("KeyAssignmentPolicy", None, limit=1000,
+                                            states=["Enforcing"]):
+        realm_ids = [i for k, i in ctx.uow.objects.targets_of(obj.kind, obj.object_id)
+                     if k == "Realm"]
         if mine & set(realm_ids):
             out.append((assignment_policy(obj.object_id, obj.body), realm_ids))
     return out
@@ -48,8 +49,8 @@ def key_for_data(ctx: RequestContext, caller: Endpoint, req: GetKeyRequest,
     found = applicable_policies(ctx, caller)
     policy = assignment.select_policy([p for p, _ in found], req.datasets)
     if policy is None or req.usage is KeyUsage.DECRYPT:
-        ids = ctx.repo.find_key_ids(usable, limit=1, datasets=req.datasets,
-                                    template_id=req.template_id, order="newest")
+        ids = ctx.uow.keys.find_key_ids(usable, limit=1, datasets=req.datasets,
+                                        template_id=req.template_id, order="newest")
         if not ids:
             raise KeyNotFound("no key is bound to these data sets")
         key = load_key(ctx, ids[0])
@@ -57,8 +58,8 @@ def key_for_data(ctx: RequestContext, caller: Endpoint, req: GetKeyRequest,
         realm_ids = next(r for p, r in found if p is policy)
         key = _assigned_key(ctx, caller, policy, req, usable, realm_ids)
         for d in req.datasets:
-            if not ctx.repo.has_binding(key.key_id, d):
-                ctx.repo.add_bindings(key.key_id, [d], caller.endpoint_id, ctx.now)
+            if not ctx.uow.keys.has_binding(key.key_id, d):
+                ctx.uow.keys.add_bindings(key.key_id, [d], caller.endpoint_id, ctx.now)
         key = load_key(ctx, key.key_id)
     if policy is not None:
         key.assignment_policy_id, key.assignment_scope = policy.policy_id, policy.scope
@@ -72,13 +73,13 @@ def _can_encrypt(key: Key, ctx: RequestContext) -> bool:
 def _assigned_key(ctx: RequestContext, caller: Endpoint, policy: assignment.AssignmentPolicy,
                   req: GetKeyRequest, usable: tuple[str, ...], realm_ids: list[str]) -> Key:
     if policy.generation == "PerDataSet":
-        ids = ctx.repo.find_key_ids(usable, limit=1, datasets=req.datasets, order="newest")
+        ids = ctx.uow.keys.find_key_ids(usable, limit=1, datasets=req.datasets, order="newest")
         if ids:
             key = load_key(ctx, ids[0])
             if _can_encrypt(key, ctx):
                 return key
     else:
-        newest = ctx.repo.newest_assigned_key(policy.policy_id)
+        newest = ctx.uow.objects.newest_assigned_key(policy.policy_id)
         if newest is not None:
             key = load_key(ctx, newest)
             if _can_encrypt(key, ctx) and set(key.realms) & set(usable) and \
@@ -89,13 +90,13 @@ def _assigned_key(ctx: RequestContext, caller: Endpoint, policy: assignment.Assi
 
 def _create(ctx: RequestContext, caller: Endpoint, policy: assignment.AssignmentPolicy,
             req: GetKeyRequest, usable: tuple[str, ...], realm_ids: list[str]) -> Key:
-    template = ctx.repo.get_template(template_id=policy.template_id) \
+    template = ctx.uow.templates.get_template(template_id=policy.template_id) \
         if policy.template_id else None
     if policy.template_id and template is None:
         raise NotFound(f"no key template {policy.template_id}")
     cipher_type, length = ciphers.resolve(template.cipher_type if template else None,
                                           template.length_bits if template else None)
-    realms = {o.name for o in (ctx.repo.get_object("Realm", i) for i in realm_ids)
+    realms = {o.name for o in (ctx.uow.objects.get_object("Realm", i) for i in realm_ids)
               if o is not None and o.name}
     if template is not None and template.realms:
         realms &= set(template.realms)
@@ -108,5 +109,5 @@ def _create(ctx: RequestContext, caller: Endpoint, policy: assignment.Assignment
                   SourceKind.KMS, None, sorted(realms))
     key.value = generate_key(length)
     insert_key(ctx, caller, key)
-    ctx.repo.associate("KeyAssignmentPolicy", policy.policy_id, "Key", key.key_id)
+    ctx.uow.objects.associate("KeyAssignmentPolicy", policy.policy_id, "Key", key.key_id)
     return key

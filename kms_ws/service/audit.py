@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 from ..domain.errors import AuditQuotaExceeded, KeyNotFound, NotFound, PermissionDenied
 from ..domain.model import AuditMessage, Endpoint, EndpointKind
 from ..domain.realms import Right, realms_with
-from ..store.audit_log import QuotaUse
-from ..store.repository import Repository
+from ..domain.records import QuotaUse
 from .admin.endpoints import pep_serves
 from .context import RequestContext
 from .messages import PushAuditMessageRequest, PushAuditMessageResult
+from .ports import UnitOfWork
 
 QUOTA_WINDOW = timedelta(minutes=1)
 
@@ -33,18 +33,18 @@ def push_audit_message(ctx: RequestContext, req: PushAuditMessageRequest) -> Pus
     _charge(ctx, caller, req.messages)
     for msg in req.messages:
         if msg.key_id is not None:
-            found = ctx.repo.get_key(msg.key_id)
+            found = ctx.uow.keys.get_key(msg.key_id)
             if found is None or not set(found[0].realms) & set(
                     realms_with(caller.grants, Right.REFERENCE)):
                 raise KeyNotFound(f"no key {msg.key_id}")
         if msg.pep_id is not None:
-            pep = ctx.repo.get_endpoint(msg.pep_id)
+            pep = ctx.uow.endpoints.get_endpoint(msg.pep_id)
             if pep is None or pep.kind is not EndpointKind.PEP:
                 raise NotFound(f"no PEP {msg.pep_id}")
             if not pep_serves(ctx, pep, caller):
                 raise PermissionDenied(f"client {caller.name} is not associated with PEP "
                                        f"{msg.pep_id}")
-    ctx.repo.insert_audit_messages(caller, req.messages, ctx.now)
+    ctx.uow.audit.insert_audit_messages(caller, req.messages, ctx.now)
     return PushAuditMessageResult(len(req.messages))
 
 
@@ -60,7 +60,7 @@ def message_bytes(msgs: tuple[AuditMessage, ...]) -> int:
 def _charge(ctx: RequestContext, caller: Endpoint, msgs: tuple[AuditMessage, ...]) -> None:
     """Count the call against the caller's quota, or refuse it (AuditQuotaExceeded)."""
     s, window = ctx.settings, window_of(ctx.now)
-    use = _in_window(ctx.repo, caller, window, ctx.now)
+    use = _in_window(ctx.uow, caller, window, ctx.now)
     messages, size = use.messages + len(msgs), use.bytes + message_bytes(msgs)
     over = []
     if s.push_audit_messages_per_minute and messages > s.push_audit_messages_per_minute:
@@ -72,32 +72,32 @@ def _charge(ctx: RequestContext, caller: Endpoint, msgs: tuple[AuditMessage, ...
             f"PushAuditMessage quota exceeded: at most {' and '.join(over)} per minute per "
             f"client ({use.messages} messages, {use.bytes} bytes already this minute); "
             f"nothing was stored; retry after {(window + QUOTA_WINDOW):%H:%M:%S}Z", window)
-    ctx.repo.set_audit_quota(caller.endpoint_id, QuotaUse(window, messages, size,
-                                                          use.refused))
+    ctx.uow.audit.set_audit_quota(caller.endpoint_id, QuotaUse(window, messages, size,
+                                                               use.refused))
 
 
-def refusal_recorded(repo: Repository, caller: Endpoint, exc: AuditQuotaExceeded,
+def refusal_recorded(uow: UnitOfWork, caller: Endpoint, exc: AuditQuotaExceeded,
                      now: datetime) -> bool:
     """Count a refused call (in the refusal's own transaction); True when it is the
     client's first refusal this minute, which is recorded in full."""
     window = exc.window if isinstance(exc.window, datetime) else window_of(now)
-    use = _in_window(repo, caller, window, now)
-    repo.set_audit_quota(caller.endpoint_id, QuotaUse(window, use.messages, use.bytes,
-                                                      use.refused + 1))
+    use = _in_window(uow, caller, window, now)
+    uow.audit.set_audit_quota(caller.endpoint_id, QuotaUse(window, use.messages, use.bytes,
+                                                           use.refused + 1))
     return use.refused == 0
 
 
-def _in_window(repo: Repository, caller: Endpoint, window: datetime,
+def _in_window(uow: UnitOfWork, caller: Endpoint, window: datetime,
                now: datetime) -> QuotaUse:
     """The caller's use in `window`; an older minute's refusals beyond its first become
     one audit record now."""
-    use = repo.audit_quota(caller.endpoint_id)
+    use = uow.audit.audit_quota(caller.endpoint_id)
     if use is not None and use.window_start == window:
         return use
     if use is not None and use.refused > 1:
-        repo.insert_audit(at=now, actor_id=caller.endpoint_id, actor_name=caller.name,
-                          operation="PushAuditMessage", event=AuditQuotaExceeded.error_code,
-                          result="Denied", message=(
+        uow.audit.insert_audit(at=now, actor_id=caller.endpoint_id, actor_name=caller.name,
+                               operation="PushAuditMessage", event=AuditQuotaExceeded.error_code,
+                               result="Denied", message=(
                               f"{use.refused} calls were refused by the PushAuditMessage "
                               f"quota in the minute from {use.window_start:%Y-%m-%dT%H:%M}Z "
                               "(the first one is recorded on its own)"))

@@ -15,16 +15,16 @@ from ..audit.syslog import SyslogSink
 from ..domain import audit_policy
 from ..domain.errors import KmsError
 from ..domain.model import Endpoint, Key
-from ..store.repository import Repository
 from .admin.decoders import audit_policy as policy_of
 from .admin.messages import AdminRequest, AdminResult
 from .messages import GetKeyResult, KeyResult, PushAuditMessageRequest, StoreKeyResult
+from .ports import UnitOfWork
 from .ws_messages import TransferResult
 
 
-def enforcing_policies(repo: Repository) -> list[audit_policy.AuditPolicy]:
+def enforcing_policies(uow: UnitOfWork) -> list[audit_policy.AuditPolicy]:
     return [policy_of(o.object_id, o.body) for o in
-            repo.list_objects("AuditPolicy", None, limit=100, states=["Enforcing"])]
+            uow.objects.list_objects("AuditPolicy", None, limit=100, states=["Enforcing"])]
 
 
 def success_events(name: str, caller: Endpoint, now: datetime, request: Any,
@@ -83,7 +83,7 @@ def failure_event(name: str, caller: Endpoint | None, now: datetime, request: An
                       pep_id=getattr(request, "pep_id", None), message=exc.reason)
 
 
-def record(events: Sequence[AuditEvent], repo: Repository, mandatory: bool,
+def record(events: Sequence[AuditEvent], uow: UnitOfWork, mandatory: bool,
            policies: Sequence[audit_policy.AuditPolicy], local_done: bool = False
            ) -> list[AuditEvent]:
     """Record events locally as the policies say; return those due for syslog."""
@@ -95,7 +95,7 @@ def record(events: Sequence[AuditEvent], repo: Repository, mandatory: bool,
         if "Syslog" in dest:
             to_syslog.append(ev)
     if local:
-        emit_all(local, repo)
+        emit_all(local, uow.audit)
     return to_syslog
 
 

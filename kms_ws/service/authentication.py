@@ -43,11 +43,11 @@ from ..domain.model import SIGNED_CREDENTIALS, CredentialType, Endpoint, Endpoin
 from ..security.certificates import check_validity, fingerprint
 from ..security.settings import SecuritySettings
 from ..security.wssecurity import KeyRef, VerificationKey
-from ..store.repository import Repository
 from . import subscription_end
 from .context import RequestContext, Transport
 from .credentials import require_private_channel
 from .messages import AuthenticateRequest, AuthenticateResult, Credential
+from .ports import UnitOfWork
 
 SUPPORTED = tuple(t.value for t in (CredentialType.USERNAME_PASSWORD, CredentialType.SESSION,
                                     CredentialType.ASYMMETRIC_KEY, CredentialType.SYMMETRIC_KEY))
@@ -115,10 +115,10 @@ def _endpoint(ctx: RequestContext, cred: Credential, cache: PasswordCache) -> En
 
 def _password_endpoint(ctx: RequestContext, username: str, password: str,
                        cache: PasswordCache) -> Endpoint:
-    strikes = ctx.repo.strikes(*strike_keys(username, ctx.transport))
+    strikes = ctx.uow.refusals.strikes(*strike_keys(username, ctx.transport))
     if any(s.bars(ctx.now) for s in strikes.values()):
         raise PasswordRefused("backoff", username)  # unchecked, at no cost
-    ep = ctx.repo.find_client(username)
+    ep = ctx.uow.endpoints.find_client(username)
     if ep is None or ep.password_hash is None:
         verify_decoy(password)
         raise PasswordRefused("unknown user", username)
@@ -146,7 +146,7 @@ def _strike_key(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}\0{value}".encode("utf-8", "replace")).hexdigest()
 
 
-def count_failure(repo: Repository, exc: PasswordRefused, transport: Transport,
+def count_failure(uow: UnitOfWork, exc: PasswordRefused, transport: Transport,
                   settings: SecuritySettings, now: datetime, operation: str
                   ) -> list[AuditEvent]:
     """Count a refused password against its user name and its source (backoff) and, a
@@ -155,17 +155,18 @@ def count_failure(repo: Repository, exc: PasswordRefused, transport: Transport,
     if not exc.counted:
         return []
     name_key, source_key = strike_keys(exc.username, transport)
-    found = repo.strikes(name_key, source_key)
+    found = uow.refusals.strikes(name_key, source_key)
     for key, start_after in ((name_key, settings.backoff_after_failed_authentications),
                              (source_key, settings.source_backoff_after_failed_authentications)):
-        repo.set_strikes(key, backoff.after_failure(
+        uow.refusals.set_strikes(key, backoff.after_failure(
             found.get(key), now, start_after, settings.failure_memory_seconds,
             settings.backoff_max_seconds))
     if exc.why != "wrong password" or exc.endpoint_id is None or not \
-            repo.record_auth_failure(exc.endpoint_id, settings.lock_after_failed_authentications,
+            uow.endpoints.record_auth_failure(exc.endpoint_id,
+                                              settings.lock_after_failed_authentications,
                                      now):
         return []
-    subscription_end.review(repo, exc.endpoint_id, now)  # locked: they end
+    subscription_end.review(uow, exc.endpoint_id, now)  # locked: they end
     until = (f"until {(now + timedelta(seconds=settings.lockout_seconds)).isoformat()}Z"
              if settings.lockout_seconds else "until an administrator unlocks it")
     return [AuditEvent(now, operation, "ClientLocked", "Denied", exc.endpoint_id,
@@ -179,9 +180,9 @@ def strikes_forgotten(settings: SecuritySettings, now: datetime) -> tuple[dateti
     return now - timedelta(seconds=settings.failure_memory_seconds), now
 
 
-def clear_name_strikes(repo: Repository, username: str) -> None:
+def clear_name_strikes(uow: UnitOfWork, username: str) -> None:
     """An unlocked client's name starts afresh (its source's counts stay)."""
-    repo.clear_strikes(_strike_key("name", username))
+    uow.refusals.clear_strikes(_strike_key("name", username))
 
 
 def _check_active(ctx: RequestContext, ep: Endpoint) -> None:
@@ -196,28 +197,28 @@ def _signer_endpoint(ctx: RequestContext, cred: Credential) -> Endpoint:
         raise UnsupportedAuthenticationMode(
             f"a {cred.type.value} credential is proven by signing the message (WS-Security) "
             "or by a TLS client certificate, not by sending it", supported=SUPPORTED)
-    ep = ctx.repo.get_endpoint(cred.signer_id)
+    ep = ctx.uow.endpoints.get_endpoint(cred.signer_id)
     if ep is None or ep.kind is not EndpointKind.CLIENT:
         raise UnknownSigner("the signer is not a registered KMS client")
     if cred.signer_cert_sha256 is not None:  # replaced or removed since it was looked up?
-        row = ctx.repo.endpoint_credential(cert_sha256=cred.signer_cert_sha256)
+        row = ctx.uow.endpoints.endpoint_credential(cert_sha256=cred.signer_cert_sha256)
         if row is None or row.endpoint_id != ep.endpoint_id:
             raise UnknownSigner("the signing certificate is no longer registered")
     _check_active(ctx, ep)
     return ep
 
 
-def signer_key(repo: Repository, master: Keyring, ref: KeyRef, now: datetime) -> VerificationKey:
+def signer_key(uow: UnitOfWork, master: Keyring, ref: KeyRef, now: datetime) -> VerificationKey:
     """The registered key a message signature names: a certificate sent as a token (looked
     up by fingerprint), or the AsymmetricKey/SymmetricKey credential of an endpoint name."""
     if ref.certificate is not None:
-        row = repo.endpoint_credential(cert_sha256=fingerprint(ref.certificate))
+        row = uow.endpoints.endpoint_credential(cert_sha256=fingerprint(ref.certificate))
         if row is None or row.certificate != ref.certificate:
             raise UnknownSigner("the signing certificate is not registered")
     else:
-        found = [ep for ep in repo.find_endpoints(ref.key_name or "")
+        found = [ep for ep in uow.endpoints.find_endpoints(ref.key_name or "")
                  if ep.credential_type in SIGNED]
-        row = repo.endpoint_credential(endpoint_id=found[0].endpoint_id) \
+        row = uow.endpoints.endpoint_credential(endpoint_id=found[0].endpoint_id) \
             if len(found) == 1 else None
         if row is None:
             raise UnknownSigner(f"no signing credential is registered as {ref.key_name!r}")
@@ -236,8 +237,8 @@ def credential_key(master: Keyring, row: Any, now: datetime) -> VerificationKey:
 
 
 def _session_endpoint(ctx: RequestContext, token: str) -> Endpoint:
-    found = ctx.repo.session_endpoint(token_hash(token), ctx.now)
-    ep = ctx.repo.get_endpoint(found[0]) if found else None
+    found = ctx.uow.endpoints.session_endpoint(token_hash(token), ctx.now)
+    ep = ctx.uow.endpoints.get_endpoint(found[0]) if found else None
     if ep is None:
         raise InvalidCredentials("the session credential is unknown, expired or revoked")
     _check_active(ctx, ep)
@@ -254,14 +255,14 @@ def authenticate(ctx: RequestContext, req: AuthenticateRequest) -> AuthenticateR
             raise UnsupportedAuthenticationMode("only KMS clients open sessions")
         token = secrets.token_urlsafe(32)
         expires = ctx.now + timedelta(seconds=ctx.settings.session_ttl_seconds)
-        ctx.repo.insert_session(token_hash(token), caller.endpoint_id, ctx.now, expires)
+        ctx.uow.endpoints.insert_session(token_hash(token), caller.endpoint_id, ctx.now, expires)
         return AuthenticateResult(caller, token, expires)
     if req.request_type == "Logout":
         cred = req.credential
         if cred is None or cred.type is not CredentialType.SESSION or not cred.token:
             raise UnsupportedAuthenticationMode("Logout takes the session credential to revoke")
-        found = ctx.repo.session_endpoint(token_hash(cred.token), ctx.now)
+        found = ctx.uow.endpoints.session_endpoint(token_hash(cred.token), ctx.now)
         if found is None or found[0] != caller.endpoint_id:
             raise InvalidCredentials("the session credential is unknown, expired or revoked")
-        ctx.repo.revoke_session(token_hash(cred.token))
+        ctx.uow.endpoints.revoke_session(token_hash(cred.token))
     return AuthenticateResult(caller)

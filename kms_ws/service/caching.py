@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..domain import caching, groups
 from ..domain.model import Endpoint, Key
-from ..store.objects import KeySelection
+from ..domain.records import KeySelection
 from .admin.decoders import caching_rules, to_group
 from .context import RequestContext
 from .policies import capabilities
@@ -60,19 +60,19 @@ class CachingView:
 def caching_view(ctx: RequestContext, receiver: Endpoint, keys: KeySelection) -> CachingView:
     """`keys`: the page's change_seq range (or, for a few keys, their ids)."""
     view = CachingView(frozenset(capabilities(ctx, receiver)))
-    if not ctx.repo.list_objects(POLICY, None, limit=1, states=["Enforcing"]):
+    if not ctx.uow.objects.list_objects(POLICY, None, limit=1, states=["Enforcing"]):
         return view  # the usual case: no caching policy in force, one cached query
     parsed: dict[str, list[caching.CachingRule]] = {}
-    for policy_id, body, kind, target in ctx.repo.policies_on_keys(POLICY, keys):
+    for policy_id, body, kind, target in ctx.uow.objects.policies_on_keys(POLICY, keys):
         if policy_id not in parsed:
             parsed[policy_id] = caching_rules(body)
         view.rules[(kind, target)] = parsed[policy_id]
-    for policy, group_id in ctx.repo.enforcing_targets(POLICY, "KeyGroup"):
-        obj = ctx.repo.get_object("KeyGroup", group_id)
+    for policy, group_id in ctx.uow.objects.enforcing_targets(POLICY, "KeyGroup"):
+        obj = ctx.uow.objects.get_object("KeyGroup", group_id)
         if obj is not None:
             view.group_rules.append((to_group(obj, []), caching_rules(policy.body)))
     view.group_rules.sort(key=lambda gr: gr[0].group_id)
-    for group_id, key_id in ctx.repo.key_members_among(
+    for group_id, key_id in ctx.uow.objects.key_members_among(
             [g.group_id for g, _ in view.group_rules], keys):
         view.static.setdefault(key_id, set()).add(group_id)
     return view

@@ -12,7 +12,7 @@ from ..crypto.master_key import Keyring
 from ..crypto.sealing import Aead
 from ..domain.model import Endpoint
 from ..security.settings import SecuritySettings
-from ..store.repository import Repository
+from .ports import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Transport:
 @dataclass
 class RequestContext:
     caller: Endpoint | None
-    repo: Repository
+    uow: UnitOfWork
     now: datetime
     request_id: str
     settings: SecuritySettings
@@ -56,16 +56,16 @@ class RequestContext:
     pep_proof_verified: bool = False  # service.pep_auth verified it for this operation
     # Writes that record a read (delivery use tracking): run after the handler, in the
     # same write transaction, or in a short one of their own after a read transaction.
-    deferred: list[Callable[[Repository], None]] = field(default_factory=list)
+    deferred: list[Callable[[UnitOfWork], None]] = field(default_factory=list)
     _context_mac: bytes | None = field(default=None, repr=False)
 
-    def defer(self, write: Callable[[Repository], None]) -> None:
+    def defer(self, write: Callable[[UnitOfWork], None]) -> None:
         self.deferred.append(write)
 
     def sealing_key(self) -> tuple[str, Aead]:
         """The master key that seals new values: as recorded in the store, read inside
         this (write) transaction so a concurrent rotation is never missed."""
-        current = self.repo.current_master_key_id() or self.master.key_id
+        current = self.uow.sealed.current_master_key_id() or self.master.key_id
         return current, self.master.aead_for(current)
 
     def context_mac_key(self) -> bytes:
@@ -74,7 +74,7 @@ class RequestContext:
         Read once per request: a Pull opens one context and seals another."""
         if self._context_mac is None:
             self._context_mac = self.master.context_mac_key_for(
-                self.repo.current_master_key_id() or self.master.key_id)
+                self.uow.sealed.current_master_key_id() or self.master.key_id)
         return self._context_mac
 
     def unwrapped_allowed(self) -> bool:

@@ -101,10 +101,10 @@ def check(cred_type: CredentialType, value: bytes, element: str = "Credential") 
 def replace(ctx: RequestContext, endpoint_id: str, new: NewCredential) -> None:
     """Set (or remove) an endpoint's credential: from now on only the new one works."""
     if new.type is CredentialType.USERNAME_PASSWORD:
-        ctx.repo.set_password_hash(endpoint_id, hash_password(new.value.decode("utf-8"))
-                                   if new.value is not None else None)
+        ctx.uow.endpoints.set_password_hash(endpoint_id, hash_password(new.value.decode("utf-8"))
+                                            if new.value is not None else None)
         return
-    ctx.repo.delete_endpoint_credential(endpoint_id)
+    ctx.uow.endpoints.delete_endpoint_credential(endpoint_id)
     if new.value is not None:
         register_signing(ctx, endpoint_id, new.type, new.value)
 
@@ -117,18 +117,18 @@ def register_signing(ctx: RequestContext, endpoint_id: str, cred_type: Credentia
     if cred_type is CredentialType.ASYMMETRIC_KEY:
         cert_der = der(load_certificate(value))
         sha = fingerprint(cert_der)
-        if ctx.repo.certificate_taken(sha):
+        if ctx.uow.endpoints.certificate_taken(sha):
             raise AlreadyExists("this certificate is registered to another endpoint")
-        ctx.repo.insert_endpoint_credential(endpoint_id, cred_type, certificate=cert_der,
-                                            cert_sha256=sha)
+        ctx.uow.endpoints.insert_endpoint_credential(endpoint_id, cred_type, certificate=cert_der,
+                                                     cert_sha256=sha)
         return
     master_id, aead = ctx.sealing_key()
-    ctx.repo.insert_endpoint_credential(
+    ctx.uow.endpoints.insert_endpoint_credential(
         endpoint_id, cred_type, sealed_secret=seal_secret(aead, endpoint_id, value),
         master_key_id=master_id)
 
 
 def registered_type(ctx: RequestContext, endpoint_id: str) -> CredentialType | None:
     """The type of an endpoint's registered signing credential, if it has one."""
-    row = ctx.repo.endpoint_credential(endpoint_id=endpoint_id)
+    row = ctx.uow.endpoints.endpoint_credential(endpoint_id=endpoint_id)
     return CredentialType(row.credential_type) if row is not None else None

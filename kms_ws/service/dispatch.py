@@ -27,12 +27,10 @@ from ..domain.errors import (
     UnknownSigner,
 )
 from ..domain.model import ClientState, Endpoint
+from ..domain.records import WriteNeeded
 from ..security.certificates import check_validity, fingerprint
 from ..security.settings import SecuritySettings
 from ..security.wssecurity import KeyRef, VerificationKey
-from ..store.engine import Database, WriteNeeded
-from ..store.repository import Repository
-from ..store.space import SpaceGuard
 from . import (
     audit,
     authentication,
@@ -53,6 +51,7 @@ from .context import RequestContext, Transport
 from .messages import AuthenticateRequest, Credential
 from .operator import OPERATOR_TRANSPORT, LocalOperator
 from .pep_auth import reject_unused_proof
+from .ports import SpaceCheck, Store, UnitOfWork
 from .update_types import KEY_TYPES
 from .ws_messages import UpdatePage
 
@@ -209,10 +208,10 @@ class _Held(Enum):
     WRITE_NEEDED = "the handler wrote in a read-only unit of work: nothing was committed"
 
 
-def _remembered(repo: Repository, cred: Credential, now: datetime) -> bool:
+def _remembered(uow: UnitOfWork, cred: Credential, now: datetime) -> bool:
     """Enter a signed message in the replay cache; False when it was there (a replay)."""
     assert cred.signer_id and cred.message_digest and cred.accept_until
-    return repo.remember_message(cred.signer_id, cred.message_digest, cred.accept_until, now)
+    return uow.replay.remember_message(cred.signer_id, cred.message_digest, cred.accept_until, now)
 
 
 def _credential(credential: Credential | None, request: Any) -> Credential | None:
@@ -230,10 +229,10 @@ def utcnow() -> datetime:
 class KmsService:
     """Runs operations. One per process; per-request state lives in RequestContext."""
 
-    def __init__(self, db: Database, master: Keyring, settings: SecuritySettings,
+    def __init__(self, db: Store, master: Keyring, settings: SecuritySettings,
                  clock: Callable[[], datetime] = utcnow,
                  syslog: SyslogSink | None = None, outbound: Any = None,
-                 space: SpaceGuard | None = None) -> None:
+                 space: SpaceCheck | None = None) -> None:
         self.db = db
         if db.audit is None:  # the audit records this service writes are chained
             db.audit = AuditChain(master)
@@ -338,8 +337,8 @@ class KmsService:
         caller = served.caller
         if caller.failed_auth or caller.state is ClientState.LOCKED:
             # a right credential: the count of wrong ones goes (a lockout run out ends)
-            with self.db.transaction(write=True) as conn:
-                Repository(conn).reset_auth_failures(
+            with self.db.unit_of_work(write=True) as uow:
+                uow.endpoints.reset_auth_failures(
                     caller.endpoint_id,
                     backoff.locked_before(call.now, self.settings.lockout_seconds))
         return served.result
@@ -347,47 +346,46 @@ class KmsService:
     def _unit(self, call: _Call, mode: TxMode) -> _Served:
         """Authenticate and run the handler in one unit of work with its deferred writes
         and audit records."""
-        with self.db.transaction(write=mode.writes, durable=mode.durable) as conn:
-            ctx, caller = self._context(conn, call)
+        with self.db.unit_of_work(write=mode.writes, durable=mode.durable) as uow:
+            ctx, caller = self._context(uow, call)
             if call.guarded and self.space is not None:
                 self.space.check()
             result = call.handler(ctx, call.request)
             reject_unused_proof(ctx)
             for write in ctx.deferred:
-                write(ctx.repo)
+                write(ctx.uow)
             events = trail.success_events(call.name, caller, call.now, call.request, result)
-            policies = trail.enforcing_policies(ctx.repo)
+            policies = trail.enforcing_policies(ctx.uow)
             # PushAuditMessage stores the pushed messages itself (with their times).
-            syslog = trail.record(events, ctx.repo, mode.audited, policies,
+            syslog = trail.record(events, ctx.uow, mode.audited, policies,
                                   local_done=not mode.writes or call.name == "PushAuditMessage")
         return _Served(result, caller, events, policies, syslog)
 
     def _read_then_record(self, call: _Call) -> _Served | _Held:
         try:
-            with self.db.transaction(read_only=True) as conn:
-                ctx, caller = self._context(conn, call)
+            with self.db.unit_of_work(read_only=True) as uow:
+                ctx, caller = self._context(uow, call)
                 result = call.handler(ctx, call.request)
                 events = trail.success_events(call.name, caller, call.now, call.request,
                                               result)
                 # the audit policies in force where the request was served (its snapshot)
-                policies = trail.enforcing_policies(ctx.repo)
+                policies = trail.enforcing_policies(ctx.uow)
         except WriteNeeded:
             return _Held.WRITE_NEEDED
         # The answer is only given once its audit record and use tracking are committed
         # (and, for a signed request, its replay-cache entry: a replay is refused here).
-        with self.db.transaction(write=True, durable=call.mode.durable) as conn:
-            repo = Repository(conn)
-            if call.signed is not None and not _remembered(repo, call.signed, call.now):
+        with self.db.unit_of_work(write=True, durable=call.mode.durable) as uow:
+            if call.signed is not None and not _remembered(uow, call.signed, call.now):
                 return _Held.REPLAYED  # nothing else is written
             for write in ctx.deferred:
-                write(repo)
-            syslog = trail.record(events, repo, call.mode.audited, policies, local_done=False)
+                write(uow)
+            syslog = trail.record(events, uow, call.mode.audited, policies, local_done=False)
         return _Served(result, caller, events, policies, syslog)
 
-    def _context(self, conn: Any, call: _Call) -> tuple[RequestContext, Endpoint]:
+    def _context(self, uow: UnitOfWork, call: _Call) -> tuple[RequestContext, Endpoint]:
         """The request's context on this unit of work, and its authenticated caller."""
         credential = call.credential
-        ctx = RequestContext(None, Repository(conn), call.now, call.request_id,
+        ctx = RequestContext(None, uow, call.now, call.request_id,
                              self.settings, self.master, self.outbound,
                              transport=call.transport,
                              pep_proof=credential.pep_proof if credential is not None else None)
@@ -404,29 +402,28 @@ class KmsService:
             return 0
         # a list of keys acknowledges key notifications; a custom type's, its own
         types = KEY_TYPES if page.token_type in KEY_TYPES else (page.token_type,)
-        with self.db.transaction(write=True) as conn:
-            return Repository(conn).updates.acknowledge(page.caller_id, page.high, page.pep_id,
-                                                        types=types)
+        with self.db.unit_of_work(write=True) as uow:
+            return uow.subscriptions.acknowledge(page.caller_id, page.high, page.pep_id,
+                                                 types=types)
 
     def _failed(self, name: str, caller: Endpoint, now: datetime, request: Any,
                 exc: KmsError) -> None:
         """A refused or failed request of a known caller is a mandatory audit record, in
         its own transaction (the request's own changes were rolled back)."""
         event = trail.failure_event(name, caller, now, request, exc)
-        with self.db.transaction(write=True) as conn:
-            repo = Repository(conn)
+        with self.db.unit_of_work(write=True) as uow:
             if isinstance(exc, AuditQuotaExceeded) and \
-                    not audit.refusal_recorded(repo, caller, exc, now):
+                    not audit.refusal_recorded(uow, caller, exc, now):
                 return  # counted: the minute's refusals become one record
-            syslog = trail.record([event], repo, True, trail.enforcing_policies(repo))
+            syslog = trail.record([event], uow, True, trail.enforcing_policies(uow))
         trail.send(self.syslog, syslog)
 
     def refuse(self, name: str, signer_id: str, exc: KmsError) -> None:
         """A signed request refused by the transport after its signature verified (a
         header left unsigned or given twice): an audit record of its signer."""
         now = self.clock()
-        with self.db.transaction() as conn:
-            signer = Repository(conn).get_endpoint(signer_id)
+        with self.db.unit_of_work() as uow:
+            signer = uow.endpoints.get_endpoint(signer_id)
         if signer is not None:  # else deleted since it signed: refused, no one to audit
             self._failed(name, signer, now, None, exc)
 
@@ -434,8 +431,8 @@ class KmsService:
         """Reads that an audit policy asks to record locally."""
         if not policies:
             return
-        with self.db.transaction(write=True, durable=False) as conn:
-            trail.record(events, Repository(conn), False, policies)
+        with self.db.unit_of_work(write=True, durable=False) as uow:
+            trail.record(events, uow, False, policies)
 
     def signer_key(self, ref: KeyRef) -> VerificationKey:
         """The registered key a message signature names (for the transport layer).
@@ -447,8 +444,8 @@ class KmsService:
         if hit is not None and hit[0] > time.monotonic():
             check_validity(hit[1].cert, now)  # type: ignore[arg-type]
             return hit[1]
-        with self.db.transaction() as conn:
-            key = authentication.signer_key(Repository(conn), self.master, ref, now)
+        with self.db.unit_of_work() as uow:
+            key = authentication.signer_key(uow, self.master, ref, now)
         if slot:
             if len(self._signer_keys) >= 10_000:
                 self._signer_keys.clear()
@@ -457,26 +454,25 @@ class KmsService:
 
     def certificate_client(self, cert_der: bytes) -> str:
         """The client a TLS client certificate is registered to (AsymmetricKey)."""
-        with self.db.transaction() as conn:
-            row = Repository(conn).endpoint_credential(cert_sha256=fingerprint(cert_der))
+        with self.db.unit_of_work() as uow:
+            row = uow.endpoints.endpoint_credential(cert_sha256=fingerprint(cert_der))
         if row is None or row.certificate != cert_der:
             raise UnknownSigner("the TLS client certificate is not registered")
         return str(row.endpoint_id)
 
     def _remember(self, cred: Credential, now: datetime) -> bool:
         """Enter a signed message in the replay cache; False for a replay."""
-        with self.db.transaction(write=True, durable=False) as conn:
-            return _remembered(Repository(conn), cred, now)
+        with self.db.unit_of_work(write=True, durable=False) as uow:
+            return _remembered(uow, cred, now)
 
     def _replayed(self, name: str, cred: Credential, now: datetime) -> NoReturn:
         """A replay is a mandatory audit record (durable, and to syslog as policies say)."""
-        with self.db.transaction(write=True) as conn:
-            repo = Repository(conn)
-            ep = repo.get_endpoint(cred.signer_id) if cred.signer_id is not None else None
+        with self.db.unit_of_work(write=True) as uow:
+            ep = uow.endpoints.get_endpoint(cred.signer_id) if cred.signer_id is not None else None
             event = AuditEvent(now, name, "Replay", "Denied", cred.signer_id,
                                ep.name if ep else None,
                                message="a signed message was presented again")
-            syslog = trail.record([event], repo, True, trail.enforcing_policies(repo))
+            syslog = trail.record([event], uow, True, trail.enforcing_policies(uow))
         trail.send(self.syslog, syslog)
         raise ReplayedMessage("this signed message was already received (replay)")
 
@@ -501,19 +497,19 @@ class KmsService:
                        transport: Transport, durable: bool) -> list[AuditEvent] | None:
         """The refusal counted in a write transaction (durable or not); the records to
         send to syslog, or None when it opens an interval and durable is False."""
-        with self.db.transaction(write=True, durable=durable) as conn:
+        with self.db.unit_of_work(write=True, durable=durable) as uow:
             # the time it is counted at, under the store's write lock: an interval a
             # background pass has closed (and recorded) takes no more refusals
             now = self.clock()
-            repo = Repository(conn)
-            tally = refusals.record(repo, refusal, now,
+            uow = uow
+            tally = refusals.record(uow, refusal, now,
                                     self.settings.failure_audit_interval_seconds, durable)
             if tally is None:
                 return None
-            events = authentication.count_failure(repo, exc, transport, self.settings, now,
+            events = authentication.count_failure(uow, exc, transport, self.settings, now,
                                                   name) \
                 if isinstance(exc, PasswordRefused) else []
             events += tally
             if not events:
                 return []
-            return trail.record(events, repo, True, trail.enforcing_policies(repo))
+            return trail.record(events, uow, True, trail.enforcing_policies(uow))

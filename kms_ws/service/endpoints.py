@@ -45,7 +45,7 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
         # a PEP registered with a signing credential proves itself with it (§4.6)
         authentication_policy=(cred_type.value if cred_type in SIGNED else PEP_AUTH_NONE)
         if req.kind is EndpointKind.PEP else None)
-    ctx.repo.insert_endpoint(ep, ctx.now)
+    ctx.uow.endpoints.insert_endpoint(ep, ctx.now)
     if cred_type in SIGNED and req.credential is not None:
         register_signing(ctx, ep.endpoint_id, cred_type, req.credential.values[0])
     add_wrapping_values(ctx, ep, req.wrapping_values)

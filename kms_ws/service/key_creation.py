@@ -86,5 +86,5 @@ def insert_key(ctx: RequestContext, caller: Endpoint, key: Key) -> None:
     apply_retention(ctx, key)
     master_id, aead = ctx.sealing_key()
     sealed = sealing.seal(aead, key.key_id, key.version, key.value)
-    seq = ctx.repo.insert_key(key, sealed, master_id, caller.endpoint_id, ctx.now)
+    seq = ctx.uow.keys.insert_key(key, sealed, master_id, caller.endpoint_id, ctx.now)
     notifications.key_changed(ctx, key, seq)

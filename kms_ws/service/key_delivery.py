@@ -65,8 +65,8 @@ class Delivery:
 def start_delivery(ctx: RequestContext, caller: Endpoint, pep: Endpoint | None,
                    requested: str | None) -> Delivery:
     """Refuses an unknown WrappingType before anything is done."""
-    client_keys = usable(ctx.repo.wrapping_keys(caller.endpoint_id), ctx.now)
-    pep_keys = usable(ctx.repo.wrapping_keys(pep.endpoint_id), ctx.now) if pep else []
+    client_keys = usable(ctx.uow.endpoints.wrapping_keys(caller.endpoint_id), ctx.now)
+    pep_keys = usable(ctx.uow.endpoints.wrapping_keys(pep.endpoint_id), ctx.now) if pep else []
     delivery = Delivery(requested, client_keys, pep_keys, pep is not None,
                         ctx.unwrapped_allowed())
     if requested is not None and requested not in ALL_TYPES:
@@ -126,7 +126,7 @@ def _open_upload(ctx: RequestContext, caller: Endpoint, req: StoreKeyRequest) ->
     if req.wrapping_type not in symmetric:
         raise UnsupportedWrapping(f"StoreKey cannot open {req.wrapping_type}: the server holds "
                                   "no private key of yours", supported=(NONE, *symmetric))
-    known = {k.key_id: k for k in ctx.repo.wrapping_keys(caller.endpoint_id)}
+    known = {k.key_id: k for k in ctx.uow.endpoints.wrapping_keys(caller.endpoint_id)}
     info = known.get(req.wrapping_key_id or "")
     if info is None or info.kind is not WrappingKeyKind.SYMMETRIC:
         raise NotFound(f"no symmetric wrapping key {req.wrapping_key_id} is registered for "
@@ -156,7 +156,7 @@ def _recipient(ctx: RequestContext, delivery: Delivery, layer: Layer) -> Recipie
     found = delivery._recipients.get(ref)
     if found is not None:
         return found
-    sealed, master_key_id, cert = ctx.repo.wrapping_key_material(*ref)
+    sealed, master_key_id, cert = ctx.uow.endpoints.wrapping_key_material(*ref)
     if layer.key.kind is WrappingKeyKind.CERTIFICATE:
         assert cert is not None
         recipient: Recipient = load_certificate(layer.key.key_id, cert)

@@ -22,7 +22,7 @@ log = logging.getLogger("kms_ws.service")
 
 
 def load_key(ctx: RequestContext, key_id: str) -> Key:
-    found = ctx.repo.get_key(key_id)
+    found = ctx.uow.keys.get_key(key_id)
     if found is None:
         raise KeyNotFound(f"no key {key_id}")
     key, sealed, master_key_id = found
@@ -70,14 +70,15 @@ def touch_key(ctx: RequestContext, key_id: str,
     master_id, aead = ctx.sealing_key()
     sealed = sealing.seal(aead, key.key_id, key.version, key.value) \
         if key.value is not None else None
-    seq = ctx.repo.update_key(key, sealed, erase=erase, master_key_id=master_id)
+    seq = ctx.uow.keys.update_key(key, sealed, erase=erase, master_key_id=master_id)
     notifications.key_changed(ctx, key, seq)
     return key
 
 
 def touch_template(ctx: RequestContext, template_id: str) -> None:
-    tpl = ctx.repo.get_template(template_id=template_id)
+    tpl = ctx.uow.templates.get_template(template_id=template_id)
     if tpl is None:
         raise NotFound(f"no key template {template_id}")
-    seq = ctx.repo.update_template(dataclasses.replace(tpl, version=tpl.version + 1), ctx.now)
+    seq = ctx.uow.templates.update_template(
+        dataclasses.replace(tpl, version=tpl.version + 1), ctx.now)
     notifications.object_changed(ctx, "KeyTemplate", tpl.realms, seq)

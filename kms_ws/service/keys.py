@@ -87,7 +87,7 @@ def get_key(ctx: RequestContext, req: GetKeyRequest) -> GetKeyResult:
         if req.if_altered_since_version is not None and key.version <= req.if_altered_since_version:
             return GetKeyResult((), not_modified=True)
         return GetKeyResult((_deliver(ctx, key, req.usage, caller, pep, dl),))
-    find = ctx.repo.find_key_ids
+    find = ctx.uow.keys.find_key_ids
     usable = _usable_realms(caller, pep, Right.REFERENCE)
     if req.friendly_name is not None:
         ids = find(usable, limit=2, friendly_name=req.friendly_name, attributes=req.attributes)
@@ -120,7 +120,7 @@ def _template(ctx: RequestContext, template_id: str | None,
               name: str | None) -> KeyTemplate | None:
     if template_id is None and name is None:
         return None
-    tpl = ctx.repo.get_template(template_id=template_id, name=name)
+    tpl = ctx.uow.templates.get_template(template_id=template_id, name=name)
     usable = realms_with(_caller(ctx).grants, Right.REFERENCE)
     if tpl is None or (tpl.realms and not set(tpl.realms) & set(usable)):
         raise NotFound(f"no key template {template_id or name}")
@@ -138,7 +138,7 @@ def _pep_for(ctx: RequestContext, caller: Endpoint, pep_id: str | None,
         if operation is not None and ctx.pep_proof is not None:
             raise SignatureInvalid("the PEP proof is for a request made for a PEP")
         return None
-    pep = ctx.repo.get_endpoint(pep_id)
+    pep = ctx.uow.endpoints.get_endpoint(pep_id)
     if pep is None or pep.kind is not EndpointKind.PEP:
         raise NotFound(f"no PEP {pep_id}")
     if not pep_serves(ctx, pep, caller):
@@ -193,9 +193,9 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     right = effective_right(caller.grants, key.realms)
     key.hidden = right is None or right < Right.READ
     key_id, now = key.key_id, ctx.now
-    ctx.defer(lambda repo: repo.record_use(key_id, caller.endpoint_id, "Client", now))
+    ctx.defer(lambda uow: uow.keys.record_use(key_id, caller.endpoint_id, "Client", now))
     if pep is not None:
-        ctx.defer(lambda repo: repo.record_use(key_id, pep.endpoint_id, "Pep", now))
+        ctx.defer(lambda uow: uow.keys.record_use(key_id, pep.endpoint_id, "Pep", now))
     return key
 
 

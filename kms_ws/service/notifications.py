@@ -12,10 +12,10 @@ from .update_types import types_of
 
 def key_changed(ctx: RequestContext, key: Key, seq: int) -> None:
     """Subscribers with the Read right on the key are told (others could not fetch it)."""
-    for sub in ctx.repo.updates.subscriptions_for_key(key, ctx.now):
-        ep = ctx.repo.get_endpoint(sub.endpoint_id)
+    for sub in ctx.uow.subscriptions.subscriptions_for_key(key, ctx.now):
+        ep = ctx.uow.endpoints.get_endpoint(sub.endpoint_id)
         if ep is not None and allows(ep.grants, key.realms, Right.READ):
-            ctx.repo.updates.raise_pending(sub.subscription_id, seq, ctx.now)
+            ctx.uow.subscriptions.raise_pending(sub.subscription_id, seq, ctx.now)
 
 
 def object_changed(ctx: RequestContext, kind: str, realms: tuple[str, ...], seq: int) -> None:
@@ -24,10 +24,10 @@ def object_changed(ctx: RequestContext, kind: str, realms: tuple[str, ...], seq:
     types = types_of(kind)
     if not types:
         return
-    for sub in ctx.repo.updates.subscriptions_for_object(types, realms, ctx.now):
-        ep = ctx.repo.get_endpoint(sub.endpoint_id)
+    for sub in ctx.uow.subscriptions.subscriptions_for_object(types, realms, ctx.now):
+        ep = ctx.uow.endpoints.get_endpoint(sub.endpoint_id)
         if ep is not None and allows(ep.grants, realms, Right.READ):
-            ctx.repo.updates.raise_pending(sub.subscription_id, seq, ctx.now)
+            ctx.uow.subscriptions.raise_pending(sub.subscription_id, seq, ctx.now)
 
 
 def object_removed(ctx: RequestContext, kind: str, object_id: str, version: int,
@@ -36,5 +36,5 @@ def object_removed(ctx: RequestContext, kind: str, object_id: str, version: int,
     type lists its kind, the removal takes a place on the change sequence (GetUpdateList
     lists it after the token) and its subscribers are told, like of a change."""
     if types_of(kind):
-        seq = ctx.repo.record_removal(kind, object_id, version, realms, ctx.now)
+        seq = ctx.uow.changes.record_removal(kind, object_id, version, realms, ctx.now)
         object_changed(ctx, kind, realms, seq)

@@ -37,8 +37,8 @@ class LocalOperator:
 
     def caller(self, ctx: RequestContext) -> Endpoint:
         """The operator as the caller of this unit of work."""
-        realms = [ensure_realm_in(ctx.repo, r, ctx.now) for r in self.realms]
-        found = ctx.repo.find_client(self.client) if self.client is not None else None
+        realms = [ensure_realm_in(ctx.uow, r, ctx.now) for r in self.realms]
+        found = ctx.uow.endpoints.find_client(self.client) if self.client is not None else None
         if found is not None:
             realms += found.realms
         return Endpoint(endpoint_id=OPERATOR_ID, kind=EndpointKind.CLIENT, name=OPERATOR_NAME,

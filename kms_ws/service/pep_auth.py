@@ -57,7 +57,7 @@ def require_owner_proof(ctx: RequestContext, key: Key, pep: Endpoint | None) -> 
     takes its client's word."""
     if key.pep_id is None or (pep is not None and proof_required(pep)):
         return
-    owner = ctx.repo.get_endpoint(key.pep_id)
+    owner = ctx.uow.endpoints.get_endpoint(key.pep_id)
     if owner is not None and proof_required(owner):
         raise PepProofRequired(f"key {key.key_id} is PEP {key.pep_id}'s, which authenticates "
                                "itself: it is delivered only for that PEP, with its proof")
@@ -83,7 +83,7 @@ def authenticate_pep(ctx: RequestContext, pep: Endpoint, operation: str,
     if proof.pep_id != pep.endpoint_id:
         raise SignatureInvalid(f"the PEP proof is for PEP {proof.pep_id}, not for "
                                f"{pep.endpoint_id}")
-    row = ctx.repo.endpoint_credential(endpoint_id=pep.endpoint_id)
+    row = ctx.uow.endpoints.endpoint_credential(endpoint_id=pep.endpoint_id)
     if row is None:
         raise UnknownSigner(f"PEP {pep.endpoint_id} has no registered credential to prove "
                             "with")
@@ -92,8 +92,8 @@ def authenticate_pep(ctx: RequestContext, pep: Endpoint, operation: str,
                             f"{pep.authentication_policy} credential; none is registered")
     key = credential_key(ctx.master, row, ctx.now)
     until = pep_proof.verify(key, proof, operation, key_id, ctx.settings, ctx.now, bound)
-    if not ctx.repo.remember_message(pep.endpoint_id,
-                                     pep_proof.digest(operation, proof, key_id, bound),
-                                     until, ctx.now):
+    if not ctx.uow.replay.remember_message(pep.endpoint_id,
+                                           pep_proof.digest(operation, proof, key_id, bound),
+                                           until, ctx.now):
         raise ReplayedMessage("this PEP proof was already used (replay)")
     ctx.pep_proof_verified = True

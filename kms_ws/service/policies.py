@@ -23,9 +23,9 @@ class AccessPolicyDenied(PermissionDenied):
 
 
 def key_groups(ctx: RequestContext, key: Key) -> list[str]:
-    static = [gid for _, gid in ctx.repo.sources_of("Key", key.key_id, ["KeyGroup"])]
+    static = [gid for _, gid in ctx.uow.objects.sources_of("Key", key.key_id, ["KeyGroup"])]
     attrs = groups.attribute_map((d.name, d.value) for d in key.datasets)
-    dynamic = [g.object_id for g in ctx.repo.dynamic_groups("KeyGroup")
+    dynamic = [g.object_id for g in ctx.uow.objects.dynamic_groups("KeyGroup")
                if groups.is_member(_group(g), key.key_id, attrs)]
     return sorted(set(static + dynamic))
 
@@ -40,7 +40,7 @@ def key_policies(ctx: RequestContext, key: Key,
     targets = [("Key", key.key_id)] + ([("KeyTemplate", key.template_id)]
                                        if key.template_id else [])
     targets += [("KeyGroup", g) for g in group_ids]
-    found = ctx.repo.enforcing_policies_for(targets)
+    found = ctx.uow.objects.enforcing_policies_for(targets)
     found.sort(key=lambda f: (_RANK[f[1]], f[2]))
     chosen: dict[str, AdminObject] = {}
     for policy, _, _ in found:
@@ -49,11 +49,11 @@ def key_policies(ctx: RequestContext, key: Key,
 
 
 def in_client_group(ctx: RequestContext, client: Endpoint, group_id: str) -> bool:
-    obj = ctx.repo.get_object("ClientGroup", group_id)
+    obj = ctx.uow.objects.get_object("ClientGroup", group_id)
     if obj is None:
         return False
     if obj.body.get("Type") != "Dynamic":
-        return ctx.repo.is_associated("ClientGroup", group_id, "Client", client.endpoint_id)
+        return ctx.uow.objects.is_associated("ClientGroup", group_id, "Client", client.endpoint_id)
     attrs = groups.attribute_map([("name", client.name)] +
                                  [(a.name, a.value) for a in client.attributes])
     return groups.is_member(_group(obj), client.endpoint_id, attrs)
@@ -77,7 +77,7 @@ def check_access(ctx: RequestContext, policies: dict[str, AdminObject], key: Key
 def capabilities(ctx: RequestContext, endpoint: Endpoint) -> set[str]:
     caps = set(endpoint.capabilities)
     if endpoint.endpoint_type_id:
-        etype = ctx.repo.get_object("EndpointType", endpoint.endpoint_type_id)
+        etype = ctx.uow.objects.get_object("EndpointType", endpoint.endpoint_type_id)
         if etype is not None:
             caps.update(capability_names(etype.body))
     return caps
@@ -96,8 +96,8 @@ def _choice(ctx: RequestContext, kind: str, object_id: str | None,
             source: str) -> WrappingChoice | None:
     if object_id is None:
         return None
-    for _, pid in ctx.repo.sources_of(kind, object_id, ["WrappingPolicy"]):
-        obj = ctx.repo.get_object("WrappingPolicy", pid)
+    for _, pid in ctx.uow.objects.sources_of(kind, object_id, ["WrappingPolicy"]):
+        obj = ctx.uow.objects.get_object("WrappingPolicy", pid)
         if obj is not None and obj.state == "Enforcing":
             return WrappingChoice(pid, obj.body.get("WrappingType", ""),
                                   obj.body.get("WrappingMode", ""), source)
@@ -107,7 +107,7 @@ def _choice(ctx: RequestContext, kind: str, object_id: str | None,
 def wrapping_for(ctx: RequestContext, key: Key, client: Endpoint, pep: Endpoint | None,
                  group_ids: list[str] | None = None) -> WrappingResolution:
     """The §5.3 wrapping that applies when `key` goes to `client` (for `pep`)."""
-    if not ctx.repo.list_objects("WrappingPolicy", None, limit=1, states=["Enforcing"]):
+    if not ctx.uow.objects.list_objects("WrappingPolicy", None, limit=1, states=["Enforcing"]):
         return WrappingResolution(None, None)
     group_ids = key_groups(ctx, key) if group_ids is None else group_ids
     key_choice = _choice(ctx, "Key", key.key_id, "key") or \

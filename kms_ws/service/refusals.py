@@ -37,11 +37,10 @@ from ..audit.events import AuditEvent
 from ..audit.syslog import SyslogSink
 from ..domain.errors import InvalidCredentials, KmsError, PasswordRefused
 from ..security.settings import SecuritySettings
-from ..store.engine import Database
-from ..store.repository import Repository
 from . import audit_trail as trail
 from .authentication import strikes_forgotten
 from .context import Transport
+from .ports import Store, UnitOfWork
 
 NAMES_KEPT = 10  # user names sampled per tally
 WHYS_KEPT = 10  # distinct reasons counted per tally (then "other")
@@ -85,38 +84,37 @@ def interval_start(now: datetime, seconds: int) -> datetime:
     return _EPOCH + timedelta(seconds=elapsed - elapsed % seconds)
 
 
-def record(repo: Repository, refusal: Refusal, now: datetime, interval: int,
+def record(uow: UnitOfWork, refusal: Refusal, now: datetime, interval: int,
            durable: bool) -> list[AuditEvent] | None:
     """Count a refusal; the audit event to record when it opens an interval. Opening one
     needs a durable transaction: None, with nothing written, when this one is not (count
     it again in a durable one)."""
     start = interval_start(now, interval)
-    row = repo.tally(refusal.source, refusal.reason, start)
+    row = uow.refusals.tally(refusal.source, refusal.reason, start)
     if row is None:
         if not durable:
             return None
-        repo.insert_tally(source=refusal.source, reason=refusal.reason, started_at=start,
-                          operation=refusal.operation, at=now,
-                          detail=json.dumps(_counted({}, refusal)))
+        uow.refusals.insert_tally(source=refusal.source, reason=refusal.reason, started_at=start,
+                                  operation=refusal.operation, at=now,
+                                  detail=json.dumps(_counted({}, refusal)))
         return [_first_event(refusal, now, start, interval)]
-    repo.update_tally(refusal.source, refusal.reason, start, count=row.count + 1, at=now,
-                      detail=json.dumps(_counted(json.loads(row.detail), refusal)))
+    uow.refusals.update_tally(refusal.source, refusal.reason, start, count=row.count + 1, at=now,
+                              detail=json.dumps(_counted(json.loads(row.detail), refusal)))
     return []
 
 
-def close_due(db: Database, settings: SecuritySettings, now: datetime,
+def close_due(db: Store, settings: SecuritySettings, now: datetime,
               syslog: SyslogSink | None = None, batch: int = 100) -> int:
     """Record every tally whose interval has closed; the number of records written."""
     interval = settings.failure_audit_interval_seconds
     written = 0
     while True:
-        with db.transaction(write=True) as conn:
-            repo = Repository(conn)
-            rows = repo.due_tallies(interval_start(now, interval), batch)
+        with db.unit_of_work(write=True) as uow:
+            rows = uow.refusals.due_tallies(interval_start(now, interval), batch)
             events = [_closing_event(row, interval) for row in rows
-                      if repo.take_tally(row.source, row.reason, row.started_at)
+                      if uow.refusals.take_tally(row.source, row.reason, row.started_at)
                       and row.count > 1]
-            to_syslog = trail.record(events, repo, True, trail.enforcing_policies(repo)) \
+            to_syslog = trail.record(events, uow, True, trail.enforcing_policies(uow)) \
                 if events else []
         trail.send(syslog, to_syslog)
         written += len(events)
@@ -124,20 +122,20 @@ def close_due(db: Database, settings: SecuritySettings, now: datetime,
             return written
 
 
-def tidy(db: Database, settings: SecuritySettings, now: datetime,
+def tidy(db: Store, settings: SecuritySettings, now: datetime,
          syslog: SyslogSink | None = None) -> int:
     """The periodic pass of the server's background loop: record the tallies whose
     interval has closed, and drop the backoff counts nothing needs any more. Returns the
     records written. It takes the write lock only when there is something to do."""
-    with db.transaction() as conn:
-        repo = Repository(conn)
-        due = bool(repo.due_tallies(interval_start(now, settings.failure_audit_interval_seconds),
+    with db.unit_of_work() as uow:
+        due = bool(uow.refusals.due_tallies(
+            interval_start(now, settings.failure_audit_interval_seconds),
                                     1))
-        stale = repo.stale_strikes(*strikes_forgotten(settings, now))
+        stale = uow.refusals.stale_strikes(*strikes_forgotten(settings, now))
     written = close_due(db, settings, now, syslog) if due else 0
     if stale:
-        with db.transaction(write=True, durable=False) as conn:
-            Repository(conn).forget_strikes(*strikes_forgotten(settings, now))
+        with db.unit_of_work(write=True, durable=False) as uow:
+            uow.refusals.forget_strikes(*strikes_forgotten(settings, now))
     return written
 
 

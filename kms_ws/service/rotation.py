@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 from ..crypto import sealing
 from ..crypto.master_key import Keyring
-from ..store.engine import Database
-from ..store.repository import Repository
+from .ports import Store
 
 
 @dataclass(frozen=True)
@@ -28,15 +27,14 @@ class RotationState:
     counts: dict[str, int]
 
 
-def state(db: Database) -> RotationState:
-    with db.transaction() as conn:
-        repo = Repository(conn)
-        current = repo.current_master_key_id() or ""
-        counts = repo.sealed_counts()
+def state(db: Store) -> RotationState:
+    with db.unit_of_work() as uow:
+        current = uow.sealed.current_master_key_id() or ""
+        counts = uow.sealed.sealed_counts()
     return RotationState(current, sum(n for mk, n in counts.items() if mk != current), counts)
 
 
-def begin(db: Database, keyring: Keyring) -> tuple[str, bool]:
+def begin(db: Store, keyring: Keyring) -> tuple[str, bool]:
     """Start a rotation, or resume one that left rows under an older key.
     Returns (the current master key id, resumed)."""
     st = state(db)
@@ -44,31 +42,30 @@ def begin(db: Database, keyring: Keyring) -> tuple[str, bool]:
         return st.current, True
     new = keyring.provider.create()
     keyring.aead_for(new)  # it opens before anything depends on it
-    with db.transaction(write=True) as conn:
-        Repository(conn).set_meta("master_key_current", new)
+    with db.unit_of_work(write=True) as uow:
+        uow.sealed.set_meta("master_key_current", new)
     return new, False
 
 
-def reseal_batch(db: Database, keyring: Keyring, batch: int) -> int:
+def reseal_batch(db: Store, keyring: Keyring, batch: int) -> int:
     """Re-seal up to `batch` rows under the current master key; returns how many."""
-    with db.transaction(write=True) as conn:
-        repo = Repository(conn)
-        current = repo.current_master_key_id()
+    with db.unit_of_work(write=True) as uow:
+        current = uow.sealed.current_master_key_id()
         assert current is not None
         new = keyring.aead_for(current)
-        rows = repo.sealed_not_under(current, batch)
+        rows = uow.sealed.sealed_not_under(current, batch)
         for kind, a, b, old, sealed in rows:
             aad, what = _AAD[kind](a, b)
             value = sealing.unseal_with(keyring.aead_for(old), aad, sealed, what)
             resealed = sealing.seal_with(new, aad, value)
             if kind == "key":
-                repo.reseal_key(a, b, old, resealed, current)
+                uow.sealed.reseal_key(a, b, old, resealed, current)
             elif kind == "kek":
-                repo.reseal_kek(a, b, old, resealed, current)
+                uow.sealed.reseal_kek(a, b, old, resealed, current)
             elif kind == "secret":
-                repo.reseal_secret(a, old, resealed, current)
+                uow.sealed.reseal_secret(a, old, resealed, current)
             else:
-                repo.reseal_audit_key(a, old, resealed, current)
+                uow.sealed.reseal_audit_key(a, old, resealed, current)
         return len(rows)
 
 
@@ -82,13 +79,12 @@ _AAD = {
 }
 
 
-def finish(db: Database, keyring: Keyring) -> list[str] | None:
+def finish(db: Store, keyring: Keyring) -> list[str] | None:
     """Destroy the older master keys if no row uses them; None while some still do."""
     st = state(db)
-    with db.transaction(write=True) as conn:  # serialised with every sealing write
-        repo = Repository(conn)
-        current = repo.current_master_key_id()
-        if any(mk != current for mk in repo.sealed_counts()):
+    with db.unit_of_work(write=True) as uow:  # serialised with every sealing write
+        current = uow.sealed.current_master_key_id()
+        if any(mk != current for mk in uow.sealed.sealed_counts()):
             return None
     retired = [k for k in keyring.provider.key_ids() if k != st.current and k != current]
     for key_id in retired:

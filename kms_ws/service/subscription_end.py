@@ -20,8 +20,8 @@ from datetime import datetime
 
 from ..domain.model import ClientState, Endpoint
 from ..domain.realms import Right, allows, realms_with
-from ..store.repository import Repository
-from ..store.updates import Subscription
+from ..domain.records import Subscription
+from .ports import UnitOfWork
 
 
 class EndStatus(enum.Enum):
@@ -33,40 +33,40 @@ class EndStatus(enum.Enum):
     SOURCE_SHUTTING_DOWN = "SourceShuttingDown"
 
 
-def end(repo: Repository, sub: Subscription, reason: str, now: datetime,
+def end(uow: UnitOfWork, sub: Subscription, reason: str, now: datetime,
         status: EndStatus = EndStatus.SOURCE_CANCELLING) -> None:
-    repo.updates.end_subscription(sub, status.value, reason, now)
+    uow.subscriptions.end_subscription(sub, status.value, reason, now)
 
 
-def review(repo: Repository, endpoint_id: str, now: datetime) -> int:
+def review(uow: UnitOfWork, endpoint_id: str, now: datetime) -> int:
     """End the endpoint's subscriptions that can no longer be served; returns how many.
     Called in the transaction that changed the endpoint, its rights or its PEPs."""
-    ep = repo.get_endpoint(endpoint_id)
+    ep = uow.endpoints.get_endpoint(endpoint_id)
     ended = 0
-    for sub in repo.updates.subscriptions_of(endpoint_id):
-        reason = unservable(repo, ep, sub)
+    for sub in uow.subscriptions.subscriptions_of(endpoint_id):
+        reason = unservable(uow, ep, sub)
         if reason is not None:
-            end(repo, sub, reason, now)
+            end(uow, sub, reason, now)
             ended += 1
     return ended
 
 
-def end_all(repo: Repository, subs: list[Subscription], reason: str, now: datetime) -> None:
+def end_all(uow: UnitOfWork, subs: list[Subscription], reason: str, now: datetime) -> None:
     for sub in subs:
-        end(repo, sub, reason, now)
+        end(uow, sub, reason, now)
 
 
-def endpoint_deleted(repo: Repository, ep: Endpoint, now: datetime) -> None:
+def endpoint_deleted(uow: UnitOfWork, ep: Endpoint, now: datetime) -> None:
     """Before the endpoint's row goes (its subscriptions would go with it, unannounced)."""
     if ep.kind.value == "Client":
-        end_all(repo, repo.updates.subscriptions_of(ep.endpoint_id),
+        end_all(uow, uow.subscriptions.subscriptions_of(ep.endpoint_id),
                 "the subscriber's client was deleted", now)
     else:
-        end_all(repo, repo.updates.subscriptions_of(pep_id=ep.endpoint_id),
+        end_all(uow, uow.subscriptions.subscriptions_of(pep_id=ep.endpoint_id),
                 f"PEP {ep.endpoint_id}, the scope of the subscription, was deleted", now)
 
 
-def unservable(repo: Repository, ep: Endpoint | None, sub: Subscription) -> str | None:
+def unservable(uow: UnitOfWork, ep: Endpoint | None, sub: Subscription) -> str | None:
     """Why the subscription can no longer be served, or None."""
     if ep is None:
         return "the subscriber's client was deleted"
@@ -77,10 +77,10 @@ def unservable(repo: Repository, ep: Endpoint | None, sub: Subscription) -> str 
         return ("the subscriber's client no longer has the Read right in the realms it "
                 "subscribed under: " + ", ".join(sub.realms or ("any realm",)))
     if sub.pep_id is not None and not ep.is_admin:
-        pep = repo.get_endpoint(sub.pep_id)
+        pep = uow.endpoints.get_endpoint(sub.pep_id)
         if pep is None:
             return f"PEP {sub.pep_id}, the scope of the subscription, was deleted"
-        if pep.owner_id != ep.endpoint_id and not repo.is_associated(
+        if pep.owner_id != ep.endpoint_id and not uow.objects.is_associated(
                 "Pep", pep.endpoint_id, "Client", ep.endpoint_id):
             return f"PEP {sub.pep_id} is no longer associated with the subscriber's client"
     return None

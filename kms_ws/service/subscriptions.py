@@ -16,7 +16,7 @@ from ..domain.errors import (
     PermissionDenied,
 )
 from ..domain.realms import Right, realms_with
-from ..store.updates import Subscription
+from ..domain.records import Subscription
 from . import notify_to, subscription_end
 from .context import RequestContext
 from .keys import _caller
@@ -54,14 +54,14 @@ def subscribe(ctx: RequestContext, req: SubscribeRequest) -> SubscriptionResult:
     sub = Subscription(f"uuid:{uuid.uuid4()}", caller.endpoint_id, req.notify_to, req.mode.value,
                        req.filter.type, req.filter.pep_id, expires,
                        ctx.transport.remote_addr, req.end_to, realms)
-    ctx.repo.updates.insert_subscription(sub, ctx.now)
+    ctx.uow.subscriptions.insert_subscription(sub, ctx.now)
     return SubscriptionResult(sub.subscription_id, expires)
 
 
 def renew(ctx: RequestContext, req: SubscriptionRequest) -> SubscriptionResult:
     sub = _own(ctx, req.subscription_id)
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
-    ctx.repo.updates.renew_subscription(sub.subscription_id, expires)
+    ctx.uow.subscriptions.renew_subscription(sub.subscription_id, expires)
     return SubscriptionResult(sub.subscription_id, expires)
 
 
@@ -71,9 +71,9 @@ def unsubscribe(ctx: RequestContext, req: SubscriptionRequest) -> SubscriptionRe
     sub = _own(ctx, req.subscription_id)
     assert ctx.caller is not None
     if sub.endpoint_id == ctx.caller.endpoint_id:
-        ctx.repo.updates.delete_subscription(sub.subscription_id)
+        ctx.uow.subscriptions.delete_subscription(sub.subscription_id)
     else:
-        subscription_end.end(ctx.repo, sub, f"an administrator ({ctx.caller.name}) removed "
+        subscription_end.end(ctx.uow, sub, f"an administrator ({ctx.caller.name}) removed "
                              "the subscription", ctx.now)
     return SubscriptionResult(sub.subscription_id, ctx.now)
 
@@ -97,7 +97,7 @@ def next_attempt(now: datetime, attempts: int, initial: float, maximum: float) -
 
 def _own(ctx: RequestContext, subscription_id: str | None) -> Subscription:
     caller = _caller(ctx)
-    sub = ctx.repo.updates.get_subscription(subscription_id or "")
+    sub = ctx.uow.subscriptions.get_subscription(subscription_id or "")
     if sub is None or sub.expires <= ctx.now or \
             (sub.endpoint_id != caller.endpoint_id and not caller.is_admin):
         raise InvalidSubscription(f"no live subscription {subscription_id}")

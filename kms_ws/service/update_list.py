@@ -27,7 +27,7 @@ from ..domain.errors import (
 )
 from ..domain.model import Endpoint
 from ..domain.realms import Right, realms_with
-from ..store.updates import KEY_SELECTOR_COLUMNS, KeyScope
+from ..domain.records import KEY_SELECTORS, KeyScope
 from . import enumeration_context as ec
 from .admin.base import StoredKind
 from .admin.registry import kind
@@ -65,7 +65,7 @@ def enumerate_updates(ctx: RequestContext, req: EnumerateRequest) -> UpdatePage:
     f = req.filter
     _check_filter(ctx, caller, f, req.action, (("UpdateType", f.type),))
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
-    high = ctx.repo.updates.high_water()
+    high = ctx.uow.changes.high_water()
     proved = (("proved", "1"),) if ctx.pep_proof_verified else ()
     cursor = ec.Cursor(pos=f.token, high=high, caller=caller.endpoint_id,
                        expires=int(expires.replace(tzinfo=UTC).timestamp()),
@@ -147,7 +147,7 @@ def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) 
 
 
 def _receiver(ctx: RequestContext, caller: Endpoint, f: UpdateFilter) -> Endpoint:
-    pep = ctx.repo.get_endpoint(f.pep_id) if f.pep_id else None
+    pep = ctx.uow.endpoints.get_endpoint(f.pep_id) if f.pep_id else None
     return pep or caller
 
 
@@ -163,10 +163,10 @@ def _rows(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int, high
     """Keys, or a custom type's objects as their documents, in change order."""
     kinds = CUSTOM_TYPES.get(f.type)
     if kinds is None:
-        return ctx.repo.updates.key_page(_scope(caller, f), pos, high, limit)
+        return ctx.uow.changes.key_page(_scope(caller, f), pos, high, limit)
     readable = realms_with(caller.grants, Right.READ)
     if f.type == TEMPLATE_TYPE:
-        templates = ctx.repo.template_page(readable, pos, high, limit)
+        templates = ctx.uow.templates.template_page(readable, pos, high, limit)
         template_kind = kind(TEMPLATE_TYPE)
         assert isinstance(template_kind, TemplateKind)
         found: list[tuple[int, Any]] = [
@@ -174,10 +174,10 @@ def _rows(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int, high
             for seq, tpl in templates]
     else:
         found = [(seq, AdminDocument(obj.kind, _stored(obj.kind).document(ctx, obj)))
-                 for seq, obj in ctx.repo.object_page(kinds, readable, pos, high, limit)]
+                 for seq, obj in ctx.uow.objects.object_page(kinds, readable, pos, high, limit)]
     # the objects' removals, merged in change order: each source is one keyset query
     # LIMIT n after the cursor, so a page costs the same at any position
-    removed = ctx.repo.removal_page(kinds, readable, pos, high, limit)
+    removed = ctx.uow.changes.removal_page(kinds, readable, pos, high, limit)
     return sorted(found + removed, key=lambda item: item[0])[:limit]
 
 
@@ -185,12 +185,12 @@ def _count(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int,
            high: int) -> int:
     kinds = CUSTOM_TYPES.get(f.type)
     if kinds is None:
-        return ctx.repo.updates.count_keys(_scope(caller, f), pos, high)
+        return ctx.uow.changes.count_keys(_scope(caller, f), pos, high)
     readable = realms_with(caller.grants, Right.READ)
-    removed = ctx.repo.count_removals(kinds, readable, pos, high)
+    removed = ctx.uow.changes.count_removals(kinds, readable, pos, high)
     if f.type == TEMPLATE_TYPE:
-        return removed + ctx.repo.count_templates(readable, pos, high)
-    return removed + ctx.repo.count_objects(kinds, readable, pos, high)
+        return removed + ctx.uow.templates.count_templates(readable, pos, high)
+    return removed + ctx.uow.objects.count_objects(kinds, readable, pos, high)
 
 
 def _scope(caller: Endpoint, f: UpdateFilter) -> KeyScope:
@@ -208,7 +208,7 @@ def _check_filter(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, operat
                                   f"{', '.join(UPDATE_TYPES)}")
     if f.type in CUSTOM_TYPES and f.pep_id is not None:
         raise CannotProcessFilter(f"a PEP scope selects keys; {f.type} takes none")
-    unknown = {n for n, _ in f.equals} - set(KEY_SELECTOR_COLUMNS)
+    unknown = {n for n, _ in f.equals} - set(KEY_SELECTORS)
     if unknown:
         raise CannotProcessFilter(f"cannot filter keys on {', '.join(sorted(unknown))}")
     if f.client_id is not None and f.client_id != caller.endpoint_id and not caller.is_admin:

@@ -35,18 +35,18 @@ def register_wrapping_values(ctx: RequestContext,
     if not req.values and not req.retire:
         raise InvalidParameter("RegisterWrappingValues needs WrappingValues or Retire")
     if req.retire:
-        known = {k.key_id for k in ctx.repo.wrapping_keys(target.endpoint_id)}
+        known = {k.key_id for k in ctx.uow.endpoints.wrapping_keys(target.endpoint_id)}
         missing = sorted(set(req.retire) - known)
         if missing:
             raise NotFound(f"no wrapping key {', '.join(missing)} for {target.name}")
-        ctx.repo.delete_wrapping_keys(target.endpoint_id, req.retire)
+        ctx.uow.endpoints.delete_wrapping_keys(target.endpoint_id, req.retire)
     add_values(ctx, target, req.values)
     return RegisterWrappingValuesResult(target.endpoint_id,
-                                        tuple(ctx.repo.wrapping_keys(target.endpoint_id)))
+                                        tuple(ctx.uow.endpoints.wrapping_keys(target.endpoint_id)))
 
 
 def add_values(ctx: RequestContext, target: Endpoint, values: Sequence[WrappingValue]) -> None:
-    existing = ctx.repo.wrapping_keys(target.endpoint_id)
+    existing = ctx.uow.endpoints.wrapping_keys(target.endpoint_id)
     ids = [v.key_id for v in values]
     taken = sorted(set(ids) & {k.key_id for k in existing} |
                    {i for i in ids if ids.count(i) > 1})
@@ -56,7 +56,7 @@ def add_values(ctx: RequestContext, target: Endpoint, values: Sequence[WrappingV
     if len(existing) + len(values) > MAX_WRAPPING_KEYS:
         raise InvalidParameter(f"at most {MAX_WRAPPING_KEYS} wrapping keys per endpoint; "
                                "retire old ones")
-    ordinal = ctx.repo.next_wrapping_ordinal(target.endpoint_id)
+    ordinal = ctx.uow.endpoints.next_wrapping_ordinal(target.endpoint_id)
     for n, value in enumerate(values):
         _insert(ctx, target, value, ordinal + n)
 
@@ -71,7 +71,7 @@ def _insert(ctx: RequestContext, target: Endpoint, v: WrappingValue, ordinal: in
         master_id, aead = ctx.sealing_key()
         sealed = sealing.seal_with(aead, sealing.kek_aad(target.endpoint_id, v.key_id),
                                    v.symmetric_key)
-        ctx.repo.insert_wrapping_key(info, sealed, master_id, None)
+        ctx.uow.endpoints.insert_wrapping_key(info, sealed, master_id, None)
         return
     assert v.certificate is not None
     try:
@@ -85,7 +85,7 @@ def _insert(ctx: RequestContext, target: Endpoint, v: WrappingValue, ordinal: in
                                f"({not_before:%Y-%m-%d} to {not_after:%Y-%m-%d})")
     info = WrappingKeyInfo(target.endpoint_id, v.key_id, WrappingKeyKind.CERTIFICATE, ctx.now,
                            ordinal, not_after)
-    ctx.repo.insert_wrapping_key(info, None, None, v.certificate)
+    ctx.uow.endpoints.insert_wrapping_key(info, None, None, v.certificate)
 
 
 def _target(ctx: RequestContext, caller: Endpoint, endpoint_id: str | None) -> Endpoint:
@@ -94,7 +94,7 @@ def _target(ctx: RequestContext, caller: Endpoint, endpoint_id: str | None) -> E
     the endpoint receives (issue 12.4)."""
     if endpoint_id is None or endpoint_id == caller.endpoint_id:
         return caller
-    ep = ctx.repo.get_endpoint(endpoint_id)
+    ep = ctx.uow.endpoints.get_endpoint(endpoint_id)
     if ep is None:
         raise NotFound(f"no endpoint {endpoint_id}")
     if ep.kind is EndpointKind.PEP and ep.owner_id == caller.endpoint_id:

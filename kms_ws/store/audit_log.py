@@ -1,4 +1,4 @@
-"""The audit table (mixed into Repository): records are appended to the store's one audit
+"""The audit table: records are appended to the store's one audit
 chain, in the transaction that makes them, and never changed afterwards; and each
 client's PushAuditMessage quota.
 
@@ -13,15 +13,23 @@ PostgreSQL's advisory lock: store/postgresql.py), across every worker and node."
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import (
+    and_,
+    func,
+    select,
+)
 
-from ..domain.model import AuditMessage, Endpoint
+from ..domain.model import (
+    AuditMessage,
+    Endpoint,
+)
+from ..domain.records import ChainHead, QuotaUse
 from . import tables as t
 from .bounds import fit
+from .part import MASTER_KEY_CURRENT, Part
 
 # What a record's MAC covers, in this order (besides its place and the previous MAC).
 CONTENT = ("at", "actor_id", "actor_name", "operation", "event", "result", "key_id",
@@ -40,15 +48,6 @@ def covered(values: Sequence[Any]) -> list[Any]:
     return base + [optional] if optional else base
 
 
-class ChainHead(NamedTuple):
-    started_after: int  # records with an id up to this are older than the chain
-    master_key_id: str | None  # the master key sealing the chain's key
-    seq: int  # the last record's place (0: none yet)
-    mac: str | None  # its MAC (hex)
-    tag: str | None = None  # HMAC of (started_after, seq, mac) under the chain key (hex)
-    # None until the first record (the migration has no key); not read when linking
-    sealed_key: bytes | None = None
-    started_at: datetime | None = None
 
 
 class AuditSigner(Protocol):
@@ -65,27 +64,27 @@ class AuditChainMissing(RuntimeError):
     """A unit of work without an audit signer, or not a write one, tried to audit."""
 
 
-@dataclass(frozen=True)
-class QuotaUse:
-    window_start: datetime
-    messages: int
-    bytes: int
-    refused: int
 
 
-class AuditLog:
-    conn: Connection
+class SqlAudit(Part):
+    """The audit trail and the PushAuditMessage quotas in one unit of work
+    (service.ports.AuditTrail)."""
 
-    def _run(self, name: str, params: dict[str, Any]) -> list[Any]:  # pragma: no cover
-        raise NotImplementedError  # provided by Repository
+    def audit_query(self, *, key_id: str | None = None, actor_id: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None,
+                    limit: int = 100) -> list[dict[str, Any]]:
+        a = t.audit.c
+        q = select(t.audit)
+        for col, value in ((a.key_id, key_id), (a.actor_id, actor_id)):
+            if value is not None:
+                q = q.where(col == value)
+        if since is not None:
+            q = q.where(a.at >= since)
+        if until is not None:
+            q = q.where(a.at < until)
+        return [dict(r) for r in self.conn.execute(
+            q.order_by(a.at, a.id).limit(limit)).mappings().all()]
 
-    def _write(self, name: str, params: dict[str, Any]) -> int:  # pragma: no cover
-        raise NotImplementedError  # provided by Repository
-
-    def current_master_key_id(self) -> str | None:  # pragma: no cover
-        raise NotImplementedError  # provided by Repository
-
-    # ---- writing ---------------------------------------------------------------------
     def insert_audit(self, *, at: datetime, actor_id: str | None, actor_name: str | None,
                      operation: str, event: str, result: str, key_id: str | None = None,
                      pep_id: str | None = None, reported_at: datetime | None = None,
@@ -123,7 +122,7 @@ class AuditLog:
             raise AuditChainMissing("the store has no audit chain (schema 14)")
         head = ChainHead(*found[0])
         if head.master_key_id is None:  # the chain's first record: its key is made now
-            master = self.current_master_key_id()
+            master = self._meta(MASTER_KEY_CURRENT)
             if master is None:
                 raise AuditChainMissing("the store records no master key")
             head = head._replace(master_key_id=master, sealed_key=signer.new_key(master))
@@ -146,7 +145,6 @@ class AuditLog:
         return self.conn.execute(select(c.sealed_key).where(
             c.name == t.AUDIT_CHAIN)).scalar_one_or_none()
 
-    # ---- reading ---------------------------------------------------------------------
     def audit_head(self) -> ChainHead | None:
         """The chain's head row, whole."""
         c = t.audit_chain.c
@@ -180,16 +178,6 @@ class AuditLog:
         rows = self.conn.execute(q.order_by(t.audit.c.id.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
-    # ---- master-key rotation ----------------------------------------------------------
-    def reseal_audit_key(self, name: str, old_master: str, sealed: bytes,
-                         new_master: str) -> bool:
-        c = t.audit_chain.c
-        res = self.conn.execute(t.audit_chain.update().where(and_(
-            c.name == name, c.master_key_id == old_master))
-            .values(sealed_key=sealed, master_key_id=new_master))
-        return res.rowcount == 1
-
-    # ---- PushAuditMessage quota ---------------------------------------------------------
     def audit_quota(self, endpoint_id: str) -> QuotaUse | None:
         q = t.audit_quota.c
         row = self.conn.execute(select(q.window_start, q.messages, q.bytes, q.refused).where(

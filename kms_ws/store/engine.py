@@ -21,8 +21,10 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 
 from ..domain.errors import StorageFull, ValueTooLong
+from ..domain.records import WriteNeeded
 from . import migrations, postgresql
 from .audit_log import AuditSigner
+from .unit_of_work import SqlUnitOfWork
 
 BUSY_TIMEOUT_MS = 15000
 
@@ -138,10 +140,6 @@ def make_engine(url: str, query_only: bool = False, max_bytes: int | None = None
     return engine
 
 
-class WriteNeeded(Exception):
-    """A read-only unit of work tried to write: run it again as a write transaction."""
-
-
 SQLITE_FULL = 13
 
 
@@ -215,6 +213,13 @@ class Database:
         finally:
             if own:
                 conn.close()
+
+    @contextmanager
+    def unit_of_work(self, write: bool = False, durable: bool = True,
+                     read_only: bool = False) -> Iterator[SqlUnitOfWork]:
+        """A unit of work with its repositories (service.ports.Store): see transaction."""
+        with self.transaction(write=write, durable=durable, read_only=read_only) as conn:
+            yield SqlUnitOfWork(conn)
 
     def _connection(self, engine: Engine) -> tuple[Connection, bool]:
         """The thread's open connection to `engine` (kept between units of work: taking

@@ -1,27 +1,29 @@
 """Queries for failed authentications and refused unauthenticated requests (schema 15):
 the backoff counts per user name and source (domain.backoff) and the refusal tallies
-(service.refusals). Mixed into the Repository."""
+(service.refusals)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, or_, select, update
+from sqlalchemy import (
+    and_,
+    delete,
+    or_,
+    select,
+    update,
+)
 
 from ..domain.backoff import Strikes
 from . import tables as t
-from .generations import STRIKES, STRIKES_CACHE, Generations
+from .generations import STRIKES, STRIKES_CACHE
+from .part import Part
 
 
-class FailureQueries(Generations):
-    conn: Connection
-    _run: Callable[[str, dict[str, Any]], list[Any]]
+class SqlRefusals(Part):
+    """Backoff counts and refusal tallies in one unit of work (service.ports.Refusals)."""
 
-    # ---- backoff counts -------------------------------------------------------------
-    # Every write replaces the strikes generation (store.generations): read-only units of
-    # work on SQLite serve the counts from memory while nothing fails.
     def strikes(self, name_key: str, source_key: str) -> dict[str, Strikes]:
         """The counts of a user name and of a source, by key (absent: none)."""
         generation = self._strikes_generation()
@@ -60,7 +62,6 @@ class FailureQueries(Generations):
             self._bump_generation(STRIKES)
         return gone
 
-    # ---- refusal tallies ------------------------------------------------------------
     def tally(self, source: str, reason: str, started_at: datetime) -> Any:
         r = t.refusal_tallies.c
         return self.conn.execute(select(t.refusal_tallies).where(and_(

@@ -7,7 +7,7 @@ the generation it read, so every process and every node sharing the store sees a
 on its next request.
 
 - objects_generation: administered objects and their associations; replaced by the
-  repository's own writes (ObjectQueries._bump_generation).
+  objects repository's own writes (store.objects, Generations._bump_generation).
 - endpoints_generation: endpoints and what authenticates and serves them (realm grants,
   capabilities, attributes, KM-server flag, signing credentials, wrapping keys);
   replaced by SQLite triggers on every INSERT, UPDATE and DELETE of those tables
@@ -15,8 +15,8 @@ on its next request.
   of work on SQLite: a write transaction changing an endpoint must read it back as it
   now is, and other stores have no such triggers.
 - strikes_generation: the backoff counts of failed authentications (auth_strikes,
-  schema 15), read before every password check; replaced by the repository's own writes
-  to them (FailureQueries), so while nothing fails they are served from memory. Cached
+  schema 15), read before every password check; replaced by the refusals repository's own
+  writes to them (store.failures), so while nothing fails they are served from memory. Cached
   like endpoints: in read-only units of work on SQLite.
 """
 
@@ -91,23 +91,34 @@ def endpoint_cached(copy: Callable[[Any], Any] | None = None) -> Callable[[F], F
     return decorate
 
 
+class UnitState:
+    """What the repositories of one unit of work share: the generations it read (once)
+    and whether it may serve endpoints from memory."""
+
+    __slots__ = ("generations", "endpoint_caching")
+
+    def __init__(self) -> None:
+        self.generations: dict[str, str] | None = None
+        self.endpoint_caching: bool | None = None
+
+
 class Generations:
-    """The unit of work's view of the store generations (mixed into Repository)."""
+    """A repository's view of the store generations (store.part.Part): read once per unit
+    of work, shared by its repositories."""
 
     conn: Connection
-    # the Repository's prepared statements: a query's rows, a change's row count
+    state: UnitState
+    # prepared statements (store.part): a query's rows, a change's row count
     _run: Callable[[str, dict[str, Any]], list[Any]]
     _write: Callable[[str, dict[str, Any]], int]
-    _generations: dict[str, str] | None = None
-    _endpoint_caching: bool | None = None
 
     def _read_generations(self) -> dict[str, str]:
-        if self._generations is None:
+        if self.state.generations is None:
             found = {name: value for name, value in self._run("generations", {})}
             found.setdefault(OBJECTS, "0")  # no object written yet
             found.setdefault(STRIKES, "0")  # no failure counted yet
-            self._generations = found
-        return self._generations
+            self.state.generations = found
+        return self.state.generations
 
     def _generation(self) -> str:
         """The objects generation this unit of work serves cached objects under."""
@@ -124,10 +135,10 @@ class Generations:
 
     def _caching(self) -> bool:
         """Endpoints and backoff counts are cached in read-only units of work on SQLite."""
-        if self._endpoint_caching is None:
-            self._endpoint_caching = self.conn.dialect.name == "sqlite" and bool(
+        if self.state.endpoint_caching is None:
+            self.state.endpoint_caching = self.conn.dialect.name == "sqlite" and bool(
                 self.conn.get_execution_options().get("kms_read_only"))
-        return self._endpoint_caching
+        return self.state.endpoint_caching
 
     def _bump_generation(self, name: str = OBJECTS) -> None:
         """Replace the objects generation (or another one the repository's own writes

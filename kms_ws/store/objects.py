@@ -1,5 +1,5 @@
-"""Queries for administered objects, realm associations, policy associations, key use,
-data-set bindings and the audit trail (mixed into Repository)."""
+"""Administered objects (policies, groups, realms, endpoint types), their realms and
+policy associations: the objects repository."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    Connection,
-    Table,
     and_,
     delete,
     exists,
@@ -23,10 +21,13 @@ from sqlalchemy import (
     update,
 )
 
-from ..domain.model import AdminObject, DataSet
-from ..domain.realms import Right, format_rights
+from ..domain.model import (
+    AdminObject,
+)
+from ..domain.records import KeySelection
 from . import tables as t
-from .generations import GenerationCache, Generations
+from .generations import GenerationCache
+from .part import Part
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +42,7 @@ def _cached(method: F) -> F:
     name = method.__name__
 
     @functools.wraps(method)
-    def wrapper(self: ObjectQueries, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: SqlObjects, *args: Any, **kwargs: Any) -> Any:
         key = (name, args, tuple(sorted(kwargs.items())) if kwargs else ())
         try:
             hash(key)
@@ -69,18 +70,15 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-class ObjectQueries(Generations):
-    conn: Connection
+class SqlObjects(Part):
+    """Administered objects — policies, groups, realms, endpoint types — their realms and
+    associations, in one unit of work (service.ports.Objects). Reads are cached per
+    objects generation."""
 
-    def next_change(self, kind: str, object_id: str, version: int,
-                    now: datetime) -> int:  # pragma: no cover - provided by Repository
-        raise NotImplementedError
-
-    # ---- objects ---------------------------------------------------------------------
     def insert_object(self, obj: AdminObject) -> int:
         """Returns the object's position on the change sequence."""
         self._bump_generation()
-        seq = self.next_change(obj.kind, obj.object_id, obj.version, obj.edit_datetime)
+        seq = self._next_change(obj.kind, obj.object_id, obj.version, obj.edit_datetime)
         self.conn.execute(t.objects.insert().values(
             kind=obj.kind, id=obj.object_id, name=obj.name, state=obj.state,
             version=obj.version, created_at=obj.created_at, edit_datetime=obj.edit_datetime,
@@ -91,7 +89,7 @@ class ObjectQueries(Generations):
     def update_object(self, obj: AdminObject) -> int:
         """Returns the object's new position on the change sequence."""
         self._bump_generation()
-        seq = self.next_change(obj.kind, obj.object_id, obj.version, obj.edit_datetime)
+        seq = self._next_change(obj.kind, obj.object_id, obj.version, obj.edit_datetime)
         self.conn.execute(update(t.objects).where(and_(
             t.objects.c.kind == obj.kind, t.objects.c.id == obj.object_id)).values(
             name=obj.name, state=obj.state, version=obj.version,
@@ -171,7 +169,6 @@ class ObjectQueries(Generations):
         return AdminObject(row.kind, row.id, row.name, row.state, row.version, row.created_at,
                            row.edit_datetime, json.loads(row.body), tuple(realms))
 
-    # ---- associations ----------------------------------------------------------------
     def associate(self, kind: str, object_id: str, target_kind: str, target_id: str) -> bool:
         if self.is_associated(kind, object_id, target_kind, target_id):
             return False
@@ -286,65 +283,6 @@ class ObjectQueries(Generations):
                 a.kind == "KeyGroup", a.id.in_(list(group_ids)), a.target_kind == "Key",
                 a.target_id.in_(_selected(keys)[0])))).all()]
 
-    # ---- realm grants ----------------------------------------------------------------
-    def grant(self, endpoint_id: str, realm: str, rights: frozenset[Right]) -> None:
-        g = t.realm_grants.c
-        self.conn.execute(delete(t.realm_grants).where(and_(g.endpoint_id == endpoint_id,
-                                                            g.realm == realm)))
-        self.conn.execute(t.realm_grants.insert().values(
-            endpoint_id=endpoint_id, realm=realm, rights=format_rights(rights)))
-
-    def revoke(self, endpoint_id: str, realm: str) -> bool:
-        g = t.realm_grants.c
-        return bool(self.conn.execute(delete(t.realm_grants).where(and_(
-            g.endpoint_id == endpoint_id, g.realm == realm))).rowcount)
-
-    # ---- key use (USE_BY_CLIENTS / USE_BY_PEPS) ------------------------------------------
-    def record_use(self, key_id: str, endpoint_id: str, endpoint_kind: str,
-                   now: datetime) -> None:
-        self._write("insert_key_use", {"key_id": key_id, "endpoint_id": endpoint_id,
-                                       "endpoint_kind": endpoint_kind, "first_at": now})
-
-    def use_by(self, key_id: str) -> list[tuple[str, str]]:
-        u = t.key_use.c
-        return [(r.endpoint_kind, r.endpoint_id) for r in self.conn.execute(
-            select(u.endpoint_kind, u.endpoint_id).where(u.key_id == key_id)
-            .order_by(u.first_at, u.endpoint_id)).all()]
-
-    # ---- data-set bindings -----------------------------------------------------------
-    def bindings(self, *, key_id: str | None = None,
-                 dataset: DataSet | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        b = t.dataset_bindings.c
-        q = select(b.key_id, b.name, b.value, b.reported_by, b.at)
-        if key_id is not None:
-            q = q.where(b.key_id == key_id)
-        if dataset is not None:
-            q = q.where(and_(b.name == dataset.name, b.value == dataset.value))
-        return [dict(r) for r in self.conn.execute(
-            q.order_by(b.at, b.id).limit(limit)).mappings().all()]
-
-    def has_binding(self, key_id: str, dataset: DataSet) -> bool:
-        b = t.dataset_bindings.c
-        return bool(self.conn.execute(select(exists().where(and_(
-            b.key_id == key_id, b.name == dataset.name, b.value == dataset.value))))
-            .scalar_one())
-
-    # ---- audit -----------------------------------------------------------------------
-    def audit_query(self, *, key_id: str | None = None, actor_id: str | None = None,
-                    since: datetime | None = None, until: datetime | None = None,
-                    limit: int = 100) -> list[dict[str, Any]]:
-        a = t.audit.c
-        q = select(t.audit)
-        for col, value in ((a.key_id, key_id), (a.actor_id, actor_id)):
-            if value is not None:
-                q = q.where(col == value)
-        if since is not None:
-            q = q.where(a.at >= since)
-        if until is not None:
-            q = q.where(a.at < until)
-        return [dict(r) for r in self.conn.execute(
-            q.order_by(a.at, a.id).limit(limit)).mappings().all()]
-
     @_cached
     def dynamic_groups(self, kind: str) -> list[AdminObject]:
         """Dynamic groups of a kind (without realms: membership rules only)."""
@@ -354,29 +292,8 @@ class ObjectQueries(Generations):
         return [AdminObject(r.kind, r.id, r.name, r.state, r.version, r.created_at,
                             r.edit_datetime, json.loads(r.body)) for r in rows]
 
-    def realm_users(self, realm: str, except_endpoint: str | None = None) -> str:
-        """What still uses a realm, as text ('' when nothing): grants, objects, keys."""
-        parts = []
-        for label, table, extra in (
-                ("endpoint grants", t.realm_grants,
-                 t.realm_grants.c.endpoint_id != except_endpoint),
-                ("objects", t.object_realms, t.object_realms.c.kind != "Realm"),
-                ("keys", t.key_realms, None), ("templates", t.template_realms, None)):
-            q = select(func.count()).select_from(table).where(table.c.realm == realm)
-            if extra is not None:
-                q = q.where(extra)
-            n = self.conn.execute(q).scalar_one()
-            if n:
-                parts.append(f"{n} {label}")
-        return ", ".join(parts)
-
-    def _insert_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        raise NotImplementedError  # pragma: no cover - provided by Repository
 
 
-# Keys a page holds: their change_seq range [lo, hi] (a superset is harmless: results are
-# looked up by key id), or their ids.
-KeySelection = tuple[int, int] | Sequence[str]
 
 
 def _selected(keys: KeySelection) -> tuple[Any, Any]:

@@ -20,21 +20,20 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from ..audit.chain import AuditChain, HeadToSyslog
+from ..audit.chain import AuditChain
 from ..audit.syslog import SyslogSink
 from ..config import Config
 from ..crypto.master_key import Keyring
 from ..domain.errors import EndpointUnreachable, KmsError, NotifyToRefused
+from ..domain.records import Pending, Subscription, SubscriptionEnd
 from ..security import wssecurity
 from ..security import xml as secure_xml
 from ..security.xml import child_text, text_of
 from ..service import notify_to, refusals, subscription_end, subscriptions
 from ..service.dispatch import utcnow
+from ..service.ports import Store
 from ..service.subscription_end import EndStatus
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
-from ..store.engine import Database
-from ..store.repository import Repository
-from ..store.updates import Pending, Subscription, SubscriptionEnd
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, WSU, action
 from .call import epr
 from .pinned import Answer, PinnedPoster
@@ -157,18 +156,17 @@ class ClientServiceCaller:
                   for a in res.iterfind(f"{_K}Status/{_K}Attribute")))
 
 
-def deliver_once(db: Database, caller: ClientServiceCaller, config: Config) -> int:
+def deliver_once(db: Store, caller: ClientServiceCaller, config: Config) -> int:
     """One pass: expired subscriptions end; due notifications are posted; SubscriptionEnd
     messages are sent. Returns how many notifications were acknowledged."""
-    with db.transaction() as conn:
-        updates = Repository(conn).updates
-        expired = bool(updates.expired_subscriptions(utcnow(), limit=1))
-        due = updates.due_pending(utcnow())
+    with db.unit_of_work() as uow:
+        expired = bool(uow.subscriptions.expired_subscriptions(utcnow(), limit=1))
+        due = uow.subscriptions.due_pending(utcnow())
     if expired:
-        with db.transaction(write=True) as conn:  # looked up again: one may be renewed
-            repo, now = Repository(conn), utcnow()
-            for sub in repo.updates.expired_subscriptions(now):
-                subscription_end.end(repo, sub, "the subscription expired", now)
+        with db.unit_of_work(write=True) as uow:  # looked up again: one may be renewed
+            now = utcnow()
+            for sub in uow.subscriptions.expired_subscriptions(now):
+                subscription_end.end(uow, sub, "the subscription expired", now)
     acked = 0
     for p in due:
         acked += _deliver(db, caller, config, p)
@@ -176,22 +174,22 @@ def deliver_once(db: Database, caller: ClientServiceCaller, config: Config) -> i
     return acked
 
 
-def _send_ends(db: Database, caller: ClientServiceCaller) -> None:
+def _send_ends(db: Store, caller: ClientServiceCaller) -> None:
     """SubscriptionEnd to each ended subscription's EndTo: one attempt (it is ended either
     way), after the transaction that ended it committed."""
-    with db.transaction() as conn:
-        ends = Repository(conn).updates.subscription_ends()
+    with db.unit_of_work() as uow:
+        ends = uow.subscriptions.subscription_ends()
     for end in ends:
         try:
             caller.subscription_end(end)
         except KmsError as exc:
             log.warning("SubscriptionEnd to subscription %s: %s", end.subscription_id,
                         exc.reason)
-        with db.transaction(write=True) as conn:
-            Repository(conn).updates.forget_subscription_end(end.end_id)
+        with db.unit_of_work(write=True) as uow:
+            uow.subscriptions.forget_subscription_end(end.end_id)
 
 
-def _deliver(db: Database, caller: ClientServiceCaller, config: Config, p: Pending) -> int:
+def _deliver(db: Store, caller: ClientServiceCaller, config: Config, p: Pending) -> int:
     sub, now = p.subscription, utcnow()
     failing_since = None
     try:
@@ -207,62 +205,59 @@ def _deliver(db: Database, caller: ClientServiceCaller, config: Config, p: Pendi
         if limit and (now - failing_since).total_seconds() >= limit:
             return _give_up(db, sub, f"UpdatePending could not be delivered for {limit:g} s "
                             f"({error})", EndStatus.DELIVERY_FAILURE)
-    with db.transaction(write=True) as conn:
-        updates = Repository(conn).updates
+    with db.unit_of_work(write=True) as uow:
         if error is None and reached is not None:
-            updates.acknowledge(sub.endpoint_id, reached, subscription_id=sub.subscription_id)
+            uow.subscriptions.acknowledge(sub.endpoint_id, reached,
+                                          subscription_id=sub.subscription_id)
             return 1
         attempts = p.attempts + 1
-        updates.retry_later(sub.subscription_id, p.token, attempts, subscriptions.next_attempt(
-            utcnow(), attempts, config.notify_retry_seconds, config.notify_retry_max_seconds),
-            failing_since)
+        uow.subscriptions.retry_later(sub.subscription_id, p.token, attempts,
+                                      subscriptions.next_attempt(
+                                          utcnow(), attempts, config.notify_retry_seconds,
+                                          config.notify_retry_max_seconds),
+                                      failing_since)
     log.warning("UpdatePending to subscription %s: %s (attempt %d)", sub.subscription_id,
                 error, attempts)
     return 0
 
 
-def _give_up(db: Database, sub: Subscription, reason: str, status: EndStatus) -> int:
-    with db.transaction(write=True) as conn:
-        repo = Repository(conn)
-        if repo.updates.get_subscription(sub.subscription_id) is not None:
-            subscription_end.end(repo, sub, reason, utcnow(), status)
+def _give_up(db: Store, sub: Subscription, reason: str, status: EndStatus) -> int:
+    with db.unit_of_work(write=True) as uow:
+        if uow.subscriptions.get_subscription(sub.subscription_id) is not None:
+            subscription_end.end(uow, sub, reason, utcnow(), status)
     log.warning("subscription %s ended: %s", sub.subscription_id, reason)
     return 0
 
 
-def run(config: Config, db: Database, caller: ClientServiceCaller,
-        open_keyring: Callable[[], Keyring], stop: threading.Event | None = None) -> None:
-    """The delivery loop over `db` (disposed on exit), composed by app.run_deliverer.
-    Exits when `stop` is set or the parent process goes away."""
+def run(config: Config, db: Store, caller: ClientServiceCaller,
+        open_keyring: Callable[[], Keyring], stop: threading.Event | None = None,
+        syslog: SyslogSink | None = None,
+        send_head: Callable[[], object] | None = None) -> None:
+    """The delivery loop over `db`, composed by app.run_deliverer (which owns the store and
+    the syslog sink). `send_head`: sends the audit chain's head to syslog when its interval
+    has passed (the one periodic process per server does it). Exits when `stop` is set or
+    the parent process goes away."""
     stop = stop or threading.Event()
     parent = os.getppid()
-    # the one periodic process per server also sends the audit chain's head to syslog
-    syslog = SyslogSink(config.audit_syslog) if config.audit_syslog else None
-    heads = HeadToSyslog(db, syslog, config.audit_head_seconds) if syslog else None
     next_tidy = 0.0
-    try:
-        while not stop.is_set() and os.getppid() == parent:
+    while not stop.is_set() and os.getppid() == parent:
+        try:
+            deliver_once(db, caller, config)
+        except Exception:  # noqa: BLE001 - keep delivering; the row stays pending
+            log.exception("delivery pass failed")
+        try:
+            if send_head is not None:
+                send_head()
+        except Exception:  # noqa: BLE001 - the next interval tries again
+            log.exception("sending the audit chain's head to syslog failed")
+        if time.monotonic() >= next_tidy:
+            next_tidy = time.monotonic() + 1.0
             try:
-                deliver_once(db, caller, config)
-            except Exception:  # noqa: BLE001 - keep delivering; the row stays pending
-                log.exception("delivery pass failed")
-            try:
-                if heads is not None:
-                    heads.tick()
-            except Exception:  # noqa: BLE001 - the next interval tries again
-                log.exception("sending the audit chain's head to syslog failed")
-            if time.monotonic() >= next_tidy:
-                next_tidy = time.monotonic() + 1.0
-                try:
-                    if db.audit is None:  # its records are chained: the chain's key is
-                        db.audit = AuditChain(open_keyring())  # sealed
-                    refusals.tidy(db, config.security, utcnow(), syslog)
-                except Exception:  # noqa: BLE001 - the tallies stay; the next pass retries
-                    log.exception("closing refusal tallies failed")
-            stop.wait(config.notify_poll_seconds)
-    finally:
-        if syslog is not None:
-            syslog.close()
-        db.dispose()
+                if db.audit is None:  # its records are chained: the chain's key is
+                    db.audit = AuditChain(open_keyring())  # sealed
+                refusals.tidy(db, config.security, utcnow(), syslog)
+            except Exception:  # noqa: BLE001 - the tallies stay; the next pass retries
+                log.exception("closing refusal tallies failed")
+        stop.wait(config.notify_poll_seconds)
 
 

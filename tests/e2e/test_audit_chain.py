@@ -29,7 +29,6 @@ from kms_ws.client import KmsClient, KmsFault
 from kms_ws.config import load
 from kms_ws.store.audit_log import CONTENT
 from kms_ws.store.engine import Database
-from kms_ws.store.repository import Repository
 
 from ..support import db
 from ..support.postgres import PostgresCluster
@@ -228,22 +227,21 @@ def _rewrite_with_the_key(data_dir: Path) -> None:
     cfg = load(data_dir)
     store = Database(cfg.db_url)
     try:
-        with store.transaction(write=True) as conn:
-            repo = Repository(conn)
-            head = repo.audit_head()
+        with store.unit_of_work(write=True) as uow:
+            head = uow.audit.audit_head()
             assert head is not None and head.sealed_key is not None
             key = AuditChain(open_keyring(cfg, store)).key(head)
-            rows = [dict(r._mapping) for r in repo.audit_chain_rows()]
+            rows = [dict(r._mapping) for r in uow.audit.audit_chain_rows()]
             prev = None
             for row in rows:
                 row["actor_name"] = "someone else"
                 prev = record_mac(key, row["chain_seq"], prev or genesis(key, head.started_after),
                                   [row[c] for c in CONTENT])
-                conn.exec_driver_sql("UPDATE audit SET actor_name = 'someone else', mac = "
-                                     f"'{prev.hex()}' WHERE id = {row['id']}")
+                uow.conn.exec_driver_sql("UPDATE audit SET actor_name = 'someone else', mac = "
+                                         f"'{prev.hex()}' WHERE id = {row['id']}")
             assert prev is not None
             last = rows[-1]["chain_seq"]
-            conn.exec_driver_sql(
+            uow.conn.exec_driver_sql(
                 f"UPDATE audit_chain SET seq = {last}, mac = '{prev.hex()}', tag = "
                 f"'{head_tag(key, head.started_after, last, prev).hex()}'")
     finally:

@@ -18,7 +18,7 @@ from kms_ws.security import wssecurity
 from kms_ws.security.certificates import self_signed
 from kms_ws.service.operator import OPERATOR_ID, OPERATOR_NAME
 from kms_ws.store.engine import Database
-from kms_ws.store.repository import Repository
+from kms_ws.store.unit_of_work import SqlUnitOfWork
 
 from ..support.server import ServerProcess, kms
 from ..support.signing import new_key
@@ -30,8 +30,8 @@ pytestmark = pytest.mark.e2e
 def _audit(data: Path) -> list[dict]:  # type: ignore[type-arg]
     db = Database(load(data).db_url)
     try:
-        with db.transaction() as conn:
-            return list(reversed(Repository(conn).audit_records(limit=1000)))
+        with db.unit_of_work() as uow:
+            return list(reversed(uow.audit.audit_records(limit=1000)))
     finally:
         db.dispose()
 
@@ -41,7 +41,7 @@ def _clients(data: Path) -> list[tuple]:  # type: ignore[type-arg]
     try:
         with db.transaction() as conn:
             return [(e.endpoint_id, e.name, e.password_hash, e.grants, e.is_admin, e.version)
-                    for e in Repository(conn).list_clients()]
+                    for e in SqlUnitOfWork(conn).endpoints.list_clients()]
     finally:
         db.dispose()
 

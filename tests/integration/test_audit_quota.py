@@ -20,7 +20,6 @@ from kms_ws.domain.model import AuditMessage, ClientState, CredentialType, Endpo
 from kms_ws.service import messages as m
 from kms_ws.service.dispatch import KmsService
 from kms_ws.store import tables as t
-from kms_ws.store.repository import Repository
 
 from ..support.clock import Clock
 
@@ -37,8 +36,8 @@ def env(tmp_path):  # type: ignore[no-untyped-def]
     clock = Clock()
     svc = KmsService(db, keyring, cfg.security, clock)
     client_id = str(uuid.uuid4())
-    with db.transaction(write=True) as conn:
-        Repository(conn).insert_endpoint(Endpoint(
+    with db.unit_of_work(write=True) as uow:
+        uow.endpoints.insert_endpoint(Endpoint(
             endpoint_id=client_id, kind=EndpointKind.CLIENT, name="tape-lib",
             state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
             version=1, realms=("realm://localhost/default",),

@@ -12,7 +12,7 @@ from kms_ws.domain.backoff import may_authenticate
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database, sqlite_url
-from kms_ws.store.repository import Repository
+from kms_ws.store.unit_of_work import SqlUnitOfWork
 
 LOCKED_ID = "00000000-0000-0000-0000-000000000001"
 
@@ -38,7 +38,7 @@ def test_a_schema_14_store_is_upgraded_and_its_lockouts_run_out(tmp_path) -> Non
         assert {"auth_strikes", "refusal_tallies"} <= set(inspect(conn).get_table_names())
         assert "count" in {c["name"] for c in inspect(conn).get_columns("audit")}
         locked_at = conn.execute(select(t.endpoints.c.locked_at)).scalar_one()
-        ep = Repository(conn).get_endpoint(LOCKED_ID)
+        ep = SqlUnitOfWork(conn).endpoints.get_endpoint(LOCKED_ID)
     assert ep is not None and locked_at is not None and locked_at >= before
     assert not may_authenticate(ep, locked_at + timedelta(seconds=899), 900)
     assert may_authenticate(ep, locked_at + timedelta(seconds=901), 900)

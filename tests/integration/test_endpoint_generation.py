@@ -18,7 +18,6 @@ from kms_ws.domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database, sqlite_url
 from kms_ws.store.generations import ENDPOINT_TABLES, ENDPOINTS
-from kms_ws.store.repository import Repository
 
 NOW = datetime.now(UTC).replace(tzinfo=None)
 REALM = "realm://example.com/r"
@@ -36,13 +35,13 @@ def _endpoint(db: Database) -> str:
                   credential_type=CredentialType.ASYMMETRIC_KEY, version=1,
                   grants={REALM: ALL_RIGHTS}, capabilities=("cap",),
                   attributes=(NameValue("a", "1"),), is_km_server=True)
-    with db.transaction(write=True) as conn:
-        repo = Repository(conn)
-        repo.insert_endpoint(ep, NOW)
-        repo.insert_endpoint_credential(ep.endpoint_id, CredentialType.ASYMMETRIC_KEY,
-                                        certificate=b"der", cert_sha256=uuid.uuid4().hex)
-        repo.insert_wrapping_key(WrappingKeyInfo(ep.endpoint_id, "kek", WrappingKeyKind.SYMMETRIC,
-                                                 NOW, 1), b"sealed", "mk", None)
+    with db.unit_of_work(write=True) as uow:
+        uow.endpoints.insert_endpoint(ep, NOW)
+        uow.endpoints.insert_endpoint_credential(ep.endpoint_id, CredentialType.ASYMMETRIC_KEY,
+                                                 certificate=b"der", cert_sha256=uuid.uuid4().hex)
+        uow.endpoints.insert_wrapping_key(
+            WrappingKeyInfo(ep.endpoint_id, "kek", WrappingKeyKind.SYMMETRIC, NOW, 1),
+            b"sealed", "mk", None)
     return ep.endpoint_id
 
 
@@ -74,8 +73,8 @@ def test_every_change_to_an_endpoint_table_replaces_the_generation(db: Database)
 
 def test_read_only_units_of_work_share_an_endpoint_writers_read_it(db: Database) -> None:
     endpoint_id = _endpoint(db)
-    with db.transaction(read_only=True) as conn:
-        first = Repository(conn).get_endpoint(endpoint_id)
+    with db.unit_of_work(read_only=True) as uow:
+        first = uow.endpoints.get_endpoint(endpoint_id)
         assert first is not None
         first.grants.clear()  # the caller's own copy
         first.state = ClientState.DISABLED
@@ -85,19 +84,19 @@ def test_read_only_units_of_work_share_an_endpoint_writers_read_it(db: Database)
         conn.exec_driver_sql("DROP TRIGGER endpoints_update_generation")
         conn.exec_driver_sql("UPDATE endpoints SET name = 'renamed' WHERE id = ?",
                              (endpoint_id,))
-    with db.transaction(read_only=True) as conn:
-        cached = Repository(conn).get_endpoint(endpoint_id)
+    with db.unit_of_work(read_only=True) as uow:
+        cached = uow.endpoints.get_endpoint(endpoint_id)
     assert cached is not None and cached.grants == {REALM: ALL_RIGHTS}
     assert cached.state is ClientState.ACTIVE and cached.name != "renamed"
     # ... that a writer reads the row itself ...
-    with db.transaction(write=True) as conn:
-        fresh = Repository(conn).get_endpoint(endpoint_id)
+    with db.unit_of_work(write=True) as uow:
+        fresh = uow.endpoints.get_endpoint(endpoint_id)
     assert fresh is not None and fresh.name == "renamed"
     # ... and that any other change, replacing the generation, is seen at once
-    with db.transaction(write=True) as conn:
-        Repository(conn).set_km_server(endpoint_id, False)
-    with db.transaction(read_only=True) as conn:
-        after = Repository(conn).get_endpoint(endpoint_id)
+    with db.unit_of_work(write=True) as uow:
+        uow.endpoints.set_km_server(endpoint_id, False)
+    with db.unit_of_work(read_only=True) as uow:
+        after = uow.endpoints.get_endpoint(endpoint_id)
     assert after is not None and after.name == "renamed" and not after.is_km_server
 
 
@@ -109,6 +108,6 @@ def test_a_missing_trigger_is_made_again_at_the_next_start(db: Database) -> None
         conn.exec_driver_sql("DROP TRIGGER wrapping_keys_delete_generation")
     db.migrate()
     before = _generation(db)
-    with db.transaction(write=True) as conn:
-        assert Repository(conn).delete_wrapping_keys(endpoint_id, ["kek"]) == 1
+    with db.unit_of_work(write=True) as uow:
+        assert uow.endpoints.delete_wrapping_keys(endpoint_id, ["kek"]) == 1
     assert _generation(db) != before

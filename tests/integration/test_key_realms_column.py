@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import inspect, select
 
 from kms_ws.domain.model import DataSet, Extensions, Key, KeyState, NameValue
+from kms_ws.domain.records import KeyScope
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database, sqlite_url
-from kms_ws.store.repository import Repository
-from kms_ws.store.updates import KeyScope
+from kms_ws.store.unit_of_work import SqlUnitOfWork
 
 from ..support.db import key_row_mismatches
 
@@ -38,7 +38,7 @@ def test_a_schema_9_store_gets_each_keys_realms_and_facets_on_its_row(tmp_path) 
     keys = {k.key_id: sorted(k.realms) for k in made}
     with db.transaction(write=True) as conn:
         for k in made:
-            Repository(conn).insert_key(k, b"x", "mk", None, NOW)
+            SqlUnitOfWork(conn).keys.insert_key(k, b"x", "mk", None, NOW)
         for column in ("realms", "facets"):  # as schema 9 left it
             conn.exec_driver_sql(f"ALTER TABLE keys DROP COLUMN {column}")
         conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="9"))
@@ -47,8 +47,8 @@ def test_a_schema_9_store_gets_each_keys_realms_and_facets_on_its_row(tmp_path) 
         assert {"realms", "facets"} <= {c["name"] for c in inspect(conn).get_columns("keys")}
         column = dict(conn.execute(select(t.keys.c.id, t.keys.c.realms)).all())
         facets = dict(conn.execute(select(t.keys.c.id, t.keys.c.facets)).all())
-        repo = Repository(conn)
-        page = repo.updates.key_page(KeyScope(realms=(S,)), 0, repo.updates.high_water(), 10)
+        uow = SqlUnitOfWork(conn)
+        page = uow.changes.key_page(KeyScope(realms=(S,)), 0, uow.changes.high_water(), 10)
     assert column == {kid: "\n".join(realms) for kid, realms in keys.items()}
     # attributes, data sets, extensions, none
     assert facets == dict(zip(keys, [1, 2, 4, 0], strict=True))
@@ -62,12 +62,11 @@ def test_a_page_looks_past_keys_of_other_realms(tmp_path) -> None:  # type: igno
     db = Database(sqlite_url(tmp_path))
     db.migrate()
     made = [_key(R, U) if i % 97 == 5 else _key(S) for i in range(600)]  # 7 of 600 in R
-    with db.transaction(write=True) as conn:
-        repo = Repository(conn)
+    with db.unit_of_work(write=True) as uow:
         for k in made:
-            repo.insert_key(k, b"x", "mk", None, NOW)
-    with db.transaction() as conn:
-        updates = Repository(conn).updates
+            uow.keys.insert_key(k, b"x", "mk", None, NOW)
+    with db.unit_of_work() as uow:
+        updates = uow.changes
         high = updates.high_water()
         for scope in (KeyScope(realms=(R,)), KeyScope(realms=(S, U)), KeyScope(realms=())):
             want = [k.key_id for k in made if set(k.realms) & set(scope.realms)]

@@ -32,7 +32,6 @@ from kms_ws.service.dispatch import KmsService
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database
-from kms_ws.store.repository import Repository
 
 from ..support.clock import Clock
 
@@ -48,10 +47,9 @@ def env(tmp_path):  # type: ignore[no-untyped-def]
     db, mk = init_data_dir(cfg)
     clock = Clock()
     svc = KmsService(db, mk, cfg.security, clock)
-    with db.transaction(write=True) as conn:
-        repo = Repository(conn)
-        repo.insert_object(_realm(clock.now))
-        repo.insert_endpoint(Endpoint(
+    with db.unit_of_work(write=True) as uow:
+        uow.objects.insert_object(_realm(clock.now))
+        uow.endpoints.insert_endpoint(Endpoint(
             endpoint_id=str(uuid.uuid4()), kind=EndpointKind.CLIENT, name="root",
             state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
             version=1, realms=(DEFAULT,), is_admin=True,
@@ -152,11 +150,10 @@ def test_schema_2_keeps_0_1_realm_memberships_as_full_rights(tmp_path) -> None: 
     engine.dispose()
     db = Database(url)
     assert db.migrate() == migrations.LATEST
-    with db.transaction() as conn:
-        repo = Repository(conn)
-        ep = repo.get_endpoint("e1")
+    with db.unit_of_work() as uow:
+        ep = uow.endpoints.get_endpoint("e1")
         assert ep is not None and ep.grants == {"realm://old.example/r": ALL_RIGHTS}
-        assert repo.find_object("Realm", "realm://old.example/r") is not None
+        assert uow.objects.find_object("Realm", "realm://old.example/r") is not None
     db.dispose()
 
 
@@ -182,9 +179,8 @@ def test_schema_8_turns_a_peps_registered_credential_into_its_authentication_pol
     engine.dispose()
     db = Database(url)
     assert db.migrate() == migrations.LATEST
-    with db.transaction() as conn:
-        repo = Repository(conn)
-        assert {p: repo.get_endpoint(p).authentication_policy  # type: ignore[union-attr]
+    with db.unit_of_work() as uow:
+        assert {p: uow.endpoints.get_endpoint(p).authentication_policy  # type: ignore[union-attr]
                 for p in ("p1", "p2", "p3")} == {"p1": "SymmetricKey", "p2": "None",
                                                  "p3": "AsymmetricKey"}
     db.dispose()

@@ -19,15 +19,14 @@ from kms_ws.service.admin.messages import Ref
 from kms_ws.service.dispatch import KmsService
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database
-from kms_ws.store.repository import Repository
 
 from .test_policy_service import DEFAULT, admin, by_data, cred, enforce, env  # noqa: F401
 
 
 def _signed(svc: KmsService, db: Database) -> m.Credential:
     """A credential as the transport builds it from a verified signature (a fresh one)."""
-    with db.transaction() as conn:
-        root = Repository(conn).find_client("root")
+    with db.unit_of_work() as uow:
+        root = uow.endpoints.find_client("root")
     assert root is not None
     return m.Credential(CredentialType.SYMMETRIC_KEY, signer_id=root.endpoint_id,
                         message_digest=hashlib.sha256(uuid.uuid4().bytes).hexdigest(),

@@ -18,7 +18,6 @@ from kms_ws.service import messages as m
 from kms_ws.service.dispatch import KmsService
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
-from kms_ws.store.repository import Repository
 
 from ..support.clock import Clock
 
@@ -34,8 +33,8 @@ def env(tmp_path):  # type: ignore[no-untyped-def]
     db, mk = init_data_dir(cfg)
     clock = Clock()
     svc = KmsService(db, mk, cfg.security, clock)
-    with db.transaction(write=True) as conn:
-        Repository(conn).insert_endpoint(Endpoint(
+    with db.unit_of_work(write=True) as uow:
+        uow.endpoints.insert_endpoint(Endpoint(
             endpoint_id=str(uuid.uuid4()), kind=EndpointKind.CLIENT, name="alice",
             state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
             version=1, realms=("realm://localhost/default",),

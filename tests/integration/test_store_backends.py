@@ -21,11 +21,12 @@ from kms_ws.crypto.master_key import FileProvider, Keyring
 from kms_ws.crypto.passwords import hash_password
 from kms_ws.domain.errors import ValueTooLong
 from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointKind
+from kms_ws.domain.records import WriteNeeded
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
-from kms_ws.store.engine import Database, WriteNeeded, sqlite_url
+from kms_ws.store.engine import Database, sqlite_url
 from kms_ws.store.migrations import ALL_RIGHTS_TEXT
-from kms_ws.store.repository import Repository
+from kms_ws.store.unit_of_work import SqlUnitOfWork
 from kms_ws.store.updates import ATTRIBUTES
 
 from ..support.postgres import PostgresCluster
@@ -119,8 +120,8 @@ def test_two_nodes_remembering_one_message_at_once_admit_it_once(url: str) -> No
             def remember(db: Database, start: threading.Barrier = start,
                          admitted: list[bool] = admitted, digest: str = digest) -> None:
                 start.wait()
-                with db.transaction(write=True, durable=False) as conn:
-                    admitted.append(Repository(conn).remember_message(
+                with db.unit_of_work(write=True, durable=False) as uow:
+                    admitted.append(uow.replay.remember_message(
                         EP, digest, NOW + timedelta(minutes=5), NOW))
 
             threads = [threading.Thread(target=remember, args=(db,)) for db in (first, second)]
@@ -154,15 +155,15 @@ def test_one_writer_at_a_time_across_engines(url: str) -> None:
     def later_writer() -> None:
         inside.wait(30)
         asked.set()
-        with second.transaction(write=True) as conn:
+        with second.unit_of_work(write=True) as uow:
             events.append("second in")
-            events.append(str(Repository(conn).next_change("key", KEY, 1, NOW)))
+            events.append(str(uow.changes.record_removal("Realm", KEY, 1, [], NOW)))
 
     try:
         th = threading.Thread(target=later_writer)
         th.start()
-        with first.transaction(write=True) as conn:
-            seq = Repository(conn).next_change("key", KEY, 1, NOW)
+        with first.unit_of_work(write=True) as uow:
+            seq = uow.changes.record_removal("Realm", KEY, 1, [], NOW)
             inside.set()
             asked.wait(30)
             time.sleep(0.5)  # room for the second writer to get in, were it let in
@@ -176,9 +177,9 @@ def test_one_writer_at_a_time_across_engines(url: str) -> None:
 
 def test_a_write_in_a_read_only_unit_of_work_asks_for_a_writer(store: Database) -> None:
     store.migrate()
-    with pytest.raises(WriteNeeded), store.transaction(read_only=True) as conn:
-        assert _changes(conn) == 0
-        Repository(conn).next_change("key", KEY, 1, NOW)
+    with pytest.raises(WriteNeeded), store.unit_of_work(read_only=True) as uow:
+        assert _changes(uow.conn) == 0
+        uow.changes.record_removal("Realm", KEY, 1, [], NOW)
     with store.transaction() as conn:
         assert _changes(conn) == 0  # nothing was written
 
@@ -192,8 +193,8 @@ def test_a_unit_of_work_reads_one_snapshot(url: str, read_only: bool) -> None:
     try:
         with reader.transaction(read_only=read_only) as conn:
             before = _changes(conn)
-            with writer.transaction(write=True) as other:
-                Repository(other).next_change("key", KEY, 1, NOW)
+            with writer.unit_of_work(write=True) as other:
+                other.changes.record_removal("Realm", KEY, 1, [], NOW)
             assert _changes(conn) == before
         with reader.transaction(read_only=read_only) as conn:
             assert _changes(conn) == before + 1
@@ -240,13 +241,12 @@ def test_a_string_longer_than_its_column_is_refused_before_the_store(store: Data
             pytest.raises(ValueTooLong, match="longer than the 256 kept for endpoints.name"),
             store.transaction(write=True) as conn,
         ):
-            Repository(conn).insert_endpoint(_client(name), NOW)
-    with store.transaction(write=True) as conn:
-        repo = Repository(conn)
-        repo.insert_endpoint(_client("é" * 256), NOW)
-        assert repo.find_client("é" * 5000) is None
-        repo.insert_audit(at=NOW, actor_id=None, actor_name="u" * 5000, operation="GetKey",
-                          event="AuthenticationFailed", result="Denied", message="m" * 9000)
+            SqlUnitOfWork(conn).endpoints.insert_endpoint(_client(name), NOW)
+    with store.unit_of_work(write=True) as uow:
+        uow.endpoints.insert_endpoint(_client("é" * 256), NOW)
+        assert uow.endpoints.find_client("é" * 5000) is None
+        uow.audit.insert_audit(at=NOW, actor_id=None, actor_name="u" * 5000, operation="GetKey",
+                               event="AuthenticationFailed", result="Denied", message="m" * 9000)
     with store.transaction() as conn:
         assert conn.execute(select(t.endpoints.c.name)).scalars().all() == ["é" * 256]
         name, message = conn.execute(select(t.audit.c.actor_name, t.audit.c.message)).one()
@@ -260,8 +260,8 @@ def _audited(store: Database, tmp_path) -> Keyring:  # type: ignore[no-untyped-d
     audit chain's signer, as the service does: audit records are chained."""
     provider = FileProvider(tmp_path)
     current = provider.create()
-    with store.transaction(write=True) as conn:
-        Repository(conn).set_meta("master_key_current", current)
+    with store.unit_of_work(write=True) as uow:
+        uow.sealed.set_meta("master_key_current", current)
     keyring = Keyring(provider, current)
     store.audit = AuditChain(keyring)
     return keyring

@@ -15,7 +15,7 @@ from kms_ws.service.ws_messages import DeliveryMode
 from kms_ws.store import migrations
 from kms_ws.store import tables as t
 from kms_ws.store.engine import Database, sqlite_url
-from kms_ws.store.repository import Repository
+from kms_ws.store.unit_of_work import SqlUnitOfWork
 from kms_ws.wsman.delivery import END_STATUSES
 
 
@@ -55,12 +55,12 @@ def test_a_schema_8_store_is_upgraded_with_its_subscriptions(tmp_path) -> None: 
             "pending_updates")}
         assert "ix_objects_change_seq" in {i["name"] for i in inspect(conn).get_indexes(
             "objects")}
-        repo = Repository(conn)
-        sub = repo.updates.get_subscription("uuid:old")
+        uow = SqlUnitOfWork(conn)
+        sub = uow.subscriptions.get_subscription("uuid:old")
         assert sub is not None and sub.end_to is None and sub.realms == ()
-        assert repo.updates.subscription_ends() == []
+        assert uow.subscriptions.subscription_ends() == []
         seq = conn.execute(select(t.templates.c.change_seq)).scalar_one()
-        assert seq is not None and seq <= repo.updates.high_water()  # numbered on upgrade
+        assert seq is not None and seq <= uow.changes.high_water()  # numbered on upgrade
     db.dispose()
 
 
@@ -91,13 +91,12 @@ def test_schema_16_stores_delivery_modes_and_end_statuses_by_name(tmp_path: Path
                 subscription_id="uuid:gone", end_to="http://127.0.0.1:9/end",
                 status=f"{eventing}/{status}", reason="r", at=now))
     assert db.migrate() == migrations.LATEST
-    with db.transaction() as conn:
-        repo = Repository(conn)
-        modes = {sid: repo.updates.get_subscription(sid).mode  # type: ignore[union-attr]
+    with db.unit_of_work() as uow:
+        modes = {sid: uow.subscriptions.get_subscription(sid).mode  # type: ignore[union-attr]
                  for sid in ("uuid:push", "uuid:ack")}
         assert modes == {"uuid:push": DeliveryMode.PUSH.value,
                          "uuid:ack": DeliveryMode.PUSH_WITH_ACK.value}
-        statuses = [e.status for e in repo.updates.subscription_ends()]
+        statuses = [e.status for e in uow.subscriptions.subscription_ends()]
         assert statuses == ["SourceCancelling", "DeliveryFailure"]
         assert [END_STATUSES[EndStatus(s)] for s in statuses] == [
             f"{eventing}/SourceCancelling", f"{eventing}/DeliveryFailure"]

@@ -38,7 +38,6 @@ from kms_ws.security import wssecurity
 from kms_ws.security.certificates import self_signed
 from kms_ws.service import refusals
 from kms_ws.store import tables as t
-from kms_ws.store.repository import Repository
 from kms_ws.xmlns import KMS
 
 from ..support import corpus
@@ -161,8 +160,8 @@ def _world(data_dir: Path, database_url: str | None) -> World:
         cfg.security, allow_basic_over_http=True))
     db, _ = init_data_dir(cfg)
     admin_id = str(uuid.uuid4())
-    with db.transaction(write=True) as conn:
-        Repository(conn).insert_endpoint(Endpoint(
+    with db.unit_of_work(write=True) as uow:
+        uow.endpoints.insert_endpoint(Endpoint(
             endpoint_id=admin_id, kind=EndpointKind.CLIENT, name=ADMIN[0],
             state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
             version=1, grants={corpus.DEFAULT: ALL_RIGHTS}, is_admin=True,

@@ -13,9 +13,9 @@ import requests
 from lxml import etree
 
 from kms_ws.client import ClientServiceListener, KmsClient
+from kms_ws.domain.records import Subscription
 from kms_ws.security import wssecurity
 from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
-from kms_ws.store.updates import Subscription
 from kms_ws.wsman.addressing import must_understand
 from kms_ws.wsman.delivery import request_envelope, update_pending_payload
 from kms_ws.xmlns import KMS, SOAP, WSA, WSE, WSSE

@@ -24,7 +24,6 @@ from kms_ws.config import Config
 from kms_ws.crypto.passwords import hash_password
 from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointKind
 from kms_ws.security.settings import SecuritySettings
-from kms_ws.store.repository import Repository
 from kms_ws.xmlns import KMS, SOAP, WSA
 
 from .clock import Clock
@@ -99,8 +98,8 @@ class InProcessServer:
 
     def add_client(self, name: str, password: str, admin: bool = False) -> str:
         endpoint_id = str(uuid.uuid4())
-        with self.db.transaction(write=True) as conn:
-            Repository(conn).insert_endpoint(Endpoint(
+        with self.db.unit_of_work(write=True) as uow:
+            uow.endpoints.insert_endpoint(Endpoint(
                 endpoint_id=endpoint_id, kind=EndpointKind.CLIENT, name=name,
                 state=ClientState.ACTIVE, credential_type=CredentialType.USERNAME_PASSWORD,
                 version=1, realms=(DEFAULT_REALM,), is_admin=admin,
@@ -108,8 +107,8 @@ class InProcessServer:
         return endpoint_id
 
     def client(self, name: str) -> Endpoint:
-        with self.db.transaction() as conn:
-            ep = Repository(conn).find_client(name)
+        with self.db.unit_of_work() as uow:
+            ep = uow.endpoints.find_client(name)
         assert ep is not None
         return ep
 

@@ -65,30 +65,8 @@ NO_WIRE_SECURITY = {"service"}
 # Known exceptions: arrows that break the order today, each fixed by a step of issue 14
 # ("One clean seam between service and store"). Remove an entry when its arrow goes; the
 # test fails on an entry that no longer matches an import, so the list only shrinks.
-_PORTS = "issue 14 item 1: the service and the deliverer use ports, not store/"
 _AUTH = "issue 14 item 4: the transport hands raw credential material to the service"
 KNOWN_EXCEPTIONS = {
-    ("kms_ws.service.admin.realm", "kms_ws.store.repository"): _PORTS,
-    ("kms_ws.service.audit", "kms_ws.store.audit_log"): _PORTS,
-    ("kms_ws.service.audit", "kms_ws.store.repository"): _PORTS,
-    ("kms_ws.service.audit_trail", "kms_ws.store.repository"): _PORTS,
-    ("kms_ws.service.authentication", "kms_ws.store.repository"): _PORTS,
-    ("kms_ws.service.caching", "kms_ws.store.objects"): _PORTS,
-    ("kms_ws.service.context", "kms_ws.store.repository"): _PORTS,
-    ("kms_ws.service.dispatch", "kms_ws.store.engine"): _PORTS,
-    ("kms_ws.service.dispatch", "kms_ws.store.repository"): _PORTS,
-    ("kms_ws.service.dispatch", "kms_ws.store.space"): _PORTS,
-    ("kms_ws.service.refusals", "kms_ws.store.engine"): _PORTS,
-    ("kms_ws.service.refusals", "kms_ws.store.repository"): _PORTS,
-    ("kms_ws.service.rotation", "kms_ws.store.engine"): _PORTS,
-    ("kms_ws.service.rotation", "kms_ws.store.repository"): _PORTS,
-    ("kms_ws.service.subscription_end", "kms_ws.store.repository"): _PORTS,
-    ("kms_ws.service.subscription_end", "kms_ws.store.updates"): _PORTS,
-    ("kms_ws.service.subscriptions", "kms_ws.store.updates"): _PORTS,
-    ("kms_ws.service.update_list", "kms_ws.store.updates"): _PORTS,
-    ("kms_ws.wsman.delivery", "kms_ws.store.engine"): _PORTS,
-    ("kms_ws.wsman.delivery", "kms_ws.store.repository"): _PORTS,
-    ("kms_ws.wsman.delivery", "kms_ws.store.updates"): _PORTS,
     ("kms_ws.service.authentication", "kms_ws.security.wssecurity"): _AUTH,
     ("kms_ws.service.dispatch", "kms_ws.security.wssecurity"): _AUTH,
     ("kms_ws.service.pep_auth", "kms_ws.security.pep_proof"): _AUTH,

@@ -21,7 +21,7 @@ class AccessPolicyKind(PolicyKind):
         access.check_policy(p)
         for ids, kind in ((p.clients | p.km_servers, "Client"), (p.peps, "Pep")):
             for endpoint_id in sorted(ids):
-                ep = ctx.repo.get_endpoint(endpoint_id)
+                ep = ctx.uow.endpoints.get_endpoint(endpoint_id)
                 if ep is None or ep.kind.value != kind:
                     raise NotFound(f"no {kind} {endpoint_id}")
                 if kind == "Client" and ep.is_km_server != (endpoint_id in p.km_servers):
@@ -29,5 +29,5 @@ class AccessPolicyKind(PolicyKind):
                         f"client {ep.name} is {'' if ep.is_km_server else 'not '}a KM server: "
                         f"list it under {'KmServers' if ep.is_km_server else 'Clients'}")
         for group_id in sorted(p.client_groups):
-            if ctx.repo.get_object("ClientGroup", group_id) is None:
+            if ctx.uow.objects.get_object("ClientGroup", group_id) is None:
                 raise NotFound(f"no ClientGroup {group_id}")

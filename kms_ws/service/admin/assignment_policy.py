@@ -25,5 +25,5 @@ class AssignmentPolicyKind(PolicyKind):
         assignment.check_policy(p)
         if p.period:
             check_duration(p.period)
-        if p.template_id and ctx.repo.get_template(template_id=p.template_id) is None:
+        if p.template_id and ctx.uow.templates.get_template(template_id=p.template_id) is None:
             raise NotFound(f"no key template {p.template_id}")

@@ -83,7 +83,7 @@ def realms_for_new(ctx: RequestContext, doc: Document) -> tuple[str, ...]:
 
 
 def require_realm(ctx: RequestContext, uri: str) -> AdminObject:
-    realm = ctx.repo.find_object("Realm", uri)
+    realm = ctx.uow.objects.find_object("Realm", uri)
     if realm is None:
         raise NotFound(f"no realm {uri}")
     return realm
@@ -155,7 +155,7 @@ class Kind:
         """The realms of an association's target; the caller needs `right` on it."""
         if target.kind == "Realm":
             realms: tuple[str, ...] | None = (target.object_id,)
-            if ctx.repo.find_object("Realm", target.object_id) is None:
+            if ctx.uow.objects.find_object("Realm", target.object_id) is None:
                 realms = None
         else:
             realms = self.peers[target.kind].realms_of(ctx, target.object_id)
@@ -186,19 +186,19 @@ class StoredKind(Kind):
 
     # ---- helpers ---------------------------------------------------------------------
     def load(self, ctx: RequestContext, object_id: str, right: Right) -> AdminObject:
-        obj = ctx.repo.get_object(self.element, object_id)
+        obj = ctx.uow.objects.get_object(self.element, object_id)
         if obj is None:
             raise NotFound(f"no {self.label(object_id)}")
         need(ctx, obj.realms, right, self.label(object_id))
         return obj
 
     def realms_of(self, ctx: RequestContext, object_id: str) -> tuple[str, ...] | None:
-        obj = ctx.repo.get_object(self.element, object_id)
+        obj = ctx.uow.objects.get_object(self.element, object_id)
         return obj.realms if obj else None
 
     def resolve(self, ctx: RequestContext, ref: str) -> str:
         if self.name_field and not _is_guid(ref):
-            obj = ctx.repo.find_object(self.element, ref)
+            obj = ctx.uow.objects.find_object(self.element, ref)
             if obj is None:
                 raise NotFound(f"no {self.element} named {ref!r}")
             return obj.object_id
@@ -223,16 +223,16 @@ class StoredKind(Kind):
         doc = req.document or {}
         realms = realms_for_new(ctx, doc)
         object_id = doc.get(self.id_field) or str(uuid.uuid4())
-        if ctx.repo.get_object(self.element, object_id) is not None:
+        if ctx.uow.objects.get_object(self.element, object_id) is not None:
             raise AlreadyExists(f"{self.label(object_id)} exists")
         body = self.body_of(doc)
         self.validate(ctx, body)
         name = body.get(self.name_field) if self.name_field else None
-        if name is not None and ctx.repo.find_object(self.element, name) is not None:
+        if name is not None and ctx.uow.objects.find_object(self.element, name) is not None:
             raise AlreadyExists(f"a {self.element} named {name!r} exists")
         obj = AdminObject(self.element, object_id, name, "Created" if self.policy else None, 1,
                           ctx.now, ctx.now, body, realms)
-        notifications.object_changed(ctx, obj.kind, obj.realms, ctx.repo.insert_object(obj))
+        notifications.object_changed(ctx, obj.kind, obj.realms, ctx.uow.objects.insert_object(obj))
         return self.document(ctx, obj)
 
     def get(self, ctx: RequestContext, object_id: str) -> Document:
@@ -240,7 +240,8 @@ class StoredKind(Kind):
 
     def list(self, ctx: RequestContext, req: AdminRequest) -> tuple[list[Document], bool]:
         assert ctx.caller is not None
-        objs = ctx.repo.list_objects(self.element, realms_with(ctx.caller.grants, Right.READ),
+        objs = ctx.uow.objects.list_objects(
+            self.element, realms_with(ctx.caller.grants, Right.READ),
                                      limit=req.max_items + 1, altered_since=req.altered_since)
         return [self.document(ctx, o) for o in objs[:req.max_items]], \
             len(objs) > req.max_items
@@ -253,7 +254,7 @@ class StoredKind(Kind):
         self.validate(ctx, body)
         name = body.get(self.name_field) if self.name_field else None
         if name is not None and name != obj.name:
-            other = ctx.repo.find_object(self.element, name)
+            other = ctx.uow.objects.find_object(self.element, name)
             if other is not None:
                 raise AlreadyExists(f"a {self.element} named {name!r} exists")
         obj.state = self.edited_state(obj, doc.get("State"))
@@ -274,7 +275,7 @@ class StoredKind(Kind):
         """A new VERSION and place on the change sequence (§6.12 custom update types)."""
         obj.version += 1
         obj.edit_datetime = ctx.now
-        notifications.object_changed(ctx, obj.kind, obj.realms, ctx.repo.update_object(obj))
+        notifications.object_changed(ctx, obj.kind, obj.realms, ctx.uow.objects.update_object(obj))
 
     def delete(self, ctx: RequestContext, req: AdminRequest) -> Document | None:
         obj = self.load(ctx, req.object_id or "", Right.DELETE)
@@ -287,7 +288,7 @@ class StoredKind(Kind):
     def remove(self, ctx: RequestContext, obj: AdminObject) -> None:
         """Delete the object; GetUpdateList of its custom type lists the removal."""
         notifications.object_removed(ctx, obj.kind, obj.object_id, obj.version, obj.realms)
-        ctx.repo.delete_object(self.element, obj.object_id)
+        ctx.uow.objects.delete_object(self.element, obj.object_id)
 
     def before_delete(self, ctx: RequestContext, obj: AdminObject) -> None:
         """Refuse (InUse) when removing the object would break something."""
@@ -298,7 +299,7 @@ class StoredKind(Kind):
             obj = self.load(ctx, object_id, Right.EDIT)
             _realm_join(ctx, target.object_id, obj.realms)
             obj.realms = (*obj.realms, target.object_id)
-            ctx.repo.set_object_realms(self.element, object_id, obj.realms)
+            ctx.uow.objects.set_object_realms(self.element, object_id, obj.realms)
             self.new_version(ctx, obj)  # new readers see it (and are told), like a key
             return
         raise InvalidParameter(f"{self.element} cannot be associated with {target.kind}")
@@ -307,7 +308,7 @@ class StoredKind(Kind):
         if target.kind == "Realm":
             obj = self.load(ctx, object_id, Right.EDIT)
             obj.realms = realm_leave(ctx, target.object_id, obj.realms)
-            ctx.repo.set_object_realms(self.element, object_id, obj.realms)
+            ctx.uow.objects.set_object_realms(self.element, object_id, obj.realms)
             self.new_version(ctx, obj)
             return
         raise InvalidParameter(f"{self.element} is not associated with {target.kind}")

@@ -16,7 +16,7 @@ POLICY_FIELDS = {"CachingPolicy": "CachingPolicyId", "WrappingPolicy": "Wrapping
 def policy_ids(ctx: RequestContext, kind: str, object_id: str,
                allowed: tuple[str, ...]) -> Document:
     out: Document = {}
-    for pkind, pid in ctx.repo.sources_of(kind, object_id, list(POLICY_FIELDS)):
+    for pkind, pid in ctx.uow.objects.sources_of(kind, object_id, list(POLICY_FIELDS)):
         field = POLICY_FIELDS[pkind]
         if field in allowed:
             out.setdefault(field, pid)

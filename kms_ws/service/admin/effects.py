@@ -11,7 +11,7 @@ from .messages import Ref
 
 
 def policy_changed(ctx: RequestContext, policy: AdminObject) -> None:
-    for kind, target_id in ctx.repo.targets_of(policy.kind, policy.object_id):
+    for kind, target_id in ctx.uow.objects.targets_of(policy.kind, policy.object_id):
         target_changed(ctx, policy, Ref(kind, target_id))
 
 
@@ -20,9 +20,9 @@ def target_changed(ctx: RequestContext, policy: AdminObject, target: Ref) -> Non
         touch_key(ctx, target.object_id)
     elif target.kind == "KeyTemplate":
         touch_template(ctx, target.object_id)
-        for key_id in ctx.repo.key_ids_of_template(target.object_id):
+        for key_id in ctx.uow.keys.key_ids_of_template(target.object_id):
             touch_key(ctx, key_id)
     elif target.kind == "KeyGroup":
-        for kind, member in ctx.repo.targets_of("KeyGroup", target.object_id):
+        for kind, member in ctx.uow.objects.targets_of("KeyGroup", target.object_id):
             if kind == "Key":
                 touch_key(ctx, member)

@@ -23,10 +23,10 @@ class EndpointTypeKind(StoredKind):
             raise InvalidParameter("attach a wrapping policy by associating it with the type")
 
     def extra(self, ctx: RequestContext, obj: AdminObject) -> Document:
-        wrapping = ctx.repo.sources_of(self.element, obj.object_id, ["WrappingPolicy"])
+        wrapping = ctx.uow.objects.sources_of(self.element, obj.object_id, ["WrappingPolicy"])
         return {"WrappingPolicyId": wrapping[0][1]} if wrapping else {}
 
     def before_delete(self, ctx: RequestContext, obj: AdminObject) -> None:
-        n = ctx.repo.count_endpoints_of_type(obj.object_id)
+        n = ctx.uow.endpoints.count_endpoints_of_type(obj.object_id)
         if n:
             raise InUse(f"{n} endpoints are of this type")

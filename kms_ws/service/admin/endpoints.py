@@ -58,13 +58,13 @@ class EndpointKindBase(Kind):
     endpoint_kind = EndpointKind.CLIENT
 
     def realms_of(self, ctx: RequestContext, object_id: str) -> tuple[str, ...] | None:
-        ep = ctx.repo.get_endpoint(object_id)
+        ep = ctx.uow.endpoints.get_endpoint(object_id)
         return ep.realms if ep and ep.kind is self.endpoint_kind else None
 
     def load(self, ctx: RequestContext, object_id: str, right: Right) -> Endpoint:
         """The endpoint, with `right` on it: Read or Reference in one of its realms, Edit
         or Delete in every one of them."""
-        ep = ctx.repo.get_endpoint(object_id) if is_guid(object_id) else None
+        ep = ctx.uow.endpoints.get_endpoint(object_id) if is_guid(object_id) else None
         if ep is None or ep.kind is not self.endpoint_kind:
             raise NotFound(f"no {self.element} {object_id}")
         check = need_everywhere if right >= Right.EDIT else need
@@ -79,15 +79,15 @@ class EndpointKindBase(Kind):
 
     def list(self, ctx: RequestContext, req: AdminRequest) -> tuple[list[Document], bool]:
         assert ctx.caller is not None
-        eps = ctx.repo.list_endpoints(self.endpoint_kind.value,
-                                      realms_with(ctx.caller.grants, Right.READ),
-                                      req.max_items + 1, req.altered_since)
+        eps = ctx.uow.endpoints.list_endpoints(self.endpoint_kind.value,
+                                               realms_with(ctx.caller.grants, Right.READ),
+                                               req.max_items + 1, req.altered_since)
         return [self.document(ctx, e) for e in eps[:req.max_items]], len(eps) > req.max_items
 
     def _edit_common(self, ctx: RequestContext, ep: Endpoint, doc: Document) -> None:
         check_version(ep.version, doc.get("Version"))
         type_id = doc.get("EndpointTypeId")
-        if type_id and ctx.repo.get_object("EndpointType", type_id) is None:
+        if type_id and ctx.uow.objects.get_object("EndpointType", type_id) is None:
             raise NotFound(f"no EndpointType {type_id}")
         ep.endpoint_type_id = type_id
         ep.version += 1
@@ -99,12 +99,12 @@ class EndpointKindBase(Kind):
         assert ctx.caller is not None
         if ep.endpoint_id == ctx.caller.endpoint_id:
             raise InvalidParameter("an administrator cannot delete itself")
-        used = ctx.repo.endpoint_users(ep.endpoint_id)
+        used = ctx.uow.endpoints.endpoint_users(ep.endpoint_id)
         if used:
             raise InUse(f"{self.element} {ep.endpoint_id} still has {used}")
-        subscription_end.endpoint_deleted(ctx.repo, ep, ctx.now)
-        ctx.repo.drop_associations(self.element, ep.endpoint_id)
-        ctx.repo.delete_endpoint(ep.endpoint_id)
+        subscription_end.endpoint_deleted(ctx.uow, ep, ctx.now)
+        ctx.uow.objects.drop_associations(self.element, ep.endpoint_id)
+        ctx.uow.endpoints.delete_endpoint(ep.endpoint_id)
         return None
 
     def associate(self, ctx: RequestContext, object_id: str, target: Ref,
@@ -113,7 +113,7 @@ class EndpointKindBase(Kind):
             return super().associate(ctx, object_id, target, rights)
         ep = self.load(ctx, object_id, Right.EDIT)
         grant_realm(ctx, ep, target.object_id, rights)  # may take the Read right away
-        subscription_end.review(ctx.repo, ep.endpoint_id, ctx.now)
+        subscription_end.review(ctx.uow, ep.endpoint_id, ctx.now)
 
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         if target.kind != "Realm":
@@ -124,13 +124,13 @@ class EndpointKindBase(Kind):
         need(ctx, [target.object_id], Right.DELETE, f"realm {target.object_id}")
         if len(ep.grants) == 1:
             raise InvalidParameter("an endpoint keeps at least one realm association")
-        ctx.repo.revoke(ep.endpoint_id, target.object_id)
-        subscription_end.review(ctx.repo, ep.endpoint_id, ctx.now)
+        ctx.uow.endpoints.revoke(ep.endpoint_id, target.object_id)
+        subscription_end.review(ctx.uow, ep.endpoint_id, ctx.now)
 
 
 def wrapping_keys_doc(ctx: RequestContext, ep: Endpoint) -> Document | None:
     """§4.6/§4.7 WRAPPING_VALUES as shown: ids, kinds, times; never a secret."""
-    keys = ctx.repo.wrapping_keys(ep.endpoint_id)
+    keys = ctx.uow.endpoints.wrapping_keys(ep.endpoint_id)
     return {"WrappingKey": [clean({"WrappingKeyId": k.key_id, "Kind": k.kind.value,
                                    "Registered": k.created_at, "NotAfter": k.not_after})
                             for k in keys]} if keys else None
@@ -143,7 +143,7 @@ def grant_realm(ctx: RequestContext, ep: Endpoint, realm: str, rights: tuple[str
         raise PermissionDenied(f"Create right needed in {realm} to grant rights there")
     granted = parse_rights(rights) if rights else ALL_RIGHTS
     check_grantable(ctx, realm, granted)
-    ctx.repo.grant(ep.endpoint_id, realm, granted)
+    ctx.uow.endpoints.grant(ep.endpoint_id, realm, granted)
 
 
 def check_grantable(ctx: RequestContext, realm: str, rights: frozenset[Right]) -> None:
@@ -183,7 +183,7 @@ class ClientKind(EndpointKindBase):
     def resolve(self, ctx: RequestContext, ref: str) -> str:
         if is_guid(ref):
             return ref
-        ep = ctx.repo.find_client(ref)
+        ep = ctx.uow.endpoints.find_client(ref)
         if ep is None:
             raise NotFound(f"no Client named {ref!r}")
         return ep.endpoint_id
@@ -221,10 +221,10 @@ class ClientKind(EndpointKindBase):
                       is_admin=doc.get("Administrator") in ("true", "1"),
                       is_km_server=doc.get("KmServer") in ("true", "1"),
                       password_hash=password_hash)
-        if ep.endpoint_type_id and ctx.repo.get_object("EndpointType",
-                                                       ep.endpoint_type_id) is None:
+        if ep.endpoint_type_id and ctx.uow.objects.get_object("EndpointType",
+                                                              ep.endpoint_type_id) is None:
             raise NotFound(f"no EndpointType {ep.endpoint_type_id}")
-        ctx.repo.insert_endpoint(ep, ctx.now)
+        ctx.uow.endpoints.insert_endpoint(ep, ctx.now)
         if cred is not None and cred_type in authentication.SIGNED:
             credentials.register_signing(ctx, ep.endpoint_id, cred_type, cred.values[0])
         return self.document(ctx, ep)
@@ -242,16 +242,16 @@ class ClientKind(EndpointKindBase):
         if ep.state is ClientState.ACTIVE:
             ep.failed_auth, ep.locked_at = 0, None
             if was is ClientState.LOCKED:  # unlocked: its name's backoff starts afresh
-                authentication.clear_name_strikes(ctx.repo, ep.name)
+                authentication.clear_name_strikes(ctx.uow, ep.name)
         ep.capabilities = tuple(sorted(set(capability_names(doc))))
         ep.attributes = pairs(doc, "Attributes")
         ep.is_admin = doc.get("Administrator", "false") in ("true", "1")
         ep.is_km_server = doc.get("KmServer", "false") in ("true", "1")
-        ctx.repo.update_endpoint(ep, ctx.now)
-        subscription_end.review(ctx.repo, ep.endpoint_id, ctx.now)  # e.g. now Disabled
+        ctx.uow.endpoints.update_endpoint(ep, ctx.now)
+        subscription_end.review(ctx.uow, ep.endpoint_id, ctx.now)  # e.g. now Disabled
         if new_credential is not None:  # the old secret and its sessions stop working now
             credentials.replace(ctx, ep.endpoint_id, new_credential)
-            ctx.repo.revoke_sessions_of(ep.endpoint_id)
+            ctx.uow.endpoints.revoke_sessions_of(ep.endpoint_id)
         return self.document(ctx, ep)
 
 
@@ -259,7 +259,7 @@ def require_unregistered(ctx: RequestContext, kind: EndpointKind, name: str) -> 
     """An endpoint's name is unique among its kind (a client's name is its user name):
     RegisterEndpoint, AdminCreate and the offline `kms-ws client add` (which runs
     AdminCreate) all ask here."""
-    if ctx.repo.endpoint_name_taken(kind, name):
+    if ctx.uow.endpoints.endpoint_name_taken(kind, name):
         raise AlreadyExists(f"a {kind.value} named {name!r} is already registered")
 
 
@@ -314,7 +314,7 @@ def shown_state(ctx: RequestContext, ep: Endpoint) -> ClientState:
     expiry or revocation). Derived when shown, never stored. A lockout that has run out
     shows as Active."""
     state = backoff.effective_state(ep, ctx.now, ctx.settings.lockout_seconds)
-    if state is ClientState.ACTIVE and ctx.repo.has_open_session(ep.endpoint_id, ctx.now):
+    if state is ClientState.ACTIVE and ctx.uow.endpoints.has_open_session(ep.endpoint_id, ctx.now):
         return ClientState.AUTHENTICATED
     return state
 
@@ -342,7 +342,7 @@ class PepKind(EndpointKindBase):
 
     def document(self, ctx: RequestContext, ep: Endpoint) -> Document:
         clients = ([ep.owner_id] if ep.owner_id else []) + \
-            [i for k, i in ctx.repo.targets_of("Pep", ep.endpoint_id) if k == "Client"]
+            [i for k, i in ctx.uow.objects.targets_of("Pep", ep.endpoint_id) if k == "Client"]
         return clean({
             "PepId": ep.endpoint_id, "Name": ep.name,
             "Attributes": pair_doc(ep.attributes),
@@ -367,7 +367,7 @@ class PepKind(EndpointKindBase):
         if values is not None:  # what a PEP without values is registered as (RegisterEndpoint)
             ep.credential_type = values.type if values.value is not None \
                 else CredentialType.USERNAME_PASSWORD
-        ctx.repo.update_endpoint(ep, ctx.now)
+        ctx.uow.endpoints.update_endpoint(ep, ctx.now)
         if values is not None:  # the old values stop verifying proofs now
             credentials.replace(ctx, ep.endpoint_id, values)
         return self.document(ctx, ep)
@@ -379,7 +379,7 @@ class PepKind(EndpointKindBase):
         ep = self.load(ctx, object_id, Right.EDIT)
         # the client will act for the PEP: that changes the client too
         ClientKind().load(ctx, target.object_id, Right.EDIT)
-        if target.object_id == ep.owner_id or not ctx.repo.associate(
+        if target.object_id == ep.owner_id or not ctx.uow.objects.associate(
                 "Pep", object_id, "Client", target.object_id):
             raise AlreadyExists(f"client {target.object_id} is already associated")
 
@@ -387,10 +387,10 @@ class PepKind(EndpointKindBase):
         if target.kind != "Client":
             return super().disassociate(ctx, object_id, target)
         self.load(ctx, object_id, Right.EDIT)
-        if not ctx.repo.disassociate("Pep", object_id, "Client", target.object_id):
+        if not ctx.uow.objects.disassociate("Pep", object_id, "Client", target.object_id):
             raise NotFound(f"client {target.object_id} is not associated (the registering "
                            "client always is)")
-        subscription_end.review(ctx.repo, target.object_id, ctx.now)  # scoped to this PEP
+        subscription_end.review(ctx.uow, target.object_id, ctx.now)  # scoped to this PEP
 
 
 def _pep_authentication(ctx: RequestContext, doc: Document, ep: Endpoint
@@ -426,6 +426,6 @@ def check_pep_attributes(attrs: tuple[NameValue, ...]) -> tuple[NameValue, ...]:
 
 
 def pep_serves(ctx: RequestContext, pep: Endpoint, client: Endpoint) -> bool:
-    return pep.owner_id == client.endpoint_id or ctx.repo.is_associated(
+    return pep.owner_id == client.endpoint_id or ctx.uow.objects.is_associated(
         "Pep", pep.endpoint_id, "Client", client.endpoint_id)
 

@@ -31,13 +31,13 @@ class GroupKind(StoredKind):
 
     def extra(self, ctx: RequestContext, obj: AdminObject) -> Document:
         out: Document = {}
-        members = [i for k, i in ctx.repo.targets_of(self.element, obj.object_id)
+        members = [i for k, i in ctx.uow.objects.targets_of(self.element, obj.object_id)
                    if k == self.member_kind]
         if obj.body.get("Type") != "Dynamic":
             out["Members"] = guid_list(members)
         for kind, field in (("WrappingPolicy", "WrappingPolicyId"),
                             ("AccessDistributionPolicy", "AccessPolicyId")):
-            found = ctx.repo.sources_of(self.element, obj.object_id, [kind])
+            found = ctx.uow.objects.sources_of(self.element, obj.object_id, [kind])
             if found and field in self.policy_fields:
                 out[field] = found[0][1]
         return out
@@ -52,7 +52,7 @@ class GroupKind(StoredKind):
         if obj.body.get("Type") == "Dynamic":
             raise InvalidParameter("a dynamic group's members follow its rules")
         self.target_realms(ctx, target, Right.REFERENCE)
-        if not ctx.repo.associate(self.element, object_id, target.kind, target.object_id):
+        if not ctx.uow.objects.associate(self.element, object_id, target.kind, target.object_id):
             raise AlreadyExists(f"{target.object_id} is already a member")
         self.bump(ctx, obj)
 
@@ -60,7 +60,7 @@ class GroupKind(StoredKind):
         if target.kind != self.member_kind:
             return super().disassociate(ctx, object_id, target)
         obj = self.load(ctx, object_id, Right.EDIT)
-        if not ctx.repo.disassociate(self.element, object_id, target.kind, target.object_id):
+        if not ctx.uow.objects.disassociate(self.element, object_id, target.kind, target.object_id):
             raise NotFound(f"{target.object_id} is not a member")
         self.bump(ctx, obj)
 

@@ -79,8 +79,8 @@ def admin_audit(ctx: RequestContext, req: AuditQuery) -> AuditQueryResult:
     require_admin(ctx)
     if req.key_id is not None:
         kind("Key").load(ctx, req.key_id, Right.READ)  # type: ignore[attr-defined]
-    records = ctx.repo.audit_query(key_id=req.key_id, actor_id=req.actor_id, since=req.since,
-                                   until=req.until, limit=req.max_records)
+    records = ctx.uow.audit.audit_query(key_id=req.key_id, actor_id=req.actor_id, since=req.since,
+                                        until=req.until, limit=req.max_records)
     return AuditQueryResult(tuple(records))
 
 
@@ -90,10 +90,10 @@ def admin_bindings(ctx: RequestContext, req: BindingQuery) -> BindingQueryResult
     require_admin(ctx)
     if req.key_id is not None:
         kind("Key").load(ctx, req.key_id, Right.READ)  # type: ignore[attr-defined]
-        rows = ctx.repo.bindings(key_id=req.key_id, limit=req.max_records)
+        rows = ctx.uow.keys.bindings(key_id=req.key_id, limit=req.max_records)
     elif req.dataset_name is not None:
-        rows = ctx.repo.bindings(dataset=DataSet(req.dataset_name, req.dataset_value or ""),
-                                 limit=req.max_records)
+        rows = ctx.uow.keys.bindings(dataset=DataSet(req.dataset_name, req.dataset_value or ""),
+                                     limit=req.max_records)
     else:
         raise InvalidParameter("name a KeyId or a DataSet")
     assert ctx.caller is not None

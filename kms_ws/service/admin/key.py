@@ -34,11 +34,11 @@ class KeyKind(Kind):
     id_field = "KeyId"
 
     def realms_of(self, ctx: RequestContext, object_id: str) -> tuple[str, ...] | None:
-        found = ctx.repo.get_key(object_id)
+        found = ctx.uow.keys.get_key(object_id)
         return found[0].realms if found else None
 
     def load(self, ctx: RequestContext, key_id: str, right: Right) -> Key:
-        found = ctx.repo.get_key(key_id)
+        found = ctx.uow.keys.get_key(key_id)
         if found is None:
             raise NotFound(f"no key {key_id}")
         need(ctx, found[0].realms, right, f"key {key_id}")
@@ -47,7 +47,7 @@ class KeyKind(Kind):
     def document(self, ctx: RequestContext, key: Key) -> Document:
         if key.state is not KeyState.DESTROYED:
             apply_retention(ctx, key)  # the dates in force now (dynamic key groups too)
-        use = ctx.repo.use_by(key.key_id)
+        use = ctx.uow.keys.use_by(key.key_id)
         return clean({
             "KeyId": key.key_id, "FriendlyName": key.friendly_name,
             "State": effective_state(key, ctx.now).value, "TExpired": key.t_expired,
@@ -76,8 +76,8 @@ class KeyKind(Kind):
 
     def list(self, ctx: RequestContext, req: AdminRequest) -> tuple[list[Document], bool]:
         assert ctx.caller is not None
-        ids = ctx.repo.list_key_ids(realms_with(ctx.caller.grants, Right.READ),
-                                    limit=req.max_items + 1, altered_since=req.altered_since)
+        ids = ctx.uow.keys.list_key_ids(realms_with(ctx.caller.grants, Right.READ),
+                                        limit=req.max_items + 1, altered_since=req.altered_since)
         docs = [self.document(ctx, self.load(ctx, i, Right.READ)) for i in ids[:req.max_items]]
         return docs, len(ids) > req.max_items
 
@@ -126,13 +126,13 @@ class KeyKind(Kind):
             return super().associate(ctx, object_id, target, rights)
         key = self.load(ctx, object_id, Right.EDIT)
         realm_join(ctx, target.object_id, key.realms)
-        ctx.repo.set_key_realms(object_id, (*key.realms, target.object_id))
+        ctx.uow.keys.set_key_realms(object_id, (*key.realms, target.object_id))
         touch_key(ctx, object_id)  # a new version: subscribers in the realm are told
 
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         if target.kind != "Realm":
             return super().disassociate(ctx, object_id, target)
         key = self.load(ctx, object_id, Right.EDIT)
-        ctx.repo.set_key_realms(object_id, realm_leave(ctx, target.object_id, key.realms))
+        ctx.uow.keys.set_key_realms(object_id, realm_leave(ctx, target.object_id, key.realms))
         touch_key(ctx, object_id)
 

@@ -44,13 +44,13 @@ class PolicyKind(StoredKind):
                                    f"{', '.join(sorted(self.applies_to()))}, not {target.kind}")
         obj = self.load(ctx, object_id, Right.EDIT)
         self.target_realms(ctx, target, self.target_right)
-        taken = ctx.repo.sources_of(target.kind, _stored_id(target), [self.element])
+        taken = ctx.uow.objects.sources_of(target.kind, _stored_id(target), [self.element])
         if self.realm_assigns and (self.element, object_id) in taken:
             raise AlreadyExists(f"{self.element} {object_id} already applies there")
         if taken and not self.realm_assigns:
             raise AlreadyExists(f"{target.kind} {target.object_id} already has {self.element} "
                                 f"{taken[0][1]}; disassociate it first")
-        ctx.repo.associate(self.element, object_id, target.kind, _stored_id(target))
+        ctx.uow.objects.associate(self.element, object_id, target.kind, _stored_id(target))
         obj.state = policy_state.on_associate(PolicyState(obj.state)).value
         self.bump(ctx, obj)  # re-versions every object the policy applies to
 
@@ -59,10 +59,11 @@ class PolicyKind(StoredKind):
             return super().disassociate(ctx, object_id, target)
         obj = self.load(ctx, object_id, Right.EDIT)
         self.target_realms(ctx, target, Right.EDIT)
-        if not ctx.repo.disassociate(self.element, object_id, target.kind, _stored_id(target)):
+        if not ctx.uow.objects.disassociate(self.element, object_id, target.kind,
+                                            _stored_id(target)):
             raise NotFound(f"{self.element} {object_id} is not associated with {target.kind} "
                            f"{target.object_id}")
-        remaining = len(ctx.repo.targets_of(self.element, object_id))
+        remaining = len(ctx.uow.objects.targets_of(self.element, object_id))
         obj.state = policy_state.on_disassociate(PolicyState(obj.state), remaining).value
         self.bump(ctx, obj)
         target_changed(ctx, obj, target)
@@ -75,9 +76,9 @@ class PolicyKind(StoredKind):
         if after is None:
             self.remove(ctx, obj)
             return None
-        targets = ctx.repo.targets_of(self.element, obj.object_id)
+        targets = ctx.uow.objects.targets_of(self.element, obj.object_id)
         for kind, target_id in targets:
-            ctx.repo.disassociate(self.element, obj.object_id, kind, target_id)
+            ctx.uow.objects.disassociate(self.element, obj.object_id, kind, target_id)
         obj.state = after.value
         self.bump(ctx, obj)
         for kind, target_id in targets:

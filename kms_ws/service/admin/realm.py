@@ -11,9 +11,9 @@ from datetime import datetime
 from ...domain.errors import AlreadyExists, InUse
 from ...domain.model import AdminObject
 from ...domain.realms import ALL_RIGHTS, check_realm_uri, realm_object_id
-from ...store.repository import Repository
 from .. import subscription_end
 from ..context import RequestContext
+from ..ports import UnitOfWork
 from .base import StoredKind, require_admin
 from .messages import AdminRequest, Document
 
@@ -39,13 +39,13 @@ class RealmKind(StoredKind):
         caller = require_admin(ctx)
         doc = req.document or {}
         uri = check_realm_uri(str(doc.get("RealmId", "")))
-        if ctx.repo.find_object("Realm", uri) is not None:
+        if ctx.uow.objects.find_object("Realm", uri) is not None:
             raise AlreadyExists(f"realm {uri} exists")
         body = {k: v for k, v in doc.items() if k == "Description"}
         obj = AdminObject("Realm", realm_object_id(uri), uri, None, 1, ctx.now, ctx.now, body,
                           (uri,))
-        ctx.repo.insert_object(obj)
-        ctx.repo.grant(caller.endpoint_id, uri, ALL_RIGHTS)
+        ctx.uow.objects.insert_object(obj)
+        ctx.uow.endpoints.grant(caller.endpoint_id, uri, ALL_RIGHTS)
         return self.document(ctx, obj)
 
     def body_of(self, doc: Document) -> Document:
@@ -54,18 +54,18 @@ class RealmKind(StoredKind):
     def before_delete(self, ctx: RequestContext, obj: AdminObject) -> None:
         """Only the deleting administrator's own grant may remain; it goes with the realm."""
         assert obj.name is not None and ctx.caller is not None
-        users = ctx.repo.realm_users(obj.name, except_endpoint=ctx.caller.endpoint_id)
+        users = ctx.uow.endpoints.realm_users(obj.name, except_endpoint=ctx.caller.endpoint_id)
         if users:
             raise InUse(f"realm {obj.name} still holds {users}; move them out first")
-        ctx.repo.revoke(ctx.caller.endpoint_id, obj.name)
-        subscription_end.review(ctx.repo, ctx.caller.endpoint_id, ctx.now)
+        ctx.uow.endpoints.revoke(ctx.caller.endpoint_id, obj.name)
+        subscription_end.review(ctx.uow, ctx.caller.endpoint_id, ctx.now)
 
 
-def ensure_realm_in(repo: Repository, uri: str, now: datetime) -> str:
+def ensure_realm_in(uow: UnitOfWork, uri: str, now: datetime) -> str:
     """Create the Realm object for `uri` if missing: only the offline bootstrap
     (`kms-ws client add --realm`) does; online, naming a realm never creates it."""
     uri = check_realm_uri(uri)
-    if repo.find_object("Realm", uri) is None:
-        repo.insert_object(AdminObject("Realm", realm_object_id(uri), uri, None, 1, now, now,
-                                       {}, (uri,)))
+    if uow.objects.find_object("Realm", uri) is None:
+        uow.objects.insert_object(AdminObject("Realm", realm_object_id(uri), uri, None, 1, now, now,
+                                              {}, (uri,)))
     return uri

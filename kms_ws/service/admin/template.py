@@ -30,19 +30,19 @@ class TemplateKind(Kind):
     id_field = "TemplateId"
 
     def realms_of(self, ctx: RequestContext, object_id: str) -> tuple[str, ...] | None:
-        tpl = ctx.repo.get_template(template_id=object_id)
+        tpl = ctx.uow.templates.get_template(template_id=object_id)
         return tpl.realms if tpl else None
 
     def resolve(self, ctx: RequestContext, ref: str) -> str:
         if is_guid(ref):
             return ref
-        tpl = ctx.repo.get_template(name=ref)
+        tpl = ctx.uow.templates.get_template(name=ref)
         if tpl is None:
             raise NotFound(f"no key template named {ref!r}")
         return tpl.template_id
 
     def load(self, ctx: RequestContext, object_id: str, right: Right) -> KeyTemplate:
-        tpl = ctx.repo.get_template(template_id=object_id)
+        tpl = ctx.uow.templates.get_template(template_id=object_id)
         if tpl is None:
             raise NotFound(f"no key template {object_id}")
         need(ctx, tpl.realms, right, f"key template {object_id}")
@@ -73,11 +73,11 @@ class TemplateKind(Kind):
     def create(self, ctx: RequestContext, req: AdminRequest) -> Document:
         doc = req.document or {}
         realms = realms_for_new(ctx, doc)
-        if ctx.repo.get_template(name=doc.get("FriendlyName")) is not None:
+        if ctx.uow.templates.get_template(name=doc.get("FriendlyName")) is not None:
             raise AlreadyExists(f"a key template named {doc.get('FriendlyName')!r} exists")
         _no_policy_refs(doc)
         tpl = self._from_doc(doc, doc.get("TemplateId") or str(uuid.uuid4()), 1, realms)
-        _changed(ctx, tpl, ctx.repo.insert_template(tpl, ctx.now))
+        _changed(ctx, tpl, ctx.uow.templates.insert_template(tpl, ctx.now))
         return self.document(ctx, tpl)
 
     def get(self, ctx: RequestContext, object_id: str) -> Document:
@@ -85,8 +85,8 @@ class TemplateKind(Kind):
 
     def list(self, ctx: RequestContext, req: AdminRequest) -> tuple[list[Document], bool]:
         assert ctx.caller is not None
-        tpls = ctx.repo.list_templates(realms_with(ctx.caller.grants, Right.READ),
-                                       req.max_items + 1, req.altered_since)
+        tpls = ctx.uow.templates.list_templates(realms_with(ctx.caller.grants, Right.READ),
+                                                req.max_items + 1, req.altered_since)
         return [self.document(ctx, t) for t in tpls[:req.max_items]], \
             len(tpls) > req.max_items
 
@@ -94,25 +94,25 @@ class TemplateKind(Kind):
         doc = req.document or {}
         old = self.load(ctx, self.resolve(ctx, doc.get("TemplateId", "")), Right.EDIT)
         check_version(old.version, doc.get("Version"))
-        other = ctx.repo.get_template(name=doc.get("FriendlyName"))
+        other = ctx.uow.templates.get_template(name=doc.get("FriendlyName"))
         if other is not None and other.template_id != old.template_id:
             raise AlreadyExists(f"a key template named {doc.get('FriendlyName')!r} exists")
         _no_policy_refs(doc, ctx, old.template_id)
         tpl = self._from_doc(doc, old.template_id, old.version + 1, old.realms)
-        _changed(ctx, tpl, ctx.repo.update_template(tpl, ctx.now))
+        _changed(ctx, tpl, ctx.uow.templates.update_template(tpl, ctx.now))
         return self.document(ctx, tpl)
 
     def delete(self, ctx: RequestContext, req: AdminRequest) -> Document | None:
         tpl = self.load(ctx, req.object_id or "", Right.DELETE)
         if req.version is not None:
             check_version(tpl.version, req.version)
-        keys = ctx.repo.key_ids_of_template(tpl.template_id)
+        keys = ctx.uow.keys.key_ids_of_template(tpl.template_id)
         if keys:
             raise InUse(f"{len(keys)} keys were created from template {tpl.template_id}")
-        ctx.repo.drop_associations(self.element, tpl.template_id)
+        ctx.uow.objects.drop_associations(self.element, tpl.template_id)
         notifications.object_removed(ctx, "KeyTemplate", tpl.template_id, tpl.version,
                                      tpl.realms)
-        ctx.repo.delete_template(tpl.template_id)
+        ctx.uow.templates.delete_template(tpl.template_id)
         return None
 
     def associate(self, ctx: RequestContext, object_id: str, target: Ref,
@@ -132,9 +132,9 @@ class TemplateKind(Kind):
 
 def _new_realms(ctx: RequestContext, tpl: KeyTemplate, realms: tuple[str, ...]) -> None:
     """A realm change is a new version (its new readers see it in GetUpdateList)."""
-    ctx.repo.set_template_realms(tpl.template_id, realms)
+    ctx.uow.templates.set_template_realms(tpl.template_id, realms)
     tpl = dataclasses.replace(tpl, version=tpl.version + 1, realms=realms)
-    _changed(ctx, tpl, ctx.repo.update_template(tpl, ctx.now))
+    _changed(ctx, tpl, ctx.uow.templates.update_template(tpl, ctx.now))
 
 
 def _changed(ctx: RequestContext, tpl: KeyTemplate, seq: int) -> None:

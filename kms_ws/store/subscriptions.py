@@ -1,0 +1,162 @@
+"""Subscriptions (WS-Eventing) and the outbox of their notifications: pending
+UpdatePending deliveries and SubscriptionEnd messages waiting to be sent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import (
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+
+from ..domain.model import (
+    Key,
+)
+from ..domain.records import Pending, Subscription, SubscriptionEnd
+from . import tables as t
+from .part import Part
+from .updates import _subscription
+
+
+class SqlSubscriptions(Part):
+    """Subscriptions and their outbox in one unit of work (service.ports.Subscriptions)."""
+
+    def insert_subscription(self, s: Subscription, now: datetime) -> None:
+        self.conn.execute(t.subscriptions.insert().values(
+            id=s.subscription_id, endpoint_id=s.endpoint_id, notify_to=s.notify_to,
+            mode=s.mode, update_type=s.update_type, pep_id=s.pep_id, expires_at=s.expires,
+            created_at=now, origin=s.origin, end_to=s.end_to, realms=json.dumps(s.realms)))
+
+    def get_subscription(self, subscription_id: str) -> Subscription | None:
+        row = self.conn.execute(select(t.subscriptions).where(
+            t.subscriptions.c.id == subscription_id)).first()
+        return _subscription(row) if row else None
+
+    def renew_subscription(self, subscription_id: str, expires: datetime) -> None:
+        self.conn.execute(update(t.subscriptions).where(t.subscriptions.c.id == subscription_id)
+                          .values(expires_at=expires))
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        self.conn.execute(delete(t.pending_updates).where(
+            t.pending_updates.c.subscription_id == subscription_id))
+        self.conn.execute(delete(t.subscriptions).where(t.subscriptions.c.id == subscription_id))
+
+    def end_subscription(self, sub: Subscription, status: str, reason: str,
+                         now: datetime) -> None:
+        """Remove the subscription and its pending notifications; queue a SubscriptionEnd
+        to its EndTo, if it gave one, in the same transaction."""
+        self.delete_subscription(sub.subscription_id)
+        if sub.end_to:
+            self.conn.execute(t.subscription_ends.insert().values(
+                subscription_id=sub.subscription_id, end_to=sub.end_to, origin=sub.origin,
+                status=status, reason=reason[:512], at=now))
+
+    def subscriptions_of(self, endpoint_id: str | None = None,
+                         pep_id: str | None = None) -> list[Subscription]:
+        """Every subscription (live or not) made by an endpoint, or scoped to a PEP."""
+        s = t.subscriptions.c
+        cond = s.endpoint_id == endpoint_id if endpoint_id is not None else s.pep_id == pep_id
+        return [_subscription(r) for r in self.conn.execute(
+            select(t.subscriptions).where(cond).order_by(s.id)).all()]
+
+    def subscription_ends(self, limit: int = 100) -> list[SubscriptionEnd]:
+        e = t.subscription_ends.c
+        rows = self.conn.execute(select(t.subscription_ends).order_by(e.id).limit(limit)).all()
+        return [SubscriptionEnd(r.id, r.subscription_id, r.end_to, r.origin, r.status,
+                                r.reason) for r in rows]
+
+    def forget_subscription_end(self, end_id: int) -> None:
+        self.conn.execute(delete(t.subscription_ends).where(t.subscription_ends.c.id == end_id))
+
+    def subscriptions_for_key(self, key: Key, now: datetime) -> list[Subscription]:
+        """Live subscriptions whose endpoint has a grant in one of the key's realms (and,
+        for a PEP scope, whose PEP the key is destined for). The right is checked by the
+        caller."""
+        s, er = t.subscriptions.c, t.realm_grants.c
+        rows = self.conn.execute(select(t.subscriptions).where(and_(
+            s.expires_at > now, s.update_type.in_(("Keys", "AllKeys")),
+            or_(s.pep_id.is_(None), s.pep_id == key.pep_id),
+            exists().where(and_(er.endpoint_id == s.endpoint_id,
+                                er.realm.in_(list(key.realms))))))).all()
+        return [_subscription(r) for r in rows]
+
+    def subscriptions_for_object(self, types: Sequence[str], realms: Sequence[str],
+                                 now: datetime) -> list[Subscription]:
+        """Live subscriptions to one of `types` whose endpoint has a grant in one of the
+        object's realms. The right is checked by the caller."""
+        s, er = t.subscriptions.c, t.realm_grants.c
+        rows = self.conn.execute(select(t.subscriptions).where(and_(
+            s.expires_at > now, s.update_type.in_(list(types)),
+            exists().where(and_(er.endpoint_id == s.endpoint_id,
+                                er.realm.in_(list(realms))))))).all()
+        return [_subscription(r) for r in rows]
+
+    def expired_subscriptions(self, now: datetime, limit: int = 100) -> list[Subscription]:
+        rows = self.conn.execute(select(t.subscriptions).where(
+            t.subscriptions.c.expires_at <= now).limit(limit)).all()
+        return [_subscription(r) for r in rows]
+
+    def raise_pending(self, subscription_id: str, token: int, now: datetime) -> None:
+        """Record that the subscriber must reach `token`; due at once."""
+        p = t.pending_updates.c
+        res = self.conn.execute(update(t.pending_updates).where(
+            p.subscription_id == subscription_id).values(
+                token=case((p.token > token, p.token), else_=token), attempts=0,
+                next_attempt_at=now))
+        if res.rowcount == 0:
+            self.conn.execute(t.pending_updates.insert().values(
+                subscription_id=subscription_id, token=token, attempts=0,
+                next_attempt_at=now))
+
+    def due_pending(self, now: datetime, limit: int = 50) -> list[Pending]:
+        p, s = t.pending_updates.c, t.subscriptions.c
+        rows = self.conn.execute(
+            select(t.subscriptions, p.token, p.attempts, p.failing_since)
+            .join(t.pending_updates, p.subscription_id == s.id)
+            .where(and_(p.next_attempt_at <= now, s.expires_at > now))
+            .order_by(p.next_attempt_at).limit(limit)).all()
+        return [Pending(_subscription(r), r.token, r.attempts, r.failing_since) for r in rows]
+
+    def retry_later(self, subscription_id: str, token: int, attempts: int,
+                    at: datetime, failing_since: datetime | None = None) -> None:
+        """Back off, unless a newer change has raised the notification meanwhile.
+        failing_since: when delivery started failing (None: the subscriber answered)."""
+        p = t.pending_updates.c
+        self.conn.execute(update(t.pending_updates).where(
+            p.subscription_id == subscription_id).values(
+                failing_since=failing_since))
+        self.conn.execute(update(t.pending_updates).where(and_(
+            p.subscription_id == subscription_id, p.token == token)).values(
+                attempts=attempts, next_attempt_at=at))
+
+    def acknowledge(self, endpoint_id: str, reached: int, pep_id: str | None = None,
+                    subscription_id: str | None = None,
+                    types: Sequence[str] | None = None) -> int:
+        """Drop pending notifications the endpoint has caught up with (token <= reached):
+        of one subscription, of its subscriptions scoped to a PEP, or of all of them
+        (of the update `types` given)."""
+        p, s = t.pending_updates.c, t.subscriptions.c
+        mine = select(s.id).where(s.endpoint_id == endpoint_id)
+        if types is not None:
+            mine = mine.where(s.update_type.in_(list(types)))
+        if subscription_id is not None:
+            mine = mine.where(s.id == subscription_id)
+        if pep_id is not None:
+            mine = mine.where(s.pep_id == pep_id)
+        return int(self.conn.execute(delete(t.pending_updates).where(and_(
+            p.token <= reached, p.subscription_id.in_(mine)))).rowcount)
+
+    def pending_count(self, endpoint_id: str) -> int:
+        p, s = t.pending_updates.c, t.subscriptions.c
+        return int(self.conn.execute(select(func.count()).select_from(t.pending_updates).where(
+            p.subscription_id.in_(select(s.id).where(s.endpoint_id == endpoint_id))))
+            .scalar_one())
