@@ -7,7 +7,6 @@ import base64
 import getpass
 import json
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -184,25 +183,36 @@ def cmd_client_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_template_add(args: argparse.Namespace) -> int:
-    """Offline: add a key template to the data directory."""
-    from .app import init_data_dir
-    from .domain import ciphers
-    from .domain.model import KeyTemplate, NameValue
-    from .service.dispatch import utcnow
+    """Offline: add a key template to the data directory: AdminCreate, run by the local
+    operator (its rules and audit record); the realms it names (default: the default
+    realm) are made when missing."""
+    from .domain.errors import AlreadyExists, KmsError
+    from .service.admin.messages import AdminRequest
+    from .service.operator import LocalOperator
 
-    cipher, length = ciphers.resolve(args.cipher, args.length)
-    attrs = tuple(NameValue(*_pair(a)) for a in args.attribute)
-    tpl = KeyTemplate(template_id=str(uuid.uuid4()), friendly_name=args.name, cipher_type=cipher,
-                      length_bits=length, t_cached=args.t_cached, version=1,
-                      description=args.description, attributes=attrs, realms=tuple(args.realm))
-    db, _ = init_data_dir(_config(args))
-    with db.unit_of_work(write=True) as uow:
-        if uow.templates.get_template(name=args.name) is not None:
-            print(f"kms-ws: template {args.name!r} exists", file=sys.stderr)
-            return 1
-        uow.templates.insert_template(tpl, utcnow())
-    db.dispose()
-    print(tpl.template_id)
+    cfg = _config(args)
+    realms = tuple(args.realm or [cfg.security.default_realm])
+    doc = {"FriendlyName": args.name, "CipherType": args.cipher,
+           "KeyLength": str(args.length) if args.length else None,
+           "TCached": str(args.t_cached), "Description": args.description,
+           "AttributeAssociations": {"Attribute": [
+               {"Name": n, "Value": v} for n, v in (_pair(a) for a in args.attribute)]},
+           "RealmAssociations": {"RealmAssociation": [{"Realm": r} for r in realms]}}
+    try:
+        operator = LocalOperator(realms=realms)
+        with _offline_service(cfg) as service:
+            result = service.run_as_operator(
+                "AdminCreate", AdminRequest("Create", "KeyTemplate",
+                                            document={k: v for k, v in doc.items()
+                                                      if v is not None}),
+                operator)
+    except AlreadyExists:
+        print(f"kms-ws: template {args.name!r} exists", file=sys.stderr)
+        return 1
+    except KmsError as exc:
+        print(f"kms-ws: {exc.reason}", file=sys.stderr)
+        return 1
+    print(result.documents[0]["TemplateId"])
     return 0
 
 
@@ -487,7 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--t-cached", type=int, default=3600, help="seconds a key may be cached")
     sp.add_argument("--description")
     sp.add_argument("--attribute", action="append", default=[], metavar="NAME=VALUE")
-    sp.add_argument("--realm", action="append", default=[])
+    sp.add_argument("--realm", action="append", default=[],
+                    help="realm URI (repeatable); default realm://localhost/default")
     sp.set_defaults(func=cmd_template_add)
 
     report = sub.add_parser("report", help="reports to review, from the data directory "

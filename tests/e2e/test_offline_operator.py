@@ -1,5 +1,5 @@
-"""Offline commands that change clients (`kms-ws client add`, `client unlock`) run the
-online operations' handlers as the local operator: the same rules, and an audit record
+"""Offline commands that change the store (`kms-ws client add`, `client unlock`,
+`template add`) run the online operations' handlers as the local operator: the same rules, and an audit record
 naming the operator, chained like every record (`kms-ws audit verify` accepts it)."""
 
 from __future__ import annotations
@@ -91,6 +91,39 @@ def test_offline_changes_are_audited_as_the_operator_and_chained(tmp_path: Path)
     listing = kms("client", "list", "--data-dir", str(data)).stdout
     assert "admin root  realm://localhost/default(Create,Delete,Edit,Read,Reference)" in listing
     assert "tapes  realm://example.com/tapes(Read)" in listing
+
+
+def test_an_offline_template_add_is_the_admin_create_of_a_template(tmp_path: Path) -> None:
+    """`kms-ws template add` runs AdminCreate as the local operator: the template lands
+    in the realm named (default: the default realm) with what was asked, a second one of
+    the same name is refused and changes nothing, and both are audited as the operator."""
+    data = tmp_path / "data"
+    made = kms("template", "add", "tapes-aes", "--length", "256", "--attribute",
+               "site=lab", "--realm", "realm://example.com/tapes", "--description", "LTO",
+               "--data-dir", str(data)).stdout.strip()
+    plain = kms("template", "add", "plain", "--data-dir", str(data)).stdout.strip()
+    again = kms("template", "add", "tapes-aes", "--length", "128", "--data-dir", str(data),
+                check=False)
+    assert again.returncode == 1
+    assert again.stderr.strip().splitlines() == ["kms-ws: template 'tapes-aes' exists"]
+    db = Database(load(data).db_url)
+    try:
+        with db.unit_of_work() as uow:
+            tpl = uow.templates.get_template(name="tapes-aes")
+            default = uow.templates.get_template(name="plain")
+    finally:
+        db.dispose()
+    assert tpl is not None and default is not None
+    assert (tpl.template_id, tpl.length_bits, tpl.realms, tpl.description, tpl.version) == \
+        (made, 256, ("realm://example.com/tapes",), "LTO", 1)
+    assert [(a.name, a.value) for a in tpl.attributes] == [("site", "lab")]
+    assert (default.template_id, default.realms) == (plain, ("realm://localhost/default",))
+    assert [(r["actor_name"], r["operation"], r["event"], r["message"]) for r in _audit(data)
+            if r["result"] == "Success"] == [
+        (OPERATOR_NAME, "AdminCreate", "AdminCreate", f"KeyTemplate {made}"),
+        (OPERATOR_NAME, "AdminCreate", "AdminCreate", f"KeyTemplate {plain}")]
+    assert [(r["actor_name"], r["operation"], r["event"]) for r in _audit(data)
+            if r["result"] != "Success"] == [(OPERATOR_NAME, "AdminCreate", "E_ALREADY_EXISTS")]
 
 
 def test_an_administrator_creates_a_certificate_client_online(
