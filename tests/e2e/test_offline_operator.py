@@ -1,6 +1,7 @@
 """Offline commands that change the store (`kms-ws client add`, `client unlock`,
-`template add`) run the online operations' handlers as the local operator: the same rules, and an audit record
-naming the operator, chained like every record (`kms-ws audit verify` accepts it)."""
+`template add`) run the online operations' handlers as the local operator: the same
+rules, and an audit record naming the operator, chained like every record (`kms-ws audit
+verify` accepts it)."""
 
 from __future__ import annotations
 
