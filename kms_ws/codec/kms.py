@@ -23,7 +23,7 @@ from ..domain.model import (
     KeyUsage,
     NameValue,
 )
-from ..security.pep_proof import PepProof
+from ..security.proofs import PepProof
 from ..security.xml import child_text, text_of
 from ..service import messages as m
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest

@@ -62,6 +62,7 @@ from ..domain.errors import (
 from ..xmlns import DS, EXC_C14N, SOAP, SOAP11, WSSE, WSU, prefixed
 from . import signature_text as text
 from . import xml as secure_xml
+from .proofs import KeyRef, VerificationKey
 from .settings import SecuritySettings
 from .signature_text import BASE64, X509V3  # noqa: F401 - BASE64 is re-exported
 
@@ -133,22 +134,6 @@ class SigningKey:
 
 
 @dataclass(frozen=True)
-class KeyRef:
-    """How a signature names its key: a certificate sent as a token, or a name."""
-
-    certificate: bytes | None = None  # DER
-    key_name: str | None = None
-
-
-@dataclass(frozen=True)
-class VerificationKey:
-    signer_id: str
-    cert: x509.Certificate | None = None
-    hmac_key: bytes | None = field(default=None, repr=False)
-    cert_sha256: str | None = None  # the registered certificate's fingerprint
-
-
-@dataclass(frozen=True)
 class VerifiedMessage:
     """What a signature vouches for, re-parsed from the verified canonical bytes."""
 
@@ -161,7 +146,9 @@ class VerifiedMessage:
     digest: str  # SHA-256 of the canonical SignedInfo: one per signed message
     accept_until: datetime  # the last moment it is accepted: its replay-cache lifetime
     symmetric: bool = False  # HMAC (SymmetricKey) rather than a certificate
-    cert_sha256: str | None = None  # of the certificate that verified it
+    # the registered key's fingerprint (VerificationKey.fingerprint), for the service to
+    # check that it is still the signer's
+    key_fingerprint: str | None = field(default=None, repr=False)
 
 
 # ---- signing --------------------------------------------------------------------------
@@ -360,7 +347,7 @@ def verify(root: etree._Element, resolve: Resolver, settings: SecuritySettings,
     return VerifiedMessage(key.signer_id, verified[id(body)], signed_header,
                            tuple(b.tag for b in blocks if id(b) not in verified),
                            created, expires, digest, until, key.cert is None,
-                           key.cert_sha256)
+                           key.fingerprint)
 
 
 def require_signed(verified: VerifiedMessage, tags: Collection[str]) -> None:

@@ -41,12 +41,12 @@ from ..domain.errors import (
 )
 from ..domain.model import SIGNED_CREDENTIALS, CredentialType, Endpoint, EndpointKind
 from ..security.certificates import check_validity, fingerprint
+from ..security.proofs import KeyRef, VerificationKey, secret_fingerprint
 from ..security.settings import SecuritySettings
-from ..security.wssecurity import KeyRef, VerificationKey
 from . import subscription_end
 from .context import RequestContext, Transport
 from .credentials import require_private_channel
-from .messages import AuthenticateRequest, AuthenticateResult, Credential
+from .messages import AuthenticateRequest, AuthenticateResult, Credential, VerifiedSignature
 from .ports import UnitOfWork
 
 SUPPORTED = tuple(t.value for t in (CredentialType.USERNAME_PASSWORD, CredentialType.SESSION,
@@ -85,28 +85,40 @@ class PasswordCache:
 
 def authenticate_caller(ctx: RequestContext, cred: Credential | None,
                         cache: PasswordCache) -> Endpoint:
-    """The endpoint a credential proves, or InvalidCredentials (which the dispatcher counts
-    against the client, in its own transaction; enough of them lock it). Where signatures
-    are required (server-wide or for one of the caller's realms), only a signed message
+    """The endpoint a credential proves, in the request's unit of work, or a refusal
+    (a refused password the dispatcher counts against the name, the source and the
+    client, in its own transaction; enough of them lock it). Where signatures are
+    required (server-wide or for one of the caller's realms), only a signed message
     authenticates."""
     if cred is None:
         raise CredentialRequired("this operation requires a credential (a signed message, "
                                  "HTTP Basic or a session)")
-    if cred.message_digest is None and ctx.settings.require_signature:
+    # a TLS client certificate that no client registered is refused before anything else
+    certified = _certificate_owner(ctx, cred.peer_certificate) \
+        if cred.signature is None and cred.peer_certificate is not None else None
+    if cred.signature is None and ctx.settings.require_signature:
         raise AccessDenied("every client must sign its requests (WS-Security)")
     if cred.type is CredentialType.USERNAME_PASSWORD:
         require_private_channel(ctx, "a password")  # unchecked and uncounted
-    ep = _endpoint(ctx, cred, cache)
-    if cred.message_digest is None and ctx.settings.signature_required(ep.realms):
+    ep = _endpoint(ctx, cred, cache, certified)
+    if cred.signature is None and ctx.settings.signature_required(ep.realms):
         raise AccessDenied("this client must sign its requests (WS-Security)")
     return ep
 
 
-def _endpoint(ctx: RequestContext, cred: Credential, cache: PasswordCache) -> Endpoint:
+def _endpoint(ctx: RequestContext, cred: Credential, cache: PasswordCache,
+              certified: str | None) -> Endpoint:
     if cred.type is CredentialType.SESSION:
         return _session_endpoint(ctx, cred.token or "")
     if cred.type in SIGNED:
-        return _signer_endpoint(ctx, cred)
+        if cred.signature is not None:
+            return _signer_endpoint(ctx, cred.signature)
+        if certified is None:
+            raise UnsupportedAuthenticationMode(
+                f"a {cred.type.value} credential is proven by signing the message "
+                "(WS-Security) or by a TLS client certificate, not by sending it",
+                supported=SUPPORTED)
+        return _client(ctx, certified)
     if cred.type is not CredentialType.USERNAME_PASSWORD:
         raise UnsupportedAuthenticationMode(
             f"credential type {cred.type.value} is not supported", supported=SUPPORTED)
@@ -192,23 +204,43 @@ def _check_active(ctx: RequestContext, ep: Endpoint) -> None:
         raise InvalidCredentials(f"client {ep.name} is {state.value.lower()}")
 
 
-def _signer_endpoint(ctx: RequestContext, cred: Credential) -> Endpoint:
-    if cred.signer_id is None:
-        raise UnsupportedAuthenticationMode(
-            f"a {cred.type.value} credential is proven by signing the message (WS-Security) "
-            "or by a TLS client certificate, not by sending it", supported=SUPPORTED)
-    ep = ctx.uow.endpoints.get_endpoint(cred.signer_id)
+def _client(ctx: RequestContext, endpoint_id: str) -> Endpoint:
+    """The registered, active client a signature or a TLS client certificate proves."""
+    ep = ctx.uow.endpoints.get_endpoint(endpoint_id)
     if ep is None or ep.kind is not EndpointKind.CLIENT:
         raise UnknownSigner("the signer is not a registered KMS client")
-    if cred.signer_cert_sha256 is not None:  # replaced or removed since it was looked up?
-        row = ctx.uow.endpoints.endpoint_credential(cert_sha256=cred.signer_cert_sha256)
-        if row is None or row.endpoint_id != ep.endpoint_id:
-            raise UnknownSigner("the signing certificate is no longer registered")
     _check_active(ctx, ep)
     return ep
 
 
-def signer_key(uow: UnitOfWork, master: Keyring, ref: KeyRef, now: datetime) -> VerificationKey:
+def _signer_endpoint(ctx: RequestContext, signature: VerifiedSignature) -> Endpoint:
+    """The client whose registered key verified the message: read again here, in the
+    request's unit of work, with the key it holds now. A client deleted, disabled or
+    locked, or a key replaced or removed, since the transport looked the key up (or
+    since the worker remembered a certificate's key) is refused."""
+    ep = ctx.uow.endpoints.get_endpoint(signature.signer_id)
+    if ep is None or ep.kind is not EndpointKind.CLIENT:
+        raise UnknownSigner("the signer is not a registered KMS client")
+    row = ctx.uow.endpoints.endpoint_credential(endpoint_id=ep.endpoint_id)
+    if row is None or not hmac.compare_digest(
+            _fingerprint(ctx.master, row).encode(), signature.key_fingerprint.encode()):
+        raise UnknownSigner("the signing certificate is no longer registered"
+                            if row is None or row.certificate is not None
+                            else "the signing secret is no longer registered")
+    _check_active(ctx, ep)
+    return ep
+
+
+def _certificate_owner(ctx: RequestContext, cert_der: bytes) -> str:
+    """The endpoint a TLS client certificate is registered to (AsymmetricKey)."""
+    row = ctx.uow.endpoints.endpoint_credential(cert_sha256=fingerprint(cert_der))
+    if row is None or row.certificate != cert_der:
+        raise UnknownSigner("the TLS client certificate is not registered")
+    return str(row.endpoint_id)
+
+
+def verification_key(uow: UnitOfWork, master: Keyring, ref: KeyRef,
+                     now: datetime) -> VerificationKey:
     """The registered key a message signature names: a certificate sent as a token (looked
     up by fingerprint), or the AsymmetricKey/SymmetricKey credential of an endpoint name."""
     if ref.certificate is not None:
@@ -230,10 +262,22 @@ def credential_key(master: Keyring, row: Any, now: datetime) -> VerificationKey:
     if row.certificate is not None:
         cert = x509.load_der_x509_certificate(row.certificate)
         check_validity(cert, now)
-        return VerificationKey(row.endpoint_id, cert=cert, cert_sha256=row.cert_sha256)
-    return VerificationKey(row.endpoint_id,
-                           hmac_key=unseal_secret(master.aead_for(row.master_key_id),
-                                                        row.endpoint_id, row.sealed_secret))
+        return VerificationKey(row.endpoint_id, cert=cert, fingerprint=row.cert_sha256)
+    secret = _secret(master, row)
+    return VerificationKey(row.endpoint_id, hmac_key=secret,
+                           fingerprint=secret_fingerprint(secret))
+
+
+def _secret(master: Keyring, row: Any) -> bytes:
+    return unseal_secret(master.aead_for(row.master_key_id), row.endpoint_id,
+                         row.sealed_secret)
+
+
+def _fingerprint(master: Keyring, row: Any) -> str:
+    """The fingerprint of a registered signing credential (VerificationKey.fingerprint)."""
+    if row.certificate is not None:
+        return str(row.cert_sha256)
+    return secret_fingerprint(_secret(master, row))
 
 
 def _session_endpoint(ctx: RequestContext, token: str) -> Endpoint:

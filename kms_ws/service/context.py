@@ -11,6 +11,7 @@ from typing import Any
 from ..crypto.master_key import Keyring
 from ..crypto.sealing import Aead
 from ..domain.model import Endpoint
+from ..security.proofs import PepProof
 from ..security.settings import SecuritySettings
 from .ports import UnitOfWork
 
@@ -52,7 +53,7 @@ class RequestContext:
     master: Keyring
     outbound: Any = None  # calls to client endpoints (§6.10 GetStatus); kms_ws.wsman.delivery
     transport: Transport = field(default_factory=Transport)
-    pep_proof: Any = None  # security.pep_proof.PepProof presented with the request (§4.6)
+    pep_proof: PepProof | None = None  # presented with the request (§4.6)
     pep_proof_verified: bool = False  # service.pep_auth verified it for this operation
     # Writes that record a read (delivery use tracking): run after the handler, in the
     # same write transaction, or in a short one of their own after a read transaction.

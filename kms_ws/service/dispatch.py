@@ -24,13 +24,12 @@ from ..domain.errors import (
     PasswordRefused,
     ReplayedMessage,
     StorageFull,
-    UnknownSigner,
 )
 from ..domain.model import ClientState, Endpoint
 from ..domain.records import WriteNeeded
 from ..security.certificates import check_validity, fingerprint
+from ..security.proofs import KeyRef, VerificationKey
 from ..security.settings import SecuritySettings
-from ..security.wssecurity import KeyRef, VerificationKey
 from . import (
     audit,
     authentication,
@@ -48,7 +47,7 @@ from . import (
 from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext, Transport
-from .messages import AuthenticateRequest, Credential
+from .messages import AuthenticateRequest, Credential, VerifiedSignature
 from .operator import OPERATOR_TRANSPORT, LocalOperator
 from .pep_auth import reject_unused_proof
 from .ports import SpaceCheck, Store, UnitOfWork
@@ -183,7 +182,7 @@ class _Call:
     transport: Transport
     now: datetime
     # a signed request not yet in the replay cache (a delivery enters it when it records)
-    signed: Credential | None = None
+    signed: VerifiedSignature | None = None
     # refused below the free-space watermark once the caller is known
     guarded: bool = False
     # the caller the last unit of work authenticated (a failure is audited with it)
@@ -208,10 +207,10 @@ class _Held(Enum):
     WRITE_NEEDED = "the handler wrote in a read-only unit of work: nothing was committed"
 
 
-def _remembered(uow: UnitOfWork, cred: Credential, now: datetime) -> bool:
+def _remembered(uow: UnitOfWork, signed: VerifiedSignature, now: datetime) -> bool:
     """Enter a signed message in the replay cache; False when it was there (a replay)."""
-    assert cred.signer_id and cred.message_digest and cred.accept_until
-    return uow.replay.remember_message(cred.signer_id, cred.message_digest, cred.accept_until, now)
+    return uow.replay.remember_message(signed.signer_id, signed.message_digest,
+                                       signed.accept_until, now)
 
 
 def _credential(credential: Credential | None, request: Any) -> Credential | None:
@@ -279,8 +278,7 @@ class KmsService:
         mode = op.mode
         if credential is not None and credential.pep_proof is not None:
             mode = mode.proven()
-        signed = credential if credential is not None \
-            and credential.message_digest is not None else None
+        signed = credential.signature if credential is not None else None
         return _Call(name, op.handler, mode, credential, request, request_id, transport,
                      self.clock(), signed=signed, guarded=mode.guarded)
 
@@ -434,10 +432,13 @@ class KmsService:
         with self.db.unit_of_work(write=True, durable=False) as uow:
             trail.record(events, uow, False, policies)
 
-    def signer_key(self, ref: KeyRef) -> VerificationKey:
-        """The registered key a message signature names (for the transport layer).
-        Certificate look-ups are remembered for a minute per process; the signer's
-        endpoint (state, realms) is still read on every request."""
+    def verification_key(self, ref: KeyRef) -> VerificationKey:
+        """The registered key a message signature names: the one look-up the transport
+        makes before `run`, because it verifies the signature (XML) before it can trust
+        the message's headers and Body, which name the operation. It proves nothing about
+        the caller: `run` authenticates the signer again in the request's own unit of work
+        (service.authentication: still a registered, active client holding this key).
+        Certificate look-ups are remembered for a minute per process."""
         now = self.clock()
         slot = fingerprint(ref.certificate) if ref.certificate is not None else None
         hit = self._signer_keys.get(slot) if slot else None
@@ -445,31 +446,23 @@ class KmsService:
             check_validity(hit[1].cert, now)  # type: ignore[arg-type]
             return hit[1]
         with self.db.unit_of_work() as uow:
-            key = authentication.signer_key(uow, self.master, ref, now)
+            key = authentication.verification_key(uow, self.master, ref, now)
         if slot:
             if len(self._signer_keys) >= 10_000:
                 self._signer_keys.clear()
             self._signer_keys[slot] = (time.monotonic() + 60, key)
         return key
 
-    def certificate_client(self, cert_der: bytes) -> str:
-        """The client a TLS client certificate is registered to (AsymmetricKey)."""
-        with self.db.unit_of_work() as uow:
-            row = uow.endpoints.endpoint_credential(cert_sha256=fingerprint(cert_der))
-        if row is None or row.certificate != cert_der:
-            raise UnknownSigner("the TLS client certificate is not registered")
-        return str(row.endpoint_id)
-
-    def _remember(self, cred: Credential, now: datetime) -> bool:
+    def _remember(self, signed: VerifiedSignature, now: datetime) -> bool:
         """Enter a signed message in the replay cache; False for a replay."""
         with self.db.unit_of_work(write=True, durable=False) as uow:
-            return _remembered(uow, cred, now)
+            return _remembered(uow, signed, now)
 
-    def _replayed(self, name: str, cred: Credential, now: datetime) -> NoReturn:
+    def _replayed(self, name: str, signed: VerifiedSignature, now: datetime) -> NoReturn:
         """A replay is a mandatory audit record (durable, and to syslog as policies say)."""
         with self.db.unit_of_work(write=True) as uow:
-            ep = uow.endpoints.get_endpoint(cred.signer_id) if cred.signer_id is not None else None
-            event = AuditEvent(now, name, "Replay", "Denied", cred.signer_id,
+            ep = uow.endpoints.get_endpoint(signed.signer_id)
+            event = AuditEvent(now, name, "Replay", "Denied", signed.signer_id,
                                ep.name if ep else None,
                                message="a signed message was presented again")
             syslog = trail.record([event], uow, True, trail.enforcing_policies(uow))

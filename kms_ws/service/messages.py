@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from ..domain.model import (
     AuditMessage,
@@ -17,25 +16,43 @@ from ..domain.model import (
     NameValue,
 )
 from ..domain.wrapping import WrappingKeyInfo
+from ..security.proofs import PepProof
+
+
+@dataclass(frozen=True)
+class VerifiedSignature:
+    """A message signature the transport verified (WS-Security: it is XML) with the key
+    it looked up by the signature's key reference (KmsService.verification_key): the
+    endpoint that key was registered to, the key's fingerprint (VerificationKey), the
+    digest of the signed message and the last moment it is accepted (its replay-cache
+    lifetime). Only verified facts: the service checks, in the request's own unit of work,
+    that the signer is still a registered, active client and the key still its own."""
+
+    signer_id: str
+    key_fingerprint: str = field(repr=False)
+    message_digest: str
+    accept_until: datetime
 
 
 @dataclass(frozen=True)
 class Credential:
-    """A §6.2 credential as presented: in the body, in a SOAP header or by HTTP Basic; or
-    an AsymmetricKey / SymmetricKey credential proven by a verified message signature
-    (signer_id, and the message's digest and lifetime for the replay cache) or by a TLS
-    client certificate (signer_id only). Only the transport layer builds the latter."""
+    """A §6.2 credential as the transport saw it, nothing looked up: a user name and
+    password (in the body, a kms:Credential header or HTTP Basic), a session token, the
+    CredentialValues of a credential being registered; or an AsymmetricKey / SymmetricKey
+    credential proven by a verified message signature (`signature`) or by the TLS client
+    certificate the HTTP front verified against the client CA (`peer_certificate`, DER);
+    and a PEP's own proof (§4.6) sent with the request. The service resolves the caller
+    from it (service.authentication.authenticate_caller) in the request's unit of work.
+    Only the transport layer builds the proven kinds."""
 
     type: CredentialType
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     values: tuple[bytes, ...] = field(default=(), repr=False)  # CredentialValue (register)
-    signer_id: str | None = None
-    signer_cert_sha256: str | None = None  # the certificate a signature was verified with
-    message_digest: str | None = None
-    accept_until: datetime | None = None
-    pep_proof: Any = None  # security.pep_proof.PepProof: a PEP's own proof (§4.6)
+    signature: VerifiedSignature | None = None
+    peer_certificate: bytes | None = field(default=None, repr=False)
+    pep_proof: PepProof | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """§4.6 a PEP authenticated through an untrusted client: its AUTHENTICATION_POLICY and
-its own proof (kms:PepCredential, security.pep_proof) on a request made on its behalf.
+its own proof (kms:PepCredential, checked by security.proofs) on a request made on its behalf.
 
 A PEP whose authentication policy is AsymmetricKey or SymmetricKey (set at registration
 from the credential it registers, changed by an administrator) gets no key, no update list
@@ -33,7 +33,7 @@ from ..domain.errors import (
     WrappingUnavailable,
 )
 from ..domain.model import PEP_AUTH_NONE, Endpoint, Key
-from ..security import pep_proof
+from ..security.proofs import Bound, proof_digest, verify_pep_proof
 from .authentication import credential_key
 from .context import RequestContext
 
@@ -72,7 +72,7 @@ def reject_unused_proof(ctx: RequestContext) -> None:
 
 
 def authenticate_pep(ctx: RequestContext, pep: Endpoint, operation: str,
-                     key_id: str | None, bound: pep_proof.Bound = ()) -> None:
+                     key_id: str | None, bound: Bound = ()) -> None:
     """Raises unless the request may act for `pep`; call before anything is delivered."""
     proof = ctx.pep_proof
     if proof is None:
@@ -91,9 +91,9 @@ def authenticate_pep(ctx: RequestContext, pep: Endpoint, operation: str,
         raise UnknownSigner(f"PEP {pep.endpoint_id} must prove itself with a "
                             f"{pep.authentication_policy} credential; none is registered")
     key = credential_key(ctx.master, row, ctx.now)
-    until = pep_proof.verify(key, proof, operation, key_id, ctx.settings, ctx.now, bound)
+    until = verify_pep_proof(key, proof, operation, key_id, ctx.settings, ctx.now, bound)
     if not ctx.uow.replay.remember_message(pep.endpoint_id,
-                                           pep_proof.digest(operation, proof, key_id, bound),
+                                           proof_digest(operation, proof, key_id, bound),
                                            until, ctx.now):
         raise ReplayedMessage("this PEP proof was already used (replay)")
     ctx.pep_proof_verified = True

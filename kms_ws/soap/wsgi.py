@@ -45,7 +45,7 @@ from ..security.http_auth import parse_basic, peer_certificate
 from ..security.settings import SecuritySettings
 from ..service.context import Transport
 from ..service.dispatch import OPERATIONS, KmsService, utcnow
-from ..service.messages import Credential
+from ..service.messages import Credential, VerifiedSignature
 from ..wsman import actions as wsman_actions
 from ..wsman import addressing
 from ..wsman import headers as wsman_headers
@@ -186,7 +186,8 @@ class SoapApplication:
         """A signed request: its signature verified, and every header block the server
         acts on present once and covered by it. A signer's request refused for its
         headers is an audit record of the signer (nothing else changes)."""
-        verified = wssecurity.verify(root, self.service.signer_key, self.settings, utcnow())
+        verified = wssecurity.verify(root, self.service.verification_key, self.settings,
+                                     utcnow())
         try:
             addressing.check_unique(header)
             wssecurity.require_signed(verified, addressing.ACTED_ON)
@@ -318,13 +319,15 @@ class SoapApplication:
 
     def _credential(self, environ: dict[str, Any], header: etree._Element | None,
                     verified: wssecurity.VerifiedMessage | None) -> Credential | None:
+        """What the request presents, as it was presented: nothing is looked up here (the
+        service authenticates the caller in the request's unit of work)."""
         if verified is not None:  # the signer; unsigned header content is not used
             kind = CredentialType.SYMMETRIC_KEY if verified.symmetric \
                 else CredentialType.ASYMMETRIC_KEY
-            return Credential(kind, signer_id=verified.signer_id,
-                              signer_cert_sha256=verified.cert_sha256,
-                              message_digest=verified.digest,
-                              accept_until=verified.accept_until)
+            assert verified.key_fingerprint is not None  # the service's keys all have one
+            return Credential(kind, signature=VerifiedSignature(
+                verified.signer_id, verified.key_fingerprint, verified.digest,
+                verified.accept_until))
         if header is not None:
             el = header.find(_K + "Credential")
             if el is not None:
@@ -333,8 +336,8 @@ class SoapApplication:
         auth = environ.get("HTTP_AUTHORIZATION")
         if not auth:
             cert = peer_certificate(environ)
-            return None if cert is None else Credential(
-                CredentialType.ASYMMETRIC_KEY, signer_id=self.service.certificate_client(cert))
+            return None if cert is None else Credential(CredentialType.ASYMMETRIC_KEY,
+                                                        peer_certificate=cert)
         basic = parse_basic(auth)
         if basic is None:
             raise CredentialRequired("only HTTP Basic is accepted in the Authorization header")

@@ -12,8 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from kms_ws.crypto.sealing import seal_secret
 from kms_ws.domain.errors import KmsError, ReplayedMessage
 from kms_ws.domain.model import CredentialType, DataSet
+from kms_ws.security.proofs import secret_fingerprint
 from kms_ws.service import messages as m
 from kms_ws.service.admin.messages import Ref
 from kms_ws.service.dispatch import KmsService
@@ -22,15 +24,23 @@ from kms_ws.store.engine import Database
 
 from .test_policy_service import DEFAULT, admin, by_data, cred, enforce, env  # noqa: F401
 
+SECRET = bytes(range(32))
+
 
 def _signed(svc: KmsService, db: Database) -> m.Credential:
-    """A credential as the transport builds it from a verified signature (a fresh one)."""
-    with db.unit_of_work() as uow:
+    """A credential as the transport builds it from a message signature it verified with
+    root's registered secret (a fresh message)."""
+    with db.unit_of_work(write=True) as uow:
         root = uow.endpoints.find_client("root")
-    assert root is not None
-    return m.Credential(CredentialType.SYMMETRIC_KEY, signer_id=root.endpoint_id,
-                        message_digest=hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
-                        accept_until=svc.clock() + timedelta(minutes=5))
+        assert root is not None
+        if uow.endpoints.endpoint_credential(endpoint_id=root.endpoint_id) is None:
+            uow.endpoints.insert_endpoint_credential(
+                root.endpoint_id, CredentialType.SYMMETRIC_KEY, master_key_id=svc.master.key_id,
+                sealed_secret=seal_secret(svc.master.aead_for(svc.master.key_id),
+                                          root.endpoint_id, SECRET))
+    return m.Credential(CredentialType.SYMMETRIC_KEY, signature=m.VerifiedSignature(
+        root.endpoint_id, secret_fingerprint(SECRET),
+        hashlib.sha256(uuid.uuid4().bytes).hexdigest(), svc.clock() + timedelta(minutes=5)))
 
 
 def _count(db: Database, table, **equals) -> int:  # type: ignore[no-untyped-def]
@@ -52,7 +62,7 @@ def test_a_replayed_get_key_is_refused_and_delivers_once(env) -> None:  # type: 
             svc.run("GetKey", signed, m.GetKeyRequest(key_id=key.key_id), "r")
     assert _count(db, t.audit, key_id=key.key_id, event="KeyDelivered") == 1
     assert _count(db, t.audit, event="Replay", result="Denied") == 2
-    assert _count(db, t.seen_messages, digest=signed.message_digest) == 1
+    assert _count(db, t.seen_messages, digest=signed.signature.message_digest) == 1
 
 
 def test_a_failed_signed_get_key_is_remembered(env) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 - the env fixture
@@ -65,7 +75,7 @@ def test_a_failed_signed_get_key_is_remembered(env) -> None:  # type: ignore[no-
     assert not isinstance(first.value, ReplayedMessage)
     with pytest.raises(ReplayedMessage):
         svc.run("GetKey", signed, missing, "r")
-    assert _count(db, t.seen_messages, digest=signed.message_digest) == 1
+    assert _count(db, t.seen_messages, digest=signed.signature.message_digest) == 1
 
 
 def test_a_signed_get_key_that_creates_its_key_is_remembered_once(env) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 - the env fixture
@@ -83,5 +93,5 @@ def test_a_signed_get_key_that_creates_its_key_is_remembered_once(env) -> None: 
     with pytest.raises(ReplayedMessage):
         svc.run("GetKey", signed, req, "r")
     assert _count(db, t.keys) == keys
-    assert _count(db, t.seen_messages, digest=signed.message_digest) == 1
+    assert _count(db, t.seen_messages, digest=signed.signature.message_digest) == 1
     assert by_data(svc, ("tape", "T9")).key_id == created.key_id

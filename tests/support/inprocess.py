@@ -23,6 +23,7 @@ from kms_ws.app import create_app, init_data_dir
 from kms_ws.config import Config
 from kms_ws.crypto.passwords import hash_password
 from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointKind
+from kms_ws.security.http_auth import PEER_CERTIFICATE
 from kms_ws.security.settings import SecuritySettings
 from kms_ws.xmlns import KMS, SOAP, WSA
 
@@ -113,7 +114,9 @@ class InProcessServer:
         return ep
 
     def post(self, body: bytes, auth: tuple[str, str] | None = None,
-             addr: str = "192.0.2.10") -> Answer:
+             addr: str = "192.0.2.10", peer_certificate: bytes | None = None) -> Answer:
+        """peer_certificate: the DER certificate the HTTP front verified in the TLS
+        handshake (environ["kms_ws.peer_certificate"], as kms_ws.http_worker hands it)."""
         validate_envelope(body)
         environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/wsman",
                    "CONTENT_LENGTH": str(len(body)),
@@ -123,6 +126,8 @@ class InProcessServer:
         if auth is not None:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             environ["HTTP_AUTHORIZATION"] = f"Basic {token}"
+        if peer_certificate is not None:
+            environ[PEER_CERTIFICATE] = peer_certificate
         started: list[Any] = []
         out = b"".join(self.app(environ, lambda status, headers: started.append(
             (status, headers))))
