@@ -112,7 +112,7 @@ def _endpoint(ctx: RequestContext, cred: Credential, cache: PasswordCache,
         return _session_endpoint(ctx, cred.token or "")
     if cred.type in SIGNED:
         if cred.signature is not None:
-            return _signer_endpoint(ctx, cred.signature)
+            return _signer_endpoint(ctx, cred.signature, cred.type)
         if certified is None:
             raise UnsupportedAuthenticationMode(
                 f"a {cred.type.value} credential is proven by signing the message "
@@ -213,7 +213,8 @@ def _client(ctx: RequestContext, endpoint_id: str) -> Endpoint:
     return ep
 
 
-def _signer_endpoint(ctx: RequestContext, signature: VerifiedSignature) -> Endpoint:
+def _signer_endpoint(ctx: RequestContext, signature: VerifiedSignature,
+                     kind: CredentialType) -> Endpoint:
     """The client whose registered key verified the message: read again here, in the
     request's unit of work, with the key it holds now. A client deleted, disabled or
     locked, or a key replaced or removed, since the transport looked the key up (or
@@ -224,9 +225,9 @@ def _signer_endpoint(ctx: RequestContext, signature: VerifiedSignature) -> Endpo
     row = ctx.uow.endpoints.endpoint_credential(endpoint_id=ep.endpoint_id)
     if row is None or not hmac.compare_digest(
             _fingerprint(ctx.master, row).encode(), signature.key_fingerprint.encode()):
-        raise UnknownSigner("the signing certificate is no longer registered"
-                            if row is None or row.certificate is not None
-                            else "the signing secret is no longer registered")
+        raise UnknownSigner("the signing secret is no longer registered"
+                            if kind is CredentialType.SYMMETRIC_KEY
+                            else "the signing certificate is no longer registered")
     _check_active(ctx, ep)
     return ep
 
