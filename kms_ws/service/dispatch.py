@@ -274,11 +274,13 @@ class KmsService:
         op = OPERATIONS.get(name) or MANAGEMENT.get(name)
         if op is None:
             raise ActionNotSupported(f"no operation {name}")
+        # A signed message is one-time whatever authenticates it: Login and Validate
+        # check the credential in their Body, and still enter the replay cache.
+        signed = credential.signature if credential is not None else None
         credential = _credential(credential, request)
         mode = op.mode
         if credential is not None and credential.pep_proof is not None:
             mode = mode.proven()
-        signed = credential.signature if credential is not None else None
         return _Call(name, op.handler, mode, credential, request, request_id, transport,
                      self.clock(), signed=signed, guarded=mode.guarded)
 
