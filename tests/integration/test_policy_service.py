@@ -1,21 +1,20 @@
-"""Policy rules through the service on real SQLite and crypto, with a controllable clock:
-periodic key rotation, retention dates over time, re-sealing on a version change, and
-the schema-2 migration of 0.1 realm memberships."""
+"""Policies and the store on real SQLite and crypto, with a controllable clock: GetKey's
+read-only unit of work and its recording transaction, and the migrations of 0.1 realm
+memberships and of PEP credentials. (Policy decisions — assignment, retention, access,
+re-sealing — are tested on the in-memory store: tests/handlers/test_policies.py.)"""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from sqlalchemy import create_engine, select
 
 from kms_ws.app import init_data_dir
 from kms_ws.config import Config
-from kms_ws.crypto import sealing
 from kms_ws.crypto.passwords import hash_password
-from kms_ws.domain.errors import KeyNotUsable
 from kms_ws.domain.model import (
     AdminObject,
     ClientState,
@@ -80,57 +79,6 @@ def enforce(svc: KmsService, kind: str, pid: str, target: Ref) -> None:
 def by_data(svc: KmsService, *pairs: tuple[str, str], usage: KeyUsage = KeyUsage.ENCRYPT):  # type: ignore[no-untyped-def]
     req = m.GetKeyRequest(datasets=tuple(DataSet(n, v) for n, v in pairs), usage=usage)
     return svc.run("GetKey", cred(), req, "r").keys[0]
-
-
-def test_per_period_assignment_rotates_the_pool_key(env) -> None:  # type: ignore[no-untyped-def]
-    svc, _, clock, _ = env
-    p = admin(svc, "Create", "KeyAssignmentPolicy", document={
-        "Name": "weekly", "Condition": [{"Name": "pool", "Value": "P"}],
-        "Generation": "PerPeriod", "Period": "P7D"}).documents[0]
-    enforce(svc, "KeyAssignmentPolicy", p["PolicyId"], Ref("Realm", DEFAULT))
-    first = by_data(svc, ("pool", "P"), ("volume", "V1"))
-    clock.now += timedelta(days=6)
-    assert by_data(svc, ("pool", "P"), ("volume", "V2")).key_id == first.key_id
-    clock.now += timedelta(days=1)
-    rotated = by_data(svc, ("pool", "P"), ("volume", "V3"))
-    assert rotated.key_id != first.key_id and rotated.assignment_scope == "Pool"
-    # V1 was written with the first key: decryption still finds it.
-    assert by_data(svc, ("volume", "V1"), usage=KeyUsage.DECRYPT).key_id == first.key_id
-
-
-def test_retention_dates_drive_the_state_at_request_time(env) -> None:  # type: ignore[no-untyped-def]
-    svc, _, clock, _ = env
-    key = svc.run("CreateKey", cred(), m.CreateKeyRequest(), "r").key
-    p = admin(svc, "Create", "RetentionPolicy", document={
-        "Name": "short", "TExpiration": "P1D", "TDisable": "P3D"}).documents[0]
-    enforce(svc, "RetentionPolicy", p["PolicyId"], Ref("Key", key.key_id))
-    get = m.GetKeyRequest(key_id=key.key_id, usage=KeyUsage.ENCRYPT)
-    assert svc.run("GetKey", cred(), get, "r").keys[0].state.value == "Active"
-    clock.now += timedelta(days=2)
-    with pytest.raises(KeyNotUsable):
-        svc.run("GetKey", cred(), get, "r")
-    dec = dataclasses.replace(get, usage=KeyUsage.DECRYPT)
-    assert svc.run("GetKey", cred(), dec, "r").keys[0].value == key.value
-    clock.now += timedelta(days=2)
-    with pytest.raises(KeyNotUsable):
-        svc.run("GetKey", cred(), dec, "r")
-
-
-def test_a_version_change_reseals_the_value_in_the_same_transaction(env) -> None:  # type: ignore[no-untyped-def]
-    svc, db, _, mk = env
-    key = svc.run("CreateKey", cred(), m.CreateKeyRequest(), "r").key
-    with db.transaction() as conn:
-        before = conn.execute(select(t.keys.c.sealed_value).where(t.keys.c.id == key.key_id)) \
-            .scalar_one()
-    doc = admin(svc, "Get", "Key", object_id=key.key_id).documents[0]
-    admin(svc, "Edit", "Key", document={**doc, "Description": "tape library 3"})
-    with db.transaction() as conn:
-        row = conn.execute(select(t.keys.c.sealed_value, t.keys.c.version)
-                           .where(t.keys.c.id == key.key_id)).one()
-    assert row.version == 2 and row.sealed_value != before
-    assert sealing.unseal(mk.aead, key.key_id, 2, row.sealed_value) == key.value
-    with pytest.raises(sealing.SealError):
-        sealing.unseal(mk.aead, key.key_id, 1, row.sealed_value)
 
 
 def test_schema_2_keeps_0_1_realm_memberships_as_full_rights(tmp_path) -> None:  # type: ignore[no-untyped-def]

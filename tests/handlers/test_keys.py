@@ -1,0 +1,208 @@
+"""§6.5 CreateKey, §6.6 StoreKey, §6.7 GetKey: realm rights, the default realm, key
+states, templates, policies, the wrapping choice and faults — on the in-memory store."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
+
+from kms_ws.domain import ciphers
+from kms_ws.domain.errors import (
+    AmbiguousReference,
+    InternalError,
+    InvalidParameter,
+    KeyNotFound,
+    KeyNotUsable,
+    NotFound,
+    PermissionDenied,
+    UnsupportedWrapping,
+    WrappingRequired,
+)
+from kms_ws.domain.model import KeyState, KeyTemplate, KeyUsage, NameValue
+from kms_ws.domain.realms import ALL_RIGHTS, Right
+from kms_ws.domain.wrapping import AES_KWP, NONE
+from kms_ws.service import messages as m
+
+from ..fakes import callers
+from .conftest import DEFAULT, OTHER, Harness
+
+REFERENCE_ONLY = frozenset({Right.REFERENCE})
+
+
+def create(h: Harness, as_: str = "alice", **kw: object) -> m.KeyResult:
+    result: m.KeyResult = h.run("CreateKey", m.CreateKeyRequest(**kw), as_)  # type: ignore[arg-type]
+    return result
+
+
+def test_create_key_goes_to_the_default_realm_sealed_and_audited(h: Harness) -> None:
+    key = create(h, friendly_name="disk-1").key
+    assert key.realms == (DEFAULT,) and key.state is KeyState.ACTIVE
+    assert key.cipher_type and key.length_bits == 256 and len(key.value or b"") == 32
+    with h.store.unit_of_work() as uow:
+        stored, sealed, master = uow.keys.get_key(key.key_id)  # type: ignore[misc]
+    assert stored.value is None and sealed and key.value not in sealed
+    assert master == h.master.key_id
+    assert h.audit(operation="CreateKey", key_id=key.key_id, result="Success")
+
+
+def test_create_key_with_several_creatable_realms_and_no_default_must_name_one() -> None:
+    h = Harness()
+    h.add("carol", grants={OTHER: ALL_RIGHTS, "realm://localhost/third": ALL_RIGHTS})
+    exc = h.refused(InvalidParameter, "CreateKey", m.CreateKeyRequest(), "carol",
+                    code="E_INVALID_PARAMETER")
+    assert "name the realm" in exc.reason
+    key = create(h, "carol", realms=(m.RealmAssociation(OTHER),)).key
+    assert key.realms == (OTHER,)
+
+
+def test_create_key_needs_the_create_right_in_the_realm(h: Harness) -> None:
+    h.refused(PermissionDenied, "CreateKey",
+              m.CreateKeyRequest(realms=(m.RealmAssociation(OTHER),)), code="E_PERMISSION_DENIED")
+    h.add("reader", grants={DEFAULT: frozenset({Right.READ})})
+    h.refused(PermissionDenied, "CreateKey", m.CreateKeyRequest(), "reader")
+
+
+def test_a_key_realm_carries_no_rights(h: Harness) -> None:
+    h.refused(InvalidParameter, "CreateKey", m.CreateKeyRequest(
+        realms=(m.RealmAssociation(DEFAULT, ("Read",)),)))
+
+
+def test_create_key_from_a_template_inherits_and_is_bounded_by_its_realms(h: Harness) -> None:
+    tpl = KeyTemplate(str(uuid.uuid4()), "aes128", ciphers.resolve(None, 128)[0], 128, 60, 1,
+                      description="from template",
+                      attributes=(NameValue("tier", "gold"),), realms=(DEFAULT,))
+    with h.store.unit_of_work(write=True) as uow:
+        uow.templates.insert_template(tpl, h.now)
+    key = create(h, template_name="aes128").key
+    assert (key.length_bits, key.t_cached, key.description, key.template_id) == (
+        128, 60, "from template", tpl.template_id)
+    assert key.attributes == (NameValue("tier", "gold"),)
+    # a template outside the caller's realms is not found (no oracle)
+    h.refused(NotFound, "CreateKey", m.CreateKeyRequest(template_name="aes128"), "bob")
+    h.refused(NotFound, "CreateKey", m.CreateKeyRequest(template_name="no-such"))
+
+
+def test_store_key_unwrapped_needs_tls_or_loopback(h: Harness) -> None:
+    value = os.urandom(32)
+    h.refused(WrappingRequired, "StoreKey", m.StoreKeyRequest(value, length=32),
+              transport=callers.PLAIN_HTTP)
+    stored = h.run("StoreKey", m.StoreKeyRequest(value, length=32),
+                   transport=callers.LOOPBACK_HTTP)
+    got = h.run("GetKey", m.GetKeyRequest(key_id=stored.key_id)).keys[0]
+    assert got.value == value and got.source_id == h.endpoint_id("alice")
+
+
+def test_store_key_length_must_match(h: Harness) -> None:
+    h.refused(InvalidParameter, "StoreKey", m.StoreKeyRequest(os.urandom(32), length=16))
+
+
+def test_get_key_by_id_needs_a_right_in_one_of_its_realms(h: Harness) -> None:
+    key = create(h).key
+    # bob has no right where the key is: the same answer as for a key that does not exist
+    a = h.refused(KeyNotFound, "GetKey", m.GetKeyRequest(key_id=key.key_id), "bob",
+                  code="E_KEY_NOT_FOUND")
+    b = h.refused(KeyNotFound, "GetKey", m.GetKeyRequest(key_id=str(uuid.uuid4())), "bob")
+    assert a.reason.replace(key.key_id, "-") == b.reason.replace(b.reason.split()[-1], "-")
+
+
+def test_get_key_delivers_and_records_the_use(h: Harness) -> None:
+    key = create(h).key
+    got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id)).keys[0]
+    assert got.value == key.value and got.blob.wrapping_type == NONE and not got.hidden
+    with h.store.unit_of_work() as uow:
+        assert uow.keys.use_by(key.key_id) == [("Client", h.endpoint_id("alice"))]
+    assert h.audit(operation="GetKey", key_id=key.key_id, result="Success")
+
+
+def test_reference_right_delivers_without_metadata(h: Harness) -> None:
+    key = create(h, friendly_name="secret-name").key
+    h.add("ref", grants={DEFAULT: REFERENCE_ONLY})
+    got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id), "ref").keys[0]
+    assert got.hidden and got.value == key.value
+    # searching metadata needs Read
+    found = h.run("GetKey", m.GetKeyRequest(match_attributes=(NameValue("a", "b"),)), "ref")
+    assert found.keys == ()
+
+
+@pytest.mark.parametrize("state", [KeyState.PRE_ACTIVE, KeyState.DISABLED,
+                                   KeyState.COMPROMISED, KeyState.DESTROYED])
+def test_key_states_refuse_delivery_for_any_use(h: Harness, state: KeyState) -> None:
+    key = create(h).key
+    h.set_state(key.key_id, state)
+    for usage in (KeyUsage.ENCRYPT, KeyUsage.DECRYPT, None):
+        h.refused(KeyNotUsable, "GetKey", m.GetKeyRequest(key_id=key.key_id, usage=usage),
+                  code="E_KEY_STATE")
+    # a listing shows the key, its state, and no value
+    listed = h.run("GetKey", m.GetKeyRequest(altered_since=h.now - timedelta(days=1))).keys
+    assert [(k.key_id, k.state, k.value) for k in listed] == [(key.key_id, state, None)]
+
+
+def test_expired_key_decrypts_but_does_not_encrypt(h: Harness) -> None:
+    key = create(h).key
+    h.set_expiry(key.key_id, h.now + timedelta(days=30))
+    h.clock.now += timedelta(days=31)
+    h.refused(KeyNotUsable, "GetKey", m.GetKeyRequest(key_id=key.key_id, usage=KeyUsage.ENCRYPT))
+    got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id, usage=KeyUsage.DECRYPT)).keys[0]
+    assert got.value == key.value and got.state is KeyState.EXPIRED
+
+
+def test_get_key_by_friendly_name_refuses_an_ambiguous_name(h: Harness) -> None:
+    create(h, friendly_name="twin")
+    create(h, friendly_name="twin")
+    h.refused(AmbiguousReference, "GetKey", m.GetKeyRequest(friendly_name="twin"),
+              code="E_AMBIGUOUS_REFERENCE")
+    h.refused(KeyNotFound, "GetKey", m.GetKeyRequest(friendly_name="none"))
+
+
+def test_get_key_needs_a_selector(h: Harness) -> None:
+    h.refused(InvalidParameter, "GetKey", m.GetKeyRequest())
+
+
+def test_wrapping_choice_unwrapped_only_where_allowed(h: Harness) -> None:
+    key = create(h).key
+    # no KEK registered, plain HTTP: the key may not travel
+    h.refused(WrappingRequired, "GetKey", m.GetKeyRequest(key_id=key.key_id),
+              transport=callers.PLAIN_HTTP)
+    assert h.run("GetKey", m.GetKeyRequest(key_id=key.key_id),
+                 transport=callers.LOOPBACK_HTTP).keys[0].value == key.value
+    # unwrapped_delivery "never": not even over TLS, and the key is not created either
+    never = Harness(unwrapped_delivery="never")
+    never.add("alice")
+    never.refused(WrappingRequired, "CreateKey", m.CreateKeyRequest())
+    assert not never.store.tables.keys
+
+
+def test_wrapping_choice_wraps_to_a_registered_kek(h: Harness) -> None:
+    kek = os.urandom(32)
+    h.run("RegisterWrappingValues", m.RegisterWrappingValuesRequest(
+        values=(m.WrappingValue("kek-1", symmetric_key=kek),)))
+    created = create(h).key  # delivered wrapped too
+    assert created.value is None and created.blob.wrapping_type == AES_KWP
+    value = aes_key_unwrap_with_padding(kek, created.blob.data)
+    got = h.run("GetKey", m.GetKeyRequest(key_id=created.key_id),
+                transport=callers.PLAIN_HTTP)
+    blob = got.keys[0].blob
+    assert got.keys[0].value is None and blob.wrapping_type == AES_KWP
+    assert blob.wrapping_key_id == "kek-1" and value not in blob.data
+    assert aes_key_unwrap_with_padding(kek, blob.data) == value
+    h.refused(UnsupportedWrapping, "GetKey",
+              m.GetKeyRequest(key_id=created.key_id, wrapping_type="no-such-wrapping"))
+
+
+def test_a_sealed_value_moved_to_another_row_does_not_open(h: Harness) -> None:
+    a = create(h).key
+    b = create(h).key
+    h.store.tables.keys[b.key_id].sealed = h.store.tables.keys[a.key_id].sealed
+    with pytest.raises(InternalError, match="integrity"):
+        h.run("GetKey", m.GetKeyRequest(key_id=b.key_id))
+
+
+def test_unknown_template_and_pep(h: Harness) -> None:
+    with pytest.raises(NotFound):
+        h.run("CreateKey", m.CreateKeyRequest(template_name="none"))
+    with pytest.raises(NotFound):
+        h.run("CreateKey", m.CreateKeyRequest(pep_id=str(uuid.uuid4())))

@@ -1,0 +1,149 @@
+"""§6.11 Subscribe / Renew / Unsubscribe and the UpdatePending a key change raises;
+§6.12 GetUpdateList (WS-Enumeration Enumerate / Pull): pages in change order, tokens,
+removals — on the in-memory store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kms_ws.domain.errors import (
+    CannotProcessFilter,
+    DeliveryModeRequestedUnavailable,
+    EventingInvalidExpirationTime,
+    InvalidSubscription,
+    PermissionDenied,
+)
+from kms_ws.domain.model import AdminObject, Key, Removal
+from kms_ws.domain.realms import Right, realm_object_id
+from kms_ws.service import messages as m
+from kms_ws.service.admin.messages import AdminRequest
+from kms_ws.service.ws_messages import (
+    DeliveryMode,
+    EnumerateRequest,
+    PullRequest,
+    ResourceName,
+    SubscribeRequest,
+    SubscriptionRequest,
+    UpdateFilter,
+    UpdatePage,
+)
+
+from .conftest import DEFAULT, OTHER, Harness
+
+KEYS = ResourceName("Key", "Key")
+NOTIFY = "http://192.0.2.10:8080/notify"  # the subscriber's own address
+
+
+def subscribe(h: Harness, as_: str = "alice", type_: str = "AllKeys",
+              mode: DeliveryMode | str = DeliveryMode.PUSH, **kw: object) -> str:
+    res = h.run("Eventing.Subscribe", SubscribeRequest(NOTIFY, mode, UpdateFilter(type_),
+                                                       **kw), as_)  # type: ignore[arg-type]
+    return str(res.subscription_id)
+
+
+def pending(h: Harness) -> dict[str, int]:
+    return {sid: p.token for sid, p in h.store.tables.pending.items()}
+
+
+def test_a_key_change_raises_update_pending_for_readers_only(h: Harness) -> None:
+    alice_sub = subscribe(h)
+    bob_sub = subscribe(h, "bob")
+    key = h.run("CreateKey", m.CreateKeyRequest()).key
+    seq = h.store.tables.keys[key.key_id].change_seq
+    assert pending(h) == {alice_sub: seq}  # bob has no right where the key is
+    assert bob_sub in h.store.tables.subscriptions
+
+
+def test_reference_right_alone_subscribes_to_nothing(h: Harness) -> None:
+    h.add("ref", grants={DEFAULT: frozenset({Right.REFERENCE})})
+    h.refused(PermissionDenied, "Eventing.Subscribe",
+              SubscribeRequest(NOTIFY, DeliveryMode.PUSH, UpdateFilter("AllKeys")), "ref")
+
+
+def test_subscribe_refuses_an_unknown_mode_and_type(h: Harness) -> None:
+    h.refused(DeliveryModeRequestedUnavailable, "Eventing.Subscribe",
+              SubscribeRequest(NOTIFY, "Pull", UpdateFilter("AllKeys")))
+    h.refused(CannotProcessFilter, "Eventing.Subscribe",
+              SubscribeRequest(NOTIFY, DeliveryMode.PUSH, UpdateFilter("NoSuchType")))
+
+
+def test_renew_and_unsubscribe_only_ones_own(h: Harness) -> None:
+    sid = subscribe(h, expires_seconds=60)
+    renewed = h.run("Eventing.Renew", SubscriptionRequest(sid, expires_seconds=600))
+    assert renewed.expires == h.now + timedelta(seconds=600)
+    assert h.store.tables.subscriptions[sid].expires == renewed.expires
+    exc = h.refused(InvalidSubscription, "Eventing.Renew",
+                    SubscriptionRequest(sid, expires_seconds=60), "bob")
+    assert sid in exc.reason
+    h.refused(EventingInvalidExpirationTime, "Eventing.Renew",
+              SubscriptionRequest(sid, expires_seconds=31 * 86400))
+    h.run("Eventing.Unsubscribe", SubscriptionRequest(sid))
+    assert sid not in h.store.tables.subscriptions
+
+
+def enumerate_keys(h: Harness, token: int = 0, max_elements: int = 2,
+                   as_: str = "alice") -> UpdatePage:
+    page: UpdatePage = h.run("Enumeration.Enumerate", EnumerateRequest(
+        KEYS, UpdateFilter("AllKeys", token=token), optimize=True,
+        max_elements=max_elements), as_)
+    return page
+
+
+def test_update_list_pages_in_change_order_with_tokens(h: Harness) -> None:
+    made = [h.run("CreateKey", m.CreateKeyRequest(friendly_name=f"k{i}")).key.key_id
+            for i in range(3)]
+    h.run("CreateKey", m.CreateKeyRequest(realms=()), "bob")  # not alice's to see
+    first = enumerate_keys(h)
+    assert [k.key_id for _, k in first.items if isinstance(k, Key)] == made[:2]
+    assert first.more
+    context = first.context_after(2)
+    assert context is not None
+    rest = h.run("Enumeration.Pull", PullRequest(context, max_elements=10))
+    assert [k.key_id for _, k in rest.items] == made[2:] and not rest.more
+    assert all(k.value is None for _, k in first.items + rest.items)  # metadata only
+    # a token: only what changed after it
+    token = first.items[-1][0]
+    assert [k.key_id for _, k in enumerate_keys(h, token, 10).items] == made[2:]
+
+
+def test_an_edited_key_moves_to_the_end_of_the_list(h: Harness) -> None:
+    a = h.run("CreateKey", m.CreateKeyRequest()).key.key_id
+    b = h.run("CreateKey", m.CreateKeyRequest()).key.key_id
+    high = enumerate_keys(h, 0, 10).high
+    h.set_state(a, h.store.tables.keys[a].key.state)  # a change: a new place
+    later = enumerate_keys(h, high, 10)
+    assert [k.key_id for _, k in later.items] == [a]
+    assert [k.key_id for _, k in enumerate_keys(h, 0, 10).items] == [b, a]
+
+
+def test_removals_are_listed_after_the_token() -> None:
+    h = Harness()
+    h.add("root", admin=True)
+    with h.store.unit_of_work(write=True) as uow:
+        uow.objects.insert_object(AdminObject("Realm", realm_object_id(DEFAULT), DEFAULT,
+                                              None, 1, h.now, h.now, {}, (DEFAULT,)))
+    created = h.run("AdminCreate", AdminRequest("Create", "RetentionPolicy", document={
+        "Name": "short", "TExpiration": "P1D"}), "root").documents[0]
+    listing = h.run("Enumeration.Enumerate", EnumerateRequest(
+        KEYS, UpdateFilter("RetentionPolicy"), optimize=True, max_elements=10), "root")
+    assert [seq for seq, _ in listing.items] and not listing.more
+    token = listing.high
+    h.run("AdminDelete", AdminRequest("Delete", "RetentionPolicy",
+                                      object_id=created["PolicyId"]), "root")
+    after = h.run("Enumeration.Enumerate", EnumerateRequest(
+        KEYS, UpdateFilter("RetentionPolicy", token=token), optimize=True,
+        max_elements=10), "root")
+    gone = [item for _, item in after.items]
+    assert len(gone) == 1 and isinstance(gone[0], Removal)
+    assert gone[0].object_id == created["PolicyId"] and after.high > token
+
+
+def test_a_client_enumerates_only_its_own_scope(h: Harness) -> None:
+    bob = h.endpoint_id("bob")
+    h.refused(PermissionDenied, "Enumeration.Enumerate", EnumerateRequest(
+        KEYS, UpdateFilter("Keys", client_id=bob)))
+
+
+def test_other_realm_keys_stay_out_of_the_list(h: Harness) -> None:
+    h.run("CreateKey", m.CreateKeyRequest(realms=(m.RealmAssociation(OTHER),)), "bob")
+    assert enumerate_keys(h, 0, 10).items == []
