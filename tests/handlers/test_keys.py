@@ -8,7 +8,10 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
+from cryptography.hazmat.primitives.keywrap import (
+    aes_key_unwrap_with_padding,
+    aes_key_wrap_with_padding,
+)
 
 from kms_ws.domain import ciphers
 from kms_ws.domain.errors import (
@@ -20,9 +23,10 @@ from kms_ws.domain.errors import (
     NotFound,
     PermissionDenied,
     UnsupportedWrapping,
+    UnwrapFailed,
     WrappingRequired,
 )
-from kms_ws.domain.model import KeyState, KeyTemplate, KeyUsage, NameValue
+from kms_ws.domain.model import EndpointKind, KeyState, KeyTemplate, KeyUsage, NameValue
 from kms_ws.domain.realms import ALL_RIGHTS, Right
 from kms_ws.domain.wrapping import AES_KWP, NONE
 from kms_ws.service import messages as m
@@ -206,3 +210,39 @@ def test_unknown_template_and_pep(h: Harness) -> None:
         h.run("CreateKey", m.CreateKeyRequest(template_name="none"))
     with pytest.raises(NotFound):
         h.run("CreateKey", m.CreateKeyRequest(pep_id=str(uuid.uuid4())))
+
+
+def test_store_key_wrapped_under_the_callers_kek(h: Harness) -> None:
+    kek, value = os.urandom(32), os.urandom(32)
+    h.run("RegisterWrappingValues", m.RegisterWrappingValuesRequest(
+        values=(m.WrappingValue("kek-1", symmetric_key=kek),)))
+    wrapped = aes_key_wrap_with_padding(kek, value)
+    stored = h.run("StoreKey", m.StoreKeyRequest(
+        wrapped, wrapping_type=AES_KWP, length=32, wrapping_key_id="kek-1"),
+        transport=callers.PLAIN_HTTP)  # wrapped: no TLS needed
+    got = h.run("GetKey", m.GetKeyRequest(key_id=stored.key_id)).keys[0]
+    assert aes_key_unwrap_with_padding(kek, got.blob.data) == value
+    # a KEK it has not registered, a blob that does not open, an unknown wrapping
+    h.refused(NotFound, "StoreKey", m.StoreKeyRequest(
+        wrapped, wrapping_type=AES_KWP, length=32, wrapping_key_id="kek-2"))
+    h.refused(UnwrapFailed, "StoreKey", m.StoreKeyRequest(
+        aes_key_wrap_with_padding(os.urandom(32), value), wrapping_type=AES_KWP, length=32,
+        wrapping_key_id="kek-1"))
+    h.refused(UnsupportedWrapping, "StoreKey", m.StoreKeyRequest(
+        wrapped, wrapping_type="cms-rsa-oaep", length=32, wrapping_key_id="kek-1"))
+
+
+def test_a_key_for_a_pep_goes_only_through_its_client(h: Harness) -> None:
+    pep_id = h.run("RegisterEndpoint", m.RegisterEndpointRequest(EndpointKind.PEP,
+                                                                  "pep-1")).endpoint_id
+    key = create(h, pep_id=pep_id).key
+    assert key.pep_id == pep_id and key.realms == (DEFAULT,)
+    got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=pep_id)).keys[0]
+    assert got.value == key.value
+    with h.store.unit_of_work() as uow:
+        assert sorted(uow.keys.use_by(key.key_id)) == sorted(
+            [("Client", h.endpoint_id("alice")), ("Pep", pep_id)])
+    h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=pep_id),
+              "bob")
+    h.refused(NotFound, "GetKey", m.GetKeyRequest(key_id=key.key_id,
+                                                  pep_id=str(uuid.uuid4())))
