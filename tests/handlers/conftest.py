@@ -53,7 +53,6 @@ class Harness:
         self.settings = dataclasses.replace(SecuritySettings.from_mapping({}), **security)
         self.service = KmsService(self.store, self.master, self.settings, self.clock,
                                   outbound=outbound)
-        self._passwords: dict[str, str] = {}
 
     @property
     def now(self) -> datetime:
