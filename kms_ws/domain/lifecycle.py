@@ -18,6 +18,17 @@ def effective_state(key: Key, now: datetime) -> KeyState:
     return key.state
 
 
+def next_transition(key: Key, now: datetime) -> datetime | None:
+    """The first date after `now` at which the key's effective state changes (T_EXPIRED or
+    T_DISABLED passing), or None: the time the change sequence must record the change."""
+    before = effective_state(key, now)
+    for at in sorted(d for d in (key.t_expired, key.t_disabled) if d is not None and d > now):
+        state = effective_state(key, at)
+        if state is not before:
+            return at
+    return None
+
+
 def check_deliverable(key: Key, usage: KeyUsage | None, now: datetime) -> KeyState:
     """Refuse delivery of a key whose state forbids the intended use.
 

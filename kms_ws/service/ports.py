@@ -84,8 +84,24 @@ class Keys(Protocol):
         it: Destroyed). Returns the key's new position on the change sequence."""
         ...
 
-    def set_key_realms(self, key_id: str, realms: Sequence[str]) -> None:
-        """Replace a key's realms: key_realms and keys.realms, together."""
+    def set_key_realms(self, key_id: str, realms: Sequence[str], version: int,
+                       now: datetime) -> int:
+        """Replace a key's realms: key_realms and keys.realms, together. The key takes a
+        new place on the change sequence (returned); its VERSION and EDIT_DATETIME stay
+        (§4.1: realm associations do not change versioning information)."""
+        ...
+
+    def due_transitions(self, now: datetime, limit: int = 100) -> list[tuple[str, datetime]]:
+        """Keys whose next date-caused state change is due at `now`: (key id, its time),
+        earliest first."""
+        ...
+
+    def claim_transition(self, key_id: str, due: datetime, following: datetime | None,
+                         version: int, now: datetime) -> int | None:
+        """Claim the key's transition due at `due` (one node wins), schedule the
+        `following` one and give the key a new place on the change sequence (returned;
+        None: claimed elsewhere, or the key changed meanwhile). VERSION and EDIT_DATETIME
+        stay: the dates were in the key's attributes already."""
         ...
 
     def list_key_ids(self, realms: Sequence[str], *, limit: int,
@@ -458,8 +474,9 @@ class Subscriptions(Protocol):
 
     def subscriptions_for_key(self, key: Key, now: datetime) -> list[Subscription]:
         """Live subscriptions whose endpoint has a grant in one of the key's realms (and,
-        for a PEP scope, whose PEP the key is destined for). The right is checked by the
-        caller."""
+        for a PEP scope, whose PEP the key is destined for), or that the key was delivered
+        to (USE_BY: the subscribing client, or the PEP of its scope). The right is checked
+        by the caller."""
         ...
 
     def subscriptions_for_object(self, types: Sequence[str], realms: Sequence[str],

@@ -20,6 +20,7 @@ from ..domain.errors import (
     KeyNotFound,
     SelectorProblem,
 )
+from ..domain.lifecycle import effective_state
 from ..domain.model import KeyUsage
 from ..domain.realms import Right, allows
 from . import keys
@@ -162,6 +163,7 @@ def _get_key(ctx: RequestContext, req: TransferRequest) -> TransferResult:
     if not allows(caller.grants, key.realms, Right.READ):
         raise KeyNotFound(f"no key {key_id}")  # as if it did not exist: ids are no oracle
     key.value = key.blob = None
+    key.state = effective_state(key, ctx.now)  # the state its dates put it in now
     resolve_for(ctx, caller, [key])  # the T_CACHED GetKey would deliver to this caller
     return TransferResult(KEY, key, {"KeyId": key_id})
 

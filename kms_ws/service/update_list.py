@@ -25,6 +25,7 @@ from ..domain.errors import (
     PermissionDenied,
     UnsupportedEnumerationMode,
 )
+from ..domain.lifecycle import effective_state
 from ..domain.model import Endpoint
 from ..domain.realms import Right, realms_with
 from ..domain.records import KEY_SELECTORS, KeyScope
@@ -131,6 +132,8 @@ def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) 
     # Each key carries the T_CACHED its receiver (the PEP the list is for, else the
     # caller) would get with GetKey: resolved once for the page, applied per key.
     if f.type not in CUSTOM_TYPES:
+        for _, k in items:  # the state its dates put it in now, as GetKey shows it
+            k.state = effective_state(k, ctx.now)
         resolve_for(ctx, _receiver(ctx, caller, f), [k for _, k in items],
                     (items[0][0], items[-1][0]) if items else None)
     key = ctx.context_mac_key()

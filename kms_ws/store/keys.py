@@ -16,6 +16,7 @@ from sqlalchemy import (
     update,
 )
 
+from ..domain.lifecycle import next_transition
 from ..domain.model import (
     DataSet,
     Key,
@@ -41,7 +42,7 @@ class SqlKeys(Part):
             template_id=key.template_id, pep_id=key.pep_id, sealed_value=sealed,
             master_key_id=master_key_id, version=key.version, created_at=key.created_at,
             edit_datetime=key.edit_datetime, change_seq=seq, realms=join_realms(key.realms),
-            facets=facet_bits(key)))
+            facets=facet_bits(key), next_transition_at=next_transition(key, now)))
         self._insert_many(t.key_attributes, [{"key_id": key.key_id, "name": a.name,
                                               "value": a.value} for a in key.attributes])
         self._insert_many(t.key_realms, [{"key_id": key.key_id, "realm": r} for r in key.realms])
@@ -149,6 +150,7 @@ class SqlKeys(Part):
                       t_expired=key.t_expired, t_disabled=key.t_disabled,
                       description=key.description, version=key.version,
                       edit_datetime=key.edit_datetime, change_seq=seq,
+                      next_transition_at=next_transition(key, key.edit_datetime),
                       # attributes and extensions are replaced; data sets stay as they are
                       facets=k.facets.bitwise_and(DATASETS).bitwise_or(
                           facet_bits(key, datasets=False)))
@@ -162,13 +164,43 @@ class SqlKeys(Part):
         self._set_extensions("Key", key.key_id, key.extensions)
         return seq
 
-    def set_key_realms(self, key_id: str, realms: Sequence[str]) -> None:
-        """Replace a key's realms: key_realms and keys.realms, together."""
+    def set_key_realms(self, key_id: str, realms: Sequence[str], version: int,
+                       now: datetime) -> int:
+        """Replace a key's realms: key_realms and keys.realms, together. The key takes a
+        new place on the change sequence (returned); its VERSION and EDIT_DATETIME stay
+        (§4.1: realm associations do not change versioning information)."""
         self.conn.execute(delete(t.key_realms).where(t.key_realms.c.key_id == key_id))
         self._insert_many(t.key_realms, [{"key_id": key_id, "realm": r}
                                          for r in sorted(set(realms))])
+        seq = self._next_change("key", key_id, version, now)
         self.conn.execute(update(t.keys).where(t.keys.c.id == key_id).values(
-            realms=join_realms(realms)))
+            realms=join_realms(realms), change_seq=seq))
+        return seq
+
+    def due_transitions(self, now: datetime, limit: int = 100) -> list[tuple[str, datetime]]:
+        """Keys whose next date-caused state change is due at `now`: (key id, its time),
+        earliest first."""
+        k = t.keys.c
+        return [(r.id, r.next_transition_at) for r in self.conn.execute(
+            select(k.id, k.next_transition_at).where(k.next_transition_at <= now)
+            .order_by(k.next_transition_at, k.id).limit(limit)).all()]
+
+    def claim_transition(self, key_id: str, due: datetime, following: datetime | None,
+                         version: int, now: datetime) -> int | None:
+        """Claim the key's transition due at `due` (one node wins: the UPDATE matches only
+        while next_transition_at is still `due`), schedule the `following` one and give
+        the key a new place on the change sequence (returned; None: claimed elsewhere, or
+        the key changed meanwhile). VERSION and EDIT_DATETIME stay: the dates were in the
+        key's attributes already."""
+        k = t.keys.c
+        won = self.conn.execute(update(t.keys).where(and_(
+            k.id == key_id, k.next_transition_at == due)).values(
+                next_transition_at=following)).rowcount
+        if won != 1:
+            return None
+        seq = self._next_change("key", key_id, version, now)
+        self.conn.execute(update(t.keys).where(k.id == key_id).values(change_seq=seq))
+        return seq
 
     def list_key_ids(self, realms: Sequence[str], *, limit: int,
                      altered_since: datetime | None = None) -> list[str]:

@@ -242,6 +242,23 @@ def _v16(conn: Connection) -> None:
                      .values(status=name))
 
 
+def _v17(conn: Connection) -> None:
+    """Dates change a key's state everywhere (issue 15): keys.next_transition_at, the
+    moment the deliverer records a date-caused transition on the change sequence. A key
+    whose T_EXPIRED / T_DISABLED passed before this upgrade is due at once (announced
+    once, so readers that saw it Active learn its state); others at their next date."""
+    _add_columns(conn, "keys", {"next_transition_at": "TIMESTAMP"})
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_keys_next_transition_at "
+                         "ON keys (next_transition_at)")
+    k = t.keys.c
+    rows = conn.execute(select(k.id, k.t_expired, k.t_disabled).where(and_(
+        k.state.in_(("Active", "Expired")),
+        or_(k.t_expired.is_not(None), k.t_disabled.is_not(None))))).all()
+    for key_id, t_expired, t_disabled in rows:
+        due = min(d for d in (t_expired, t_disabled) if d is not None)
+        conn.execute(t.keys.update().where(k.id == key_id).values(next_transition_at=due))
+
+
 def generation_triggers(conn: Connection) -> None:
     """The endpoints generation's triggers, made where missing (SQLite). Run after every
     upgrade too: a later migration that rebuilds one of the tables drops its triggers,
@@ -267,7 +284,7 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                                  _v12, _v13, _v14, _v15, _v16)
+                                  _v12, _v13, _v14, _v15, _v16, _v17)
 LATEST = len(MIGRATIONS)
 
 

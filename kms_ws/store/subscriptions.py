@@ -79,14 +79,18 @@ class SqlSubscriptions(Part):
 
     def subscriptions_for_key(self, key: Key, now: datetime) -> list[Subscription]:
         """Live subscriptions whose endpoint has a grant in one of the key's realms (and,
-        for a PEP scope, whose PEP the key is destined for). The right is checked by the
-        caller."""
-        s, er = t.subscriptions.c, t.realm_grants.c
+        for a PEP scope, whose PEP the key is destined for), or that the key was delivered
+        to (USE_BY: the subscribing client, or the PEP of its scope). The right is checked
+        by the caller."""
+        s, er, u = t.subscriptions.c, t.realm_grants.c, t.key_use.c
+        users = select(u.endpoint_id).where(u.key_id == key.key_id)
         rows = self.conn.execute(select(t.subscriptions).where(and_(
             s.expires_at > now, s.update_type.in_(("Keys", "AllKeys")),
-            or_(s.pep_id.is_(None), s.pep_id == key.pep_id),
-            exists().where(and_(er.endpoint_id == s.endpoint_id,
-                                er.realm.in_(list(key.realms))))))).all()
+            or_(and_(or_(s.pep_id.is_(None), s.pep_id == key.pep_id),
+                     exists().where(and_(er.endpoint_id == s.endpoint_id,
+                                         er.realm.in_(list(key.realms))))),
+                s.pep_id.in_(users),
+                and_(s.pep_id.is_(None), s.endpoint_id.in_(users)))))).all()
         return [_subscription(r) for r in rows]
 
     def subscriptions_for_object(self, types: Sequence[str], realms: Sequence[str],

@@ -154,7 +154,12 @@ keys = Table(
     # schema 10: which of key_attributes (1), dataset_bindings (2) and extensions (4) hold
     # rows of the key (NULL: not known, look), so a page looks up only the keys that have any
     Column("facets", Integer),
+    # schema 17: when T_EXPIRED or T_DISABLED next changes the key's effective state (NULL:
+    # none ahead); the deliverer claims a due one once (SqlKeys.claim_transition) and gives
+    # the key a new place on the change sequence
+    Column("next_transition_at", DateTime),
     Index("ix_keys_edit_datetime", "edit_datetime", "id"),
+    Index("ix_keys_next_transition_at", "next_transition_at"),
     Index("ix_keys_change_seq", "change_seq"),
 )
 

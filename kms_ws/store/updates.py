@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
     union_all,
 )
@@ -175,8 +176,10 @@ def _scope_stmt(pep: bool, equals: tuple[str, ...], count: bool):  # type: ignor
         conds.append(exists().where(and_(t.key_realms.c.key_id == k.id,
                                          t.key_realms.c.realm.in_(
                                              bindparam("realms", expanding=True)))))
-    if pep:
-        conds.append(k.pep_id == bindparam("pep"))
+    if pep:  # the keys made for the PEP, and the keys delivered to it (USE_BY_PEPS)
+        u = t.key_use.c
+        conds.append(or_(k.pep_id == bindparam("pep"), exists().where(and_(
+            u.key_id == k.id, u.endpoint_id == bindparam("pep"), u.endpoint_kind == "Pep"))))
     conds += [getattr(k, KEY_SELECTOR_COLUMNS[n]) == bindparam(f"eq{i}")
               for i, n in enumerate(equals)]
     if count:

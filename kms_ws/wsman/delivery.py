@@ -29,7 +29,7 @@ from ..domain.records import Pending, Subscription, SubscriptionEnd
 from ..security import wssecurity
 from ..security import xml as secure_xml
 from ..security.xml import child_text, text_of
-from ..service import notify_to, refusals, subscription_end, subscriptions
+from ..service import key_dates, notify_to, refusals, subscription_end, subscriptions
 from ..service.dispatch import utcnow
 from ..service.ports import Store
 from ..service.subscription_end import EndStatus
@@ -157,8 +157,10 @@ class ClientServiceCaller:
 
 
 def deliver_once(db: Store, caller: ClientServiceCaller, config: Config) -> int:
-    """One pass: expired subscriptions end; due notifications are posted; SubscriptionEnd
-    messages are sent. Returns how many notifications were acknowledged."""
+    """One pass: key transitions whose date passed are announced (service.key_dates);
+    expired subscriptions end; due notifications are posted; SubscriptionEnd messages
+    are sent. Returns how many notifications were acknowledged."""
+    key_dates.announce_due(db, utcnow())
     with db.unit_of_work() as uow:
         expired = bool(uow.subscriptions.expired_subscriptions(utcnow(), limit=1))
         due = uow.subscriptions.due_pending(utcnow())

@@ -46,7 +46,10 @@ def test_update_list_follows_a_keys_realms(server: ServerProcess, admin: KmsClie
     admin.admin_disassociate("Key", both.key_id, "Realm", a)
     assert set(listed(reader_a)) == {stored, mine.key_id}
     seen = listed(reader_b)[both.key_id]
-    assert list(seen.realms) == [b] and seen.version > both.version
+    # §4.1: a realm association is listed (a new place on the change sequence) but does
+    # not change VERSION or EDIT_DATETIME
+    assert list(seen.realms) == [b] and seen.version == both.version
+    assert seen.edit_datetime == both.edit_datetime
 
     admin.admin_associate("Key", mine.key_id, "Realm", c)
     assert set(listed(reader_c)) == {mine.key_id}

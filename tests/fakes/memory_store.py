@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from kms_ws.domain.backoff import Strikes
+from kms_ws.domain.lifecycle import next_transition
 from kms_ws.domain.model import (
     AdminObject,
     AuditMessage,
@@ -91,6 +92,7 @@ class KeyRow:
     sealed: bytes | None
     master_key_id: str | None
     change_seq: int
+    next_transition_at: datetime | None = None
 
 
 @dataclass
@@ -213,7 +215,8 @@ class MemoryKeys(Part):
         seq = self._next_change("key", key.key_id, key.version, now)
         if key.key_id in self.t.keys:
             raise ConstraintViolation(f"key {key.key_id} exists")
-        self.t.keys[key.key_id] = KeyRow(_metadata(key), sealed, master_key_id, seq)
+        self.t.keys[key.key_id] = KeyRow(_metadata(key), sealed, master_key_id, seq,
+                                         next_transition(key, now))
         self.add_bindings(key.key_id, key.datasets, reported_by, now)
         return seq
 
@@ -309,15 +312,34 @@ class MemoryKeys(Part):
                                       pep_id=old.pep_id, cipher_type=old.cipher_type,
                                       length_bits=old.length_bits, t_cached=old.t_cached)
         row.change_seq = seq
+        row.next_transition_at = next_transition(key, key.edit_datetime)
         if sealed is not None or erase:
             row.sealed = sealed
             row.master_key_id = master_key_id if sealed is not None else None
         return seq
 
-    def set_key_realms(self, key_id: str, realms: Sequence[str]) -> None:
+    def set_key_realms(self, key_id: str, realms: Sequence[str], version: int,
+                       now: datetime) -> int:
         self._writing()
         row = self.t.keys[key_id]
         row.key = dataclasses.replace(row.key, realms=tuple(sorted(set(realms))))
+        row.change_seq = self._next_change("key", key_id, version, now)
+        return row.change_seq
+
+    def due_transitions(self, now: datetime, limit: int = 100) -> list[tuple[str, datetime]]:
+        due = sorted((row.next_transition_at, kid) for kid, row in self.t.keys.items()
+                     if row.next_transition_at is not None and row.next_transition_at <= now)
+        return [(kid, at) for at, kid in due[:limit]]
+
+    def claim_transition(self, key_id: str, due: datetime, following: datetime | None,
+                         version: int, now: datetime) -> int | None:
+        self._writing()
+        row = self.t.keys.get(key_id)
+        if row is None or row.next_transition_at != due:
+            return None
+        row.next_transition_at = following
+        row.change_seq = self._next_change("key", key_id, version, now)
+        return row.change_seq
 
     def list_key_ids(self, realms: Sequence[str], *, limit: int,
                      altered_since: datetime | None = None) -> list[str]:
@@ -817,7 +839,9 @@ class MemoryChanges(Part):
     def _in_scope(self, scope: KeyScope, pos: int, high: int) -> list[KeyRow]:
         return sorted((r for r in self.t.keys.values()
                        if pos < r.change_seq <= high and _meets(r.key.realms, scope.realms)
-                       and (scope.pep_id is None or r.key.pep_id == scope.pep_id)
+                       and (scope.pep_id is None or r.key.pep_id == scope.pep_id
+                            or self.t.key_use.get((r.key.key_id, scope.pep_id),
+                                                  ("", None))[0] == "Pep")
                        and all(_selector_value(r.key, n) == v for n, v in scope.equals)),
                       key=lambda r: r.change_seq)
 
@@ -1023,10 +1047,13 @@ class MemorySubscriptions(Part):
         return row is not None and _meets(row.endpoint.grants, realms)
 
     def subscriptions_for_key(self, key: Key, now: datetime) -> list[Subscription]:
+        users = {eid for kid, eid in self.t.key_use if kid == key.key_id}
         return [s for s in self.t.subscriptions.values()
                 if s.expires > now and s.update_type in ("Keys", "AllKeys")
-                and (s.pep_id is None or s.pep_id == key.pep_id)
-                and self._granted(s.endpoint_id, key.realms)]
+                and (((s.pep_id is None or s.pep_id == key.pep_id)
+                      and self._granted(s.endpoint_id, key.realms))
+                     or s.pep_id in users
+                     or (s.pep_id is None and s.endpoint_id in users))]
 
     def subscriptions_for_object(self, types: Sequence[str], realms: Sequence[str],
                                  now: datetime) -> list[Subscription]:

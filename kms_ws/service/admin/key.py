@@ -10,6 +10,7 @@ from ...domain.errors import InvalidParameter, NotFound
 from ...domain.lifecycle import apply_action, effective_state
 from ...domain.model import Key, KeyState
 from ...domain.realms import Right, realms_with
+from .. import notifications
 from ..context import RequestContext
 from ..key_versions import apply_retention, load_key, touch_key
 from .base import Kind, check_version, need, realm_doc, realm_join, realm_leave
@@ -126,13 +127,21 @@ class KeyKind(Kind):
             return super().associate(ctx, object_id, target, rights)
         key = self.load(ctx, object_id, Right.EDIT)
         realm_join(ctx, target.object_id, key.realms)
-        ctx.uow.keys.set_key_realms(object_id, (*key.realms, target.object_id))
-        touch_key(ctx, object_id)  # a new version: subscribers in the realm are told
+        _set_realms(ctx, key, (*key.realms, target.object_id))
 
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         if target.kind != "Realm":
             return super().disassociate(ctx, object_id, target)
         key = self.load(ctx, object_id, Right.EDIT)
-        ctx.uow.keys.set_key_realms(object_id, realm_leave(ctx, target.object_id, key.realms))
-        touch_key(ctx, object_id)
+        _set_realms(ctx, key, realm_leave(ctx, target.object_id, key.realms))
+
+
+def _set_realms(ctx: RequestContext, key: Key, realms: tuple[str, ...]) -> None:
+    """A realm association changes no VERSION or EDIT_DATETIME (§4.1), but it is a change
+    readers must learn of (a key enters or leaves their view): the key takes a new place
+    on the change sequence and subscribers who see it now are told."""
+    seq = ctx.uow.keys.set_key_realms(key.key_id, realms, key.version, ctx.now)
+    key.realms = tuple(sorted(set(realms)))
+    key.state = effective_state(key, ctx.now)
+    notifications.key_changed(ctx, key, seq)
 
