@@ -5,7 +5,9 @@ with backoff until the subscriber acknowledges (or gives up: DeliveryFailure).
 
 The loop runs in one small process per server (`kms-ws deliver`, started and stopped by
 `kms-ws serve`): pending notifications are rows in the store, so it can restart (or run
-on another node) at any time without losing one. Once a second it also closes the
+on another node) at any time without losing one. Each pass first records the key
+transitions whose date has passed (service.key_dates: claimed once across nodes), so
+their UpdatePending goes out in the same pass. Once a second it also closes the
 intervals of refused unauthenticated requests (service.refusals.tidy; their records are
 chained, so it opens the master key for the audit chain's key)."""
 

@@ -13,10 +13,11 @@ from kms_ws.domain.errors import (
     InvalidSubscription,
     PermissionDenied,
 )
-from kms_ws.domain.model import AdminObject, Key, Removal
+from kms_ws.domain.model import AdminObject, Key, KeyState, Removal
 from kms_ws.domain.realms import Right, realm_object_id
+from kms_ws.service import key_dates
 from kms_ws.service import messages as m
-from kms_ws.service.admin.messages import AdminRequest
+from kms_ws.service.admin.messages import AdminRequest, Ref
 from kms_ws.service.ws_messages import (
     DeliveryMode,
     EnumerateRequest,
@@ -147,3 +148,54 @@ def test_a_client_enumerates_only_its_own_scope(h: Harness) -> None:
 def test_other_realm_keys_stay_out_of_the_list(h: Harness) -> None:
     h.run("CreateKey", m.CreateKeyRequest(realms=(m.RealmAssociation(OTHER),)), "bob")
     assert enumerate_keys(h, 0, 10).items == []
+
+
+# ---- issue 15.4-15.6: dates, realm associations, USE_BY ---------------------------------
+
+def test_a_date_passing_is_listed_and_notified_once(h: Harness) -> None:
+    """The deliverer's pass (service.key_dates) on the service's clock: the transition
+    takes a new place on the change sequence, raises UpdatePending, and is listed in its
+    new state from the older token; VERSION stays; a second pass announces nothing."""
+    sub = subscribe(h)
+    key = h.run("CreateKey", m.CreateKeyRequest()).key
+    h.set_expiry(key.key_id, h.now + timedelta(minutes=10))
+    token = h.store.tables.keys[key.key_id].change_seq
+    assert key_dates.announce_due(h.store, h.now) == 0  # not yet
+    h.clock.now += timedelta(minutes=20)  # the subscriptions live an hour
+    assert key_dates.announce_due(h.store, h.now) == 1
+    assert key_dates.announce_due(h.store, h.now) == 0
+    seq = h.store.tables.keys[key.key_id].change_seq
+    assert seq > token and pending(h) == {sub: seq}
+    [(listed_at, listed)] = enumerate_keys(h, token).items
+    assert listed_at == seq and listed.state is KeyState.EXPIRED and listed.version == 1
+
+
+def test_a_realm_association_is_listed_without_a_new_version(h: Harness) -> None:
+    h.add_realm(DEFAULT)
+    key = h.run("CreateKey", m.CreateKeyRequest(realms=(m.RealmAssociation(OTHER),)),
+                "bob").key
+    bob_sub = subscribe(h, "bob")
+    alice_sub = subscribe(h)
+    token = h.store.tables.keys[key.key_id].change_seq
+    h.add("root", admin=True, grants={DEFAULT: frozenset(Right), OTHER: frozenset(Right)})
+    h.run("AdminAssociate", AdminRequest("Associate", "Key", key.key_id,
+                                         target=Ref("Realm", DEFAULT)), "root")
+    stored = h.store.tables.keys[key.key_id]
+    assert stored.key.version == key.version and stored.key.edit_datetime == key.edit_datetime
+    assert DEFAULT in stored.key.realms and stored.change_seq > token
+    assert pending(h)[alice_sub] == stored.change_seq  # alice reads DEFAULT: she is told
+    assert bob_sub in pending(h)
+    assert [k.key_id for _, k in enumerate_keys(h, token).items] == [key.key_id]
+
+
+def test_a_client_that_received_a_key_is_told_whatever_its_right(h: Harness) -> None:
+    h.add("user", grants={DEFAULT: frozenset({Right.REFERENCE}),
+                          OTHER: frozenset({Right.READ})})
+    key = h.run("CreateKey", m.CreateKeyRequest()).key
+    sub = subscribe(h, "user")
+    h.set_expiry(key.key_id, h.now + timedelta(minutes=10))  # before any delivery: not told
+    assert sub not in pending(h)
+    h.run("GetKey", m.GetKeyRequest(key_id=key.key_id), "user")  # USE_BY_CLIENTS
+    h.clock.now += timedelta(minutes=20)  # the subscriptions live an hour
+    assert key_dates.announce_due(h.store, h.now) == 1
+    assert pending(h)[sub] == h.store.tables.keys[key.key_id].change_seq
