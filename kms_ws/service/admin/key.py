@@ -142,6 +142,5 @@ def _set_realms(ctx: RequestContext, key: Key, realms: tuple[str, ...]) -> None:
     on the change sequence and subscribers who see it now are told."""
     seq = ctx.uow.keys.set_key_realms(key.key_id, realms, key.version, ctx.now)
     key.realms = tuple(sorted(set(realms)))
-    key.state = effective_state(key, ctx.now)
     notifications.key_changed(ctx, key, seq)
 
