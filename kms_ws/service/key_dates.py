@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..domain.lifecycle import effective_state, next_transition
+from ..domain.lifecycle import next_transition
 from . import notifications
 from .ports import Store
 
@@ -36,7 +36,6 @@ def announce_due(store: Store, now: datetime) -> int:
                                             key.version, now)
             if seq is None:
                 continue
-            key.state = effective_state(key, now)
             notifications.notify_key(uow, key, seq, now)
             announced += 1
     return announced
