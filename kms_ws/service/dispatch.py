@@ -37,6 +37,7 @@ from . import (
     endpoints,
     identify,
     keys,
+    monitoring,
     random,
     refusals,
     subscriptions,
@@ -48,6 +49,7 @@ from . import audit_trail as trail
 from .admin import handlers as admin
 from .context import RequestContext, Transport
 from .messages import AuthenticateRequest, Credential, VerifiedSignature
+from .monitoring import NoObserver, Observer, observe_refusal
 from .operator import OPERATOR_TRANSPORT, LocalOperator
 from .pep_auth import reject_unused_proof
 from .ports import SpaceCheck, Store, UnitOfWork
@@ -231,8 +233,9 @@ class KmsService:
     def __init__(self, db: Store, master: Keyring, settings: SecuritySettings,
                  clock: Callable[[], datetime] = utcnow,
                  syslog: SyslogSink | None = None, outbound: Any = None,
-                 space: SpaceCheck | None = None) -> None:
+                 space: SpaceCheck | None = None, observer: Observer | None = None) -> None:
         self.db = db
+        self.observer: Observer = observer or NoObserver()
         if db.audit is None:  # the audit records this service writes are chained
             db.audit = AuditChain(master)
         self.space = space
@@ -323,6 +326,7 @@ class KmsService:
             self._audit_failure(call, exc)
 
     def _audit_failure(self, call: _Call, exc: KmsError) -> None:
+        observe_refusal(self.observer, call.name, exc)
         if isinstance(exc, StorageFull) and self.space is not None:
             self.space.report(exc.reason)
         if call.caller is None:
@@ -434,6 +438,14 @@ class KmsService:
         with self.db.unit_of_work(write=True, durable=False) as uow:
             trail.record(events, uow, False, policies)
 
+    def status(self) -> monitoring.Status:
+        """The figures monitoring shows (service.monitoring)."""
+        return monitoring.status(self.db)
+
+    def readiness(self) -> str | None:
+        """None when this process can serve, else why not (service.monitoring)."""
+        return monitoring.readiness(self.db, self.master, self.space)
+
     def verification_key(self, ref: KeyRef) -> VerificationKey:
         """The registered key a message signature names: the one look-up the transport
         makes before `run`, because it verifies the signature (XML) before it can trust
@@ -469,6 +481,7 @@ class KmsService:
                                message="a signed message was presented again")
             syslog = trail.record([event], uow, True, trail.enforcing_policies(uow))
         trail.send(self.syslog, syslog)
+        self.observer.replay_refused(name)
         raise ReplayedMessage("this signed message was already received (replay)")
 
     def _refused(self, name: str, credential: Credential | None, transport: Transport,

@@ -107,6 +107,10 @@ class Keys(Protocol):
     def list_key_ids(self, realms: Sequence[str], *, limit: int,
                      altered_since: datetime | None = None) -> list[str]: ...
 
+    def count_by_state(self) -> dict[str, int]:
+        """How many keys are in each state (KeyState values), for monitoring."""
+        ...
+
 
 class Endpoints(Protocol):
     """Clients and PEPs (§4.6, §4.7) and what authenticates and serves them: realm grants,
@@ -508,6 +512,10 @@ class Subscriptions(Protocol):
         ...
 
     def pending_count(self, endpoint_id: str) -> int: ...
+
+    def pending_total(self) -> int:
+        """UpdatePending notifications not yet acknowledged, of every subscriber."""
+        ...
 
 
 class SealedValues(Protocol):

@@ -12,6 +12,7 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
+    func,
     select,
     update,
 )
@@ -210,3 +211,8 @@ class SqlKeys(Part):
         if altered_since is not None:
             q = q.where(k.edit_datetime > altered_since)
         return list(self.conn.execute(q.order_by(k.change_seq, k.id).limit(limit)).scalars())
+
+    def count_by_state(self) -> dict[str, int]:
+        c = t.keys.c
+        return {state: int(n) for state, n in
+                self.conn.execute(select(c.state, func.count()).group_by(c.state)).all()}

@@ -159,6 +159,10 @@ class SqlSubscriptions(Part):
         return int(self.conn.execute(delete(t.pending_updates).where(and_(
             p.token <= reached, p.subscription_id.in_(mine)))).rowcount)
 
+    def pending_total(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.pending_updates))
+                   .scalar_one())
+
     def pending_count(self, endpoint_id: str) -> int:
         p, s = t.pending_updates.c, t.subscriptions.c
         return int(self.conn.execute(select(func.count()).select_from(t.pending_updates).where(

@@ -348,6 +348,13 @@ class MemoryKeys(Part):
                       and (altered_since is None or row.key.edit_datetime > altered_since))
         return [kid for _, kid in rows[:limit]]
 
+    def count_by_state(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.t.keys.values():
+            counts[row.key.state.value] = counts.get(row.key.state.value, 0) + 1
+        return counts
+
+
 
 def _metadata(key: Key) -> Key:
     """What the keys table keeps of a key."""
@@ -1102,6 +1109,9 @@ class MemorySubscriptions(Part):
         for sid in gone:
             del self.t.pending[sid]
         return len(gone)
+
+    def pending_total(self) -> int:
+        return len(self.t.pending)
 
     def pending_count(self, endpoint_id: str) -> int:
         return sum(self.t.subscriptions[sid].endpoint_id == endpoint_id for sid in self.t.pending)
