@@ -16,7 +16,9 @@ from .crypto.pkcs11_provider import Pkcs11Provider
 from .resources import schema_dir, wsdl_dir
 from .security import certificates
 from .security.forwarded import ProxyTrust
+from .service import monitoring
 from .service.dispatch import KmsService
+from .soap.metrics import PrometheusMonitor
 from .soap.wsdl import PLACEHOLDER_URL
 from .soap.wsgi import SoapApplication
 from .store.engine import Database, sqlite_path
@@ -103,13 +105,15 @@ def create_app(config: Config) -> SoapApplication:
     syslog = SyslogSink(config.audit_syslog) if config.audit_syslog else None
     validator = message_validator()
     signing_key = certificates.load_server_key(config.data_dir)
+    monitor = PrometheusMonitor(lambda: monitoring.status(db), config.metrics_allow) \
+        if config.metrics else None
     service = KmsService(db, open_keyring(config, db), config.security, syslog=syslog,
                          outbound=ClientServiceCaller(config, validator, signing_key),
-                         space=space_guard(config))
+                         space=space_guard(config), observer=monitor)
     wsdl = Path(wsdl_dir() / "kms.wsdl").read_bytes()
     return SoapApplication(service, config.security, validator, wsdl,
                            PLACEHOLDER_URL.encode(), signing_key, ws_validator(),
-                           ProxyTrust(config.trusted_proxies))
+                           ProxyTrust(config.trusted_proxies), monitor)
 
 
 def run_deliverer(config: Config, stop: threading.Event | None = None) -> None:

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, load
+from .config import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    Config,
+    ConfigError,
+    load,
+)
 from .lifetime import die_with_parent
 
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/wsman"
@@ -44,7 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, workers=args.workers,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
-        tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None)
+        tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None,
+        log_level=args.log_level, log_format=args.log_format)
     if args.allow_basic_over_http:
         from dataclasses import replace
         cfg = replace(cfg, security=replace(cfg.security, allow_basic_over_http=True))
@@ -62,8 +72,8 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
     from .app import run_deliverer
     from .logs import configure_logging
-    cfg = _config(args)
-    configure_logging(cfg.log_path)
+    cfg = _config(args).with_overrides(log_level=args.log_level, log_format=args.log_format)
+    configure_logging(cfg.log_path, cfg.log_level, cfg.log_format)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -458,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "it issued (mapped to clients registered with that certificate)")
     sp.add_argument("--allow-basic-over-http", action="store_true",
                     help="accept passwords and HMAC secrets without TLS (local use only)")
+    _log_options(sp)
     sp.set_defaults(func=cmd_serve)
 
     client = sub.add_parser("client", help="manage KMS clients in the data directory (offline)")
@@ -512,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("deliver", help="run the UpdatePending delivery loop (serve starts it)")
     data_dir(sp)
     sp.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # serve's pid: end with it
+    _log_options(sp)
     sp.set_defaults(func=cmd_deliver)
 
     _master_key_parser(sub, data_dir)
@@ -603,6 +615,15 @@ def _key_realm_option(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--realm", action="append", default=[], metavar="REALM",
                     help="realm URI the key goes into (repeatable; Create needed in each); "
                     "default: your one default realm")
+
+
+def _log_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS,
+                    help="log lines from this level up (default INFO, or log_level in the "
+                    "config file)")
+    sp.add_argument("--log-format", choices=LOG_FORMATS,
+                    help="text (default, or log_format in the config file) or json (one "
+                    "JSON object per line)")
 
 
 def _master_key_parser(sub, data_dir) -> None:  # type: ignore[no-untyped-def]

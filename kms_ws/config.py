@@ -1,15 +1,16 @@
 """Server configuration: data directory, listener, database, security settings.
 
 Read from `<data-dir>/kms-ws.json` when present (keys: host, port, workers, database_url,
-tls_cert, tls_key, tls_client_ca, trusted_proxies, log_file, audit_syslog,
-audit_head_seconds, min_free_disk_mb, database_max_mb, notify_* (notify_ca_file a
-path), security: {...SecuritySettings fields}); command-line options override the
-file. A file that cannot be read, or names an unknown or invalid setting, is a
-ConfigError naming the file and the setting.
+tls_cert, tls_key, tls_client_ca, trusted_proxies, log_file, log_level, log_format,
+metrics, metrics_allow, audit_syslog, audit_head_seconds, min_free_disk_mb,
+database_max_mb, notify_* (notify_ca_file a path), security: {...SecuritySettings
+fields}); command-line options override the file. A file that cannot be read, or names
+an unknown or invalid setting, is a ConfigError naming the file and the setting.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -23,6 +24,8 @@ CONFIG_FILE = "kms-ws.json"
 DEFAULT_DATA_DIR = Path("kms-data")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5985
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class Config:
     # are believed; from anyone else they are ignored. Empty: no proxy is trusted.
     trusted_proxies: tuple[str, ...] = ()
     log_file: Path | None = None  # default: <data-dir>/kms-ws.log
+    log_level: str = "INFO"  # DEBUG (every probe too), INFO (every request), WARNING, ERROR
+    log_format: str = "text"  # or "json": one JSON object per line
+    # GET /metrics (Prometheus text format): off unless true; then only for the origin
+    # addresses in metrics_allow (addresses or CIDR networks; default loopback).
+    metrics: bool = False
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     # Audit events to syslog (RFC 5424): "udp://host:port" or "unix:///dev/log". The
     # deliverer also sends the audit chain's head there every audit_head_seconds (when it
     # moved): the anchor `kms-ws audit verify --anchor` checks the chain against.
@@ -72,6 +81,20 @@ class Config:
 
     def __post_init__(self) -> None:
         forwarded.networks(self.trusted_proxies)  # ValueError names a bad entry
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(f"log_level is one of {', '.join(LOG_LEVELS)}, not "
+                             f"{self.log_level!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log_format is one of {', '.join(LOG_FORMATS)}, not "
+                             f"{self.log_format!r}")
+        if not isinstance(self.metrics, bool):
+            raise ValueError("metrics is true or false")
+        for entry in self.metrics_allow:
+            try:
+                ipaddress.ip_network(str(entry), strict=False)
+            except ValueError:
+                raise ValueError(f"metrics_allow: {entry!r} is not an IP address or CIDR "
+                                 "network") from None
         if self.audit_head_seconds <= 0 or self.min_free_disk_mb < 0 or \
                 (self.database_max_mb is not None and self.database_max_mb <= 0):
             raise ValueError("audit_head_seconds > 0, min_free_disk_mb >= 0 and "
@@ -109,10 +132,11 @@ def load(data_dir: Path) -> Config:
         for key in ("tls_cert", "tls_key", "tls_client_ca", "log_file", "notify_ca_file"):
             if doc.get(key):
                 doc[key] = Path(doc[key])
-        if "trusted_proxies" in doc:
-            if not isinstance(doc["trusted_proxies"], list):
-                raise ValueError("trusted_proxies is a list of addresses or CIDR networks")
-            doc["trusted_proxies"] = tuple(doc["trusted_proxies"])
+        for key in ("trusted_proxies", "metrics_allow"):
+            if key in doc:
+                if not isinstance(doc[key], list):
+                    raise ValueError(f"{key} is a list of addresses or CIDR networks")
+                doc[key] = tuple(doc[key])
         return replace(cfg, security=security, **doc)
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None

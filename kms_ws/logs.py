@@ -7,11 +7,15 @@ does not rotate it itself (each process would rotate on its own): an external ro
 (logrotate) moves or truncates it, and every process notices a moved file before its next
 line and opens a new one at the configured path (0600), without a signal. A log file
 that cannot be written for lack of space is reported once per episode (not a trace per
-line), and `writes_failing()` tells the server, which then refuses changes."""
+line), and `writes_failing()` tells the server, which then refuses changes.
+
+Lines are text (time, pid, level, logger, message) or, with the `json` format, one JSON
+object per line with the same fields (and `exc` for a trace)."""
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sys
@@ -60,21 +64,36 @@ class LogFile(WatchedFileHandler):
         super().handleError(record)
 
 
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), pid, level, logger, message[, exc]."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+               + f".{int(record.msecs):03d}Z",
+               "pid": record.process, "level": record.levelname, "logger": record.name,
+               "message": record.getMessage()}
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False)
+
+
 def writes_failing() -> bool:
     """The log file could not be written for lack of space (this process's last line)."""
     return LogFile.failing_since is not None
 
 
-def configure_logging(log_file: Path | None, level: int = logging.INFO) -> None:
+def configure_logging(log_file: Path | None, level: str = "INFO", fmt_name: str = "text"
+                      ) -> None:
+    """level: a logging level name (DEBUG, INFO, WARNING, ERROR); fmt_name: text or json."""
     root = logging.getLogger("kms_ws")
     root.setLevel(level)
     root.handlers.clear()
-    fmt = logging.Formatter(_FORMAT)
+    fmt = JsonLines() if fmt_name == "json" else logging.Formatter(_FORMAT)
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(fmt)
     root.addHandler(stream)
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Names, ids and operations of every request: the owner's alone, like the store
         # (a configured device or pipe, such as /dev/stderr, is left as it is).
         if not log_file.exists() or log_file.is_file():

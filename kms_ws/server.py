@@ -14,13 +14,16 @@ import subprocess
 import sys
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
+from . import __version__
 from .app import create_app, init_data_dir, prepare_store
 from .config import Config
 from .crypto.master_key import MasterKeyError
 from .http_worker import BufferingWorker
 from .logs import configure_logging
+from .soap import metrics
 
 
 class KmsServer(BaseApplication):
@@ -42,6 +45,7 @@ class KmsServer(BaseApplication):
             "graceful_timeout": 15,
             "accesslog": None,  # the application logs each request (kms_ws.access)
             "errorlog": "-",
+            "logger_class": _GunicornLog,  # its warnings in kms-ws's lines and log file
             "loglevel": "warning",
             "proc_name": "kms-ws",
             "ssl_context": _tls_1_2_or_later,
@@ -49,6 +53,8 @@ class KmsServer(BaseApplication):
             # the application's to weigh (trusted_proxies), never gunicorn's.
             "forwarded_allow_ips": "",
         }
+        if c.metrics:  # every worker's values in the directory serve() made
+            settings["child_exit"] = _worker_exited
         if c.tls_cert and c.tls_key:
             settings.update(certfile=str(c.tls_cert), keyfile=str(c.tls_key))
             if c.tls_client_ca:  # optional: clients without a certificate still connect
@@ -61,6 +67,23 @@ class KmsServer(BaseApplication):
 
 
 MAX_CONNECTIONS = 1024  # per worker process; past that the longest waiter is dropped
+
+
+class _GunicornLog(glogging.Logger):
+    """gunicorn's own lines (a worker that timed out, was killed, failed to boot) go where
+    and as kms-ws's go: the log file and stderr, text or JSON (kms_ws.logs)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in list(self.error_log.handlers):
+            self.error_log.removeHandler(handler)
+        for handler in logging.getLogger("kms_ws").handlers:
+            self.error_log.addHandler(handler)
+        self.error_log.propagate = False
+
+
+def _worker_exited(_arbiter: Any, worker: Any) -> None:
+    metrics.worker_exited(worker.pid)
 
 
 def _tls_1_2_or_later(_conf: Any, default_factory: Any) -> ssl.SSLContext:
@@ -81,7 +104,10 @@ def _raise_open_file_limit() -> None:
 
 
 def serve(config: Config) -> None:
-    configure_logging(config.log_path)
+    # the owner's alone from the first start (the log file may be created in it next)
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    configure_logging(config.log_path, config.log_level, config.log_format)
+    log = logging.getLogger("kms_ws")
     # A file master key is created here on first start; a PKCS#11 token is not touched
     # before gunicorn forks (each worker opens it), so it needs 'kms-ws init' first.
     if config.master_key.get("provider", "file") == "file":
@@ -94,18 +120,27 @@ def serve(config: Config) -> None:
     db.dispose()
     _raise_open_file_limit()
     scheme = "https" if config.tls_cert else "http"
-    logging.getLogger("kms_ws").warning(
-        "kms-ws serving %s://%s:%d/wsman with %d workers, data in %s",
-        scheme, config.host, config.port, config.workers, config.data_dir)
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    log.info("kms-ws %s serving %s://%s:%d/wsman with %d workers, data in %s, metrics %s",
+             __version__, scheme, host, config.port, config.workers,
+             config.data_dir.resolve(), "on" if config.metrics else "off")
+    multiproc = metrics.start_multiprocess() if config.metrics else None
     delivery = start_delivery(config)
+    arbiter = os.getpid()
     try:
         KmsServer(config).run()
     finally:
-        delivery.terminate()
-        try:
-            delivery.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            delivery.kill()
+        # a worker leaves through here too (gunicorn ends a forked worker with SystemExit):
+        # only the server's own process stops the deliverer and says it stopped
+        if os.getpid() == arbiter:
+            delivery.terminate()
+            try:
+                delivery.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                delivery.kill()
+            if multiproc is not None:
+                metrics.stop_multiprocess(multiproc)
+            log.info("kms-ws stopped")
 
 
 def start_delivery(config: Config) -> subprocess.Popen[bytes]:
@@ -113,5 +148,7 @@ def start_delivery(config: Config) -> subprocess.Popen[bytes]:
     come and go; exactly one deliverer per server). It ends with this process, even one
     killed while the child is still starting (`kms_ws.lifetime`)."""
     return subprocess.Popen([sys.executable, "-m", "kms_ws.cli", "deliver", "--data-dir",
-                             str(config.data_dir), "--parent", str(os.getpid())],
+                             str(config.data_dir), "--parent", str(os.getpid()),
+                             "--log-level", config.log_level, "--log-format",
+                             config.log_format],
                             stdin=subprocess.DEVNULL)

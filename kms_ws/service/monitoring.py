@@ -14,6 +14,7 @@ from typing import Protocol
 
 from ..crypto.master_key import Keyring
 from ..domain.errors import ErrorKind, KmsError
+from ..domain.model import KeyState
 from . import rotation
 from .ports import SpaceCheck, Store
 
@@ -60,7 +61,7 @@ class Status:
 
 def status(db: Store) -> Status:
     with db.unit_of_work() as uow:
-        keys = uow.keys.count_by_state()
+        keys = {state.value: 0 for state in KeyState} | uow.keys.count_by_state()
         pending = uow.subscriptions.pending_total()
     rot = rotation.state(db)
     return Status(keys, pending, sum(rot.counts.values()), rot.pending)

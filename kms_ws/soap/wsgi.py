@@ -1,5 +1,5 @@
 """The WSGI application: POST /wsman (SOAP 1.2; SOAP 1.1 for the §6 operations), GET
-/wsman?wsdl.
+/wsman?wsdl; GET /healthz, /readyz and (when on) /metrics for monitoring.
 
 Request path: size limit -> hardened parse -> envelope (its SOAP version: a SOAP 1.1
 request is answered in SOAP 1.1, but WS-Management is SOAP 1.2 only) and mustUnderstand
@@ -51,8 +51,9 @@ from ..wsman import addressing
 from ..wsman import headers as wsman_headers
 from ..wsman.call import WsCall, WsHandler
 from ..xmlns import KMS, action
-from . import envelope, faults
+from . import envelope, faults, metrics
 from .envelope import SOAP_11, SOAP_12, SoapVersion
+from .metrics import PrometheusMonitor
 from .wsdl import action_aliases
 
 log = logging.getLogger("kms_ws.access")
@@ -65,6 +66,7 @@ _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{
 _ACTIONS = {uri: (op, out) for op in OPERATIONS for uri, out in action_aliases(op).items()}
 _K = f"{{{KMS}}}"
 _TRANSPORT = "kms_ws.transport"
+_PROBES = ("/healthz", "/readyz", "/metrics")
 
 
 class SoapApplication:
@@ -72,8 +74,10 @@ class SoapApplication:
                  validator: etree.XMLSchema, wsdl: bytes, placeholder_url: bytes,
                  signing_key: wssecurity.SigningKey | None = None,
                  ws_validator: etree.XMLSchema | None = None,
-                 proxies: ProxyTrust | None = None) -> None:
+                 proxies: ProxyTrust | None = None,
+                 monitor: PrometheusMonitor | None = None) -> None:
         self.service = service
+        self.monitor = monitor
         self.proxies = proxies or ProxyTrust()
         self.settings = settings
         self.validator = validator
@@ -88,8 +92,10 @@ class SoapApplication:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
-        op = "-"
-        if path != "/wsman":
+        op, fault = "-", ""
+        if path in _PROBES:
+            status, headers, body = self._probe(path, method, environ)
+        elif path != "/wsman":
             status, headers, body = 404, [("Content-Type", "text/plain")], b"not found\n"
         elif method == "GET" and environ.get("QUERY_STRING", "").lower() == "wsdl":
             status, headers, body = 200, [("Content-Type", "text/xml;charset=UTF-8")], \
@@ -103,15 +109,41 @@ class SoapApplication:
                 b"POST SOAP here, or GET ?wsdl\n"
         else:
             request_id = uuid.uuid4().hex[:16]
-            status, body, op, version = self._soap(environ, request_id)
+            status, body, op, version, fault = self._soap(environ, request_id)
             headers = [("Content-Type", version.content_type), ("X-Request-Id", request_id)]
             if status == 401:
                 headers.append(("WWW-Authenticate", 'Basic realm="kms-ws", charset="UTF-8"'))
         headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
-        log.info('%s %s %s %s %d %d %.1fms', self._transport(environ).remote_addr or "-", method,
-                 path, op, status, len(body), (time.perf_counter() - started) * 1000)
+        seconds = time.perf_counter() - started
+        if self.monitor is not None and path == "/wsman" and method == "POST":
+            self.monitor.request(op, fault, seconds)
+        # probes come every few seconds: their lines only at DEBUG
+        log.log(logging.DEBUG if path in _PROBES else logging.INFO,
+                '%s %s %s %s %d %d %.1fms', self._transport(environ).remote_addr or "-", method,
+                path, op, status, len(body), seconds * 1000)
         return [body]
+
+    # ---- health, readiness, metrics (no credential; nothing revealed) ---------------
+    def _probe(self, path: str, method: str, environ: dict[str, Any]
+               ) -> tuple[int, list[tuple[str, str]], bytes]:
+        if method != "GET":
+            return 405, [("Allow", "GET"), ("Content-Type", "text/plain")], b"GET only\n"
+        text = [("Content-Type", "text/plain"), ("Cache-Control", "no-store")]
+        if path == "/healthz":  # the process answers
+            return 200, text, b"ok\n"
+        if path == "/readyz":  # the same answer whatever the cause: details in the log
+            reason = self.service.readiness()
+            if reason is None:
+                return 200, text, b"ready\n"
+            errlog.warning("not ready: %s", reason)
+            return 503, text, b"not ready\n"
+        if self.monitor is None:
+            return 404, [("Content-Type", "text/plain")], b"not found\n"
+        if self._transport(environ).remote_addr not in self.monitor.allowed:
+            return 403, text, b"forbidden\n"
+        return 200, [("Content-Type", metrics.CONTENT_TYPE), ("Cache-Control", "no-store")], \
+            self.monitor.exposition()
 
     # ---- WSDL ----------------------------------------------------------------------
     def _wsdl(self, environ: dict[str, Any]) -> bytes:
@@ -123,7 +155,8 @@ class SoapApplication:
 
     # ---- SOAP ----------------------------------------------------------------------
     def _soap(self, environ: dict[str, Any], request_id: str
-              ) -> tuple[int, bytes, str, SoapVersion]:
+              ) -> tuple[int, bytes, str, SoapVersion, str]:
+        """(HTTP status, response, operation, SOAP version, fault subcode or "")."""
         addr = addressing.Addressing()
         op = "-"
         http_auth = False  # the request carries no credential but, perhaps, HTTP Basic
@@ -158,7 +191,7 @@ class SoapApplication:
             if ws is not None:
                 op = ws[0]
                 return 200, self._wsman(ws[1], addr, header, body_el, environ, request_id,
-                                        verified), op, version
+                                        verified), op, version, ""
             op, payload, reply_action = self._route(addr, carried, body_el)
             if op == "Authenticate" and payload.find(_K + "Credential") is not None:
                 http_auth = False  # the credential in the Body is the one authenticated
@@ -169,17 +202,17 @@ class SoapApplication:
                                       self._transport(environ))
             out = envelope.response(reply_action, addr, kms.encode_result(op, result),
                                     self._sign, version)
-            return 200, out, op, version
+            return 200, out, op, version, ""
         except (KmsError, faults.SoapFault) as exc:
             status, out = faults.fault_response(exc, addr, request_id, self._sign, http_auth,
                                                 version)
-            return status, out, op, version
+            return status, out, op, version, metrics.fault_label(exc)
         except Exception:  # noqa: BLE001 - the last line of defence; logged with its trace
             errlog.exception("request %s failed", request_id)
             status, out = faults.fault_response(
                 InternalError(f"internal error; quote request id {request_id}"), addr,
                 request_id, self._sign, version=version)
-            return status, out, op, version
+            return status, out, op, version, metrics.fault_label(InternalError(""))
 
     def _verify(self, root: etree._Element, header: etree._Element
                 ) -> wssecurity.VerifiedMessage:
