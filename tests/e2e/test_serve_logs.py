@@ -35,12 +35,19 @@ WAIT_SECONDS = 30
 
 @contextmanager
 def serving(cwd: Path, *options: str, data_dir: str = "data") -> Iterator[str]:
-    """`kms-ws serve --data-dir DATA --port P OPTIONS` run from `cwd`, as an operator runs
-    it; yields the base URL once it answers, stops it with SIGTERM after (exit 0)."""
+    """`kms-ws serve --data-dir DATA OPTIONS` run from `cwd`, as an operator runs it (the
+    port P in DATA's config file, or `--port P` when DATA does not exist yet); yields the
+    base URL once it answers, stops it with SIGTERM after (exit 0)."""
     port = free_port()
+    config = cwd / data_dir / "kms-ws.json"
+    if config.parent.exists():  # the port in the config file: the command as documented
+        doc = json.loads(config.read_text()) if config.exists() else {}
+        config.write_text(json.dumps({**doc, "port": port}))
+    else:  # a first start makes the directory
+        options = ("--port", str(port), *options)
     err = open(cwd / "serve.stderr", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "kms_ws.cli", "serve", "--data-dir",
-                             data_dir, "--port", str(port), *options], cwd=cwd,
+                             data_dir, *options], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     try:
         deadline = time.monotonic() + WAIT_SECONDS
@@ -93,6 +100,7 @@ def test_a_first_serve_makes_the_data_directory_0700_and_says_where_it_serves(
 
 def test_json_lines_and_the_level_from_the_command_line(tmp_path: Path) -> None:
     kms("init", "--data-dir", str(tmp_path / "data"))
+    # as docs/operations.md shows it
     with serving(tmp_path, "--log-level", "debug", "--log-format", "json") as base:
         requests.get(base + "/healthz", timeout=10)
         requests.get(base + "/wsman?wsdl", timeout=10)
