@@ -252,7 +252,8 @@ def cmd_master_key_rotate(args: argparse.Namespace) -> int:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        print("kms-ws: another master-key rotation is running on this data directory",
+        print("kms-ws: another master-key rotation (or a backup with key material) is "
+              "running on this data directory",
               file=sys.stderr)
         lock.close()
         db.dispose()
@@ -527,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_deliver)
 
     _master_key_parser(sub, data_dir)
+    _backup_parsers(sub, data_dir)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit chain (offline)")
     asub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
@@ -643,7 +645,180 @@ def _master_key_parser(sub, data_dir) -> None:  # type: ignore[no-untyped-def]
     sp.set_defaults(func=cmd_master_key_rotate)
 
 
+def _backup_passphrase(args: argparse.Namespace, confirm: bool) -> str:
+    """The backup's passphrase: the first line of standard input (--passphrase-stdin) or
+    typed on the terminal (twice when making a backup), never from the command line."""
+    if args.passphrase_stdin:
+        passphrase = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        passphrase = getpass.getpass("backup passphrase: ")
+        if confirm and getpass.getpass("again: ") != passphrase:
+            raise SystemExit("kms-ws: the passphrases differ")
+    else:
+        raise SystemExit("kms-ws: give the backup passphrase on standard input with "
+                         "--passphrase-stdin, or run on a terminal")
+    return passphrase
+
+
+def _escrow_key(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    data = Path(args.escrow_key).read_bytes()
+    try:
+        try:
+            key = load_pem_private_key(data, None)
+        except TypeError:  # encrypted: its password on standard input or the terminal
+            key = load_pem_private_key(data, _backup_passphrase(args, False).encode())
+    except ValueError:
+        raise SystemExit(f"kms-ws: {args.escrow_key} is not a PEM private key, or its "
+                         "password is wrong") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SystemExit(f"kms-ws: {args.escrow_key} is not an RSA private key")
+    return key
+
+
+def _unwrap(args: argparse.Namespace, manifest: dict[str, Any]):  # type: ignore[no-untyped-def]
+    from .backup import Unwrap, needs
+    how = needs(manifest)
+    if how == "escrow":
+        if not args.escrow_key:
+            raise SystemExit("kms-ws: the backup's key material is wrapped for an escrow "
+                             "certificate: give --escrow-key")
+        return Unwrap(escrow_key=_escrow_key(args))
+    if how == "passphrase":
+        return Unwrap(passphrase=_backup_passphrase(args, False))
+    return Unwrap()
+
+
+def _checked_lines(checked) -> None:  # type: ignore[no-untyped-def]
+    print(f"store schema {checked.schema_version}: integrity ok; {checked.sealed_values} "
+          f"sealed value(s) open under master key(s) {', '.join(checked.master_keys)}; "
+          f"audit chain intact ({checked.audit_records} record(s))")
+    for note in checked.notes:
+        print(f"note: {note}")
+
+
+def cmd_backup_verify(args: argparse.Namespace) -> int:
+    """`kms-ws backup verify FILE`: every check of a restore, without restoring."""
+    from .backup import BackupError, read_manifest, verify
+    path = Path(args.file)
+    try:
+        checked = verify(path, _unwrap(args, read_manifest(path)),
+                         Path(args.master_key_dir) if args.master_key_dir else None)
+    except BackupError as exc:
+        print(f"kms-ws: {exc}", file=sys.stderr)
+        return 1
+    if checked is None:
+        print(f"backup {path}: form and database intact; no master key material in it: its "
+              "sealed values and audit chain are checked at restore (or now with "
+              "--master-key-dir)")
+    else:
+        print(f"backup {path} verified")
+        _checked_lines(checked)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Online: `kms-ws backup [--data-dir D] OUT`."""
+    from .backup import MIN_PASSPHRASE, BackupError, Wrap, create
+    wrap = None
+    if args.include_master_key:
+        if args.escrow_cert:
+            from cryptography import x509
+            try:
+                wrap = Wrap(escrow_cert=x509.load_pem_x509_certificate(
+                    Path(args.escrow_cert).read_bytes()))
+            except ValueError:
+                raise SystemExit(f"kms-ws: {args.escrow_cert} is not a PEM "
+                                 "certificate") from None
+        else:
+            passphrase = _backup_passphrase(args, True)
+            if len(passphrase) < MIN_PASSPHRASE:
+                raise SystemExit(f"kms-ws: a backup passphrase has at least "
+                                 f"{MIN_PASSPHRASE} characters")
+            wrap = Wrap(passphrase=passphrase)
+    elif args.escrow_cert or args.passphrase_stdin:
+        raise SystemExit("kms-ws: --escrow-cert and --passphrase-stdin wrap master key "
+                         "material: add --include-master-key")
+    try:
+        made = create(_config(args), Path(args.out), wrap)
+    except BackupError as exc:
+        print(f"kms-ws: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup {made.path}: store schema {made.schema_version}, {made.sealed_values} "
+          f"sealed value(s) under master key(s) {', '.join(made.master_keys)}")
+    if made.key_material:
+        print(f"master key material included, wrapped ({made.key_material})")
+    else:
+        print("master key material NOT included: keep every master-key file of "
+              f"{args.data_dir} (master.key, master-<id>.key) and server-signing.key/.pem "
+              "apart; restore needs them (--master-key-dir)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Offline: restore a backup into a new or empty data directory, checked first."""
+    from .backup import BackupError, read_manifest, refuse_target, restore
+    target, path = Path(args.data_dir), Path(args.file)
+    try:
+        refuse_target(target)  # before asking for anything
+        unwrap = _unwrap(args, read_manifest(path))
+        checked = restore(path, target, unwrap,
+                          Path(args.master_key_dir) if args.master_key_dir else None)
+    except BackupError as exc:
+        print(f"kms-ws: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {path} into {target}")
+    _checked_lines(checked)
+    return 0
+
+
+def _backup_parsers(sub, data_dir) -> None:  # type: ignore[no-untyped-def]
+    sp = sub.add_parser(
+        "backup", help="online snapshot of the data directory into one file; "
+        "'backup verify FILE' checks one",
+        usage="kms-ws backup [--data-dir D] [--include-master-key [--passphrase-stdin | "
+        "--escrow-cert PEM]] OUT\n       kms-ws backup verify [--passphrase-stdin | "
+        "--escrow-key PEM] [--master-key-dir DIR] FILE")
+    data_dir(sp)
+    sp.add_argument("out", metavar="OUT", help="the backup file to write (never overwritten)")
+    sp.add_argument("--include-master-key", action="store_true",
+                    help="carry every master-key file (and the response-signing key), "
+                    "wrapped under a passphrase (asked on the terminal) or --escrow-cert")
+    sp.add_argument("--passphrase-stdin", action="store_true",
+                    help="read the backup passphrase from the first line of standard input")
+    sp.add_argument("--escrow-cert", help="PEM certificate with an RSA key: wrap the key "
+                    "material for its private key (RSA-OAEP) instead of a passphrase")
+    sp.set_defaults(func=cmd_backup)
+
+    def unwrapping(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("file", metavar="FILE", help="the backup")
+        sp.add_argument("--passphrase-stdin", action="store_true", help="read the backup "
+                        "passphrase from the first line of standard input")
+        sp.add_argument("--escrow-key", help="the escrow certificate's PEM private key")
+        sp.add_argument("--master-key-dir", help="master-key files kept apart from a backup "
+                        "made without --include-master-key")
+
+    # `kms-ws backup verify FILE` (main() gives it this parser: `backup OUT` takes any name)
+    sp = sub.add_parser(BACKUP_VERIFY, prog="kms-ws backup verify",
+                        description="check a backup as a restore would, without restoring")
+    unwrapping(sp)
+    sp.set_defaults(func=cmd_backup_verify)
+
+    sp = sub.add_parser("restore", help="restore a backup into a new or empty data "
+                        "directory, checked before it reports success")
+    data_dir(sp)
+    unwrapping(sp)
+    sp.set_defaults(func=cmd_restore)
+
+
+BACKUP_VERIFY = "backup-verify"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["backup", "verify"]:
+        argv[:2] = [BACKUP_VERIFY]
     args = build_parser().parse_args(argv)
     from .client import KeyUnwrapError, KmsFault
     from .crypto.master_key import MasterKeyError

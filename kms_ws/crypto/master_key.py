@@ -160,6 +160,10 @@ class FileProvider:
     def _files(self) -> dict[str, Path]:
         return {str(_read(p)["key_id"]): p for p in sorted(self.data_dir.glob("master*.key"))}
 
+    def files(self) -> dict[str, Path]:
+        """Each master key's file, by key id (what a backup with key material carries)."""
+        return self._files()
+
     def key_ids(self) -> list[str]:
         return list(self._files())
 

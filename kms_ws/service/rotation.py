@@ -55,9 +55,8 @@ def reseal_batch(db: Store, keyring: Keyring, batch: int) -> int:
         new = keyring.aead_for(current)
         rows = uow.sealed.sealed_not_under(current, batch)
         for kind, a, b, old, sealed in rows:
-            aad, what = _AAD[kind](a, b)
-            value = sealing.unseal_with(keyring.aead_for(old), aad, sealed, what)
-            resealed = sealing.seal_with(new, aad, value)
+            value = unseal_row(keyring, kind, a, b, old, sealed)
+            resealed = sealing.seal_with(new, _AAD[kind](a, b)[0], value)
             if kind == "key":
                 uow.sealed.reseal_key(a, b, old, resealed, current)
             elif kind == "kek":
@@ -77,6 +76,14 @@ _AAD = {
     "secret": lambda ep, _: (sealing.secret_aad(ep), f"the signing secret of {ep}"),
     "audit": lambda chain, _: (sealing.audit_key_aad(chain), f"the key of audit chain {chain}"),
 }
+
+
+def unseal_row(keyring: Keyring, kind: str, a: str, b: str, master_key_id: str,
+               sealed: bytes) -> bytes:
+    """The value of one sealed row (a kind of _AAD) under the master key it names; SealError
+    when it does not open."""
+    aad, what = _AAD[kind](a, b)
+    return sealing.unseal_with(keyring.aead_for(master_key_id), aad, sealed, what)
 
 
 def finish(db: Store, keyring: Keyring) -> list[str] | None:

@@ -34,6 +34,7 @@ LAYER_OF = {
     "kms_ws.client": "client",
     "kms_ws.app": "composition", "kms_ws.server": "composition",
     "kms_ws.cli": "composition", "kms_ws.cli_admin": "composition",
+    "kms_ws.backup": "composition",
 }
 # The layers each layer may import (besides its own).
 ALLOWED = {
