@@ -116,6 +116,12 @@ def _aad(manifest: dict[str, Any]) -> bytes:
                       sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
+def _wrap_aad(manifest: dict[str, Any]) -> bytes:
+    """What the wrapped content key is bound to: this backup (so that a wrong passphrase
+    is told apart from altered members, which the content key's own AAD catches)."""
+    return b"kms-ws-backup/1|" + str(manifest["backup_id"]).encode("ascii")
+
+
 def _scrypt(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
 
@@ -194,6 +200,8 @@ def create(cfg: Config, out: Path, wrap: Wrap | None) -> Made:
         raise BackupError(f"no store at {db_file}")
     if out.exists():
         raise BackupError(f"{out} exists: a backup never overwrites a file")
+    if not out.parent.is_dir():
+        raise BackupError(f"no directory {out.parent} to write {out.name} into")
     provider = cfg.master_key.get("provider", "file")
     if wrap is not None and provider != "file":
         raise BackupError(f"the master keys are in the {provider} provider and never leave "
@@ -232,7 +240,7 @@ def create(cfg: Config, out: Path, wrap: Wrap | None) -> Made:
             cek, nonce = random_bytes(32), random_bytes(12)
             aad = _aad(manifest)
             sealed = AESGCM(cek).encrypt(nonce, material, aad)
-            wrapping = _wrap_content_key(cek, wrap, aad)
+            wrapping = _wrap_content_key(cek, wrap, _wrap_aad(manifest))
             how = wrapping["method"]
             manifest["master_key"] = {"included": True, "nonce": _b64(nonce),
                                       "wrapping": wrapping}
@@ -423,7 +431,8 @@ def _open_material(manifest: dict[str, Any], sealed: bytes, unwrap: Unwrap) -> d
             kek = _scrypt(unwrap.passphrase, base64.b64decode(wrapping["salt"]), n, r, p)
             try:
                 cek = AESGCM(kek).decrypt(base64.b64decode(wrapping["nonce"]),
-                                          base64.b64decode(wrapping["wrapped_key"]), aad)
+                                          base64.b64decode(wrapping["wrapped_key"]),
+                                          _wrap_aad(manifest))
             except InvalidTag:
                 raise BackupError("wrong passphrase, or the backup's key material is "
                                   "damaged") from None

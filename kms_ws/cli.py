@@ -663,7 +663,10 @@ def _backup_passphrase(args: argparse.Namespace, confirm: bool) -> str:
 def _escrow_key(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
-    data = Path(args.escrow_key).read_bytes()
+    try:
+        data = Path(args.escrow_key).read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"kms-ws: cannot read {args.escrow_key}: {exc.strerror}") from None
     try:
         try:
             key = load_pem_private_key(data, None)
@@ -731,6 +734,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
             except ValueError:
                 raise SystemExit(f"kms-ws: {args.escrow_cert} is not a PEM "
                                  "certificate") from None
+            except OSError as exc:
+                raise SystemExit(f"kms-ws: cannot read {args.escrow_cert}: "
+                                 f"{exc.strerror}") from None
         else:
             passphrase = _backup_passphrase(args, True)
             if len(passphrase) < MIN_PASSPHRASE:
