@@ -317,8 +317,18 @@ def read_manifest(path: Path) -> dict[str, Any]:
         for key in ("schema_version", "backup_id", "members", "master_keys", "master_key"):
             if key not in manifest:
                 raise ValueError(f"the manifest has no {key}")
-        if not isinstance(manifest["members"], dict) or DATABASE not in manifest["members"]:
+        members = manifest["members"]
+        if not isinstance(members, dict) or DATABASE not in members:
             raise ValueError("the manifest names no database")
+        if not all(isinstance(m, dict) and isinstance(m.get("sha256"), str)
+                   for m in members.values()):
+            raise ValueError("the manifest's members have no sha256")
+        mk = manifest["master_key"]
+        if not isinstance(mk, dict) or (mk.get("included")
+                                        and not isinstance(mk.get("wrapping"), dict)):
+            raise ValueError("the manifest's master_key entry is malformed")
+        if mk.get("included") and KEYS not in members:
+            raise ValueError("the manifest says key material is included, but it is missing")
     except ValueError as exc:
         raise BackupError(f"{path}: {exc}") from None
     return manifest
@@ -338,9 +348,9 @@ def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
 def needs(manifest: dict[str, Any]) -> str | None:
     """How the backup's key material is wrapped ("passphrase", "escrow"), None if absent."""
     mk = manifest["master_key"]
-    if not isinstance(mk, dict) or not mk.get("included"):
+    if not mk.get("included"):
         return None
-    method = str(mk.get("wrapping", {}).get("method", ""))
+    method = str(mk["wrapping"].get("method", ""))
     return "escrow" if method.startswith("escrow") else "passphrase"
 
 
@@ -388,9 +398,6 @@ def _unpack(path: Path, manifest: dict[str, Any], dest: Path) -> bytes | None:
     missing = set(expected) - seen
     if missing:
         raise BackupError(f"{path}: member(s) {', '.join(sorted(missing))} missing")
-    if needs(manifest) is not None and sealed is None:
-        raise BackupError(f"{path}: the manifest says key material is included but it is "
-                          "missing")
     return sealed
 
 

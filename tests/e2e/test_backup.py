@@ -31,6 +31,7 @@ from cryptography.x509.oid import NameOID
 
 from kms_ws.client import KmsClient
 
+from ..support import softhsm
 from ..support.server import ADMIN, ServerProcess, kms
 
 pytestmark = pytest.mark.e2e
@@ -442,6 +443,53 @@ def test_postgresql_store_backed_up_with_pg_dump_as_documented(postgres, tmp_pat
         "audit chain intact")
     assert "current master key" in kms("master-key", "status", "--data-dir", str(kept)).stdout
     restored = ServerProcess(kept)
+    restored.start()
+    try:
+        with KmsClient(restored.url, *ADMIN) as c:
+            for key_id, value in keys.items():
+                assert c.get_key(key_id).value == value
+    finally:
+        assert restored.stop() == 0, restored.stderr_text()
+
+
+def test_pkcs11_master_key_backup_restores_with_the_token(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With the master key in a PKCS#11 token (SoftHSM2) the key never leaves it: a backup
+    with key material is refused; one without it restores, checked through the token the
+    restored kms-ws.json names (every sealed value opens in the token)."""
+    module = softhsm.module_path()
+    monkeypatch.setenv("SOFTHSM2_CONF", "")  # restored after the test
+    softhsm.configure(tmp_path / "hsm")
+    label = softhsm.new_token()
+    monkeypatch.setenv("KMS_WS_PKCS11_PIN", softhsm.PIN)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "kms-ws.json").write_text(json.dumps({**SQLITE, "master_key": {
+        "provider": "pkcs11", "module": module, "token_label": label}}))
+    srv = ServerProcess(data)
+    srv.bootstrap()
+    srv.start()
+    try:
+        with KmsClient(srv.url, *ADMIN) as c:
+            keys = {k.key_id: k.value for k in (c.create_key() for _ in range(5))}
+        refused = kms("backup", "--data-dir", str(data), "--include-master-key",
+                      "--passphrase-stdin", str(tmp_path / "k.tar"), stdin=PASSPHRASE + "\n",
+                      check=False)
+        _one_line_refusal(refused, "pkcs11", "never leave")
+        out = tmp_path / "kms-backup-nokeys.tar"
+        kms("backup", "--data-dir", str(data), str(out))
+    finally:
+        assert srv.stop() == 0, srv.stderr_text()
+    assert "verified" in kms("backup", "verify", str(out)).stdout
+    target = tmp_path / "restored"
+    res = kms("restore", "--data-dir", str(target), str(out))
+    assert "6 sealed value(s) open" in res.stdout  # 5 keys and the audit chain's key
+    assert not list(target.glob("master*.key"))
+    monkeypatch.setenv("KMS_WS_PKCS11_PIN", "wrong-pin")
+    res = kms("restore", "--data-dir", str(tmp_path / "again"), str(out), check=False)
+    _one_line_refusal(res, label)
+    assert not (tmp_path / "again").exists()
+    monkeypatch.setenv("KMS_WS_PKCS11_PIN", softhsm.PIN)
+    restored = ServerProcess(target)
     restored.start()
     try:
         with KmsClient(restored.url, *ADMIN) as c:
