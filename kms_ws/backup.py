@@ -553,9 +553,9 @@ def verify(path: Path, unwrap: Unwrap, master_key_dir: Path | None) -> Checked |
     manifest = read_manifest(path)
     work = Path(tempfile.mkdtemp(prefix=".kms-ws-verify-"))
     try:
-        sealed = _unpack(path, manifest, work)
-        if sealed is None and master_key_dir is None and \
+        if needs(manifest) is None and master_key_dir is None and \
                 manifest.get("master_key_provider", "file") == "file":
+            _unpack(path, manifest, work)
             problems = store_backup.integrity_problems(work / DATABASE)
             if problems:
                 raise BackupError(f"the database fails SQLite's integrity check: "
@@ -563,11 +563,7 @@ def verify(path: Path, unwrap: Unwrap, master_key_dir: Path | None) -> Checked |
             if store_backup.facts(work / DATABASE).schema_version != manifest["schema_version"]:
                 raise BackupError("the database's schema version differs from the manifest's")
             return None
-        if sealed is not None:
-            _place_keys(work, _open_material(manifest, sealed, unwrap))
-        elif master_key_dir is not None:
-            _keys_from_dir(work, master_key_dir)
-        return _check(work, manifest)
+        return _material(path, manifest, work, unwrap, master_key_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
