@@ -69,7 +69,8 @@ class Config:
     notify_timeout_seconds: float = 10.0
     # Delivery gives up when UpdatePending has failed (no valid answer) for this long
     # without a break: the subscription ends with SubscriptionEnd DeliveryFailure to its
-    # EndTo. 0: never (until the subscription expires).
+    # EndTo. 0: never (until the subscription expires). A SubscriptionEnd the EndTo does
+    # not take is retried like UpdatePending, for this long after it was queued.
     notify_give_up_seconds: float = 86400.0
     # CA certificates (PEM file) that verify https NotifyTo / EndTo listeners; default:
     # the public CAs of the certifi bundle.

@@ -48,7 +48,8 @@ class Pending:
 
 @dataclass(frozen=True)
 class SubscriptionEnd:
-    """A WS-Eventing SubscriptionEnd waiting to be sent to a subscription's EndTo."""
+    """A WS-Eventing SubscriptionEnd waiting to be sent to a subscription's EndTo:
+    queued `at` (delivery gives up notify_give_up_seconds after), tried `attempts` times."""
 
     end_id: int
     subscription_id: str
@@ -56,6 +57,8 @@ class SubscriptionEnd:
     origin: str | None
     status: str
     reason: str
+    at: datetime | None = None
+    attempts: int = 0
 
 
 @dataclass(frozen=True)

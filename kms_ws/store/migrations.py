@@ -259,6 +259,14 @@ def _v17(conn: Connection) -> None:
         conn.execute(t.keys.update().where(k.id == key_id).values(next_transition_at=due))
 
 
+def _v18(conn: Connection) -> None:
+    """Queued SubscriptionEnd messages are retried with UpdatePending's backoff (their
+    attempts and next attempt time) instead of being sent once; those already queued are
+    due at once."""
+    _add_columns(conn, "subscription_ends", {"attempts": "INTEGER NOT NULL DEFAULT 0",
+                                             "next_attempt_at": "TIMESTAMP"})
+
+
 def generation_triggers(conn: Connection) -> None:
     """The endpoints generation's triggers, made where missing (SQLite). Run after every
     upgrade too: a later migration that rebuilds one of the tables drops its triggers,
@@ -284,7 +292,7 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                                  _v12, _v13, _v14, _v15, _v16, _v17)
+                                  _v12, _v13, _v14, _v15, _v16, _v17, _v18)
 LATEST = len(MIGRATIONS)
 
 

@@ -68,11 +68,21 @@ class SqlSubscriptions(Part):
         return [_subscription(r) for r in self.conn.execute(
             select(t.subscriptions).where(cond).order_by(s.id)).all()]
 
-    def subscription_ends(self, limit: int = 100) -> list[SubscriptionEnd]:
+    def subscription_ends(self, now: datetime | None = None,
+                          limit: int = 100) -> list[SubscriptionEnd]:
+        """Queued SubscriptionEnd messages, oldest first: those due at `now` (None: all)."""
         e = t.subscription_ends.c
-        rows = self.conn.execute(select(t.subscription_ends).order_by(e.id).limit(limit)).all()
+        stmt = select(t.subscription_ends)
+        if now is not None:
+            stmt = stmt.where(or_(e.next_attempt_at.is_(None), e.next_attempt_at <= now))
+        rows = self.conn.execute(stmt.order_by(e.id).limit(limit)).all()
         return [SubscriptionEnd(r.id, r.subscription_id, r.end_to, r.origin, r.status,
-                                r.reason) for r in rows]
+                                r.reason, r.at, r.attempts or 0) for r in rows]
+
+    def retry_subscription_end(self, end_id: int, attempts: int, at: datetime) -> None:
+        """Try the SubscriptionEnd again at `at`, its `attempts`-th attempt having failed."""
+        self.conn.execute(update(t.subscription_ends).where(t.subscription_ends.c.id == end_id)
+                          .values(attempts=attempts, next_attempt_at=at))
 
     def forget_subscription_end(self, end_id: int) -> None:
         self.conn.execute(delete(t.subscription_ends).where(t.subscription_ends.c.id == end_id))

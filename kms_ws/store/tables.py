@@ -402,6 +402,10 @@ subscription_ends = Table(
     Column("status", String(128), nullable=False),
     Column("reason", String(512), nullable=False),
     Column("at", DateTime, nullable=False),
+    # schema 18: retried with UpdatePending's backoff until sent or given up (at +
+    # notify_give_up_seconds); None: due (queued before schema 18, or not tried yet)
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime),
 )
 
 # §4.6/§4.7 WRAPPING_VALUES (schema 5): the wrapping keys of clients and PEPs. A symmetric

@@ -160,7 +160,7 @@ class ClientServiceCaller:
 
 def deliver_once(db: Store, caller: ClientServiceCaller, config: Config) -> int:
     """One pass: key transitions whose date passed are announced (service.key_dates);
-    expired subscriptions end; due notifications are posted; SubscriptionEnd messages
+    expired subscriptions end; due notifications are posted; due SubscriptionEnd messages
     are sent. Returns how many notifications were acknowledged."""
     key_dates.announce_due(db, utcnow())
     with db.unit_of_work() as uow:
@@ -174,23 +174,49 @@ def deliver_once(db: Store, caller: ClientServiceCaller, config: Config) -> int:
     acked = 0
     for p in due:
         acked += _deliver(db, caller, config, p)
-    _send_ends(db, caller)
+    _send_ends(db, caller, config)
     return acked
 
 
-def _send_ends(db: Store, caller: ClientServiceCaller) -> None:
-    """SubscriptionEnd to each ended subscription's EndTo: one attempt (it is ended either
-    way), after the transaction that ended it committed."""
+def _send_ends(db: Store, caller: ClientServiceCaller, config: Config) -> None:
+    """SubscriptionEnd to each ended subscription's EndTo, after the transaction that
+    ended it committed. Repeated with UpdatePending's backoff (attempts and the next
+    attempt time are stored: a restart does not lose them) until the EndTo takes it, or
+    notify_give_up_seconds after it was queued, or at once when the EndTo no longer
+    qualifies."""
     with db.unit_of_work() as uow:
-        ends = uow.subscriptions.subscription_ends()
+        ends = uow.subscriptions.subscription_ends(utcnow())
     for end in ends:
         try:
             caller.subscription_end(end)
+            error = None
+        except NotifyToRefused as exc:  # it will not qualify again: no retry
+            _forget_end(db, end, f"EndTo is no longer allowed: {exc.reason}")
+            continue
         except KmsError as exc:
-            log.warning("SubscriptionEnd to subscription %s: %s", end.subscription_id,
-                        exc.reason)
-        with db.unit_of_work(write=True) as uow:
-            uow.subscriptions.forget_subscription_end(end.end_id)
+            error = exc.reason
+        now = utcnow()
+        limit = config.notify_give_up_seconds
+        if error is None:
+            _forget_end(db, end, None)
+        elif limit and end.at is not None and (now - end.at).total_seconds() >= limit:
+            _forget_end(db, end, f"{error}; given up after {end.attempts + 1} attempts")
+        else:
+            attempts = end.attempts + 1
+            with db.unit_of_work(write=True) as uow:
+                uow.subscriptions.retry_subscription_end(
+                    end.end_id, attempts, subscriptions.next_attempt(
+                        now, attempts, config.notify_retry_seconds,
+                        config.notify_retry_max_seconds))
+            log.warning("SubscriptionEnd to subscription %s: %s (attempt %d)",
+                        end.subscription_id, error, attempts)
+
+
+def _forget_end(db: Store, end: SubscriptionEnd, failure: str | None) -> None:
+    with db.unit_of_work(write=True) as uow:
+        uow.subscriptions.forget_subscription_end(end.end_id)
+    if failure is not None:
+        log.warning("SubscriptionEnd to subscription %s: %s", end.subscription_id, failure)
 
 
 def _deliver(db: Store, caller: ClientServiceCaller, config: Config, p: Pending) -> int:

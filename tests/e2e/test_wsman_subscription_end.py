@@ -255,3 +255,50 @@ def test_a_pep_scoped_subscription_ends_with_its_pep(srv: ServerProcess, admin: 
         assert pep in end.reason and "deleted" in end.reason
         c.renew_subscription(unscoped)  # the client's other subscription is still served
         c.unsubscribe(unscoped)
+
+
+def end_rows(srv: ServerProcess, sub: str) -> list[tuple[int, str | None]]:
+    """(attempts, next attempt time) of the SubscriptionEnd queued for `sub`."""
+    return [(int(a), n) for a, n in db.rows(
+        srv.data_dir, "SELECT attempts, next_attempt_at FROM subscription_ends "
+        "WHERE subscription_id = ?", (sub,))]
+
+
+def test_an_end_to_that_is_down_is_retried_until_it_takes_it_across_a_restart(
+        tmp_path: pytest.TempPathFactory) -> None:
+    """SubscriptionEnd is retried with UpdatePending's backoff, durably: an EndTo that is
+    down when the subscription ends, and stays down over a restart of the server (and its
+    deliverer), still gets it once it listens again."""
+    port = free_port()
+    end_to = f"http://127.0.0.1:{port}/kms-client"  # nothing listens there yet
+    with running_server(tmp_path / "data",  # type: ignore[operator]
+                        config={**FAST, "notify_give_up_seconds": 600}) as s, \
+            KmsClient(s.url, *ADMIN, plugins=[ValidatingPlugin()]) as admin:
+        realm = f"realm://subend/{uuid.uuid4().hex[:8]}"
+        admin.admin_create("Realm", {"RealmId": realm})
+        name, pw = f"se-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+        cid = admin.register_endpoint("Client", name, password=pw, realms=(realm,))
+        with KmsClient(s.url, name, pw, plugins=[ValidatingPlugin()]) as c:
+            sub = c.subscribe(f"http://127.0.0.1:{free_port()}/kms-client", end_to=end_to)
+            admin.admin_edit("Client", {**admin.admin_get("Client", cid), "State": "Disabled"})
+            tried = f"SubscriptionEnd to subscription {sub}: "
+            assert eventually(lambda: s.stderr_text().count(tried) >= 2), "not tried twice"
+            s.stop()
+            s.start()  # a new deliverer: the queued message is in the store
+            with c.listener(Acks(), inspect=validate_envelope, port=port) as listener:
+                assert listener.url == end_to
+                end = one_end(listener, sub)
+            assert "Disabled" in end.reason
+            assert eventually(lambda: end_rows(s, sub) == [])  # sent, and forgotten
+
+
+def test_an_end_to_that_stays_down_is_given_up_after_notify_give_up_seconds(
+        srv: ServerProcess, admin: KmsClient, member: Member) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}/kms-client"
+    sub = member.client.subscribe(nobody)  # EndTo = NotifyTo
+    admin.admin_edit("Client", {**admin.admin_get("Client", member.client_id),
+                                "State": "Disabled"})
+    assert eventually(lambda: end_rows(srv, sub) == []), "not given up"
+    tried = [line for line in srv.stderr_text().splitlines()
+             if f"SubscriptionEnd to subscription {sub}: " in line]
+    assert len(tried) >= 2 and "given up after" in tried[-1], tried  # retried, then not

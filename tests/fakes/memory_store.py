@@ -166,6 +166,7 @@ class Tables:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     pending: dict[str, PendingRow] = field(default_factory=dict)
     ends: list[SubscriptionEnd] = field(default_factory=list)
+    end_retry_at: dict[int, datetime] = field(default_factory=dict)
     next_end_id: int = 1
 
 
@@ -1032,7 +1033,8 @@ class MemorySubscriptions(Part):
         self.delete_subscription(sub.subscription_id)
         if sub.end_to:
             self.t.ends.append(SubscriptionEnd(self.t.next_end_id, sub.subscription_id,
-                                               sub.end_to, sub.origin, status, reason[:512]))
+                                               sub.end_to, sub.origin, status, reason[:512],
+                                               now))
             self.t.next_end_id += 1
 
     def subscriptions_of(self, endpoint_id: str | None = None,
@@ -1042,8 +1044,17 @@ class MemorySubscriptions(Part):
                            else s.pep_id == pep_id)),
                       key=lambda s: s.subscription_id)
 
-    def subscription_ends(self, limit: int = 100) -> list[SubscriptionEnd]:
-        return list(self.t.ends[:limit])
+    def subscription_ends(self, now: datetime | None = None,
+                          limit: int = 100) -> list[SubscriptionEnd]:
+        return [e for e in self.t.ends
+                if now is None or e.end_id not in self.t.end_retry_at
+                or self.t.end_retry_at[e.end_id] <= now][:limit]
+
+    def retry_subscription_end(self, end_id: int, attempts: int, at: datetime) -> None:
+        self._writing()
+        self.t.ends = [dataclasses.replace(e, attempts=attempts) if e.end_id == end_id else e
+                       for e in self.t.ends]
+        self.t.end_retry_at[end_id] = at
 
     def forget_subscription_end(self, end_id: int) -> None:
         self._writing()

@@ -101,3 +101,30 @@ def test_schema_16_stores_delivery_modes_and_end_statuses_by_name(tmp_path: Path
         assert [END_STATUSES[EndStatus(s)] for s in statuses] == [
             f"{eventing}/SourceCancelling", f"{eventing}/DeliveryFailure"]
     db.dispose()
+
+
+def test_schema_18_keeps_queued_subscription_ends_and_makes_them_due(tmp_path: Path) -> None:
+    """A SubscriptionEnd queued by schema 17 (sent once, never retried) is kept by the
+    upgrade and due at once, with no attempt counted; a failed attempt then puts it off."""
+    db = Database(sqlite_url(tmp_path))
+    db.migrate()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with db.transaction(write=True) as conn:  # back to what schema 17 left on disk
+        for sql in ("ALTER TABLE subscription_ends DROP COLUMN attempts",
+                    "ALTER TABLE subscription_ends DROP COLUMN next_attempt_at"):
+            conn.exec_driver_sql(sql)
+        conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="17"))
+        conn.exec_driver_sql(
+            "INSERT INTO subscription_ends (subscription_id, end_to, status, reason, at) "
+            f"VALUES ('uuid:gone', 'http://127.0.0.1:9/end', 'SourceCancelling', 'r', "
+            f"'{now.isoformat(sep=' ')}')")
+    assert db.migrate() == migrations.LATEST
+    with db.unit_of_work(write=True) as uow:
+        [end] = uow.subscriptions.subscription_ends(now)
+        assert (end.subscription_id, end.attempts, end.at) == ("uuid:gone", 0, now)
+        uow.subscriptions.retry_subscription_end(end.end_id, 1, now + timedelta(seconds=5))
+    with db.unit_of_work() as uow:
+        assert uow.subscriptions.subscription_ends(now) == []  # not due yet
+        [later] = uow.subscriptions.subscription_ends(now + timedelta(seconds=5))
+        assert later.attempts == 1
+    db.dispose()
