@@ -72,6 +72,10 @@ class Config:
     # EndTo. 0: never (until the subscription expires). A SubscriptionEnd the EndTo does
     # not take is retried like UpdatePending, for this long after it was queued.
     notify_give_up_seconds: float = 86400.0
+    # §6.12 removals (deleted objects, lost visibility) are kept this long, then forgotten
+    # by the deliverer; a GetUpdateList from a token older than one forgotten is refused
+    # (E_RESYNC_REQUIRED: list again from 0). 0: kept for ever.
+    removal_horizon_seconds: float = 30 * 86400.0
     # CA certificates (PEM file) that verify https NotifyTo / EndTo listeners; default:
     # the public CAs of the certifi bundle.
     notify_ca_file: Path | None = None
@@ -100,6 +104,8 @@ class Config:
                 (self.database_max_mb is not None and self.database_max_mb <= 0):
             raise ValueError("audit_head_seconds > 0, min_free_disk_mb >= 0 and "
                              "database_max_mb > 0 (or null)")
+        if self.removal_horizon_seconds < 0:
+            raise ValueError("removal_horizon_seconds >= 0")
 
     @property
     def db_url(self) -> str:

@@ -334,6 +334,14 @@ class CannotProcessFilter(KmsError):
     error_code = "E_CANNOT_PROCESS_FILTER"
 
 
+class ResyncRequired(CannotProcessFilter):
+    """GetUpdateList from a token older than the removals the server keeps: the list
+    could miss one. The client lists again from token 0 (everything) and replaces what it
+    holds."""
+
+    error_code = "E_RESYNC_REQUIRED"
+
+
 class FilterDialectRequestedUnavailable(KmsError):
     kind = ErrorKind.NOT_SUPPORTED
     error_code = "E_FILTER_DIALECT_UNAVAILABLE"

@@ -333,19 +333,47 @@ class Changes(Protocol):
     mark, key pages, removals."""
 
     def record_removal(self, kind: str, object_id: str, version: int,
-                       realms: Sequence[str], now: datetime) -> int:
-        """Record that `object_id` of `kind` (last at `version`, in `realms`) was deleted
-        at `now`; returns the removal's place on the change sequence."""
+                       realms: Sequence[str], now: datetime,
+                       kept: Sequence[str] = ()) -> int:
+        """Record that `object_id` of `kind` (last at `version`) was deleted, or left
+        `realms` while staying in `kept`, at `now`; returns the removal's place on the
+        change sequence. Readers with Read in `realms` and none in `kept` learn of it."""
+        ...
+
+    def record_lost_reads(self, endpoint_id: str, kinds: Sequence[str], lost: Sequence[str],
+                          kept: Sequence[str], now: datetime) -> dict[str, int]:
+        """The endpoint lost the Read right in `lost` and keeps it in `kept`: every key
+        ("Key" among `kinds`), key template ("KeyTemplate") or administered object of the
+        other `kinds` in one of `lost` and in none of `kept` is removed for this endpoint
+        alone. Returns the last place on the change sequence per kind."""
         ...
 
     def removal_page(self, kinds: Sequence[str], realms: Sequence[str], pos: int, high: int,
-                     limit: int) -> list[tuple[int, Removal]]:
-        """Removals of objects of `kinds` that were in any of `realms`, after `pos` up to
-        `high`, in change order (keyset: change_seq > pos ... LIMIT n)."""
+                     limit: int, reader: str | None = None,
+                     pep_id: str | None = None) -> list[tuple[int, Removal]]:
+        """Removals of objects of `kinds` that a reader with Read in `realms` (and, for
+        removals of one reader, that is `reader`) could see and no longer sees, after `pos`
+        up to `high`, in change order (keyset: change_seq > pos ... LIMIT n). pep_id:
+        only of keys made for that PEP."""
         ...
 
     def count_removals(self, kinds: Sequence[str], realms: Sequence[str], pos: int,
-                       high: int) -> int: ...
+                       high: int, reader: str | None = None,
+                       pep_id: str | None = None) -> int: ...
+
+    def prune_removals(self, before: datetime, limit: int) -> int:
+        """Forget up to `limit` of the oldest removals made before `before`; the newest
+        place forgotten is kept (removals_pruned_through). Returns how many went."""
+        ...
+
+    def oldest_removal(self) -> datetime | None:
+        """When the oldest removal kept was made (None: none is kept)."""
+        ...
+
+    def removals_pruned_through(self) -> int:
+        """The newest place on the change sequence whose removal was forgotten (0: none):
+        a list from an older token may miss removals."""
+        ...
 
     def high_water(self) -> int:
         """The newest position on the change sequence (0 for an empty store)."""

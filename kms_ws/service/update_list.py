@@ -23,6 +23,7 @@ from ..domain.errors import (
     InvalidExpirationTime,
     PepProofRequired,
     PermissionDenied,
+    ResyncRequired,
     UnsupportedEnumerationMode,
 )
 from ..domain.lifecycle import effective_state
@@ -38,7 +39,7 @@ from .context import RequestContext
 from .keys import _caller, _pep_for
 from .pep_auth import proof_required
 from .transfer import resource
-from .update_types import CUSTOM_TYPES, TEMPLATE_TYPE, UPDATE_TYPES
+from .update_types import CUSTOM_TYPES, KEY_KIND, TEMPLATE_TYPE, UPDATE_TYPES
 from .ws_messages import (
     AdminDocument,
     ContextRequest,
@@ -68,13 +69,14 @@ def enumerate_updates(ctx: RequestContext, req: EnumerateRequest) -> UpdatePage:
     expires = _expiry(ctx.now, req.expires_seconds, req.expires_at)
     high = ctx.uow.changes.high_water()
     proved = (("proved", "1"),) if ctx.pep_proof_verified else ()
+    full = (("full", "1"),) if f.token == 0 else ()  # everything: no removals
     cursor = ec.Cursor(pos=f.token, high=high, caller=caller.endpoint_id,
                        expires=int(expires.replace(tzinfo=UTC).timestamp()),
-                       filter=_encode_filter(f) + proved, mode=req.mode)
+                       filter=_encode_filter(f) + proved + full, mode=req.mode)
     limit = min(req.max_elements, MAX_ITEMS) if req.optimize else 0
     page = _page(ctx, caller, cursor, limit)
     if req.total_estimate:
-        page.total = _count(ctx, caller, f, f.token, high)
+        page.total = _count(ctx, caller, f, f.token, high, _removals(cursor))
     return page
 
 
@@ -84,7 +86,7 @@ def pull(ctx: RequestContext, req: PullRequest) -> UpdatePage:
     page = _page(ctx, caller, cursor, min(req.max_elements, MAX_ITEMS))
     if req.total_estimate:
         page.total = _count(ctx, caller, _decode_filter(cursor.filter), cursor.pos,
-                            cursor.high)
+                            cursor.high, _removals(cursor))
     return page
 
 
@@ -124,9 +126,30 @@ def _open(ctx: RequestContext, caller: Endpoint, context: str) -> ec.Cursor:
     return cursor
 
 
+def _removals(cursor: ec.Cursor) -> bool:
+    """Whether the list holds removals: a list from a token (not from zero: everything
+    there is), of a type, not a SelectorFilter query of today's keys."""
+    pairs = dict(p for p in cursor.filter if not p[0].startswith("="))
+    return pairs.get("full") != "1" and not any(p[0].startswith("=") for p in cursor.filter)
+
+
+def _check_horizon(ctx: RequestContext, cursor: ec.Cursor) -> None:
+    """A list from a position older than the newest removal forgotten could miss one:
+    the client must list everything again, from zero."""
+    through = ctx.uow.changes.removals_pruned_through()
+    if cursor.pos < through:
+        raise ResyncRequired(
+            f"token {cursor.pos} is older than the removals kept (up to {through} are "
+            "forgotten): list again from token 0 and replace what you hold")
+
+
 def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) -> UpdatePage:
     f = _decode_filter(cursor.filter)
-    rows = _rows(ctx, caller, f, cursor.pos, cursor.high, limit + 1) if limit else []
+    removals = _removals(cursor)
+    if removals:
+        _check_horizon(ctx, cursor)
+    rows = _rows(ctx, caller, f, cursor.pos, cursor.high, limit + 1, removals) \
+        if limit else []
     more = len(rows) > limit if limit else True  # a plain Enumerate always hands a context
     items = rows[:limit]
     # Each key carries the T_CACHED its receiver (the PEP the list is for, else the
@@ -162,43 +185,53 @@ def _stored(name: str) -> StoredKind:
 
 
 def _rows(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int, high: int,
-          limit: int) -> list[tuple[int, Any]]:
-    """Keys, or a custom type's objects as their documents, in change order."""
+          limit: int, removals: bool) -> list[tuple[int, Any]]:
+    """Keys, or a custom type's objects as their documents, and (removals) the removals
+    the caller may learn of, in change order."""
     kinds = CUSTOM_TYPES.get(f.type)
-    if kinds is None:
-        return ctx.uow.changes.key_page(_scope(caller, f), pos, high, limit)
     readable = realms_with(caller.grants, Right.READ)
-    if f.type == TEMPLATE_TYPE:
+    found: list[tuple[int, Any]]
+    if kinds is None:
+        scope = _scope(caller, f)
+        found = list(ctx.uow.changes.key_page(scope, pos, high, limit))
+        kinds = (KEY_KIND,)
+    elif f.type == TEMPLATE_TYPE:
         templates = ctx.uow.templates.template_page(readable, pos, high, limit)
         template_kind = kind(TEMPLATE_TYPE)
         assert isinstance(template_kind, TemplateKind)
-        found: list[tuple[int, Any]] = [
-            (seq, AdminDocument(TEMPLATE_TYPE, template_kind.document(ctx, tpl)))
-            for seq, tpl in templates]
+        found = [(seq, AdminDocument(TEMPLATE_TYPE, template_kind.document(ctx, tpl)))
+                 for seq, tpl in templates]
     else:
         found = [(seq, AdminDocument(obj.kind, _stored(obj.kind).document(ctx, obj)))
                  for seq, obj in ctx.uow.objects.object_page(kinds, readable, pos, high, limit)]
-    # the objects' removals, merged in change order: each source is one keyset query
-    # LIMIT n after the cursor, so a page costs the same at any position
-    removed = ctx.uow.changes.removal_page(kinds, readable, pos, high, limit)
+    if not removals:
+        return found
+    # the removals, merged in change order: each source is one keyset query LIMIT n
+    # after the cursor, so a page costs the same at any position
+    removed = ctx.uow.changes.removal_page(kinds, readable, pos, high, limit,
+                                           caller.endpoint_id, _pep(f))
     return sorted(found + removed, key=lambda item: item[0])[:limit]
 
 
 def _count(ctx: RequestContext, caller: Endpoint, f: UpdateFilter, pos: int,
-           high: int) -> int:
+           high: int, removals: bool) -> int:
     kinds = CUSTOM_TYPES.get(f.type)
-    if kinds is None:
-        return ctx.uow.changes.count_keys(_scope(caller, f), pos, high)
     readable = realms_with(caller.grants, Right.READ)
-    removed = ctx.uow.changes.count_removals(kinds, readable, pos, high)
+    removed = ctx.uow.changes.count_removals(kinds or (KEY_KIND,), readable, pos, high,
+                                             caller.endpoint_id, _pep(f)) if removals else 0
+    if kinds is None:
+        return removed + ctx.uow.changes.count_keys(_scope(caller, f), pos, high)
     if f.type == TEMPLATE_TYPE:
         return removed + ctx.uow.templates.count_templates(readable, pos, high)
     return removed + ctx.uow.objects.count_objects(kinds, readable, pos, high)
 
 
+def _pep(f: UpdateFilter) -> str | None:
+    return f.pep_id if f.type == "Keys" else None
+
+
 def _scope(caller: Endpoint, f: UpdateFilter) -> KeyScope:
-    return KeyScope(realms=realms_with(caller.grants, Right.READ),
-                    pep_id=f.pep_id if f.type == "Keys" else None,
+    return KeyScope(realms=realms_with(caller.grants, Right.READ), pep_id=_pep(f),
                     equals=f.equals)
 
 

@@ -18,6 +18,14 @@ CUSTOM_TYPES: dict[str, tuple[str, ...]] = {
     "ClientGroup": ("ClientGroup",), "EndpointType": ("EndpointType",)}
 TEMPLATE_TYPE = "KeyTemplate"  # kept in its own table (the others: the objects table)
 UPDATE_TYPES = KEY_TYPES + tuple(CUSTOM_TYPES)
+KEY_KIND = "Key"  # the kind of a key's removals
+# every kind an update list holds (a removal's kind)
+LISTED_KINDS = (KEY_KIND, *dict.fromkeys(k for kinds in CUSTOM_TYPES.values() for k in kinds))
+
+
+def kinds_of(update_type: str) -> tuple[str, ...]:
+    """The kinds an update type lists."""
+    return (KEY_KIND,) if update_type in KEY_TYPES else CUSTOM_TYPES.get(update_type, ())
 
 
 def types_of(kind: str) -> tuple[str, ...]:

@@ -260,11 +260,16 @@ def _v17(conn: Connection) -> None:
 
 
 def _v18(conn: Connection) -> None:
-    """Queued SubscriptionEnd messages are retried with UpdatePending's backoff (their
-    attempts and next attempt time) instead of being sent once; those already queued are
-    due at once."""
+    """Lost visibility (§6.12) and bounded removals. Queued SubscriptionEnd messages are
+    retried with UpdatePending's backoff (their attempts and next attempt time) instead
+    of being sent once; those already queued are due at once. A removal records the
+    realms an object stayed in (removal_realms.kept: their readers are not told), or the
+    one reader it is for (removal_readers: an endpoint that lost the Read right); the
+    removals stored before are removals from every realm they name."""
     _add_columns(conn, "subscription_ends", {"attempts": "INTEGER NOT NULL DEFAULT 0",
                                              "next_attempt_at": "TIMESTAMP"})
+    _add_columns(conn, "removal_realms", {"kept": "BOOLEAN NOT NULL DEFAULT FALSE"})
+    t.metadata.create_all(conn, tables=[t.removal_readers])
 
 
 def generation_triggers(conn: Connection) -> None:

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from lxml import etree
 
@@ -259,6 +260,23 @@ def _give_up(db: Store, sub: Subscription, reason: str, status: EndStatus) -> in
     return 0
 
 
+PRUNE_BATCH = 1000  # removals forgotten per pass (one short write transaction)
+
+
+def prune_removals(db: Store, config: Config) -> int:
+    """Forget removals older than removal_horizon_seconds, a bounded batch per pass, so
+    the removals table stays bounded; returns how many went."""
+    if not config.removal_horizon_seconds:
+        return 0
+    before = utcnow() - timedelta(seconds=config.removal_horizon_seconds)
+    with db.unit_of_work() as uow:  # most passes find nothing: no write transaction
+        oldest = uow.changes.oldest_removal()
+    if oldest is None or oldest >= before:
+        return 0
+    with db.unit_of_work(write=True) as uow:
+        return uow.changes.prune_removals(before, PRUNE_BATCH)
+
+
 def run(config: Config, db: Store, caller: ClientServiceCaller,
         open_keyring: Callable[[], Keyring], stop: threading.Event | None = None,
         syslog: SyslogSink | None = None,
@@ -288,6 +306,10 @@ def run(config: Config, db: Store, caller: ClientServiceCaller,
                 refusals.tidy(db, config.security, utcnow(), syslog)
             except Exception:  # noqa: BLE001 - the tallies stay; the next pass retries
                 log.exception("closing refusal tallies failed")
+            try:
+                prune_removals(db, config)
+            except Exception:  # noqa: BLE001 - the next pass retries
+                log.exception("pruning removals failed")
         stop.wait(config.notify_poll_seconds)
 
 

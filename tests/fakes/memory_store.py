@@ -132,6 +132,14 @@ class TemplateRow:
     realms: set[str] = field(default_factory=set)
 
 
+class RemovalRow(NamedTuple):
+    seq: int
+    removal: Removal
+    left: frozenset[str]
+    kept: frozenset[str] = frozenset()
+    reader: str | None = None
+
+
 @dataclass
 class PendingRow:
     token: int
@@ -157,7 +165,8 @@ class Tables:
     objects: dict[tuple[str, str], ObjectRow] = field(default_factory=dict)
     associations: set[tuple[str, str, str, str]] = field(default_factory=set)
     templates: dict[str, TemplateRow] = field(default_factory=dict)
-    removals: list[tuple[int, Removal, frozenset[str]]] = field(default_factory=list)
+    # (place, removal, realms left, realms kept, the one reader it is for)
+    removals: list[RemovalRow] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
     quotas: dict[str, QuotaUse] = field(default_factory=dict)
     seen: dict[tuple[str, str], datetime] = field(default_factory=dict)
@@ -189,6 +198,9 @@ class Part:
         self.t.seq += 1
         self.t.changes.append((self.t.seq, kind, object_id, version, now))
         return self.t.seq
+
+
+_PRUNED_THROUGH = "removals_pruned_through"
 
 
 def _meets(realms: Iterable[str], wanted: Iterable[str]) -> bool:
@@ -823,23 +835,73 @@ class MemoryChanges(Part):
     """service.ports.Changes (store/changes.py)."""
 
     def record_removal(self, kind: str, object_id: str, version: int,
-                       realms: Sequence[str], now: datetime) -> int:
+                       realms: Sequence[str], now: datetime,
+                       kept: Sequence[str] = ()) -> int:
         seq = self._next_change(kind, object_id, version + 1, now)
-        self.t.removals.append((seq, Removal(kind, object_id, now), frozenset(realms)))
+        self.t.removals.append(RemovalRow(seq, Removal(kind, object_id, now),
+                                          frozenset(realms) - set(kept), frozenset(kept)))
         return seq
 
+    def record_lost_reads(self, endpoint_id: str, kinds: Sequence[str], lost: Sequence[str],
+                          kept: Sequence[str], now: datetime) -> dict[str, int]:
+        found: list[tuple[str, str, int]] = []
+        if "Key" in kinds:
+            found += sorted(("Key", r.key.key_id, r.key.version) for r in self.t.keys.values()
+                            if _meets(r.key.realms, lost) and not _meets(r.key.realms, kept))
+        if "KeyTemplate" in kinds:
+            found += sorted(("KeyTemplate", tid, r.template.version)
+                            for tid, r in self.t.templates.items()
+                            if _meets(r.realms, lost) and not _meets(r.realms, kept))
+        found += sorted((kind, oid, r.obj.version) for (kind, oid), r in self.t.objects.items()
+                        if kind in kinds and kind not in ("Key", "KeyTemplate")
+                        and _meets(r.realms, lost) and not _meets(r.realms, kept))
+        last: dict[str, int] = {}
+        for kind, oid, version in found:
+            seq = self._next_change(kind, oid, version, now)
+            self.t.removals.append(RemovalRow(seq, Removal(kind, oid, now), frozenset(),
+                                              reader=endpoint_id))
+            last[kind] = seq
+        return last
+
     def _removed(self, kinds: Sequence[str], realms: Sequence[str], pos: int,
-                 high: int) -> list[tuple[int, Removal]]:
-        return [(seq, r) for seq, r, where in self.t.removals
-                if r.kind in kinds and pos < seq <= high and _meets(where, realms)]
+                 high: int, reader: str | None, pep_id: str | None) -> list[tuple[int, Removal]]:
+        def seen(row: RemovalRow) -> bool:
+            return (_meets(row.left, realms) and not _meets(row.kept, realms)) or \
+                (reader is not None and row.reader == reader)
+
+        def of_pep(row: RemovalRow) -> bool:
+            key = self.t.keys.get(row.removal.object_id)
+            return pep_id is None or (key is not None and key.key.pep_id == pep_id)
+        return [(row.seq, row.removal) for row in self.t.removals
+                if row.removal.kind in kinds and pos < row.seq <= high and seen(row)
+                and of_pep(row)]
 
     def removal_page(self, kinds: Sequence[str], realms: Sequence[str], pos: int, high: int,
-                     limit: int) -> list[tuple[int, Removal]]:
-        return self._removed(kinds, realms, pos, high)[:limit]
+                     limit: int, reader: str | None = None,
+                     pep_id: str | None = None) -> list[tuple[int, Removal]]:
+        return self._removed(kinds, realms, pos, high, reader, pep_id)[:limit]
 
     def count_removals(self, kinds: Sequence[str], realms: Sequence[str], pos: int,
-                       high: int) -> int:
-        return len(self._removed(kinds, realms, pos, high))
+                       high: int, reader: str | None = None,
+                       pep_id: str | None = None) -> int:
+        return len(self._removed(kinds, realms, pos, high, reader, pep_id))
+
+    def prune_removals(self, before: datetime, limit: int) -> int:
+        self._writing()
+        gone = sorted((row for row in self.t.removals if row.removal.removed_at < before),
+                      key=lambda row: row.seq)[:limit]
+        if not gone:
+            return 0
+        seqs = {row.seq for row in gone}
+        self.t.removals = [row for row in self.t.removals if row.seq not in seqs]
+        self.t.meta[_PRUNED_THROUGH] = str(max(max(seqs), self.removals_pruned_through()))
+        return len(gone)
+
+    def oldest_removal(self) -> datetime | None:
+        return min((row.removal.removed_at for row in self.t.removals), default=None)
+
+    def removals_pruned_through(self) -> int:
+        return int(self.t.meta.get(_PRUNED_THROUGH, "0"))
 
     def high_water(self) -> int:
         return self.t.seq

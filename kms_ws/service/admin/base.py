@@ -23,7 +23,7 @@ from ...domain.realms import (
     new_object_realms,
     realms_with,
 )
-from .. import notifications
+from .. import notifications, visibility
 from ..context import RequestContext
 from .messages import AdminRequest, Document, Ref
 
@@ -307,8 +307,11 @@ class StoredKind(Kind):
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         if target.kind == "Realm":
             obj = self.load(ctx, object_id, Right.EDIT)
+            before = obj.realms
             obj.realms = realm_leave(ctx, target.object_id, obj.realms)
             ctx.uow.objects.set_object_realms(self.element, object_id, obj.realms)
+            visibility.object_left_realms(ctx, obj.kind, object_id, obj.version, before,
+                                          (target.object_id,))
             self.new_version(ctx, obj)
             return
         raise InvalidParameter(f"{self.element} is not associated with {target.kind}")

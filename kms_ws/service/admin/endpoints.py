@@ -36,7 +36,7 @@ from ...domain.realms import (
     parse_rights,
     realms_with,
 )
-from .. import authentication, credentials, subscription_end
+from .. import authentication, credentials, subscription_end, visibility
 from ..context import RequestContext
 from ..messages import Credential
 from .base import (
@@ -114,6 +114,7 @@ class EndpointKindBase(Kind):
         ep = self.load(ctx, object_id, Right.EDIT)
         grant_realm(ctx, ep, target.object_id, rights)  # may take the Read right away
         subscription_end.review(ctx.uow, ep.endpoint_id, ctx.now)
+        visibility.reads_lost(ctx.uow, ep.endpoint_id, ep.grants, ctx.now)
 
     def disassociate(self, ctx: RequestContext, object_id: str, target: Ref) -> None:
         if target.kind != "Realm":
@@ -126,6 +127,7 @@ class EndpointKindBase(Kind):
             raise InvalidParameter("an endpoint keeps at least one realm association")
         ctx.uow.endpoints.revoke(ep.endpoint_id, target.object_id)
         subscription_end.review(ctx.uow, ep.endpoint_id, ctx.now)
+        visibility.reads_lost(ctx.uow, ep.endpoint_id, ep.grants, ctx.now)
 
 
 def wrapping_keys_doc(ctx: RequestContext, ep: Endpoint) -> Document | None:

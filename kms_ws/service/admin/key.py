@@ -10,7 +10,7 @@ from ...domain.errors import InvalidParameter, NotFound
 from ...domain.lifecycle import apply_action, effective_state
 from ...domain.model import Key, KeyState
 from ...domain.realms import Right, realms_with
-from .. import notifications
+from .. import notifications, visibility
 from ..context import RequestContext
 from ..key_versions import apply_retention, load_key, touch_key
 from .base import Kind, check_version, need, realm_doc, realm_join, realm_leave
@@ -133,7 +133,9 @@ class KeyKind(Kind):
         if target.kind != "Realm":
             return super().disassociate(ctx, object_id, target)
         key = self.load(ctx, object_id, Right.EDIT)
-        _set_realms(ctx, key, realm_leave(ctx, target.object_id, key.realms))
+        realms = realm_leave(ctx, target.object_id, key.realms)
+        visibility.key_left_realms(ctx, key, (target.object_id,))  # readers who lose it
+        _set_realms(ctx, key, realms)
 
 
 def _set_realms(ctx: RequestContext, key: Key, realms: tuple[str, ...]) -> None:

@@ -9,7 +9,7 @@ from ...domain import ciphers
 from ...domain.errors import AlreadyExists, InUse, InvalidParameter, NotFound
 from ...domain.model import KeyTemplate
 from ...domain.realms import Right, realms_with
-from .. import notifications
+from .. import notifications, visibility
 from ..context import RequestContext
 from .base import (
     Kind,
@@ -127,7 +127,10 @@ class TemplateKind(Kind):
         if target.kind != "Realm":
             return super().disassociate(ctx, object_id, target)
         tpl = self.load(ctx, object_id, Right.EDIT)
-        _new_realms(ctx, tpl, realm_leave(ctx, target.object_id, tpl.realms))
+        realms = realm_leave(ctx, target.object_id, tpl.realms)
+        visibility.object_left_realms(ctx, "KeyTemplate", tpl.template_id, tpl.version,
+                                      tpl.realms, (target.object_id,))
+        _new_realms(ctx, tpl, realms)
 
 
 def _new_realms(ctx: RequestContext, tpl: KeyTemplate, realms: tuple[str, ...]) -> None:
