@@ -206,9 +206,10 @@ class AdminObject:
 
 @dataclass(frozen=True)
 class Removal:
-    """An object of a custom update type (§6.12), or a key template, that was deleted: a
-    GetUpdateList after the deletion's place on the change sequence lists it, so a client
-    that fetched the object learns it is gone."""
+    """A key or an object of a custom update type (§6.12) that was deleted, or left some
+    readers' sight (its realms, or their Read right): a GetUpdateList of such a reader
+    after the removal's place on the change sequence lists it, so a client that fetched
+    the object learns it is gone."""
 
     kind: str
     object_id: str

@@ -1,10 +1,12 @@
 """§6.12 GetUpdateList over WS-Enumeration: Enumerate / Pull / Renew / GetStatus / Release.
 
 A filter picks keys (Type Keys or AllKeys, Scope a client or PEP, the client's token) or
-the objects of a custom type (service.update_types: policies, groups, endpoint types) and
-their removals (domain.model.Removal), the
-snapshot is bounded by the store's change sequence at Enumerate time, and every page is
-one keyset query after the cursor's position. The final page carries the new token (the
+the objects of a custom type (service.update_types: policies, groups, endpoint types),
+and — from a token, not from zero — their removals (domain.model.Removal: deleted, or out
+of the caller's sight: service.visibility); the snapshot is bounded by the store's change
+sequence at Enumerate time, and every page is one keyset query per source after the
+cursor's position. A position older than the newest removal forgotten (the horizon) is
+refused: the client lists again from zero. The final page carries the new token (the
 snapshot bound); reaching it acknowledges pending UpdatePending notifications.
 
 A client lists a PEP's keys (Scope PepId) only for a PEP it serves, and with the PEP's
@@ -27,7 +29,7 @@ from ..domain.errors import (
     UnsupportedEnumerationMode,
 )
 from ..domain.lifecycle import effective_state
-from ..domain.model import Endpoint
+from ..domain.model import Endpoint, Key
 from ..domain.realms import Right, realms_with
 from ..domain.records import KEY_SELECTORS, KeyScope
 from . import enumeration_context as ec
@@ -155,9 +157,10 @@ def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) 
     # Each key carries the T_CACHED its receiver (the PEP the list is for, else the
     # caller) would get with GetKey: resolved once for the page, applied per key.
     if f.type not in CUSTOM_TYPES:
-        for _, k in items:  # the state its dates put it in now, as GetKey shows it
+        keys = [k for _, k in items if isinstance(k, Key)]  # not their removals
+        for k in keys:  # the state its dates put it in now, as GetKey shows it
             k.state = effective_state(k, ctx.now)
-        resolve_for(ctx, _receiver(ctx, caller, f), [k for _, k in items],
+        resolve_for(ctx, _receiver(ctx, caller, f), keys,
                     (items[0][0], items[-1][0]) if items else None)
     key = ctx.context_mac_key()
 

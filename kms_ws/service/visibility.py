@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from ..domain.model import Key
+from ..domain.model import EndpointKind, Key
 from ..domain.realms import Grants, Right, realms_with
 from .context import RequestContext
 from .notifications import key_changed, object_changed
@@ -46,7 +46,7 @@ def reads_lost(uow: UnitOfWork, endpoint_id: str, before: Grants,
     listed object it can no longer read becomes a removal for it alone, and its
     subscriptions that list them are told. Call after the grants changed."""
     ep = uow.endpoints.get_endpoint(endpoint_id)
-    if ep is None:
+    if ep is None or ep.kind is not EndpointKind.CLIENT:  # a PEP lists through its client
         return
     kept = realms_with(ep.grants, Right.READ)
     lost = tuple(r for r in realms_with(before, Right.READ) if r not in kept)

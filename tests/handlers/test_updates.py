@@ -12,9 +12,10 @@ from kms_ws.domain.errors import (
     EventingInvalidExpirationTime,
     InvalidSubscription,
     PermissionDenied,
+    ResyncRequired,
 )
 from kms_ws.domain.model import AdminObject, Key, KeyState, Removal
-from kms_ws.domain.realms import Right, realm_object_id
+from kms_ws.domain.realms import ALL_RIGHTS, Right, realm_object_id
 from kms_ws.service import key_dates
 from kms_ws.service import messages as m
 from kms_ws.service.admin.messages import AdminRequest, Ref
@@ -137,6 +138,62 @@ def test_removals_are_listed_after_the_token() -> None:
     gone = [item for _, item in after.items]
     assert len(gone) == 1 and isinstance(gone[0], Removal)
     assert gone[0].object_id == created["PolicyId"] and after.high > token
+
+
+def test_a_key_leaving_a_realm_or_a_read_right_lost_is_a_removal_for_who_lost_it(
+        ) -> None:
+    h = Harness()
+    h.add("root", admin=True, grants={DEFAULT: ALL_RIGHTS, OTHER: ALL_RIGHTS})
+    h.add_realm(DEFAULT)
+    h.add_realm(OTHER)
+    h.add("here", grants={DEFAULT: frozenset({Right.READ})})
+    both = h.add("both", grants={DEFAULT: frozenset({Right.READ}),
+                                 OTHER: frozenset({Right.READ})})
+    h.add("there", grants={OTHER: frozenset({Right.READ})})
+    key = h.run("CreateKey", m.CreateKeyRequest(realms=(
+        m.RealmAssociation(DEFAULT), m.RealmAssociation(OTHER))), "root").key.key_id
+    tokens = {who: enumerate_keys(h, 0, 10, who).high for who in ("here", "both", "there")}
+
+    def removed(who: str) -> list[tuple[str, str]]:
+        page = enumerate_keys(h, tokens[who], 10, who)
+        return [(r.kind, r.object_id) for _, r in page.items if isinstance(r, Removal)]
+    h.run("AdminDisassociate", AdminRequest("Disassociate", "Key", object_id=key,
+                                            target=Ref("Realm", DEFAULT)), "root")
+    assert removed("here") == [("Key", key)]
+    assert removed("both") == [] and removed("there") == []  # still see it; never did
+    assert not any(isinstance(r, Removal) for _, r in enumerate_keys(h, 0, 10, "here").items)
+    # "both" loses Read where the key now is: a removal for it alone
+    tokens = {who: enumerate_keys(h, 0, 10, who).high for who in ("here", "both", "there")}
+    h.run("AdminDisassociate", AdminRequest("Disassociate", "Client", object_id=both,
+                                            target=Ref("Realm", OTHER)), "root")
+    assert removed("both") == [("Key", key)]
+    assert removed("there") == [] and removed("here") == []
+
+
+def test_a_token_older_than_the_removals_kept_is_refused() -> None:
+    h = Harness()
+    h.add("root", admin=True)
+    h.add_realm(DEFAULT)
+    created = [h.run("AdminCreate", AdminRequest("Create", "RetentionPolicy", document={
+        "Name": f"p{i}", "TExpiration": "P1D"}), "root").documents[0] for i in range(2)]
+
+    def listing(token: int) -> UpdatePage:
+        page: UpdatePage = h.run("Enumeration.Enumerate", EnumerateRequest(
+            KEYS, UpdateFilter("RetentionPolicy", token=token), optimize=True,
+            max_elements=10), "root")
+        return page
+    old = listing(0).high
+    h.run("AdminDelete", AdminRequest("Delete", "RetentionPolicy",
+                                      object_id=created[0]["PolicyId"]), "root")
+    newer = listing(old).high
+    with h.store.unit_of_work(write=True) as uow:
+        assert uow.changes.prune_removals(h.now + timedelta(seconds=1), 10) == 1
+    exc = h.refused(ResyncRequired, "Enumeration.Enumerate", EnumerateRequest(
+        KEYS, UpdateFilter("RetentionPolicy", token=old), optimize=True, max_elements=10),
+        "root")
+    assert exc.error_code == "E_RESYNC_REQUIRED" and "token 0" in exc.reason
+    assert listing(newer).items == []  # a token past what was forgotten still works
+    assert [d.document["PolicyId"] for _, d in listing(0).items] == [created[1]["PolicyId"]]
 
 
 def test_a_client_enumerates_only_its_own_scope(h: Harness) -> None:

@@ -89,6 +89,7 @@ WIRE: dict[str, tuple[str, str, str | None, str]] = {
     "EnumerationTimedOut": ("Receiver", "wsen:TimedOut", None, "E_TIMED_OUT"),
     "CannotProcessFilter": ("Sender", "wsen:CannotProcessFilter", None,
                             "E_CANNOT_PROCESS_FILTER"),
+    "ResyncRequired": ("Sender", "wsen:CannotProcessFilter", None, "E_RESYNC_REQUIRED"),
     "FilterDialectRequestedUnavailable": ("Sender", "wsen:FilterDialectRequestedUnavailable",
                                           None, "E_FILTER_DIALECT_UNAVAILABLE"),
     "InvalidExpirationTime": ("Sender", "wsen:InvalidExpirationTime", None,
