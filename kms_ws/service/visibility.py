@@ -57,4 +57,3 @@ def reads_lost(uow: UnitOfWork, endpoint_id: str, before: Grants,
         seqs = [last[k] for k in kinds_of(sub.update_type) if k in last]
         if seqs and sub.expires > now:
             uow.subscriptions.raise_pending(sub.subscription_id, max(seqs), now)
-

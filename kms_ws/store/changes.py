@@ -122,9 +122,11 @@ class SqlChanges(Part):
         return len(seqs)
 
     def oldest_removal(self) -> datetime | None:
-        """When the oldest removal kept was made (None: none is kept)."""
+        """When the oldest removal kept was made (None: none is kept): the first on the
+        change sequence (its key; removals are made in time order)."""
+        c = t.removals.c
         oldest: datetime | None = self.conn.execute(
-            select(func.min(t.removals.c.removed_at))).scalar_one()
+            select(c.removed_at).order_by(c.change_seq).limit(1)).scalar_one_or_none()
         return oldest
 
     def removals_pruned_through(self) -> int:

@@ -898,7 +898,8 @@ class MemoryChanges(Part):
         return len(gone)
 
     def oldest_removal(self) -> datetime | None:
-        return min((row.removal.removed_at for row in self.t.removals), default=None)
+        first = min(self.t.removals, key=lambda row: row.seq, default=None)
+        return first.removal.removed_at if first is not None else None
 
     def removals_pruned_through(self) -> int:
         return int(self.t.meta.get(_PRUNED_THROUGH, "0"))
