@@ -306,13 +306,13 @@ removal_realms = Table(
     "removal_realms", metadata,
     Column("change_seq", Integer, primary_key=True, autoincrement=False),
     Column("realm", String(512), primary_key=True),
-    # schema 17: a realm the object stayed in when it left others (kept): a reader with
+    # schema 18: a realm the object stayed in when it left others (kept): a reader with
     # Read there still sees the object, so it is not told of this removal
     Column("kept", Boolean, nullable=False, server_default=false()),
     Index("ix_removal_realms_realm", "realm"),
 )
 
-# Schema 17: a removal for one reader only — an endpoint that lost the Read right in the
+# Schema 18: a removal for one reader only — an endpoint that lost the Read right in the
 # realms an object is in (§6.12 "lost visibility"): only it learns of this removal.
 removal_readers = Table(
     "removal_readers", metadata,
