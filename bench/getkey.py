@@ -20,6 +20,7 @@ Loopback only; every server started here is stopped before exit.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import signal
@@ -52,6 +53,10 @@ ROW_KMS, ROW_ECHO, ROW_PYKMIP = "kms-ws GetKey", "spyne echo", "PyKMIP Get"
 ROW_SIGNED = "signed GetKey"
 ROW_BASELINE = "GetKey old front"
 ROW_KEYS = {"kms": ROW_KMS, "echo": ROW_ECHO, "pykmip": ROW_PYKMIP}
+# The references run on Python 3.11 only (setup.cfg's bench extra installs them there alone):
+# spyne 2.14 does not import on 3.12+, and PyKMIP 0.11 calls ssl.wrap_socket, removed in 3.12.
+REFERENCE_PYTHON = (3, 11)
+REFERENCE_PACKAGES = {ROW_ECHO: ("spyne", "spyne 2.14"), ROW_PYKMIP: ("kmip", "PyKMIP 0.11")}
 
 
 @dataclass
@@ -191,7 +196,34 @@ def calibrated_echo(port: int, sizes: Sizes) -> SoapRequest:
     return _echo_spec(port, payload, max(sizes.response - overhead, len(payload)))
 
 
+def reference_unavailable(row: str, python: tuple[int, int],
+                          installed: Callable[[str], bool]) -> str | None:
+    """Why a reference row cannot run under this interpreter (None: it can), in words
+    that say what to do."""
+    module, name = REFERENCE_PACKAGES[row]
+    version = ".".join(map(str, python))
+    if python > REFERENCE_PYTHON:
+        return (f"{name} does not run on Python {version} (3.11 only): run this benchmark "
+                f"with Python 3.11 after `pip install -e '.[bench]'`, or leave the row out "
+                f"(--rows)")
+    if not installed(module):
+        return f"{name} is not installed: `pip install -e '.[bench]'`"
+    return None
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _require_reference(row: str) -> None:
+    why = reference_unavailable(row, (sys.version_info.major, sys.version_info.minor),
+                                _installed)
+    if why is not None:
+        raise BenchSetupError(why)
+
+
 def bench_echo(args: argparse.Namespace, workdir: Path, sizes: Sizes) -> Row:
+    _require_reference(ROW_ECHO)
     port = free_port()
     argv = [sys.executable, "-m", "gunicorn", "--worker-class",
             "kms_ws.http_worker.BufferingWorker",
@@ -226,6 +258,8 @@ def _pykmip_row(args: argparse.Namespace, workdir: Path, python: str) -> Row:
 
 
 def bench_pykmip(args: argparse.Namespace, workdir: Path) -> Row:
+    if sys.version_info[:2] > REFERENCE_PYTHON:  # the fallback venv would be this Python too
+        _require_reference(ROW_PYKMIP)
     if args.pykmip_python in ("auto", "current"):
         try:
             return _pykmip_row(args, workdir / "current", sys.executable)

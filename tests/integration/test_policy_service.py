@@ -117,7 +117,9 @@ def test_schema_8_turns_a_peps_registered_credential_into_its_authentication_pol
             migration(conn)
         conn.exec_driver_sql("ALTER TABLE endpoints DROP COLUMN authentication_policy")
         conn.execute(t.meta.insert().values(name="schema_version", value="7"))
-        now = datetime(2026, 1, 1)
+        # as text, the way the store's DateTime columns hold it on SQLite (Python 3.12
+        # deprecated sqlite3's implicit datetime adapter)
+        now = datetime(2026, 1, 1).isoformat(" ")
         for pid, cred in (("p1", "SymmetricKey"), ("p2", "UsernamePassword"),
                           ("p3", "AsymmetricKey")):
             conn.exec_driver_sql(
