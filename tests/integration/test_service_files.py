@@ -8,6 +8,7 @@ import configparser
 import fnmatch
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -68,6 +69,19 @@ def test_systemd_analyze_verify_reports_a_broken_unit(tmp_path: Path) -> None:
     done = subprocess.run([_tool("systemd-analyze"), "verify", str(broken)],
                           capture_output=True, text=True, timeout=120)
     assert "ProtectSytem" in done.stderr
+
+
+def test_systemd_rates_the_units_exposure_low() -> None:
+    """`systemd-analyze security --offline=yes deploy/kms-ws.service`, as documented:
+    systemd's own score of the sandbox (0 fully confined .. 10 unprotected)."""
+    done = subprocess.run([_tool("systemd-analyze"), "security", "--offline=yes",
+                           "deploy/kms-ws.service"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    match = re.search(r"Overall exposure level for kms-ws\.service: (\d+\.\d+) (\w+)",
+                      done.stdout)
+    assert match is not None, done.stdout[-2000:]
+    assert float(match.group(1)) <= 2.0 and match.group(2) == "OK", match.group(0)
 
 
 def test_unit_runs_kms_ws_serve_hardened_as_its_own_user() -> None:
@@ -157,6 +171,7 @@ def test_dockerignore_keeps_what_the_wheel_is_built_from() -> None:
 def test_operations_guide_shows_the_commands_the_tests_run() -> None:
     text = OPERATIONS.read_text()
     for command in ("systemd-analyze verify deploy/kms-ws.service",
+                    "systemd-analyze security --offline=yes deploy/kms-ws.service",
                     "install -m 0644 deploy/kms-ws.sysusers /etc/sysusers.d/kms-ws.conf",
                     "docker build -t kms-ws .",
                     "-v kms-data:/var/lib/kms-ws"):
