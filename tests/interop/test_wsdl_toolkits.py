@@ -463,7 +463,10 @@ def test_a_client_trusting_another_ca_is_refused(interop: Interop, stranger: CA,
         root.mkdir()
         java_trust = _java_trust(stranger.pem, root / "truststore.p12")
     check_refused(toolkit, interop, interop.recorder, stranger.pem, java_trust, request,
-             r"certificate (verify failed|signature failure)|PKIX path")
+             # node: OpenSSL finds no issuer for the leaf (the stranger's key identifier
+             # differs)
+             r"certificate (verify failed|signature failure)|PKIX path"
+             r"|unable to verify the first certificate")
 
 
 @pytest.mark.parametrize("toolkit", TOOLKIT_NAMES)

@@ -65,6 +65,13 @@ class CA:
                      .not_valid_before(now - timedelta(hours=1))
                      .not_valid_after(now + timedelta(days=2))
                      .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                     .add_extension(x509.KeyUsage(
+                         digital_signature=False, content_commitment=False,
+                         key_encipherment=False, data_encipherment=False, key_agreement=False,
+                         key_cert_sign=True, crl_sign=True, encipher_only=False,
+                         decipher_only=False), critical=True)
+                     .add_extension(x509.SubjectKeyIdentifier.from_public_key(
+                         self.key.public_key()), critical=False)
                      .sign(self.key, hashes.SHA256()))
         self.pem = directory / "ca.pem"
         self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
@@ -79,7 +86,13 @@ class CA:
         b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(self.cert.subject)
              .public_key(key.public_key()).serial_number(x509.random_serial_number())
              .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
-             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+             # RFC 5280 profile that Python 3.13's default TLS context checks
+             # (VERIFY_X509_STRICT): key identifiers and the CA's KeyUsage above
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                 self.key.public_key()), critical=False)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                            critical=False))
         if server:
             b = b.add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]),
                                 critical=False)
