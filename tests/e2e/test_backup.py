@@ -40,7 +40,7 @@ PASSPHRASE = "correct horse battery staple 16"
 SQLITE = {"database_url": None}  # these stores are SQLite even when the suite runs on PostgreSQL
 
 
-def _one_line_refusal(res: subprocess.CompletedProcess[str], *words: str) -> str:
+def check_one_line_refusal(res: subprocess.CompletedProcess[str], *words: str) -> str:
     """A refusal: exit status 1, one line on stderr naming the cause, no traceback."""
     assert res.returncode == 1, (res.stdout, res.stderr)
     lines = res.stderr.strip().splitlines()
@@ -231,7 +231,7 @@ def test_restore_refuses_a_live_data_directory_and_changes_nothing(served) -> No
     before = _listing(srv.data_dir)
     res = kms("restore", "--data-dir", str(srv.data_dir), "--passphrase-stdin",
               str(files["passphrase"]), stdin=PASSPHRASE + "\n", check=False)
-    _one_line_refusal(res, "is not empty")
+    check_one_line_refusal(res, "is not empty")
     assert _listing(srv.data_dir) == before
     with KmsClient(srv.url, *ADMIN) as c:  # still serving its keys
         for key_id, value in files["keys"].items():
@@ -246,7 +246,7 @@ def test_restore_refuses_a_non_empty_directory(served, tmp_path: Path) -> None: 
     (target / "notes.txt").write_text("mine")
     res = kms("restore", "--data-dir", str(target), "--passphrase-stdin",
               str(files["passphrase"]), stdin=PASSPHRASE + "\n", check=False)
-    _one_line_refusal(res, "is not empty")
+    check_one_line_refusal(res, "is not empty")
     assert [p.name for p in target.iterdir()] == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]
 
@@ -256,7 +256,7 @@ def test_wrong_passphrase_is_refused(served, tmp_path: Path) -> None:  # type: i
     for args in (["backup", "verify"], ["restore", "--data-dir", str(tmp_path / "r")]):
         res = kms(*args, "--passphrase-stdin", str(files["passphrase"]),
                   stdin="not the passphrase at all\n", check=False)
-        _one_line_refusal(res, "wrong passphrase")
+        check_one_line_refusal(res, "wrong passphrase")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -275,7 +275,7 @@ def test_a_flipped_byte_is_refused(served, tmp_path: Path, where: str) -> None: 
     for args in (["backup", "verify"], ["restore", "--data-dir", str(tmp_path / "r")]):
         res = kms(*args, "--passphrase-stdin", str(damaged), stdin=PASSPHRASE + "\n",
                   check=False)
-        _one_line_refusal(res)
+        check_one_line_refusal(res)
     assert not (tmp_path / "r").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.tar"]
 
@@ -284,8 +284,8 @@ def test_truncated_backup_is_refused(served, tmp_path: Path) -> None:  # type: i
     _, files = served
     cut = tmp_path / "cut.tar"
     cut.write_bytes(files["plain"].read_bytes()[:50000])
-    _one_line_refusal(kms("backup", "verify", str(cut), check=False))
-    _one_line_refusal(kms("restore", "--data-dir", str(tmp_path / "r"), str(cut),
+    check_one_line_refusal(kms("backup", "verify", str(cut), check=False))
+    check_one_line_refusal(kms("restore", "--data-dir", str(tmp_path / "r"), str(cut),
                           check=False))
     assert not (tmp_path / "r").exists()
 
@@ -294,7 +294,7 @@ def test_missing_key_material_is_refused(served, tmp_path: Path) -> None:  # typ
     srv, files = served
     # a backup made without key material, restored without the key files kept apart
     res = kms("restore", "--data-dir", str(tmp_path / "r"), str(files["plain"]), check=False)
-    _one_line_refusal(res, "needs master key", "--master-key-dir")
+    check_one_line_refusal(res, "needs master key", "--master-key-dir")
     assert not (tmp_path / "r").exists()
     # a backup whose key material member was removed (the manifest made to agree)
     members = _read_backup(files["passphrase"])
@@ -306,7 +306,7 @@ def test_missing_key_material_is_refused(served, tmp_path: Path) -> None:  # typ
     _write_backup(stripped, members, fix_digests=False)
     res = kms("backup", "verify", "--passphrase-stdin", str(stripped),
               stdin=PASSPHRASE + "\n", check=False)
-    _one_line_refusal(res, "key material", "missing")
+    check_one_line_refusal(res, "key material", "missing")
 
 
 def test_backup_without_key_material_restores_with_the_key_files_kept_apart(
@@ -328,11 +328,11 @@ def test_escrow_certificate_backup(served, tmp_path: Path) -> None:  # type: ign
     ok = kms("backup", "verify", "--escrow-key", str(files["escrow_key"]), str(files["escrow"]))
     assert "verified" in ok.stdout
     res = kms("restore", "--data-dir", str(tmp_path / "r"), str(files["escrow"]), check=False)
-    _one_line_refusal(res, "--escrow-key")
+    check_one_line_refusal(res, "--escrow-key")
     _, other_key = _escrow(tmp_path)
     res = kms("restore", "--data-dir", str(tmp_path / "r"), "--escrow-key", str(other_key),
               str(files["escrow"]), check=False)
-    _one_line_refusal(res, "escrow key does not open")
+    check_one_line_refusal(res, "escrow key does not open")
     assert not (tmp_path / "r").exists()
     res = kms("restore", "--data-dir", str(tmp_path / "r"), "--escrow-key",
               str(files["escrow_key"]), str(files["escrow"]))
@@ -350,7 +350,7 @@ def test_a_swapped_database_does_not_open_the_key_material(served, tmp_path: Pat
     _write_backup(swapped, members)
     res = kms("backup", "verify", "--passphrase-stdin", str(swapped), stdin=PASSPHRASE + "\n",
               check=False)
-    _one_line_refusal(res, "key material does not open")
+    check_one_line_refusal(res, "key material does not open")
 
 
 @pytest.mark.parametrize(("sql", "cause"), [
@@ -368,7 +368,7 @@ def test_a_store_that_does_not_check_out_is_refused(served, tmp_path: Path, sql:
     _write_backup(edited, members)
     for args in (["backup", "verify"], ["restore", "--data-dir", str(tmp_path / "r")]):
         res = kms(*args, "--master-key-dir", str(srv.data_dir), str(edited), check=False)
-        _one_line_refusal(res, cause)
+        check_one_line_refusal(res, cause)
     assert not (tmp_path / "r").exists()
 
 
@@ -376,7 +376,7 @@ def test_backup_refusals(served, tmp_path: Path) -> None:  # type: ignore[no-unt
     srv, files = served
     # never over an existing file
     res = kms("backup", "--data-dir", str(srv.data_dir), str(files["plain"]), check=False)
-    _one_line_refusal(res, "exists")
+    check_one_line_refusal(res, "exists")
     # the passphrase is never read from the command line; without a terminal, stdin it is
     res = subprocess.run([sys.executable, "-m", "kms_ws.cli", "backup", "--data-dir",
                           str(srv.data_dir), "--include-master-key", str(tmp_path / "b.tar")],
@@ -392,7 +392,7 @@ def test_backup_refusals(served, tmp_path: Path) -> None:  # type: ignore[no-unt
     (pg / "kms-ws.json").write_text(json.dumps(
         {"database_url": "postgresql+psycopg://kms:secret-pw@127.0.0.1:1/kms"}))
     res = kms("backup", "--data-dir", str(pg), str(tmp_path / "pg.tar"), check=False)
-    line = _one_line_refusal(res, "pg_dump")
+    line = check_one_line_refusal(res, "pg_dump")
     assert "secret-pw" not in line
     assert os.listdir(tmp_path) == ["pg"]
 
@@ -420,7 +420,7 @@ def test_postgresql_store_backed_up_with_pg_dump_as_documented(postgres, tmp_pat
                                                for i in range(5))}
         refused = kms("backup", "--data-dir", str(source.data_dir), str(tmp_path / "b.tar"),
                       check=False)
-        _one_line_refusal(refused, "pg_dump")
+        check_one_line_refusal(refused, "pg_dump")
         dump = tmp_path / "kms.pgdump"
         subprocess.run([_pg_tool(postgres, "pg_dump"), "--format=custom",
                         f"--file={dump}", url.replace("+psycopg", "", 1)],
@@ -474,7 +474,7 @@ def test_pkcs11_master_key_backup_restores_with_the_token(tmp_path: Path, monkey
         refused = kms("backup", "--data-dir", str(data), "--include-master-key",
                       "--passphrase-stdin", str(tmp_path / "k.tar"), stdin=PASSPHRASE + "\n",
                       check=False)
-        _one_line_refusal(refused, "pkcs11", "never leave")
+        check_one_line_refusal(refused, "pkcs11", "never leave")
         out = tmp_path / "kms-backup-nokeys.tar"
         kms("backup", "--data-dir", str(data), str(out))
     finally:
@@ -486,7 +486,7 @@ def test_pkcs11_master_key_backup_restores_with_the_token(tmp_path: Path, monkey
     assert not list(target.glob("master*.key"))
     monkeypatch.setenv("KMS_WS_PKCS11_PIN", "wrong-pin")
     res = kms("restore", "--data-dir", str(tmp_path / "again"), str(out), check=False)
-    _one_line_refusal(res, label)
+    check_one_line_refusal(res, label)
     assert not (tmp_path / "again").exists()
     monkeypatch.setenv("KMS_WS_PKCS11_PIN", softhsm.PIN)
     restored = ServerProcess(target)

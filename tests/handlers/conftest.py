@@ -111,7 +111,7 @@ class Harness:
         cred = credential if credential is not None else callers.password(as_, PASSWORD)
         return self.service.run(name, cred, request, "req-1", transport)
 
-    def refused(self, error: type[KmsError], name: str, request: Any, as_: str = "alice",
+    def check_refused(self, error: type[KmsError], name: str, request: Any, as_: str = "alice",
                 *, credential: Credential | None = None, transport: Transport = callers.TLS,
                 code: str | None = None, counted: tuple[str, ...] = ()) -> KmsError:
         """The request fails with `error` (and E_ code), changes nothing in the store but

@@ -55,13 +55,13 @@ def test_logout_revokes_the_session(h: Harness) -> None:
     with pytest.raises(InvalidCredentials):
         h.run("GetRandomBytes", RANDOM, credential=callers.session(token))
     # Logout names the session it revokes
-    h.refused(UnsupportedAuthenticationMode, "Authenticate", callers.logout(),
+    h.check_refused(UnsupportedAuthenticationMode, "Authenticate", callers.logout(),
               code="E_UNSUPPORTED_AUTHENTICATION_MODE")
 
 
 def test_another_clients_session_is_not_logged_out(h: Harness) -> None:
     token = h.run("Authenticate", callers.login("alice", PASSWORD)).token
-    h.refused(InvalidCredentials, "Authenticate",
+    h.check_refused(InvalidCredentials, "Authenticate",
               m.AuthenticateRequest("Logout", callers.session(token)), "bob")
     assert h.run("GetRandomBytes", RANDOM, credential=callers.session(token)).data
 

@@ -56,7 +56,7 @@ def test_create_key_goes_to_the_default_realm_sealed_and_audited(h: Harness) -> 
 def test_create_key_with_several_creatable_realms_and_no_default_must_name_one() -> None:
     h = Harness()
     h.add("carol", grants={OTHER: ALL_RIGHTS, "realm://localhost/third": ALL_RIGHTS})
-    exc = h.refused(InvalidParameter, "CreateKey", m.CreateKeyRequest(), "carol",
+    exc = h.check_refused(InvalidParameter, "CreateKey", m.CreateKeyRequest(), "carol",
                     code="E_INVALID_PARAMETER")
     assert "name the realm" in exc.reason
     key = create(h, "carol", realms=(m.RealmAssociation(OTHER),)).key
@@ -64,14 +64,14 @@ def test_create_key_with_several_creatable_realms_and_no_default_must_name_one()
 
 
 def test_create_key_needs_the_create_right_in_the_realm(h: Harness) -> None:
-    h.refused(PermissionDenied, "CreateKey",
+    h.check_refused(PermissionDenied, "CreateKey",
               m.CreateKeyRequest(realms=(m.RealmAssociation(OTHER),)), code="E_PERMISSION_DENIED")
     h.add("reader", grants={DEFAULT: frozenset({Right.READ})})
-    h.refused(PermissionDenied, "CreateKey", m.CreateKeyRequest(), "reader")
+    h.check_refused(PermissionDenied, "CreateKey", m.CreateKeyRequest(), "reader")
 
 
 def test_a_key_realm_carries_no_rights(h: Harness) -> None:
-    h.refused(InvalidParameter, "CreateKey", m.CreateKeyRequest(
+    h.check_refused(InvalidParameter, "CreateKey", m.CreateKeyRequest(
         realms=(m.RealmAssociation(DEFAULT, ("Read",)),)))
 
 
@@ -86,13 +86,13 @@ def test_create_key_from_a_template_inherits_and_is_bounded_by_its_realms(h: Har
         128, 60, "from template", tpl.template_id)
     assert key.attributes == (NameValue("tier", "gold"),)
     # a template outside the caller's realms is not found (no oracle)
-    h.refused(NotFound, "CreateKey", m.CreateKeyRequest(template_name="aes128"), "bob")
-    h.refused(NotFound, "CreateKey", m.CreateKeyRequest(template_name="no-such"))
+    h.check_refused(NotFound, "CreateKey", m.CreateKeyRequest(template_name="aes128"), "bob")
+    h.check_refused(NotFound, "CreateKey", m.CreateKeyRequest(template_name="no-such"))
 
 
 def test_store_key_unwrapped_needs_tls_or_loopback(h: Harness) -> None:
     value = os.urandom(32)
-    h.refused(WrappingRequired, "StoreKey", m.StoreKeyRequest(value, length=32),
+    h.check_refused(WrappingRequired, "StoreKey", m.StoreKeyRequest(value, length=32),
               transport=callers.PLAIN_HTTP)
     stored = h.run("StoreKey", m.StoreKeyRequest(value, length=32),
                    transport=callers.LOOPBACK_HTTP)
@@ -101,15 +101,15 @@ def test_store_key_unwrapped_needs_tls_or_loopback(h: Harness) -> None:
 
 
 def test_store_key_length_must_match(h: Harness) -> None:
-    h.refused(InvalidParameter, "StoreKey", m.StoreKeyRequest(os.urandom(32), length=16))
+    h.check_refused(InvalidParameter, "StoreKey", m.StoreKeyRequest(os.urandom(32), length=16))
 
 
 def test_get_key_by_id_needs_a_right_in_one_of_its_realms(h: Harness) -> None:
     key = create(h).key
     # bob has no right where the key is: the same answer as for a key that does not exist
-    a = h.refused(KeyNotFound, "GetKey", m.GetKeyRequest(key_id=key.key_id), "bob",
+    a = h.check_refused(KeyNotFound, "GetKey", m.GetKeyRequest(key_id=key.key_id), "bob",
                   code="E_KEY_NOT_FOUND")
-    b = h.refused(KeyNotFound, "GetKey", m.GetKeyRequest(key_id=str(uuid.uuid4())), "bob")
+    b = h.check_refused(KeyNotFound, "GetKey", m.GetKeyRequest(key_id=str(uuid.uuid4())), "bob")
     assert a.reason.replace(key.key_id, "-") == b.reason.replace(b.reason.split()[-1], "-")
 
 
@@ -138,7 +138,7 @@ def test_key_states_refuse_delivery_for_any_use(h: Harness, state: KeyState) -> 
     key = create(h).key
     h.set_state(key.key_id, state)
     for usage in (KeyUsage.ENCRYPT, KeyUsage.DECRYPT, None):
-        h.refused(KeyNotUsable, "GetKey", m.GetKeyRequest(key_id=key.key_id, usage=usage),
+        h.check_refused(KeyNotUsable, "GetKey", m.GetKeyRequest(key_id=key.key_id, usage=usage),
                   code="E_KEY_STATE")
     # a listing shows the key, its state, and no value
     listed = h.run("GetKey", m.GetKeyRequest(altered_since=h.now - timedelta(days=1))).keys
@@ -149,7 +149,8 @@ def test_expired_key_decrypts_but_does_not_encrypt(h: Harness) -> None:
     key = create(h).key
     h.set_expiry(key.key_id, h.now + timedelta(days=30))
     h.clock.now += timedelta(days=31)
-    h.refused(KeyNotUsable, "GetKey", m.GetKeyRequest(key_id=key.key_id, usage=KeyUsage.ENCRYPT))
+    h.check_refused(KeyNotUsable, "GetKey",
+                    m.GetKeyRequest(key_id=key.key_id, usage=KeyUsage.ENCRYPT))
     got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id, usage=KeyUsage.DECRYPT)).keys[0]
     assert got.value == key.value and got.state is KeyState.EXPIRED
 
@@ -157,26 +158,26 @@ def test_expired_key_decrypts_but_does_not_encrypt(h: Harness) -> None:
 def test_get_key_by_friendly_name_refuses_an_ambiguous_name(h: Harness) -> None:
     create(h, friendly_name="twin")
     create(h, friendly_name="twin")
-    h.refused(AmbiguousReference, "GetKey", m.GetKeyRequest(friendly_name="twin"),
+    h.check_refused(AmbiguousReference, "GetKey", m.GetKeyRequest(friendly_name="twin"),
               code="E_AMBIGUOUS_REFERENCE")
-    h.refused(KeyNotFound, "GetKey", m.GetKeyRequest(friendly_name="none"))
+    h.check_refused(KeyNotFound, "GetKey", m.GetKeyRequest(friendly_name="none"))
 
 
 def test_get_key_needs_a_selector(h: Harness) -> None:
-    h.refused(InvalidParameter, "GetKey", m.GetKeyRequest())
+    h.check_refused(InvalidParameter, "GetKey", m.GetKeyRequest())
 
 
 def test_wrapping_choice_unwrapped_only_where_allowed(h: Harness) -> None:
     key = create(h).key
     # no KEK registered, plain HTTP: the key may not travel
-    h.refused(WrappingRequired, "GetKey", m.GetKeyRequest(key_id=key.key_id),
+    h.check_refused(WrappingRequired, "GetKey", m.GetKeyRequest(key_id=key.key_id),
               transport=callers.PLAIN_HTTP)
     assert h.run("GetKey", m.GetKeyRequest(key_id=key.key_id),
                  transport=callers.LOOPBACK_HTTP).keys[0].value == key.value
     # unwrapped_delivery "never": not even over TLS, and the key is not created either
     never = Harness(unwrapped_delivery="never")
     never.add("alice")
-    never.refused(WrappingRequired, "CreateKey", m.CreateKeyRequest())
+    never.check_refused(WrappingRequired, "CreateKey", m.CreateKeyRequest())
     assert not never.store.tables.keys
 
 
@@ -193,7 +194,7 @@ def test_wrapping_choice_wraps_to_a_registered_kek(h: Harness) -> None:
     assert got.keys[0].value is None and blob.wrapping_type == AES_KWP
     assert blob.wrapping_key_id == "kek-1" and value not in blob.data
     assert aes_key_unwrap_with_padding(kek, blob.data) == value
-    h.refused(UnsupportedWrapping, "GetKey",
+    h.check_refused(UnsupportedWrapping, "GetKey",
               m.GetKeyRequest(key_id=created.key_id, wrapping_type="no-such-wrapping"))
 
 
@@ -223,12 +224,12 @@ def test_store_key_wrapped_under_the_callers_kek(h: Harness) -> None:
     got = h.run("GetKey", m.GetKeyRequest(key_id=stored.key_id)).keys[0]
     assert aes_key_unwrap_with_padding(kek, got.blob.data) == value
     # a KEK it has not registered, a blob that does not open, an unknown wrapping
-    h.refused(NotFound, "StoreKey", m.StoreKeyRequest(
+    h.check_refused(NotFound, "StoreKey", m.StoreKeyRequest(
         wrapped, wrapping_type=AES_KWP, length=32, wrapping_key_id="kek-2"))
-    h.refused(UnwrapFailed, "StoreKey", m.StoreKeyRequest(
+    h.check_refused(UnwrapFailed, "StoreKey", m.StoreKeyRequest(
         aes_key_wrap_with_padding(os.urandom(32), value), wrapping_type=AES_KWP, length=32,
         wrapping_key_id="kek-1"))
-    h.refused(UnsupportedWrapping, "StoreKey", m.StoreKeyRequest(
+    h.check_refused(UnsupportedWrapping, "StoreKey", m.StoreKeyRequest(
         wrapped, wrapping_type="cms-rsa-oaep", length=32, wrapping_key_id="kek-1"))
 
 
@@ -242,7 +243,7 @@ def test_a_key_for_a_pep_goes_only_through_its_client(h: Harness) -> None:
     with h.store.unit_of_work() as uow:
         assert sorted(uow.keys.use_by(key.key_id)) == sorted(
             [("Client", h.endpoint_id("alice")), ("Pep", pep_id)])
-    h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=pep_id),
+    h.check_refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=pep_id),
               "bob")
-    h.refused(NotFound, "GetKey", m.GetKeyRequest(key_id=key.key_id,
+    h.check_refused(NotFound, "GetKey", m.GetKeyRequest(key_id=key.key_id,
                                                   pep_id=str(uuid.uuid4())))

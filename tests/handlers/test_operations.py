@@ -43,7 +43,7 @@ def test_random_bytes_within_bounds(h: Harness) -> None:
     limit = h.settings.max_random_bytes
     assert len(h.run("GetRandomBytes", m.GetRandomBytesRequest(limit)).data) == limit
     for n in (0, -1, limit + 1):
-        h.refused(InvalidParameter, "GetRandomBytes", m.GetRandomBytesRequest(n),
+        h.check_refused(InvalidParameter, "GetRandomBytes", m.GetRandomBytesRequest(n),
                   code="E_INVALID_PARAMETER")
 
 
@@ -58,14 +58,14 @@ def test_pushed_messages_are_stored_as_reported(h: Harness) -> None:
     assert len(h.audit(operation="PushAuditMessage", result="Reported",
                        key_id=key.key_id)) == 2
     # a key the caller has no right on is not found, and nothing is stored
-    h.refused(KeyNotFound, "PushAuditMessage", push(1, key.key_id), "bob")
+    h.check_refused(KeyNotFound, "PushAuditMessage", push(1, key.key_id), "bob")
 
 
 def test_push_audit_quota_refuses_the_whole_call_and_counts_refusals() -> None:
     h = Harness(push_audit_messages_per_minute=3)
     alice = h.add("alice")
     h.run("PushAuditMessage", push(2))
-    exc = h.refused(AuditQuotaExceeded, "PushAuditMessage", push(2),
+    exc = h.check_refused(AuditQuotaExceeded, "PushAuditMessage", push(2),
                     code="E_AUDIT_QUOTA_EXCEEDED", counted=("quotas",))
     assert "nothing was stored" in exc.reason
     assert h.store.tables.quotas[alice].refused == 1
@@ -111,8 +111,8 @@ def test_endpoint_status_asks_the_subscribed_endpoint_for_administrators() -> No
     assert (status.endpoint_id, status.operating_mode, status.keys_in_use) == (
         alice, "Normal", 3)
     assert [s.subscription_id for s, _ in outbound.asked] == [sub]
-    h.refused(PermissionDenied, "GetEndpointStatus", EndpointStatusRequest(sub))
-    h.refused(InvalidSubscription, "GetEndpointStatus", EndpointStatusRequest("uuid:none"),
+    h.check_refused(PermissionDenied, "GetEndpointStatus", EndpointStatusRequest(sub))
+    h.check_refused(InvalidSubscription, "GetEndpointStatus", EndpointStatusRequest("uuid:none"),
               "root")
     assert len(outbound.asked) == 1  # no call for a refused request
 
@@ -123,4 +123,4 @@ def test_endpoint_status_without_outbound_calls_is_an_internal_fault() -> None:
     h.add("root", admin=True)
     sub = h.run("Eventing.Subscribe", SubscribeRequest(
         "http://192.0.2.10:8080/n", DeliveryMode.PUSH, UpdateFilter("AllKeys"))).subscription_id
-    h.refused(InternalError, "GetEndpointStatus", EndpointStatusRequest(sub), "root")
+    h.check_refused(InternalError, "GetEndpointStatus", EndpointStatusRequest(sub), "root")

@@ -67,7 +67,7 @@ def test_get_key_by_data_creates_the_key_once_and_audits_it(h: Harness) -> None:
         "Generation": "PerDataSet"}).documents[0]
     enforce(h, "KeyAssignmentPolicy", p["PolicyId"], Ref("Realm", DEFAULT))
     # no key is bound to a tape yet, and none is made for reading one
-    h.refused(KeyNotFound, "GetKey", m.GetKeyRequest(
+    h.check_refused(KeyNotFound, "GetKey", m.GetKeyRequest(
         datasets=(DataSet("volume", "F1"),), usage=KeyUsage.DECRYPT), "root")
     first = by_data(h, ("class", "financial"), ("volume", "F1"))  # read, then a write
     h.clock.now += timedelta(seconds=1)  # (KeyCreated is told by created_at == now)
@@ -108,7 +108,7 @@ def test_access_policy_denies_other_clients_and_is_audited(h: Harness) -> None:
         "RealmAssociations": {"RealmAssociation": [{"Realm": DEFAULT}]}}).documents[0]
     enforce(h, "AccessDistributionPolicy", p["PolicyId"], Ref("Key", key.key_id))
     assert h.run("GetKey", m.GetKeyRequest(key_id=key.key_id)).keys[0].value == key.value
-    exc = h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id), "root",
+    exc = h.check_refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id), "root",
                     code="E_ACCESS_POLICY")
     assert exc.refusal
     denied = h.audit(operation="GetKey", result="Denied", event="E_ACCESS_POLICY")

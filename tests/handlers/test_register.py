@@ -42,15 +42,15 @@ def test_a_client_registers_its_pep_with_its_own_grants(h: Harness) -> None:
 
 
 def test_a_pep_gets_no_right_its_owner_lacks(h: Harness) -> None:
-    h.refused(PermissionDenied, "RegisterEndpoint",
+    h.check_refused(PermissionDenied, "RegisterEndpoint",
               pep(realms=(m.RealmAssociation(OTHER),)), code="E_PERMISSION_DENIED")
     h.add("ref", grants={DEFAULT: frozenset({Right.REFERENCE})})
-    h.refused(PermissionDenied, "RegisterEndpoint",
+    h.check_refused(PermissionDenied, "RegisterEndpoint",
               pep(realms=(m.RealmAssociation(DEFAULT, ("Read",)),)), "ref")
 
 
 def test_only_an_administrator_registers_clients(h: Harness) -> None:
-    h.refused(PermissionDenied, "RegisterEndpoint", client("carol"))
+    h.check_refused(PermissionDenied, "RegisterEndpoint", client("carol"))
     h.add("root", admin=True)
     h.add_realm()
     res = h.run("RegisterEndpoint", client("carol"), "root")
@@ -59,20 +59,20 @@ def test_only_an_administrator_registers_clients(h: Harness) -> None:
     # the new client authenticates with the password it was registered with
     assert h.run("GetRandomBytes", m.GetRandomBytesRequest(1),
                  credential=callers.password("carol", "a-new-long-password")).data
-    h.refused(AlreadyExists, "RegisterEndpoint", client("carol"), "root",
+    h.check_refused(AlreadyExists, "RegisterEndpoint", client("carol"), "root",
               code="E_ALREADY_EXISTS")
 
 
 def test_a_client_credential_is_checked(h: Harness) -> None:
     h.add("root", admin=True)
     h.add_realm()
-    h.refused(InvalidParameter, "RegisterEndpoint",
+    h.check_refused(InvalidParameter, "RegisterEndpoint",
               m.RegisterEndpointRequest(EndpointKind.CLIENT, "nocred"), "root")
-    h.refused(InvalidParameter, "RegisterEndpoint",
+    h.check_refused(InvalidParameter, "RegisterEndpoint",
               m.RegisterEndpointRequest(EndpointKind.CLIENT, "dave",
                                         credential=callers.password("someone-else", "x" * 16)),
               "root")
-    h.refused(UnsupportedAuthenticationMode, "RegisterEndpoint",
+    h.check_refused(UnsupportedAuthenticationMode, "RegisterEndpoint",
               m.RegisterEndpointRequest(EndpointKind.CLIENT, "dave",
                                         credential=m.Credential(CredentialType.CHAP)), "root")
     # a password crosses plain HTTP only where allowed
@@ -80,7 +80,7 @@ def test_a_client_credential_is_checked(h: Harness) -> None:
     strict.add("root", admin=True)
     strict.add_realm()
     token = strict.run("Authenticate", callers.login("root", PASSWORD), "root").token
-    strict.refused(AccessDenied, "RegisterEndpoint", client("dave"),
+    strict.check_refused(AccessDenied, "RegisterEndpoint", client("dave"),
                    credential=callers.session(token), transport=callers.PLAIN_HTTP)
 
 
@@ -91,19 +91,19 @@ def test_register_wrapping_values_adds_and_retires_keks(h: Harness) -> None:
     assert [(k.key_id, k.kind) for k in res.keys] == [("kek-1", WrappingKeyKind.SYMMETRIC)]
     sealed = h.store.tables.wrapping[(h.endpoint_id("alice"), "kek-1")].sealed
     assert sealed and kek not in sealed  # sealed under the master key
-    h.refused(AlreadyExists, "RegisterWrappingValues", m.RegisterWrappingValuesRequest(
+    h.check_refused(AlreadyExists, "RegisterWrappingValues", m.RegisterWrappingValuesRequest(
         values=(m.WrappingValue("kek-1", symmetric_key=os.urandom(32)),)))
-    h.refused(InvalidParameter, "RegisterWrappingValues", m.RegisterWrappingValuesRequest(
+    h.check_refused(InvalidParameter, "RegisterWrappingValues", m.RegisterWrappingValuesRequest(
         values=(m.WrappingValue("short", symmetric_key=os.urandom(10)),)))
-    h.refused(NotFound, "RegisterWrappingValues",
+    h.check_refused(NotFound, "RegisterWrappingValues",
               m.RegisterWrappingValuesRequest(retire=("kek-9",)))
-    h.refused(InvalidParameter, "RegisterWrappingValues", m.RegisterWrappingValuesRequest())
+    h.check_refused(InvalidParameter, "RegisterWrappingValues", m.RegisterWrappingValuesRequest())
     res = h.run("RegisterWrappingValues", m.RegisterWrappingValuesRequest(retire=("kek-1",)))
     assert res.keys == () and not h.store.tables.wrapping
 
 
 def test_wrapping_keys_of_another_client_are_not_set(h: Harness) -> None:
-    h.refused(PermissionDenied, "RegisterWrappingValues", m.RegisterWrappingValuesRequest(
+    h.check_refused(PermissionDenied, "RegisterWrappingValues", m.RegisterWrappingValuesRequest(
         endpoint_id=h.endpoint_id("bob"),
         values=(m.WrappingValue("kek-1", symmetric_key=os.urandom(32)),)))
     # but those of its own PEP are

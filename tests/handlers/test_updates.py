@@ -58,14 +58,14 @@ def test_a_key_change_raises_update_pending_for_readers_only(h: Harness) -> None
 
 def test_reference_right_alone_subscribes_to_nothing(h: Harness) -> None:
     h.add("ref", grants={DEFAULT: frozenset({Right.REFERENCE})})
-    h.refused(PermissionDenied, "Eventing.Subscribe",
+    h.check_refused(PermissionDenied, "Eventing.Subscribe",
               SubscribeRequest(NOTIFY, DeliveryMode.PUSH, UpdateFilter("AllKeys")), "ref")
 
 
 def test_subscribe_refuses_an_unknown_mode_and_type(h: Harness) -> None:
-    h.refused(DeliveryModeRequestedUnavailable, "Eventing.Subscribe",
+    h.check_refused(DeliveryModeRequestedUnavailable, "Eventing.Subscribe",
               SubscribeRequest(NOTIFY, "Pull", UpdateFilter("AllKeys")))
-    h.refused(CannotProcessFilter, "Eventing.Subscribe",
+    h.check_refused(CannotProcessFilter, "Eventing.Subscribe",
               SubscribeRequest(NOTIFY, DeliveryMode.PUSH, UpdateFilter("NoSuchType")))
 
 
@@ -74,10 +74,10 @@ def test_renew_and_unsubscribe_only_ones_own(h: Harness) -> None:
     renewed = h.run("Eventing.Renew", SubscriptionRequest(sid, expires_seconds=600))
     assert renewed.expires == h.now + timedelta(seconds=600)
     assert h.store.tables.subscriptions[sid].expires == renewed.expires
-    exc = h.refused(InvalidSubscription, "Eventing.Renew",
+    exc = h.check_refused(InvalidSubscription, "Eventing.Renew",
                     SubscriptionRequest(sid, expires_seconds=60), "bob")
     assert sid in exc.reason
-    h.refused(EventingInvalidExpirationTime, "Eventing.Renew",
+    h.check_refused(EventingInvalidExpirationTime, "Eventing.Renew",
               SubscriptionRequest(sid, expires_seconds=31 * 86400))
     h.run("Eventing.Unsubscribe", SubscriptionRequest(sid))
     assert sid not in h.store.tables.subscriptions
@@ -188,7 +188,7 @@ def test_a_token_older_than_the_removals_kept_is_refused() -> None:
     newer = listing(old).high
     with h.store.unit_of_work(write=True) as uow:
         assert uow.changes.prune_removals(h.now + timedelta(seconds=1), 10) == 1
-    exc = h.refused(ResyncRequired, "Enumeration.Enumerate", EnumerateRequest(
+    exc = h.check_refused(ResyncRequired, "Enumeration.Enumerate", EnumerateRequest(
         KEYS, UpdateFilter("RetentionPolicy", token=old), optimize=True, max_elements=10),
         "root")
     assert exc.error_code == "E_RESYNC_REQUIRED" and "token 0" in exc.reason
@@ -198,7 +198,7 @@ def test_a_token_older_than_the_removals_kept_is_refused() -> None:
 
 def test_a_client_enumerates_only_its_own_scope(h: Harness) -> None:
     bob = h.endpoint_id("bob")
-    h.refused(PermissionDenied, "Enumeration.Enumerate", EnumerateRequest(
+    h.check_refused(PermissionDenied, "Enumeration.Enumerate", EnumerateRequest(
         KEYS, UpdateFilter("Keys", client_id=bob)))
 
 
