@@ -1,15 +1,17 @@
 """§4.5 realms: realm URIs, rights, and the access decision.
 
 A subject (client, PEP, administrator) holds *grants*: per realm, a set of rights. An
-object (key, policy, template, ...) is *in* one or more realms. The subject's right on
-the object is the most privileged right it holds in any realm the two share; with no
+object (key, policy, template, ...) is *in* one or more realms. The subject's rights on
+the object are the union of the rights it holds in the realms the two share; with no
 shared realm (or no right there) the object does not exist for the subject.
 
-Rights are ordered, each implying the ones below it:
-    Reference < Read < Edit < Delete < Create
-Reference lets a subject use an object (receive a key for use, name a policy in an
-association) without seeing its metadata; Read shows it; Edit changes it; Delete
-removes it; Create puts new objects into the realm (and implies all the others there).
+Rights are a set, not a ladder ("Realms must allow the following distinctions: create,
+edit, delete, read, reference"): each access needs its own right. Reference lets a
+subject use an object without viewing it (a key delivered wrapped for a PEP it serves, a
+policy or group named in an association); Read shows it (metadata, and a key's value to
+the caller itself); Edit changes it; Delete removes it; Create puts new objects into the
+realm. One implication is kept: Read implies Reference (what one may view one may use).
+Schema 17 turned the ladder of earlier schemas (Create implied all) into explicit sets.
 """
 
 from __future__ import annotations
@@ -47,6 +49,25 @@ class Right(enum.IntEnum):
 
 ALL_RIGHTS: frozenset[Right] = frozenset(Right)
 
+# The one implication between rights: what one may view one may use.
+_IMPLIED: Mapping[Right, frozenset[Right]] = {Right.READ: frozenset({Right.REFERENCE})}
+
+
+def implied(rights: Iterable[Right]) -> frozenset[Right]:
+    """`rights` with the rights they imply."""
+    out = set(rights)
+    for r in list(out):
+        out |= _IMPLIED.get(r, frozenset())
+    return frozenset(out)
+
+
+def ladder_closure(rights: Iterable[Right]) -> frozenset[Right]:
+    """What a stored grant meant before schema 17, when rights were a ladder (Reference <
+    Read < Edit < Delete < Create, each implying those below): its top right and every
+    right below it. Used by that migration only."""
+    top = max(rights, default=None)
+    return frozenset(r for r in Right if top is not None and r <= top)
+
 Grants = Mapping[str, frozenset[Right]]
 
 
@@ -63,32 +84,28 @@ def realm_object_id(uri: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, uri))
 
 
-def effective_right(grants: Grants, object_realms: Iterable[str]) -> Right | None:
-    """The most privileged right `grants` give on an object in `object_realms`."""
-    best: Right | None = None
+def rights_on(grants: Grants, object_realms: Iterable[str]) -> frozenset[Right]:
+    """The rights `grants` give on an object in `object_realms`: the union over the
+    realms the two share (§4.5 "the most privileged right from any associated realm"),
+    with the implied ones. Empty: the object does not exist for the subject."""
+    out: set[Right] = set()
     for realm in object_realms:
-        for right in grants.get(realm, ()):
-            if best is None or right > best:
-                best = right
-    return best
+        out |= grants.get(realm, frozenset())
+    return implied(out)
 
 
 def allows(grants: Grants, object_realms: Iterable[str], needed: Right) -> bool:
-    right = effective_right(grants, object_realms)
-    return right is not None and right >= needed
+    return needed in rights_on(grants, object_realms)
 
 
 def realms_with(grants: Grants, needed: Right) -> tuple[str, ...]:
-    """The realms in which `grants` give at least `needed` (for queries that filter)."""
-    return tuple(sorted(r for r, rights in grants.items()
-                        if rights and max(rights) >= needed))
+    """The realms in which `grants` give `needed` (for queries that filter)."""
+    return tuple(sorted(r for r in grants if holds(grants, r, needed)))
 
 
 def holds(grants: Grants, realm: str, right: Right) -> bool:
-    """Whether `grants` give `right` in `realm` itself (rights are a ladder: a higher right
-    implies the lower ones). The one place that reads a realm's rights as a ladder."""
-    rights = grants.get(realm, ())
-    return bool(rights) and max(rights) >= right
+    """Whether `grants` give `right` in `realm` itself (held, or implied by one held)."""
+    return right in implied(grants.get(realm, ()))
 
 
 def missing_rights(grants: Grants, realm: str, wanted: Iterable[Right]) -> list[Right]:

@@ -20,7 +20,7 @@ from sqlalchemy import (
     select,
 )
 
-from ..domain.realms import realm_object_id
+from ..domain.realms import format_rights, ladder_closure, parse_rights, realm_object_id
 from . import tables as t
 from .generations import ENDPOINT_TABLES, ENDPOINTS
 from .updates import ATTRIBUTES, DATASETS, EXTENSIONS, join_realms
@@ -272,6 +272,20 @@ def _v18(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.removal_readers])
 
 
+def _v19(conn: Connection) -> None:
+    """Realm rights become a set (issue 15.2, §4.5 "create, edit, delete, read, reference"):
+    until now a grant's top right implied every right below it (Create implied all of
+    them). Each stored grant becomes the set it effectively meant, so nobody gains or
+    loses an access by the upgrade (domain.realms.ladder_closure)."""
+    g = t.realm_grants.c
+    rows = conn.execute(select(g.endpoint_id, g.realm, g.rights)).all()
+    for endpoint_id, realm, text in rows:
+        meant = format_rights(ladder_closure(parse_rights(text or "")))
+        if meant != text:
+            conn.execute(t.realm_grants.update().where(and_(
+                g.endpoint_id == endpoint_id, g.realm == realm)).values(rights=meant))
+
+
 def generation_triggers(conn: Connection) -> None:
     """The endpoints generation's triggers, made where missing (SQLite). Run after every
     upgrade too: a later migration that rebuilds one of the tables drops its triggers,
@@ -297,7 +311,8 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                                  _v12, _v13, _v14, _v15, _v16, _v17, _v18)
+                                  _v12, _v13, _v14, _v15, _v16, _v17, _v18,
+                                  _v19)
 LATEST = len(MIGRATIONS)
 
 

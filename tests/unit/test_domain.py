@@ -102,7 +102,10 @@ def test_named_realms_need_create_and_lie_within_the_bound() -> None:
 
 
 def test_only_rights_held_in_that_realm_can_be_granted() -> None:
-    grants = {FIN: frozenset({Right.EDIT}), HR: ALL_RIGHTS}
-    assert missing_rights(grants, FIN, {Right.READ, Right.REFERENCE}) == []
+    grants = {FIN: frozenset({Right.EDIT, Right.READ}), HR: ALL_RIGHTS}
+    assert missing_rights(grants, FIN, {Right.READ, Right.REFERENCE, Right.EDIT}) == []
     assert missing_rights(grants, FIN, {Right.CREATE, Right.READ}) == [Right.CREATE]
+    # rights are a set (issue 15): Edit implies neither Read nor Delete
+    assert missing_rights({FIN: frozenset({Right.EDIT})}, FIN,
+                          {Right.READ, Right.DELETE}) == [Right.READ, Right.DELETE]
     assert missing_rights(grants, DEFAULT, {Right.REFERENCE}) == [Right.REFERENCE]

@@ -16,9 +16,10 @@ from kms_ws.domain.realms import (
     Right,
     allows,
     check_realm_uri,
-    effective_right,
+    ladder_closure,
     parse_rights,
     realms_with,
+    rights_on,
 )
 from kms_ws.domain.wrapping_policy import WrappingChoice, resolve_wrapping
 
@@ -27,12 +28,30 @@ NOW = datetime(2026, 1, 31, 12, 0, 0)
 
 
 # ---- realms ---------------------------------------------------------------------------
-def test_most_privileged_right_from_any_shared_realm_decides() -> None:
+def test_the_union_over_shared_realms_decides() -> None:
     grants = {A: frozenset({Right.READ}), B: frozenset({Right.DELETE}), C: frozenset()}
-    assert effective_right(grants, [A]) is Right.READ
-    assert effective_right(grants, [A, B]) is Right.DELETE
-    assert effective_right(grants, [C]) is None
-    assert effective_right(grants, ["realm://example.com/other"]) is None
+    assert rights_on(grants, [A]) == {Right.READ, Right.REFERENCE}
+    assert rights_on(grants, [A, B]) == {Right.READ, Right.REFERENCE, Right.DELETE}
+    assert rights_on(grants, [B]) == {Right.DELETE}  # Delete alone: no Read, no Edit
+    assert rights_on(grants, [C]) == frozenset()
+    assert rights_on(grants, ["realm://example.com/other"]) == frozenset()
+
+
+def test_rights_are_a_set_create_implies_nothing() -> None:
+    create = {A: frozenset({Right.CREATE})}
+    for other in (Right.READ, Right.REFERENCE, Right.EDIT, Right.DELETE):
+        assert not allows(create, [A], other)
+    assert allows(create, [A], Right.CREATE)
+    edit = {A: frozenset({Right.EDIT})}
+    assert not allows(edit, [A], Right.READ) and not allows(edit, [A], Right.DELETE)
+
+
+def test_ladder_closure_is_what_a_stored_grant_meant_before_schema_17() -> None:
+    assert ladder_closure([Right.CREATE]) == frozenset(Right)
+    assert ladder_closure([Right.READ]) == {Right.READ, Right.REFERENCE}
+    assert ladder_closure([Right.REFERENCE, Right.EDIT]) == {
+        Right.REFERENCE, Right.READ, Right.EDIT}
+    assert ladder_closure([]) == frozenset()
 
 
 def test_read_only_cannot_delete_and_reference_cannot_read() -> None:
@@ -45,9 +64,11 @@ def test_read_only_cannot_delete_and_reference_cannot_read() -> None:
 
 
 def test_realms_with_and_rights_text() -> None:
-    grants = {A: parse_rights("Read,Reference"), B: parse_rights(["Create"])}
-    assert realms_with(grants, Right.READ) == (A, B)
+    grants = {A: parse_rights("Read"), B: parse_rights(["Create", "Edit"])}
+    assert realms_with(grants, Right.READ) == (A,)
+    assert realms_with(grants, Right.REFERENCE) == (A,)  # Read implies Reference
     assert realms_with(grants, Right.EDIT) == (B,)
+    assert realms_with(grants, Right.CREATE) == (B,)
     with pytest.raises(InvalidParameter):
         parse_rights("Own")
 

@@ -18,10 +18,11 @@ from ...domain.model import AdminObject, Endpoint
 from ...domain.realms import (
     Right,
     check_realm_uri,
-    effective_right,
+    format_rights,
     holds,
     new_object_realms,
     realms_with,
+    rights_on,
 )
 from .. import notifications, visibility
 from ..context import RequestContext
@@ -42,12 +43,12 @@ def need(ctx: RequestContext, realms: Sequence[str], right: Right, what: str) ->
     caller holds no right on does not exist for it (NotFound); a weaker right is a
     PermissionDenied that names the right missing."""
     assert ctx.caller is not None
-    have = effective_right(ctx.caller.grants, realms)
-    if have is None:
+    have = rights_on(ctx.caller.grants, realms)
+    if not have:
         raise NotFound(f"no {what}")
-    if have < right:
+    if right not in have:
         raise PermissionDenied(f"{right.label} right needed on {what}; the caller's realms "
-                               f"give {have.label}")
+                               f"give {format_rights(have)}")
 
 
 def need_everywhere(ctx: RequestContext, realms: Sequence[str], right: Right,
@@ -57,7 +58,7 @@ def need_everywhere(ctx: RequestContext, realms: Sequence[str], right: Right,
     belongs to, so an administrator of one of them alone may not do it (issue 12.4). An
     endpoint the caller holds no right on does not exist for it (NotFound)."""
     assert ctx.caller is not None
-    if effective_right(ctx.caller.grants, realms) is None:
+    if not rights_on(ctx.caller.grants, realms):
         raise NotFound(f"no {what}")
     lacking = [r for r in realms if not holds(ctx.caller.grants, r, right)]
     if lacking:

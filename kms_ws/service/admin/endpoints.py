@@ -67,7 +67,7 @@ class EndpointKindBase(Kind):
         ep = ctx.uow.endpoints.get_endpoint(object_id) if is_guid(object_id) else None
         if ep is None or ep.kind is not self.endpoint_kind:
             raise NotFound(f"no {self.element} {object_id}")
-        check = need_everywhere if right >= Right.EDIT else need
+        check = need if right in (Right.READ, Right.REFERENCE) else need_everywhere
         check(ctx, ep.realms, right, f"{self.element} {object_id}")
         return ep
 
