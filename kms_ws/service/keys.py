@@ -20,7 +20,7 @@ from ..domain.errors import (
 )
 from ..domain.lifecycle import check_deliverable, effective_state
 from ..domain.model import Endpoint, EndpointKind, Key, KeyTemplate, KeyUsage, SourceKind
-from ..domain.realms import Right, effective_right, realms_with
+from ..domain.realms import Right, allows, realms_with, rights_on
 from . import policies
 from .admin.endpoints import pep_serves
 from .assignment import key_for_data
@@ -55,6 +55,11 @@ def create_key(ctx: RequestContext, req: CreateKeyRequest) -> KeyResult:
                   req.attributes, req.datasets, pep, SourceKind.KMS, None, realms)
     key.value = generate_key(length)
     insert_key(ctx, caller, key)
+    if not _may_receive_value(caller, key, delivery):
+        # Create without Read (§4.5: rights are a set): the new key's id and metadata,
+        # never a value the caller could open.
+        key.value = None
+        return KeyResult(key)
     # A wrapping that cannot be made raises here and rolls the creation back.
     return KeyResult(apply(ctx, delivery, key, policies.wrapping_for(ctx, key, caller, pep)))
 
@@ -159,6 +164,10 @@ def _load_visible(ctx: RequestContext, caller: Endpoint, key_id: str,
                   pep: Endpoint | None) -> Key:
     key = load_key(ctx, key_id)
     if not set(key.realms) & set(_usable_realms(caller, pep, Right.REFERENCE)):
+        if pep is None and rights_on(caller.grants, key.realms):
+            # a right without Reference or Read (Create, Edit, Delete): the key exists
+            # for the caller, its value does not
+            raise PermissionDenied(f"Read right needed to receive key {key_id}'s value")
         # Same answer as for a key that does not exist: ids are not an oracle.
         raise KeyNotFound(f"no key {key_id}")
     return key
@@ -173,11 +182,26 @@ def _single(ctx: RequestContext, ids: list[str], label: str) -> Key:
     return load_key(ctx, ids[0])
 
 
+def _may_receive_value(caller: Endpoint, key: Key, delivery: Delivery) -> bool:
+    """§4.5 "reference (use but not view)": a caller with Read on the key may receive its
+    value; with Reference only, just wrapped for a PEP it serves, under the PEP's own
+    wrapping key (an inner layer the caller cannot open)."""
+    if allows(caller.grants, key.realms, Right.READ):
+        return True
+    return allows(caller.grants, key.realms, Right.REFERENCE) and bool(delivery.pep_keys)
+
+
 def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endpoint,
              pep: Endpoint | None, delivery: Delivery) -> Key:
     """Check everything that stands between a key and its recipient, wrap it as the
     wrapping policy and the recipients' wrapping keys decide, then record the use
-    (USE_BY_CLIENTS / USE_BY_PEPS). Reference-only recipients get no metadata."""
+    (USE_BY_CLIENTS / USE_BY_PEPS). Reference-only callers get the key only wrapped for
+    a PEP they serve, and no metadata."""
+    if not _may_receive_value(caller, key, delivery):
+        raise PermissionDenied(
+            f"Read right needed to receive key {key.key_id}'s value; with Reference only a "
+            "key is delivered just wrapped for a PEP the client serves (PepId, the PEP "
+            "holding a registered wrapping key)")
     group_ids = policies.key_groups(ctx, key)
     in_force = policies.key_policies(ctx, key, group_ids)
     # Dates drive transitions at request time: the retention policy in force now decides
@@ -190,8 +214,7 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     require_owner_proof(ctx, key, pep)
     apply(ctx, delivery, key, policies.wrapping_for(ctx, key, caller, pep, group_ids))
     key.t_cached = policies.t_cached_for(ctx, in_force, key, pep or caller)
-    right = effective_right(caller.grants, key.realms)
-    key.hidden = right is None or right < Right.READ
+    key.hidden = not allows(caller.grants, key.realms, Right.READ)
     key_id, now = key.key_id, ctx.now
     ctx.defer(lambda uow: uow.keys.record_use(key_id, caller.endpoint_id, "Client", now))
     if pep is not None:

@@ -73,7 +73,7 @@ def test_update_list_carries_each_keys_facets_after_every_change(  # type: ignor
     they have some (keys.facets): created with or without, edited to none or some, and
     data sets bound to a key after it was made (key assignment)."""
     realm, volume = new_realm(), f"v-{uuid.uuid4().hex[:8]}"
-    maker, _ = principal({realm: ("Create",)})
+    maker, _ = principal({realm: ("Create", "Read")})  # it also receives keys by data set
     reader, _ = principal({realm: ("Read",)})
     plain = maker.create_key(friendly_name="plain")
     tagged = maker.create_key(friendly_name="tagged", attributes={"dept": "hr"},

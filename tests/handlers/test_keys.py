@@ -122,14 +122,52 @@ def test_get_key_delivers_and_records_the_use(h: Harness) -> None:
     assert h.audit(operation="GetKey", key_id=key.key_id, result="Success")
 
 
-def test_reference_right_delivers_without_metadata(h: Harness) -> None:
+def test_reference_right_uses_but_does_not_view(h: Harness) -> None:
+    """§4.5 "reference (use but not view)": a Reference-only caller gets the key only
+    wrapped for a PEP it serves, under the PEP's own KEK, and without metadata; never a
+    value it can open itself (refused, audited)."""
     key = create(h, friendly_name="secret-name").key
-    h.add("ref", grants={DEFAULT: REFERENCE_ONLY})
-    got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id), "ref").keys[0]
-    assert got.hidden and got.value == key.value
+    ref_id = h.add("ref", grants={DEFAULT: REFERENCE_ONLY})
+    exc = h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id), "ref",
+                    code="E_PERMISSION_DENIED")
+    assert "Read right needed" in str(exc)
+    h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(friendly_name="secret-name"), "ref",
+              code="E_PERMISSION_DENIED")
+    # a PEP of its own without a wrapping key: the client could open what it forwards
+    bare = h.add("bare-pep", kind=EndpointKind.PEP, grants={DEFAULT: REFERENCE_ONLY},
+                 owner=ref_id)
+    h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=bare),
+              "ref", code="E_PERMISSION_DENIED")
+    pep_kek = os.urandom(32)
+    pep = h.run("RegisterEndpoint", m.RegisterEndpointRequest(
+        EndpointKind.PEP, "pep-1", wrapping_values=(
+            m.WrappingValue("pep-kek", symmetric_key=pep_kek),)), "ref").endpoint_id
+    got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=pep), "ref",
+                transport=callers.PLAIN_HTTP).keys[0]
+    assert got.hidden and got.value is None and got.blob.inner_wrapping_key_id == "pep-kek"
+    assert aes_key_unwrap_with_padding(pep_kek, got.blob.data) == key.value
     # searching metadata needs Read
     found = h.run("GetKey", m.GetKeyRequest(match_attributes=(NameValue("a", "b"),)), "ref")
     assert found.keys == ()
+
+
+def test_create_without_read_returns_the_new_key_without_its_value(h: Harness) -> None:
+    """Rights are a set: Create lets a provisioning client make keys it may not read."""
+    h.add("maker", grants={DEFAULT: frozenset({Right.CREATE})})
+    made = create(h, "maker", friendly_name="provisioned").key
+    assert made.value is None and made.blob is None and made.realms == (DEFAULT,)
+    assert made.friendly_name == "provisioned" and not made.hidden
+    exc = h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=made.key_id), "maker",
+                    code="E_PERMISSION_DENIED")
+    assert "Read right needed" in str(exc)
+    # Delete or Edit imply no Read either
+    h.add("deleter", grants={DEFAULT: frozenset({Right.DELETE, Right.EDIT})})
+    h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=made.key_id), "deleter",
+              code="E_PERMISSION_DENIED")
+    # Read (which implies Reference) delivers it
+    h.add("reader", grants={DEFAULT: frozenset({Right.READ})})
+    got = h.run("GetKey", m.GetKeyRequest(key_id=made.key_id), "reader").keys[0]
+    assert got.value is not None and not got.hidden
 
 
 @pytest.mark.parametrize("state", [KeyState.PRE_ACTIVE, KeyState.DISABLED,

@@ -104,8 +104,9 @@ def test_a_key_goes_into_exactly_the_realms_named(
         admin: KmsClient, new_realm: Callable[[], str], principal: Principal) -> None:
     fin, hr = new_realm(), new_realm()
     creator, _ = principal({fin: (), hr: ()})
-    fin_reader, _ = principal({fin: ("Reference",)})
-    hr_reader, _ = principal({hr: ("Reference",)})
+    # Read: the value delivered to the caller itself (Reference alone is use, not view)
+    fin_reader, _ = principal({fin: ("Read",)})
+    hr_reader, _ = principal({hr: ("Read",)})
     in_fin = creator.create_key(friendly_name=_name(), realms=[fin])
     assert in_fin.realms == [fin]
     assert fin_reader.get_key(in_fin.key_id).value == in_fin.value
@@ -272,7 +273,7 @@ def test_a_pool_key_is_never_handed_to_a_caller_outside_its_realms(
     pool = _name()
     policy = _policy(admin, pool, fin)
     fin_user, _ = principal({fin: ()})
-    hr_user, _ = principal({hr: ("Reference",)})
+    hr_user, _ = principal({hr: ("Read",)})
     first = fin_user.get_key(datasets=[("pool", pool)], usage="Encrypt")
     assert _realms_of(admin, first.key_id) == [fin]
     admin.admin_associate("KeyAssignmentPolicy", policy["PolicyId"], "Realm", hr)
@@ -301,7 +302,7 @@ def test_a_policys_template_never_puts_a_callers_new_key_in_realms_it_cannot_use
         hr_user.get_key(datasets=[("pool", pool)], usage="Encrypt")
     assert err.value.subcode == "wsman:InvalidParameter" and fin in err.value.reason
     _audited(admin, hr_id, "GetKey", "E_INVALID_PARAMETER")
-    fin_user, _ = principal({fin: ("Reference",)})
+    fin_user, _ = principal({fin: ("Read",)})  # Read: the value comes to the caller
     made = fin_user.get_key(datasets=[("pool", pool)], usage="Encrypt")
     _not_found(hr_user, made.key_id)
     assert _realms_of(admin, made.key_id) == [fin]  # the policy's realms within the template's
