@@ -55,15 +55,23 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
 def _pep_grants(ctx: RequestContext, caller: Endpoint,
                 asked: list[tuple[str, tuple[str, ...]]]) -> dict[str, frozenset[Right]]:
     """A new PEP's grants: in each realm named — one where the caller holds rights — the
-    rights named (only ones the caller holds there) or else the caller's own there; none
-    named: the caller's realms and rights."""
+    rights named (only ones the caller holds there) or else the caller's own there (§4.6
+    "full rights granted to its registering Client"); none named: the caller's one
+    default realm — the server's default realm if the caller holds rights there, else
+    its only realm — never every realm of the caller."""
     if caller.is_admin:  # realms are visible to administrators: an unknown one is named
         for realm, _ in asked:
             require_realm(ctx, realm)
-    if not asked:
-        if not caller.grants:
+    if not asked:  # ONE realm, as for every new object (domain.realms.new_object_realms)
+        mine = sorted(r for r, rights in caller.grants.items() if rights)
+        if not mine:
             raise PermissionDenied(f"{caller.name} holds no right in any realm")
-        return dict(caller.grants)
+        default = ctx.settings.default_realm
+        if default not in mine and len(mine) > 1:
+            raise InvalidParameter(f"name the realm(s) for the new PEP (RealmAssociations): "
+                                   f"the caller holds rights in {', '.join(mine)}")
+        realm = default if default in mine else mine[0]
+        return {realm: caller.grants[realm]}
     out: dict[str, frozenset[Right]] = {}
     for realm, rights in asked:
         held = caller.grants.get(realm)
