@@ -278,12 +278,10 @@ def _v19(conn: Connection) -> None:
     them). Each stored grant becomes the set it effectively meant, so nobody gains or
     loses an access by the upgrade (domain.realms.ladder_closure)."""
     g = t.realm_grants.c
-    rows = conn.execute(select(g.endpoint_id, g.realm, g.rights)).all()
-    for endpoint_id, realm, text in rows:
+    for text in list(conn.execute(select(g.rights).distinct()).scalars()):
         meant = format_rights(ladder_closure(parse_rights(text or "")))
-        if meant != text:
-            conn.execute(t.realm_grants.update().where(and_(
-                g.endpoint_id == endpoint_id, g.realm == realm)).values(rights=meant))
+        if meant != text:  # one UPDATE per distinct stored text, however many grants
+            conn.execute(t.realm_grants.update().where(g.rights == text).values(rights=meant))
 
 
 def generation_triggers(conn: Connection) -> None:
