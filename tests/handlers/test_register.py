@@ -41,6 +41,21 @@ def test_a_client_registers_its_pep_with_its_own_grants(h: Harness) -> None:
     assert h.audit(operation="RegisterEndpoint", result="Success")
 
 
+def test_a_pep_registered_without_realms_joins_one_realm_of_its_client(h: Harness) -> None:
+    """Issue 15.3: as a new key, never every realm of the registering client."""
+    third = "realm://localhost/third"
+    h.add("two", grants={OTHER: frozenset({Right.READ}), third: frozenset({Right.EDIT})})
+    h.refused(InvalidParameter, "RegisterEndpoint", pep("pep-two"), "two",
+              code="E_INVALID_PARAMETER")
+    named = h.endpoint(h.run("RegisterEndpoint", pep("pep-two", realms=(
+        m.RealmAssociation(third),)), "two").endpoint_id)
+    assert named.grants == {third: frozenset({Right.EDIT})}
+    h.add("wide", grants={DEFAULT: frozenset({Right.REFERENCE}),
+                          OTHER: frozenset({Right.READ})})
+    ep = h.endpoint(h.run("RegisterEndpoint", pep("pep-wide"), "wide").endpoint_id)
+    assert ep.grants == {DEFAULT: frozenset({Right.REFERENCE})}
+
+
 def test_a_pep_gets_no_right_its_owner_lacks(h: Harness) -> None:
     h.check_refused(PermissionDenied, "RegisterEndpoint",
               pep(realms=(m.RealmAssociation(OTHER),)), code="E_PERMISSION_DENIED")
