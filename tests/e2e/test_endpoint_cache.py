@@ -123,7 +123,7 @@ def test_changed_realm_rights_apply_on_every_worker(server: ServerProcess, admin
         admin.admin_disassociate("Client", signer.endpoint_id, "Realm", DEFAULT_REALM)
         assert _on_every_worker(conns, get) == {"E_KEY_NOT_FOUND"}  # not in its realm
         admin.admin_associate("Client", signer.endpoint_id, "Realm", DEFAULT_REALM,
-                              rights=["Reference"])
+                              rights=["Read"])  # Read: the value itself (issue 15.1)
         assert _on_every_worker(conns, get) == {"delivered"}
 
 
