@@ -3,13 +3,14 @@ groups, key assignment and bindings, wrapping resolution, life cycle, use tracki
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from kms_ws.client import KmsClient, KmsFault
+from kms_ws.client import Kek, KmsClient, KmsFault, PepUnwrapper
 
 from ..support import db
 from ..support.server import ADMIN, ServerProcess, running_server
@@ -171,8 +172,12 @@ def test_reference_right_gives_the_key_but_not_its_metadata(admin: KmsClient, pr
     key = owner.create_key(friendly_name="payroll-2026", attributes={"dept": "hr"},
                            datasets=[("volume", _name())])
     user, _ = principal({realm: ("Reference",)})
-    used = user.get_key(key.key_id, usage="Decrypt")
-    assert used.value == key.value
+    # use, not view (issue 15.1): the key only wrapped for a PEP the client serves
+    pep_kek = Kek("pep-kek", secrets.token_bytes(32))
+    pep_id = user.register_endpoint("Pep", _name(),
+                                    wrapping_values={pep_kek.key_id: pep_kek.secret})
+    used = user.get_key(key.key_id, usage="Decrypt", pep_id=pep_id)
+    assert used.value is None and PepUnwrapper([pep_kek]).open(used.pep_blob) == key.value
     assert used.friendly_name is None and used.attributes == {} and used.datasets == []
     assert used.realms == []
     assert user.find_keys({"dept": "hr"})[0] == []  # searching metadata needs Read
