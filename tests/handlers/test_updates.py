@@ -14,7 +14,7 @@ from kms_ws.domain.errors import (
     PermissionDenied,
     ResyncRequired,
 )
-from kms_ws.domain.model import AdminObject, Key, KeyState, Removal
+from kms_ws.domain.model import AdminObject, EndpointKind, Key, KeyState, Removal
 from kms_ws.domain.realms import ALL_RIGHTS, Right, realm_object_id
 from kms_ws.service import key_dates
 from kms_ws.service import messages as m
@@ -252,7 +252,11 @@ def test_a_client_that_received_a_key_is_told_whatever_its_right(h: Harness) -> 
     sub = subscribe(h, "user")
     h.set_expiry(key.key_id, h.now + timedelta(minutes=10))  # before any delivery: not told
     assert sub not in pending(h)
-    h.run("GetKey", m.GetKeyRequest(key_id=key.key_id), "user")  # USE_BY_CLIENTS
+    # Reference alone: the key is delivered only wrapped for a PEP the client serves
+    pep_id = h.run("RegisterEndpoint", m.RegisterEndpointRequest(
+        EndpointKind.PEP, "user-pep", wrapping_values=(
+            m.WrappingValue("pep-kek", symmetric_key=bytes(32)),)), "user").endpoint_id
+    h.run("GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=pep_id), "user")  # USE_BY
     h.clock.now += timedelta(minutes=20)  # the subscriptions live an hour
     assert key_dates.announce_due(h.store, h.now) == 1
     assert pending(h)[sub] == h.store.tables.keys[key.key_id].change_seq
