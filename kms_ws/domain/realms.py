@@ -11,7 +11,7 @@ subject use an object without viewing it (a key delivered wrapped for a PEP it s
 policy or group named in an association); Read shows it (metadata, and a key's value to
 the caller itself); Edit changes it; Delete removes it; Create puts new objects into the
 realm. One implication is kept: Read implies Reference (what one may view one may use).
-Schema 18 turned the ladder of earlier schemas (Create implied all) into explicit sets.
+Schema 19 turned the ladder of earlier schemas (Create implied all) into explicit sets.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def implied(rights: Iterable[Right]) -> frozenset[Right]:
 
 
 def ladder_closure(rights: Iterable[Right]) -> frozenset[Right]:
-    """What a stored grant meant before schema 18, when rights were a ladder (Reference <
+    """What a stored grant meant before schema 19, when rights were a ladder (Reference <
     Read < Edit < Delete < Create, each implying those below): its top right and every
     right below it. Used by that migration only."""
     top = max(rights, default=None)

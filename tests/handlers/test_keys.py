@@ -128,15 +128,15 @@ def test_reference_right_uses_but_does_not_view(h: Harness) -> None:
     value it can open itself (refused, audited)."""
     key = create(h, friendly_name="secret-name").key
     ref_id = h.add("ref", grants={DEFAULT: REFERENCE_ONLY})
-    exc = h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id), "ref",
+    exc = h.check_refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id), "ref",
                     code="E_PERMISSION_DENIED")
     assert "Read right needed" in str(exc)
-    h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(friendly_name="secret-name"), "ref",
+    h.check_refused(PermissionDenied, "GetKey", m.GetKeyRequest(friendly_name="secret-name"), "ref",
               code="E_PERMISSION_DENIED")
     # a PEP of its own without a wrapping key: the client could open what it forwards
     bare = h.add("bare-pep", kind=EndpointKind.PEP, grants={DEFAULT: REFERENCE_ONLY},
                  owner=ref_id)
-    h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=bare),
+    h.check_refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=bare),
               "ref", code="E_PERMISSION_DENIED")
     pep_kek = os.urandom(32)
     pep = h.run("RegisterEndpoint", m.RegisterEndpointRequest(
@@ -157,12 +157,12 @@ def test_create_without_read_returns_the_new_key_without_its_value(h: Harness) -
     made = create(h, "maker", friendly_name="provisioned").key
     assert made.value is None and made.blob is None and made.realms == (DEFAULT,)
     assert made.friendly_name == "provisioned" and not made.hidden
-    exc = h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=made.key_id), "maker",
+    exc = h.check_refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=made.key_id), "maker",
                     code="E_PERMISSION_DENIED")
     assert "Read right needed" in str(exc)
     # Delete or Edit imply no Read either
     h.add("deleter", grants={DEFAULT: frozenset({Right.DELETE, Right.EDIT})})
-    h.refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=made.key_id), "deleter",
+    h.check_refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=made.key_id), "deleter",
               code="E_PERMISSION_DENIED")
     # Read (which implies Reference) delivers it
     h.add("reader", grants={DEFAULT: frozenset({Right.READ})})

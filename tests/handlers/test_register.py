@@ -45,7 +45,7 @@ def test_a_pep_registered_without_realms_joins_one_realm_of_its_client(h: Harnes
     """Issue 15.3: as a new key, never every realm of the registering client."""
     third = "realm://localhost/third"
     h.add("two", grants={OTHER: frozenset({Right.READ}), third: frozenset({Right.EDIT})})
-    h.refused(InvalidParameter, "RegisterEndpoint", pep("pep-two"), "two",
+    h.check_refused(InvalidParameter, "RegisterEndpoint", pep("pep-two"), "two",
               code="E_INVALID_PARAMETER")
     named = h.endpoint(h.run("RegisterEndpoint", pep("pep-two", realms=(
         m.RealmAssociation(third),)), "two").endpoint_id)

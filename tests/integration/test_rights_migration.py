@@ -1,4 +1,4 @@
-"""Schema 18: realm rights become a set (issue 15). A store of schema 17 kept each grant
+"""Schema 19: realm rights become a set (issue 15). A store of schema 18 kept each grant
 as the rights named, read as a ladder (Reference < Read < Edit < Delete < Create, each
 implying those below); after the upgrade every caller has exactly the accesses it had —
 nobody widened, nobody narrowed."""
@@ -15,7 +15,7 @@ from kms_ws.store import tables as t
 from kms_ws.store.engine import Database, sqlite_url
 from kms_ws.store.unit_of_work import SqlUnitOfWork
 
-# What schema 16 stored (format_rights: labels, highest first), as `client add --right`,
+# What schema 18 stored (format_rights: labels, highest first), as `client add --right`,
 # AdminCreate and RegisterEndpoint could leave it.
 STORED = {
     "00000000-0000-0000-0000-0000000000c1": "Create",
@@ -30,17 +30,17 @@ REALM = "realm://example.com/a"
 
 
 def _ladder_allows(stored: str, needed: Right) -> bool:
-    """main's decision before schema 18 (domain.realms.allows as it was): the top right
+    """main's decision before schema 19 (domain.realms.allows as it was): the top right
     held, compared on the ladder."""
     held = [Right[x.upper()] for x in stored.split(",")]
     return max(held) >= needed
 
 
-def test_schema_18_keeps_every_callers_rights(tmp_path: Path) -> None:
+def test_schema_19_keeps_every_callers_rights(tmp_path: Path) -> None:
     db = Database(sqlite_url(tmp_path))
     db.migrate()
-    with db.transaction(write=True) as conn:  # back to a schema 17 store
-        conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="17"))
+    with db.transaction(write=True) as conn:  # back to a schema 18 store
+        conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="18"))
         for n, (endpoint_id, rights) in enumerate(STORED.items()):
             conn.exec_driver_sql(
                 "INSERT INTO endpoints (id, kind, name, state, credential_type, is_admin, "
@@ -68,7 +68,7 @@ def test_schema_18_keeps_every_callers_rights(tmp_path: Path) -> None:
     # running again (a store brought back) changes nothing
     db = Database(sqlite_url(tmp_path))
     with db.transaction(write=True) as conn:
-        conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="17"))
+        conn.execute(t.meta.update().where(t.meta.c.name == "schema_version").values(value="18"))
     assert db.migrate() == migrations.LATEST
     with db.transaction() as conn:
         assert dict(conn.execute(select(t.realm_grants.c.endpoint_id,

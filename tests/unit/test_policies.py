@@ -46,7 +46,7 @@ def test_rights_are_a_set_create_implies_nothing() -> None:
     assert not allows(edit, [A], Right.READ) and not allows(edit, [A], Right.DELETE)
 
 
-def test_ladder_closure_is_what_a_stored_grant_meant_before_schema_18() -> None:
+def test_ladder_closure_is_what_a_stored_grant_meant_before_schema_19() -> None:
     assert ladder_closure([Right.CREATE]) == frozenset(Right)
     assert ladder_closure([Right.READ]) == {Right.READ, Right.REFERENCE}
     assert ladder_closure([Right.REFERENCE, Right.EDIT]) == {
