@@ -357,18 +357,33 @@ def cmd_wsdl(args: argparse.Namespace) -> int:
 # ---- online client commands ---------------------------------------------------------------
 
 def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from cryptography import x509
+
     from .client import KmsClient, load_signing_key
+    if not args.url.startswith(("http://", "https://")):
+        raise SystemExit(f"kms-ws: --url {args.url} is no http:// or https:// URL")
     password = None
     if args.user:
         password = _read_password(args)
     signing = None
     if args.signing_key:
-        signing = load_signing_key(Path(args.signing_key),
-                                   Path(args.signing_cert) if args.signing_cert else None,
-                                   key_name=args.key_name)
+        try:
+            signing = load_signing_key(Path(args.signing_key),
+                                       Path(args.signing_cert) if args.signing_cert else None,
+                                       key_name=args.key_name)
+        except (ValueError, TypeError) as exc:  # not PEM, encrypted, or not EC/RSA
+            raise SystemExit(f"kms-ws: --signing-key {args.signing_key}: {exc}") from None
+    server_cert = None
+    if args.server_cert:
+        server_cert = Path(args.server_cert).read_bytes()
+        try:
+            x509.load_pem_x509_certificate(server_cert)
+        except ValueError:
+            raise SystemExit(f"kms-ws: --server-cert {args.server_cert} is not a PEM "
+                             "certificate (the server's server-signing.pem)") from None
     return KmsClient(args.url, args.user, password,
                      verify=args.ca if args.ca else not args.insecure, signing_key=signing,
-                     server_cert=args.server_cert)
+                     server_cert=server_cert)
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -399,6 +414,9 @@ def cmd_create_key(args: argparse.Namespace) -> int:
 
 
 def cmd_get_key(args: argparse.Namespace) -> int:
+    if not (args.key_id or args.name or args.dataset):
+        raise SystemExit("kms-ws get-key: name the key: KEY_ID, --name NAME or "
+                         "--dataset NAME=VALUE")
     with _client(args) as c:
         key = c.get_key(key_id=args.key_id, friendly_name=args.name,
                         datasets=[_pair(d) for d in args.dataset] or None, usage=args.usage)
@@ -822,21 +840,35 @@ BACKUP_VERIFY = "backup-verify"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. An ordinary mistake (a bad config file, a missing file, a server
+    that cannot be reached, a refused request) is one line on standard error and exit 1,
+    never a traceback (tests/e2e/test_cli_bad_input.py tries every command)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["backup", "verify"]:
         argv[:2] = [BACKUP_VERIFY]
     args = build_parser().parse_args(argv)
-    from .client import KeyUnwrapError, KmsFault
+    import requests
+    from zeep.exceptions import ValidationError
+
+    from .client import KeyUnwrapError, KmsFault, unreachable
     from .crypto.master_key import MasterKeyError
+    from .server import CannotListen
     try:
         return int(args.func(args) or 0)
-    except (MasterKeyError, KeyUnwrapError, ConfigError) as exc:
+    except (MasterKeyError, KeyUnwrapError, ConfigError, CannotListen) as exc:
         print(f"kms-ws: {exc}", file=sys.stderr)
-        return 1
     except KmsFault as fault:
-        print(f"kms-ws: {fault.subcode or 'error'}: {fault.reason}"
+        print(f"kms-ws: {fault.subcode + ': ' if fault.subcode else ''}{fault.reason}"
               + (f" ({fault.error_code})" if fault.error_code else ""), file=sys.stderr)
-        return 1
+    except requests.RequestException as exc:
+        print(f"kms-ws: {unreachable(getattr(args, 'url', '?'), exc)}", file=sys.stderr)
+    except ValidationError as exc:  # zeep: the request would not be schema-valid
+        print(f"kms-ws: the request is incomplete or invalid: {exc.message}"
+              + (f" (at {exc.path[-1]})" if exc.path else ""), file=sys.stderr)
+    except OSError as exc:  # a file named on the command line
+        print(f"kms-ws: {exc.filename or ''}{': ' if exc.filename else ''}"
+              f"{exc.strerror or exc}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from typing import Any
 
 import isodate
 
+from .domain import ciphers
+from .domain.errors import KmsError
 from .domain.model import PEP_AUTHENTICATION_POLICIES
 
 Doc = dict[str, Any]
@@ -149,6 +151,8 @@ def cmd_add(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any])
     kind = KINDS[a.kind][0]
     doc = _fields(kind, a, {})
     _realms(a, doc)
+    if kind == "KeyTemplate":
+        _template_cipher(doc)
     with connect(a) as c:  # reads the administrator's password first
         password = None
         if kind == "Client":
@@ -158,6 +162,18 @@ def cmd_add(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any])
             password = sys.stdin.readline().rstrip("\r\n")
         _print(c.admin_create(kind, doc, password=password))
     return 0
+
+
+def _template_cipher(doc: Doc) -> None:
+    """A new template's cipher and length when not given, as the server (and the offline
+    `template add`) chooses them: AES-256-GCM, or the usual cipher of --length."""
+    try:
+        oid, bits = ciphers.resolve(doc.get("CipherType"),
+                                    int(doc["KeyLength"]) if "KeyLength" in doc else None)
+    except KmsError as exc:
+        raise SystemExit(f"kms-ws: {exc.reason}") from None
+    doc.setdefault("CipherType", oid)
+    doc.setdefault("KeyLength", str(bits))
 
 
 def cmd_show(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
@@ -340,7 +356,8 @@ def _policy_options(sp: argparse.ArgumentParser, want: tuple[str, ...]) -> None:
         add("--t-expired", help="UTC time: no new encryption after it")
         add("--t-disabled", help="UTC time: not delivered after it")
     if "cipher" in want:
-        add("--cipher", help="cipher OID")
+        add("--cipher", help="cipher OID (a new template: default AES-256-GCM, or the usual "
+            "cipher of --length)")
         add("--length", type=int, help="key length in bits")
     if "group" in want:
         add("--type", dest="group_type", choices=("Static", "Dynamic"))

@@ -10,15 +10,17 @@ an unknown or invalid setting, is a ConfigError naming the file and the setting.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
+import types
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .security import forwarded
 from .security.settings import SecuritySettings
-from .store.engine import sqlite_url
+from .store.urls import sqlite_url
 
 CONFIG_FILE = "kms-ws.json"
 DEFAULT_DATA_DIR = Path("kms-data")
@@ -132,9 +134,8 @@ def load(data_dir: Path) -> Config:
         doc = json.loads(path.read_text())
         if not isinstance(doc, dict):
             raise ValueError("the file holds no JSON object")
-        unknown = set(doc) - {f.name for f in fields(Config) if f.name != "data_dir"}
-        if unknown:
-            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        check_settings(Config, doc, "")
+        check_settings(SecuritySettings, doc.get("security", {}), "security.")
         security = SecuritySettings.from_mapping(doc.pop("security", {}))
         for key in ("tls_cert", "tls_key", "tls_client_ca", "log_file", "notify_ca_file"):
             if doc.get(key):
@@ -145,5 +146,53 @@ def load(data_dir: Path) -> Config:
                     raise ValueError(f"{key} is a list of addresses or CIDR networks")
                 doc[key] = tuple(doc[key])
         return replace(cfg, security=security, **doc)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column "
+                          f"{exc.colno}") from None
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+# Settings given as a JSON object although their field is a tuple of pairs.
+_OBJECT_SETTINGS = frozenset({"require_signature_realms"})
+
+
+def check_settings(cls: type, values: dict[str, Any], prefix: str) -> None:
+    """Every key of `values` names a field of the dataclass `cls`, with a JSON value of
+    its type; else a ValueError naming the key, the closest known one and all of them."""
+    known = sorted(f.name for f in fields(cls) if f.name != "data_dir")
+    hints = get_type_hints(cls)
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            group = prefix[:-1] + " " if prefix else ""
+            raise ValueError(f"unknown settings: {prefix}{key}"
+                             + (f" (did you mean {prefix}{close[0]}?)" if close else "")
+                             + f"; known {group}settings: {', '.join(known)}")
+        accepted = _json_types(hints[key]) + ((dict,) if key in _OBJECT_SETTINGS else ())
+        if not isinstance(value, accepted) or (isinstance(value, bool) and
+                                               bool not in accepted):
+            names = sorted({_JSON_NAMES[t] for t in accepted
+                            if not (t is int and float in accepted)})
+            raise ValueError(f"{prefix}{key} is {' or '.join(names)}, not "
+                             f"{json.dumps(value)}")
+
+
+_JSON_NAMES = {bool: "true/false", int: "a whole number", float: "a number", str: "a string",
+               list: "a list", dict: "an object", type(None): "null"}
+
+
+def _json_types(hint: Any) -> tuple[type, ...]:
+    """The Python types json.loads gives for a field of this type."""
+    if get_origin(hint) in (Union, types.UnionType):
+        return tuple(t for arg in get_args(hint) for t in _json_types(arg))
+    origin = get_origin(hint) or hint
+    if origin is float:
+        return (int, float)
+    if origin in (tuple, list):
+        return (list,)
+    if origin is Path:
+        return (str,)
+    if origin in (bool, int, str, dict, type(None)):
+        return (origin,)
+    return (dict,)  # a nested settings object

@@ -6,9 +6,11 @@ HTTPS when given a certificate, graceful stop on SIGTERM, and the one delivery c
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import resource
+import socket
 import ssl
 import subprocess
 import sys
@@ -103,7 +105,30 @@ def _raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+class CannotListen(Exception):
+    """The listen address cannot be bound (the port is taken, the address is not ours)."""
+
+
+def check_listen(config: Config) -> None:
+    """Bind the listen address once, as gunicorn will (SO_REUSEADDR), before anything
+    says the server is serving: a taken port is one clear line, not gunicorn's retries."""
+    if not 0 < config.port < 65536:
+        raise CannotListen(f"port {config.port} is not a TCP port (1 to 65535)")
+    try:
+        infos = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except (OSError, OverflowError) as exc:
+        hint = ": another process listens there (choose a port with --port or \"port\" in " \
+            "kms-ws.json)" if getattr(exc, "errno", None) == errno.EADDRINUSE else ""
+        raise CannotListen(f"cannot listen on {config.host}:{config.port}: "
+                           f"{getattr(exc, 'strerror', None) or exc}{hint}") from None
+
+
 def serve(config: Config) -> None:
+    check_listen(config)
     # the owner's alone from the first start (the log file may be created in it next)
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     configure_logging(config.log_path, config.log_level, config.log_format)

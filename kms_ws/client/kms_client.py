@@ -460,8 +460,8 @@ class KmsClient:
         try:
             r = self._http.get(self.url + "?signing-cert", timeout=30)
         except requests.RequestException as exc:
-            raise KmsFault(None, f"cannot fetch the server's signing certificate: {exc}") \
-                from None
+            raise KmsFault(None, unreachable(self.url, exc) + " (fetching its signing "
+                           "certificate)") from None
         if r.status_code != 200:
             raise KmsFault(None, f"HTTP {r.status_code} fetching the server's signing "
                            "certificate", http_status=r.status_code)
@@ -475,6 +475,17 @@ class KmsClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def unreachable(url: str, exc: requests.RequestException) -> str:
+    """One line saying why the server at `url` could not be talked to."""
+    why = type(exc).__name__
+    if isinstance(exc, requests.exceptions.SSLError):
+        why += ": the server's TLS certificate did not verify" \
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc) else ": the TLS handshake failed"
+    elif isinstance(exc, requests.exceptions.ConnectionError):
+        why += ": nothing answers there; is the server running, is the URL right?"
+    return f"the server at {url} cannot be reached ({why})"
 
 
 def _is_guid(v: str) -> bool:

@@ -36,8 +36,10 @@ def require_private_channel(ctx: RequestContext, what: str) -> None:
     (allow_basic_over_http). A signature does not hide a Body: signed is not private.
     Called before the secret is checked or anything changes."""
     if not ctx.transport.secure and not ctx.settings.allow_basic_over_http:
-        raise AccessDenied(f"{what} is refused over plain HTTP: use HTTPS (the setting "
-                           "allow_basic_over_http allows it, for local use only)")
+        raise AccessDenied(f"{what} is refused over plain HTTP: use HTTPS (for local use "
+                           "only, the server allows it when started with 'kms-ws serve "
+                           "--allow-basic-over-http' or with security.allow_basic_over_http "
+                           "in kms-ws.json)")
 
 
 @dataclass(frozen=True)

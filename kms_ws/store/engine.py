@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -25,6 +24,7 @@ from ..domain.records import WriteNeeded
 from . import migrations, postgresql
 from .audit_log import AuditSigner
 from .unit_of_work import SqlUnitOfWork
+from .urls import sqlite_url as sqlite_url  # where it lived: tests and tools import it here
 
 BUSY_TIMEOUT_MS = 15000
 
@@ -55,10 +55,6 @@ def _busy_timeout(dbapi_conn: Any, info: dict[str, Any], ms: int) -> None:
     if info.get("busy_timeout", BUSY_TIMEOUT_MS) != ms:
         dbapi_conn.execute(f"PRAGMA busy_timeout={ms}")
         info["busy_timeout"] = ms
-
-
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'kms.db'}"
 
 
 SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
