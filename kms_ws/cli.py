@@ -33,7 +33,20 @@ DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/wsman"
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load(Path(args.data_dir))
+    path = Path(args.data_dir)
+    if path.exists() and not path.is_dir():
+        raise SystemExit(f"kms-ws: the data directory {path} is not a directory")
+    return load(path)
+
+
+def _existing(args: argparse.Namespace) -> Config:
+    """The configuration of a data directory that must exist: commands that read or
+    maintain one (init, serve and the bootstrap adds make it)."""
+    path = Path(args.data_dir)
+    if not path.exists():
+        raise SystemExit(f"kms-ws: no data directory {path}: run 'kms-ws init --data-dir "
+                         f"{path}' first, or name it with --data-dir")
+    return _config(args)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -72,7 +85,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
     from .app import run_deliverer
     from .logs import configure_logging
-    cfg = _config(args).with_overrides(log_level=args.log_level, log_format=args.log_format)
+    cfg = _existing(args).with_overrides(log_level=args.log_level, log_format=args.log_format)
     configure_logging(cfg.log_path, cfg.log_level, cfg.log_format)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -84,6 +97,9 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        raise SystemExit("kms-ws: no terminal to ask for the password on: give it on "
+                         "standard input with --password-stdin")
     else:
         password = getpass.getpass("password: ")
     if len(password) < 8:
@@ -113,10 +129,10 @@ def cmd_client_add(args: argparse.Namespace) -> int:
     from .service.messages import Credential
     from .service.operator import LocalOperator
 
+    cfg = _config(args)  # a bad data directory is told before the password is asked
     cred = Credential(CredentialType.ASYMMETRIC_KEY, values=(Path(args.cert).read_bytes(),)) \
         if args.cert else Credential(CredentialType.USERNAME_PASSWORD, username=args.name,
                                      password=_read_password(args))
-    cfg = _config(args)
     realms = tuple(args.realm or [cfg.security.default_realm])
     doc = {"Name": args.name, "Administrator": "true" if args.admin else "false",
            "RealmAssociations": {"RealmAssociation": [{"Realm": r, "Right": list(args.right)}
@@ -139,7 +155,7 @@ def cmd_client_add(args: argparse.Namespace) -> int:
 def cmd_client_list(args: argparse.Namespace) -> int:
     from .app import init_data_dir
     from .domain.realms import format_rights
-    db, _ = init_data_dir(_config(args))
+    db, _ = init_data_dir(_existing(args))
     with db.unit_of_work() as uow:
         for ep in uow.endpoints.list_clients():
             realms = " ".join(f"{r}({format_rights(g)})" for r, g in sorted(ep.grants.items()))
@@ -156,7 +172,7 @@ def cmd_report_spread_keys(args: argparse.Namespace) -> int:
 
     from .app import init_data_dir
     from .store.reports import spread_keys
-    db, _ = init_data_dir(_config(args))
+    db, _ = init_data_dir(_existing(args))
     with db.transaction() as conn:
         keys = spread_keys(conn)
     db.dispose()
@@ -174,7 +190,7 @@ def cmd_client_unlock(args: argparse.Namespace) -> int:
     from .service.operator import LocalOperator
     operator = LocalOperator(client=args.name)
     try:
-        with _offline_service(_config(args)) as service:
+        with _offline_service(_existing(args)) as service:
             doc = service.run_as_operator("AdminGet", AdminRequest("Get", "Client", args.name),
                                           operator).documents[0]
             if doc["State"] != "Locked":
@@ -229,7 +245,7 @@ def cmd_template_add(args: argparse.Namespace) -> int:
 def cmd_master_key_status(args: argparse.Namespace) -> int:
     from .app import init_data_dir
     from .service import rotation
-    db, keyring = init_data_dir(_config(args))
+    db, keyring = init_data_dir(_existing(args))
     st = rotation.state(db)
     db.dispose()
     print(f"current master key {st.current} ({keyring.provider.name} provider)")
@@ -246,7 +262,7 @@ def cmd_master_key_rotate(args: argparse.Namespace) -> int:
 
     from .app import init_data_dir
     from .service import rotation
-    cfg = _config(args)
+    cfg = _existing(args)
     db, keyring = init_data_dir(cfg)
     lock = open(cfg.data_dir / ".master-key-rotation.lock", "w")  # noqa: SIM115
     try:
@@ -302,7 +318,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from .crypto.sealing import SealError
     from .store import migrations
     from .store.engine import Database, sqlite_path
-    cfg = _config(args)
+    cfg = _existing(args)
     path = sqlite_path(cfg.db_url)
     if path is not None and not Path(path).is_file():
         print(f"kms-ws: no store at {path}", file=sys.stderr)
