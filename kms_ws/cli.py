@@ -208,6 +208,54 @@ def cmd_client_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_client_edit(args: argparse.Namespace) -> int:
+    """Offline: change a client on the data directory — the way back in for a locked-out
+    sole administrator: a new password, administrator or not, Active or Disabled, rights
+    in a realm. AdminGet, AdminEdit and AdminAssociate run by the local operator (its
+    rules, its audit records), never a write of its own."""
+    from .domain.errors import KmsError, NotFound
+    from .service.admin.messages import AdminRequest, Ref
+    from .service.operator import LocalOperator
+    if args.password_stdin is False and args.admin is None and not args.state and \
+            not args.realm:
+        raise SystemExit("kms-ws: nothing to change: give --password-stdin, --admin or "
+                         "--no-admin, --state, or --realm (with --right)")
+    if args.right and not args.realm:
+        raise SystemExit("kms-ws: --right goes with --realm")
+    cfg = _existing(args)
+    password = _read_password(args) if args.password_stdin else None
+    operator = LocalOperator(realms=tuple(args.realm), client=args.name)
+    try:
+        with _offline_service(cfg) as service:
+            doc = service.run_as_operator("AdminGet", AdminRequest("Get", "Client", args.name),
+                                          operator).documents[0]
+            if password is not None or args.admin is not None or args.state:
+                edit = dict(doc)
+                if password is not None:
+                    value = password.encode("utf-8")
+                    edit["Credentials"] = {"CredentialValue": [{
+                        "Length": len(value), "Value": base64.b64encode(value).decode()}]}
+                if args.admin is not None:
+                    edit["Administrator"] = "true" if args.admin else "false"
+                if args.state:
+                    edit["State"] = args.state
+                doc = service.run_as_operator("AdminEdit", AdminRequest(
+                    "Edit", "Client", document=edit), operator).documents[0]
+            for realm in args.realm:
+                doc = service.run_as_operator("AdminAssociate", AdminRequest(
+                    "Associate", "Client", doc["ClientId"], target=Ref("Realm", realm),
+                    rights=tuple(args.right)), operator).documents[0]
+    except NotFound:
+        print(f"kms-ws: no client named {args.name!r}", file=sys.stderr)
+        return 1
+    except KmsError as exc:
+        print(f"kms-ws: {exc.reason}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: v for k, v in doc.items() if k != "Credentials"}, indent=2,
+                     default=str))
+    return 0
+
+
 def cmd_template_add(args: argparse.Namespace) -> int:
     """Offline: add a key template to the data directory: AdminCreate, run by the local
     operator (its rules and audit record); the realms it names (default: the default
@@ -456,7 +504,9 @@ def cmd_store_key(args: argparse.Namespace) -> int:
     with _client(args) as c:  # reads the password first
         value = _key_value(args)
         print(c.store_key(value, friendly_name=args.name,
-                          datasets=[_pair(d) for d in args.dataset] or None, realms=args.realm))
+                          datasets=[_pair(d) for d in args.dataset] or None, realms=args.realm,
+                          attributes=dict(_pair(a) for a in args.attribute) or None,
+                          description=args.description, cipher_type=args.cipher))
     return 0
 
 
@@ -532,6 +582,24 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir(sp)
     sp.add_argument("name", help="the client's name")
     sp.set_defaults(func=cmd_client_unlock)
+    sp = csub.add_parser("edit", help="change a client in the data directory (e.g. a "
+                         "locked-out sole administrator): password, administrator, state, "
+                         "rights")
+    data_dir(sp)
+    sp.add_argument("name", help="the client's name")
+    sp.add_argument("--password-stdin", action="store_true",
+                    help="its new password: the first line of standard input (its sessions "
+                    "end)")
+    sp.add_argument("--admin", action=argparse.BooleanOptionalAction, default=None,
+                    help="make it an administrator, or not")
+    sp.add_argument("--state", choices=("Active", "Disabled"),
+                    help="Active also unlocks it")
+    sp.add_argument("--realm", action="append", default=[],
+                    help="grant it rights in this realm (made when missing; repeatable)")
+    sp.add_argument("--right", action="append", default=[],
+                    choices=("Create", "Delete", "Edit", "Read", "Reference"),
+                    help="its rights in each --realm (repeatable; default: all of them)")
+    sp.set_defaults(func=cmd_client_edit)
 
     tpl = sub.add_parser("template", help="manage key templates in the data directory (offline)")
     tsub = tpl.add_subparsers(dest="template_command", required=True, metavar="ACTION")
@@ -619,13 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("store-key", help="StoreKey: store a client-generated key")
     online(sp)
-    g = sp.add_mutually_exclusive_group(required=True)
-    g.add_argument("--hex", help="the key in hex")
-    g.add_argument("--value-stdin", action="store_true",
-                   help="read the key (base64) from standard input (after the password line)")
-    sp.add_argument("--name", help="friendly name")
-    sp.add_argument("--dataset", action="append", default=[], metavar="NAME=VALUE")
-    _key_realm_option(sp)
+    _store_key_options(sp)
     sp.set_defaults(func=cmd_store_key)
 
     sp = sub.add_parser("endpoint-status",
@@ -637,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_endpoint_status)
 
     from .cli_admin import add_admin_parser
-    add_admin_parser(sub, online, _client)
+    add_admin_parser(sub, online, _client, store_key=(_store_key_options, cmd_store_key))
 
     sp = sub.add_parser("random", help="GetRandomBytes")
     online(sp)
@@ -645,6 +707,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--hex", action="store_true", help="print hex instead of base64")
     sp.set_defaults(func=cmd_random)
     return p
+
+
+def _store_key_options(sp: argparse.ArgumentParser) -> None:
+    """StoreKey's options (`store-key`, `admin key add`)."""
+    g = sp.add_mutually_exclusive_group(required=True)
+    g.add_argument("--hex", help="the key in hex")
+    g.add_argument("--value-stdin", action="store_true",
+                   help="read the key (base64) from standard input (after the password line)")
+    sp.add_argument("--name", help="friendly name")
+    sp.add_argument("--dataset", action="append", default=[], metavar="NAME=VALUE")
+    sp.add_argument("--attribute", action="append", default=[], metavar="NAME=VALUE")
+    sp.add_argument("--description")
+    sp.add_argument("--cipher", help="cipher OID (default: AES-256-GCM for 32 bytes)")
+    _key_realm_option(sp)
 
 
 def _key_realm_option(sp: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ import argparse
 import base64
 import json
 import sys
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -68,6 +69,8 @@ def _fields(kind: str, ns: argparse.Namespace, doc: Doc) -> Doc:
     """Apply the options given to a document (new or fetched)."""
     a = _Opts(ns)
     name_field = "FriendlyName" if kind in ("KeyTemplate", "Key") else "Name"
+    if kind == "Pep" and a.owner:
+        doc.setdefault("PepId", str(uuid.uuid4()))  # the schema's; the server keeps it unique
     if a.name:
         doc["RealmId" if kind == "Realm" else name_field] = a.name
     if a.description is not None:
@@ -140,9 +143,10 @@ class _Opts:
 
 
 def _realms(a: argparse.Namespace, doc: Doc) -> None:
+    rights = getattr(a, "right", None)  # clients and PEPs only
     if a.realm:
         doc["RealmAssociations"] = {"RealmAssociation": [
-            {"Realm": r, **({"Right": a.right} if a.right else {})} for r in a.realm]}
+            {"Realm": r, **({"Right": rights} if rights else {})} for r in a.realm]}
 
 
 # ---- commands ----------------------------------------------------------------------------
@@ -153,6 +157,7 @@ def cmd_add(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any])
     _realms(a, doc)
     if kind == "KeyTemplate":
         _template_cipher(doc)
+    values: dict[str, bytes] = _pep_values(a) if kind == "Pep" else {}
     with connect(a) as c:  # reads the administrator's password first
         password = None
         if kind == "Client":
@@ -160,8 +165,34 @@ def cmd_add(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any])
                 raise SystemExit("kms-ws: give the new client's password with "
                                  "--client-password-stdin")
             password = sys.stdin.readline().rstrip("\r\n")
-        _print(c.admin_create(kind, doc, password=password))
+        if kind == "Pep":  # the owner by name: its id (AdminGet takes a client's name)
+            doc["ClientAssociations"] = {"Id": [c.admin_get("Client", a.owner)["ClientId"]]}
+        _print(c.admin_create(kind, doc, password=password, **values))
     return 0
+
+
+def _pep_add_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("name", help="the PEP's name (unique among PEPs)")
+    sp.add_argument("--client", dest="owner", required=True, metavar="CLIENT",
+                    help="the client it is registered for (id or name): it receives keys "
+                    "for the PEP (associate more clients later)")
+
+
+def _pep_values(ns: argparse.Namespace) -> dict[str, bytes]:
+    """A new PEP's AUTHENTICATION_VALUES, from --authentication-policy and
+    --authentication-values-file (none: its client vouches for it)."""
+    a = _Opts(ns)
+    policy, path = a.authentication_policy, a.authentication_values_file
+    if path and policy in (None, "None"):
+        raise SystemExit("kms-ws: --authentication-values-file goes with "
+                         "--authentication-policy AsymmetricKey or SymmetricKey")
+    if policy not in (None, "None") and not path:
+        raise SystemExit(f"kms-ws: --authentication-policy {policy} needs its "
+                         "--authentication-values-file")
+    if not path:
+        return {}
+    value = Path(path).read_bytes()
+    return {"certificate": value} if policy == "AsymmetricKey" else {"symmetric_key": value}
 
 
 def _template_cipher(doc: Doc) -> None:
@@ -221,7 +252,8 @@ def _target(a: argparse.Namespace) -> tuple[str, str]:
 def cmd_associate(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
     target_kind, target = _target(a)
     with connect(a) as c:
-        _print(c.admin_associate(KINDS[a.kind][0], a.ref, target_kind, target, a.right))
+        _print(c.admin_associate(KINDS[a.kind][0], a.ref, target_kind, target,
+                                 getattr(a, "right", None) or ()))
     return 0
 
 
@@ -305,6 +337,12 @@ def _field_options(sp: argparse.ArgumentParser, kind: str, adding: bool) -> None
     _policy_options(sp, want)
     if not adding:
         _credential_options(sp, want)
+    elif "pep_auth" in want:
+        add("--authentication-policy", choices=PEP_AUTHENTICATION_POLICIES,
+            help="what the PEP proves itself with (default None: its client vouches)")
+        add("--authentication-values-file", metavar="FILE",
+            help="its AUTHENTICATION_VALUES: a certificate (PEM/DER, AsymmetricKey) or an "
+            "HMAC secret (raw bytes, >= 32, SymmetricKey)")
     add("--set", action="append", default=[], metavar="FIELD=VALUE",
         help="set any other schema field by its element name")
 
@@ -388,8 +426,16 @@ def _policy_options(sp: argparse.ArgumentParser, want: tuple[str, ...]) -> None:
         add("--template-id", help="template new keys are created from")
 
 
+StoreKeyParts = tuple[Callable[[argparse.ArgumentParser], None],
+                      Callable[[argparse.Namespace], int]]
+
+
 def add_admin_parser(sub: Any, online: Callable[[argparse.ArgumentParser], None],
-                     connect: Callable[[argparse.Namespace], Any]) -> None:
+                     connect: Callable[[argparse.Namespace], Any],
+                     store_key: StoreKeyParts) -> None:
+    """store_key: StoreKey's options and command (`store-key`): `admin key add` runs it,
+    the administered Key having no AdminCreate (keys are made by CreateKey and StoreKey,
+    §4.1.3, which the draft scopes to clients and the KM console alike)."""
     admin = sub.add_parser("admin", help="administer every object and policy (online)",
                            description="Administration with an administrator's credential "
                            "(--user, --password-stdin). Objects: " + ", ".join(KINDS) + ".")
@@ -399,24 +445,34 @@ def add_admin_parser(sub: Any, online: Callable[[argparse.ArgumentParser], None]
         return lambda a: fn(a, connect)
 
     for name, (kind, text) in KINDS.items():
-        _kind_parser(asub, name, kind, text, online, run)
+        _kind_parser(asub, name, kind, text, online, run, store_key)
     _query_parsers(asub, online, run)
 
 
 def _kind_parser(asub: Any, name: str, kind: str, text: str,
                  online: Callable[[argparse.ArgumentParser], None],
-                 run: Callable[[Callable[..., int]], Callable[[argparse.Namespace], int]]
-                 ) -> None:
+                 run: Callable[[Callable[..., int]], Callable[[argparse.Namespace], int]],
+                 store_key: StoreKeyParts) -> None:
     kp = asub.add_parser(name, help=text, description=text)
     ksub = kp.add_subparsers(dest="admin_action", required=True, metavar="ACTION")
-    if kind not in ("Key", "Pep"):
+    endpoint = kind in ("Client", "Pep")  # what holds rights in a realm
+    if kind == "Key":
+        sp = ksub.add_parser("add", help="store a key value (StoreKey with your credential: "
+                             "a Key has no AdminCreate)")
+        online(sp)
+        store_key[0](sp)
+        sp.set_defaults(func=store_key[1], kind=name)
+    else:
         sp = ksub.add_parser("add", help=f"create a {kind}")
         online(sp)
+        if kind == "Pep":
+            _pep_add_options(sp)
         _field_options(sp, kind, True)
         sp.add_argument("--realm", action="append", default=[],
                         help="realm URI to put it in (repeatable)")
-        sp.add_argument("--right", action="append", default=[], choices=_RIGHTS,
-                        help="Client: its right in each --realm (default: all)")
+        if endpoint:
+            sp.add_argument("--right", action="append", default=[], choices=_RIGHTS,
+                            help="its right in each --realm (repeatable; default: all)")
         if kind == "Client":
             sp.add_argument("--client-password-stdin", action="store_true",
                             help="the new client's password: next line of standard input")
@@ -450,8 +506,9 @@ def _kind_parser(asub: Any, name: str, kind: str, text: str,
         for t in _TARGETS:
             sp.add_argument(f"--{t}", dest="to_" + t.replace("-", "_"),
                             metavar=KINDS[t][0].upper())
-        sp.add_argument("--right", action="append", default=[], choices=_RIGHTS,
-                        help="with --realm, for a client or PEP: its rights there")
+        if endpoint:
+            sp.add_argument("--right", action="append", default=[], choices=_RIGHTS,
+                            help="with --realm: its rights there (repeatable; default: all)")
         sp.set_defaults(func=run(fn), kind=name)
 
 

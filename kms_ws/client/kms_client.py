@@ -265,12 +265,20 @@ class KmsClient:
     # ---- administration (an administrator's credential) ---------------------------------
     # Objects are plain dicts keyed by their schema element names (see schemas/kms.xsd):
     #   c.admin_create("RetentionPolicy", {"Name": "90d", "TExpiration": "P90D"})
-    def admin_create(self, kind: str, obj: Mapping[str, Any],
-                     password: str | None = None) -> dict[str, Any]:
+    def admin_create(self, kind: str, obj: Mapping[str, Any], password: str | None = None,
+                     *, certificate: bytes | None = None,
+                     symmetric_key: bytes | None = None) -> dict[str, Any]:
+        """password: a new Client's. certificate (PEM or DER) / symmetric_key (HMAC
+        secret): a new Client's or PEP's signing credential (a PEP's becomes its
+        AuthenticationPolicy)."""
         cred: dict[str, Any] | None = None
         if password is not None:
             cred = {"CredentialType": "UsernamePassword",
                     "UsernamePassword": {"Username": obj.get("Name"), "Password": password}}
+        for ctype, value in (("AsymmetricKey", certificate), ("SymmetricKey", symmetric_key)):
+            if value is not None:
+                cred = {"CredentialType": ctype,
+                        "CredentialValue": [{"Length": len(value), "Value": value}]}
         return one(self._call("AdminCreate", **{kind: dict(obj)}, Credential=cred), kind)
 
     def admin_get(self, kind: str, ref: str) -> dict[str, Any]:

@@ -359,6 +359,54 @@ class PepKind(EndpointKindBase):
             "WrappingKeys": wrapping_keys_doc(ctx, ep),
             "Version": str(ep.version)})
 
+    def create(self, ctx: RequestContext, req: AdminRequest) -> Document:
+        """A PEP made by an administrator for a client (§4.6): its owner — the client
+        that registers it and receives keys for it — is the one Id of ClientAssociations
+        (Edit needed on that client: it will act for the PEP); its realms and rights as
+        a client's (client_grants); its AUTHENTICATION_VALUES the optional Credential
+        (an AsymmetricKey certificate or SymmetricKey secret, which then becomes its
+        AuthenticationPolicy), as RegisterEndpoint takes them."""
+        doc = req.document or {}
+        grants = client_grants(ctx, realm_list(doc))
+        owners = ((doc.get("ClientAssociations") or {}).get("Id") or [])
+        if len(owners) != 1:
+            raise InvalidParameter("a new PEP names its one owner client in "
+                                   "ClientAssociations; more clients are associated later")
+        owner = ClientKind().load(ctx, ClientKind().resolve(ctx, owners[0]), Right.EDIT)
+        name = doc.get("Name") or ""
+        if not name:
+            raise InvalidParameter("a PEP has a Name")
+        if "AuthenticationValues" in doc:
+            raise InvalidParameter("a new PEP's authentication values come in the Credential "
+                                   "of AdminCreate; AuthenticationValues change them by "
+                                   "AdminEdit")
+        cred = req.credential
+        if cred is not None and cred.type not in authentication.SIGNED:
+            raise InvalidParameter("a PEP proves itself with an AsymmetricKey certificate or "
+                                   "a SymmetricKey secret (or nothing: its client vouches)")
+        if cred is not None and len(cred.values) != 1:
+            raise InvalidParameter(f"a {cred.type.value} credential has one CredentialValue")
+        if cred is not None and cred.type in credentials.SECRET_TYPES:
+            credentials.require_private_channel(ctx, f"a {cred.type.value} credential")
+        require_unregistered(ctx, EndpointKind.PEP, name)
+        pep_id = doc.get("PepId") or str(uuid.uuid4())
+        if ctx.uow.endpoints.get_endpoint(pep_id) is not None:
+            raise AlreadyExists(f"an endpoint {pep_id} exists")
+        ep = Endpoint(endpoint_id=pep_id, kind=EndpointKind.PEP, name=name,
+                      state=ClientState.ACTIVE,
+                      credential_type=cred.type if cred else CredentialType.USERNAME_PASSWORD,
+                      version=1, grants=grants,
+                      attributes=check_pep_attributes(pairs(doc, "Attributes")),
+                      endpoint_type_id=doc.get("EndpointTypeId"), owner_id=owner.endpoint_id,
+                      authentication_policy=cred.type.value if cred else PEP_AUTH_NONE)
+        if ep.endpoint_type_id and ctx.uow.objects.get_object("EndpointType",
+                                                              ep.endpoint_type_id) is None:
+            raise NotFound(f"no EndpointType {ep.endpoint_type_id}")
+        ctx.uow.endpoints.insert_endpoint(ep, ctx.now)
+        if cred is not None:
+            credentials.register_signing(ctx, ep.endpoint_id, cred.type, cred.values[0])
+        return self.document(ctx, ep)
+
     def edit(self, ctx: RequestContext, req: AdminRequest) -> Document:
         doc = req.document or {}
         ep = self.load(ctx, doc.get("PepId", ""), Right.EDIT)
