@@ -216,16 +216,16 @@ def cmd_client_edit(args: argparse.Namespace) -> int:
     from .domain.errors import KmsError, NotFound
     from .service.admin.messages import AdminRequest, Ref
     from .service.operator import LocalOperator
+    if args.right and not args.realm:
+        raise SystemExit("kms-ws: --right goes with --realm")
     if args.password_stdin is False and args.admin is None and not args.state and \
             not args.realm:
         raise SystemExit("kms-ws: nothing to change: give --password-stdin, --admin or "
                          "--no-admin, --state, or --realm (with --right)")
-    if args.right and not args.realm:
-        raise SystemExit("kms-ws: --right goes with --realm")
     cfg = _existing(args)
     password = _read_password(args) if args.password_stdin else None
-    operator = LocalOperator(realms=tuple(args.realm), client=args.name)
     try:
+        operator = LocalOperator(realms=tuple(args.realm), client=args.name)
         with _offline_service(cfg) as service:
             doc = service.run_as_operator("AdminGet", AdminRequest("Get", "Client", args.name),
                                           operator).documents[0]
@@ -944,11 +944,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from .client import KeyUnwrapError, KmsFault, unreachable
     from .crypto.master_key import MasterKeyError
+    from .domain.errors import KmsError
     from .server import CannotListen
     try:
         return int(args.func(args) or 0)
     except (MasterKeyError, KeyUnwrapError, ConfigError, CannotListen) as exc:
         print(f"kms-ws: {exc}", file=sys.stderr)
+    except KmsError as exc:  # an offline command refused by the rules it runs
+        print(f"kms-ws: {exc.reason}", file=sys.stderr)
     except KmsFault as fault:
         print(f"kms-ws: {fault.subcode + ': ' if fault.subcode else ''}{fault.reason}"
               + (f" ({fault.error_code})" if fault.error_code else ""), file=sys.stderr)

@@ -136,6 +136,7 @@ def test_a_forged_scheme_does_not_make_basic_acceptable(direct, forged) -> None:
                   {"Authorization": BASIC, **forged})
     assert answer.subcode == "wsman:AccessDenied"
     assert "refused over plain HTTP" in answer.reason
+    assert "kms-ws serve --allow-basic-over-http" in answer.reason  # the local-use way out
     assert answer.envelope is not None and answer.envelope.find(f".//{K}RandomBytes") is None
 
 
