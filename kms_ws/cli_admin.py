@@ -69,8 +69,6 @@ def _fields(kind: str, ns: argparse.Namespace, doc: Doc) -> Doc:
     """Apply the options given to a document (new or fetched)."""
     a = _Opts(ns)
     name_field = "FriendlyName" if kind in ("KeyTemplate", "Key") else "Name"
-    if kind == "Pep" and a.owner:
-        doc.setdefault("PepId", str(uuid.uuid4()))  # the schema's; the server keeps it unique
     if a.name:
         doc["RealmId" if kind == "Realm" else name_field] = a.name
     if a.description is not None:
@@ -167,6 +165,7 @@ def cmd_add(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any])
             password = sys.stdin.readline().rstrip("\r\n")
         if kind == "Pep":  # the owner by name: its id (AdminGet takes a client's name)
             doc["ClientAssociations"] = {"Id": [c.admin_get("Client", a.owner)["ClientId"]]}
+            doc.setdefault("PepId", str(uuid.uuid4()))  # the schema asks for one
         _print(c.admin_create(kind, doc, password=password, **values))
     return 0
 
@@ -203,6 +202,9 @@ def _template_cipher(doc: Doc) -> None:
                                     int(doc["KeyLength"]) if "KeyLength" in doc else None)
     except KmsError as exc:
         raise SystemExit(f"kms-ws: {exc.reason}") from None
+    except ValueError:
+        raise SystemExit(f"kms-ws: KeyLength {doc['KeyLength']!r} is no number of bits") \
+            from None
     doc.setdefault("CipherType", oid)
     doc.setdefault("KeyLength", str(bits))
 
