@@ -136,6 +136,8 @@ def _complete(leaf: Leaf) -> list[str]:
         return ["--realm", "realm://example.com/r"]
     if leaf.has("client_password_stdin"):
         return ["--client-password-stdin"]
+    if leaf.path == ("client", "edit"):  # something to change
+        return ["--state", "Active"]
     return []
 
 
@@ -201,10 +203,12 @@ def test_every_offline_command_with_a_bad_data_directory(tmp_path: Path) -> None
         if not leaf.offline:
             continue
         for case, d in (("config typo", typo), ("bad JSON", broken), ("a file", a_file)):
-            runs.append(Run(leaf, case, [*leaf.path, *leaf.required(), "--data-dir", str(d)]))
+            runs.append(Run(leaf, case, [*leaf.path, *leaf.required(), *_complete(leaf),
+                                         "--data-dir", str(d)]))
         if leaf.path not in MAKERS:
             runs.append(Run(leaf, "no data directory", [*leaf.path, *leaf.required(),
-                                                        "--data-dir", str(tmp_path / "none")]))
+                                                        *_complete(leaf), "--data-dir",
+                                                        str(tmp_path / "none")]))
     _run_all(runs)
     for run in runs:
         assert run.result is not None
