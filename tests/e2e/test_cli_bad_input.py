@@ -212,6 +212,11 @@ def test_every_offline_command_with_a_bad_data_directory(tmp_path: Path) -> None
     _run_all(runs)
     for run in runs:
         assert run.result is not None
+        if run.leaf.path == ("restore",) and run.case in ("config typo", "bad JSON"):
+            # restore reads no configuration there: it refuses any directory holding data
+            assert "is not empty: restore never writes into a data directory" in \
+                run.result.stderr, run.result.stderr
+            continue
         if run.case == "config typo":
             assert "kms-ws.json: unknown settings: prot (did you mean port?)" in \
                 run.result.stderr, run.result.stderr
