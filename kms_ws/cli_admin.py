@@ -216,8 +216,7 @@ def cmd_show(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]
 
 
 def cmd_list(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
-    since = datetime.fromisoformat(a.altered_since.replace("Z", "+00:00")) \
-        if a.altered_since else None
+    since = a.altered_since
     with connect(a) as c:
         items, more = c.admin_list(KINDS[a.kind][0], altered_since=since, max_items=a.max)
     _print({"items": items, "more": more})
@@ -259,6 +258,16 @@ def cmd_associate(a: argparse.Namespace, connect: Callable[[argparse.Namespace],
     return 0
 
 
+def utc_time(text: str) -> datetime:
+    """An ISO 8601 time option (`2026-01-31T12:00:00Z`); a bad one is argparse's one-line
+    usage error, never a traceback."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)") from None
+
+
 def cmd_disassociate(a: argparse.Namespace,
                      connect: Callable[[argparse.Namespace], Any]) -> int:
     target_kind, target = _target(a)
@@ -268,11 +277,9 @@ def cmd_disassociate(a: argparse.Namespace,
 
 
 def cmd_audit(a: argparse.Namespace, connect: Callable[[argparse.Namespace], Any]) -> int:
-    def t(v: str | None) -> datetime | None:
-        return datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
     with connect(a) as c:
-        _print(c.admin_audit(key_id=a.key, client_id=a.client, since=t(a.since),
-                             until=t(a.until), max_records=a.max))
+        _print(c.admin_audit(key_id=a.key, client_id=a.client, since=a.since,
+                             until=a.until, max_records=a.max))
     return 0
 
 
@@ -485,7 +492,7 @@ def _kind_parser(asub: Any, name: str, kind: str, text: str,
     sp.set_defaults(func=run(cmd_show), kind=name)
     sp = ksub.add_parser("list", help=f"list {kind} objects you may read")
     online(sp)
-    sp.add_argument("--altered-since", help="UTC time")
+    sp.add_argument("--altered-since", type=utc_time, help="UTC time")
     sp.add_argument("--max", type=int, help="at most this many (1..1000)")
     sp.set_defaults(func=run(cmd_list), kind=name)
     sp = ksub.add_parser("edit", help=f"change a {kind} (versioned)")
@@ -521,8 +528,8 @@ def _query_parsers(asub: Any, online: Callable[[argparse.ArgumentParser], None],
     online(sp)
     sp.add_argument("--key", help="KeyId")
     sp.add_argument("--client", help="ClientId (the actor)")
-    sp.add_argument("--since", help="UTC time (inclusive)")
-    sp.add_argument("--until", help="UTC time (exclusive)")
+    sp.add_argument("--since", type=utc_time, help="UTC time (inclusive)")
+    sp.add_argument("--until", type=utc_time, help="UTC time (exclusive)")
     sp.add_argument("--max", type=int, help="at most this many records (1..1000)")
     sp.set_defaults(func=run(cmd_audit))
     sp = asub.add_parser("bindings", help="data-set bindings: keys of a data set, data sets "

@@ -186,6 +186,34 @@ def test_every_online_command_with_the_server_down(signing_cert: Path) -> None:
     assert len(reached) > len(runs) * 0.9, [r.leaf.name for r in runs if r not in reached]
 
 
+CONNECTION = {"url", "user", "ca", "signing_key", "signing_cert", "key_name", "server_cert"}
+
+
+def test_every_free_text_option_with_garbage(signing_cert: Path) -> None:
+    """Each online command with every option that takes text (not a number, not a
+    choice, not a connection setting) given a word that is no time, no id, no pair, no
+    hex: what the command converts itself (a time, NAME=VALUE, hex) must be refused in one
+    line, never a traceback. The server is down, so nothing reaches a store."""
+    url = f"http://127.0.0.1:{free_port()}/wsman"
+    runs = []
+    for leaf in LEAVES:
+        if not leaf.online:
+            continue
+        garbage: list[str] = []
+        for a in leaf.parser._actions:
+            if (not a.option_strings or a.nargs == 0 or a.choices or a.type is int
+                    or a.dest in CONNECTION or a.dest == "help"):
+                continue
+            garbage += [a.option_strings[0], "garbage"]
+        if garbage:
+            runs.append(Run(leaf, "garbage", [*leaf.path, *leaf.required(), *_complete(leaf),
+                                              *garbage, "--url", url, "--server-cert",
+                                              str(signing_cert), "--user", "admin",
+                                              "--password-stdin"]))
+    assert len(runs) > 50
+    _run_all(runs)
+
+
 def test_every_offline_command_with_a_bad_data_directory(tmp_path: Path) -> None:
     """A config file with a typo (named with the closest known key), bad JSON, a data
     directory that is a file, and — for the commands that do not make one — a data
