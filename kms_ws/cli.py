@@ -366,7 +366,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from .crypto.sealing import SealError
     from .store import migrations
     from .store.engine import Database, sqlite_path
-    cfg = _existing(args)
+    try:
+        cfg = _existing(args)
+    except (SystemExit, ConfigError) as exc:  # exit 1 would read "broken": it is 2
+        print(exc.code if isinstance(exc, SystemExit) else f"kms-ws: {exc}", file=sys.stderr)
+        return 2
     path = sqlite_path(cfg.db_url)
     if path is not None and not Path(path).is_file():
         print(f"kms-ws: no store at {path}", file=sys.stderr)

@@ -334,7 +334,7 @@ def test_records_older_than_the_chain_are_reported_not_covered(tmp_path: Path) -
 
 def test_verify_refuses_what_it_cannot_check(tmp_path: Path) -> None:
     missing = kms("audit", "verify", "--data-dir", str(tmp_path / "none"), check=False)
-    assert missing.returncode == 2 and missing.stderr.startswith("kms-ws: no store at ")
+    assert missing.returncode == 2 and missing.stderr.startswith("kms-ws: no data directory ")
     assert not (tmp_path / "none" / "kms.db").exists()  # and made none
     bad = kms("audit", "verify", "--data-dir", str(tmp_path), "--anchor", "12:xyz",
               check=False)
