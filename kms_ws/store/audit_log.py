@@ -64,26 +64,13 @@ class AuditChainMissing(RuntimeError):
     """A unit of work without an audit signer, or not a write one, tried to audit."""
 
 
+class AuditRecords:
+    """The two ways an audit record is made — one event of the server, or the messages
+    a client pushed — built once, on the `append_audit` of whichever store has it (the
+    SQL store here, the in-memory fake of the handler tests)."""
 
-
-class SqlAudit(Part):
-    """The audit trail and the PushAuditMessage quotas in one unit of work
-    (service.ports.AuditTrail)."""
-
-    def audit_query(self, *, key_id: str | None = None, actor_id: str | None = None,
-                    since: datetime | None = None, until: datetime | None = None,
-                    limit: int = 100) -> list[dict[str, Any]]:
-        a = t.audit.c
-        q = select(t.audit)
-        for col, value in ((a.key_id, key_id), (a.actor_id, actor_id)):
-            if value is not None:
-                q = q.where(col == value)
-        if since is not None:
-            q = q.where(a.at >= since)
-        if until is not None:
-            q = q.where(a.at < until)
-        return [dict(r) for r in self.conn.execute(
-            q.order_by(a.at, a.id).limit(limit)).mappings().all()]
+    def append_audit(self, records: Sequence[dict[str, Any]]) -> None:
+        raise NotImplementedError
 
     def insert_audit(self, *, at: datetime, actor_id: str | None, actor_name: str | None,
                      operation: str, event: str, result: str, key_id: str | None = None,
@@ -101,6 +88,26 @@ class SqlAudit(Part):
              "operation": "PushAuditMessage", "event": m.event, "result": "Reported",
              "key_id": m.key_id, "pep_id": m.pep_id, "reported_at": m.time,
              "message": m.message} for m in msgs])
+
+
+class SqlAudit(AuditRecords, Part):
+    """The audit trail and the PushAuditMessage quotas in one unit of work
+    (service.ports.AuditTrail)."""
+
+    def audit_query(self, *, key_id: str | None = None, actor_id: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None,
+                    limit: int = 100) -> list[dict[str, Any]]:
+        a = t.audit.c
+        q = select(t.audit)
+        for col, value in ((a.key_id, key_id), (a.actor_id, actor_id)):
+            if value is not None:
+                q = q.where(col == value)
+        if since is not None:
+            q = q.where(a.at >= since)
+        if until is not None:
+            q = q.where(a.at < until)
+        return [dict(r) for r in self.conn.execute(
+            q.order_by(a.at, a.id).limit(limit)).mappings().all()]
 
     def append_audit(self, records: Sequence[dict[str, Any]]) -> None:
         """Append records (dicts of CONTENT) to the chain, in this unit of work. An audit

@@ -29,7 +29,6 @@ from kms_ws.domain.backoff import Strikes
 from kms_ws.domain.lifecycle import next_transition
 from kms_ws.domain.model import (
     AdminObject,
-    AuditMessage,
     ClientState,
     CredentialType,
     DataSet,
@@ -55,7 +54,7 @@ from kms_ws.domain.records import (
 from kms_ws.domain.wrapping import WrappingKeyInfo
 from kms_ws.service.ports import Store, UnitOfWork
 from kms_ws.store import tables as t
-from kms_ws.store.audit_log import CONTENT, OPTIONAL_CONTENT, AuditChainMissing
+from kms_ws.store.audit_log import CONTENT, OPTIONAL_CONTENT, AuditChainMissing, AuditRecords
 from kms_ws.store.bounds import fit
 from kms_ws.store.part import MASTER_KEY_CURRENT
 
@@ -925,7 +924,7 @@ class MemoryChanges(Part):
         return len(self._in_scope(scope, pos, high))
 
 
-class MemoryAudit(Part):
+class MemoryAudit(AuditRecords, Part):
     """service.ports.AuditTrail (store/audit_log.py), without MACs."""
 
     def audit_query(self, *, key_id: str | None = None, actor_id: str | None = None,
@@ -937,23 +936,6 @@ class MemoryAudit(Part):
                 and (since is None or r["at"] >= since) and (until is None or r["at"] < until)]
         rows.sort(key=lambda r: (r["at"], r["id"]))
         return rows[:limit]
-
-    def insert_audit(self, *, at: datetime, actor_id: str | None, actor_name: str | None,
-                     operation: str, event: str, result: str, key_id: str | None = None,
-                     pep_id: str | None = None, reported_at: datetime | None = None,
-                     message: str | None = None) -> None:
-        self.append_audit([{
-            "at": at, "actor_id": actor_id, "actor_name": actor_name, "operation": operation,
-            "event": event, "result": result, "key_id": key_id, "pep_id": pep_id,
-            "reported_at": reported_at, "message": message}])
-
-    def insert_audit_messages(self, actor: Endpoint, msgs: Sequence[AuditMessage],
-                              now: datetime) -> None:
-        self.append_audit([
-            {"at": now, "actor_id": actor.endpoint_id, "actor_name": actor.name,
-             "operation": "PushAuditMessage", "event": m.event, "result": "Reported",
-             "key_id": m.key_id, "pep_id": m.pep_id, "reported_at": m.time,
-             "message": m.message} for m in msgs])
 
     def append_audit(self, records: Sequence[dict[str, Any]]) -> None:
         if not records:
