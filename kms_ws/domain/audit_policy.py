@@ -2,9 +2,15 @@
 
 Mandatory: event type Log; destinations Local and Syslog. Key deliveries, denials,
 administrative changes and pushed audit messages are ALWAYS recorded locally (the audit
-trail a KMS cannot do without); audit policies add operations (e.g. reads such as
-GetServerCapabilities) and send to syslog. With no enforcing audit policy every event
-goes to every configured destination.
+trail a KMS cannot do without); changes (create, store, delete, state changes) and
+authentication failures ALWAYS go to both destinations, whatever a policy lists. Audit
+policies add operations (e.g. reads such as GetServerCapabilities) and destinations.
+
+Several policies may apply to one event (server-wide ones, and those of the key it
+touches, the key's groups, the calling client and the client's groups): they combine by
+union — an event goes to every destination of every applicable policy that lists its
+operation (or `*`). A policy only adds; none can take a mandatory record away. With no
+applicable policy, an event goes to syslog, and locally when it is mandatory.
 """
 
 from __future__ import annotations
@@ -41,12 +47,16 @@ def check_policy(p: AuditPolicy) -> None:
 
 
 def destinations(policies: Iterable[AuditPolicy], operation: str,
-                 mandatory: bool) -> frozenset[str]:
-    """Where an event of `operation` goes under the enforcing policies."""
-    policies = list(policies)
-    if not policies:
+                 mandatory: bool, always: bool = False) -> frozenset[str]:
+    """Where an event of `operation` goes under the policies that apply to it (union).
+    `mandatory`: always recorded locally; `always`: a change or an authentication
+    failure, recorded locally and sent to syslog whatever the policies list."""
+    if always:
         return frozenset(SUPPORTED_DESTINATIONS)
+    policies = list(policies)
     out: set[str] = {"Local"} if mandatory else set()
+    if not policies:
+        return frozenset(out | {"Syslog"})
     for p in policies:
         if operation in p.operations or ANY_OPERATION in p.operations:
             out |= p.destinations

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .errors import UnsupportedWrapping, WrappingRequired, WrappingUnavailable
-from .wrapping_policy import WrappingResolution
+from .errors import InvalidParameter, UnsupportedWrapping, WrappingRequired, WrappingUnavailable
+from .wrapping_policy import WrappingChoice, WrappingResolution
 
 NONE = "none"
 AES_KW = "aes-key-wrap"
@@ -43,6 +43,25 @@ TYPES_FOR: dict[WrappingKeyKind, tuple[str, ...]] = {
     WrappingKeyKind.CERTIFICATE: (CMS_RSA_OAEP, CMS_AUTH),
 }
 DEFAULT_FOR = {WrappingKeyKind.SYMMETRIC: AES_KWP, WrappingKeyKind.CERTIFICATE: CMS_RSA_OAEP}
+
+# §5.3.1 WRAPPING_TYPE -> the kind of wrapping key a policy of that type wraps under (its
+# modes: TYPES_FOR that kind). Signature is not served: no mode of ours signs a blob.
+POLICY_TYPES: dict[str, WrappingKeyKind] = {"Symmetric": WrappingKeyKind.SYMMETRIC,
+                                            "Asymmetric": WrappingKeyKind.CERTIFICATE}
+
+
+def check_policy_type(wrapping_type: str, wrapping_mode: str) -> None:
+    """A wrapping policy's WRAPPING_TYPE and WRAPPING_MODE agree (InvalidParameter naming
+    what would fit): the type is one this server serves, the mode wraps that way."""
+    kind = POLICY_TYPES.get(wrapping_type)
+    if kind is None:
+        raise InvalidParameter(
+            f"WrappingType {wrapping_type} is not supported: no wrapping mode of this server "
+            "signs a key blob", supported=tuple(POLICY_TYPES))
+    if wrapping_mode not in TYPES_FOR[kind]:
+        raise InvalidParameter(
+            f"WrappingMode {wrapping_mode} does not fit WrappingType {wrapping_type} "
+            f"(a {kind.value} wrapping key)", supported=TYPES_FOR[kind])
 
 
 @dataclass(frozen=True)
@@ -92,17 +111,18 @@ def decide(requested: str | None, client_keys: Sequence[WrappingKeyInfo],
            pep_keys: Sequence[WrappingKeyInfo], unwrapped_allowed: bool,
            policy: WrappingResolution | None = None, to_pep: bool = False) -> DeliveryPlan:
     """The wrapping of one delivery. Keys newest first (see `usable`)."""
-    inner_mode, outer_mode = _policy_modes(policy, to_pep)
-    inner = _layer(inner_mode, pep_keys, "the PEP") if inner_mode else \
+    inner_choice, outer_choice = _policy_layers(policy, to_pep)
+    inner = _layer(inner_choice, pep_keys, "the PEP") if inner_choice else \
         (Layer(DEFAULT_FOR[pep_keys[0].kind], pep_keys[0]) if pep_keys else None)
     if requested is not None and requested not in ALL_TYPES:
         raise UnsupportedWrapping(f"wrapping type {requested!r} is not supported",
                                   supported=_offer(client_keys, unwrapped_allowed or inner))
-    if outer_mode is not None:
+    if outer_choice is not None:
+        outer_mode = outer_choice.wrapping_mode
         if requested not in (None, outer_mode):
             raise UnsupportedWrapping(f"the wrapping policy requires {outer_mode}, not "
                                       f"{requested}", supported=(outer_mode,))
-        return DeliveryPlan(_layer(outer_mode, client_keys, "the client"), inner)
+        return DeliveryPlan(_layer(outer_choice, client_keys, "the client"), inner)
     if requested is None:
         if client_keys:
             return DeliveryPlan(Layer(DEFAULT_FOR[client_keys[0].kind], client_keys[0]), inner)
@@ -127,27 +147,32 @@ def decide(requested: str | None, client_keys: Sequence[WrappingKeyInfo],
     return DeliveryPlan(Layer(requested, fit[0]), inner)
 
 
-def _policy_modes(policy: WrappingResolution | None,
-                  to_pep: bool) -> tuple[str | None, str | None]:
-    """(inner mode, outer mode) a policy requires; a policy of mode "none" requires none."""
+def _policy_layers(policy: WrappingResolution | None, to_pep: bool
+                   ) -> tuple[WrappingChoice | None, WrappingChoice | None]:
+    """(inner, outer) policies a delivery must wrap by."""
     if policy is None:
         return None, None
-    inner = policy.inner.wrapping_mode if policy.inner else None
-    outer = policy.outer.wrapping_mode if policy.outer else None
-    inner, outer = (None if m in (None, NONE) else m for m in (inner, outer))
     if not to_pep:  # no PEP to wrap for: the key-side requirement binds the client's layer
-        return None, outer or inner
-    return inner, outer
+        return None, policy.outer or policy.inner
+    return policy.inner, policy.outer
 
 
-def _layer(mode: str, keys: Sequence[WrappingKeyInfo], whom: str) -> Layer:
-    if mode not in WRAPPED_TYPES:
-        raise WrappingUnavailable(f"the wrapping policy names an unknown mode {mode!r}",
-                                  supported=WRAPPED_TYPES)
-    fit = [k for k in keys if mode in TYPES_FOR[k.kind]]
+def _layer(choice: WrappingChoice, keys: Sequence[WrappingKeyInfo], whom: str) -> Layer:
+    """The layer a policy requires: its mode, under a wrapping key of its WRAPPING_TYPE.
+    A policy whose type and mode disagree (stored before they were checked) delivers
+    nothing until an administrator corrects it."""
+    mode, kind = choice.wrapping_mode, POLICY_TYPES.get(choice.wrapping_type)
+    if kind is None or mode not in TYPES_FOR[kind]:
+        raise WrappingUnavailable(
+            f"wrapping policy {choice.policy_id} cannot be applied: WrappingType "
+            f"{choice.wrapping_type} with WrappingMode {mode} (an administrator must "
+            "correct the policy)", supported=TYPES_FOR[kind] if kind else ())
+    fit = [k for k in keys if k.kind is kind]
     if not fit:
-        raise WrappingUnavailable(f"a wrapping policy requires {mode}, and {whom} has no "
-                                  "registered wrapping key for it", supported=(mode,))
+        raise WrappingUnavailable(f"wrapping policy {choice.policy_id} requires {mode} under "
+                                  f"a {kind.value} wrapping key (WrappingType "
+                                  f"{choice.wrapping_type}), and {whom} has none registered",
+                                  supported=(mode,))
     return Layer(mode, fit[0])
 
 

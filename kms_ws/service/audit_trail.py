@@ -2,11 +2,17 @@
 
 Mandatory events (always recorded locally): every change (write operations), every key
 delivery, every denial or failure of an authenticated request, every pushed audit
-message. Enforcing audit policies add other operations and choose syslog."""
+message. Changes and authentication failures also always go to syslog. Enforcing audit
+policies add other operations and destinations: a policy associated with a realm applies
+to every event of the server; one associated with a key, a key group, a client or a
+client group applies to the events that touch the key (or a key of the group) or are
+made by the client (or a client of the group). The policies that apply to an event
+combine by union (domain.audit_policy.destinations)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,13 +24,94 @@ from ..domain.model import Endpoint, Key
 from .admin.decoders import audit_policy as policy_of
 from .admin.messages import AdminRequest, AdminResult
 from .messages import GetKeyResult, KeyResult, PushAuditMessageRequest, StoreKeyResult
+from .policies import client_in_group, key_in_group
 from .ports import UnitOfWork
 from .ws_messages import TransferResult
 
+# What an audit policy can be associated with: a realm (the policy then applies to every
+# event of the server), or the keys and clients whose events it watches.
+SCOPES = ("Realm", "Key", "KeyGroup", "Client", "ClientGroup")
 
-def enforcing_policies(uow: UnitOfWork) -> list[audit_policy.AuditPolicy]:
-    return [policy_of(o.object_id, o.body) for o in
-            uow.objects.list_objects("AuditPolicy", None, limit=100, states=["Enforcing"])]
+# Operations that change something: their events (success or refusal) always go to the
+# audit table AND to syslog, whatever the audit policies list (§5.4: a policy adds,
+# never takes away). With the events below: a key made by a key-assignment policy, a
+# client locked, and every refusal before authentication (authentication failures,
+# aggregated; service.refusals) and replay.
+CHANGES = frozenset({
+    "RegisterEndpoint", "RegisterWrappingValues", "CreateKey", "StoreKey", "AdminCreate",
+    "AdminEdit", "AdminDelete", "AdminAssociate", "AdminDisassociate", "Transfer.Create",
+    "Transfer.Put", "Transfer.Delete"})
+ALWAYS_EVENTS = frozenset({"KeyCreated", "ClientLocked", "Replay"})
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The Enforcing audit policies, by what they are associated with."""
+
+    everywhere: tuple[audit_policy.AuditPolicy, ...] = ()
+    # target kind -> target id -> policies
+    scoped: dict[str, dict[str, list[audit_policy.AuditPolicy]]] = field(default_factory=dict)
+
+    def applicable(self, uow: UnitOfWork, ev: AuditEvent) -> list[audit_policy.AuditPolicy]:
+        """The policies that apply to one event: server-wide ones, those of the key it
+        touches and of that key's groups, those of its actor and the actor's groups."""
+        found = list(self.everywhere)
+        if ev.key_id is not None:
+            found += self.scoped.get("Key", {}).get(ev.key_id, [])
+            for gid, policies in self.scoped.get("KeyGroup", {}).items():
+                if key_in_group(uow, ev.key_id, gid):
+                    found += policies
+        if ev.actor_id is not None:
+            found += self.scoped.get("Client", {}).get(ev.actor_id, [])
+            groups = self.scoped.get("ClientGroup", {})
+            actor = uow.endpoints.get_endpoint(ev.actor_id) if groups else None
+            for gid, policies in groups.items():
+                if actor is not None and client_in_group(uow, actor, gid):
+                    found += policies
+        return found
+
+
+def in_force(uow: UnitOfWork) -> InForce:
+    everywhere: dict[str, audit_policy.AuditPolicy] = {}
+    scoped: dict[str, dict[str, list[audit_policy.AuditPolicy]]] = {}
+    for kind in SCOPES:
+        for obj, target_id in uow.objects.enforcing_targets("AuditPolicy", kind):
+            policy = policy_of(obj.object_id, obj.body)
+            if kind == "Realm":
+                everywhere[obj.object_id] = policy
+            else:
+                scoped.setdefault(kind, {}).setdefault(target_id, []).append(policy)
+    return InForce(tuple(everywhere.values()), scoped)
+
+
+@dataclass(frozen=True)
+class Routed:
+    """An audit event and where it goes."""
+
+    event: AuditEvent
+    local: bool
+    syslog: bool
+
+
+def always(ev: AuditEvent) -> bool:
+    """A change or an authentication failure: to every destination, whatever policies say."""
+    return ev.operation in CHANGES or ev.event in ALWAYS_EVENTS
+
+
+def route(uow: UnitOfWork, events: Sequence[AuditEvent], mandatory: bool,
+          unauthenticated: bool = False) -> list[Routed]:
+    """Where each event goes under the policies in force (read in `uow`). `mandatory`:
+    recorded locally whatever the policies say; `unauthenticated`: refusals before the
+    caller was known (authentication failures), which go everywhere."""
+    if not events:
+        return []
+    policies = in_force(uow)
+    out = []
+    for ev in events:
+        dest = audit_policy.destinations(policies.applicable(uow, ev), ev.operation,
+                                         mandatory, unauthenticated or always(ev))
+        out.append(Routed(ev, "Local" in dest, "Syslog" in dest))
+    return out
 
 
 def success_events(name: str, caller: Endpoint, now: datetime, request: Any,
@@ -83,26 +170,26 @@ def failure_event(name: str, caller: Endpoint | None, now: datetime, request: An
                       pep_id=getattr(request, "pep_id", None), message=exc.reason)
 
 
-def record(events: Sequence[AuditEvent], uow: UnitOfWork, mandatory: bool,
-           policies: Sequence[audit_policy.AuditPolicy], local_done: bool = False
-           ) -> list[AuditEvent]:
-    """Record events locally as the policies say; return those due for syslog."""
-    to_syslog, local = [], []
-    for ev in events:
-        dest = audit_policy.destinations(policies, ev.operation, mandatory)
-        if (mandatory or "Local" in dest) and not local_done:
-            local.append(ev)
-        if "Syslog" in dest:
-            to_syslog.append(ev)
+def record(routed: Sequence[Routed], uow: UnitOfWork) -> None:
+    """Write the events due locally to the audit table (and log) of `uow`."""
+    local = [r.event for r in routed if r.local]
     if local:
         emit_all(local, uow.audit)
-    return to_syslog
 
 
-def send(sink: SyslogSink | None, events: Sequence[AuditEvent]) -> None:
+def record_routed(events: Sequence[AuditEvent], uow: UnitOfWork, mandatory: bool,
+                  unauthenticated: bool = False) -> list[Routed]:
+    """Route the events and record those due locally, in one unit of work."""
+    routed = route(uow, events, mandatory, unauthenticated)
+    record(routed, uow)
+    return routed
+
+
+def send(sink: SyslogSink | None, routed: Sequence[Routed]) -> None:
     if sink is not None:
-        for ev in events:
-            sink.send(ev)
+        for r in routed:
+            if r.syslog:
+                sink.send(r.event)
 
 
 # The id field of each administered kind (also the WS-Transfer selector name).

@@ -198,9 +198,7 @@ class _Served:
     """What a committed unit of work answers with, and what follows it."""
     result: Any
     caller: Endpoint
-    events: list[AuditEvent]
-    policies: list  # type: ignore[type-arg]
-    syslog: list[AuditEvent]
+    routed: list[trail.Routed]  # its audit events and where each goes
 
 
 class _Held(Enum):
@@ -335,9 +333,9 @@ class KmsService:
             self._failed(call.name, call.caller, call.now, call.request, exc)
 
     def _answer(self, call: _Call, served: _Served) -> Any:
-        trail.send(self.syslog, served.syslog)
+        trail.send(self.syslog, served.routed)
         if call.mode is TxMode.READ:
-            self._optional(served.events, served.policies)
+            self._optional(served.routed)
         caller = served.caller
         if caller.failed_auth or caller.state is ClientState.LOCKED:
             # a right credential: the count of wrong ones goes (a lockout run out ends)
@@ -359,11 +357,12 @@ class KmsService:
             for write in ctx.deferred:
                 write(ctx.uow)
             events = trail.success_events(call.name, caller, call.now, call.request, result)
-            policies = trail.enforcing_policies(ctx.uow)
-            # PushAuditMessage stores the pushed messages itself (with their times).
-            syslog = trail.record(events, ctx.uow, mode.audited, policies,
-                                  local_done=not mode.writes or call.name == "PushAuditMessage")
-        return _Served(result, caller, events, policies, syslog)
+            routed = trail.route(ctx.uow, events, mode.audited)
+            # PushAuditMessage stores the pushed messages itself (with their times); a
+            # read records what a policy asks for after its unit of work (_optional).
+            if mode.writes and call.name != "PushAuditMessage":
+                trail.record(routed, ctx.uow)
+        return _Served(result, caller, routed)
 
     def _read_then_record(self, call: _Call) -> _Served | _Held:
         try:
@@ -372,8 +371,8 @@ class KmsService:
                 result = call.handler(ctx, call.request)
                 events = trail.success_events(call.name, caller, call.now, call.request,
                                               result)
-                # the audit policies in force where the request was served (its snapshot)
-                policies = trail.enforcing_policies(ctx.uow)
+                # routed by the audit policies in force where the request was served
+                routed = trail.route(ctx.uow, events, call.mode.audited)
         except WriteNeeded:
             return _Held.WRITE_NEEDED
         # The answer is only given once its audit record and use tracking are committed
@@ -383,8 +382,8 @@ class KmsService:
                 return _Held.REPLAYED  # nothing else is written
             for write in ctx.deferred:
                 write(uow)
-            syslog = trail.record(events, uow, call.mode.audited, policies, local_done=False)
-        return _Served(result, caller, events, policies, syslog)
+            trail.record(routed, uow)
+        return _Served(result, caller, routed)
 
     def _context(self, uow: UnitOfWork, call: _Call) -> tuple[RequestContext, Endpoint]:
         """The request's context on this unit of work, and its authenticated caller."""
@@ -419,8 +418,8 @@ class KmsService:
             if isinstance(exc, AuditQuotaExceeded) and \
                     not audit.refusal_recorded(uow, caller, exc, now):
                 return  # counted: the minute's refusals become one record
-            syslog = trail.record([event], uow, True, trail.enforcing_policies(uow))
-        trail.send(self.syslog, syslog)
+            routed = trail.record_routed([event], uow, True)
+        trail.send(self.syslog, routed)
 
     def refuse(self, name: str, signer_id: str, exc: KmsError) -> None:
         """A signed request refused by the transport after its signature verified (a
@@ -431,12 +430,12 @@ class KmsService:
         if signer is not None:  # else deleted since it signed: refused, no one to audit
             self._failed(name, signer, now, None, exc)
 
-    def _optional(self, events: list[AuditEvent], policies: list) -> None:  # type: ignore[type-arg]
+    def _optional(self, routed: list[trail.Routed]) -> None:
         """Reads that an audit policy asks to record locally."""
-        if not policies:
+        if not any(r.local for r in routed):
             return
         with self.db.unit_of_work(write=True, durable=False) as uow:
-            trail.record(events, uow, False, policies)
+            trail.record(routed, uow)
 
     def status(self) -> monitoring.Status:
         """The figures monitoring shows (service.monitoring)."""
@@ -473,14 +472,14 @@ class KmsService:
             return _remembered(uow, signed, now)
 
     def _replayed(self, name: str, signed: VerifiedSignature, now: datetime) -> NoReturn:
-        """A replay is a mandatory audit record (durable, and to syslog as policies say)."""
+        """A replay is a mandatory audit record (durable, and always to syslog)."""
         with self.db.unit_of_work(write=True) as uow:
             ep = uow.endpoints.get_endpoint(signed.signer_id)
             event = AuditEvent(now, name, "Replay", "Denied", signed.signer_id,
                                ep.name if ep else None,
                                message="a signed message was presented again")
-            syslog = trail.record([event], uow, True, trail.enforcing_policies(uow))
-        trail.send(self.syslog, syslog)
+            routed = trail.record_routed([event], uow, True)
+        trail.send(self.syslog, routed)
         self.observer.replay_refused(name)
         raise ReplayedMessage("this signed message was already received (replay)")
 
@@ -502,7 +501,7 @@ class KmsService:
         trail.send(self.syslog, syslog)
 
     def _count_refusal(self, name: str, refusal: refusals.Refusal, exc: KmsError,
-                       transport: Transport, durable: bool) -> list[AuditEvent] | None:
+                       transport: Transport, durable: bool) -> list[trail.Routed] | None:
         """The refusal counted in a write transaction (durable or not); the records to
         send to syslog, or None when it opens an interval and durable is False."""
         with self.db.unit_of_work(write=True, durable=durable) as uow:
@@ -520,4 +519,4 @@ class KmsService:
             events += tally
             if not events:
                 return []
-            return trail.record(events, uow, True, trail.enforcing_policies(uow))
+            return trail.record_routed(events, uow, True, unauthenticated=True)

@@ -54,6 +54,20 @@ def apply_retention(ctx: RequestContext, key: Key,
         key.t_disabled = add_duration(key.created_at, policy.body["TDisable"])
 
 
+def narrow_for_client(key: Key, policies: list[AdminObject]) -> None:
+    """Bring the key's T_EXPIRED / T_DISABLED forward to what the client's retention
+    policies (policies.client_retention) allow it: creation + T_EXPIRATION / T_DISABLE
+    of each, the earliest date winning. They only narrow: a key's own earlier dates
+    stay (§5.2: the key's life cycle supersedes)."""
+    for policy in policies:
+        for field, attr in (("TExpiration", "t_expired"), ("TDisable", "t_disabled")):
+            if policy.body.get(field):
+                limit = add_duration(key.created_at, policy.body[field])
+                current = getattr(key, attr)
+                if current is None or limit < current:
+                    setattr(key, attr, limit)
+
+
 def touch_key(ctx: RequestContext, key_id: str,
               change: Callable[[Key], None] | None = None) -> Key:
     """Apply `change` (or only re-read the policies), version the key, re-seal it."""

@@ -27,7 +27,7 @@ from .assignment import key_for_data
 from .context import RequestContext
 from .key_creation import insert_key, key_realms, new_key
 from .key_delivery import Delivery, accept, apply, start_delivery
-from .key_versions import apply_retention, load_key
+from .key_versions import apply_retention, load_key, narrow_for_client
 from .messages import (
     CreateKeyRequest,
     GetKeyRequest,
@@ -207,6 +207,8 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     # Dates drive transitions at request time: the retention policy in force now decides
     # them, including one reaching the key through a dynamic key group (never stored).
     apply_retention(ctx, key, in_force)
+    # and the caller's own retention policies narrow them for it (§5.2, per client)
+    narrow_for_client(key, policies.client_retention(ctx, caller))
     key.state = check_deliverable(key, usage, ctx.now)
     if key.value is None:
         raise KeyNotUsable(f"key {key.key_id} has no value")

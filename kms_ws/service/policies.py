@@ -14,6 +14,7 @@ from ..domain.model import AdminObject, Endpoint, Key
 from ..domain.wrapping_policy import WrappingChoice, WrappingResolution, resolve_wrapping
 from .admin.decoders import access_policy, caching_rules, capability_names, to_group
 from .context import RequestContext
+from .ports import UnitOfWork
 
 _RANK = {"Key": 0, "KeyTemplate": 1, "KeyGroup": 2}
 
@@ -49,14 +50,53 @@ def key_policies(ctx: RequestContext, key: Key,
 
 
 def in_client_group(ctx: RequestContext, client: Endpoint, group_id: str) -> bool:
-    obj = ctx.uow.objects.get_object("ClientGroup", group_id)
+    return client_in_group(ctx.uow, client, group_id)
+
+
+def client_in_group(uow: UnitOfWork, client: Endpoint, group_id: str) -> bool:
+    """Whether the client is a member of the client group now (static or dynamic)."""
+    obj = uow.objects.get_object("ClientGroup", group_id)
     if obj is None:
         return False
     if obj.body.get("Type") != "Dynamic":
-        return ctx.uow.objects.is_associated("ClientGroup", group_id, "Client", client.endpoint_id)
+        return uow.objects.is_associated("ClientGroup", group_id, "Client", client.endpoint_id)
     attrs = groups.attribute_map([("name", client.name)] +
                                  [(a.name, a.value) for a in client.attributes])
     return groups.is_member(_group(obj), client.endpoint_id, attrs)
+
+
+def key_in_group(uow: UnitOfWork, key_id: str, group_id: str) -> bool:
+    """Whether the key is a member of the key group now (static, or by its data-set
+    bindings for a dynamic group)."""
+    obj = uow.objects.get_object("KeyGroup", group_id)
+    if obj is None:
+        return False
+    if obj.body.get("Type") != "Dynamic":
+        return uow.objects.is_associated("KeyGroup", group_id, "Key", key_id)
+    found = uow.keys.get_key(key_id)
+    if found is None:
+        return False
+    attrs = groups.attribute_map((d.name, d.value) for d in found[0].datasets)
+    return groups.is_member(_group(obj), key_id, attrs)
+
+
+def client_retention(ctx: RequestContext, client: Endpoint) -> list[AdminObject]:
+    """The Enforcing retention policies that limit what `client` can get (§5.2 "accessible
+    to a given client"): the client's own and its client groups'."""
+    own = [obj for _, pid in ctx.uow.objects.sources_of("Client", client.endpoint_id,
+                                                        ["RetentionPolicy"])
+           if (obj := ctx.uow.objects.get_object("RetentionPolicy", pid)) is not None
+           and obj.state == "Enforcing"]
+    return own + [obj for obj, _ in client_groups_with(ctx, "RetentionPolicy", client)]
+
+
+def client_groups_with(ctx: RequestContext, kind: str, client: Endpoint
+                       ) -> list[tuple[AdminObject, str]]:
+    """The Enforcing policies of `kind` on client groups the client is in, with the
+    group's id (by group id)."""
+    return [(policy, gid) for policy, gid in ctx.uow.objects.enforcing_targets(kind,
+                                                                              "ClientGroup")
+            if client_in_group(ctx.uow, client, gid)]
 
 
 def check_access(ctx: RequestContext, policies: dict[str, AdminObject], key: Key,
@@ -99,9 +139,13 @@ def _choice(ctx: RequestContext, kind: str, object_id: str | None,
     for _, pid in ctx.uow.objects.sources_of(kind, object_id, ["WrappingPolicy"]):
         obj = ctx.uow.objects.get_object("WrappingPolicy", pid)
         if obj is not None and obj.state == "Enforcing":
-            return WrappingChoice(pid, obj.body.get("WrappingType", ""),
-                                  obj.body.get("WrappingMode", ""), source)
+            return _as_choice(obj, source)
     return None
+
+
+def _as_choice(obj: AdminObject, source: str) -> WrappingChoice:
+    return WrappingChoice(obj.object_id, obj.body.get("WrappingType", ""),
+                          obj.body.get("WrappingMode", ""), source)
 
 
 def wrapping_for(ctx: RequestContext, key: Key, client: Endpoint, pep: Endpoint | None,
@@ -120,5 +164,7 @@ def wrapping_for(ctx: RequestContext, key: Key, client: Endpoint, pep: Endpoint 
         pep_endpoint_type=_choice(ctx, "EndpointType", pep.endpoint_type_id,
                                   "pep-endpoint-type") if pep else None,
         client=_choice(ctx, "Client", client.endpoint_id, "client"),
+        client_groups=[_as_choice(obj, "client-group")
+                       for obj, _ in client_groups_with(ctx, "WrappingPolicy", client)],
         client_endpoint_type=_choice(ctx, "EndpointType", client.endpoint_type_id,
                                      "client-endpoint-type"))

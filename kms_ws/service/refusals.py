@@ -114,8 +114,7 @@ def close_due(db: Store, settings: SecuritySettings, now: datetime,
             events = [_closing_event(row, interval) for row in rows
                       if uow.refusals.take_tally(row.source, row.reason, row.started_at)
                       and row.count > 1]
-            to_syslog = trail.record(events, uow, True, trail.enforcing_policies(uow)) \
-                if events else []
+            to_syslog = trail.record_routed(events, uow, True, unauthenticated=True)
         trail.send(syslog, to_syslog)
         written += len(events)
         if len(rows) < batch:

@@ -30,8 +30,9 @@ from .admin.registry import KINDS
 from .audit_trail import ID_FIELDS
 from .caching import resolve_for
 from .context import RequestContext
-from .key_versions import load_key
+from .key_versions import load_key, narrow_for_client
 from .messages import CreateKeyRequest, GetKeyRequest
+from .policies import client_retention
 from .ws_messages import AdminDocument, ResourceName, TransferRequest, TransferResult
 
 Handler = Callable[[RequestContext, TransferRequest], TransferResult]
@@ -163,6 +164,7 @@ def _get_key(ctx: RequestContext, req: TransferRequest) -> TransferResult:
     if not allows(caller.grants, key.realms, Right.READ):
         raise KeyNotFound(f"no key {key_id}")  # as if it did not exist: ids are no oracle
     key.value = key.blob = None
+    narrow_for_client(key, client_retention(ctx, caller))  # the dates it has for the caller
     key.state = effective_state(key, ctx.now)  # the state its dates put it in now
     resolve_for(ctx, caller, [key])  # the T_CACHED GetKey would deliver to this caller
     return TransferResult(KEY, key, {"KeyId": key_id})

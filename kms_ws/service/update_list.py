@@ -38,8 +38,10 @@ from .admin.registry import kind
 from .admin.template import TemplateKind
 from .caching import resolve_for
 from .context import RequestContext
+from .key_versions import narrow_for_client
 from .keys import _caller, _pep_for
 from .pep_auth import proof_required
+from .policies import client_retention
 from .transfer import resource
 from .update_types import CUSTOM_TYPES, KEY_KIND, TEMPLATE_TYPE, UPDATE_TYPES
 from .ws_messages import (
@@ -158,7 +160,9 @@ def _page(ctx: RequestContext, caller: Endpoint, cursor: ec.Cursor, limit: int) 
     # caller) would get with GetKey: resolved once for the page, applied per key.
     if f.type not in CUSTOM_TYPES:
         keys = [k for _, k in items if isinstance(k, Key)]  # not their removals
-        for k in keys:  # the state its dates put it in now, as GetKey shows it
+        retention = client_retention(ctx, caller) if keys else []
+        for k in keys:  # the state its dates put it in now, as GetKey shows it to the caller
+            narrow_for_client(k, retention)
             k.state = effective_state(k, ctx.now)
         resolve_for(ctx, _receiver(ctx, caller, f), keys,
                     (items[0][0], items[-1][0]) if items else None)

@@ -16,6 +16,8 @@ def policy_changed(ctx: RequestContext, policy: AdminObject) -> None:
 
 
 def target_changed(ctx: RequestContext, policy: AdminObject, target: Ref) -> None:
+    if policy.kind == "AuditPolicy":
+        return  # §4.1: auditing never changes a key's VERSION
     if target.kind == "Key":
         touch_key(ctx, target.object_id)
     elif target.kind == "KeyTemplate":

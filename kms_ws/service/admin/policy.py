@@ -18,6 +18,7 @@ class PolicyKind(StoredKind):
     id_field = "PolicyId"
     policy = True
     realm_assigns = False  # True: a realm association is what the policy applies to
+    several_per_target = False  # True: policies of this kind on one object combine
     target_right = Right.EDIT  # needed on what the policy is associated with
 
     def edited_state(self, obj: AdminObject, wanted: str | None) -> str | None:
@@ -33,7 +34,7 @@ class PolicyKind(StoredKind):
         policy_changed(ctx, obj)
 
     def applies_to(self) -> frozenset[str]:
-        return frozenset({"Realm"}) if self.realm_assigns else self.targets
+        return self.targets | {"Realm"} if self.realm_assigns else self.targets
 
     def associate(self, ctx: RequestContext, object_id: str, target: Ref,
                   rights: tuple[str, ...]) -> None:
@@ -45,9 +46,10 @@ class PolicyKind(StoredKind):
         obj = self.load(ctx, object_id, Right.EDIT)
         self.target_realms(ctx, target, self.target_right)
         taken = ctx.uow.objects.sources_of(target.kind, _stored_id(target), [self.element])
-        if self.realm_assigns and (self.element, object_id) in taken:
+        several = self.several_per_target or target.kind == "Realm"
+        if several and (self.element, object_id) in taken:
             raise AlreadyExists(f"{self.element} {object_id} already applies there")
-        if taken and not self.realm_assigns:
+        if taken and not several:
             raise AlreadyExists(f"{target.kind} {target.object_id} already has {self.element} "
                                 f"{taken[0][1]}; disassociate it first")
         ctx.uow.objects.associate(self.element, object_id, target.kind, _stored_id(target))
