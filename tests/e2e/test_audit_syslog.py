@@ -13,7 +13,7 @@ import pytest
 
 from kms_ws.audit.events import AuditEvent
 from kms_ws.audit.syslog import SyslogSink
-from kms_ws.client import KmsFault
+from kms_ws.client import KmsClient, KmsFault
 
 from ..conftest import make_client
 from ..support.server import ADMIN, ServerProcess
@@ -95,8 +95,10 @@ def test_audit_policy_chooses_operations_and_destinations(syslog_server, listene
         read, = _receive(listener, 1)  # with no policy in force, everything goes
         assert read.group(5) == b"AdminGet"
         admin.admin_edit("AuditPolicy", {**cur, "State": "Enforcing"})
-        # From here the enforcing policy decides: GetRandomBytes -> local + syslog; the
-        # AdminEdit (mandatory) -> local only.
+        # From here the enforcing policy decides (GetRandomBytes -> local + syslog), but a
+        # change goes to syslog whatever it lists (§5.4: a policy cannot switch it off).
+        edit, = _receive(listener, 1)
+        assert edit.group(5) == b"AdminEdit"
         admin.get_random_bytes(8)
         chosen, = _receive(listener, 1)
         assert chosen.group(5) == b"GetRandomBytes"
@@ -106,6 +108,101 @@ def test_audit_policy_chooses_operations_and_destinations(syslog_server, listene
         listener.settimeout(0.5)
         with pytest.raises(socket.timeout):
             _receive(listener, 1)  # nothing else was sent to syslog
+
+
+def _client(url: str, admin: KmsClient, v: ValidatingPlugin) -> tuple[str, KmsClient]:
+    name, password = f"c-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    return admin.register_endpoint("Client", name, password=password), \
+        make_client(url, name, password, v)
+
+
+def _enforce(admin: KmsClient, pid: str, *targets: tuple[str, str]) -> None:
+    for kind, target in targets:
+        admin.admin_associate("AuditPolicy", pid, kind, target)
+    admin.admin_edit("AuditPolicy", {**admin.admin_get("AuditPolicy", pid),
+                                     "State": "Enforcing"})
+
+
+def _audit_policy(admin: KmsClient, operations: list[str], destinations: list[str]) -> str:
+    return str(admin.admin_create("AuditPolicy", {
+        "Name": f"a-{uuid.uuid4().hex[:8]}", "OperationType": operations,
+        "EventType": ["Log"], "Destination": destinations})["PolicyId"])
+
+
+def _drain(sock: socket.socket) -> list[bytes]:
+    """Every syslog message received so far (the server sends after each commit, before
+    it answers: what a request caused is there once the request returned)."""
+    out, timeout = [], sock.gettimeout()
+    sock.settimeout(0.5)
+    try:
+        while True:
+            out.append(sock.recvfrom(65536)[0])
+    except TimeoutError:
+        return out
+    finally:
+        sock.settimeout(timeout)
+
+
+def test_audit_policies_on_key_groups_and_client_groups(syslog_server, listener) -> None:  # type: ignore[no-untyped-def]
+    """§5.4 "auditing requirements on keys and clients": a policy associated with a key
+    group applies to operations on its keys, one associated with a client group to the
+    operations of its members; where several apply, their destinations add up."""
+    v = ValidatingPlugin()
+    with make_client(syslog_server.url, *ADMIN, v) as admin:
+        watched, other = admin.create_key(), admin.create_key()
+        kg = admin.admin_create("KeyGroup", {"Name": "watched", "Type": "Static"})["GroupId"]
+        admin.admin_associate("KeyGroup", kg, "Key", watched.key_id)
+        reads = _audit_policy(admin, ["AdminGet"], ["Local"])
+        _enforce(admin, reads, ("KeyGroup", kg))
+        carol_id, carol = _client(syslog_server.url, admin, v)
+        dave_id, dave = _client(syslog_server.url, admin, v)
+        cg = admin.admin_create("ClientGroup", {"Name": "audited", "Type": "Static"})["GroupId"]
+        admin.admin_associate("ClientGroup", cg, "Client", carol_id)
+        randomness = _audit_policy(admin, ["GetRandomBytes"], ["Local"])
+        _enforce(admin, randomness, ("ClientGroup", cg))
+        also = _audit_policy(admin, ["GetRandomBytes"], ["Syslog"])
+        _enforce(admin, also, ("Client", carol_id))
+        with carol, dave:
+            _drain(listener)
+            admin.admin_get("Key", watched.key_id)
+            admin.admin_get("Key", other.key_id)
+            carol.get_random_bytes(8)
+            dave.get_random_bytes(8)
+            sent = [RFC5424.match(m) for m in _drain(listener)]
+        audit = admin.admin_audit(max_records=1000)
+        gets = [r for r in audit if r["Operation"] == "AdminGet"]
+        assert [r.get("KeyId") for r in gets] == [watched.key_id]
+        assert [r["ActorId"] for r in audit if r["Operation"] == "GetRandomBytes"] == \
+            [carol_id]
+        # carol's read went to syslog by her own policy; the others by default, as no
+        # policy applied to them: only the key group's read stayed local
+        assert [m.group(5) for m in sent if m] == [b"AdminGet", b"GetRandomBytes",
+                                                   b"GetRandomBytes"]
+        assert other.key_id.encode() in sent[0].group(6)  # type: ignore[union-attr]
+
+
+def test_changes_and_authentication_failures_reach_syslog_whatever_the_policies_list(
+        syslog_server, listener) -> None:  # type: ignore[no-untyped-def]
+    v = ValidatingPlugin()
+    with make_client(syslog_server.url, *ADMIN, v) as admin:
+        narrow = _audit_policy(admin, ["GetRandomBytes"], ["Local"])  # lists no change
+        _enforce(admin, narrow, ("Realm", "realm://localhost/default"))
+        _drain(listener)
+        key = admin.create_key()
+        admin.admin_edit("Key", {**admin.admin_get("Key", key.key_id), "State": "Disabled"})
+        admin.admin_delete("Key", key.key_id)
+        admin.get_key(admin.create_key().key_id)  # a delivery: local, syslog if listed
+        with make_client(syslog_server.url, ADMIN[0], "not-the-password", v) as wrong:
+            with pytest.raises(KmsFault):
+                wrong.get_random_bytes(8)
+        sent = [RFC5424.match(m) for m in _drain(listener)]
+        ops = [m.group(5) for m in sent if m]
+        assert ops[:3] == [b"CreateKey", b"AdminEdit", b"AdminDelete"]
+        assert ops.count(b"CreateKey") == 2 and b"GetKey" not in ops
+        failed = [m for m in sent if m and m.group(5) == b"GetRandomBytes"]
+        assert len(failed) == 1 and b'result="Denied"' in failed[0].group(6)
+        records = admin.admin_audit(key_id=key.key_id)
+        assert [r["Operation"] for r in records] == ["CreateKey", "AdminEdit", "AdminDelete"]
 
 
 def test_unix_socket_sink(tmp_path) -> None:  # type: ignore[no-untyped-def]

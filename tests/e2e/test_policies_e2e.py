@@ -391,3 +391,37 @@ def test_retention_change_reaches_dynamic_key_group_members_at_request_time(
     shown = admin.admin_get("Key", member.key_id)
     assert shown["State"] == "Expired" and "TDisabled" in shown
     assert client.get_key(outsider.key_id, usage="Encrypt").state == "Active"
+
+
+def test_a_retention_policy_on_a_client_group_limits_what_its_members_get(
+        admin: KmsClient, client_factory) -> None:  # type: ignore[no-untyped-def]
+    """§5.2: retention is how long a key is "accessible to a given client": a policy on a
+    client group narrows the key's dates for its members only, at each request."""
+    carol, carol_name, _ = client_factory()
+    dave, _, _ = client_factory()
+    carol_id = admin.admin_get("Client", carol_name)["ClientId"]
+    key = admin.create_key()
+    version = admin.admin_get("Key", key.key_id)["Version"]
+    group = admin.admin_create("ClientGroup", {"Name": _name(), "Type": "Static"})
+    admin.admin_associate("ClientGroup", group["GroupId"], "Client", carol_id)
+    p = admin.admin_create("RetentionPolicy", {"Name": _name(), "TExpiration": "PT0S",
+                                               "TDisable": "P10Y"})
+    _enforce(admin, "RetentionPolicy", p, "ClientGroup", group["GroupId"])
+    with pytest.raises(KmsFault) as err:  # expired for carol: no new data under it
+        carol.get_key(key.key_id, usage="Encrypt")
+    assert err.value.error_code == "E_KEY_STATE"
+    got = carol.get_key(key.key_id, usage="Decrypt")
+    assert got.value == key.value and got.state == "Expired" and got.t_disabled is not None
+    assert dave.get_key(key.key_id, usage="Encrypt").state == "Active"  # not in the group
+    assert admin.get_key(key.key_id).t_expired is None
+    cur = admin.admin_get("RetentionPolicy", p["PolicyId"])
+    admin.admin_edit("RetentionPolicy", {**cur, "TDisable": "PT0S"})
+    with pytest.raises(KmsFault) as err:  # past its T_DISABLE for carol: not delivered
+        carol.get_key(key.key_id, usage="Decrypt")
+    assert err.value.error_code == "E_KEY_STATE"
+    assert dave.get_key(key.key_id, usage="Decrypt").value == key.value
+    # the key itself is unchanged, and carol's refusals are audited
+    assert admin.admin_get("Key", key.key_id)["Version"] == version
+    refused = [r["Event"] for r in admin.admin_audit(key_id=key.key_id)
+               if r.get("ActorId") == carol_id and r["Result"] != "Success"]
+    assert refused == ["E_KEY_STATE", "E_KEY_STATE"]
