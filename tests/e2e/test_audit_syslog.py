@@ -192,9 +192,9 @@ def test_changes_and_authentication_failures_reach_syslog_whatever_the_policies_
         admin.admin_edit("Key", {**admin.admin_get("Key", key.key_id), "State": "Disabled"})
         admin.admin_delete("Key", key.key_id)
         admin.get_key(admin.create_key().key_id)  # a delivery: local, syslog if listed
-        with make_client(syslog_server.url, ADMIN[0], "not-the-password", v) as wrong:
-            with pytest.raises(KmsFault):
-                wrong.get_random_bytes(8)
+        with make_client(syslog_server.url, ADMIN[0], "not-the-password", v) as wrong, \
+                pytest.raises(KmsFault):
+            wrong.get_random_bytes(8)
         sent = [RFC5424.match(m) for m in _drain(listener)]
         ops = [m.group(5) for m in sent if m]
         assert ops[:3] == [b"CreateKey", b"AdminEdit", b"AdminDelete"]

@@ -17,19 +17,24 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
 
 from kms_ws.audit.events import AuditEvent
 from kms_ws.domain.errors import (
+    AlreadyExists,
     AmbiguousReference,
     InvalidParameter,
     KeyNotUsable,
+    PasswordRefused,
     WrappingUnavailable,
 )
-from kms_ws.domain.model import KeyState, KeyUsage
+from kms_ws.domain.model import Key, KeyState, KeyUsage
 from kms_ws.domain.wrapping import AES_KWP, CMS_AUTH, CMS_KEK
 from kms_ws.service import messages as m
 from kms_ws.service.admin.messages import AdminRequest, Ref
+from kms_ws.service.ws_messages import EnumerateRequest, ResourceName, UpdateFilter
 
 from ..fakes import callers
 from ..support.wrapping import make_holder
 from .conftest import DEFAULT, Harness, unaudited
+
+KEYS = ResourceName("Key", "Key")
 
 
 class Sink:
@@ -134,7 +139,7 @@ def test_policies_that_apply_together_combine_by_union(h: Harness) -> None:
     assert len(h.audit(operation="GetRandomBytes")) == 1 and \
         sink(h).operations() == ["GetRandomBytes"]
     # an object takes each audit policy once
-    with pytest.raises(Exception, match="already applies"):
+    with pytest.raises(AlreadyExists, match="already applies"):
         admin(h, "Associate", "AuditPolicy", object_id=local, target=Ref("Client", alice))
 
 
@@ -149,7 +154,7 @@ def test_changes_and_authentication_failures_reach_both_destinations_whatever_po
     admin(h, "Delete", "Key", object_id=key)
     h.run("GetRandomBytes", m.GetRandomBytesRequest(8), "alice")  # policy: local only
     h.run("GetKey", m.GetKeyRequest(key_id=key_id(h)), "alice")  # a read: as policies say
-    with pytest.raises(Exception):
+    with pytest.raises(PasswordRefused):
         h.run("GetRandomBytes", m.GetRandomBytesRequest(8), "alice",
               credential=callers.password("alice", "wrong-password!"))
     sent = sink(h).operations()
@@ -200,6 +205,23 @@ def test_a_clients_own_retention_and_its_groups_the_earliest_date_wins(h: Harnes
     enforce(h, "RetentionPolicy", grp["PolicyId"], Ref("ClientGroup", cg))
     got = h.run("GetKey", m.GetKeyRequest(key_id=key), "carol").keys[0]
     assert got.t_expired is not None and (got.t_expired - got.created_at).days == 10
+
+
+def test_update_lists_show_a_key_in_the_state_the_clients_retention_puts_it(
+        h: Harness) -> None:
+    carol = h.endpoint_id("carol")
+    key = key_id(h)
+    p = create(h, "RetentionPolicy", {"Name": "carol", "TDisable": "P1D"})
+    enforce(h, "RetentionPolicy", p["PolicyId"], Ref("Client", carol))
+    h.clock.now += timedelta(days=2)
+
+    def listed(as_: str) -> Key:
+        page = h.run("Enumeration.Enumerate", EnumerateRequest(
+            KEYS, UpdateFilter("AllKeys", token=0), optimize=True, max_elements=10), as_)
+        return next(k for _, k in page.items if isinstance(k, Key) and k.key_id == key)
+
+    assert listed("carol").state is KeyState.DISABLED and listed("carol").t_disabled
+    assert listed("alice").state is KeyState.ACTIVE
 
 
 # ---- WRAPPING_TYPE --------------------------------------------------------------------------
