@@ -35,13 +35,14 @@ SCOPES = ("Realm", "Key", "KeyGroup", "Client", "ClientGroup")
 # Operations that change something: their events (success or refusal) always go to the
 # audit table AND to syslog, whatever the audit policies list (§5.4: a policy adds,
 # never takes away). With the events below: a key made by a key-assignment policy, a
-# client locked, and every refusal before authentication (authentication failures,
-# aggregated; service.refusals) and replay.
+# client locked, a replay, a key's state changed by its dates, and every refusal before
+# authentication (authentication failures, aggregated; service.refusals).
 CHANGES = frozenset({
     "RegisterEndpoint", "RegisterWrappingValues", "CreateKey", "StoreKey", "AdminCreate",
     "AdminEdit", "AdminDelete", "AdminAssociate", "AdminDisassociate", "Transfer.Create",
     "Transfer.Put", "Transfer.Delete"})
-ALWAYS_EVENTS = frozenset({"KeyCreated", "ClientLocked", "Replay"})
+ALWAYS_EVENTS = frozenset({"KeyCreated", "ClientLocked", "Replay",
+                           "KeyExpired", "KeyDisabled"})  # dates passing: service.key_dates
 
 
 @dataclass(frozen=True)

@@ -159,11 +159,13 @@ class ClientServiceCaller:
                   for a in res.iterfind(f"{_K}Status/{_K}Attribute")))
 
 
-def deliver_once(db: Store, caller: ClientServiceCaller, config: Config) -> int:
-    """One pass: key transitions whose date passed are announced (service.key_dates);
+def deliver_once(db: Store, caller: ClientServiceCaller, config: Config,
+                 syslog: SyslogSink | None = None) -> int:
+    """One pass: key transitions whose date passed are announced and audited
+    (service.key_dates; the store needs its audit signer);
     expired subscriptions end; due notifications are posted; due SubscriptionEnd messages
     are sent. Returns how many notifications were acknowledged."""
-    key_dates.announce_due(db, utcnow())
+    key_dates.announce_due(db, utcnow(), syslog)
     with db.unit_of_work() as uow:
         expired = bool(uow.subscriptions.expired_subscriptions(utcnow(), limit=1))
         due = uow.subscriptions.due_pending(utcnow())
@@ -290,7 +292,9 @@ def run(config: Config, db: Store, caller: ClientServiceCaller,
     next_tidy = 0.0
     while not stop.is_set() and os.getppid() == parent:
         try:
-            deliver_once(db, caller, config)
+            if db.audit is None:  # its records are chained: the chain's key is sealed
+                db.audit = AuditChain(open_keyring())
+            deliver_once(db, caller, config, syslog)
         except Exception:  # noqa: BLE001 - keep delivering; the row stays pending
             log.exception("delivery pass failed")
         try:
@@ -301,8 +305,8 @@ def run(config: Config, db: Store, caller: ClientServiceCaller,
         if time.monotonic() >= next_tidy:
             next_tidy = time.monotonic() + 1.0
             try:
-                if db.audit is None:  # its records are chained: the chain's key is
-                    db.audit = AuditChain(open_keyring())  # sealed
+                if db.audit is None:  # as above, should the first pass have failed
+                    db.audit = AuditChain(open_keyring())
                 refusals.tidy(db, config.security, utcnow(), syslog)
             except Exception:  # noqa: BLE001 - the tallies stay; the next pass retries
                 log.exception("closing refusal tallies failed")

@@ -7,7 +7,7 @@ import json
 import re
 import socket
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -203,6 +203,18 @@ def test_changes_and_authentication_failures_reach_syslog_whatever_the_policies_
         assert len(failed) == 1 and b'result="Denied"' in failed[0].group(6)
         records = admin.admin_audit(key_id=key.key_id)
         assert [r["Operation"] for r in records] == ["CreateKey", "AdminEdit", "AdminDelete"]
+        # a date passing is a state change too: the deliverer audits it, to syslog as well
+        dated = admin.create_key()
+        soon = datetime.now(UTC) + timedelta(seconds=1)
+        admin.admin_edit("Key", {**admin.admin_get("Key", dated.key_id), "TExpired": soon})
+        for _ in range(20):  # each receive waits for the next message (10 s at most)
+            m = RFC5424.match(listener.recvfrom(65536)[0])
+            if m and m.group(5) == b"KeyDates":
+                break
+        assert m is not None and m.group(5) == b"KeyDates"
+        assert b'event="KeyExpired"' in m.group(6) and dated.key_id.encode() in m.group(6)
+        assert [r["Event"] for r in admin.admin_audit(key_id=dated.key_id)
+                if r["Operation"] == "KeyDates"] == ["KeyExpired"]
 
 
 def test_unix_socket_sink(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ from kms_ws.domain.errors import (
 )
 from kms_ws.domain.model import Key, KeyState, KeyUsage
 from kms_ws.domain.wrapping import AES_KWP, CMS_AUTH, CMS_KEK
+from kms_ws.service import key_dates
 from kms_ws.service import messages as m
 from kms_ws.service.admin.messages import AdminRequest, Ref
 from kms_ws.service.ws_messages import EnumerateRequest, ResourceName, UpdateFilter
@@ -162,6 +163,20 @@ def test_changes_and_authentication_failures_reach_both_destinations_whatever_po
     assert "GetRandomBytes" in sent  # the wrong password: an authentication failure
     assert sent.count("CreateKey") == 2 and "GetKey" not in sent
     assert len(h.audit(operation="GetRandomBytes", result="Success")) == 1
+
+
+def test_a_date_passing_is_a_state_change_audited_everywhere_once(h: Harness) -> None:
+    pid = audit_policy(h, ["GetRandomBytes"], ["Local"])  # says nothing of key states
+    enforce(h, "AuditPolicy", pid, Ref("Realm", DEFAULT))
+    key = key_id(h)
+    h.set_expiry(key, h.now + timedelta(minutes=10))
+    h.clock.now += timedelta(minutes=11)
+    sink(h).sent.clear()
+    assert key_dates.announce_due(h.store, h.now, sink(h)) == 1  # type: ignore[arg-type]
+    assert key_dates.announce_due(h.store, h.now, sink(h)) == 0  # type: ignore[arg-type]
+    [record] = h.audit(key_id=key, operation="KeyDates")
+    assert record["event"] == "KeyExpired" and record["result"] == "Success"
+    assert [(e.event, e.key_id) for e in sink(h).sent] == [("KeyExpired", key)]
 
 
 def test_no_audit_policy_sends_everything_to_syslog(h: Harness) -> None:

@@ -1,7 +1,8 @@
 """Schema 17 and the deliverer's claim on a date-caused key transition (issue 15.4): two
 nodes finding the same transition due announce it once, on SQLite and PostgreSQL; a store
 made by schema 16 gets each key's next transition, a date already passed being due at
-once (announced once after the upgrade)."""
+once (announced once after the upgrade). Each transition is one audit record, written by
+the node that won the claim."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from kms_ws.audit.chain import AuditChain
 from kms_ws.domain.model import Key, KeyState
 from kms_ws.service import key_dates
 from kms_ws.store import migrations
@@ -20,6 +22,7 @@ from kms_ws.store import tables as t
 from kms_ws.store.engine import Database, sqlite_url
 from kms_ws.store.unit_of_work import SqlUnitOfWork
 
+from ..fakes.master_keys import keyring
 from ..support.postgres import PostgresCluster
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -38,8 +41,24 @@ def url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-unt
 def store(url: str) -> Iterator[Database]:
     db = Database(url)
     db.migrate()
-    yield db
+    yield _audited(db)
     db.dispose()
+
+
+def _audited(db: Database) -> Database:
+    """A migrated store with a master key and the audit signer a deliverer has (its
+    records are chained)."""
+    ring = keyring()
+    with db.unit_of_work(write=True) as uow:
+        uow.sealed.set_meta("master_key_current", ring.key_id)
+    db.audit = AuditChain(ring)
+    return db
+
+
+def _audit_events(db: Database, key_id: str) -> list[str]:
+    with db.transaction() as conn:
+        return list(conn.execute(select(t.audit.c.event).where(
+            t.audit.c.key_id == key_id).order_by(t.audit.c.id)).scalars())
 
 
 def _key(**dates: datetime) -> Key:
@@ -65,6 +84,7 @@ def test_two_nodes_announce_a_due_transition_once(url: str, store: Database) -> 
     """Both nodes' deliverers find the key's T_EXPIRED passed, at once, eight times over:
     exactly one change is recorded for each; a later pass (a restart) records none."""
     second = Database(url)
+    second.audit = store.audit  # the other node: the same master key
     try:
         for _ in range(8):
             key = _key(t_expired=NOW - timedelta(minutes=1),
@@ -85,6 +105,7 @@ def test_two_nodes_announce_a_due_transition_once(url: str, store: Database) -> 
                 th.join(30)
             assert sorted(counts) == [0, 1]
             assert _changes(store, key.key_id) == 2  # created, expired
+            assert _audit_events(store, key.key_id) == ["KeyExpired"]
             assert key_dates.announce_due(second, NOW) == 0
             with store.transaction() as conn:  # the next one (T_DISABLED) is scheduled
                 assert conn.execute(select(t.keys.c.next_transition_at).where(
@@ -94,6 +115,7 @@ def test_two_nodes_announce_a_due_transition_once(url: str, store: Database) -> 
             assert key_dates.announce_due(store, later) == 1
             assert key_dates.announce_due(second, later) == 0
             assert _changes(store, key.key_id) == 3
+            assert _audit_events(store, key.key_id) == ["KeyExpired", "KeyDisabled"]
             with store.transaction() as conn:
                 assert conn.execute(select(t.keys.c.next_transition_at).where(
                     t.keys.c.id == key.key_id)).scalar_one() is None
@@ -104,6 +126,7 @@ def test_two_nodes_announce_a_due_transition_once(url: str, store: Database) -> 
 def test_a_schema_16_store_gets_each_keys_next_transition(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = Database(sqlite_url(tmp_path))
     db.migrate()
+    _audited(db)
     passed = _key(t_expired=NOW - timedelta(days=3))
     ahead = _key(t_expired=NOW + timedelta(days=3), t_disabled=NOW + timedelta(days=5))
     undated, disabled = _key(), _key(t_expired=NOW - timedelta(days=1))
