@@ -21,6 +21,7 @@ from kms_ws.domain.realms import (
     realms_with,
     rights_on,
 )
+from kms_ws.domain.wrapping import check_policy_type
 from kms_ws.domain.wrapping_policy import WrappingChoice, resolve_wrapping
 
 A, B, C = "realm://example.com/a", "realm://example.com/b", "realm://example.com/c"
@@ -98,11 +99,29 @@ def test_wrapping_precedence() -> None:
     both = resolve_wrapping(pep=pep, client=cli)
     assert both.layers == (pep, cli)  # double wrap: PEP's inner, client's outer
     assert resolve_wrapping().layers == ()
+    cg = w("cg", "client-group")
+    assert resolve_wrapping(client=cli, client_groups=[cg]).outer == cli
+    assert resolve_wrapping(client_groups=[cg], client_endpoint_type=clit).outer == cg
 
 
 def test_key_groups_with_different_wrapping_are_ambiguous() -> None:
     with pytest.raises(AmbiguousReference):
         resolve_wrapping(key_groups=[w("g1", "key-group"), w("g2", "key-group")])
+    with pytest.raises(AmbiguousReference, match="client's groups"):
+        resolve_wrapping(client_groups=[w("g1", "client-group"), w("g2", "client-group")])
+
+
+@pytest.mark.parametrize(("kind", "mode", "fits"), [
+    ("Symmetric", "aes-key-wrap", True), ("Symmetric", "cms-auth-enveloped", True),
+    ("Asymmetric", "cms-rsa-oaep", True), ("Asymmetric", "cms-auth-enveloped", True),
+    ("Asymmetric", "cms-kek", False), ("Symmetric", "cms-rsa-oaep", False),
+    ("Symmetric", "none", False), ("Signature", "cms-auth-enveloped", False)])
+def test_wrapping_type_fits_the_mode(kind: str, mode: str, fits: bool) -> None:
+    if fits:
+        check_policy_type(kind, mode)
+    else:
+        with pytest.raises(InvalidParameter):
+            check_policy_type(kind, mode)
 
 
 # ---- groups -----------------------------------------------------------------------------
@@ -216,5 +235,13 @@ def test_audit_destinations() -> None:
     assert audit_policy.destinations([pol], "GetKey", True) == {"Local", "Syslog"}
     assert audit_policy.destinations([pol], "GetRandomBytes", False) == set()
     assert audit_policy.destinations([pol], "AdminEdit", True) == {"Local"}
+    # a change or an authentication failure: everywhere, whatever the policies list
+    assert audit_policy.destinations([pol], "AdminEdit", True, always=True) == \
+        {"Local", "Syslog"}
+    # several policies: the union of what those listing the operation say
+    local = P("l", frozenset({"*"}), frozenset({"Log"}), frozenset({"Local"}))
+    assert audit_policy.destinations([pol, local], "GetKey", False) == {"Local", "Syslog"}
+    assert audit_policy.destinations([pol, local], "GetRandomBytes", False) == {"Local"}
+    assert audit_policy.destinations([], "GetRandomBytes", False) == {"Syslog"}
     with pytest.raises(InvalidParameter):
         audit_policy.check_policy(P("b", frozenset(), frozenset({"SnmpTrap"}), frozenset()))
