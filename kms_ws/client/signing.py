@@ -89,9 +89,13 @@ class SignaturePlugin(Plugin):
         self._sent = utcnow()  # when the last request left
         self._unbound: dict[str, datetime] = {}  # unbound faults accepted, until they expire
 
+    def sending(self) -> None:
+        """A request leaves now (a fault answering no request must be younger)."""
+        self._sent = utcnow()
+
     def egress(self, envelope: Any, http_headers: dict[str, str], operation: Any,
                binding_options: Any) -> tuple[Any, dict[str, str]]:
-        self._sent = utcnow()
+        self.sending()
         if self.signing_key is not None:
             wssecurity.sign(envelope, self.signing_key, now=self._sent,
                             ttl_seconds=self.settings.timestamp_ttl_seconds)

@@ -14,7 +14,7 @@ from zeep.exceptions import Fault
 from zeep.helpers import serialize_object
 
 from ..security.xml import child_text, text_of
-from ..xmlns import KMS, PREFIXES
+from ..xmlns import KMS, PREFIXES, SOAP
 from .unwrap import BlobFields, PepBlob, Unwrapper
 
 
@@ -169,6 +169,27 @@ def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> K
         extensions={f: {child_text(e, K + "Name") or "": child_text(e, K + "Value") or ""
                         for e in box.iterfind(K + "Extension")}
                     for f in _EXTENSIONS if (box := k.find(K + f)) is not None})
+
+
+def fault_from_element(fault: etree._Element, http_status: int | None = None) -> KmsFault:
+    """A soap:Fault element as KmsFault: what fault_from makes of zeep's Fault, and the
+    HTTP status it came with."""
+    S, K = f"{{{SOAP}}}", f"{{{KMS}}}"
+    subcode = None
+    value = fault.find(f"{S}Code/{S}Subcode/{S}Value")
+    if value is not None:
+        prefix, _, local = text_of(value).strip().rpartition(":")
+        ns = value.nsmap.get(prefix or None) or ""
+        subcode = f"{_PREFIX.get(ns, ns)}:{local}"
+    error_code = request_id = None
+    supported: list[str] = []
+    kf = fault.find(f"{S}Detail/{K}KmsFault")
+    if kf is not None:
+        error_code = child_text(kf, K + "ErrorCode")
+        request_id = child_text(kf, K + "RequestId")
+        supported = [text_of(s) for s in kf.iterfind(K + "Supported")]
+    return KmsFault(subcode, child_text(fault, f"{S}Reason/{S}Text") or "", error_code,
+                    request_id, http_status, supported)
 
 
 def fault_from(fault: Fault) -> KmsFault:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
-from requests.adapters import HTTPAdapter
 
 from kms_ws.client import KmsClient, KmsFault, UntrustedResponse
 from kms_ws.client.addressing import AddressingPlugin
@@ -26,32 +26,21 @@ from ..support import wsman
 from ..support.envelopes import envelope, get_key
 from ..support.server import ADMIN, ServerProcess
 from ..support.signing import new_key
+from ..support.tamper import Rewrite, TamperingRelay
 from ..support.validating import ValidatingPlugin, post
 
-Rewrite = Callable[[bytes], bytes]
 CT = {"Content-Type": "application/soap+xml;charset=UTF-8"}
 
 
-class Tamper(HTTPAdapter):
-    """Rewrites SOAP responses in flight (after the server signed them)."""
-
-    def __init__(self, rewrite: Rewrite) -> None:
-        super().__init__()
-        self.rewrite = rewrite
-        self.active = False
-
-    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
-        r = super().send(request, **kwargs)
-        if self.active and request.method == "POST":
-            r._content = self.rewrite(r.content)
-        return r
-
-
-def _client(server: ServerProcess, rewrite: Rewrite, **kw) -> tuple[KmsClient, Tamper]:  # type: ignore[no-untyped-def]
-    c = KmsClient(server.url, *ADMIN, server_cert=str(server.data_dir / SERVER_CERT_FILE), **kw)
-    adapter = Tamper(rewrite)
-    c._http.mount("http://", adapter)
-    return c, adapter
+@contextmanager
+def _client(server: ServerProcess, rewrite: Rewrite
+            ) -> Iterator[tuple[KmsClient, TamperingRelay]]:
+    """A client whose connection runs through a man in the middle (`relay.active`: it
+    rewrites the answers, after the server signed them)."""
+    with (TamperingRelay(server.url, rewrite) as relay,
+          KmsClient(relay.url, *ADMIN, server_cert=str(server.data_dir / SERVER_CERT_FILE),
+                    ) as c):
+        yield c, relay
 
 
 def test_pinned_certificate_verifies_responses(server: ServerProcess) -> None:
@@ -68,10 +57,9 @@ def test_tampered_key_value_is_refused(server: ServerProcess) -> None:
         start = data.index(b"<kms:Data>") + len(b"<kms:Data>")
         c = data[start:start + 1]
         return data[:start] + (b"A" if c != b"A" else b"B") + data[start + 1:]
-    c, adapter = _client(server, flip)
-    with c:
+    with _client(server, flip) as (c, relay):
         key = c.create_key(friendly_name="tamper")
-        adapter.active = True
+        relay.active = True
         with pytest.raises(UntrustedResponse) as exc:
             c.get_key(key.key_id)
     assert "does not verify" in exc.value.reason
@@ -82,9 +70,8 @@ def test_unsigned_response_is_refused(server: ServerProcess) -> None:
         start = data.index(b"<wsse:Security")
         end = data.index(b"</wsse:Security>") + len(b"</wsse:Security>")
         return data[:start] + data[end:]
-    c, adapter = _client(server, strip)
-    with c:
-        adapter.active = True
+    with _client(server, strip) as (c, relay):
+        relay.active = True
         with pytest.raises(UntrustedResponse) as exc:
             c.get_random_bytes(16)
     assert "not signed" in exc.value.reason
@@ -99,9 +86,8 @@ def test_response_to_another_request_is_refused(server: ServerProcess) -> None:
             captured.append(data)
             return data
         return captured[0]
-    c, adapter = _client(server, replay)
-    with c:
-        adapter.active = True
+    with _client(server, replay) as (c, relay):
+        relay.active = True
         c.get_random_bytes(16)
         with pytest.raises(UntrustedResponse) as exc:
             c.get_random_bytes(16)
@@ -128,9 +114,8 @@ def test_faults_are_signed_and_verified(server: ServerProcess) -> None:
 
     def reword(data: bytes) -> bytes:
         return data.replace(b"E_KEY_NOT_FOUND", b"E_INTERNAL")
-    c, adapter = _client(server, reword)
-    with c:
-        adapter.active = True
+    with _client(server, reword) as (c, relay):
+        relay.active = True
         with pytest.raises(UntrustedResponse):
             c.get_key("00000000-0000-4000-8000-000000000000")
 
@@ -149,12 +134,11 @@ def test_a_forged_update_token_is_refused(server: ServerProcess) -> None:
     def raise_token(data: bytes) -> bytes:
         return re.sub(rb'(<kms:UpdateVersioningTokens[^>]*><kms:Token Type="AllKeys">)\d+',
                       rb"\g<1>999999", data)
-    c, adapter = _client(server, raise_token)
-    with c:
+    with _client(server, raise_token) as (c, relay):
         c.create_key(friendly_name="listed")
         tokens = _run_to_end(c.get_update_list())
         assert 0 < tokens["AllKeys"] < 999999
-        adapter.active = True
+        relay.active = True
         with pytest.raises(UntrustedResponse) as exc:
             _run_to_end(c.get_update_list())
     assert "does not verify" in exc.value.reason
@@ -170,9 +154,8 @@ def test_an_unsigned_header_added_to_a_response_is_refused(server: ServerProcess
                                                            block: str) -> None:
     def add(data: bytes) -> bytes:
         return data.replace(b"<wsse:Security", block.encode() + b"<wsse:Security", 1)
-    c, adapter = _client(server, add)
-    with c:
-        adapter.active = True
+    with _client(server, add) as (c, relay):
+        relay.active = True
         with pytest.raises(UntrustedResponse) as exc:
             _run_to_end(c.get_update_list())
     assert "does not cover the header" in exc.value.reason \
@@ -258,9 +241,8 @@ def test_an_unbound_fault_is_believed_once_and_never_as_a_result(server: ServerP
         if not captured:
             captured.append(data)
         return captured[0]
-    c, adapter = _client(server, keep_first)
-    with c:
-        adapter.active = True
+    with _client(server, keep_first) as (c, relay):
+        relay.active = True
         with pytest.raises(KmsFault) as exc:
             c.push_audit_messages(big)
         assert exc.value.subcode == "wsman:EncodingLimit"
@@ -273,9 +255,8 @@ def test_an_unbound_fault_is_believed_once_and_never_as_a_result(server: ServerP
                                     "</kms:NumberOfBytes></kms:GetRandomBytes>",
                                     op="GetRandomBytes", addressing=False))
     assert r.status_code == 200 and b"RelatesTo" not in r.content
-    c, adapter = _client(server, lambda data: r.content)
-    with c:
-        adapter.active = True
+    with _client(server, lambda data: r.content) as (c, relay):
+        relay.active = True
         with pytest.raises(UntrustedResponse) as unbound:
             c.get_random_bytes(4)
     assert "does not answer this request" in unbound.value.reason
