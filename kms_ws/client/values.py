@@ -133,16 +133,20 @@ def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> K
     """A kms:Key element (WS-Management responses) as a Key; a wrapped KeyBlob is opened
     with the caller's wrapping keys (`unwrapper`), never taken as the key."""
     K = f"{{{KMS}}}"
+    fields: dict[str, etree._Element] = {}
+    for c in k.iterchildren(etree.Element):  # one pass: each field's first element
+        fields.setdefault(c.tag, c)
 
     def text(name: str) -> str | None:
-        return child_text(k, K + name)
+        el = fields.get(K + name)
+        return None if el is None else text_of(el)
 
     def when(name: str) -> datetime | None:
         v = text(name)
         return datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
 
     value = pep_blob = wrapping = None
-    blob = k.find(K + "KeyBlob")
+    blob = fields.get(K + "KeyBlob")
     if blob is not None:
         def b(name: str) -> str | None:
             return child_text(blob, K + name)

@@ -78,20 +78,30 @@ def not_understood(header: etree._Element | None, soap_ns: str = SOAP
             and must_understand(h, soap_ns)]
 
 
+# The properties read: tag -> (0 for WS-Addressing 2004/08, 1 for 1.0; property name)
+_PROPERTIES = {f"{{{ns}}}{name}": (rank, name) for rank, ns in enumerate((WSA, WSA10))
+               for name in ("Action", "MessageID", "To", "RelatesTo", "ReplyTo")}
+
+
 def read(header: etree._Element | None) -> Addressing:
+    """Each property from its first header block, 2004/08 before 1.0 (ReplyTo: the first
+    with an Address); one pass over the Header."""
     if header is None:
         return Addressing()
-    values: dict[str, str | None] = {}
-    for ns in (WSA, WSA10):
-        for name in ("Action", "MessageID", "To", "RelatesTo"):
-            el = header.find(f"{{{ns}}}{name}")
-            if el is not None and name not in values:
-                values[name] = text_of(el).strip()
-        reply = header.find(f"{{{ns}}}ReplyTo/{{{ns}}}Address")
-        if reply is not None and "ReplyTo" not in values:
-            values["ReplyTo"] = text_of(reply).strip()
-    return Addressing(values.get("Action"), values.get("MessageID"), values.get("To"),
-                      values.get("ReplyTo"), values.get("RelatesTo"))
+    values: dict[str, tuple[int, str]] = {}
+    for el in header.iterchildren(*_PROPERTIES):
+        rank, name = _PROPERTIES[el.tag]
+        if name in values and values[name][0] <= rank:
+            continue
+        if name == "ReplyTo":
+            address = next(el.iterchildren(el.tag[:-len("ReplyTo")] + "Address"), None)
+            if address is None:
+                continue
+            el = address
+        values[name] = (rank, text_of(el).strip())
+    got = {name: value for name, (_, value) in values.items()}
+    return Addressing(got.get("Action"), got.get("MessageID"), got.get("To"),
+                      got.get("ReplyTo"), got.get("RelatesTo"))
 
 
 def action_from_content_type(content_type: str | None) -> str | None:
