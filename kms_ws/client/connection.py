@@ -58,6 +58,9 @@ class HttpConnection:
         except TimeoutError as exc:  # before OSError: a timeout is one
             conn.close()
             raise requests.Timeout(exc) from None
+        except ssl.SSLError as exc:  # so is a TLS failure
+            conn.close()
+            raise requests.exceptions.SSLError(exc) from None
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise requests.ConnectionError(exc) from None

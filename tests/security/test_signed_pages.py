@@ -22,8 +22,8 @@ from kms_ws.xmlns import SOAP, WSSE
 from ..support import wsman as W
 from ..support.server import ServerProcess
 from ..support.signing import ID_ATTRS, xmlsec1
+from ..support.tamper import TamperingRelay
 from ..support.validating import ValidatingPlugin, post
-from .test_signed_responses import Tamper
 
 NS = W.NS
 NAME = 'a&b<c>d"e\'f\tg ]]> é ✓ 😀'  # kms:Name: no line breaks, no outer spaces
@@ -87,12 +87,11 @@ def test_a_changed_item_is_refused(server: ServerProcess, awkward) -> None:  # t
     def rename(data: bytes) -> bytes:
         return data.replace("😀 1<".encode(), "😀 9<".encode(), 1)
 
-    c = KmsClient(server.url, name, pw, server_cert=str(server.data_dir / SERVER_CERT_FILE))
-    adapter = Tamper(rename)
-    c._http.mount("http://", adapter)
-    with c:
+    with (TamperingRelay(server.url, rename) as relay,
+          KmsClient(relay.url, name, pw,
+                    server_cert=str(server.data_dir / SERVER_CERT_FILE)) as c):
         assert len(list(c.get_update_list(max_elements=3))) == 3  # untouched: it verifies
-        adapter.active = True
+        relay.active = True
         with pytest.raises(UntrustedResponse) as exc:
             list(c.get_update_list(max_elements=3))
     assert "does not verify" in exc.value.reason
