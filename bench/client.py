@@ -172,7 +172,7 @@ def verdicts(rows: Sequence[Row], clients: Sequence[int]) -> list[str]:
             a, b = fast.get(n), cells.get(other, {}).get(n)
             if a is not None and b is not None and a.ok and b.ok:
                 lines.append(f"fast / {other} at {n} client(s): {a.rps / b.rps:.2f}x req/s, "
-                             f"{client_cpu_ms(b) / client_cpu_ms(a):.2f}x less client CPU "
+                             f"{client_cpu_ms(a) / client_cpu_ms(b):.2f}x the client CPU "
                              "per call")
     return lines
 
