@@ -14,6 +14,7 @@ from lxml import etree
 from ..security.xml import child_text, text_of
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, WSEN, WSMAN, WSMID, WSU, WXF
 from .pep import PepProver
+from .values import fault_from_element
 
 _S, _W, _N, _K = f"{{{SOAP}}}", f"{{{WSMAN}}}", f"{{{WSEN}}}", f"{{{KMS}}}"
 NSMAP = {"s": SOAP, "wsa": WSA, "wsman": WSMAN, "wsen": WSEN, "wse": WSE, "kms": KMS}
@@ -84,7 +85,7 @@ class WsManChannel:
             p.ingress(out, {}, None)
         fault = out.find(f"{_S}Body/{_S}Fault")
         if fault is not None:
-            raise _fault_of(fault, self._fault, r.status_code)
+            raise fault_from_element(fault, r.status_code)
         return out
 
     def _part(self, el: etree._Element, path: str) -> etree._Element:
@@ -194,17 +195,3 @@ def update_filter(update_type: str, tokens: dict[str, int] | None,
         for t, v in tokens.items():
             etree.SubElement(box, _K + "Token", Type=t).text = str(v)
     return f
-
-
-def _fault_of(fault: etree._Element, make: Any, status: int) -> Exception:
-    sub = fault.find(f"{_S}Code/{_S}Subcode/{_S}Value")
-    subcode = None
-    if sub is not None and ":" in text_of(sub):
-        prefix, local = text_of(sub).split(":", 1)
-        names = {v: k for k, v in NSMAP.items()}
-        subcode = f"{names.get(sub.nsmap.get(prefix, ''), prefix)}:{local}"
-    made: Exception = make(subcode, child_text(fault, f"{_S}Reason/{_S}Text") or "",
-                           child_text(fault, f"{_S}Detail/{_K}KmsFault/{_K}ErrorCode"),
-                           child_text(fault, f"{_S}Detail/{_K}KmsFault/{_K}RequestId"),
-                           http_status=status)
-    return made
