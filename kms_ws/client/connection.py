@@ -2,8 +2,8 @@
 with the TLS settings the client's requests session has (CA bundle or directory,
 `verify=False`, client certificate) and the same exceptions requests raises.
 
-requests costs ~0.5 ms of client CPU per POST (hooks, environment merging, adapters);
-http.client on a kept-alive connection ~0.1 ms (bench/README.md, "KmsClient benchmark").
+requests cost ~0.7 ms of client CPU per POST (hooks, environment merging, adapters),
+http.client on a kept-alive connection ~0.2 ms (bench/README.md, "KmsClient benchmark").
 A connection the server closed while idle is noticed before the request is written
 (as urllib3 does) and opened again; a request is never sent twice: a POST that
 failed on the way is not retried, for a CreateKey may have been done.
@@ -30,7 +30,6 @@ class HttpConnection:
         self.path = parts.path or "/"
         if parts.query:
             self.path += "?" + parts.query
-        self._timeout = timeout
         host, port = parts.hostname or "", parts.port
         if parts.scheme == "https":
             verify = session.merge_environment_settings(url, {}, None, None, None)["verify"]
