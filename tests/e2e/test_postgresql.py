@@ -243,8 +243,8 @@ def test_an_address_longer_than_is_kept_is_refused_and_stores_nothing(
 
 def test_a_master_key_rotated_on_one_node_serves_every_node_given_its_file(
         nodes: Nodes) -> None:
-    """README: rotation makes the new master key file where it runs; with a copy of it
-    (and without the old one, which the rotation destroyed) the other node opens keys
+    """docs/operations.md: rotation makes the new master key file where it runs; with a
+    copy of it (and without the old one, which the rotation destroyed) the other node opens keys
     sealed under either and seals new ones under the new one."""
     a, b = nodes
     with own_realm_client(a.url, "pg-rotate") as (client, name, pw), \

@@ -207,14 +207,14 @@ def test_a_request_xmlsec1_signs_over_body_and_timestamp_only_is_refused(
 
 
 def _readme_command() -> list[str]:
-    """The xmlsec1 command of the README's Interop paragraph, as a shell would split it."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    """The xmlsec1 command of docs/wire.md's Interop paragraph, as a shell would split it."""
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "wire.md").read_text()
     block = readme[readme.index("**Interop.**"):]
     block = block[block.index("```sh\n") + 6:]
     return shlex.split(block[:block.index("```")].replace("\\\n", " "))
 
 
-def test_the_readme_command_verifies_responses_as_written(server: ServerProcess,
+def test_the_documented_command_verifies_responses_as_written(server: ServerProcess,
                                                           client_factory,  # type: ignore[no-untyped-def]
                                                           tmp_path: Path) -> None:
     """Run as written (kms-data/server-signing.pem, response.xml in the working
