@@ -16,6 +16,8 @@ from kms_ws.crypto.pkcs11_provider import Pkcs11Provider
 
 from ..support import softhsm
 
+pytestmark = pytest.mark.needs("softhsm2")
+
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]

@@ -31,13 +31,8 @@ from ..support.signing import (
 )
 from ..support.validating import post, post11
 
-
-@pytest.fixture(autouse=True)
-def _xmlsec1_installed() -> None:
-    """Debian's xmlsec1 is the independent implementation here: without it these tests
-    fail (never skip); .ci/run installs it."""
-    if shutil.which("xmlsec1") is None:
-        pytest.fail("xmlsec1 is not installed: apt-get install xmlsec1 (.ci/run does)")
+# Debian's xmlsec1 is the independent implementation here (tests/support/prerequisites.py)
+pytestmark = pytest.mark.needs("xmlsec1")
 
 
 K = f"{{{KMS}}}"

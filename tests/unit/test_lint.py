@@ -1,5 +1,5 @@
-"""README's lint command runs as written and finds nothing: ruff with the committed rule set
-(ruff.toml) over kms_ws, tests and bench, mypy with mypy.ini over kms_ws."""
+"""The lint command of docs/testing.md runs as written and finds nothing: ruff with the
+committed rule set (ruff.toml) over kms_ws, tests and bench, mypy with mypy.ini over kms_ws."""
 
 from __future__ import annotations
 
