@@ -14,15 +14,20 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from kms_ws.config import Config, load
 
 from ..support.doc_commands import (
     DONE,
@@ -36,6 +41,7 @@ from ..support.doc_commands import (
     script,
     serves,
 )
+from ..support.server import _stop_with_the_tests
 
 DOCS = documents()
 RUN_SECONDS = 900
@@ -91,6 +97,23 @@ def test_a_command_hidden_in_an_unlabelled_block_or_a_bare_mark_is_found(tmp_pat
         check_blocks(doc)
 
 
+def test_every_configuration_shown_is_accepted_and_the_full_one_is_the_defaults(
+        tmp_path: Path) -> None:
+    """The ```json blocks of docs/operations.md are kms-ws.json files: kms-ws loads each
+    (a renamed or dropped setting fails here), and the one listing every setting shows
+    the defaults."""
+    shown = [b for b in blocks(ROOT / "docs" / "operations.md") if b.lang == "json"]
+    assert len(shown) >= 5
+    for n, block in enumerate(shown):
+        data_dir = tmp_path / str(n)
+        data_dir.mkdir()
+        (data_dir / "kms-ws.json").write_text(block.text)
+        loaded = load(data_dir)  # raises ConfigError naming the setting
+        if block.text.startswith('{"host"'):
+            assert loaded.master_key == {"provider": "file"}  # the default provider, named
+            assert replace(loaded, master_key={}) == Config(data_dir=data_dir)
+
+
 # -- running them -----------------------------------------------------------------------
 
 @contextmanager
@@ -100,6 +123,7 @@ def _the_port() -> Iterator[None]:
     with open(Path(tempfile.gettempdir()) / "kms-ws-documented-commands.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
             try:
                 s.bind(("127.0.0.1", PORT))
             except OSError as e:
@@ -110,12 +134,10 @@ def _the_port() -> Iterator[None]:
 
 def _shims(bin_dir: Path) -> None:
     """`python`, `python3` and `kms-ws` as a reader has them: this interpreter."""
-    bin_dir.mkdir()
-    for name in ("python", "python3"):
-        (bin_dir / name).symlink_to(sys.executable)
-    kms = bin_dir / "kms-ws"
-    kms.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m kms_ws.cli "$@"\n')
-    kms.chmod(0o755)
+    bin_dir.mkdir()  # (scripts, not symlinks: a venv's python finds its venv by its path)
+    for name, run in (("python", ""), ("python3", ""), ("kms-ws", " -m kms_ws.cli")):
+        (bin_dir / name).write_text(f'#!/bin/sh\nexec "{sys.executable}"{run} "$@"\n')
+        (bin_dir / name).chmod(0o755)
 
 
 def _checkout(into: Path) -> Path:
@@ -128,6 +150,20 @@ def _checkout(into: Path) -> Path:
 Printed = dict[int, tuple[str, str]]  # block index -> (stdout, stderr)
 
 
+def _venv(at: Path) -> Path:
+    """A virtual environment for the README's `pip install .`: it sees this interpreter's
+    packages (the dependencies are there: nothing to download), even when this
+    interpreter is itself a virtual environment's, as CI's Python 3.13 is."""
+    subprocess.run([sys.executable, "-m", "venv", str(at)], check=True, timeout=120)
+    site = subprocess.run([at / "bin" / "python", "-c", "import sysconfig; "
+                           "print(sysconfig.get_paths()['purelib'])"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout.strip()
+    ours = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    Path(site, "kms_ws_tests_parent.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in ours))
+    return at
+
+
 def run_document(doc: Path, tmp_path: Path) -> tuple[list[Block], Printed]:
     found = blocks(doc)
     runs = [b for b in found if b.runs_here]
@@ -138,13 +174,9 @@ def run_document(doc: Path, tmp_path: Path) -> tuple[list[Block], Printed]:
            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
     if doc.name == "README.md" and doc.parent == ROOT:
         cwd = _checkout(tmp_path)
-        # `pip install .` into a virtual environment of the test's own, which sees this
-        # interpreter's packages (no download) and builds with its setuptools
-        venv = tmp_path / "venv"
-        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-                       check=True, timeout=120)
+        venv = _venv(tmp_path / "venv")
         path = f"{venv / 'bin'}{os.pathsep}{path}"
-        env["PIP_NO_BUILD_ISOLATION"] = "0"
+        env["PIP_NO_BUILD_ISOLATION"] = "0"  # build with the setuptools the tests have
     else:
         cwd = tmp_path / "work"
         cwd.mkdir()
@@ -153,13 +185,20 @@ def run_document(doc: Path, tmp_path: Path) -> tuple[list[Block], Printed]:
     (tmp_path / "doc.sh").write_text(text)
     with _the_port() if any(serves(line) for b in runs for line in b.text.splitlines()) \
             else _nothing():
-        done = subprocess.run(["bash", str(tmp_path / "doc.sh")], cwd=cwd, env=env,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=RUN_SECONDS)
-    out, err = outputs(done.stdout), outputs(done.stderr)
+        # its own process group, SIGTERMed if this process dies: no server outlives the test
+        bash = subprocess.Popen(["bash", str(tmp_path / "doc.sh")], cwd=cwd, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=_stop_with_the_tests)
+        try:
+            stdout, stderr = bash.communicate(timeout=RUN_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(bash.pid, signal.SIGTERM)  # the script's EXIT trap stops its servers
+            stdout, stderr = bash.communicate(timeout=60)
+    out, err = outputs(stdout), outputs(stderr)
     failed = runs[max(out, default=0)].where() if runs else "-"
-    assert done.returncode == 0, f"{failed}: exit {done.returncode}\n{done.stderr[-6000:]}"
-    assert DONE in done.stdout and sorted(out) == list(range(len(runs))), (sorted(out), runs)
+    assert bash.returncode == 0, f"{failed}: exit {bash.returncode}\n{stderr[-6000:]}"
+    assert DONE in stdout and sorted(out) == list(range(len(runs))), (sorted(out), runs)
     return runs, {n: (out[n], err.get(n, "")) for n in out}
 
 

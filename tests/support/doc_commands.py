@@ -141,6 +141,7 @@ __kms_doc_end() {
 }
 __kms_doc_lines=()
 trap __kms_doc_end EXIT
+trap 'exit 143' TERM INT HUP  # through the EXIT trap: the servers are stopped
 """
 
 
