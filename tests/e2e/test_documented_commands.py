@@ -216,6 +216,14 @@ def _json_docs(text: str) -> list[dict]:
     return found
 
 
+def _base64(line: str) -> bytes | None:
+    """The bytes of a line that is base64 and nothing else (what `random` prints)."""
+    try:
+        return base64.b64decode(line, validate=True) if line.strip() else None
+    except ValueError:
+        return None
+
+
 def _printed(runs: list[Block], printed: Printed, first_line: str, stream: int = 0) -> str:
     """What the block starting with `first_line` printed (0: stdout, 1: stderr)."""
     at = next(n for n, b in enumerate(runs) if b.text.startswith(first_line))
@@ -236,7 +244,7 @@ def _readme(runs: list[Block], printed: Printed) -> None:
 
 def _cli(runs: list[Block], printed: Printed) -> None:
     """Administering online: the key of the template, compromised; bob's rotated
-    password works (his 16 random bytes)."""
+    password works (his 16 random bytes); his PEP proves itself with an HMAC secret."""
     out = _printed(runs, printed, "printf 'a-long-password")
     docs = _json_docs(out)
     template = next(d for d in docs if "TemplateId" in d and "KeyId" not in d)
@@ -244,7 +252,9 @@ def _cli(runs: list[Block], printed: Printed) -> None:
     assert key["State"] == "Compromised" and key["TemplateId"] == template["TemplateId"]
     policy = [d for d in docs if d.get("Name") == "seven-years"][-1]
     assert policy["State"] == "Enforcing"
-    assert len(base64.b64decode(out.strip().splitlines()[-1], validate=True)) == 16
+    assert 16 in {len(b) for b in map(_base64, out.splitlines()) if b is not None}
+    pep = docs[-1]
+    assert pep["Name"] == "drive-7" and pep["AuthenticationPolicy"] == "SymmetricKey"
 
 
 def _operations(runs: list[Block], printed: Printed) -> None:
