@@ -286,7 +286,7 @@ PROMISES: dict[str, Callable[[list[Block], Printed], None]] = {
 
 # the commands whose tools a test machine may lack (tests/support/prerequisites.py)
 TOOLS = {"openssl": "openssl", "softhsm2-util": "softhsm2", "xmlsec1": "xmlsec1",
-         "pg_dump": "postgresql", "pg_restore": "postgresql"}
+         "pg_dump": "postgresql", "pg_restore": "postgresql", "pip": "venv"}
 
 
 def _needs(doc: Path) -> list[str]:

@@ -8,6 +8,7 @@ how to install it, and how many tests it kept from running. Never a skip."""
 from __future__ import annotations
 
 import glob
+import importlib.util
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -57,6 +58,11 @@ def _postgresql() -> str | None:
     return None
 
 
+def _venv() -> str | None:
+    return None if importlib.util.find_spec("ensurepip") else \
+        "this Python has no ensurepip: `python -m venv` makes no pip"
+
+
 def _php_soap() -> str | None:
     if shutil.which("php") is None:
         return "php not on the PATH"
@@ -90,6 +96,8 @@ PREREQUISITES = {p.name: p for p in (
     Prerequisite("softhsm2", "SoftHSM2 (softhsm2-util and its PKCS#11 module)",
                  "apt-get install softhsm2",
                  _all(_commands("softhsm2-util"), _any_file(*MODULE_PATHS))),
+    Prerequisite("venv", "Python's venv with pip (ensurepip)", "apt-get install python3-venv",
+                 _venv),
     Prerequisite("xmlsec1", "xmlsec1", "apt-get install xmlsec1", _commands("xmlsec1")),
     Prerequisite("openssl", "OpenSSL's command line", "apt-get install openssl",
                  _commands("openssl")),
