@@ -21,7 +21,7 @@ import sys
 import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -183,8 +183,8 @@ def run_document(doc: Path, tmp_path: Path) -> tuple[list[Block], Printed]:
     env["PATH"] = path
     text = script(found)
     (tmp_path / "doc.sh").write_text(text)
-    with _the_port() if any(serves(line) for b in runs for line in b.text.splitlines()) \
-            else _nothing():
+    serving = any(serves(line) for b in runs for line in b.text.splitlines())
+    with _the_port() if serving else nullcontext():
         # its own process group, SIGTERMed if this process dies: no server outlives the test
         bash = subprocess.Popen(["bash", str(tmp_path / "doc.sh")], cwd=cwd, env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -200,11 +200,6 @@ def run_document(doc: Path, tmp_path: Path) -> tuple[list[Block], Printed]:
     assert bash.returncode == 0, f"{failed}: exit {bash.returncode}\n{stderr[-6000:]}"
     assert DONE in stdout and sorted(out) == list(range(len(runs))), (sorted(out), runs)
     return runs, {n: (out[n], err.get(n, "")) for n in out}
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def _json_docs(text: str) -> list[dict]:
