@@ -57,3 +57,25 @@ def test_a_missing_tool_fails_the_run_in_one_line(tmp_path: Path) -> None:
     assert ran, summary  # the tests that do not need xmlsec1 ran and passed
     assert f"; {ran.group(2)} tests need it" in said[0]
     assert len(out.splitlines()) < 15, out
+
+
+# what a test module calls -> what it then needs (tests/support/prerequisites.py)
+USES = {"softhsm.module_path(": "softhsm2", "xmlsec1(": "xmlsec1",
+        "openssl_open(": "openssl", '"openssl"': "openssl", '_tool("systemd-': "systemd"}
+
+
+# these name tools without calling them, or mark their tests from what the documents run
+DERIVED = {"test_prerequisites.py", "test_documented_commands.py"}
+
+
+def test_a_module_using_a_tool_says_it_needs_it() -> None:
+    """So the one-line report covers it: a module calling a tool's helper carries the
+    mark (on the module or on its tests)."""
+    unmarked = []
+    for module in sorted((ROOT / "tests").rglob("test_*.py")):
+        text = module.read_text()
+        for use, need in USES.items():
+            if use in text and f'needs("{need}"' not in text and \
+                    f"needs('{need}'" not in text and module.name not in DERIVED:
+                unmarked.append(f"{module.relative_to(ROOT)}: {use} without needs({need!r})")
+    assert not unmarked, unmarked
