@@ -8,8 +8,11 @@ either fails here until it runs."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import fcntl
+import importlib
+import inspect
 import json
 import os
 import re
@@ -20,13 +23,16 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kms_ws.client import KmsClient
 from kms_ws.config import Config, load
 
 from ..support.doc_commands import (
@@ -112,6 +118,63 @@ def test_every_configuration_shown_is_accepted_and_the_full_one_is_the_defaults(
         if block.text.startswith('{"host"'):
             assert loaded.master_key == {"provider": "file"}  # the default provider, named
             assert replace(loaded, master_key={}) == Config(data_dir=data_dir)
+
+
+def api_problems(code: str) -> list[str]:
+    """What a python block calls that the package does not have: names imported from
+    kms_ws, methods of `kms`/`admin` (KmsClient in every document), and keyword
+    arguments the callee does not take. (Fragments that do not run are checked too.)"""
+    tree = ast.parse("def _fragment():\n" + textwrap.indent(code, "    "))  # (yield from)
+    names: dict[str, Any] = {}
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kms_ws"):
+            module = importlib.import_module(str(node.module))
+            for alias in node.names:
+                if hasattr(module, alias.name):
+                    names[alias.asname or alias.name] = getattr(module, alias.name)
+                else:
+                    problems.append(f"{node.module} has no {alias.name}")
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f, owner, attr = node.func, None, ""
+        if isinstance(f, ast.Name) and f.id in names:
+            target = names[f.id]
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and \
+                f.value.id in ("kms", "admin"):
+            owner, attr = KmsClient, f.attr
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Call) and \
+                isinstance(f.value.func, ast.Name) and f.value.func.id in names:
+            owner, attr = names[f.value.func.id], f.attr
+        else:
+            continue
+        if owner is not None:
+            if not hasattr(owner, attr):
+                problems.append(f"{owner.__name__} has no {attr}")
+                continue
+            target = getattr(owner, attr)
+        params = inspect.signature(target).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            problems += [f"{getattr(target, '__qualname__', target)} takes no {k.arg}="
+                         for k in node.keywords if k.arg and k.arg not in params]
+    return problems
+
+
+PYTHON = [b for d in DOCS for b in blocks(d) if b.lang == "python"]
+
+
+@pytest.mark.parametrize("block", PYTHON, ids=[b.where() for b in PYTHON])
+def test_python_blocks_call_what_the_package_has(block: Block) -> None:
+    assert api_problems(block.text) == []
+
+
+def test_a_python_block_calling_what_is_gone_is_found() -> None:
+    assert api_problems("from kms_ws.client import KmsClient, Gone\n"
+                        "with KmsClient(url, 'a', 'b', colour=1) as kms:\n"
+                        "    kms.get_key(key_id, nonsense=1)\n    kms.fly()\n") == [
+        "kms_ws.client has no Gone", "KmsClient takes no colour=",
+        "KmsClient.get_key takes no nonsense=", "KmsClient has no fly"]
 
 
 # -- running them -----------------------------------------------------------------------
