@@ -452,7 +452,7 @@ def test_postgresql_store_backed_up_with_pg_dump_as_documented(postgres, tmp_pat
         assert restored.stop() == 0, restored.stderr_text()
 
 
-@pytest.mark.needs('softhsm2')
+@pytest.mark.needs("softhsm2")
 def test_pkcs11_master_key_backup_restores_with_the_token(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """With the master key in a PKCS#11 token (SoftHSM2) the key never leaves it: a backup
     with key material is refused; one without it restores, checked through the token the

@@ -18,7 +18,7 @@ from ..support.server import ADMIN, ServerProcess, kms
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.needs('softhsm2')
+@pytest.mark.needs("softhsm2")
 def test_server_on_a_softhsm_master_key_rotates_online(tmp_path: Path, monkeypatch) -> None:
     module = softhsm.module_path()
     monkeypatch.setenv("SOFTHSM2_CONF", "")  # restored after the test

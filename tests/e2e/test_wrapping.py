@@ -50,7 +50,7 @@ def _kek() -> Kek:
     return Kek(f"kek-{uuid.uuid4().hex[:8]}", secrets.token_bytes(32))
 
 
-@pytest.mark.needs('openssl')
+@pytest.mark.needs("openssl")
 @pytest.mark.parametrize("wrapping_type", SYMMETRIC)
 def test_kek_wrapped_key_recovered_by_client_and_openssl(wrapped_client, tmp_path,
                                                          wrapping_type) -> None:
@@ -68,7 +68,7 @@ def test_kek_wrapped_key_recovered_by_client_and_openssl(wrapped_client, tmp_pat
                             kek=(kek.key_id, kek.secret)) == created.value
 
 
-@pytest.mark.needs('openssl')
+@pytest.mark.needs("openssl")
 @pytest.mark.parametrize("wrapping_type", CERTIFICATE)
 def test_certificate_wrapped_key_recovered_by_client_and_openssl(wrapped_client, tmp_path,
                                                                  wrapping_type) -> None:
@@ -142,7 +142,7 @@ def test_wrong_or_missing_wrapping_key_is_named(wrapped_client) -> None:
 @pytest.mark.parametrize("pep_kind,outer", [("kek", "aes-key-wrap-pad"),
                                             ("cert", "cms-auth-enveloped"),
                                             ("cert", "cms-kek")])
-@pytest.mark.needs('openssl')
+@pytest.mark.needs("openssl")
 def test_double_wrap_reaches_the_pep_and_the_client_cannot_read_it(
         wrapped_client, tmp_path, pep_kind, outer) -> None:
     client_kek = _kek()

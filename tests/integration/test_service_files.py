@@ -45,7 +45,7 @@ def _unit() -> configparser.RawConfigParser:
     return parser
 
 
-@pytest.mark.needs('systemd')
+@pytest.mark.needs("systemd")
 def test_systemd_analyze_verify_passes_on_the_shipped_unit(tmp_path: Path) -> None:
     """`systemd-analyze verify deploy/kms-ws.service`, as documented, with kms-ws installed
     where the unit runs it: this test's kms-ws is mounted at /opt/kms-ws/bin in a private
@@ -62,7 +62,7 @@ def test_systemd_analyze_verify_passes_on_the_shipped_unit(tmp_path: Path) -> No
     assert done.stdout == "" and done.stderr == "", done.stdout + done.stderr
 
 
-@pytest.mark.needs('systemd')
+@pytest.mark.needs("systemd")
 def test_systemd_analyze_verify_reports_a_broken_unit(tmp_path: Path) -> None:
     """The check above can fail: a misspelt setting is reported."""
     broken = tmp_path / "kms-ws.service"
@@ -73,7 +73,7 @@ def test_systemd_analyze_verify_reports_a_broken_unit(tmp_path: Path) -> None:
     assert "ProtectSytem" in done.stderr
 
 
-@pytest.mark.needs('systemd')
+@pytest.mark.needs("systemd")
 def test_systemd_rates_the_units_exposure_low() -> None:
     """`systemd-analyze security --offline=yes deploy/kms-ws.service`, as documented:
     systemd's own score of the sandbox (0 fully confined .. 10 unprotected)."""
@@ -103,7 +103,7 @@ def test_unit_runs_kms_ws_serve_hardened_as_its_own_user() -> None:
     assert int(service["TimeoutStopSec"]) > 15 + 10  # gunicorn's grace, then the deliverer
 
 
-@pytest.mark.needs('systemd')
+@pytest.mark.needs("systemd")
 def test_sysusers_entry_makes_the_units_user_without_a_login(tmp_path: Path) -> None:
     """What `systemd-sysusers` does with deploy/kms-ws.sysusers installed as documented,
     run on an empty root directory instead of the machine's own /etc."""

@@ -113,7 +113,7 @@ def test_strict_parser_refuses_structures_we_do_not_write(holder) -> None:
         unwrap("cms-kek", gcm, kek)
 
 
-@pytest.mark.needs('openssl')
+@pytest.mark.needs("openssl")
 def test_blobs_written_by_openssl_open_here(holder, tmp_path: Path) -> None:
     h, d = holder
     key = secrets.token_bytes(32)

@@ -75,7 +75,7 @@ def _check_sei(sei: str, ops: list[str]) -> None:
                 f'value = "{FAULT_ACTION}")') in sei, op
 
 
-@pytest.mark.needs('jaxws')
+@pytest.mark.needs("jaxws")
 def test_wsimport_reads_the_served_wsdl(server: ServerProcess, tmp_path: Path) -> None:
     out, sei, service = _wsimport(server.url + "?wsdl", tmp_path)
     assert _diagnostics(out) == [SOAP12_NOTE.format("KmsPort")], out
@@ -86,7 +86,7 @@ def test_wsimport_reads_the_served_wsdl(server: ServerProcess, tmp_path: Path) -
     assert sei.count('header = true, partName = "CredentialHeader")') == len(OPERATIONS)
 
 
-@pytest.mark.needs('jaxws')
+@pytest.mark.needs("jaxws")
 def test_wsimport_reads_the_client_service_wsdl(tmp_path: Path) -> None:
     out, sei, service = _wsimport(str(wsdl_dir() / "kms-client.wsdl"), tmp_path)
     assert _diagnostics(out) == [SOAP12_NOTE.format("KmsClientPort")], out
@@ -115,7 +115,7 @@ def _gsoap(wsdl: str, out: Path, *options: str) -> dict[str, dict[str, tuple[str
     return found
 
 
-@pytest.mark.needs('gsoap')
+@pytest.mark.needs("gsoap")
 def test_gsoap_reads_the_served_wsdl(server: ServerProcess, tmp_path: Path) -> None:
     found = _gsoap(server.url + "?wsdl", tmp_path, "-N", "kms")
     expected = {op: (action(op), action(op + "Response"), FAULT_ACTION) for op in OPERATIONS}
@@ -124,7 +124,7 @@ def test_gsoap_reads_the_served_wsdl(server: ServerProcess, tmp_path: Path) -> N
         assert (tmp_path / f"soap{binding}Proxy.cpp").exists()
 
 
-@pytest.mark.needs('gsoap')
+@pytest.mark.needs("gsoap")
 def test_gsoap_reads_the_client_service_wsdl(tmp_path: Path) -> None:
     found = _gsoap(str(wsdl_dir() / "kms-client.wsdl"), tmp_path)
     assert found == {"KmsClientSoap12Binding": {

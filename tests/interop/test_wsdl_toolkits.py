@@ -267,7 +267,7 @@ def jaxws(interop: Interop, interop_build: Path) -> JavaBuild:
     return JavaBuild(f"{classes}{os.pathsep}{classpath}", output, trust)
 
 
-@pytest.mark.needs('jaxws')
+@pytest.mark.needs("jaxws")
 def test_jaxws_generators_print_no_warning(interop: Interop, jaxws: JavaBuild) -> None:
     """Nothing but the note JAX-WS RI 2.3 prints for any SOAP 1.2 port in -extension mode
     (its WSDLModeler does so for every WSDL 1.1 SOAP 1.2 binding; without -extension it
@@ -277,7 +277,7 @@ def test_jaxws_generators_print_no_warning(interop: Interop, jaxws: JavaBuild) -
     assert _warnings(jaxws.generator_output) == notes
 
 
-@pytest.mark.needs('jaxws')
+@pytest.mark.needs("jaxws")
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_jaxws_client(interop: Interop, jaxws: JavaBuild, version: str) -> None:
     port = interop.port(version)
@@ -332,12 +332,12 @@ def gsoap(interop: Interop, interop_build: Path) -> GsoapBuild:
     return GsoapBuild(root / "kms_interop", output)
 
 
-@pytest.mark.needs('gsoap')
+@pytest.mark.needs("gsoap")
 def test_gsoap_generators_print_no_warning(gsoap: GsoapBuild) -> None:
     assert _warnings(gsoap.generator_output) == []
 
 
-@pytest.mark.needs('gsoap')
+@pytest.mark.needs("gsoap")
 def test_gsoap_client(interop: Interop, gsoap: GsoapBuild) -> None:
     run = _start(interop, "gsoap-1.2", "1.2")
     account = interop.accounts[run.toolkit]
@@ -349,7 +349,7 @@ def test_gsoap_client(interop: Interop, gsoap: GsoapBuild) -> None:
 # ---- PHP SoapClient, node-soap -------------------------------------------------------------
 
 
-@pytest.mark.needs('php-soap')
+@pytest.mark.needs("php-soap")
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_php_soapclient(interop: Interop, version: str) -> None:
     _tool("php", "Debian php-cli, php-soap")
@@ -362,7 +362,7 @@ def test_php_soapclient(interop: Interop, version: str) -> None:
     check_run(interop, run, _output(done))
 
 
-@pytest.mark.needs('node-soap')
+@pytest.mark.needs("node-soap")
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_node_soap(interop: Interop, version: str) -> None:
     _tool("node", "nodejs")

@@ -53,7 +53,7 @@ def test_client_verifies_pages_and_gets_the_text_back(server: ServerProcess,  # 
     assert v.received >= 2
 
 
-@pytest.mark.needs('xmlsec1')
+@pytest.mark.needs("xmlsec1")
 @pytest.mark.parametrize("mode", ["", "EnumerateEPR", "EnumerateObjectAndEPR"])
 def test_every_mode_verifies_independently(server: ServerProcess, awkward, mode: str,  # type: ignore[no-untyped-def]
                                            tmp_path: Path) -> None:
