@@ -320,6 +320,8 @@ def _operations(runs: list[Block], printed: Printed) -> None:
     assert "data directory kms-data ready" in _printed(runs, printed, "kms-ws --version")
     tls = _printed(runs, printed, "openssl req -x509")
     assert len(base64.b64decode(tls.strip().splitlines()[-1], validate=True)) == 16
+    probes = _printed(runs, printed, "kms-ws serve --data-dir kms-data &\ncurl")
+    assert probes.split() == ["ok", "ready"]
     logged = _printed(runs, printed, "kms-ws serve --data-dir kms-data --log-level", 1)
     logs = [json.loads(line) for line in logged.splitlines() if line.strip()]
     assert {"time", "pid", "level", "logger", "message"} <= set(logs[0])
@@ -344,7 +346,7 @@ PROMISES: dict[str, Callable[[list[Block], Printed], None]] = {
 
 # the commands whose tools a test machine may lack (tests/support/prerequisites.py)
 TOOLS = {"openssl": "openssl", "softhsm2-util": "softhsm2", "xmlsec1": "xmlsec1",
-         "pg_dump": "postgresql", "pg_restore": "postgresql", "pip": "venv"}
+         "pg_dump": "postgresql", "pg_restore": "postgresql", "pip": "venv", "curl": "curl"}
 
 
 def _needs(doc: Path) -> list[str]:

@@ -101,6 +101,7 @@ PREREQUISITES = {p.name: p for p in (
     Prerequisite("xmlsec1", "xmlsec1", "apt-get install xmlsec1", _commands("xmlsec1")),
     Prerequisite("openssl", "OpenSSL's command line", "apt-get install openssl",
                  _commands("openssl")),
+    Prerequisite("curl", "curl", "apt-get install curl", _commands("curl")),
     Prerequisite("systemd", "systemd-analyze and systemd-sysusers",
                  "apt-get install systemd", _commands("systemd-analyze", "systemd-sysusers")),
     Prerequisite("jaxws", "JAX-WS RI (wsimport) and a JDK",
