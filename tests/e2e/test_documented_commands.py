@@ -206,7 +206,7 @@ def _shims(bin_dir: Path) -> None:
 def _checkout(into: Path) -> Path:
     """A copy of the checkout (README's commands run from one: `pip install .`)."""
     skip = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build", "dist",
-                                  "node_modules", ".*_cache", ".benchmarks", "kms-data")
+                                  "node_modules", ".*_cache", ".benchmarks", ".venv*", "kms-data")
     return Path(shutil.copytree(ROOT, into / "kms-ws", ignore=skip))
 
 
