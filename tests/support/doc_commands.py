@@ -171,9 +171,10 @@ def script(doc_blocks: list[Block]) -> str:
     return "\n".join(out) + "\n"
 
 
-def outputs(stdout: str) -> dict[int, str]:
-    """What each run block printed on standard output, by its index among them."""
-    parts = re.split(r"^@@kms-doc-block (\d+)@@$", stdout.split(DONE)[0], flags=re.M)
+def outputs(printed: str) -> dict[int, str]:
+    """What each run block printed on one stream (the script marks both), by its index
+    among the blocks that ran."""
+    parts = re.split(r"^@@kms-doc-block (\d+)@@$", printed.split(DONE)[0], flags=re.M)
     return {int(parts[i]): parts[i + 1] for i in range(1, len(parts), 2)}
 
 
