@@ -101,8 +101,10 @@ def _fields(kind: str, ns: argparse.Namespace, doc: Doc) -> Doc:
 def _lists(kind: str, a: _Opts, doc: Doc) -> None:
     if a.group_type:
         doc["Type"] = a.group_type
-    if a.rule and kind in ("ClientGroup", "KeyGroup"):
-        doc["Rule"] = [{"Attribute": n, "Pattern": p} for n, p in map(_pair, a.rule)]
+    selections = _selections(a)
+    if (a.rule or selections) and kind in ("ClientGroup", "KeyGroup"):
+        doc["Rule"] = [{"Attribute": n, "Pattern": p} for n, p in map(_pair, a.rule)] + \
+            [{"Attribute": n, **rule} for n, rule in selections]
     if a.rule and kind == "CachingPolicy":
         rules = []
         for r in a.rule:
@@ -112,8 +114,8 @@ def _lists(kind: str, a: _Opts, doc: Doc) -> None:
                 rule["Capability"] = parts[2]
             rules.append(rule)
         doc["Rule"] = rules
-    if a.condition:
-        doc["Condition"] = [{"Name": n, "Value": v} for n, v in map(_pair, a.condition)]
+    if selections and kind == "KeyAssignmentPolicy":
+        doc["Condition"] = [{"Name": n, **rule} for n, rule in selections]
     if a.operation:
         doc["OperationType"] = a.operation
         doc.setdefault("EventType", ["Log"])
@@ -126,7 +128,22 @@ def _lists(kind: str, a: _Opts, doc: Doc) -> None:
             doc[field] = {"Id": getattr(a, "allow_" + opt)}
 
 
+def _selections(a: _Opts) -> list[tuple[str, Doc]]:
+    """§4.9 selection rules from --condition/--prefix/--glob/--range/--cidr NAME=..."""
+    out: list[tuple[str, Doc]] = []
+    for opt, field in (("condition", "Value"), ("prefix", "Prefix"), ("glob", "Glob"),
+                       ("cidr", "Cidr")):
+        out += [(n, {field: v}) for n, v in map(_pair, getattr(a, opt))]
+    for name, bounds in map(_pair, a.range):
+        low, sep, high = bounds.rpartition("..")
+        if not sep:
+            raise SystemExit(f"kms-ws: expected NAME=FROM..TO, got {name}={bounds!r}")
+        out.append((name, {"Range": {"From": low, "To": high}}))
+    return out
+
+
 _LIST_OPTIONS = {"attribute", "capability", "rule", "operation", "destination", "condition",
+                 "prefix", "glob", "range", "cidr",
                  "allow_client", "allow_client_group", "allow_pep", "allow_km_server", "set"}
 
 
@@ -410,6 +427,7 @@ def _policy_options(sp: argparse.ArgumentParser, want: tuple[str, ...]) -> None:
         add("--type", dest="group_type", choices=("Static", "Dynamic"))
         add("--rule", action="append", default=[], metavar="ATTRIBUTE=REGEX",
             help="dynamic membership rule (repeatable, all must match)")
+        _selection_options(add, "dynamic membership rule: ATTRIBUTE")
     if "retention" in want:
         add("--expire-after", metavar="DURATION", help="T_EXPIRATION, e.g. P90D")
         add("--disable-after", metavar="DURATION", help="T_DISABLE, e.g. P7Y")
@@ -428,11 +446,25 @@ def _policy_options(sp: argparse.ArgumentParser, want: tuple[str, ...]) -> None:
         add("--rule", action="append", default=[], metavar="TYPE:SECONDS[:CAPABILITY]",
             help="NoCache|Memory|Persistent, interval, capability it applies to")
     if "assignment" in want:
-        add("--condition", action="append", default=[], metavar="NAME=VALUE",
-            help="data-set attribute that must equal (repeatable)")
+        _selection_options(add, "condition: the data-set attribute NAME")
         add("--generation", choices=("PerDataSet", "PerPeriod", "Shared"))
         add("--period", metavar="DURATION", help="PerPeriod: e.g. P30D")
         add("--template-id", help="template new keys are created from")
+
+
+def _selection_options(add: Callable[..., Any], what: str) -> None:
+    """§4.9 selection rules (repeatable, all must match; each replaces the list)."""
+    add("--condition", action="append", default=[], metavar="NAME=VALUE",
+        help=f"{what} equals VALUE")
+    add("--prefix", action="append", default=[], metavar="NAME=PREFIX",
+        help=f"{what} starts with PREFIX")
+    add("--glob", action="append", default=[], metavar="NAME=GLOB",
+        help=f"{what} matches the shell-style GLOB (* ? [seq], case-sensitive)")
+    add("--range", action="append", default=[], metavar="NAME=FROM..TO",
+        help=f"{what} is in FROM..TO: numbers (0..4294967296) or same-shape ids "
+        "(A00000..A09999)")
+    add("--cidr", action="append", default=[], metavar="NAME=NETWORK",
+        help=f"{what} is an address in NETWORK (10.1.0.0/16, 2001:db8::/32)")
 
 
 StoreKeyParts = tuple[Callable[[argparse.ArgumentParser], None],

@@ -1,9 +1,16 @@
 """§5.1 key-assignment policy: which key protects the data presented.
 
-A policy is a set of name/value conditions plus a generation rule. It applies to data
-when EVERY condition's name is presented with an equal value (extra presented
-attributes do not matter). Among applicable policies the most specific (most
-conditions) wins; two equally specific ones are an ambiguity the administrator must fix.
+A policy is a set of conditions plus a generation rule. A condition names a data-set
+attribute and a selection rule (domain.selection: an exact value, a prefix, a glob, a
+numeric or alphanumeric range, a CIDR network). A policy applies to data when EVERY
+condition's attribute is presented with a value its rule selects (extra presented
+attributes do not matter).
+
+The most specific applicable policy wins: the one with more conditions; with as many,
+the one whose conditions, compared from its most specific down, are more specific
+(selection.specificity: exact > range/CIDR by fewer values covered > prefix/glob by
+more literal characters); still equal, the oldest policy (created first, then the lower
+id) — a deterministic rule, never a refusal, so a drive always gets its key.
 
 Generation:
   PerDataSet - one key per distinct data set (e.g. one per tape); scope DataSet.
@@ -17,20 +24,36 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from . import selection
 from .durations import add_duration
-from .errors import AmbiguousReference, InvalidParameter
-from .model import DataSet, NameValue
+from .errors import InvalidParameter
+from .groups import attribute_map
+from .model import DataSet
 
 GENERATIONS = ("PerDataSet", "PerPeriod", "Shared")
 
 
 @dataclass(frozen=True)
+class Condition:
+    name: str  # the data-set attribute (NAME)
+    rule: selection.Selector
+
+    def matches(self, presented: Mapping[str, Sequence[str]]) -> bool:
+        return any(selection.matches(self.rule, v) for v in presented.get(self.name, ()))
+
+
+def exact(name: str, value: str) -> Condition:
+    return Condition(name, selection.Selector("Value", value))
+
+
+@dataclass(frozen=True)
 class AssignmentPolicy:
     policy_id: str
-    conditions: tuple[NameValue, ...]
+    conditions: tuple[Condition, ...]
     generation: str
     period: str | None = None
     template_id: str | None = None
+    created_at: datetime | None = None  # breaks ties: the oldest policy wins
 
     @property
     def scope(self) -> str:
@@ -45,24 +68,33 @@ def check_policy(p: AssignmentPolicy) -> None:
     names = [c.name for c in p.conditions]
     if not names or len(set(names)) != len(names):
         raise InvalidParameter("an assignment policy has conditions with distinct names")
+    for c in p.conditions:
+        if c.rule.kind == "Pattern":
+            raise InvalidParameter(f"condition {c.name}: an assignment policy selects by "
+                                   "Value, Prefix, Glob, Range or Cidr")
+        try:
+            selection.check(c.rule)
+        except InvalidParameter as exc:
+            raise InvalidParameter(f"condition {c.name}: {exc.reason}",
+                                   supported=exc.supported) from None
 
 
-def applies(p: AssignmentPolicy, presented: Mapping[str, str]) -> bool:
-    return all(presented.get(c.name) == c.value for c in p.conditions)
+def applies(p: AssignmentPolicy, presented: Mapping[str, Sequence[str]]) -> bool:
+    return all(c.matches(presented) for c in p.conditions)
+
+
+def rank(p: AssignmentPolicy) -> tuple[object, ...]:
+    """Sort key, most specific first (see the module's text)."""
+    specific = sorted((selection.specificity(c.rule) for c in p.conditions), reverse=True)
+    return (-len(p.conditions), [(-a, -b) for a, b in specific],
+            p.created_at.timestamp() if p.created_at else float("inf"), p.policy_id)
 
 
 def select_policy(policies: Iterable[AssignmentPolicy],
                   datasets: Sequence[DataSet]) -> AssignmentPolicy | None:
-    presented = {d.name: d.value for d in datasets}
+    presented = attribute_map((d.name, d.value) for d in datasets)
     matching = [p for p in policies if applies(p, presented)]
-    if not matching:
-        return None
-    best = max(len(p.conditions) for p in matching)
-    top = [p for p in matching if len(p.conditions) == best]
-    if len(top) > 1:
-        raise AmbiguousReference("several key-assignment policies apply equally: "
-                                 + ", ".join(sorted(p.policy_id for p in top)))
-    return top[0]
+    return min(matching, key=rank) if matching else None
 
 
 def pool_key_still_current(p: AssignmentPolicy, key_created: datetime, now: datetime) -> bool:

@@ -40,7 +40,7 @@ def applicable_policies(ctx: RequestContext,
         realm_ids = [i for k, i in ctx.uow.objects.targets_of(obj.kind, obj.object_id)
                      if k == "Realm"]
         if mine & set(realm_ids):
-            out.append((assignment_policy(obj.object_id, obj.body), realm_ids))
+            out.append((assignment_policy(obj.object_id, obj.body, obj.created_at), realm_ids))
     return out
 
 

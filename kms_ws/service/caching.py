@@ -1,11 +1,12 @@
 """§5.6 the T_CACHED delivered with keys listed to one receiver (GetUpdateList pages,
 WS-Transfer Get), resolved exactly as GetKey resolves it (service.policies: the key's
-Enforcing caching policy — its own, else its template's, else its key group's with the
-lowest id — matched against the receiver's capabilities and its endpoint type's), but for
-a whole page at once: the receiver's capabilities, the caching policies of the page's
-keys and templates, and the key groups carrying one with their static members among the
-page's keys are read once per page (a few queries, none per key); each key is then
-resolved in memory (dynamic key groups by its data-set bindings, evaluated now)."""
+Enforcing caching policy — its own, else its template's, else that of the most specific
+key group it is in, domain.groups.rank — matched against the receiver's capabilities
+and its endpoint type's), but for a whole page at once: the receiver's capabilities, the
+caching policies of the page's keys and templates, and the key groups carrying one with
+their static members among the page's keys are read once per page (a few queries, none
+per key); each key is then resolved in memory (dynamic key groups by its data-set
+bindings, evaluated now)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class CachingView:
     capabilities: frozenset[str]
     rules: dict[tuple[str, str], list[caching.CachingRule]] = field(default_factory=dict)
     group_rules: list[tuple[groups.Group, list[caching.CachingRule]]] = \
-        field(default_factory=list)  # by group id: the lowest one a key is in decides
+        field(default_factory=list)  # the most specific one a key is in decides
     static: dict[str, set[str]] = field(default_factory=dict)  # key id -> group ids
 
     def t_cached(self, key: Key) -> int:
@@ -43,18 +44,24 @@ class CachingView:
         return caching.resolve_t_cached(rules, self.capabilities, key.t_cached)
 
     def _by_group(self, key: Key) -> list[caching.CachingRule] | None:
-        static = self.static.get(key.key_id)
+        static = self.static.get(key.key_id, set())
         attrs = None
+        best: tuple[tuple[object, ...], list[caching.CachingRule]] | None = None
         for group, rules in self.group_rules:
-            if static and group.group_id in static:
-                return rules
+            if group.group_id in static:
+                rank = groups.rank(group, True)
             # a dynamic group's every rule needs a data-set value: none, no member
-            if group.dynamic and key.datasets:
+            elif group.dynamic and key.datasets:
                 if attrs is None:
                     attrs = groups.attribute_map((d.name, d.value) for d in key.datasets)
-                if groups.is_member(group, key.key_id, attrs):
-                    return rules
-        return None
+                if not groups.is_member(group, key.key_id, attrs):
+                    continue
+                rank = groups.rank(group, False)
+            else:
+                continue
+            if best is None or rank < best[0]:
+                best = (rank, rules)
+        return best[1] if best else None
 
 
 def caching_view(ctx: RequestContext, receiver: Endpoint, keys: KeySelection) -> CachingView:
@@ -71,7 +78,6 @@ def caching_view(ctx: RequestContext, receiver: Endpoint, keys: KeySelection) ->
         obj = ctx.uow.objects.get_object("KeyGroup", group_id)
         if obj is not None:
             view.group_rules.append((to_group(obj, []), caching_rules(policy.body)))
-    view.group_rules.sort(key=lambda gr: gr[0].group_id)
     for group_id, key_id in ctx.uow.objects.key_members_among(
             [g.group_id for g, _ in view.group_rules], keys):
         view.static.setdefault(key_id, set()).add(group_id)

@@ -3,7 +3,7 @@ domain rules (caching per endpoint capability, access/distribution, wrapping ord
 
 A key's policy of each kind is the Enforcing one associated with the key itself, else
 with its template, else with a key group it belongs to (static, or dynamic by its
-data-set bindings evaluated now; several groups: the first by group id)."""
+data-set bindings evaluated now; several groups: the most specific, domain.groups.rank)."""
 
 from __future__ import annotations
 
@@ -24,11 +24,19 @@ class AccessPolicyDenied(PermissionDenied):
 
 
 def key_groups(ctx: RequestContext, key: Key) -> list[str]:
+    """Ids of the key groups the key is in, the most specific first (groups.rank)."""
     static = [gid for _, gid in ctx.uow.objects.sources_of("Key", key.key_id, ["KeyGroup"])]
     attrs = groups.attribute_map((d.name, d.value) for d in key.datasets)
-    dynamic = [g.object_id for g in ctx.uow.objects.dynamic_groups("KeyGroup")
-               if groups.is_member(_group(g), key.key_id, attrs)]
-    return sorted(set(static + dynamic))
+    dynamic = [g for g in (_group(o) for o in ctx.uow.objects.dynamic_groups("KeyGroup"))
+               if groups.is_member(g, key.key_id, attrs)]
+    if len(static) + len(dynamic) <= 1:  # the usual case: nothing to rank, no extra read
+        return static + [g.group_id for g in dynamic]
+    ranked = [(groups.rank(g, False), g.group_id) for g in dynamic]
+    for gid in static:
+        obj = ctx.uow.objects.get_object("KeyGroup", gid)
+        if obj is not None:
+            ranked.append((groups.rank(_group(obj), True), gid))
+    return [gid for _, gid in sorted(ranked, key=lambda r: r[0])]
 
 
 def _group(obj: AdminObject) -> groups.Group:
@@ -41,8 +49,9 @@ def key_policies(ctx: RequestContext, key: Key,
     targets = [("Key", key.key_id)] + ([("KeyTemplate", key.template_id)]
                                        if key.template_id else [])
     targets += [("KeyGroup", g) for g in group_ids]
+    place = {g: i for i, g in enumerate(group_ids)}  # the most specific group first
     found = ctx.uow.objects.enforcing_policies_for(targets)
-    found.sort(key=lambda f: (_RANK[f[1]], f[2]))
+    found.sort(key=lambda f: (_RANK[f[1]], place.get(f[2], 0) if f[1] == "KeyGroup" else 0))
     chosen: dict[str, AdminObject] = {}
     for policy, _, _ in found:
         chosen.setdefault(policy.kind, policy)

@@ -11,7 +11,7 @@ from kms_ws.domain import access, assignment, audit_policy, caching, groups, pol
 from kms_ws.domain.durations import add_duration
 from kms_ws.domain.errors import AmbiguousReference, InvalidParameter
 from kms_ws.domain.lifecycle import apply_action
-from kms_ws.domain.model import DataSet, Key, KeyState, NameValue
+from kms_ws.domain.model import DataSet, Key, KeyState
 from kms_ws.domain.realms import (
     Right,
     allows,
@@ -128,13 +128,13 @@ def test_wrapping_type_fits_the_mode(kind: str, mode: str, fits: bool) -> None:
 def test_static_and_dynamic_groups() -> None:
     static = groups.Group("g", False, members=frozenset({"c1"}))
     assert groups.is_member(static, "c1", {}) and not groups.is_member(static, "c2", {})
-    dyn = groups.Group("d", True, rules=(groups.PatternRule(r"tape-lib-\d+", "name"),
-                                         groups.PatternRule("eu-.*", "site")))
+    dyn = groups.Group("d", True, rules=(groups.pattern(r"tape-lib-\d+", "name"),
+                                         groups.pattern("eu-.*", "site")))
     assert groups.is_member(dyn, "x", {"name": ["tape-lib-7"], "site": ["eu-west"]})
     assert not groups.is_member(dyn, "x", {"name": ["tape-lib-7"], "site": ["us"]})
     assert not groups.is_member(dyn, "x", {"name": ["tape-lib-7x"], "site": ["eu-1"]})
     with pytest.raises(InvalidParameter):
-        groups.check_group(groups.Group("bad", True, rules=(groups.PatternRule("(", "n"),)))
+        groups.check_group(groups.Group("bad", True, rules=(groups.pattern("(", "n"),)))
     with pytest.raises(InvalidParameter):
         groups.check_group(groups.Group("bad", True))
 
@@ -163,21 +163,24 @@ def test_durations_are_calendar_aware() -> None:
 
 # ---- key assignment ---------------------------------------------------------------------
 def test_assignment_policy_matching_and_specificity() -> None:
-    pool = assignment.AssignmentPolicy("p1", (NameValue("pool", "A"),), "Shared")
-    tape = assignment.AssignmentPolicy("p2", (NameValue("pool", "A"), NameValue("fin", "y")),
+    exact = assignment.exact
+    pool = assignment.AssignmentPolicy("p1", (exact("pool", "A"),), "Shared", created_at=NOW)
+    tape = assignment.AssignmentPolicy("p2", (exact("pool", "A"), exact("fin", "y")),
                                        "PerDataSet")
     data = [DataSet("pool", "A"), DataSet("volume", "T1")]
     assert assignment.select_policy([pool, tape], data) is pool
     assert assignment.select_policy([pool, tape], data + [DataSet("fin", "y")]) is tape
     assert assignment.select_policy([pool], [DataSet("pool", "B")]) is None
-    twin = assignment.AssignmentPolicy("p3", (NameValue("pool", "A"),), "Shared")
-    with pytest.raises(AmbiguousReference):
-        assignment.select_policy([pool, twin], data)
+    # An exact tie is no refusal: the oldest policy wins, whatever order they come in.
+    twin = assignment.AssignmentPolicy("p0", (exact("pool", "A"),), "Shared",
+                                       created_at=add_duration(NOW, "P1D"))
+    assert assignment.select_policy([pool, twin], data) is pool
+    assert assignment.select_policy([twin, pool], data) is pool
     assert pool.scope == "Pool" and tape.scope == "DataSet"
 
 
 def test_per_period_pool_key_rolls_over() -> None:
-    p = assignment.AssignmentPolicy("p", (NameValue("pool", "A"),), "PerPeriod", "P7D")
+    p = assignment.AssignmentPolicy("p", (assignment.exact("pool", "A"),), "PerPeriod", "P7D")
     assert assignment.pool_key_still_current(p, NOW, add_duration(NOW, "P6D"))
     assert not assignment.pool_key_still_current(p, NOW, add_duration(NOW, "P7D"))
     with pytest.raises(InvalidParameter):

@@ -5,9 +5,12 @@ reading of each body, and no import cycle between the kinds and their readers.""
 
 from __future__ import annotations
 
-from ...domain import access, assignment, caching, groups
+from datetime import datetime
+
+from ...domain import access, assignment, caching, groups, selection
 from ...domain import audit_policy as audit
-from ...domain.model import AdminObject, NameValue
+from ...domain.errors import InvalidParameter
+from ...domain.model import AdminObject
 from .messages import Document
 
 
@@ -23,10 +26,24 @@ def access_policy(policy_id: str, body: Document) -> access.AccessPolicy:
                                frozenset(ids_in(body, "KmServers")))
 
 
-def assignment_policy(policy_id: str, body: Document) -> assignment.AssignmentPolicy:
+def selector(doc: Document) -> selection.Selector:
+    """The one selection rule of a Condition or group Rule (kms:SelectionRule's choice)."""
+    given = [k for k in selection.KINDS if k in doc]
+    if len(given) != 1:
+        raise InvalidParameter("a selection rule is one of " + ", ".join(selection.KINDS))
+    kind = given[0]
+    if kind == "Range":
+        bounds = doc["Range"] if isinstance(doc["Range"], dict) else {}
+        return selection.Selector(kind, bounds.get("From", ""), bounds.get("To", ""))
+    return selection.Selector(kind, doc[kind])
+
+
+def assignment_policy(policy_id: str, body: Document,
+                      created_at: datetime | None = None) -> assignment.AssignmentPolicy:
     return assignment.AssignmentPolicy(
-        policy_id, tuple(NameValue(c["Name"], c["Value"]) for c in body.get("Condition", [])),
-        body.get("Generation", ""), body.get("Period"), body.get("TemplateId"))
+        policy_id, tuple(assignment.Condition(c["Name"], selector(c))
+                         for c in body.get("Condition", [])),
+        body.get("Generation", ""), body.get("Period"), body.get("TemplateId"), created_at)
 
 
 def audit_policy(policy_id: str, body: Document) -> audit.AuditPolicy:
@@ -41,12 +58,12 @@ def caching_rules(body: Document) -> list[caching.CachingRule]:
 
 
 def group_rules(body: Document) -> tuple[groups.PatternRule, ...]:
-    return tuple(groups.PatternRule(r["Pattern"], r["Attribute"]) for r in body.get("Rule", []))
+    return tuple(groups.PatternRule(selector(r), r["Attribute"]) for r in body.get("Rule", []))
 
 
 def to_group(obj: AdminObject, members: list[str]) -> groups.Group:
     return groups.Group(obj.object_id, obj.body.get("Type") == "Dynamic", frozenset(members),
-                        group_rules(obj.body))
+                        group_rules(obj.body), obj.created_at)
 
 
 def capability_names(doc: Document) -> list[str]:
