@@ -461,13 +461,17 @@ def _pair(text: str) -> tuple[str, str]:
     return name, value
 
 
-def _print_key(key, show_value: bool) -> None:  # type: ignore[no-untyped-def]
+def _key_doc(key: Any, show_value: bool) -> dict[str, Any]:
     out = {"key_id": key.key_id, "friendly_name": key.friendly_name, "state": key.state,
            "version": key.version, "cipher_type": key.cipher_type, "t_cached": key.t_cached,
            "attributes": key.attributes, "datasets": key.datasets, "realms": key.realms}
     if show_value and key.value is not None:
         out["value_b64"] = base64.b64encode(key.value).decode()
-    print(json.dumps(out, indent=2, default=str))
+    return out
+
+
+def _print_key(key, show_value: bool) -> None:  # type: ignore[no-untyped-def]
+    print(json.dumps(_key_doc(key, show_value), indent=2, default=str))
 
 
 def cmd_create_key(args: argparse.Namespace) -> int:
@@ -485,10 +489,29 @@ def cmd_get_key(args: argparse.Namespace) -> int:
     if not (args.key_id or args.name or args.dataset):
         raise SystemExit("kms-ws get-key: name the key: KEY_ID, --name NAME or "
                          "--dataset NAME=VALUE")
+    if args.all_bound:
+        if not args.dataset or args.usage != "Decrypt" or args.key_id or args.name:
+            raise SystemExit("kms-ws: --all-bound goes with --dataset and --usage Decrypt")
+        with _client(args) as c:
+            keys, more = c.keys_for_decryption([_pair(d) for d in args.dataset])
+        print(json.dumps({"keys": [_key_doc(k, args.show_value) for k in keys], "more": more},
+                         indent=2, default=str))
+        return 0
     with _client(args) as c:
         key = c.get_key(key_id=args.key_id, friendly_name=args.name,
                         datasets=[_pair(d) for d in args.dataset] or None, usage=args.usage)
     _print_key(key, args.show_value)
+    return 0
+
+
+def cmd_bindings(args: argparse.Namespace) -> int:
+    """GetBindings: which keys protected a data set, which data sets a key protected."""
+    if bool(args.key) == bool(args.dataset):
+        raise SystemExit("kms-ws: give --key KEY_ID or --dataset NAME=VALUE")
+    with _client(args) as c:
+        found, more = c.get_bindings(_pair(args.dataset) if args.dataset else None,
+                                     key_id=args.key, max_records=args.max)
+    print(json.dumps({"bindings": found, "more": more}, indent=2, default=str))
     return 0
 
 
@@ -686,8 +709,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--name", help="friendly name")
     sp.add_argument("--dataset", action="append", default=[], metavar="NAME=VALUE")
     sp.add_argument("--usage", choices=("Encrypt", "Decrypt"))
+    sp.add_argument("--all-bound", action="store_true", help="with --dataset and --usage "
+                    "Decrypt: every key that protected the data, newest first (needs Read)")
     sp.add_argument("--show-value", action="store_true", help="print the key (base64)")
     sp.set_defaults(func=cmd_get_key)
+
+    sp = sub.add_parser("bindings", help="GetBindings: which keys protected a data set, "
+                        "which data sets a key protected (keys you may read; newest first)")
+    online(sp)
+    sp.add_argument("--dataset", metavar="NAME=VALUE", help="which keys protected it")
+    sp.add_argument("--key", help="KeyId: which data sets it protected")
+    sp.add_argument("--max", type=int, help="at most this many bindings (1..1000)")
+    sp.set_defaults(func=cmd_bindings)
 
     sp = sub.add_parser("store-key", help="StoreKey: store a client-generated key")
     online(sp)

@@ -271,6 +271,32 @@ class KmsClient:
         res = self._call("GetKey", **sel, Usage=usage, MaxKeys=max_keys)
         return [self._key(k) for k in (res.Key or [])], bool(res.More)
 
+    def keys_for_decryption(self, datasets: DataSets, *, pep_id: str | None = None,
+                            template_id: str | None = None, max_keys: int = 100,
+                            wrapping_type: str | None = None,
+                            pep_proof: PepProver | None = None) -> tuple[list[Key], bool]:
+        """GetKey by data sets for Decrypt with AllBoundKeys: every key that protected the
+        data (bound to all the data sets), newest first; returns (keys, more). Needs Read
+        in the keys' realms; keys that cannot be delivered now come without a value."""
+        res = self._call("GetKey", DataSets=_datasets(datasets), TemplateId=template_id,
+                         AllBoundKeys=True, PepId=pep_id, Usage="Decrypt", MaxKeys=max_keys,
+                         WrappingType=wrapping_type, _pep=(pep_proof, pep_id, None))
+        return [self._key(k) for k in (res.Key or [])], bool(res.More)
+
+    def get_bindings(self, dataset: tuple[str, str] | None = None, *,
+                     key_id: str | None = None,
+                     max_records: int | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """Which keys protected a data set (NAME, VALUE), or which data sets a key
+        protected: the bindings reported to the server (KeyId, DataSet, ReportedBy, Time),
+        newest first, of keys in realms where this client holds Read; returns (bindings,
+        more)."""
+        if (dataset is None) == (key_id is None):
+            raise ValueError("get_bindings needs a dataset or a key_id")
+        sel: dict[str, Any] = {"KeyId": key_id} if key_id else \
+            {"DataSet": {"Name": dataset[0], "Value": dataset[1]}}  # type: ignore[index]
+        res = self._call("GetBindings", **sel, MaxRecords=max_records)
+        return [plain(b) for b in (res.Binding or [])], bool(res.More)
+
     def get_key_if_altered(self, key_id: str, since_version: int) -> Key | None:
         res = self._call("GetKey", KeyId=key_id, IfAlteredSinceVersion=since_version)
         return self._key(res.Key[0]) if res.Key else None
@@ -352,7 +378,7 @@ class KmsClient:
         sel: dict[str, Any] = {"KeyId": key_id} if key_id else \
             {"DataSet": {"Name": dataset[0], "Value": dataset[1]}} if dataset else {}
         res = self._call("AdminBindings", **sel)
-        return [plain(b) for b in (res or [])]
+        return [plain(b) for b in (res.Binding or [])]
 
     # ---- WS-Management ------------------------------------------------------------------
     def identify(self) -> dict[str, str]:

@@ -9,6 +9,7 @@ from lxml import etree
 
 from ..security.xml import child_text, text_of
 from ..service.admin import messages as am
+from ..service.messages import BindingQuery, BindingQueryResult
 from ..xmlns import KMS
 from . import documents
 
@@ -68,11 +69,14 @@ def _audit(el: etree._Element, parse_time: Callable[[str], Any]) -> am.AuditQuer
                          int(_text(el, "MaxRecords") or 100))
 
 
-def _bindings(el: etree._Element) -> am.BindingQuery:
+def bindings_query(el: etree._Element) -> BindingQuery:
+    """AdminBindings and GetBindings: a KeyId or a DataSet (MaxRecords: GetBindings)."""
+    most = int(_text(el, "MaxRecords") or 1000)
     ds = el.find(_K + "DataSet")
     if ds is not None:
-        return am.BindingQuery(dataset_name=_text(ds, "Name"), dataset_value=_text(ds, "Value"))
-    return am.BindingQuery(key_id=_text(el, "KeyId"))
+        return BindingQuery(dataset_name=_text(ds, "Name"), dataset_value=_text(ds, "Value"),
+                            max_records=most)
+    return BindingQuery(key_id=_text(el, "KeyId"), max_records=most)
 
 
 def decoders(credential: Callable[[etree._Element | None], Any],
@@ -86,7 +90,7 @@ def decoders(credential: Callable[[etree._Element | None], Any],
         "AdminAssociate": lambda el: _association(el, "Associate"),
         "AdminDisassociate": lambda el: _association(el, "Disassociate"),
         "AdminAudit": lambda el: _audit(el, parse_time),
-        "AdminBindings": _bindings,
+        "AdminBindings": bindings_query,
     }
 
 
@@ -128,8 +132,8 @@ def _audit_result(el: etree._Element, r: am.AuditQueryResult,
             _add(out, name, rec.get(key), fmt)
 
 
-def _bindings_result(el: etree._Element, r: am.BindingQueryResult,
-                     fmt: Callable[[Any], str]) -> None:
+def bindings_result(el: etree._Element, r: BindingQueryResult,
+                    fmt: Callable[[Any], str]) -> None:
     for b in r.bindings:
         out = etree.SubElement(el, _K + "Binding")
         _add(out, "KeyId", b["key_id"], fmt)
@@ -138,6 +142,8 @@ def _bindings_result(el: etree._Element, r: am.BindingQueryResult,
         _add(ds, "Value", b["value"], fmt)
         _add(out, "ReportedBy", b.get("reported_by"), fmt)
         _add(out, "Time", b["at"], fmt)
+    if r.more:
+        _add(el, "More", "true", fmt)
 
 
 def encoders(fmt: Callable[[Any], str]) -> dict[str, Callable[[etree._Element, Any], None]]:
@@ -146,5 +152,5 @@ def encoders(fmt: Callable[[Any], str]) -> dict[str, Callable[[etree._Element, A
         "AdminEdit": _objects, "AdminDelete": _delete_result, "AdminAssociate": _objects,
         "AdminDisassociate": _objects,
         "AdminAudit": lambda el, r: _audit_result(el, r, fmt),
-        "AdminBindings": lambda el, r: _bindings_result(el, r, fmt),
+        "AdminBindings": lambda el, r: bindings_result(el, r, fmt),
     }

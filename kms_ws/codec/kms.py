@@ -186,7 +186,8 @@ def _get(el: etree._Element) -> m.GetKeyRequest:
         datasets=_datasets(_child(el, "DataSets")), template_id=_text(el, "TemplateId"),
         altered_since=_time(el, "AlteredSince"), pep_id=_text(el, "PepId"),
         usage=KeyUsage(usage) if usage else None, max_keys=_int(el, "MaxKeys") or 100,
-        wrapping_type=_text(el, "WrappingType"))
+        wrapping_type=_text(el, "WrappingType"),
+        all_bound=_text(el, "AllBoundKeys") in ("true", "1"))
 
 
 def _audit(el: etree._Element) -> m.PushAuditMessageRequest:
@@ -206,6 +207,7 @@ DECODERS: dict[str, Callable[[etree._Element], Any]] = {
     "CreateKey": _create,
     "StoreKey": _store,
     "GetKey": _get,
+    "GetBindings": admin.bindings_query,
     "PushAuditMessage": _audit,
     "GetRandomBytes": lambda el: m.GetRandomBytesRequest(_int(el, "NumberOfBytes") or 0),
     **admin.decoders(decode_credential, parse_time),
@@ -296,6 +298,8 @@ ENCODERS: dict[str, Callable[[etree._Element, Any], object]] = {
     "CreateKey": lambda el, r: encode_key(el, r.key),
     "StoreKey": lambda el, r: (_add(el, "KeyId", r.key_id), _add(el, "Version", r.version)),
     "GetKey": _enc_get,
+    "GetBindings": lambda el, r: admin.bindings_result(
+        el, r, lambda v: format_time(v) if isinstance(v, datetime) else str(v)),
     "PushAuditMessage": lambda el, r: (_add(el, "Success", "true"),
                                        _add(el, "Accepted", r.accepted)),
     "GetRandomBytes": lambda el, r: _add(el, "RandomBytes",

@@ -33,6 +33,7 @@ from ..security.settings import SecuritySettings
 from . import (
     audit,
     authentication,
+    bindings,
     capabilities,
     endpoints,
     identify,
@@ -135,6 +136,7 @@ OPERATIONS: dict[str, Operation] = {
     "StoreKey": Operation(keys.store_key, TxMode.WRITE),
     # each delivery is an audit record and USE_BY tracking
     "GetKey": Operation(keys.get_key, TxMode.READ_THEN_RECORD),
+    "GetBindings": Operation(bindings.get_bindings, TxMode.READ),
     "PushAuditMessage": Operation(audit.push_audit_message, TxMode.WRITE),
     "GetRandomBytes": Operation(random.get_random_bytes, TxMode.READ),
     "AdminCreate": Operation(admin.admin_create, TxMode.WRITE),

@@ -24,6 +24,7 @@ from ..domain.realms import Right, allows, realms_with, rights_on
 from . import policies
 from .admin.endpoints import pep_serves
 from .assignment import key_for_data
+from .bindings import readable_realms
 from .context import RequestContext
 from .key_creation import insert_key, key_realms, new_key
 from .key_delivery import Delivery, accept, apply, start_delivery
@@ -98,6 +99,8 @@ def get_key(ctx: RequestContext, req: GetKeyRequest) -> GetKeyResult:
         ids = find(usable, limit=2, friendly_name=req.friendly_name, attributes=req.attributes)
         key = _single(ctx, ids, req.friendly_name)
         return GetKeyResult((_deliver(ctx, key, req.usage, caller, pep, dl),))
+    if req.datasets and req.all_bound:
+        return _all_bound(ctx, req, caller, pep, dl)
     if req.datasets:
         return GetKeyResult((_deliver(ctx, key_for_data(ctx, caller, req, usable), req.usage,
                                       caller, pep, dl),))
@@ -222,6 +225,20 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     if pep is not None:
         ctx.defer(lambda uow: uow.keys.record_use(key_id, pep.endpoint_id, "Pep", now))
     return key
+
+
+def _all_bound(ctx: RequestContext, req: GetKeyRequest, caller: Endpoint,
+               pep: Endpoint | None, delivery: Delivery) -> GetKeyResult:
+    """Every key that protected the data (bound to all the data sets presented), newest
+    first, to decrypt with: a binding query, so only keys the caller may read
+    (service.bindings)."""
+    if req.usage is not KeyUsage.DECRYPT:
+        raise InvalidParameter("AllBoundKeys asks for the keys to decrypt with: "
+                               "give Usage Decrypt")
+    ids = ctx.uow.keys.find_key_ids(readable_realms(caller, pep), limit=req.max_keys + 1,
+                                    datasets=req.datasets, template_id=req.template_id,
+                                    order="newest")
+    return _listing(ctx, ids, req, caller, pep, delivery)
 
 
 def _listing(ctx: RequestContext, ids: list[str], req: GetKeyRequest, caller: Endpoint,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ..domain.model import (
     AuditMessage,
@@ -191,6 +192,7 @@ class GetKeyRequest:
     usage: KeyUsage | None = None
     max_keys: int = 100
     wrapping_type: str | None = None
+    all_bound: bool = False  # by data sets, for Decrypt: every key bound to them
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,22 @@ class GetKeyResult:
 
     keys: tuple[Key, ...]
     not_modified: bool = False
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class BindingQuery:
+    """§5.1 data-set bindings (GetBindings, AdminBindings): by key, or by data set."""
+
+    key_id: str | None = None
+    dataset_name: str | None = None
+    dataset_value: str | None = None
+    max_records: int = 1000
+
+
+@dataclass(frozen=True)
+class BindingQueryResult:
+    bindings: tuple[dict[str, Any], ...]  # key_id, name, value, reported_by, at
     more: bool = False
 
 

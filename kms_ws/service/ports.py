@@ -70,8 +70,11 @@ class Keys(Protocol):
 
     def use_by(self, key_id: str) -> list[tuple[str, str]]: ...
 
-    def bindings(self, *, key_id: str | None = None,
-                 dataset: DataSet | None = None, limit: int = 1000) -> list[dict[str, Any]]: ...
+    def bindings(self, realms: Sequence[str], *, key_id: str | None = None,
+                 dataset: DataSet | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Data-set bindings (key_id, name, value, reported_by, at) of keys in one of
+        `realms`, newest first; by key, by data set, or both."""
+        ...
 
     def has_binding(self, key_id: str, dataset: DataSet) -> bool: ...
 

@@ -119,16 +119,17 @@ class SqlKeys(Part):
             select(u.endpoint_kind, u.endpoint_id).where(u.key_id == key_id)
             .order_by(u.first_at, u.endpoint_id)).all()]
 
-    def bindings(self, *, key_id: str | None = None,
+    def bindings(self, realms: Sequence[str], *, key_id: str | None = None,
                  dataset: DataSet | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        b = t.dataset_bindings.c
-        q = select(b.key_id, b.name, b.value, b.reported_by, b.at)
+        b, r = t.dataset_bindings.c, t.key_realms.c
+        q = select(b.key_id, b.name, b.value, b.reported_by, b.at).where(
+            exists().where(and_(r.key_id == b.key_id, r.realm.in_(list(realms)))))
         if key_id is not None:
             q = q.where(b.key_id == key_id)
         if dataset is not None:
             q = q.where(and_(b.name == dataset.name, b.value == dataset.value))
         return [dict(r) for r in self.conn.execute(
-            q.order_by(b.at, b.id).limit(limit)).mappings().all()]
+            q.order_by(b.at.desc(), b.id.desc()).limit(limit)).mappings().all()]
 
     def has_binding(self, key_id: str, dataset: DataSet) -> bool:
         b = t.dataset_bindings.c

@@ -296,12 +296,14 @@ class MemoryKeys(Part):
                       if kid == key_id)
         return [(kind, eid) for _, eid, kind in rows]
 
-    def bindings(self, *, key_id: str | None = None,
+    def bindings(self, realms: Sequence[str], *, key_id: str | None = None,
                  dataset: DataSet | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         rows = [{k: b[k] for k in ("key_id", "name", "value", "reported_by", "at")}
-                for b in self.t.bindings
-                if (key_id is None or b["key_id"] == key_id)
+                for b in reversed(self.t.bindings)  # newest first (appended in time order)
+                if _meets(self.t.keys[b["key_id"]].key.realms, realms)
+                and (key_id is None or b["key_id"] == key_id)
                 and (dataset is None or (b["name"], b["value"]) == (dataset.name, dataset.value))]
+        rows.sort(key=lambda b: b["at"], reverse=True)  # stable: same time, later row first
         return rows[:limit]
 
     def has_binding(self, key_id: str, dataset: DataSet) -> bool:

@@ -69,6 +69,19 @@ def _kms(ids: Ids) -> dict[str, tuple[str, str]]:
                             "</kms:GetKey>"),
         "GetKey by data": ("GetKey", f"<kms:GetKey>{_datasets()}<kms:Usage>Decrypt</kms:Usage>"
                            "</kms:GetKey>"),
+        "GetKey all bound": ("GetKey", f"<kms:GetKey>{_datasets()}"
+                             "<kms:AllBoundKeys>true</kms:AllBoundKeys><kms:Usage>Decrypt"
+                             "</kms:Usage><kms:MaxKeys>4</kms:MaxKeys></kms:GetKey>"),
+        "GetBindings": ("GetBindings", "<kms:GetBindings><kms:DataSet><kms:Name>volume"
+                        "</kms:Name><kms:Value>A00001</kms:Value></kms:DataSet>"
+                        "<kms:MaxRecords>5</kms:MaxRecords></kms:GetBindings>"),
+        "AdminCreate selection": ("AdminCreate", "<kms:AdminCreate><kms:KeyAssignmentPolicy>"
+                                  "<kms:Name>tapes</kms:Name><kms:Condition><kms:Name>volume"
+                                  "</kms:Name><kms:Range><kms:From>A00000</kms:From><kms:To>"
+                                  "A09999</kms:To></kms:Range></kms:Condition><kms:Condition>"
+                                  "<kms:Name>host</kms:Name><kms:Cidr>10.1.0.0/16</kms:Cidr>"
+                                  "</kms:Condition><kms:Generation>Shared</kms:Generation>"
+                                  "</kms:KeyAssignmentPolicy></kms:AdminCreate>"),
         "GetKey altered since": ("GetKey", f"<kms:GetKey><kms:AlteredSince>{WHEN}"
                                  "</kms:AlteredSince><kms:MaxKeys>2</kms:MaxKeys></kms:GetKey>"),
         "PushAuditMessage": ("PushAuditMessage", "<kms:PushAuditMessage><kms:AuditMessage>"

@@ -5,17 +5,16 @@ administrator; realm rights on each object decide the rest."""
 from __future__ import annotations
 
 from ...domain.errors import InvalidParameter
-from ...domain.model import DataSet
-from ...domain.realms import Right, allows
+from ...domain.realms import Right
+from .. import bindings
 from ..context import RequestContext
+from ..messages import BindingQuery, BindingQueryResult
 from .base import require_admin
 from .messages import (
     AdminRequest,
     AdminResult,
     AuditQuery,
     AuditQueryResult,
-    BindingQuery,
-    BindingQueryResult,
     Ref,
 )
 from .registry import kind, resolve_ref
@@ -85,21 +84,7 @@ def admin_audit(ctx: RequestContext, req: AuditQuery) -> AuditQueryResult:
 
 
 def admin_bindings(ctx: RequestContext, req: BindingQuery) -> BindingQueryResult:
-    """§5.1: which keys protected data set X; which data sets key K protected. Only keys
-    the caller may read are shown."""
+    """§5.1: which keys protected data set X; which data sets key K protected: the
+    clients' GetBindings (service.bindings), for an administrator."""
     require_admin(ctx)
-    if req.key_id is not None:
-        kind("Key").load(ctx, req.key_id, Right.READ)  # type: ignore[attr-defined]
-        rows = ctx.uow.keys.bindings(key_id=req.key_id, limit=req.max_records)
-    elif req.dataset_name is not None:
-        rows = ctx.uow.keys.bindings(dataset=DataSet(req.dataset_name, req.dataset_value or ""),
-                                     limit=req.max_records)
-    else:
-        raise InvalidParameter("name a KeyId or a DataSet")
-    assert ctx.caller is not None
-    visible = []
-    for row in rows:
-        realms = kind("Key").realms_of(ctx, row["key_id"]) or ()
-        if allows(ctx.caller.grants, realms, Right.READ):
-            visible.append(row)
-    return BindingQueryResult(tuple(visible))
+    return bindings.get_bindings(ctx, req)

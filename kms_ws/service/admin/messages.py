@@ -55,16 +55,3 @@ class AuditQuery:
 @dataclass(frozen=True)
 class AuditQueryResult:
     records: tuple[dict[str, Any], ...]
-
-
-@dataclass(frozen=True)
-class BindingQuery:
-    key_id: str | None = None
-    dataset_name: str | None = None
-    dataset_value: str | None = None
-    max_records: int = 1000
-
-
-@dataclass(frozen=True)
-class BindingQueryResult:
-    bindings: tuple[dict[str, Any], ...]
