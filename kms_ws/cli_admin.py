@@ -38,6 +38,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "audit-policy": ("AuditPolicy", "audit policies (§5.4)"),
     "access-policy": ("AccessDistributionPolicy", "access/distribution policies (§5.5)"),
     "caching-policy": ("CachingPolicy", "caching policies (§5.6)"),
+    "endpoint-type-rule": ("EndpointTypeRule", "rules mapping a registering client's or "
+                           "PEP's CIM identity to its endpoint type (§4.4, §4.6)"),
 }
 _TARGETS = ("realm", "key", "template", "key-group", "client", "client-group", "pep",
             "endpoint-type")
@@ -85,7 +87,8 @@ def _fields(kind: str, ns: argparse.Namespace, doc: Doc) -> Doc:
                        ("wrapping_type", "WrappingType"), ("wrapping_mode", "WrappingMode"),
                        ("generation", "Generation"), ("period", "Period"),
                        ("template_id", "TemplateId"), ("endpoint_type", "EndpointTypeId"),
-                       ("t_expired", "TExpired"), ("t_disabled", "TDisabled")):
+                       ("t_expired", "TExpired"), ("t_disabled", "TDisabled"),
+                       ("priority", "Priority")):
         if getattr(a, opt) is not None:
             doc[field] = str(getattr(a, opt))
     if a.admin is not None:
@@ -114,6 +117,8 @@ def _lists(kind: str, a: _Opts, doc: Doc) -> None:
                 rule["Capability"] = parts[2]
             rules.append(rule)
         doc["Rule"] = rules
+    if a.match:
+        doc["Match"] = [{"Property": n, "Pattern": p} for n, p in map(_pair, a.match)]
     if selections and kind == "KeyAssignmentPolicy":
         doc["Condition"] = [{"Name": n, **rule} for n, rule in selections]
     if a.operation:
@@ -143,7 +148,7 @@ def _selections(a: _Opts) -> list[tuple[str, Doc]]:
 
 
 _LIST_OPTIONS = {"attribute", "capability", "rule", "operation", "destination", "condition",
-                 "prefix", "glob", "range", "cidr",
+                 "prefix", "glob", "range", "cidr", "match",
                  "allow_client", "allow_client_group", "allow_pep", "allow_km_server", "set"}
 
 
@@ -326,6 +331,7 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "AuditPolicy": ("name", "description", "state", "audit"),
     "AccessDistributionPolicy": ("name", "description", "state", "access"),
     "CachingPolicy": ("name", "description", "state", "caching"),
+    "EndpointTypeRule": ("name", "description", "endpoint_type", "type_rule"),
 }
 
 
@@ -445,6 +451,12 @@ def _policy_options(sp: argparse.ArgumentParser, want: tuple[str, ...]) -> None:
     if "caching" in want:
         add("--rule", action="append", default=[], metavar="TYPE:SECONDS[:CAPABILITY]",
             help="NoCache|Memory|Persistent, interval, capability it applies to")
+    if "type_rule" in want:
+        add("--priority", type=int, help="the lowest priority of the rules that hold wins "
+            "(0..1000000)")
+        add("--match", action="append", default=[], metavar="PROPERTY=REGEX",
+            help="CIM property (e.g. PhysicalElement/Manufacturer) and the regular expression "
+            "its whole value must match (repeatable, all must hold; replaces the list)")
     if "assignment" in want:
         _selection_options(add, "condition: the data-set attribute NAME")
         add("--generation", choices=("PerDataSet", "PerPeriod", "Shared"))

@@ -157,13 +157,18 @@ class KmsClient:
                           realms: Sequence[str] | Mapping[str, Sequence[str]] = (),
                           certificate: bytes | None = None,
                           symmetric_key: bytes | None = None,
-                          wrapping_values: Mapping[str, bytes | x509.Certificate] | None = None
+                          wrapping_values: Mapping[str, bytes | x509.Certificate] | None = None,
+                          endpoint_type_id: str | None = None,
+                          cim_identity: Mapping[str, Mapping[str, str | int]] | None = None
                           ) -> str:
         """One credential: a password, an X.509 certificate (PEM or DER; the endpoint
         then signs its requests, or authenticates with TLS) or an HMAC secret.
         realms: realm URIs, or {realm URI: its rights there} (a client: every right when
         none are named; a PEP: its registering client's own).
-        wrapping_values: the endpoint's wrapping keys {WrappingKeyId: KEK or certificate}."""
+        wrapping_values: the endpoint's wrapping keys {WrappingKeyId: KEK or certificate}.
+        cim_identity: §4.6 {"PhysicalElement"|"SoftwareIdentity": {property: value}}, which
+        the administrators' EndpointTypeRules map to the endpoint's type (endpoint_type_id:
+        the type asked for instead)."""
         cred: dict[str, Any] | None = None
         if password is not None:
             cred = {"CredentialType": "UsernamePassword",
@@ -174,10 +179,12 @@ class KmsClient:
                         "CredentialValue": [{"Length": len(value), "Value": value}]}
         res = self._call(
             "RegisterEndpoint", Kind=kind, Name=name, Description=description,
+            EndpointTypeId=endpoint_type_id,
             Capabilities=_caps(capabilities) if capabilities else None, Credential=cred,
             PepAttributes={"Attribute": _pairs(pep_attributes)} if pep_attributes else None,
             RealmAssociations=_realm_associations(realms),
-            WrappingValues=_wrapping_values(wrapping_values) if wrapping_values else None)
+            WrappingValues=_wrapping_values(wrapping_values) if wrapping_values else None,
+            CimIdentity=dict(cim_identity) if cim_identity else None)
         return str(res.EndpointId)
 
     def register_wrapping_values(self, values: Mapping[str, bytes | x509.Certificate] | None =

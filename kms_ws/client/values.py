@@ -53,6 +53,9 @@ class Key:
     extensions: dict[str, dict[str, str]] = field(default_factory=dict)
     wrapping_type: str | None = None  # how the blob arrived ("none" = unwrapped)
     pep_blob: PepBlob | None = field(default=None, repr=False)  # double wrapped: for the PEP
+    caching_type: str | None = None  # §5.6 NoCache | Memory | Persistent, for t_cached seconds
+    # the policies that decided the delivery: [(kind, policy id)] (hidden without Read)
+    applied_policies: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -96,7 +99,9 @@ def key_metadata(k: Any) -> Key:
         datasets=[(d.Name, d.Value) for d in (k.DataSets.DataSet if k.DataSets else [])],
         realms=[r.Realm for r in (k.RealmAssociations.RealmAssociation
                                   if k.RealmAssociations else [])],
-        template_id=k.TemplateId,
+        template_id=k.TemplateId, caching_type=k.CachingType,
+        applied_policies=[(p.Kind, p.PolicyId) for p in (k.AppliedPolicies.AppliedPolicy
+                                                         if k.AppliedPolicies else [])],
         extensions={f: {e.Name: e.Value for e in getattr(k, f).Extension}
                     for f in _EXTENSIONS if getattr(k, f) is not None})
 
@@ -169,7 +174,9 @@ def key_from_element(k: etree._Element, unwrapper: Unwrapper | None = None) -> K
                   for d in k.iterfind(f"{K}DataSets/{K}DataSet")],
         realms=[child_text(r, K + "Realm") or "" for r in
                 k.iterfind(f"{K}RealmAssociations/{K}RealmAssociation")],
-        template_id=text("TemplateId"),
+        template_id=text("TemplateId"), caching_type=text("CachingType"),
+        applied_policies=[(child_text(p, K + "Kind") or "", child_text(p, K + "PolicyId") or "")
+                          for p in k.iterfind(f"{K}AppliedPolicies/{K}AppliedPolicy")],
         extensions={f: {child_text(e, K + "Name") or "": child_text(e, K + "Value") or ""
                         for e in box.iterfind(K + "Extension")}
                     for f in _EXTENSIONS if (box := k.find(K + f)) is not None})

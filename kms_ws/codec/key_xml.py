@@ -61,7 +61,8 @@ def xsd_time(v: datetime) -> str:
 
 def key_xml(key: Key, tag: str = "Key", declare: bool = False) -> str:
     """A key as delivered. With only the Reference right (key.hidden) the caller gets
-    what it needs to use the key and nothing that describes it. declare: the element
+    what it needs to use the key (its caching type too) and nothing that describes it
+    (not the policies that applied). declare: the element
     binds the kms prefix itself (otherwise its container does)."""
     out = [f"<kms:{tag} {_KMS_DECL}>" if declare else f"<kms:{tag}>",
            f"<kms:KeyId>{escape(key.key_id)}</kms:KeyId>"]
@@ -72,8 +73,10 @@ def key_xml(key: Key, tag: str = "Key", declare: bool = False) -> str:
         out.append(f"<kms:TExpired>{xsd_time(key.t_expired)}</kms:TExpired>")
     if key.t_disabled is not None:
         out.append(f"<kms:TDisabled>{xsd_time(key.t_disabled)}</kms:TDisabled>")
-    out.append(f"<kms:TCached>{int(key.t_cached)}</kms:TCached>"
-               f"<kms:CipherType>{_shared(key.cipher_type)}</kms:CipherType>")
+    out.append(f"<kms:TCached>{int(key.t_cached)}</kms:TCached>")
+    if key.caching_type is not None:
+        out.append(f"<kms:CachingType>{_shared(key.caching_type)}</kms:CachingType>")
+    out.append(f"<kms:CipherType>{_shared(key.cipher_type)}</kms:CipherType>")
     if key.blob is not None:
         _blob(out, key.blob)
     if not key.hidden and key.extensions:
@@ -88,6 +91,11 @@ def key_xml(key: Key, tag: str = "Key", declare: bool = False) -> str:
                    "</kms:KeyAssignmentPolicyId>")
     if key.assignment_scope is not None:
         out.append(f"<kms:AssignmentScope>{escape(key.assignment_scope)}</kms:AssignmentScope>")
+    if key.applied_policies and not key.hidden:
+        out.append("<kms:AppliedPolicies>" + "".join(
+            f"<kms:AppliedPolicy><kms:Kind>{_shared(p.kind)}</kms:Kind>"
+            f"<kms:PolicyId>{_shared(p.policy_id)}</kms:PolicyId></kms:AppliedPolicy>"
+            for p in key.applied_policies) + "</kms:AppliedPolicies>")
     out.append(f"</kms:{tag}>")
     return "".join(out)
 

@@ -142,7 +142,19 @@ def _register(el: etree._Element) -> m.RegisterEndpointRequest:
         pep_attributes=_pairs(_child(el, "PepAttributes"), "Attribute"),
         attributes=_pairs(_child(el, "AttributeAssociations"), "Attribute"),
         realms=_realms(_child(el, "RealmAssociations")),
-        wrapping_values=_wrapping_values(_child(el, "WrappingValues")))
+        wrapping_values=_wrapping_values(_child(el, "WrappingValues")),
+        cim_identity=cim_identity(_child(el, "CimIdentity")),
+        cim_identity_given=_child(el, "CimIdentity") is not None)
+
+
+def cim_identity(el: etree._Element | None) -> tuple[NameValue, ...]:
+    """A kms:CimIdentity as its properties, Class/Property = value (document order)."""
+    if el is None:
+        return ()
+    return tuple(NameValue(f"{etree.QName(cls).localname}/{etree.QName(prop).localname}",
+                           text_of(prop).strip())
+                 for cls in el if isinstance(cls.tag, str)
+                 for prop in cls if isinstance(prop.tag, str))
 
 
 def _authenticate(el: etree._Element) -> m.AuthenticateRequest:
@@ -268,6 +280,8 @@ def _enc_register_wrapping(el: etree._Element, r: m.RegisterWrappingValuesResult
 def _enc_register(el: etree._Element, r: m.RegisterEndpointResult) -> None:
     _add(el, "EndpointId", r.endpoint_id)
     _add(el, "Kind", r.kind.value)
+    if r.endpoint_type_id is not None:
+        _add(el, "EndpointTypeId", r.endpoint_type_id)
 
 
 def _enc_authenticate(el: etree._Element, r: m.AuthenticateResult) -> None:

@@ -2,7 +2,8 @@
 
 The rule for an endpoint is the first rule (in policy order) naming a capability the
 endpoint has; else the first rule naming none; else the key's own T_CACHED. NoCache
-delivers T_CACHED = 0.
+delivers T_CACHED = 0. The CACHING_TYPE delivered is the rule's; without one, NoCache
+for a T_CACHED of 0 and Memory otherwise (a rule with interval 0 is NoCache).
 """
 
 from __future__ import annotations
@@ -36,11 +37,32 @@ def check_rules(rules: Sequence[CachingRule]) -> None:
         seen.add(r.capability)
 
 
-def resolve_t_cached(rules: Sequence[CachingRule], capabilities: Iterable[str],
-                     fallback: int) -> int:
+@dataclass(frozen=True)
+class Caching:
+    """What a receiver may do with a key: CACHING_TYPE and T_CACHED (seconds)."""
+
+    caching_type: str
+    t_cached: int
+    by_policy: bool  # a policy's rule decided it (else the key's own T_CACHED)
+
+
+def own(t_cached: int) -> Caching:
+    """No caching policy decides: the key's own T_CACHED, in memory only (Persistent is
+    never implied: only an administrator's caching policy grants it)."""
+    return Caching("NoCache" if t_cached <= 0 else "Memory", max(int(t_cached), 0), False)
+
+
+def resolve(rules: Sequence[CachingRule], capabilities: Iterable[str], fallback: int) -> Caching:
     caps = set(capabilities)
     chosen = next((r for r in rules if r.capability is not None and r.capability in caps),
                   None) or next((r for r in rules if r.capability is None), None)
     if chosen is None:
-        return fallback
-    return 0 if chosen.caching_type == "NoCache" else chosen.interval
+        return own(fallback)
+    if chosen.caching_type == "NoCache" or chosen.interval <= 0:
+        return Caching("NoCache", 0, True)
+    return Caching(chosen.caching_type, chosen.interval, True)
+
+
+def resolve_t_cached(rules: Sequence[CachingRule], capabilities: Iterable[str],
+                     fallback: int) -> int:
+    return resolve(rules, capabilities, fallback).t_cached

@@ -1,8 +1,14 @@
-"""§4.8 capabilities the server supports, and §6.3 negotiation."""
+"""§4.8 capabilities the server supports, and §6.3 negotiation.
+
+Derived from the tables the server acts on, so the list cannot drift from what works:
+the credential types authentication accepts (model.SUPPORTED_CREDENTIALS), the KeyBlob
+wrapping types delivery makes (wrapping.ALL_TYPES), the ciphers key creation knows."""
 
 from __future__ import annotations
 
+from .caching import CACHING_TYPES
 from .ciphers import CIPHERS
+from .model import SUPPORTED_CREDENTIALS
 from .wrapping import ALL_TYPES
 
 MAX_RANDOM_BYTES = 65536
@@ -15,11 +21,11 @@ OPERATIONS = (
 
 SERVER_CAPABILITIES: tuple[str, ...] = (
     *(f"operation:{op}" for op in OPERATIONS),
-    "credential:UsernamePassword",
-    "credential:Session",
+    *(f"credential:{t.value}" for t in SUPPORTED_CREDENTIALS),
     "transport:HttpBasic",
     *(f"wrapping:{t}" for t in ALL_TYPES),
     *(f"cipher:{oid}" for oid in CIPHERS),
+    *(f"caching:{t}" for t in CACHING_TYPES),
     "understands-time",
     "key-id:uuid",
     f"random:max-bytes:{MAX_RANDOM_BYTES}",

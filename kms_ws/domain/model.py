@@ -50,6 +50,10 @@ class CredentialType(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(
 
 # Credentials an endpoint proves by a signature (§4.7 AsymmetricKey / SymmetricKey)
 SIGNED_CREDENTIALS = (CredentialType.ASYMMETRIC_KEY, CredentialType.SYMMETRIC_KEY)
+# The §4.7.1 CREDENTIAL_TYPEs the server authenticates (the others, SSO and CHAP, are
+# refused with E_UNSUPPORTED_AUTHENTICATION_MODE); §6.4 advertises exactly these.
+SUPPORTED_CREDENTIALS = (CredentialType.USERNAME_PASSWORD, CredentialType.SESSION,
+                         *SIGNED_CREDENTIALS)
 
 # §4.6 a PEP's AUTHENTICATION_POLICY: "None" (served on its client's word) or the signed
 # credential type it must prove itself with on every request made for it.
@@ -90,6 +94,14 @@ class DataSet:
     sizeof_value: int | None = None
 
 
+@dataclass(frozen=True)
+class AppliedPolicy:
+    """A policy that decided a delivery of a key: its kind (schema element) and id."""
+
+    kind: str
+    policy_id: str
+
+
 @dataclass
 class Key:
     """§4.1. `value` is the plaintext key, held in memory only while a request runs."""
@@ -119,6 +131,8 @@ class Key:
     hidden: bool = False  # Reference right only: identity, state and blob, no metadata
     assignment_policy_id: str | None = None  # GetKey by data: the §5.1 policy applied
     assignment_scope: str | None = None  # DataSet | Pool
+    caching_type: str | None = None  # §5.6 CACHING_TYPE for the receiver
+    applied_policies: tuple[AppliedPolicy, ...] = ()  # the policies that decided it
     # The KeyBlob as delivered (set by the service's delivery step; plaintext cleared when wrapped).
     blob: KeyBlob | None = field(default=None, repr=False)
 

@@ -200,3 +200,4 @@ ID_FIELDS = {"Key": "KeyId", "KeyTemplate": "TemplateId", "EndpointType": "Endpo
 for _k in ("KeyAssignmentPolicy", "RetentionPolicy", "WrappingPolicy", "AuditPolicy",
            "AccessDistributionPolicy", "CachingPolicy"):
     ID_FIELDS[_k] = "PolicyId"
+ID_FIELDS["EndpointTypeRule"] = "RuleId"

@@ -39,7 +39,13 @@ from ..domain.errors import (
     UnknownSigner,
     UnsupportedAuthenticationMode,
 )
-from ..domain.model import SIGNED_CREDENTIALS, CredentialType, Endpoint, EndpointKind
+from ..domain.model import (
+    SIGNED_CREDENTIALS,
+    SUPPORTED_CREDENTIALS,
+    CredentialType,
+    Endpoint,
+    EndpointKind,
+)
 from ..security.certificates import check_validity, fingerprint
 from ..security.proofs import KeyRef, VerificationKey, secret_fingerprint
 from ..security.settings import SecuritySettings
@@ -49,8 +55,7 @@ from .credentials import require_private_channel
 from .messages import AuthenticateRequest, AuthenticateResult, Credential, VerifiedSignature
 from .ports import UnitOfWork
 
-SUPPORTED = tuple(t.value for t in (CredentialType.USERNAME_PASSWORD, CredentialType.SESSION,
-                                    CredentialType.ASYMMETRIC_KEY, CredentialType.SYMMETRIC_KEY))
+SUPPORTED = tuple(t.value for t in SUPPORTED_CREDENTIALS)
 SIGNED = SIGNED_CREDENTIALS
 
 

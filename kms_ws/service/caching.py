@@ -6,7 +6,9 @@ and its endpoint type's), but for a whole page at once: the receiver's capabilit
 caching policies of the page's keys and templates, and the key groups carrying one with
 their static members among the page's keys are read once per page (a few queries, none
 per key); each key is then resolved in memory (dynamic key groups by its data-set
-bindings, evaluated now)."""
+bindings, evaluated now). Each key also gets its CACHING_TYPE and, when a policy's rule
+decided, that caching policy among its applied policies (a listing delivers no value: no
+other policy decides it)."""
 
 from __future__ import annotations
 
@@ -18,9 +20,17 @@ from ..domain.model import Endpoint, Key
 from ..domain.records import KeySelection
 from .admin.decoders import caching_rules, to_group
 from .context import RequestContext
-from .policies import capabilities
+from .policies import applied, capabilities
 
 POLICY = "CachingPolicy"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """One caching policy's rules, with its id (named among the key's applied policies)."""
+
+    policy_id: str
+    rules: list[caching.CachingRule]
 
 
 @dataclass
@@ -28,25 +38,28 @@ class CachingView:
     """What one receiver may cache, for the keys of one page."""
 
     capabilities: frozenset[str]
-    rules: dict[tuple[str, str], list[caching.CachingRule]] = field(default_factory=dict)
-    group_rules: list[tuple[groups.Group, list[caching.CachingRule]]] = \
+    rules: dict[tuple[str, str], Rules] = field(default_factory=dict)
+    group_rules: list[tuple[groups.Group, Rules]] = \
         field(default_factory=list)  # the most specific one a key is in decides
     static: dict[str, set[str]] = field(default_factory=dict)  # key id -> group ids
 
-    def t_cached(self, key: Key) -> int:
+    def caching(self, key: Key) -> None:
+        """Set the key's T_CACHED and CACHING_TYPE, and name the deciding policy."""
         rules = self.rules.get(("Key", key.key_id))
         if rules is None and key.template_id:
             rules = self.rules.get(("KeyTemplate", key.template_id))
         if rules is None:
             rules = self._by_group(key)
-        if rules is None:
-            return key.t_cached
-        return caching.resolve_t_cached(rules, self.capabilities, key.t_cached)
+        found = caching.own(key.t_cached) if rules is None else \
+            caching.resolve(rules.rules, self.capabilities, key.t_cached)
+        key.t_cached, key.caching_type = found.t_cached, found.caching_type
+        if found.by_policy and rules is not None:
+            applied(key, POLICY, rules.policy_id)
 
-    def _by_group(self, key: Key) -> list[caching.CachingRule] | None:
+    def _by_group(self, key: Key) -> Rules | None:
         static = self.static.get(key.key_id, set())
         attrs = None
-        best: tuple[tuple[object, ...], list[caching.CachingRule]] | None = None
+        best: tuple[tuple[object, ...], Rules] | None = None
         for group, rules in self.group_rules:
             if group.group_id in static:
                 rank = groups.rank(group, True)
@@ -69,15 +82,16 @@ def caching_view(ctx: RequestContext, receiver: Endpoint, keys: KeySelection) ->
     view = CachingView(frozenset(capabilities(ctx, receiver)))
     if not ctx.uow.objects.list_objects(POLICY, None, limit=1, states=["Enforcing"]):
         return view  # the usual case: no caching policy in force, one cached query
-    parsed: dict[str, list[caching.CachingRule]] = {}
+    parsed: dict[str, Rules] = {}
     for policy_id, body, kind, target in ctx.uow.objects.policies_on_keys(POLICY, keys):
         if policy_id not in parsed:
-            parsed[policy_id] = caching_rules(body)
+            parsed[policy_id] = Rules(policy_id, caching_rules(body))
         view.rules[(kind, target)] = parsed[policy_id]
     for policy, group_id in ctx.uow.objects.enforcing_targets(POLICY, "KeyGroup"):
         obj = ctx.uow.objects.get_object("KeyGroup", group_id)
         if obj is not None:
-            view.group_rules.append((to_group(obj, []), caching_rules(policy.body)))
+            view.group_rules.append((to_group(obj, []),
+                                     Rules(policy.object_id, caching_rules(policy.body))))
     for group_id, key_id in ctx.uow.objects.key_members_among(
             [g.group_id for g, _ in view.group_rules], keys):
         view.static.setdefault(key_id, set()).add(group_id)
@@ -86,12 +100,11 @@ def caching_view(ctx: RequestContext, receiver: Endpoint, keys: KeySelection) ->
 
 def resolve_for(ctx: RequestContext, receiver: Endpoint, keys: Sequence[Key],
                 seq_range: tuple[int, int] | None = None) -> None:
-    """Set each key's T_CACHED to what `receiver` may cache it for. seq_range: the
-    change_seq range the keys were read from (a page), else they are named by id."""
+    """Set each key's T_CACHED and CACHING_TYPE to what `receiver` may cache it for, and
+    name the caching policy that decided. seq_range: the change_seq range the keys were
+    read from (a page), else they are named by id."""
     if not keys:
         return
     view = caching_view(ctx, receiver, seq_range or [k.key_id for k in keys])
-    if not view.rules and not view.group_rules:
-        return  # no caching policy reaches these keys: each keeps its own T_CACHED
     for key in keys:
-        key.t_cached = view.t_cached(key)
+        view.caching(key)

@@ -3,7 +3,9 @@
 Nobody grants more than it holds, and naming a realm never creates it (issue 12.4): a
 client is registered as AdminCreate makes one (admin.endpoints.client_grants); a PEP
 starts with the rights of whoever registers it (§4.6), in realms where that caller holds
-rights, or with fewer rights when the request names them."""
+rights, or with fewer rights when the request names them. Its endpoint type is the one
+asked for or the one the administrators' rules give its CIM identity
+(service.endpoint_identity)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from .admin.endpoints import check_grantable, client_grants, require_unregistere
 from .authentication import SIGNED, SUPPORTED
 from .context import RequestContext
 from .credentials import SECRET_TYPES, register_signing, require_private_channel
+from .endpoint_identity import endpoint_type
 from .messages import RegisterEndpointRequest, RegisterEndpointResult
 from .wrapping_keys import add_values as add_wrapping_values
 
@@ -34,22 +37,25 @@ def register_endpoint(ctx: RequestContext, req: RegisterEndpointRequest) -> Regi
         else _pep_grants(ctx, caller, asked)
     require_unregistered(ctx, req.kind, req.name)
     cred_type, password_hash = _credential(ctx, req)
+    type_id = endpoint_type(ctx, caller, req.endpoint_type_id, req.cim_identity,
+                            req.cim_identity_given, list(grants))
     ep = Endpoint(
         endpoint_id=str(uuid.uuid4()), kind=req.kind, name=req.name, state=ClientState.ACTIVE,
         credential_type=cred_type, version=1, grants=grants,
         capabilities=tuple(sorted(set(req.capabilities))),
         attributes=req.pep_attributes + req.attributes, description=req.description,
-        endpoint_type_id=req.endpoint_type_id,
+        endpoint_type_id=type_id,
         owner_id=caller.endpoint_id if req.kind is EndpointKind.PEP else None,
         password_hash=password_hash,
         # a PEP registered with a signing credential proves itself with it (§4.6)
         authentication_policy=(cred_type.value if cred_type in SIGNED else PEP_AUTH_NONE)
         if req.kind is EndpointKind.PEP else None)
     ctx.uow.endpoints.insert_endpoint(ep, ctx.now)
+    ctx.uow.endpoints.set_cim_identity(ep.endpoint_id, req.cim_identity)
     if cred_type in SIGNED and req.credential is not None:
         register_signing(ctx, ep.endpoint_id, cred_type, req.credential.values[0])
     add_wrapping_values(ctx, ep, req.wrapping_values)
-    return RegisterEndpointResult(ep.endpoint_id, ep.kind)
+    return RegisterEndpointResult(ep.endpoint_id, ep.kind, ep.endpoint_type_id)
 
 
 def _pep_grants(ctx: RequestContext, caller: Endpoint,

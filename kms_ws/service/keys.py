@@ -56,13 +56,22 @@ def create_key(ctx: RequestContext, req: CreateKeyRequest) -> KeyResult:
                   req.attributes, req.datasets, pep, SourceKind.KMS, None, realms)
     key.value = generate_key(length)
     insert_key(ctx, caller, key)
+    # The creator gets the key as a delivery shows it: the caching its policies give the
+    # receiver, and the policies that decided (for a new key: those of its template).
+    in_force = policies.key_policies(ctx, key)
+    if "RetentionPolicy" in in_force:
+        policies.applied(key, "RetentionPolicy", in_force["RetentionPolicy"].object_id)
+    policies.caching_for(ctx, in_force, key, pep or caller)
     if not _may_receive_value(caller, key, delivery):
         # Create without Read (§4.5: rights are a set): the new key's id and metadata,
         # never a value the caller could open.
         key.value = None
         return KeyResult(key)
     # A wrapping that cannot be made raises here and rolls the creation back.
-    return KeyResult(apply(ctx, delivery, key, policies.wrapping_for(ctx, key, caller, pep)))
+    wrapping = policies.wrapping_for(ctx, key, caller, pep)
+    apply(ctx, delivery, key, wrapping)
+    policies.applied_wrapping(key, wrapping)
+    return KeyResult(key)
 
 
 def store_key(ctx: RequestContext, req: StoreKeyRequest) -> StoreKeyResult:
@@ -217,8 +226,16 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
         raise KeyNotUsable(f"key {key.key_id} has no value")
     policies.check_access(ctx, in_force, key, caller, pep)
     require_owner_proof(ctx, key, pep)
-    apply(ctx, delivery, key, policies.wrapping_for(ctx, key, caller, pep, group_ids))
-    key.t_cached = policies.t_cached_for(ctx, in_force, key, pep or caller)
+    wrapping = policies.wrapping_for(ctx, key, caller, pep, group_ids)
+    apply(ctx, delivery, key, wrapping)
+    # the policies that decided this delivery, in the order they were applied
+    if key.assignment_policy_id is not None:
+        policies.applied(key, "KeyAssignmentPolicy", key.assignment_policy_id)
+    for kind in ("RetentionPolicy", "AccessDistributionPolicy"):
+        if kind in in_force:
+            policies.applied(key, kind, in_force[kind].object_id)
+    policies.applied_wrapping(key, wrapping)
+    policies.caching_for(ctx, in_force, key, pep or caller)
     key.hidden = not allows(caller.grants, key.realms, Right.READ)
     key_id, now = key.key_id, ctx.now
     ctx.defer(lambda uow: uow.keys.record_use(key_id, caller.endpoint_id, "Client", now))

@@ -99,12 +99,16 @@ class RegisterEndpointRequest:
     attributes: tuple[NameValue, ...] = ()
     realms: tuple[RealmAssociation, ...] = ()
     wrapping_values: tuple[WrappingValue, ...] = ()
+    # §4.6 CIM PhysicalElement / SoftwareIdentity properties, Class/Property = value
+    cim_identity: tuple[NameValue, ...] = ()
+    cim_identity_given: bool = False  # the request carried a CimIdentity element
 
 
 @dataclass(frozen=True)
 class RegisterEndpointResult:
     endpoint_id: str
     kind: EndpointKind
+    endpoint_type_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..domain import access as access_rules
 from ..domain import caching, groups
 from ..domain.errors import PermissionDenied
-from ..domain.model import AdminObject, Endpoint, Key
+from ..domain.model import AdminObject, AppliedPolicy, Endpoint, Key
 from ..domain.wrapping_policy import WrappingChoice, WrappingResolution, resolve_wrapping
 from .admin.decoders import access_policy, caching_rules, capability_names, to_group
 from .context import RequestContext
@@ -132,13 +132,28 @@ def capabilities(ctx: RequestContext, endpoint: Endpoint) -> set[str]:
     return caps
 
 
-def t_cached_for(ctx: RequestContext, policies: dict[str, AdminObject], key: Key,
-                 receiver: Endpoint) -> int:
+def caching_for(ctx: RequestContext, policies: dict[str, AdminObject], key: Key,
+                receiver: Endpoint) -> None:
+    """Set the key's T_CACHED and CACHING_TYPE for `receiver` (§5.6), and name the caching
+    policy among the key's applied policies when one of its rules decided."""
     obj = policies.get("CachingPolicy")
-    if obj is None:
-        return key.t_cached
-    return caching.resolve_t_cached(caching_rules(obj.body), capabilities(ctx, receiver),
-                                    key.t_cached)
+    found = caching.own(key.t_cached) if obj is None else caching.resolve(
+        caching_rules(obj.body), capabilities(ctx, receiver), key.t_cached)
+    key.t_cached, key.caching_type = found.t_cached, found.caching_type
+    if found.by_policy and obj is not None:
+        applied(key, obj.kind, obj.object_id)
+
+
+def applied(key: Key, kind: str, policy_id: str) -> None:
+    """Record that a policy decided this delivery of the key (once per policy)."""
+    entry = AppliedPolicy(kind, policy_id)
+    if entry not in key.applied_policies:
+        key.applied_policies += (entry,)
+
+
+def applied_wrapping(key: Key, resolution: WrappingResolution) -> None:
+    for choice in resolution.layers:
+        applied(key, "WrappingPolicy", choice.policy_id)
 
 
 def _choice(ctx: RequestContext, kind: str, object_id: str | None,

@@ -304,6 +304,17 @@ class SqlEndpoints(Part):
         rows = self.conn.execute(q.order_by(e.name).limit(limit)).all()
         return [self._endpoint(r) for r in rows]
 
+    def set_cim_identity(self, endpoint_id: str, identity: Sequence[NameValue]) -> None:
+        self._insert_many(t.endpoint_identity, [
+            {"endpoint_id": endpoint_id, "property": p.name, "value": p.value}
+            for p in identity])
+
+    def cim_identity(self, endpoint_id: str) -> tuple[NameValue, ...]:
+        c = t.endpoint_identity.c
+        return tuple(NameValue(r.property, r.value) for r in self.conn.execute(
+            select(c.property, c.value).where(c.endpoint_id == endpoint_id)
+            .order_by(c.property)))
+
     def delete_endpoint(self, endpoint_id: str) -> None:
         self.set_km_server(endpoint_id, False)
         self.conn.execute(delete(t.endpoints).where(t.endpoints.c.id == endpoint_id))

@@ -284,6 +284,13 @@ def _v19(conn: Connection) -> None:
             conn.execute(t.realm_grants.update().where(g.rights == text).values(rights=meant))
 
 
+def _v20(conn: Connection) -> None:
+    """CIM identity at registration (issue 15.13): the CIM PhysicalElement /
+    SoftwareIdentity properties an endpoint presents, kept beside it. Endpoints registered
+    before presented none; the EndpointTypeRule objects live in the objects table."""
+    t.metadata.create_all(conn, tables=[t.endpoint_identity])
+
+
 def generation_triggers(conn: Connection) -> None:
     """The endpoints generation's triggers, made where missing (SQLite). Run after every
     upgrade too: a later migration that rebuilds one of the tables drops its triggers,
@@ -309,8 +316,8 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                                  _v12, _v13, _v14, _v15, _v16, _v17, _v18,
-                                  _v19)
+                                  _v12, _v13, _v14, _v15, _v16, _v17, _v18, _v19,
+                                  _v20)
 LATEST = len(MIGRATIONS)
 
 

@@ -88,6 +88,15 @@ endpoint_attributes = Table(
     Column("value", Text, nullable=False),
 )
 
+# schema 20: the CIM identity (§4.6) an endpoint presented at registration, one row per
+# property (Class/Property, domain.endpoint_type_rules.PROPERTIES)
+endpoint_identity = Table(
+    "endpoint_identity", metadata,
+    Column("endpoint_id", GUID, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True),
+    Column("property", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
 sessions = Table(
     "sessions", metadata,
     Column("token_hash", String(64), primary_key=True),

@@ -159,6 +159,7 @@ class Tables:
     bindings: list[dict[str, Any]] = field(default_factory=list)
     endpoints: dict[str, EndpointRow] = field(default_factory=dict)
     credentials: dict[str, CredentialRow] = field(default_factory=dict)
+    identities: dict[str, tuple[NameValue, ...]] = field(default_factory=dict)
     sessions: dict[str, SessionRow] = field(default_factory=dict)
     wrapping: dict[tuple[str, str], WrappingRow] = field(default_factory=dict)
     objects: dict[tuple[str, str], ObjectRow] = field(default_factory=dict)
@@ -576,6 +577,13 @@ class MemoryEndpoints(Part):
                       key=lambda r: r.endpoint.name)
         return [self._endpoint(r) for r in rows[:limit]]
 
+    def set_cim_identity(self, endpoint_id: str, identity: Sequence[NameValue]) -> None:
+        self._writing()
+        self.t.identities[endpoint_id] = tuple(identity)
+
+    def cim_identity(self, endpoint_id: str) -> tuple[NameValue, ...]:
+        return tuple(sorted(self.t.identities.get(endpoint_id, ()), key=lambda p: p.name))
+
     def delete_endpoint(self, endpoint_id: str) -> None:
         """With what cascades from it: credentials, sessions, wrapping keys,
         subscriptions and their pending notifications."""
@@ -584,6 +592,7 @@ class MemoryEndpoints(Part):
             raise ConstraintViolation("keys refer to the endpoint")
         self.t.endpoints.pop(endpoint_id, None)
         self.t.credentials.pop(endpoint_id, None)
+        self.t.identities.pop(endpoint_id, None)
         for token in [h for h, s in self.t.sessions.items() if s.endpoint_id == endpoint_id]:
             del self.t.sessions[token]
         for pair in [p for p in self.t.wrapping if p[0] == endpoint_id]:

@@ -126,3 +126,32 @@ def test_a_version_change_reseals_the_value_in_the_same_transaction(h: Harness) 
     assert sealing.unseal(h.master.aead, key.key_id, 2, row.sealed) == key.value
     with pytest.raises(sealing.SealError):
         sealing.unseal(h.master.aead, key.key_id, 1, row.sealed)
+
+
+def test_a_delivery_names_its_caching_type_and_the_policies_that_decided(h: Harness) -> None:
+    key = h.run("CreateKey", m.CreateKeyRequest(), "alice").key
+    assert (key.caching_type, key.applied_policies) == ("Memory", ())  # its own T_CACHED
+
+    def applied(k: Key) -> set[tuple[str, str]]:
+        return {(p.kind, p.policy_id) for p in k.applied_policies}
+    caching = admin(h, "Create", "CachingPolicy", document={"Name": "c", "Rule": [
+        {"CachingType": "Memory", "TCacheInterval": "60"},
+        {"CachingType": "Persistent", "TCacheInterval": "600", "Capability": "hasHSM"}]}
+    ).documents[0]["PolicyId"]
+    access = admin(h, "Create", "AccessDistributionPolicy", document={
+        "Name": "a", "Clients": {"Id": [h.endpoint_id("alice")]}}).documents[0]["PolicyId"]
+    for kind, pid in (("CachingPolicy", caching), ("AccessDistributionPolicy", access)):
+        enforce(h, kind, pid, Ref("Key", key.key_id))
+    got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id), "alice").keys[0]
+    assert (got.caching_type, got.t_cached) == ("Memory", 60)
+    assert applied(got) == {("AccessDistributionPolicy", access), ("CachingPolicy", caching)}
+    # a rule that does not match the receiver and no default: the key's own T_CACHED,
+    # and the caching policy did not decide
+    only_hsm = admin(h, "Create", "CachingPolicy", document={"Name": "h", "Rule": [
+        {"CachingType": "Persistent", "TCacheInterval": "600", "Capability": "hasHSM"}]}
+    ).documents[0]["PolicyId"]
+    other = h.run("CreateKey", m.CreateKeyRequest(), "alice").key
+    enforce(h, "CachingPolicy", only_hsm, Ref("Key", other.key_id))
+    got = h.run("GetKey", m.GetKeyRequest(key_id=other.key_id), "alice").keys[0]
+    assert (got.caching_type, got.t_cached, got.applied_policies) == \
+        ("Memory", other.t_cached, ())

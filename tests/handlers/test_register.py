@@ -8,15 +8,17 @@ import os
 from kms_ws.domain.errors import (
     AccessDenied,
     AlreadyExists,
+    InUse,
     InvalidParameter,
     NotFound,
     PermissionDenied,
     UnsupportedAuthenticationMode,
 )
-from kms_ws.domain.model import CredentialType, EndpointKind
-from kms_ws.domain.realms import Right
+from kms_ws.domain.model import CredentialType, EndpointKind, NameValue
+from kms_ws.domain.realms import ALL_RIGHTS, Right
 from kms_ws.domain.wrapping import WrappingKeyKind
 from kms_ws.service import messages as m
+from kms_ws.service.admin.messages import AdminRequest
 
 from ..fakes import callers
 from .conftest import DEFAULT, OTHER, PASSWORD, Harness
@@ -126,3 +128,115 @@ def test_wrapping_keys_of_another_client_are_not_set(h: Harness) -> None:
     res = h.run("RegisterWrappingValues", m.RegisterWrappingValuesRequest(
         endpoint_id=pep_id, values=(m.WrappingValue("pep-kek", symmetric_key=os.urandom(16)),)))
     assert res.endpoint_id == pep_id and [k.key_id for k in res.keys] == ["pep-kek"]
+
+
+# ---- §4.4/§4.6 CIM identity and the administrators' endpoint type rules -------------------
+
+ACME_HSM = (NameValue("PhysicalElement/Manufacturer", "Acme Corp"),
+            NameValue("PhysicalElement/Model", "HSM-9000"),
+            NameValue("SoftwareIdentity/VersionString", "2.1"))
+
+
+def _typed(h: Harness) -> tuple[str, str, str]:
+    """root (an administrator), two endpoint types and two rules: Acme HSMs (priority 10,
+    two matches) and anything by Acme (priority 20). Returns (hsm, soft, other-realm) ids."""
+    h.add("root", admin=True, grants={DEFAULT: ALL_RIGHTS, OTHER: ALL_RIGHTS})
+    h.add_realm()
+    h.add_realm(OTHER)
+
+    def create(kind: str, doc: dict[str, object]) -> dict[str, str]:
+        return dict(h.run("AdminCreate", AdminRequest("Create", kind, document=doc),
+                          "root").documents[0])
+
+    in_default = {"RealmAssociations": {"RealmAssociation": [{"Realm": DEFAULT}]}}
+    hsm = create("EndpointType", {"Name": "hsm", "Capabilities": {"Capability": [
+        {"Name": "hasHSM"}]}, **in_default})["EndpointTypeId"]
+    soft = create("EndpointType", {"Name": "soft", "Capabilities": {"Capability": [
+        {"Name": "software"}]}, **in_default})["EndpointTypeId"]
+    elsewhere = create("EndpointType", {"Name": "other", "Capabilities": {"Capability": [
+        {"Name": "x"}]}, "RealmAssociations": {"RealmAssociation": [{"Realm": OTHER}]}}
+    )["EndpointTypeId"]
+    create("EndpointTypeRule", {"Name": "acme", "Priority": "20", "EndpointTypeId": soft,
+                                "Match": [{"Property": "PhysicalElement/Manufacturer",
+                                           "Pattern": "Acme.*"}], **in_default})
+    create("EndpointTypeRule", {"Name": "acme-hsm", "Priority": "10", "EndpointTypeId": hsm,
+                                "Match": [{"Property": "PhysicalElement/Manufacturer",
+                                           "Pattern": "Acme.*"},
+                                          {"Property": "PhysicalElement/Model",
+                                           "Pattern": r"HSM-\d+"}], **in_default})
+    # a rule of another realm, first by priority: never types an endpoint of DEFAULT
+    create("EndpointTypeRule", {"Name": "other", "Priority": "0", "EndpointTypeId": elsewhere,
+                                "Match": [{"Property": "PhysicalElement/Manufacturer",
+                                           "Pattern": ".*"}],
+                                "RealmAssociations": {"RealmAssociation": [{"Realm": OTHER}]}})
+    return hsm, soft, elsewhere
+
+
+def test_a_pep_gets_its_type_from_the_rule_its_cim_identity_meets(h: Harness) -> None:
+    hsm, soft, _ = _typed(h)
+    res = h.run("RegisterEndpoint", pep("hsm-1", cim_identity=ACME_HSM,
+                                        cim_identity_given=True))
+    assert res.endpoint_type_id == hsm == h.endpoint(res.endpoint_id).endpoint_type_id
+    with h.store.unit_of_work() as uow:
+        assert set(uow.endpoints.cim_identity(res.endpoint_id)) == set(ACME_HSM)
+    tape = (NameValue("PhysicalElement/Manufacturer", "Acme Corp"),
+            NameValue("PhysicalElement/Model", "Tape-1"))
+    assert h.run("RegisterEndpoint", pep("tape-1", cim_identity=tape)).endpoint_type_id == soft
+    other = (NameValue("PhysicalElement/Manufacturer", "Other Inc"),)
+    assert h.run("RegisterEndpoint", pep("other-1", cim_identity=other)).endpoint_type_id \
+        is None
+    assert h.run("RegisterEndpoint", pep("old-1")).endpoint_type_id is None  # no identity
+
+
+def test_an_explicit_type_agrees_with_the_rules_or_is_an_administrators(h: Harness) -> None:
+    hsm, soft, elsewhere = _typed(h)
+    exc = h.check_refused(PermissionDenied, "RegisterEndpoint",
+                          pep("hsm-2", cim_identity=ACME_HSM, endpoint_type_id=soft),
+                          code="E_PERMISSION_DENIED")
+    assert hsm in exc.reason
+    assert h.run("RegisterEndpoint", pep("hsm-3", cim_identity=ACME_HSM,
+                                         endpoint_type_id=hsm)).endpoint_type_id == hsm
+    # no rule holds: the type asked for, if the caller may use it
+    assert h.run("RegisterEndpoint", pep("plain", endpoint_type_id=soft)).endpoint_type_id \
+        == soft
+    h.check_refused(NotFound, "RegisterEndpoint", pep("p-4", endpoint_type_id=elsewhere))
+    h.check_refused(NotFound, "RegisterEndpoint",
+                    pep("p-5", endpoint_type_id="00000000-0000-4000-8000-000000000000"))
+    # an administrator's explicit choice wins over the rules
+    assert h.run("RegisterEndpoint", pep("hsm-4", cim_identity=ACME_HSM, endpoint_type_id=soft),
+                 "root").endpoint_type_id == soft
+
+
+def test_an_empty_or_unknown_cim_identity_is_refused(h: Harness) -> None:
+    _typed(h)
+    h.check_refused(InvalidParameter, "RegisterEndpoint",
+                    pep("p-6", cim_identity_given=True), code="E_INVALID_PARAMETER")
+    h.check_refused(InvalidParameter, "RegisterEndpoint",
+                    pep("p-7", cim_identity=(NameValue("Chassis/Color", "red"),),
+                        cim_identity_given=True))
+
+
+def test_endpoint_type_rules_are_checked_and_realm_bound(h: Harness) -> None:
+    hsm, _, elsewhere = _typed(h)
+
+    def rule(**doc: object) -> AdminRequest:
+        return AdminRequest("Create", "EndpointTypeRule", document={
+            "Name": f"r-{len(doc)}-{sorted(doc)}", "Priority": "1", "EndpointTypeId": hsm,
+            "Match": [{"Property": "PhysicalElement/Model", "Pattern": "x"}], **doc})
+
+    h.check_refused(InvalidParameter, "AdminCreate", rule(Match=[
+        {"Property": "PhysicalElement/Model", "Pattern": "("}]), "root")
+    h.check_refused(InvalidParameter, "AdminCreate", rule(Match=[
+        {"Property": "PhysicalElement/Model", "Pattern": "a"},
+        {"Property": "PhysicalElement/Model", "Pattern": "b"}]), "root")
+    h.check_refused(NotFound, "AdminCreate",
+                    rule(EndpointTypeId="00000000-0000-4000-8000-000000000000"), "root")
+    # an administrator of DEFAULT only: no rule in OTHER, no rule handing out OTHER's type
+    h.add("sub", admin=True)
+    h.check_refused(PermissionDenied, "AdminCreate", rule(RealmAssociations={
+        "RealmAssociation": [{"Realm": OTHER}]}), "sub")
+    h.check_refused(NotFound, "AdminCreate", rule(EndpointTypeId=elsewhere), "sub")
+    # a type a rule gives cannot be deleted
+    h.check_refused(InUse, "AdminDelete", AdminRequest("Delete", "EndpointType",
+                                                       object_id=hsm), "root",
+                    code="E_OBJECT_IN_USE")

@@ -4,6 +4,7 @@ signed Body digests as a verifier recomputes it. Characters XML cannot carry are
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import pytest
@@ -11,6 +12,7 @@ from lxml import etree
 
 from kms_ws.codec import key_xml
 from kms_ws.domain.model import (
+    AppliedPolicy,
     DataSet,
     Extensions,
     Key,
@@ -19,6 +21,7 @@ from kms_ws.domain.model import (
     SourceKind,
 )
 from kms_ws.domain.wrapping import KeyBlob
+from kms_ws.resources import schema_dir
 from kms_ws.security.xml import Spliced, splice
 from kms_ws.xmlns import KMS
 
@@ -63,3 +66,21 @@ def test_splice_places_text_once_or_refuses() -> None:
     for data in (b"<a></a>", f"<a>{part.marker}{part.marker}</a>".encode()):
         with pytest.raises(ValueError):
             splice(data, [part])
+
+
+def test_caching_type_goes_to_every_receiver_and_applied_policies_need_read() -> None:
+    """§5.6 CACHING_TYPE is what a receiver must do with the key, so a Reference-only
+    receiver gets it too; the policies that applied describe the key: not shown to it."""
+    applied = (AppliedPolicy("CachingPolicy", "0b7e1c52-5f0c-4b8e-9a57-3c1f2d7f6a11"),
+               AppliedPolicy("WrappingPolicy", "0b7e1c52-5f0c-4b8e-9a57-3c1f2d7f6a12"))
+    schema = etree.XMLSchema(etree.parse(str(schema_dir() / "kms.xsd")))
+    for hidden in (False, True):
+        key = dataclasses.replace(_key("plain", caching_type="Persistent",
+                                       applied_policies=applied, hidden=hidden),
+                                  realms=("realm://example.com/a",), source_id=None)
+        el = etree.fromstring(key_xml.key_xml(key, declare=True).encode())
+        schema.assertValid(el)
+        assert el.findtext(f"{{{KMS}}}CachingType") == "Persistent"
+        shown = [(p.findtext(f"{{{KMS}}}Kind"), p.findtext(f"{{{KMS}}}PolicyId"))
+                 for p in el.iterfind(f"{{{KMS}}}AppliedPolicies/{{{KMS}}}AppliedPolicy")]
+        assert shown == ([] if hidden else [(p.kind, p.policy_id) for p in applied])

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ...domain import access, assignment, caching, groups, selection
 from ...domain import audit_policy as audit
+from ...domain import endpoint_type_rules as type_rules
 from ...domain.errors import InvalidParameter
 from ...domain.model import AdminObject
 from .messages import Document
@@ -70,3 +71,12 @@ def capability_names(doc: Document) -> list[str]:
     box = doc.get("Capabilities")
     items = box.get("Capability", []) if isinstance(box, dict) else []
     return [c["Name"] for c in items]
+
+
+def type_rule(obj: AdminObject) -> type_rules.TypeRule:
+    """An EndpointTypeRule object as the domain's rule (§4.4 mapping)."""
+    body = obj.body
+    return type_rules.TypeRule(
+        obj.object_id, int(body.get("Priority", 0)),
+        tuple((m["Property"], m["Pattern"]) for m in body.get("Match", [])),
+        body.get("EndpointTypeId", ""), obj.created_at)

@@ -8,6 +8,8 @@ from ...domain.model import AdminObject
 from ..context import RequestContext
 from .base import StoredKind
 from .decoders import capability_names
+from .endpoint_type_rule import ELEMENT as RULE
+from .endpoint_type_rule import MAX_RULES
 from .messages import Document
 
 
@@ -30,3 +32,7 @@ class EndpointTypeKind(StoredKind):
         n = ctx.uow.endpoints.count_endpoints_of_type(obj.object_id)
         if n:
             raise InUse(f"{n} endpoints are of this type")
+        rules = [r for r in ctx.uow.objects.list_objects(RULE, None, limit=MAX_RULES)
+                 if r.body.get("EndpointTypeId") == obj.object_id]
+        if rules:
+            raise InUse(f"{len(rules)} endpoint type rules give this type")

@@ -18,6 +18,7 @@ import uuid
 
 from ...crypto.passwords import hash_password
 from ...domain import backoff
+from ...domain.endpoint_type_rules import identity_from_document
 from ...domain.errors import AlreadyExists, InUse, InvalidParameter, NotFound, PermissionDenied
 from ...domain.model import (
     PEP_AUTH_NONE,
@@ -36,7 +37,7 @@ from ...domain.realms import (
     parse_rights,
     realms_with,
 )
-from .. import authentication, credentials, subscription_end, visibility
+from .. import authentication, credentials, endpoint_identity, subscription_end, visibility
 from ..context import RequestContext
 from ..messages import Credential
 from .base import (
@@ -204,6 +205,7 @@ class ClientKind(EndpointKindBase):
             "Attributes": pair_doc(ep.attributes),
             "Administrator": "true" if ep.is_admin else "false",
             "KmServer": "true" if ep.is_km_server else "false",
+            "CimIdentity": endpoint_identity.identity_doc(ctx, ep),
             "Version": str(ep.version)})
 
     def create(self, ctx: RequestContext, req: AdminRequest) -> Document:
@@ -214,19 +216,22 @@ class ClientKind(EndpointKindBase):
         cred = req.credential
         cred_type, password_hash = _new_client_credential(ctx, name, cred)
         require_unregistered(ctx, EndpointKind.CLIENT, name)
+        # §4.4: the type asked for, else the one the rules map its CIM identity to
+        identity = identity_from_document(doc.get("CimIdentity"))
+        assert ctx.caller is not None
+        type_id = endpoint_identity.endpoint_type(ctx, ctx.caller, doc.get("EndpointTypeId"),
+                                                  identity, "CimIdentity" in doc, list(grants))
         ep = Endpoint(endpoint_id=doc.get("ClientId") or str(uuid.uuid4()),
                       kind=EndpointKind.CLIENT, name=name, state=ClientState.ACTIVE,
                       credential_type=cred_type, version=1,
                       grants=grants, capabilities=tuple(capability_names(doc)),
                       attributes=pairs(doc, "Attributes"),
-                      endpoint_type_id=doc.get("EndpointTypeId"),
+                      endpoint_type_id=type_id,
                       is_admin=doc.get("Administrator") in ("true", "1"),
                       is_km_server=doc.get("KmServer") in ("true", "1"),
                       password_hash=password_hash)
-        if ep.endpoint_type_id and ctx.uow.objects.get_object("EndpointType",
-                                                              ep.endpoint_type_id) is None:
-            raise NotFound(f"no EndpointType {ep.endpoint_type_id}")
         ctx.uow.endpoints.insert_endpoint(ep, ctx.now)
+        ctx.uow.endpoints.set_cim_identity(ep.endpoint_id, identity)
         if cred is not None and cred_type in authentication.SIGNED:
             credentials.register_signing(ctx, ep.endpoint_id, cred_type, cred.values[0])
         return self.document(ctx, ep)
@@ -357,6 +362,7 @@ class PepKind(EndpointKindBase):
                 "true" if credentials.registered_type(ctx, ep.endpoint_id) else "false",
             **policy_ids(ctx, "Pep", ep.endpoint_id, ("WrappingPolicyId",)),
             "WrappingKeys": wrapping_keys_doc(ctx, ep),
+            "CimIdentity": endpoint_identity.identity_doc(ctx, ep),
             "Version": str(ep.version)})
 
     def create(self, ctx: RequestContext, req: AdminRequest) -> Document:

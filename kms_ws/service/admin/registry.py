@@ -13,6 +13,7 @@ from .audit_policy import AuditPolicyKind
 from .base import Kind
 from .caching_policy import CachingPolicyKind
 from .endpoint_type import EndpointTypeKind
+from .endpoint_type_rule import EndpointTypeRuleKind
 from .endpoints import ClientKind, PepKind
 from .groups import ClientGroupKind, KeyGroupKind
 from .key import KeyKind
@@ -28,7 +29,8 @@ def kinds() -> dict[str, Kind]:
     table: dict[str, Kind] = {k.element: k for k in (
         KeyKind(), TemplateKind(), EndpointTypeKind(), RealmKind(), PepKind(), ClientKind(),
         ClientGroupKind(), KeyGroupKind(), AssignmentPolicyKind(), RetentionPolicyKind(),
-        WrappingPolicyKind(), AuditPolicyKind(), AccessPolicyKind(), CachingPolicyKind())}
+        WrappingPolicyKind(), AuditPolicyKind(), AccessPolicyKind(), CachingPolicyKind(),
+        EndpointTypeRuleKind())}
     for k in table.values():
         k.peers = table  # an association's target is another kind (Kind.target_realms)
     return table
@@ -36,7 +38,7 @@ def kinds() -> dict[str, Kind]:
 
 KINDS = ("Key", "KeyTemplate", "EndpointType", "Realm", "Pep", "Client", "ClientGroup",
          "KeyGroup", "KeyAssignmentPolicy", "RetentionPolicy", "WrappingPolicy", "AuditPolicy",
-         "AccessDistributionPolicy", "CachingPolicy")
+         "AccessDistributionPolicy", "CachingPolicy", "EndpointTypeRule")
 
 
 def kind(name: str) -> Kind:
