@@ -74,6 +74,9 @@ def test_a_pep_registered_with_its_cim_identity_gets_its_type_from_the_rules(
         "PhysicalElement": {"Manufacturer": "Acme Storage", "Model": "HSM-9000",
                             "SerialNumber": "SN-0042", "PartNumber": "PN-7"},
         "SoftwareIdentity": {"VersionString": "2.1.0", "MajorVersion": 2}}
+    # kept as presented: an edit does not change it
+    admin.admin_edit("Pep", {**pep, "CimIdentity": {"PhysicalElement": {"Model": "forged"}}})
+    assert admin.admin_get("Pep", pep_id)["CimIdentity"] == pep["CimIdentity"]
     tape = client.register_endpoint("Pep", _name(), cim_identity={
         "PhysicalElement": {"Manufacturer": "Acme Storage", "Model": "LTO-9"}})
     assert admin.admin_get("Pep", tape)["EndpointTypeId"] == soft
