@@ -25,6 +25,7 @@ from . import policies
 from .admin.endpoints import pep_serves
 from .assignment import key_for_data
 from .bindings import readable_realms
+from .caching import resolve_for
 from .context import RequestContext
 from .key_creation import insert_key, key_realms, new_key
 from .key_delivery import Delivery, accept, apply, start_delivery
@@ -260,7 +261,7 @@ def _all_bound(ctx: RequestContext, req: GetKeyRequest, caller: Endpoint,
 
 def _listing(ctx: RequestContext, ids: list[str], req: GetKeyRequest, caller: Endpoint,
              pep: Endpoint | None, delivery: Delivery) -> GetKeyResult:
-    keys = []
+    keys, listed = [], []
     for key_id in ids[:req.max_keys]:
         key = load_key(ctx, key_id)
         try:
@@ -268,5 +269,7 @@ def _listing(ctx: RequestContext, ids: list[str], req: GetKeyRequest, caller: En
         except (KeyNotUsable, PermissionDenied, PepProofRequired, WrappingUnavailable):
             key.state = effective_state(key, ctx.now)
             key.value = None  # metadata only: the state tells the client why
+            listed.append(key)
         keys.append(key)
+    resolve_for(ctx, pep or caller, listed)  # listed, not delivered: their caching type
     return GetKeyResult(tuple(keys), more=len(ids) > req.max_keys)

@@ -12,7 +12,7 @@ import pytest
 
 from kms_ws.crypto import sealing
 from kms_ws.domain.errors import KeyNotFound, KeyNotUsable, PermissionDenied
-from kms_ws.domain.model import DataSet, Key, KeyUsage
+from kms_ws.domain.model import DataSet, Key, KeyState, KeyUsage, NameValue
 from kms_ws.service import messages as m
 from kms_ws.service.admin.messages import AdminRequest, Ref
 
@@ -155,3 +155,20 @@ def test_a_delivery_names_its_caching_type_and_the_policies_that_decided(h: Harn
     got = h.run("GetKey", m.GetKeyRequest(key_id=other.key_id), "alice").keys[0]
     assert (got.caching_type, got.t_cached, got.applied_policies) == \
         ("Memory", other.t_cached, ())
+
+
+def test_a_key_listed_without_its_value_still_names_its_caching(h: Harness) -> None:
+    """GetKey by attributes lists a key it cannot deliver (here: disabled) with its
+    metadata: its caching type too, from the caching policy that decides it."""
+    made = [h.run("CreateKey", m.CreateKeyRequest(attributes=(NameValue("app", "db"),)),
+                  "alice").key for _ in range(2)]
+    pid = admin(h, "Create", "CachingPolicy", document={"Name": "c", "Rule": [
+        {"CachingType": "Persistent", "TCacheInterval": "900"}]}).documents[0]["PolicyId"]
+    enforce(h, "CachingPolicy", pid, Ref("Key", made[0].key_id))
+    h.set_state(made[0].key_id, KeyState.DISABLED)
+    found = {k.key_id: k for k in h.run("GetKey", m.GetKeyRequest(
+        match_attributes=(NameValue("app", "db"),)), "alice").keys}
+    listed, delivered = found[made[0].key_id], found[made[1].key_id]
+    assert listed.value is None and (listed.caching_type, listed.t_cached) == ("Persistent", 900)
+    assert [(p.kind, p.policy_id) for p in listed.applied_policies] == [("CachingPolicy", pid)]
+    assert delivered.value is not None and delivered.caching_type == "Memory"
