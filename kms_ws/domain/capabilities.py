@@ -2,14 +2,15 @@
 
 Derived from the tables the server acts on, so the list cannot drift from what works:
 the credential types authentication accepts (model.SUPPORTED_CREDENTIALS), the KeyBlob
-wrapping types delivery makes (wrapping.ALL_TYPES), the ciphers key creation knows."""
+wrapping types delivery makes (wrapping.ALL_TYPES), the §5.3.1 WRAPPING_TYPEs a wrapping
+policy may name (wrapping.POLICY_TYPES), the ciphers key creation knows."""
 
 from __future__ import annotations
 
 from .caching import CACHING_TYPES
 from .ciphers import CIPHERS
 from .model import SUPPORTED_CREDENTIALS
-from .wrapping import ALL_TYPES
+from .wrapping import ALL_TYPES, POLICY_TYPES
 
 MAX_RANDOM_BYTES = 65536
 
@@ -24,6 +25,7 @@ SERVER_CAPABILITIES: tuple[str, ...] = (
     *(f"credential:{t.value}" for t in SUPPORTED_CREDENTIALS),
     "transport:HttpBasic",
     *(f"wrapping:{t}" for t in ALL_TYPES),
+    *(f"wrapping-type:{t}" for t in POLICY_TYPES),
     *(f"cipher:{oid}" for oid in CIPHERS),
     *(f"caching:{t}" for t in CACHING_TYPES),
     "understands-time",

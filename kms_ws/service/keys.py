@@ -221,7 +221,8 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     # them, including one reaching the key through a dynamic key group (never stored).
     apply_retention(ctx, key, in_force)
     # and the caller's own retention policies narrow them for it (§5.2, per client)
-    narrow_for_client(key, policies.client_retention(ctx, caller))
+    client_retention = policies.client_retention(ctx, caller)
+    narrow_for_client(key, client_retention)
     key.state = check_deliverable(key, usage, ctx.now)
     if key.value is None:
         raise KeyNotUsable(f"key {key.key_id} has no value")
@@ -232,9 +233,13 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     # the policies that decided this delivery, in the order they were applied
     if key.assignment_policy_id is not None:
         policies.applied(key, "KeyAssignmentPolicy", key.assignment_policy_id)
-    for kind in ("RetentionPolicy", "AccessDistributionPolicy"):
-        if kind in in_force:
-            policies.applied(key, kind, in_force[kind].object_id)
+    if "RetentionPolicy" in in_force:
+        policies.applied(key, "RetentionPolicy", in_force["RetentionPolicy"].object_id)
+    for obj in client_retention:
+        policies.applied(key, obj.kind, obj.object_id)
+    if "AccessDistributionPolicy" in in_force:
+        policies.applied(key, "AccessDistributionPolicy",
+                         in_force["AccessDistributionPolicy"].object_id)
     policies.applied_wrapping(key, wrapping)
     policies.caching_for(ctx, in_force, key, pep or caller)
     key.hidden = not allows(caller.grants, key.realms, Right.READ)

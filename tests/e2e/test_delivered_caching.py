@@ -105,11 +105,11 @@ def test_delivered_keys_carry_caching_type_and_the_policies_that_applied(
 
 # ---- §6.3/§6.4: the capability list names what works -----------------------------------
 
-def _credential_types() -> list[str]:
-    """Every CREDENTIAL_TYPE the schema lets a client send."""
+def _enumeration(simple_type: str) -> list[str]:
+    """Every value the schema's simple type allows (what a client may send)."""
     xsd = etree.parse(str(Path(__file__).parents[2] / "schemas" / "kms.xsd"))
     ns = {"xs": "http://www.w3.org/2001/XMLSchema"}
-    return list(xsd.xpath("//xs:simpleType[@name='CredentialType']//xs:enumeration/@value",
+    return list(xsd.xpath(f"//xs:simpleType[@name='{simple_type}']//xs:enumeration/@value",
                           namespaces=ns))
 
 
@@ -153,7 +153,7 @@ def test_capabilities_name_every_credential_type_that_authenticates(
         assert _refused_credential(server, ctype) == advertised  # the refusal lists them
         return False
 
-    schema_types = _credential_types()
+    schema_types = _enumeration("CredentialType")
     assert set(advertised) <= set(schema_types)
     assert [t for t in schema_types if works(t)] == [t for t in schema_types if t in advertised]
     assert set(advertised) == {"UsernamePassword", "Session", "AsymmetricKey", "SymmetricKey"}
@@ -199,5 +199,35 @@ def test_capabilities_name_every_wrapping_type_that_delivers(
     assert err.value.error_code == "E_UNSUPPORTED_WRAPPING"
     # what the server refuses to make names what it advertises, and nothing else
     assert set(err.value.supported) <= set(advertised) and not delivers("rot13-wrap")
+
+    # §5.3.1 WRAPPING_TYPE: each advertised type makes a policy that wraps deliveries of
+    # the key it governs; a type not advertised is refused, naming the advertised ones.
+    kinds = [c.split(":", 1)[1] for c in clients[0].get_server_capabilities()
+             if c.startswith("wrapping-type:")]
+    modes = {"aes-key-wrap-pad": clients[1], "cms-rsa-oaep": clients[2]}
+
+    def governs(wrapping_type: str) -> bool:
+        for mode, c in modes.items():
+            key = c.create_key()
+            try:
+                pid = admin.admin_create("WrappingPolicy", {
+                    "Name": _name(), "WrappingType": wrapping_type, "WrappingMode": mode})
+            except KmsFault as exc:
+                assert exc.error_code == "E_INVALID_PARAMETER", exc
+                refused[wrapping_type] = list(exc.supported)
+                continue
+            admin.admin_associate("WrappingPolicy", pid["PolicyId"], "Key", key.key_id)
+            admin.admin_edit("WrappingPolicy", {**admin.admin_get(
+                "WrappingPolicy", pid["PolicyId"]), "State": "Enforcing"})
+            got = c.get_key(key.key_id)
+            if got.wrapping_type == mode and got.value == key.value:
+                return True
+        return False
+
+    refused: dict[str, list[str]] = {}
+    schema_kinds = _enumeration("WrappingKind")
+    assert kinds and set(kinds) <= set(schema_kinds)
+    assert [t for t in schema_kinds if governs(t)] == [t for t in schema_kinds if t in kinds]
+    assert all(refused[t] == kinds for t in schema_kinds if t not in kinds)
     for c in clients:
         c.close()

@@ -172,3 +172,16 @@ def test_a_key_listed_without_its_value_still_names_its_caching(h: Harness) -> N
     assert listed.value is None and (listed.caching_type, listed.t_cached) == ("Persistent", 900)
     assert [(p.kind, p.policy_id) for p in listed.applied_policies] == [("CachingPolicy", pid)]
     assert delivered.value is not None and delivered.caching_type == "Memory"
+
+
+def test_the_callers_own_retention_policy_is_named_among_those_that_applied(
+        h: Harness) -> None:
+    key = h.run("CreateKey", m.CreateKeyRequest(), "alice").key
+    pid = admin(h, "Create", "RetentionPolicy", document={
+        "Name": "alice-short", "TExpiration": "P30D"}).documents[0]["PolicyId"]
+    enforce(h, "RetentionPolicy", pid, Ref("Client", h.endpoint_id("alice")))
+    got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id), "alice").keys[0]
+    assert [(p.kind, p.policy_id) for p in got.applied_policies] == [("RetentionPolicy", pid)]
+    assert got.t_expired is not None  # it narrowed the key's dates for alice
+    other = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id), "root").keys[0]
+    assert other.applied_policies == ()  # root is not governed by it
