@@ -159,12 +159,27 @@ def _use_verified(header: Any, verified: Any) -> None:
 
 def server_resolver(cert: x509.Certificate) -> wssecurity.Resolver:
     """Accepts a signature by the server's certificate only (responses, and the calls the
-    server makes to a client's listener)."""
+    server makes to a client's listener): named by its thumbprint (as the server sends
+    it) or sent whole (as a token), it must be the pinned certificate, and
+    the pinned certificate's key verifies the signature. Another certificate is a
+    certificate change (or an impostor), refused saying which certificate it was."""
     cert_der = der(cert)
+    pinned = wssecurity.thumbprint_sha1(cert_der)
     key = wssecurity.VerificationKey("server", cert=cert)
 
     def resolve(ref: wssecurity.KeyRef) -> wssecurity.VerificationKey:
-        if ref.certificate != cert_der:
-            raise UnknownSigner("not signed by the server's key")
-        return key
+        matches = ref.thumbprint == pinned if ref.thumbprint is not None \
+            else ref.certificate == cert_der
+        if matches:
+            return key
+        if ref.key_name is not None:
+            raise UnknownSigner("the message names its signing key by name, not by the "
+                                "pinned server certificate")
+        named = ref.thumbprint if ref.thumbprint is not None \
+            else wssecurity.thumbprint_sha1(ref.certificate or b"")
+        raise UnknownSigner(
+            f"the message is signed with the certificate of thumbprint {named.hex()}, not "
+            f"the pinned server certificate ({pinned.hex()}): the server's signing "
+            "certificate changed, or someone else signed it; pin the new certificate "
+            "(server_cert) only once you have checked it another way")
     return resolve

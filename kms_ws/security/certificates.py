@@ -85,8 +85,10 @@ def create_server_key(data_dir: Path) -> None:
 
 
 def load_server_key(data_dir: Path) -> SigningKey:
+    """The server's signing key. Its messages name the certificate by its thumbprint
+    rather than carry it: clients pin it (GET /wsman?signing-cert) and hold it."""
     cert = x509.load_pem_x509_certificate((data_dir / SERVER_CERT_FILE).read_bytes())
-    return SigningKey(_server_private_key(data_dir), cert)
+    return SigningKey(_server_private_key(data_dir), cert, by_thumbprint=True)
 
 
 def _server_private_key(data_dir: Path) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:

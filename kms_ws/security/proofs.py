@@ -43,10 +43,12 @@ from .settings import SecuritySettings
 
 @dataclass(frozen=True)
 class KeyRef:
-    """How a signature names its key: a certificate sent as a token, or a name."""
+    """How a signature names its key: a certificate sent as a token, a certificate the
+    receiver holds named by its thumbprint, or a name."""
 
     certificate: bytes | None = None  # DER
     key_name: str | None = None
+    thumbprint: bytes | None = None  # SHA-1 of the DER (names it; proves nothing)
 
 
 @dataclass(frozen=True)

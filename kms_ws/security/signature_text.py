@@ -29,6 +29,9 @@ X509V3 = ("http://docs.oasis-open.org/wss/2004/01/"
 BASE64 = ("http://docs.oasis-open.org/wss/2004/01/"
           "oasis-200401-wss-soap-message-security-1.0#Base64Binary")
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+# WS-Security 1.1 KeyIdentifier: a certificate named by the SHA-1 of its DER
+THUMBPRINT_SHA1 = ("http://docs.oasis-open.org/wss/"
+                   "oasis-wss-soap-message-security-1.1#ThumbprintSHA1")
 
 # The prefixes the text binds, by namespace URI.
 _OURS = {WSSE: "wsse", WSU: "wsu", DS: "ds", EXC_C14N: "ec"}
@@ -86,12 +89,18 @@ def security(token: tuple[str, str] | None, ts_text: str, signature: str) -> str
 
 
 def signature(si_text: str, value: str, token_id: str | None, key_name: str | None,
-              standalone: bool = False) -> str:
+              standalone: bool = False, thumbprint: str | None = None) -> str:
     """ds:Signature: SignedInfo, SignatureValue, and KeyInfo naming the key by a reference
-    to the token or by its name. standalone: parsed on its own, outside `security`."""
+    to the token, by its certificate's thumbprint (base64 SHA-1 of the DER: a
+    KeyIdentifier, the receiver holds the certificate) or by its name. standalone: parsed
+    on its own, outside `security`."""
     if token_id is not None:
         key_info = (f'<wsse:SecurityTokenReference><wsse:Reference ValueType="{X509V3}" '
                     f'URI="#{token_id}"/></wsse:SecurityTokenReference>')
+    elif thumbprint is not None:
+        key_info = (f'<wsse:SecurityTokenReference><wsse:KeyIdentifier ValueType='
+                    f'"{THUMBPRINT_SHA1}" EncodingType="{BASE64}">{thumbprint}'
+                    '</wsse:KeyIdentifier></wsse:SecurityTokenReference>')
     else:
         key_info = f"<ds:KeyName>{escape(key_name or '')}</ds:KeyName>"
     wsse = f' xmlns:wsse="{WSSE}"' if standalone else ""

@@ -6,8 +6,11 @@ references name the Body (/Envelope/Body), the Timestamp and header blocks (chil
 /Envelope/Header), one reference each: `sign` covers every header block the message
 carries (what a request asks for travels in its headers: wsa:Action, wsman:SelectorSet,
 ...), and a receiver refuses a message in which a header block it acts on is not covered
-(`require_signed`). The key is named by a SecurityTokenReference to the token, or by
-ds:KeyName (a registered endpoint name). SOAP 1.2 and SOAP 1.1 envelopes alike.
+(`require_signed`). The key is named by a SecurityTokenReference to the token, by a
+SecurityTokenReference holding the certificate's ThumbprintSHA1 KeyIdentifier (WSS 1.1:
+the server's responses, whose certificate the client has pinned: the thumbprint only
+names it, the pinned certificate's key verifies), or by ds:KeyName (a registered
+endpoint name). SOAP 1.2 and SOAP 1.1 envelopes alike.
 
 Both directions are built here on lxml's exclusive c14n and `cryptography`, for one
 narrow profile, because a general XML-DSig engine both costs more (signxml re-parses
@@ -64,7 +67,7 @@ from . import signature_text as text
 from . import xml as secure_xml
 from .proofs import KeyRef, VerificationKey
 from .settings import SecuritySettings
-from .signature_text import BASE64, X509V3  # noqa: F401 - BASE64 is re-exported
+from .signature_text import BASE64, THUMBPRINT_SHA1, X509V3  # noqa: F401 - re-exported
 
 _WSU_ID = f"{{{WSU}}}Id"
 _SECURITY = f"{{{WSSE}}}Security"
@@ -92,6 +95,7 @@ _KEY_INFO = f"{{{DS}}}KeyInfo"
 _KEY_NAME = f"{{{DS}}}KeyName"
 _STR = f"{{{WSSE}}}SecurityTokenReference"
 _WSSE_REFERENCE = f"{{{WSSE}}}Reference"
+_KEY_IDENTIFIER = f"{{{WSSE}}}KeyIdentifier"
 # Every id-like attribute of a document, in one call of libxml2's XPath engine (`//*/@`:
 # attributes are on elements, and libxml2 then walks elements only).
 _ID_VALUES = etree.XPath("//*/@wsu:Id | //*/@Id | //*/@ID | //*/@id | //*/@xml:id",
@@ -112,15 +116,22 @@ class SigningKey:
     key: PrivateKey | bytes = field(repr=False)
     cert: x509.Certificate | None = None
     key_name: str | None = None  # with a certificate: reference it by name, send no token
+    # with a certificate: name it by its thumbprint, send no token (the receiver has it)
+    by_thumbprint: bool = False
     # the certificate as a BinarySecurityToken's text (base64 DER), made once
     token: str | None = field(init=False, default=None, repr=False, compare=False)
+    # the certificate's ThumbprintSHA1 (base64), made once
+    thumbprint: str | None = field(init=False, default=None, repr=False, compare=False)
     # the SignatureMethod URI, made once
     method: str = field(init=False, default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.cert is not None and self.key_name is None:
-            object.__setattr__(self, "token",
-                               base64.b64encode(self.cert.public_bytes(Encoding.DER)).decode())
+            cert_der = self.cert.public_bytes(Encoding.DER)
+            if self.by_thumbprint:
+                object.__setattr__(self, "thumbprint", _b64encode(thumbprint_sha1(cert_der)))
+            else:
+                object.__setattr__(self, "token", base64.b64encode(cert_der).decode())
         object.__setattr__(self, "method", self.algorithm.value)
 
     @property
@@ -198,14 +209,15 @@ def sign(env: etree._Element, key: SigningKey, *, now: datetime, ttl_seconds: in
         si_text = _signed_info(key, refs, text.canonical_timestamp(ts_text))
         value = _b64encode(_raw_signature(key, text.canonical_signed_info(si_text)))
         sec = secure_xml.parse_own(text.security(token, ts_text, text.signature(
-            si_text, value, token and token[0], key.key_name)))
+            si_text, value, token and token[0], key.key_name, thumbprint=key.thumbprint)))
         header.append(sec)
     else:  # lxml renames our prefixes when placing: canonicalize the placed elements
         sec = secure_xml.parse_own(text.security(token, ts_text, ""))
         header.append(sec)
         si_text = _signed_info(key, refs, _c14n(_made(sec, _TIMESTAMP)))
         sec.append(secure_xml.parse_own(text.signature(si_text, "", token and token[0],
-                                                       key.key_name, standalone=True)))
+                                                       key.key_name, standalone=True,
+                                                       thumbprint=key.thumbprint)))
         sig = _made(sec, _SIGNATURE)
         _made(sig, _SIGNATURE_VALUE).text = _b64encode(
             _raw_signature(key, _c14n(_made(sig, _SIGNED_INFO))))
@@ -267,6 +279,13 @@ def _signed_info(key: SigningKey, refs: Sequence[tuple[str, tuple[str, ...], byt
 
 def _b64encode(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode()
+
+
+def thumbprint_sha1(cert_der: bytes) -> bytes:
+    """A certificate's ThumbprintSHA1 (WSS 1.1): the SHA-1 of its DER. It names a
+    certificate the receiver already holds; the signature is verified with that
+    certificate's key, never with anything the thumbprint brings."""
+    return hashlib.sha1(cert_der, usedforsecurity=False).digest()
 
 
 def _raw_signature(key: SigningKey, data: bytes) -> bytes:
@@ -476,6 +495,8 @@ def _key_ref(sig: etree._Element, sec: etree._Element) -> KeyRef:
     el = children[0]
     if el.tag == _KEY_NAME and secure_xml.text_of(el).strip():
         return KeyRef(key_name=secure_xml.text_of(el).strip())
+    if el.tag == _STR and _child(el, _KEY_IDENTIFIER) is not None:
+        return KeyRef(thumbprint=_thumbprint(el))
     ref = _child(el, _WSSE_REFERENCE) if el.tag == _STR else None
     uri = ref.get("URI", "") if ref is not None else ""
     tokens = [t for t in _children(sec, _TOKEN) if "#" + (t.get(_WSU_ID) or "") == uri]
@@ -487,6 +508,20 @@ def _key_ref(sig: etree._Element, sec: etree._Element) -> KeyRef:
     except binascii.Error:
         raise MessageSecurityError("the BinarySecurityToken is not base64") from None
     return KeyRef(certificate=der)
+
+
+def _thumbprint(str_el: etree._Element) -> bytes:
+    """The ThumbprintSHA1 a SecurityTokenReference holds as its one KeyIdentifier."""
+    ids = list(str_el.iterchildren(etree.Element))
+    el = ids[0]
+    if len(ids) != 1 or el.get("ValueType") != THUMBPRINT_SHA1 \
+            or el.get("EncodingType", BASE64) != BASE64:
+        raise MessageSecurityError("a KeyIdentifier names the certificate by its "
+                                   "ThumbprintSHA1 (base64), alone in its reference")
+    value = _b64(secure_xml.text_of(el), "KeyIdentifier")
+    if len(value) != 20:
+        raise MessageSecurityError("a ThumbprintSHA1 KeyIdentifier holds 20 bytes")
+    return value
 
 
 def _hash_name(uri: str) -> str:

@@ -249,6 +249,10 @@ def verification_key(uow: UnitOfWork, master: Keyring, ref: KeyRef,
                      now: datetime) -> VerificationKey:
     """The registered key a message signature names: a certificate sent as a token (looked
     up by fingerprint), or the AsymmetricKey/SymmetricKey credential of an endpoint name."""
+    if ref.thumbprint is not None:
+        raise UnknownSigner("a request names its signing certificate by sending it "
+                            "(BinarySecurityToken) or by the endpoint's name (KeyName), "
+                            "not by a thumbprint")
     if ref.certificate is not None:
         row = uow.endpoints.endpoint_credential(cert_sha256=fingerprint(ref.certificate))
         if row is None or row.certificate != ref.certificate:

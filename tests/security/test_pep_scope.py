@@ -243,7 +243,9 @@ def test_a_proof_where_none_is_taken_is_refused(pep, server) -> None:
         r, env = post(server.url, signed, auth=(s.name, s.password))
         assert r.status_code == 400
         assert env.findtext(f".//{K}ErrorCode") == "E_SIGNATURE_INVALID"
-        assert b"KeyId" not in r.content
+        # no kms:KeyId element, nor the key's id anywhere (the signature's
+        # wsse:KeyIdentifier names the server's certificate)
+        assert b"<kms:KeyId" not in r.content and key.key_id.encode() not in r.content
     assert _state(server) == before
 
 

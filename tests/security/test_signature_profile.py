@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import (
@@ -189,3 +190,42 @@ def test_hmac_needs_the_full_secret_and_an_hmac_method() -> None:
     _, ec_key = ec_signer()
     with pytest.raises(UnsupportedAlgorithm):  # an HMAC-signed message for a certificate
         check_verify(env, ec_key)
+
+
+def _by_thumbprint() -> tuple[etree._Element, wssecurity.VerificationKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = self_signed(key, "profile")
+    env = signed(wssecurity.SigningKey(key, cert, by_thumbprint=True))
+    return env, wssecurity.VerificationKey("signer", cert)
+
+
+def test_a_thumbprint_names_the_certificate_and_the_resolver_decides() -> None:
+    """KeyInfo by ThumbprintSHA1: the resolver gets the thumbprint (never a certificate
+    from the message) and the key it returns verifies; signxml verifies it too."""
+    env, vk = _by_thumbprint()
+    seen = []
+
+    def resolve(ref):  # type: ignore[no-untyped-def]
+        seen.append(ref)
+        return vk
+    wssecurity.verify(env, resolve, SETTINGS, now())
+    assert seen == [wssecurity.KeyRef(thumbprint=wssecurity.thumbprint_sha1(
+        vk.cert.public_bytes(Encoding.DER)))]
+    config = SignatureConfiguration(location=f"./{{{SOAP}}}Header/{{{WSSE}}}Security/",
+                                    expect_references=6)
+    XMLVerifier().verify(env, x509_cert=vk.cert, expect_config=config)
+
+
+@pytest.mark.parametrize("change,error", [
+    (lambda ki: ki.set("ValueType", wssecurity.X509V3), "ThumbprintSHA1"),
+    (lambda ki: ki.set("EncodingType", "urn:hex"), "ThumbprintSHA1"),
+    (lambda ki: setattr(ki, "text", base64.b64encode(bytes(32)).decode()), "20 bytes"),
+    (lambda ki: setattr(ki, "text", "not base64!"), "not base64"),
+    (lambda ki: ki.addnext(etree.Element(f"{{{WSSE}}}KeyIdentifier")), "alone"),
+])
+def test_a_malformed_thumbprint_reference_is_refused(change: Callable[[etree._Element], None],
+                                                     error: str) -> None:
+    env, vk = _by_thumbprint()
+    change(env.find(f".//{{{WSSE}}}KeyIdentifier"))
+    with pytest.raises(MessageSecurityError, match=error):
+        check_verify(env, vk)

@@ -3,10 +3,13 @@ foreign-key or replayed ones (a man in the middle on the HTTP connection)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,14 +21,21 @@ from kms_ws.client import KmsClient, KmsFault, UntrustedResponse
 from kms_ws.client.addressing import AddressingPlugin
 from kms_ws.client.signing import SignaturePlugin
 from kms_ws.domain.errors import MessageSecurityError
-from kms_ws.security.certificates import SERVER_CERT_FILE, self_signed
+from kms_ws.security import wssecurity
+from kms_ws.security.certificates import (
+    SERVER_CERT_FILE,
+    SERVER_KEY_FILE,
+    create_server_key,
+    self_signed,
+)
+from kms_ws.security.wssecurity import THUMBPRINT_SHA1, SigningKey
 from kms_ws.wsman.addressing import must_understand
-from kms_ws.xmlns import DS, KMS, WSMAN
+from kms_ws.xmlns import DS, KMS, SOAP, WSMAN, WSSE
 
 from ..support import wsman
 from ..support.envelopes import envelope, get_key
-from ..support.server import ADMIN, ServerProcess
-from ..support.signing import new_key
+from ..support.server import ADMIN, ServerProcess, running_server
+from ..support.signing import new_key, register_signer, signed, utcnow
 from ..support.tamper import Rewrite, TamperingRelay
 from ..support.validating import ValidatingPlugin, post
 
@@ -268,3 +278,134 @@ def _run_to_end(gen):  # type: ignore[no-untyped-def]
             next(gen)
         except StopIteration as stop:
             return stop.value
+
+
+# ---- the server's certificate is named by its thumbprint, and pinned ------------------
+
+def _resign(key: SigningKey) -> Rewrite:
+    """A man in the middle who strips the server's signature and signs the response
+    afresh (Body, Timestamp, every header block) with `key`."""
+    def rewrite(data: bytes) -> bytes:
+        env = etree.fromstring(data)
+        header = env.find(f"{{{SOAP}}}Header")
+        header.remove(header.find(f"{{{WSSE}}}Security"))
+        wssecurity.sign(env, key, now=utcnow(), ttl_seconds=300, must_understand=False)
+        return etree.tostring(env)
+    return rewrite
+
+
+def _impostor(**options: bool) -> SigningKey:
+    key = new_key()
+    return SigningKey(key, self_signed(key, "kms-ws response signing"), **options)
+
+
+def test_a_response_names_the_pinned_certificate_by_its_thumbprint(server: ServerProcess
+                                                                  ) -> None:
+    """The certificate does not travel with each response: KeyInfo holds its WSS 1.1
+    ThumbprintSHA1 KeyIdentifier, and the client verifies with the certificate it pinned."""
+    pem = (server.data_dir / SERVER_CERT_FILE).read_bytes()
+    cert_der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
+    r, env = post(server.url, envelope(get_key(str(uuid.uuid4())), op="GetKey"), auth=ADMIN)
+    assert b"BinarySecurityToken" not in r.content
+    ki = env.find(f".//{{{DS}}}KeyInfo/{{{WSSE}}}SecurityTokenReference/"
+                  f"{{{WSSE}}}KeyIdentifier")
+    assert ki.get("ValueType") == THUMBPRINT_SHA1
+    assert base64.b64decode(ki.text) == hashlib.sha1(cert_der).digest()
+    for fast in (True, False):
+        with KmsClient(server.url, *ADMIN, server_cert=pem, fast_path=fast) as c:
+            key = c.create_key(friendly_name="by-thumbprint")
+            assert c.get_key(key.key_id).value == key.value
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "zeep"])
+@pytest.mark.parametrize("token", [False, True], ids=["by-thumbprint", "token-sent"])
+def test_a_response_signed_with_another_certificate_is_refused(server: ServerProcess,
+                                                               fast: bool, token: bool
+                                                               ) -> None:
+    """A man in the middle re-signs a GetKey response (its own key value) with his own
+    certificate, named by its thumbprint or sent as a token: the client, which pinned
+    the server's certificate on first use, refuses it as a certificate change, saying
+    which certificate signed it."""
+    impostor = _impostor(by_thumbprint=not token)
+    impostor_print = hashlib.sha1(impostor.cert.public_bytes(Encoding.DER)).hexdigest()
+    resign = _resign(impostor)
+
+    def forge(data: bytes) -> bytes:
+        return resign(re.sub(rb"<kms:Data>[^<]*</kms:Data>",
+                             b"<kms:Data>" + base64.b64encode(bytes(32)) + b"</kms:Data>",
+                             data))
+    with (TamperingRelay(server.url, forge) as relay,
+          KmsClient(relay.url, *ADMIN, fast_path=fast) as c):  # trust on first use
+        key = c.create_key(friendly_name="resigned")
+        relay.active = True
+        with pytest.raises(UntrustedResponse) as exc:
+            c.get_key(key.key_id)
+        assert relay.rewritten == 1
+    assert exc.value.error_code == "E_INVALID_CREDENTIALS"
+    assert f"thumbprint {impostor_print}, not the pinned server certificate" \
+        in exc.value.reason
+    assert "certificate changed" in exc.value.reason
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "zeep"])
+def test_a_response_naming_the_pinned_thumbprint_but_signed_by_another_key_is_refused(
+        server: ServerProcess, fast: bool) -> None:
+    """The thumbprint only names the certificate: a response that names the pinned one
+    but is signed with another key does not verify."""
+    pem = (server.data_dir / SERVER_CERT_FILE).read_bytes()
+    server_print = base64.b64encode(hashlib.sha1(
+        x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)).digest())
+    resign = _resign(_impostor(by_thumbprint=True))
+
+    def forge(data: bytes) -> bytes:
+        return re.sub(rb"(<wsse:KeyIdentifier [^>]*>)[^<]*", rb"\g<1>" + server_print,
+                      resign(data))
+    with (TamperingRelay(server.url, forge) as relay,
+          KmsClient(relay.url, *ADMIN, server_cert=pem, fast_path=fast) as c):
+        relay.active = True
+        with pytest.raises(UntrustedResponse) as exc:
+            c.get_random_bytes(16)
+        assert relay.rewritten == 1
+    assert "does not verify" in exc.value.reason
+
+
+def test_a_changed_server_certificate_is_detected(tmp_path: Path) -> None:
+    """The server's signing key is replaced (a restore, or an intruder on the server):
+    clients that pinned the old certificate, by trust on first use or by server_cert,
+    refuse every response, on both paths, until they are given the new one."""
+    with running_server(tmp_path / "data") as srv:
+        old = (srv.data_dir / SERVER_CERT_FILE).read_bytes()
+        clients = [KmsClient(srv.url, *ADMIN, fast_path=True),
+                   KmsClient(srv.url, *ADMIN, fast_path=False),
+                   KmsClient(srv.url, *ADMIN, server_cert=old)]
+        try:
+            key = clients[0].create_key(friendly_name="before-change")
+            for c in clients:
+                assert c.get_key(key.key_id).value == key.value
+            assert srv.stop() == 0
+            for name in (SERVER_KEY_FILE, SERVER_CERT_FILE):
+                (srv.data_dir / name).unlink()
+            create_server_key(srv.data_dir)
+            new = (srv.data_dir / SERVER_CERT_FILE).read_bytes()
+            assert new != old
+            srv.start()
+            for c in clients:
+                with pytest.raises(UntrustedResponse) as exc:
+                    c.get_key(key.key_id)
+                assert "not the pinned server certificate" in exc.value.reason
+            with KmsClient(srv.url, *ADMIN, server_cert=new) as c:
+                assert c.get_key(key.key_id).value == key.value
+        finally:
+            for c in clients:
+                c.close()
+
+
+def test_a_request_naming_its_certificate_by_thumbprint_is_refused(
+        server: ServerProcess, admin: KmsClient) -> None:
+    """A request's signer is looked up by the certificate it sends or by its endpoint
+    name; a thumbprint names nothing the server looks up: refused, nothing done."""
+    signer = register_signer(admin)
+    key = SigningKey(signer.key.key, signer.key.cert, by_thumbprint=True)
+    r, env = post(server.url, signed(get_key(str(uuid.uuid4())), "GetKey", key))
+    assert env.findtext(f".//{{{KMS}}}ErrorCode") == "E_INVALID_CREDENTIALS"
+    assert "not by a thumbprint" in env.findtext(f".//{{{SOAP}}}Reason/{{{SOAP}}}Text")
