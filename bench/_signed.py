@@ -61,5 +61,13 @@ class SignedSoapClient:
             return f"response not verified: {exc}"
         return expected(self._spec, payload)
 
+    def exchange(self) -> bytes:
+        """One signed GetKey; the response as received, once verified."""
+        payload = self._conn.exchange(self._spec.path, self.render())
+        if isinstance(payload, str):
+            raise RuntimeError(payload)
+        self._plugin.ingress(etree.fromstring(payload), {}, None)
+        return payload
+
     def close(self) -> None:
         self._conn.close()
