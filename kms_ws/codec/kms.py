@@ -24,7 +24,7 @@ from ..domain.model import (
     NameValue,
 )
 from ..security.proofs import PepProof
-from ..security.xml import child_text, text_of
+from ..security.xml import Spliced, child_text, parse_own, text_of
 from ..service import messages as m
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..xmlns import KMS
@@ -294,13 +294,20 @@ def _enc_authenticate(el: etree._Element, r: m.AuthenticateResult) -> None:
     _opt(el, "Expires", r.expires)
 
 
-def _enc_get(el: etree._Element, r: m.GetKeyResult) -> None:
-    for k in r.keys:
-        encode_key(el, k)
-    if r.not_modified:
-        _add(el, "NotModified", "true")
-    if r.more:
-        _add(el, "More", "true")
+def _text_get(r: m.GetKeyResult) -> str:
+    return "".join([*(key_xml.key_xml(k) for k in r.keys),
+                    "<kms:NotModified>true</kms:NotModified>" if r.not_modified else "",
+                    "<kms:More>true</kms:More>" if r.more else ""])
+
+
+# The responses written as text (the keys they deliver: codec.key_xml), in exclusive-c14n
+# form inside their response element, which declares the kms prefix: spliced into the
+# signed envelope as they are (security.xml.Spliced), no tree built, parsed or
+# canonicalized for them.
+TEXT_ENCODERS: dict[str, Callable[[Any], str]] = {
+    "GetKey": _text_get,
+    "CreateKey": lambda r: key_xml.key_xml(r.key),
+}
 
 
 ENCODERS: dict[str, Callable[[etree._Element, Any], object]] = {
@@ -309,9 +316,7 @@ ENCODERS: dict[str, Callable[[etree._Element, Any], object]] = {
     "Authenticate": _enc_authenticate,
     "NegotiateCapabilities": lambda el, r: _capability_list(el, r.capabilities),
     "GetServerCapabilities": lambda el, r: _capability_list(el, r.capabilities),
-    "CreateKey": lambda el, r: encode_key(el, r.key),
     "StoreKey": lambda el, r: (_add(el, "KeyId", r.key_id), _add(el, "Version", r.version)),
-    "GetKey": _enc_get,
     "GetBindings": lambda el, r: admin.bindings_result(
         el, r, lambda v: format_time(v) if isinstance(v, datetime) else str(v)),
     "PushAuditMessage": lambda el, r: (_add(el, "Success", "true"),
@@ -334,6 +339,22 @@ def encode_status(el: etree._Element, r: EndpointStatus) -> None:
 
 
 def encode_result(operation: str, result: Any) -> etree._Element:
-    el = etree.Element(_K + operation + "Response", nsmap={"kms": KMS})
-    ENCODERS[operation](el, result)
+    """The response element, whole."""
+    el, spliced = encode_response(operation, result)
+    if spliced:
+        name = f"kms:{operation}Response"
+        return parse_own(f'<{name} xmlns:kms="{KMS}">{spliced[0].text.decode()}</{name}>')
     return el
+
+
+def encode_response(operation: str, result: Any) -> tuple[etree._Element, list[Spliced]]:
+    """The response element, and the text it receives when the envelope is serialised
+    and signed (TEXT_ENCODERS; none for the others)."""
+    el = etree.Element(_K + operation + "Response", nsmap={"kms": KMS})
+    text = TEXT_ENCODERS.get(operation)
+    if text is None:
+        ENCODERS[operation](el, result)
+        return el, []
+    part = Spliced.new(text(result))
+    el.text = part.marker
+    return el, [part]

@@ -200,8 +200,9 @@ class SoapApplication:
                                               header, addr)
             result = self.service.run(op, credential, kms.DECODERS[op](payload), request_id,
                                       self._transport(environ))
-            out = envelope.response(reply_action, addr, kms.encode_result(op, result),
-                                    self._sign, version)
+            answer, spliced = kms.encode_response(op, result)
+            out = envelope.response_parts(reply_action, addr, [answer], [], self._sign,
+                                          spliced, version)
             return 200, out, op, version, ""
         except (KmsError, faults.SoapFault) as exc:
             status, out = faults.fault_response(exc, addr, request_id, self._sign, http_auth,

@@ -5,12 +5,15 @@ signed Body digests as a verifier recomputes it. Characters XML cannot carry are
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
+from signxml import SignatureConfiguration, XMLVerifier
 
 from kms_ws.codec import key_xml
+from kms_ws.codec import kms as codec
 from kms_ws.domain.model import (
     AppliedPolicy,
     DataSet,
@@ -22,8 +25,14 @@ from kms_ws.domain.model import (
 )
 from kms_ws.domain.wrapping import KeyBlob
 from kms_ws.resources import schema_dir
+from kms_ws.security import wssecurity
+from kms_ws.security.certificates import self_signed
+from kms_ws.security.settings import SecuritySettings
 from kms_ws.security.xml import Spliced, splice
-from kms_ws.xmlns import KMS
+from kms_ws.service import messages as m
+from kms_ws.soap import envelope
+from kms_ws.wsman.addressing import Addressing
+from kms_ws.xmlns import KMS, SOAP, WSSE
 
 AWKWARD = "a&b<c>d\"e'f\tg\r\nh ]]> é ✓ 😀"
 
@@ -84,3 +93,31 @@ def test_caching_type_goes_to_every_receiver_and_applied_policies_need_read() ->
         shown = [(p.findtext(f"{{{KMS}}}Kind"), p.findtext(f"{{{KMS}}}PolicyId"))
                  for p in el.iterfind(f"{{{KMS}}}AppliedPolicies/{{{KMS}}}AppliedPolicy")]
         assert shown == ([] if hidden else [(p.kind, p.policy_id) for p in applied])
+
+
+@pytest.mark.parametrize("more", [False, True])
+def test_a_spliced_getkey_response_verifies_as_sent(more: bool) -> None:
+    """GetKey's response is written as text and spliced into the signed envelope: the
+    bytes sent verify (our verifier and signxml, from the bytes), and they read as the
+    whole response element encode_result gives."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = self_signed(key, "spliced")
+    result = m.GetKeyResult((_key(AWKWARD), _key("plain")), more=more)
+    answer, spliced = codec.encode_response("GetKey", result)
+    assert len(spliced) == 1
+    signing = wssecurity.SigningKey(key, cert, by_thumbprint=True)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    data = envelope.response_parts(f"{KMS}/GetKeyResponse", Addressing(message_id="uuid:1"),
+                                   [answer], [], lambda env, parts: wssecurity.sign(
+                                       env, signing, now=now, ttl_seconds=300,
+                                       spliced=parts, must_understand=False), spliced)
+    received = etree.fromstring(data)
+    verified = wssecurity.verify(received, lambda ref: wssecurity.VerificationKey(
+        "server", cert), SecuritySettings(), now)
+    XMLVerifier().verify(data, x509_cert=cert, expect_config=SignatureConfiguration(
+        location=f"./{{{SOAP}}}Header/{{{WSSE}}}Security/", expect_references=6))
+    body = verified.body[0]
+    assert etree.tostring(body, method="c14n", exclusive=True) == etree.tostring(
+        codec.encode_result("GetKey", result), method="c14n", exclusive=True)
+    assert body.findtext(f"{{{KMS}}}Key/{{{KMS}}}Description") == AWKWARD
+    assert (body.find(f"{{{KMS}}}More") is not None) is more
