@@ -182,7 +182,9 @@ def sign(env: etree._Element, key: SigningKey, *, now: datetime, ttl_seconds: in
     they are."""
     soap = _envelope_ns(env)
     header = _signable_header(env, soap)
-    suffix = os.urandom(16).hex()  # one random per message: ids differ by their part name
+    # one random per message (64 bits: no id in a message meets it by chance); ids differ
+    # by their part name
+    suffix = os.urandom(8).hex()
     ts_text = text.timestamp("Timestamp-" + suffix, _time(now),
                              _time(now + timedelta(seconds=ttl_seconds)))
     body = _child(env, f"{{{soap}}}Body")
