@@ -101,6 +101,13 @@ def create(path: Path, passphrase: str | None = None, key_id: str | None = None)
     return _master(key_id, secret)
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
         st = path.stat()
@@ -173,10 +180,23 @@ class FileProvider:
         return create(path, self.passphrase, key_id).key_id
 
     def open(self, key_id: str) -> Aead:
-        path = self._files().get(key_id)
+        path = self._path(key_id)
         if path is None:
             raise MasterKeyError(f"master key {key_id} is not in {self.data_dir}")
         return load(path, self.passphrase).aead
+
+    def _path(self, key_id: str) -> Path | None:
+        """The file of `key_id`: the one named for it (master-<id>.key, or master.key for
+        the first), read alone, so that opening a key never reads another key's file, which
+        a rotation's end may be destroying (zeroed, then unlinked); by every file's content
+        only when no name fits."""
+        named = [self.data_dir / FILE_NAME]
+        if _is_uuid(key_id):
+            named.insert(0, self.data_dir / f"master-{key_id}.key")
+        for path in named:
+            if path.is_file() and str(_read(path)["key_id"]) == key_id:
+                return path
+        return self._files().get(key_id)
 
     def destroy(self, key_id: str) -> None:
         path = self._files().get(key_id)
