@@ -361,6 +361,9 @@ TO_RUN = [pytest.param(d, marks=pytest.mark.needs(*_needs(d)), id=str(d.relative
 @pytest.mark.parametrize("doc", TO_RUN)
 def test_the_documented_commands_run_as_written(doc: Path, tmp_path: Path) -> None:
     runs, printed = run_document(doc, tmp_path)
+    # every block the document shows as runnable ran here, each to its end, in order
+    assert runs == [b for b in blocks(doc) if b.runs_here] and runs
+    assert sorted(printed) == list(range(len(runs))), (sorted(printed), len(runs))
     promise = PROMISES.get(str(doc.relative_to(ROOT)))
     if promise:
         promise(runs, printed)
