@@ -328,16 +328,18 @@ def cmd_master_key_rotate(args: argparse.Namespace) -> int:
         print(f"{'resuming' if resumed else 'started'} rotation to master key {current}: "
               f"{total} value(s) to re-seal", flush=True)
         done = batches = 0
+        after_key = ""
         while True:
             if args.max_batches is not None and batches >= args.max_batches:
                 left = rotation.state(db).pending
                 print(f"paused after {batches} batch(es): {left} left; run 'kms-ws master-key "
                       "rotate' again to resume", flush=True)
                 return 3
-            n = rotation.reseal_batch(db, keyring, args.batch_size)
-            if n == 0:
+            batch = rotation.reseal_batch(db, keyring, args.batch_size, after_key)
+            if batch.looked_at == 0:
                 break
-            done, batches = done + n, batches + 1
+            after_key = batch.after_key
+            done, batches = done + batch.resealed, batches + 1
             print(f"re-sealed {done}/{max(total, done)}", flush=True)
             if args.throttle_ms:
                 time.sleep(args.throttle_ms / 1000)

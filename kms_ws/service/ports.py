@@ -577,23 +577,21 @@ class SealedValues(Protocol):
         key seals."""
         ...
 
-    def sealed_not_under(self, master_key_id: str,
-                         limit: int) -> list[tuple[str, Any, Any, str, bytes]]:
+    def sealed_not_under(self, master_key_id: str, limit: int,
+                         after_key: str = "") -> list[tuple[str, Any, Any, str, bytes]]:
         """Up to `limit` sealed rows under another master key: (table, id, version/key id,
-        master key id, sealed)."""
+        master key id, sealed). Key values first, in key id order after `after_key`; the
+        other sealed rows once no key value is left."""
         ...
 
-    def reseal_secret(self, endpoint_id: str, old_master: str, sealed: bytes,
-                      new_master: str) -> bool: ...
-
-    def reseal_key(self, key_id: str, version: int, old_master: str, sealed: bytes,
-                   new_master: str) -> bool: ...
-
-    def reseal_kek(self, endpoint_id: str, key_id: str, old_master: str, sealed: bytes,
-                   new_master: str) -> bool: ...
-
-    def reseal_audit_key(self, name: str, old_master: str, sealed: bytes,
-                         new_master: str) -> bool: ...
+    def reseal(self, row: tuple[str, Any, Any, str, bytes], sealed: bytes,
+               new_master: str) -> bool:
+        """Replace the sealed value of a row `sealed_not_under` gave with `sealed` under
+        `new_master`, only if the row still holds exactly what was read (compare-and-set
+        on its sealed bytes, master key and, for a key value, version); False when a
+        request changed it meanwhile (then it is under the current master key already,
+        or gone)."""
+        ...
 
 
 

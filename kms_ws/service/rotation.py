@@ -4,8 +4,13 @@ and the audit chain's key under a new master key while the server keeps serving.
 1. `begin`: the provider creates a new master key; one write transaction records it as
    current (kms_meta master_key_current). From then on every new value is sealed under it
    (the service reads the pointer inside each write transaction).
-2. `reseal_batch`: one short write transaction re-seals up to N rows still under an older
-   key (compare-and-set on the row's master key id and version). Repeat until none is left.
+2. `reseal_batch`: up to N rows still under an older key are read and re-sealed in a
+   read-only unit of work, then written by one short write transaction of compare-and-set
+   updates (on the row's master key id and version: a row a request changed meanwhile is
+   already sealed under the new key and is left alone). The rotation holds the store's one
+   write lock only for those updates, never while it reads or seals, so requests that
+   write (every GetKey records its delivery) are not starved by it. Key values are read
+   in key id order from a cursor, each batch on from the last. Repeat until none is left.
    Each batch commits on its own, so an interrupted rotation resumes where it stopped.
 3. `finish`: in a write transaction, check that no row uses an older key; only then are
    the older master keys destroyed in the provider.
@@ -47,25 +52,31 @@ def begin(db: Store, keyring: Keyring) -> tuple[str, bool]:
     return new, False
 
 
-def reseal_batch(db: Store, keyring: Keyring, batch: int) -> int:
-    """Re-seal up to `batch` rows under the current master key; returns how many."""
-    with db.unit_of_work(write=True) as uow:
+@dataclass(frozen=True)
+class Batch:
+    looked_at: int  # rows found under an older master key (0: none is left)
+    resealed: int  # of them, re-sealed by this batch (the others a request re-sealed)
+    after_key: str  # the cursor for the next batch
+
+
+def reseal_batch(db: Store, keyring: Keyring, batch: int, after_key: str = "") -> Batch:
+    """Re-seal up to `batch` rows under the current master key, key values after the key
+    id `after_key` ("" from the first)."""
+    with db.unit_of_work(read_only=True) as uow:
         current = uow.sealed.current_master_key_id()
         assert current is not None
-        new = keyring.aead_for(current)
-        rows = uow.sealed.sealed_not_under(current, batch)
-        for kind, a, b, old, sealed in rows:
-            value = unseal_row(keyring, kind, a, b, old, sealed)
-            resealed = sealing.seal_with(new, _AAD[kind](a, b)[0], value)
-            if kind == "key":
-                uow.sealed.reseal_key(a, b, old, resealed, current)
-            elif kind == "kek":
-                uow.sealed.reseal_kek(a, b, old, resealed, current)
-            elif kind == "secret":
-                uow.sealed.reseal_secret(a, old, resealed, current)
-            else:
-                uow.sealed.reseal_audit_key(a, old, resealed, current)
-        return len(rows)
+        rows = uow.sealed.sealed_not_under(current, batch, after_key)
+    new = keyring.aead_for(current)
+    resealed = [(row, sealing.seal_with(new, _AAD[row[0]](row[1], row[2])[0],
+                                        unseal_row(keyring, *row))) for row in rows]
+    done = 0
+    if resealed:
+        with db.unit_of_work(write=True) as uow:
+            if uow.sealed.current_master_key_id() != current:  # a rotation began meanwhile
+                return Batch(len(rows), 0, after_key)
+            done = sum(uow.sealed.reseal(row, value, current) for row, value in resealed)
+    keys = [a for kind, a, *_ in rows if kind == "key"]
+    return Batch(len(rows), done, keys[-1] if keys else after_key)
 
 
 # Sealed row kinds: key values, wrapping KEKs, endpoints' HMAC signing secrets, the audit

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, literal, select, update
 
 from . import tables as t
 from .part import MASTER_KEY_CURRENT, Part
@@ -39,62 +39,58 @@ class SqlSealedValues(Part):
                 counts[mk] = counts.get(mk, 0) + n
         return counts
 
-    def sealed_not_under(self, master_key_id: str,
-                         limit: int) -> list[tuple[str, Any, Any, str, bytes]]:
+    def sealed_not_under(self, master_key_id: str, limit: int,
+                         after_key: str = "") -> list[tuple[str, Any, Any, str, bytes]]:
         """Up to `limit` sealed rows under another master key: (table, id, version/key id,
-        master key id, sealed)."""
+        master key id, sealed). Key values come first, in key id order after `after_key`
+        (a cursor: each batch reads on from the last, not from the start again); the
+        wrapping keys, signing secrets and audit chain keys once no key value is left."""
         out: list[tuple[str, Any, Any, str, bytes]] = []
         k = t.keys.c
         for r in self.conn.execute(select(k.id, k.version, k.master_key_id, k.sealed_value).where(
-                and_(k.sealed_value.is_not(None), k.master_key_id != master_key_id))
-                .limit(limit)).all():
+                and_(k.id > after_key, k.sealed_value.is_not(None),
+                     k.master_key_id != master_key_id))
+                .order_by(k.id).limit(limit)).all():
             out.append(("key", r.id, r.version, r.master_key_id, r.sealed_value))
         w = t.wrapping_keys.c
-        for r in self.conn.execute(select(w.endpoint_id, w.key_id, w.master_key_id,
-                                          w.sealed_value).where(and_(
-                w.sealed_value.is_not(None), w.master_key_id != master_key_id))
-                .limit(max(0, limit - len(out)))).all():
-            out.append(("kek", r.endpoint_id, r.key_id, r.master_key_id, r.sealed_value))
         e = t.endpoint_credentials.c
-        for s in self.conn.execute(select(e.endpoint_id, e.master_key_id, e.sealed_secret).where(
-                and_(e.sealed_secret.is_not(None), e.master_key_id != master_key_id))
-                .limit(max(0, limit - len(out)))).all():
-            out.append(("secret", s.endpoint_id, "", s.master_key_id, s.sealed_secret))
         a = t.audit_chain.c
-        for s in self.conn.execute(select(a.name, a.master_key_id, a.sealed_key).where(
-                and_(a.sealed_key.is_not(None), a.master_key_id != master_key_id))
-                .limit(max(0, limit - len(out)))).all():
-            out.append(("audit", s.name, "", s.master_key_id, s.sealed_key))
+        for kind, query in (
+                ("kek", select(w.endpoint_id, w.key_id, w.master_key_id, w.sealed_value)
+                 .where(and_(w.sealed_value.is_not(None), w.master_key_id != master_key_id))),
+                ("secret", select(e.endpoint_id, literal(""), e.master_key_id, e.sealed_secret)
+                 .where(and_(e.sealed_secret.is_not(None), e.master_key_id != master_key_id))),
+                ("audit", select(a.name, literal(""), a.master_key_id, a.sealed_key)
+                 .where(and_(a.sealed_key.is_not(None), a.master_key_id != master_key_id)))):
+            if len(out) >= limit:
+                break
+            out += [(kind, *r) for r in self.conn.execute(query.limit(limit - len(out)))]
         return out
 
-    def reseal_secret(self, endpoint_id: str, old_master: str, sealed: bytes,
-                      new_master: str) -> bool:
-        e = t.endpoint_credentials.c
-        res = self.conn.execute(update(t.endpoint_credentials).where(and_(
-            e.endpoint_id == endpoint_id, e.master_key_id == old_master))
-            .values(sealed_secret=sealed, master_key_id=new_master))
-        return res.rowcount == 1
-
-    def reseal_key(self, key_id: str, version: int, old_master: str, sealed: bytes,
-                   new_master: str) -> bool:
-        k = t.keys.c
-        res = self.conn.execute(update(t.keys).where(and_(
-            k.id == key_id, k.version == version, k.master_key_id == old_master))
-            .values(sealed_value=sealed, master_key_id=new_master))
-        return res.rowcount == 1
-
-    def reseal_kek(self, endpoint_id: str, key_id: str, old_master: str, sealed: bytes,
-                   new_master: str) -> bool:
-        w = t.wrapping_keys.c
-        res = self.conn.execute(update(t.wrapping_keys).where(and_(
-            w.endpoint_id == endpoint_id, w.key_id == key_id, w.master_key_id == old_master))
-            .values(sealed_value=sealed, master_key_id=new_master))
-        return res.rowcount == 1
-
-    def reseal_audit_key(self, name: str, old_master: str, sealed: bytes,
-                         new_master: str) -> bool:
-        c = t.audit_chain.c
-        res = self.conn.execute(t.audit_chain.update().where(and_(
-            c.name == name, c.master_key_id == old_master))
-            .values(sealed_key=sealed, master_key_id=new_master))
+    def reseal(self, row: tuple[str, Any, Any, str, bytes], sealed: bytes,
+               new_master: str) -> bool:
+        kind, a, b, old_master, old_sealed = row
+        if kind == "key":
+            k = t.keys.c
+            res = self.conn.execute(update(t.keys).where(and_(
+                k.id == a, k.version == b, k.master_key_id == old_master,
+                k.sealed_value == old_sealed))
+                .values(sealed_value=sealed, master_key_id=new_master))
+        elif kind == "kek":
+            w = t.wrapping_keys.c
+            res = self.conn.execute(update(t.wrapping_keys).where(and_(
+                w.endpoint_id == a, w.key_id == b, w.master_key_id == old_master,
+                w.sealed_value == old_sealed))
+                .values(sealed_value=sealed, master_key_id=new_master))
+        elif kind == "secret":
+            e = t.endpoint_credentials.c
+            res = self.conn.execute(update(t.endpoint_credentials).where(and_(
+                e.endpoint_id == a, e.master_key_id == old_master,
+                e.sealed_secret == old_sealed))
+                .values(sealed_secret=sealed, master_key_id=new_master))
+        else:
+            c = t.audit_chain.c
+            res = self.conn.execute(update(t.audit_chain).where(and_(
+                c.name == a, c.master_key_id == old_master, c.sealed_key == old_sealed))
+                .values(sealed_key=sealed, master_key_id=new_master))
         return res.rowcount == 1

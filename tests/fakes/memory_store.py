@@ -1216,41 +1216,35 @@ class MemorySealedValues(Part):
             counts[mk] = counts.get(mk, 0) + 1
         return counts
 
-    def sealed_not_under(self, master_key_id: str,
-                         limit: int) -> list[tuple[str, Any, Any, str, bytes]]:
-        return [r for r in self._sealed() if r[3] != master_key_id][:limit]
+    def sealed_not_under(self, master_key_id: str, limit: int,
+                         after_key: str = "") -> list[tuple[str, Any, Any, str, bytes]]:
+        rows = [r for r in self._sealed() if r[3] != master_key_id]
+        keys = sorted((r for r in rows if r[0] == "key" and r[1] > after_key),
+                      key=lambda r: r[1])
+        return [*keys, *(r for r in rows if r[0] != "key")][:limit]
 
-    def reseal_secret(self, endpoint_id: str, old_master: str, sealed: bytes,
-                      new_master: str) -> bool:
+    def reseal(self, row: tuple[str, Any, Any, str, bytes], sealed: bytes,
+               new_master: str) -> bool:
         self._writing()
-        c = self.t.credentials.get(endpoint_id)
-        if c is None or c.master_key_id != old_master:
+        kind, a, b, old_master, old_sealed = row
+        if kind == "secret":
+            c = self.t.credentials.get(a)
+            if c is None or (c.master_key_id, c.sealed_secret) != (old_master, old_sealed):
+                return False
+            self.t.credentials[a] = c._replace(sealed_secret=sealed, master_key_id=new_master)
+            return True
+        if kind == "key":
+            k = self.t.keys.get(a)
+            if k is None or (k.master_key_id, k.sealed, k.key.version) != (old_master,
+                                                                            old_sealed, b):
+                return False
+            k.sealed, k.master_key_id = sealed, new_master
+            return True
+        w = self.t.wrapping.get((a, b))
+        if w is None or (w.master_key_id, w.sealed) != (old_master, old_sealed):
             return False
-        self.t.credentials[endpoint_id] = c._replace(sealed_secret=sealed,
-                                                     master_key_id=new_master)
+        w.sealed, w.master_key_id = sealed, new_master
         return True
-
-    def reseal_key(self, key_id: str, version: int, old_master: str, sealed: bytes,
-                   new_master: str) -> bool:
-        self._writing()
-        r = self.t.keys.get(key_id)
-        if r is None or r.key.version != version or r.master_key_id != old_master:
-            return False
-        r.sealed, r.master_key_id = sealed, new_master
-        return True
-
-    def reseal_kek(self, endpoint_id: str, key_id: str, old_master: str, sealed: bytes,
-                   new_master: str) -> bool:
-        self._writing()
-        r = self.t.wrapping.get((endpoint_id, key_id))
-        if r is None or r.master_key_id != old_master:
-            return False
-        r.sealed, r.master_key_id = sealed, new_master
-        return True
-
-    def reseal_audit_key(self, name: str, old_master: str, sealed: bytes,
-                         new_master: str) -> bool:
-        return False  # the fake's chain has no sealed key
 
 
 class MemoryUnitOfWork:
