@@ -584,13 +584,13 @@ class SealedValues(Protocol):
         other sealed rows once no key value is left."""
         ...
 
-    def reseal(self, row: tuple[str, Any, Any, str, bytes], sealed: bytes,
-               new_master: str) -> bool:
-        """Replace the sealed value of a row `sealed_not_under` gave with `sealed` under
-        `new_master`, only if the row still holds exactly what was read (compare-and-set
-        on its sealed bytes, master key and, for a key value, version); False when a
-        request changed it meanwhile (then it is under the current master key already,
-        or gone)."""
+    def reseal(self, rows: Sequence[tuple[tuple[str, Any, Any, str, bytes], bytes]],
+               new_master: str) -> int:
+        """Replace the sealed value of each row `sealed_not_under` gave with the one paired
+        with it, under `new_master`, where the row still holds exactly what was read
+        (compare-and-set on its sealed bytes, master key and, for a key value, version):
+        a row a request changed meanwhile is under the current master key already, or
+        gone. Returns how many were replaced."""
         ...
 
 

@@ -74,7 +74,7 @@ def reseal_batch(db: Store, keyring: Keyring, batch: int, after_key: str = "") -
         with db.unit_of_work(write=True) as uow:
             if uow.sealed.current_master_key_id() != current:  # a rotation began meanwhile
                 return Batch(len(rows), 0, after_key)
-            done = sum(uow.sealed.reseal(row, value, current) for row, value in resealed)
+            done = uow.sealed.reseal(resealed, current)
     keys = [a for kind, a, *_ in rows if kind == "key"]
     return Batch(len(rows), done, keys[-1] if keys else after_key)
 

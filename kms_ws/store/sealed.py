@@ -3,9 +3,10 @@ master key seals, and re-sealing under a new one (service.rotation)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select, update
+from sqlalchemy import and_, bindparam, func, literal, select, update
 
 from . import tables as t
 from .part import MASTER_KEY_CURRENT, Part
@@ -67,30 +68,32 @@ class SqlSealedValues(Part):
             out += [(kind, *r) for r in self.conn.execute(query.limit(limit - len(out)))]
         return out
 
-    def reseal(self, row: tuple[str, Any, Any, str, bytes], sealed: bytes,
-               new_master: str) -> bool:
-        kind, a, b, old_master, old_sealed = row
-        if kind == "key":
-            k = t.keys.c
-            res = self.conn.execute(update(t.keys).where(and_(
-                k.id == a, k.version == b, k.master_key_id == old_master,
-                k.sealed_value == old_sealed))
-                .values(sealed_value=sealed, master_key_id=new_master))
-        elif kind == "kek":
-            w = t.wrapping_keys.c
-            res = self.conn.execute(update(t.wrapping_keys).where(and_(
-                w.endpoint_id == a, w.key_id == b, w.master_key_id == old_master,
-                w.sealed_value == old_sealed))
-                .values(sealed_value=sealed, master_key_id=new_master))
-        elif kind == "secret":
-            e = t.endpoint_credentials.c
-            res = self.conn.execute(update(t.endpoint_credentials).where(and_(
-                e.endpoint_id == a, e.master_key_id == old_master,
-                e.sealed_secret == old_sealed))
-                .values(sealed_secret=sealed, master_key_id=new_master))
-        else:
-            c = t.audit_chain.c
-            res = self.conn.execute(update(t.audit_chain).where(and_(
-                c.name == a, c.master_key_id == old_master, c.sealed_key == old_sealed))
-                .values(sealed_key=sealed, master_key_id=new_master))
-        return res.rowcount == 1
+    def reseal(self, rows: Sequence[tuple[tuple[str, Any, Any, str, bytes], bytes]],
+               new_master: str) -> int:
+        done = 0
+        for kind, statement in _RESEAL.items():
+            params = [{"a": a, "b": b, "old_master": old_master, "old_sealed": old_sealed,
+                       "sealed": sealed, "new_master": new_master}
+                      for (k, a, b, old_master, old_sealed), sealed in rows if k == kind]
+            if params:  # one executemany: a statement built per row cost more than SQLite
+                done += self.conn.execute(statement, params).rowcount
+        return done
+
+
+def _reseal_statement(table: Any, column: str, *match: str) -> Any:
+    """UPDATE table SET column = :sealed, master_key_id = :new_master WHERE the row is
+    the one read (`match` columns = :a, :b) and still holds what was read."""
+    c = table.c
+    keys = [c[name] == bindparam(param) for name, param in zip(match, "ab", strict=False)]
+    return update(table).where(and_(
+        *keys, c.master_key_id == bindparam("old_master"),
+        c[column] == bindparam("old_sealed"))).values(
+            {column: bindparam("sealed"), "master_key_id": bindparam("new_master")})
+
+
+_RESEAL = {
+    "key": _reseal_statement(t.keys, "sealed_value", "id", "version"),
+    "kek": _reseal_statement(t.wrapping_keys, "sealed_value", "endpoint_id", "key_id"),
+    "secret": _reseal_statement(t.endpoint_credentials, "sealed_secret", "endpoint_id"),
+    "audit": _reseal_statement(t.audit_chain, "sealed_key", "name"),
+}

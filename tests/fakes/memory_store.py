@@ -1223,8 +1223,12 @@ class MemorySealedValues(Part):
                       key=lambda r: r[1])
         return [*keys, *(r for r in rows if r[0] != "key")][:limit]
 
-    def reseal(self, row: tuple[str, Any, Any, str, bytes], sealed: bytes,
-               new_master: str) -> bool:
+    def reseal(self, rows: Sequence[tuple[tuple[str, Any, Any, str, bytes], bytes]],
+               new_master: str) -> int:
+        return sum(self._reseal(row, sealed, new_master) for row, sealed in rows)
+
+    def _reseal(self, row: tuple[str, Any, Any, str, bytes], sealed: bytes,
+                new_master: str) -> bool:
         self._writing()
         kind, a, b, old_master, old_sealed = row
         if kind == "secret":
