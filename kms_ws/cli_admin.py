@@ -16,7 +16,7 @@ from typing import Any
 
 import isodate
 
-from .domain import ciphers
+from .domain import ciphers, wrapping
 from .domain.errors import KmsError
 from .domain.model import PEP_AUTHENTICATION_POLICIES
 
@@ -438,7 +438,9 @@ def _policy_options(sp: argparse.ArgumentParser, want: tuple[str, ...]) -> None:
         add("--expire-after", metavar="DURATION", help="T_EXPIRATION, e.g. P90D")
         add("--disable-after", metavar="DURATION", help="T_DISABLE, e.g. P7Y")
     if "wrapping" in want:
-        add("--wrapping-type", choices=("Symmetric", "Asymmetric", "Signature"))
+        add("--wrapping-type", choices=tuple(wrapping.POLICY_TYPES),
+            help="WRAPPING_TYPE (Signature is not offered: no wrapping mode of this server "
+                 "signs a key blob)")
         add("--wrapping-mode", help="a KeyBlob WrappingType, e.g. aes-key-wrap")
     if "audit" in want:
         add("--operation", action="append", default=[], help="operation to record, or *")

@@ -70,3 +70,23 @@ def test_transport_rule(mode, secure, loopback, allowed) -> None:
 def test_unknown_unwrapped_delivery_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="unwrapped_delivery"):
         SecuritySettings.from_mapping({"unwrapped_delivery": "sometimes"})
+
+
+def test_the_cli_offers_the_wrapping_types_the_server_serves(capsys) -> None:
+    """`kms-ws admin wrapping-policy add --wrapping-type` lists what check_policy_type
+    accepts: Signature, which the server refuses (no mode of ours signs a blob), is an
+    argparse error naming the choices, before any request is made."""
+    from kms_ws.cli import build_parser
+    from kms_ws.domain.wrapping import POLICY_TYPES
+
+    parser = build_parser()
+    for wrapping_type in POLICY_TYPES:
+        args = parser.parse_args(["admin", "wrapping-policy", "add", "p",
+                                  "--wrapping-type", wrapping_type])
+        assert args.wrapping_type == wrapping_type
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args(["admin", "wrapping-policy", "add", "p",
+                           "--wrapping-type", "Signature"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'Signature' (choose from 'Symmetric', 'Asymmetric')" in \
+        capsys.readouterr().err
