@@ -6,6 +6,7 @@ import argparse
 import base64
 import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,10 +95,21 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     return 0
 
 
+def _terminal() -> bool:
+    """Is there a terminal to ask on? getpass asks on the controlling terminal
+    (/dev/tty), not on standard input, which may be redirected meanwhile (a key value
+    piped in, the password typed)."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
-    elif not sys.stdin.isatty():
+    elif not _terminal():
         raise SystemExit("kms-ws: no terminal to ask for the password on: give it on "
                          "standard input with --password-stdin")
     else:
@@ -799,7 +811,7 @@ def _backup_passphrase(args: argparse.Namespace, confirm: bool) -> str:
     typed on the terminal (twice when making a backup), never from the command line."""
     if args.passphrase_stdin:
         passphrase = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
+    elif _terminal():
         passphrase = getpass.getpass("backup passphrase: ")
         if confirm and getpass.getpass("again: ") != passphrase:
             raise SystemExit("kms-ws: the passphrases differ")

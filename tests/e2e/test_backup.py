@@ -380,7 +380,8 @@ def test_backup_refusals(served, tmp_path: Path) -> None:  # type: ignore[no-unt
     # the passphrase is never read from the command line; without a terminal, stdin it is
     res = subprocess.run([sys.executable, "-m", "kms_ws.cli", "backup", "--data-dir",
                           str(srv.data_dir), "--include-master-key", str(tmp_path / "b.tar")],
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                         start_new_session=True)  # no controlling terminal either
     assert res.returncode == 1 and "--passphrase-stdin" in res.stderr
     res = kms("backup", "--data-dir", str(srv.data_dir), "--include-master-key",
               "--passphrase-stdin", str(tmp_path / "b.tar"), stdin="short\n", check=False)

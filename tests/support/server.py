@@ -23,9 +23,11 @@ ADMIN = ("admin", "admin-password-1")
 
 def kms(*args: str, stdin: str | None = None, cwd: Path | None = None,
         check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the kms-ws command line (this interpreter's installed package)."""
+    """Run the kms-ws command line (this interpreter's installed package), without a
+    controlling terminal, as in CI: nothing can prompt on the terminal pytest runs in."""
     return subprocess.run([sys.executable, "-m", "kms_ws.cli", *args], input=stdin,
-                          capture_output=True, text=True, timeout=120, cwd=cwd, check=check)
+                          capture_output=True, text=True, timeout=120, cwd=cwd, check=check,
+                          start_new_session=True)
 
 
 def _stop_with_the_tests() -> None:
