@@ -14,10 +14,12 @@ from .wrapping import ALL_TYPES, POLICY_TYPES
 
 MAX_RANDOM_BYTES = 65536
 
+# The §6 operations a client calls (the service's dispatch table less the administrators'
+# Admin* and GetEndpointStatus; tests/handlers/test_operations.py holds the two together).
 OPERATIONS = (
     "RegisterEndpoint", "RegisterWrappingValues", "Authenticate", "NegotiateCapabilities",
     "GetServerCapabilities",
-    "CreateKey", "StoreKey", "GetKey", "PushAuditMessage", "GetRandomBytes",
+    "CreateKey", "StoreKey", "GetKey", "GetBindings", "PushAuditMessage", "GetRandomBytes",
 )
 
 SERVER_CAPABILITIES: tuple[str, ...] = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from kms_ws.domain.capabilities import OPERATIONS as ADVERTISED
 from kms_ws.domain.capabilities import SERVER_CAPABILITIES
 from kms_ws.domain.errors import (
     AuditQuotaExceeded,
@@ -19,6 +20,7 @@ from kms_ws.domain.errors import (
 from kms_ws.domain.model import AuditMessage
 from kms_ws.domain.records import Subscription
 from kms_ws.service import messages as m
+from kms_ws.service.dispatch import OPERATIONS as DISPATCHED
 from kms_ws.service.ws_messages import (
     DeliveryMode,
     EndpointStatus,
@@ -36,6 +38,15 @@ def test_server_capabilities_and_negotiation(h: Harness) -> None:
     offered = ("cipher:no-such", "operation:GetKey", "credential:Session", "operation:GetKey")
     got = h.run("NegotiateCapabilities", m.NegotiateCapabilitiesRequest(offered))
     assert got.capabilities == ("operation:GetKey", "credential:Session")
+
+
+def test_every_client_operation_is_advertised() -> None:
+    """The capability list names each operation a client can call (GetBindings was left
+    out), and none it cannot: the dispatch table less the administrators' operations."""
+    for_clients = {op for op in DISPATCHED
+                   if not op.startswith("Admin") and op != "GetEndpointStatus"}
+    assert set(ADVERTISED) == for_clients
+    assert {f"operation:{op}" for op in for_clients} <= set(SERVER_CAPABILITIES)
 
 
 def test_random_bytes_within_bounds(h: Harness) -> None:

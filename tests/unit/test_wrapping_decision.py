@@ -7,8 +7,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from kms_ws.cli import build_parser
 from kms_ws.domain.errors import UnsupportedWrapping, WrappingRequired
-from kms_ws.domain.wrapping import WrappingKeyInfo, WrappingKeyKind, decide, usable
+from kms_ws.domain.wrapping import (
+    POLICY_TYPES,
+    WrappingKeyInfo,
+    WrappingKeyKind,
+    decide,
+    usable,
+)
 from kms_ws.security.settings import SecuritySettings
 from kms_ws.service.context import RequestContext, Transport
 
@@ -76,9 +83,6 @@ def test_the_cli_offers_the_wrapping_types_the_server_serves(capsys) -> None:
     """`kms-ws admin wrapping-policy add --wrapping-type` lists what check_policy_type
     accepts: Signature, which the server refuses (no mode of ours signs a blob), is an
     argparse error naming the choices, before any request is made."""
-    from kms_ws.cli import build_parser
-    from kms_ws.domain.wrapping import POLICY_TYPES
-
     parser = build_parser()
     for wrapping_type in POLICY_TYPES:
         args = parser.parse_args(["admin", "wrapping-policy", "add", "p",
