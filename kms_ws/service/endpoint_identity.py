@@ -38,16 +38,23 @@ def endpoint_type(ctx: RequestContext, caller: Endpoint, asked: str | None,
         rule = choose((type_rule(r) for r in rules), identity)
     if asked is None:
         return rule.endpoint_type_id if rule is not None else None
-    etype = ctx.uow.objects.get_object("EndpointType", asked)
-    if etype is None:
-        raise NotFound(f"no EndpointType {asked}")
-    need(ctx, etype.realms, Right.REFERENCE, f"EndpointType {asked}")
+    require_usable_type(ctx, asked)
     if rule is not None and rule.endpoint_type_id != asked and not caller.is_admin:
         raise PermissionDenied(
             f"the administrators' endpoint type rule {rule.rule_id} gives this identity "
             f"EndpointType {rule.endpoint_type_id}, not {asked}: register without "
             "EndpointTypeId, or ask an administrator")
     return asked
+
+
+def require_usable_type(ctx: RequestContext, type_id: str) -> None:
+    """An EndpointType the caller names for an endpoint exists and is the caller's to use
+    (Reference in one of its realms); one in no realm of the caller is `kms:NotFound`, as
+    an unknown one."""
+    etype = ctx.uow.objects.get_object("EndpointType", type_id)
+    if etype is None:
+        raise NotFound(f"no EndpointType {type_id}")
+    need(ctx, etype.realms, Right.REFERENCE, f"EndpointType {type_id}")
 
 
 def identity_doc(ctx: RequestContext, ep: Endpoint) -> Document | None:

@@ -240,3 +240,33 @@ def test_endpoint_type_rules_are_checked_and_realm_bound(h: Harness) -> None:
     h.check_refused(InUse, "AdminDelete", AdminRequest("Delete", "EndpointType",
                                                        object_id=hsm), "root",
                     code="E_OBJECT_IN_USE")
+
+
+def test_an_administrator_made_pep_is_typed_as_a_registered_one(h: Harness) -> None:
+    """AdminCreate of a Pep applies the same rules as RegisterEndpoint: its CimIdentity is
+    kept and typed by the rules of its realms, and an explicit EndpointTypeId must be one
+    the administrator may use (an administrator of DEFAULT cannot hand out OTHER's type:
+    it does not exist for it); AdminEdit alike. Both were only checked for existence."""
+    hsm, soft, elsewhere = _typed(h)
+    h.add("sub", admin=True)
+    owner = h.endpoint_id("alice")
+
+    def made(name: str, **doc: object) -> dict[str, object]:
+        return dict(h.run("AdminCreate", AdminRequest("Create", "Pep", document={
+            "Name": name, "ClientAssociations": {"Id": [owner]}, **doc}), "sub").documents[0])
+
+    typed = made("hsm-pep", CimIdentity={"PhysicalElement": {
+        "Manufacturer": "Acme Corp", "Model": "HSM-9000"}})
+    assert typed["EndpointTypeId"] == hsm
+    with h.store.unit_of_work() as uow:
+        assert NameValue("PhysicalElement/Model", "HSM-9000") in \
+            uow.endpoints.cim_identity(str(typed["PepId"]))
+    h.check_refused(NotFound, "AdminCreate", AdminRequest("Create", "Pep", document={
+        "Name": "stray-pep", "ClientAssociations": {"Id": [owner]},
+        "EndpointTypeId": elsewhere}), "sub")
+    plain = made("plain-pep", EndpointTypeId=soft)
+    assert plain["EndpointTypeId"] == soft
+    h.check_refused(NotFound, "AdminEdit", AdminRequest("Edit", "Pep", document={
+        "PepId": plain["PepId"], "EndpointTypeId": elsewhere,
+        "Version": plain["Version"]}), "sub")
+    assert h.endpoint(str(plain["PepId"])).endpoint_type_id == soft

@@ -88,8 +88,8 @@ class EndpointKindBase(Kind):
     def _edit_common(self, ctx: RequestContext, ep: Endpoint, doc: Document) -> None:
         check_version(ep.version, doc.get("Version"))
         type_id = doc.get("EndpointTypeId")
-        if type_id and ctx.uow.objects.get_object("EndpointType", type_id) is None:
-            raise NotFound(f"no EndpointType {type_id}")
+        if type_id and type_id != ep.endpoint_type_id:
+            endpoint_identity.require_usable_type(ctx, type_id)
         ep.endpoint_type_id = type_id
         ep.version += 1
 
@@ -395,6 +395,11 @@ class PepKind(EndpointKindBase):
         if cred is not None and cred.type in credentials.SECRET_TYPES:
             credentials.require_private_channel(ctx, f"a {cred.type.value} credential")
         require_unregistered(ctx, EndpointKind.PEP, name)
+        # §4.6: the type asked for, else the one the rules map its CIM identity to
+        identity = identity_from_document(doc.get("CimIdentity"))
+        assert ctx.caller is not None
+        type_id = endpoint_identity.endpoint_type(ctx, ctx.caller, doc.get("EndpointTypeId"),
+                                                  identity, "CimIdentity" in doc, list(grants))
         pep_id = doc.get("PepId") or str(uuid.uuid4())
         if ctx.uow.endpoints.get_endpoint(pep_id) is not None:
             raise AlreadyExists(f"an endpoint {pep_id} exists")
@@ -403,12 +408,10 @@ class PepKind(EndpointKindBase):
                       credential_type=cred.type if cred else CredentialType.USERNAME_PASSWORD,
                       version=1, grants=grants,
                       attributes=check_pep_attributes(pairs(doc, "Attributes")),
-                      endpoint_type_id=doc.get("EndpointTypeId"), owner_id=owner.endpoint_id,
+                      endpoint_type_id=type_id, owner_id=owner.endpoint_id,
                       authentication_policy=cred.type.value if cred else PEP_AUTH_NONE)
-        if ep.endpoint_type_id and ctx.uow.objects.get_object("EndpointType",
-                                                              ep.endpoint_type_id) is None:
-            raise NotFound(f"no EndpointType {ep.endpoint_type_id}")
         ctx.uow.endpoints.insert_endpoint(ep, ctx.now)
+        ctx.uow.endpoints.set_cim_identity(ep.endpoint_id, identity)
         if cred is not None:
             credentials.register_signing(ctx, ep.endpoint_id, cred.type, cred.values[0])
         return self.document(ctx, ep)
