@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .errors import InvalidParameter, KeyNotUsable
 from .model import Key, KeyState, KeyUsage
@@ -27,6 +27,21 @@ def next_transition(key: Key, now: datetime) -> datetime | None:
         if state is not before:
             return at
     return None
+
+
+def transitions(key: Key, first: datetime, now: datetime) -> list[tuple[datetime, KeyState]]:
+    """Each date from `first` to `now` at which the key's effective state changed, with the
+    state it entered, in order: both when T_EXPIRED and T_DISABLED passed since anyone
+    looked (a deliverer that was down)."""
+    out: list[tuple[datetime, KeyState]] = []
+    state = effective_state(key, first - timedelta(microseconds=1))
+    for at in sorted({d for d in (key.t_expired, key.t_disabled)
+                      if d is not None and first <= d <= now}):
+        entered = effective_state(key, at)
+        if entered is not state:
+            out.append((at, entered))
+            state = entered
+    return out
 
 
 def check_deliverable(key: Key, usage: KeyUsage | None, now: datetime) -> KeyState:

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from ..audit.events import AuditEvent
 from ..audit.syslog import SyslogSink
-from ..domain.lifecycle import effective_state, next_transition
+from ..domain.lifecycle import effective_state, next_transition, transitions
 from . import audit_trail as trail
 from . import notifications
 from .ports import Store
@@ -33,6 +33,7 @@ def announce_due(store: Store, now: datetime, syslog: SyslogSink | None = None) 
         if not uow.keys.due_transitions(now, limit=1):
             return 0  # the usual pass: one indexed read, no write transaction
     events: list[AuditEvent] = []
+    claimed = 0
     with store.unit_of_work(write=True) as uow:
         for key_id, due in uow.keys.due_transitions(now, limit=BATCH):
             found = uow.keys.get_key(key_id)
@@ -44,10 +45,12 @@ def announce_due(store: Store, now: datetime, syslog: SyslogSink | None = None) 
             if seq is None:
                 continue
             notifications.notify_key(uow, key, seq, now)
-            state = effective_state(key, due)
-            events.append(AuditEvent(now, OPERATION, f"Key{state.value}", "Success",
-                                     key_id=key_id, message=f"{state.value} since "
-                                     f"{due:%Y-%m-%dT%H:%M:%S}Z (its date passed)"))
+            claimed += 1
+            # one record per state entered: T_EXPIRED and T_DISABLED may both have passed
+            for at, state in transitions(key, due, now) or [(due, effective_state(key, due))]:
+                events.append(AuditEvent(now, OPERATION, f"Key{state.value}", "Success",
+                                         key_id=key_id, message=f"{state.value} since "
+                                         f"{at:%Y-%m-%dT%H:%M:%S}Z (its date passed)"))
         routed = trail.record_routed(events, uow, True)
     trail.send(syslog, routed)
-    return len(events)
+    return claimed

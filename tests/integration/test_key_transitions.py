@@ -145,3 +145,16 @@ def test_a_schema_16_store_gets_each_keys_next_transition(tmp_path) -> None:  # 
     assert key_dates.announce_due(db, NOW) == 0
     assert _changes(db, passed.key_id) == 2
     db.dispose()
+
+
+def test_both_dates_passed_while_no_one_looked_are_each_audited(store: Database) -> None:
+    """The deliverer was down while T_EXPIRED and then T_DISABLED passed: its first pass
+    records one change (the key is Disabled now) and audits both state changes, each a
+    mandatory record, in the order they happened."""
+    key = _key(t_expired=NOW - timedelta(minutes=50), t_disabled=NOW - timedelta(minutes=30))
+    _insert(store, key)
+    assert key_dates.announce_due(store, NOW) == 1  # one key announced
+    assert _changes(store, key.key_id) == 2  # created, then its new state once
+    assert _audit_events(store, key.key_id) == ["KeyExpired", "KeyDisabled"]
+    assert key_dates.announce_due(store, NOW + timedelta(days=2)) == 0
+    assert _audit_events(store, key.key_id) == ["KeyExpired", "KeyDisabled"]
