@@ -9,8 +9,10 @@ policies add operations (e.g. reads such as GetServerCapabilities) and destinati
 Several policies may apply to one event (server-wide ones, and those of the key it
 touches, the key's groups, the calling client and the client's groups): they combine by
 union — an event goes to every destination of every applicable policy that lists its
-operation (or `*`). A policy only adds; none can take a mandatory record away. With no
-applicable policy, an event goes to syslog, and locally when it is mandatory.
+operation (or `*`). None can take a mandatory record away. With no applicable policy, an
+event goes to syslog, and locally when it is mandatory; once policies apply to it, they
+decide the rest: an operation none of them lists is recorded only where it must be (so a
+policy on a key listing only CreateKey stops that key's deliveries going to syslog).
 """
 
 from __future__ import annotations
