@@ -40,10 +40,12 @@ def endpoint_type(ctx: RequestContext, caller: Endpoint, asked: str | None,
         return rule.endpoint_type_id if rule is not None else None
     require_usable_type(ctx, asked)
     if rule is not None and rule.endpoint_type_id != asked and not caller.is_admin:
+        # the rule and the type it gives are the administrators' (the caller may hold no
+        # right on either): not named
         raise PermissionDenied(
-            f"the administrators' endpoint type rule {rule.rule_id} gives this identity "
-            f"EndpointType {rule.endpoint_type_id}, not {asked}: register without "
-            "EndpointTypeId, or ask an administrator")
+            f"an administrators' endpoint type rule gives this identity another "
+            f"EndpointType than {asked}: register without EndpointTypeId, or ask an "
+            "administrator")
     return asked
 
 

@@ -193,7 +193,8 @@ def test_an_explicit_type_agrees_with_the_rules_or_is_an_administrators(h: Harne
     exc = h.check_refused(PermissionDenied, "RegisterEndpoint",
                           pep("hsm-2", cim_identity=ACME_HSM, endpoint_type_id=soft),
                           code="E_PERMISSION_DENIED")
-    assert hsm in exc.reason
+    assert soft in exc.reason and "another EndpointType" in exc.reason
+    assert hsm not in exc.reason  # the administrators' rule and type are not named
     assert h.run("RegisterEndpoint", pep("hsm-3", cim_identity=ACME_HSM,
                                          endpoint_type_id=hsm)).endpoint_type_id == hsm
     # no rule holds: the type asked for, if the caller may use it
