@@ -169,14 +169,7 @@ class KmsClient:
         cim_identity: §4.6 {"PhysicalElement"|"SoftwareIdentity": {property: value}}, which
         the administrators' EndpointTypeRules map to the endpoint's type (endpoint_type_id:
         the type asked for instead)."""
-        cred: dict[str, Any] | None = None
-        if password is not None:
-            cred = {"CredentialType": "UsernamePassword",
-                    "UsernamePassword": {"Username": name, "Password": password}}
-        for ctype, value in (("AsymmetricKey", certificate), ("SymmetricKey", symmetric_key)):
-            if value is not None:
-                cred = {"CredentialType": ctype,
-                        "CredentialValue": [{"Length": len(value), "Value": value}]}
+        cred = _new_credential(name, password, certificate, symmetric_key)
         res = self._call(
             "RegisterEndpoint", Kind=kind, Name=name, Description=description,
             EndpointTypeId=endpoint_type_id,
@@ -334,14 +327,7 @@ class KmsClient:
         """password: a new Client's. certificate (PEM or DER) / symmetric_key (HMAC
         secret): a new Client's or PEP's signing credential (a PEP's becomes its
         AuthenticationPolicy)."""
-        cred: dict[str, Any] | None = None
-        if password is not None:
-            cred = {"CredentialType": "UsernamePassword",
-                    "UsernamePassword": {"Username": obj.get("Name"), "Password": password}}
-        for ctype, value in (("AsymmetricKey", certificate), ("SymmetricKey", symmetric_key)):
-            if value is not None:
-                cred = {"CredentialType": ctype,
-                        "CredentialValue": [{"Length": len(value), "Value": value}]}
+        cred = _new_credential(obj.get("Name"), password, certificate, symmetric_key)
         return one(self._call("AdminCreate", **{kind: dict(obj)}, Credential=cred), kind)
 
     def admin_get(self, kind: str, ref: str) -> dict[str, Any]:
@@ -643,3 +629,16 @@ def _attrs(values: Mapping[str, str] | None) -> dict[str, Any] | None:
     return {"Attribute": _pairs(values)} if values else None
 
 
+def _new_credential(name: str | None, password: str | None, certificate: bytes | None,
+                    symmetric_key: bytes | None) -> dict[str, Any] | None:
+    """A new endpoint's kms:Credential: its password, or its certificate or HMAC secret
+    (the last one given wins)."""
+    cred: dict[str, Any] | None = None
+    if password is not None:
+        cred = {"CredentialType": "UsernamePassword",
+                "UsernamePassword": {"Username": name, "Password": password}}
+    for ctype, value in (("AsymmetricKey", certificate), ("SymmetricKey", symmetric_key)):
+        if value is not None:
+            cred = {"CredentialType": ctype,
+                    "CredentialValue": [{"Length": len(value), "Value": value}]}
+    return cred

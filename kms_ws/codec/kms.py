@@ -24,7 +24,7 @@ from ..domain.model import (
     NameValue,
 )
 from ..security.proofs import PepProof
-from ..security.xml import Spliced, child_text, parse_own, text_of
+from ..security.xml import Spliced, child_text, text_of
 from ..service import messages as m
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..xmlns import KMS
@@ -336,15 +336,6 @@ def encode_status(el: etree._Element, r: EndpointStatus) -> None:
     _opt(el, "KeysInUse", r.keys_in_use)
     _opt(el, "RekeyStatus", r.rekey_status)
     _list(el, "Status", "Attribute", (NameValue(n, v) for n, v in r.status))
-
-
-def encode_result(operation: str, result: Any) -> etree._Element:
-    """The response element, whole."""
-    el, spliced = encode_response(operation, result)
-    if spliced:
-        name = f"kms:{operation}Response"
-        return parse_own(f'<{name} xmlns:kms="{KMS}">{spliced[0].text.decode()}</{name}>')
-    return el
 
 
 def encode_response(operation: str, result: Any) -> tuple[etree._Element, list[Spliced]]:

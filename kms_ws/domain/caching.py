@@ -61,8 +61,3 @@ def resolve(rules: Sequence[CachingRule], capabilities: Iterable[str], fallback:
     if chosen.caching_type == "NoCache" or chosen.interval <= 0:
         return Caching("NoCache", 0, True)
     return Caching(chosen.caching_type, chosen.interval, True)
-
-
-def resolve_t_cached(rules: Sequence[CachingRule], capabilities: Iterable[str],
-                     fallback: int) -> int:
-    return resolve(rules, capabilities, fallback).t_cached

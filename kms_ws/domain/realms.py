@@ -103,6 +103,16 @@ def realms_with(grants: Grants, needed: Right) -> tuple[str, ...]:
     return tuple(sorted(r for r in grants if holds(grants, r, needed)))
 
 
+def usable_realms(grants: Grants, right: Right, pep_grants: Grants | None = None
+                  ) -> tuple[str, ...]:
+    """The realms in which `grants` give `right`; for keys that end up at a PEP
+    (`pep_grants`), only those in which the PEP holds Reference as well."""
+    realms = set(realms_with(grants, right))
+    if pep_grants is not None:
+        realms &= set(realms_with(pep_grants, Right.REFERENCE))
+    return tuple(sorted(realms))
+
+
 def holds(grants: Grants, realm: str, right: Right) -> bool:
     """Whether `grants` give `right` in `realm` itself (held, or implied by one held)."""
     return right in implied(grants.get(realm, ()))

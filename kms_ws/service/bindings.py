@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ..domain.errors import InternalError, InvalidParameter, NotFound, PermissionDenied
 from ..domain.model import DataSet, Endpoint
-from ..domain.realms import Right, realms_with
+from ..domain.realms import Right, usable_realms
 from .admin.base import need
 from .context import RequestContext
 from .messages import BindingQuery, BindingQueryResult
@@ -27,14 +27,12 @@ from .messages import BindingQuery, BindingQueryResult
 def readable_realms(caller: Endpoint, pep: Endpoint | None = None) -> tuple[str, ...]:
     """Realms whose keys' bindings the caller may read (for a PEP: that it shares with the
     PEP); refused when there are none."""
-    realms = set(realms_with(caller.grants, Right.READ))
-    if pep is not None:  # the keys end up at the PEP: it needs a right there as well
-        realms &= set(realms_with(pep.grants, Right.REFERENCE))
+    realms = usable_realms(caller.grants, Right.READ, pep.grants if pep is not None else None)
     if not realms:
         raise PermissionDenied("the Read right is needed to read data-set bindings"
                                + (" (in a realm shared with the PEP)" if pep else "")
                                + "; the caller holds it in no realm")
-    return tuple(sorted(realms))
+    return realms
 
 
 def get_bindings(ctx: RequestContext, req: BindingQuery) -> BindingQueryResult:

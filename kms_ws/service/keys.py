@@ -20,7 +20,7 @@ from ..domain.errors import (
 )
 from ..domain.lifecycle import check_deliverable, effective_state
 from ..domain.model import Endpoint, EndpointKind, Key, KeyTemplate, KeyUsage, SourceKind
-from ..domain.realms import Right, allows, realms_with, rights_on
+from ..domain.realms import Right, allows, realms_with, rights_on, usable_realms
 from . import policies
 from .admin.endpoints import pep_serves
 from .assignment import key_for_data
@@ -167,10 +167,7 @@ def _pep_for(ctx: RequestContext, caller: Endpoint, pep_id: str | None,
 
 
 def _usable_realms(caller: Endpoint, pep: Endpoint | None, right: Right) -> tuple[str, ...]:
-    realms = set(realms_with(caller.grants, right))
-    if pep is not None:  # the key ends up at the PEP: it needs a right there as well
-        realms &= set(realms_with(pep.grants, Right.REFERENCE))
-    return tuple(sorted(realms))
+    return usable_realms(caller.grants, right, pep.grants if pep is not None else None)
 
 
 def _load_visible(ctx: RequestContext, caller: Endpoint, key_id: str,

@@ -58,10 +58,6 @@ def key_policies(ctx: RequestContext, key: Key,
     return chosen
 
 
-def in_client_group(ctx: RequestContext, client: Endpoint, group_id: str) -> bool:
-    return client_in_group(ctx.uow, client, group_id)
-
-
 def client_in_group(uow: UnitOfWork, client: Endpoint, group_id: str) -> bool:
     """Whether the client is a member of the client group now (static or dynamic)."""
     obj = uow.objects.get_object("ClientGroup", group_id)
@@ -116,7 +112,7 @@ def check_access(ctx: RequestContext, policies: dict[str, AdminObject], key: Key
     policy = access_policy(obj.object_id, obj.body)
     if not access_rules.may_receive(policy, client.endpoint_id,
                                     pep.endpoint_id if pep else None,
-                                    lambda g: in_client_group(ctx, client, g),
+                                    lambda g: client_in_group(ctx.uow, client, g),
                                     client.is_km_server):
         target = f"client {client.name}" + (f" for PEP {pep.endpoint_id}" if pep else "")
         raise AccessPolicyDenied(f"the access policy of key {key.key_id} does not allow "

@@ -64,11 +64,6 @@ def address(header: etree._Element, action: str, request: Addressing) -> None:
 Finish = Callable[..., None]  # finish(env, spliced): e.g. sign the envelope
 
 
-def response(action: str, request: Addressing, payload: etree._Element,
-             finish: Finish | None = None, version: SoapVersion = SOAP_12) -> bytes:
-    return response_parts(action, request, [payload], [], finish, version=version)
-
-
 def response_parts(action: str, request: Addressing, payloads: list[etree._Element],
                    headers: list[etree._Element], finish: Finish | None = None,
                    spliced: Sequence[Spliced] = (), version: SoapVersion = SOAP_12) -> bytes:

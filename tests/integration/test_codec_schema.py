@@ -12,6 +12,7 @@ from kms_ws.domain.model import DataSet, Key, KeyState, NameValue
 from kms_ws.service import messages as m
 from kms_ws.xmlns import KMS
 
+from ..support.encoded import encode_result
 from ..support.schema_check import validate_element
 
 
@@ -22,7 +23,7 @@ def test_encoded_key_response_is_schema_valid() -> None:
               t_cached=60, friendly_name="k", attributes=(NameValue("a", "b"),),
               datasets=(DataSet("volume", "V1", 2),), realms=("realm://example.com/r",),
               value=b"\x00" * 32)
-    el = codec.encode_result("GetKey", m.GetKeyResult((key,), more=True))
+    el = encode_result("GetKey", m.GetKeyResult((key,), more=True))
     validate_element(el)
     assert message_validator().validate(el)
     assert el.findtext(f"{{{KMS}}}Key/{{{KMS}}}EditDateTime") == "2026-01-02T03:04:05.000600Z"

@@ -34,6 +34,8 @@ from kms_ws.soap import envelope
 from kms_ws.wsman.addressing import Addressing
 from kms_ws.xmlns import KMS, SOAP, WSSE
 
+from ..support.encoded import encode_result
+
 AWKWARD = "a&b<c>d\"e'f\tg\r\nh ]]> é ✓ 😀"
 
 
@@ -118,6 +120,6 @@ def test_a_spliced_getkey_response_verifies_as_sent(more: bool) -> None:
         location=f"./{{{SOAP}}}Header/{{{WSSE}}}Security/", expect_references=6))
     body = verified.body[0]
     assert etree.tostring(body, method="c14n", exclusive=True) == etree.tostring(
-        codec.encode_result("GetKey", result), method="c14n", exclusive=True)
+        encode_result("GetKey", result), method="c14n", exclusive=True)
     assert body.findtext(f"{{{KMS}}}Key/{{{KMS}}}Description") == AWKWARD
     assert (body.find(f"{{{KMS}}}More") is not None) is more

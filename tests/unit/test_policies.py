@@ -143,10 +143,10 @@ def test_static_and_dynamic_groups() -> None:
 def test_caching_interval_by_capability() -> None:
     rules = [caching.CachingRule("Memory", 600), caching.CachingRule("Persistent", 86400, "hasHSM"),
              caching.CachingRule("NoCache", 999, "no-storage")]
-    assert caching.resolve_t_cached(rules, ["hasHSM"], 5) == 86400
-    assert caching.resolve_t_cached(rules, ["x"], 5) == 600
-    assert caching.resolve_t_cached(rules, ["no-storage"], 5) == 0
-    assert caching.resolve_t_cached(rules[1:], [], 5) == 5
+    assert caching.resolve(rules, ["hasHSM"], 5).t_cached == 86400
+    assert caching.resolve(rules, ["x"], 5).t_cached == 600
+    assert caching.resolve(rules, ["no-storage"], 5).t_cached == 0
+    assert caching.resolve(rules[1:], [], 5).t_cached == 5
     with pytest.raises(InvalidParameter):
         caching.check_rules([caching.CachingRule("Memory", 1), caching.CachingRule("Memory", 2)])
 
