@@ -66,7 +66,10 @@ def check_policy_type(wrapping_type: str, wrapping_mode: str) -> None:
 
 @dataclass(frozen=True)
 class WrappingKeyInfo:
-    """A registered wrapping key, without its secret. `ordinal` orders registrations."""
+    """A registered wrapping key, without its secret. `ordinal` orders registrations.
+    `registered_by`: the endpoint that registered it (None: unknown — registered before
+    this was recorded — or since deleted); `by_admin`: it was an administrator. They decide
+    whether the key may carry a Reference-only delivery (service.key_delivery)."""
 
     endpoint_id: str
     key_id: str
@@ -74,6 +77,8 @@ class WrappingKeyInfo:
     created_at: datetime
     ordinal: int
     not_after: datetime | None = None  # certificates
+    registered_by: str | None = None
+    by_admin: bool = False
 
 
 @dataclass(frozen=True)

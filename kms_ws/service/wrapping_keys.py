@@ -23,6 +23,7 @@ from .messages import (
     RegisterWrappingValuesResult,
     WrappingValue,
 )
+from .operator import OPERATOR_ID
 
 MAX_WRAPPING_KEYS = 64
 
@@ -62,12 +63,17 @@ def add_values(ctx: RequestContext, target: Endpoint, values: Sequence[WrappingV
 
 
 def _insert(ctx: RequestContext, target: Endpoint, v: WrappingValue, ordinal: int) -> None:
+    registrant = ctx.caller  # recorded: it decides whether the key carries Reference-only
+    assert registrant is not None  # deliveries (service.key_delivery.for_reference_only)
+    # the offline operator is no stored endpoint (an administrator all the same)
+    by = None if registrant.endpoint_id == OPERATOR_ID else registrant.endpoint_id
+    by_admin = registrant.is_admin
     if v.symmetric_key is not None:
         if len(v.symmetric_key) not in (16, 24, 32):
             raise InvalidParameter(f"symmetric wrapping key {v.key_id} must be an AES key of "
                                    "128, 192 or 256 bits")
         info = WrappingKeyInfo(target.endpoint_id, v.key_id, WrappingKeyKind.SYMMETRIC, ctx.now,
-                               ordinal)
+                               ordinal, registered_by=by, by_admin=by_admin)
         master_id, aead = ctx.sealing_key()
         sealed = sealing.seal_with(aead, sealing.kek_aad(target.endpoint_id, v.key_id),
                                    v.symmetric_key)
@@ -84,7 +90,7 @@ def _insert(ctx: RequestContext, target: Endpoint, v: WrappingValue, ordinal: in
         raise InvalidParameter(f"certificate {v.key_id} is not valid now "
                                f"({not_before:%Y-%m-%d} to {not_after:%Y-%m-%d})")
     info = WrappingKeyInfo(target.endpoint_id, v.key_id, WrappingKeyKind.CERTIFICATE, ctx.now,
-                           ordinal, not_after)
+                           ordinal, not_after, by, by_admin)
     ctx.uow.endpoints.insert_wrapping_key(info, None, None, v.certificate)
 
 

@@ -200,7 +200,8 @@ class SqlEndpoints(Part):
         self.conn.execute(t.wrapping_keys.insert().values(
             endpoint_id=info.endpoint_id, key_id=info.key_id, kind=info.kind.value,
             sealed_value=sealed, master_key_id=master_key_id, certificate=certificate,
-            not_after=info.not_after, created_at=info.created_at, ordinal=info.ordinal))
+            not_after=info.not_after, created_at=info.created_at, ordinal=info.ordinal,
+            registered_by=info.registered_by, registered_by_admin=info.by_admin))
 
     def next_wrapping_ordinal(self, endpoint_id: str) -> int:
         w = t.wrapping_keys.c
@@ -212,7 +213,8 @@ class SqlEndpoints(Part):
     def wrapping_keys(self, endpoint_id: str) -> list[WrappingKeyInfo]:
         rows = self._run("wrapping_keys", {"endpoint_id": endpoint_id})
         return [WrappingKeyInfo(r.endpoint_id, r.key_id, WrappingKeyKind(r.kind), r.created_at,
-                                r.ordinal, r.not_after) for r in rows]
+                                r.ordinal, r.not_after, r.registered_by,
+                                bool(r.registered_by_admin)) for r in rows]
 
     def wrapping_key_material(self, endpoint_id: str,
                               key_id: str) -> tuple[bytes | None, str | None, bytes | None]:

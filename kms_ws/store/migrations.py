@@ -291,6 +291,17 @@ def _v20(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.endpoint_identity])
 
 
+def _v21(conn: Connection) -> None:
+    """Who registered each wrapping key (§4.5 "reference (use but not view)"): a key
+    delivered to a Reference-only caller goes only under a PEP wrapping key registered by
+    an administrator or by an endpoint holding Read on the key. Keys registered before
+    have no known registrant: they carry no Reference-only delivery (fail closed) until an
+    administrator registers the PEP's wrapping key again."""
+    _add_columns(conn, "wrapping_keys", {
+        "registered_by": "VARCHAR(36) REFERENCES endpoints (id) ON DELETE SET NULL",
+        "registered_by_admin": "BOOLEAN NOT NULL DEFAULT FALSE"})
+
+
 def generation_triggers(conn: Connection) -> None:
     """The endpoints generation's triggers, made where missing (SQLite). Run after every
     upgrade too: a later migration that rebuilds one of the tables drops its triggers,
@@ -317,7 +328,7 @@ def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
                                   _v12, _v13, _v14, _v15, _v16, _v17, _v18, _v19,
-                                  _v20)
+                                  _v20, _v21)
 LATEST = len(MIGRATIONS)
 
 

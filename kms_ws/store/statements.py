@@ -52,7 +52,8 @@ def _stmt(name: str, dialect: str):  # type: ignore[no-untyped-def]
             else c.cert_sha256 == bindparam("sha"))
     if name == "wrapping_keys":
         w = t.wrapping_keys.c
-        return (select(w.endpoint_id, w.key_id, w.kind, w.created_at, w.ordinal, w.not_after)
+        return (select(w.endpoint_id, w.key_id, w.kind, w.created_at, w.ordinal, w.not_after,
+                       w.registered_by, w.registered_by_admin)
                 .where(w.endpoint_id == bindparam("endpoint_id")).order_by(w.ordinal.desc()))
     if name == "endpoint_by_id":
         return select(t.endpoints).where(e.id == bindparam("id"))

@@ -443,6 +443,12 @@ wrapping_keys = Table(
     Column("not_after", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("ordinal", Integer, nullable=False),
+    # schema 21: who registered it (§4.5 Reference: a Reference-only caller's key goes only
+    # under a PEP wrapping key registered by an administrator or by an endpoint holding
+    # Read on the key; service.key_delivery). NULL: registered before schema 21 (unknown),
+    # or the registrant was deleted — never qualifies but through registered_by_admin.
+    Column("registered_by", GUID, ForeignKey("endpoints.id", ondelete="SET NULL")),
+    Column("registered_by_admin", Boolean, nullable=False, server_default=false()),
     Index("ix_wrapping_keys_master", "master_key_id"),
 )
 

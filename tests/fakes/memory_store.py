@@ -597,6 +597,9 @@ class MemoryEndpoints(Part):
             del self.t.sessions[token]
         for pair in [p for p in self.t.wrapping if p[0] == endpoint_id]:
             del self.t.wrapping[pair]
+        for row in self.t.wrapping.values():  # ON DELETE SET NULL: the registrant is gone
+            if row.info.registered_by == endpoint_id:
+                row.info = dataclasses.replace(row.info, registered_by=None)
         for sid in [s.subscription_id for s in self.t.subscriptions.values()
                     if s.endpoint_id == endpoint_id]:
             del self.t.subscriptions[sid]
