@@ -4,7 +4,7 @@ and the reverse for StoreKey: open a KeyBlob the caller wrapped under its own KE
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..crypto import sealing
 from ..crypto.wrapping import (
@@ -26,6 +26,7 @@ from ..domain.errors import (
     WrappingRequired,
 )
 from ..domain.model import Endpoint, Key
+from ..domain.realms import Right, allows
 from ..domain.wrapping import (
     AES_KW,
     ALL_TYPES,
@@ -72,6 +73,33 @@ def start_delivery(ctx: RequestContext, caller: Endpoint, pep: Endpoint | None,
     if requested is not None and requested not in ALL_TYPES:
         delivery.plan(None)  # raises UnsupportedWrapping with what can be served
     return delivery
+
+
+def for_reference_only(ctx: RequestContext, caller: Endpoint, key: Key,
+                       delivery: Delivery) -> Delivery | None:
+    """§4.5 "reference (use but not view)": the delivery of `key` to a caller holding
+    Reference but not Read on it — wrapped for the PEP under a wrapping key the caller
+    cannot open — or None when the PEP has no such key. A PEP's wrapping key is one the
+    caller cannot open only when whoever registered it could view the key anyway: an
+    administrator, or an endpoint holding Read on the key's realms now. Never the caller
+    itself (it knows the KEK, or holds the private key of the certificate it registered),
+    nor another endpoint without Read (a second client, a PEP's owner reading elsewhere):
+    that would launder the value out. Keys whose registrant is unknown (registered before
+    schema 21, or deleted since) do not qualify. The PEP's other keys still serve callers
+    holding Read."""
+    inner = [k for k in delivery.pep_keys if _opens_only_for_readers(ctx, caller, key, k)]
+    return replace(delivery, pep_keys=inner) if inner else None
+
+
+def _opens_only_for_readers(ctx: RequestContext, caller: Endpoint, key: Key,
+                            wrapping_key: WrappingKeyInfo) -> bool:
+    by = wrapping_key.registered_by
+    if by == caller.endpoint_id:
+        return False
+    if wrapping_key.by_admin:
+        return True
+    registrant = ctx.uow.endpoints.get_endpoint(by) if by is not None else None
+    return registrant is not None and allows(registrant.grants, key.realms, Right.READ)
 
 
 def apply(ctx: RequestContext, delivery: Delivery, key: Key,

@@ -28,7 +28,7 @@ from .bindings import readable_realms
 from .caching import resolve_for
 from .context import RequestContext
 from .key_creation import insert_key, key_realms, new_key
-from .key_delivery import Delivery, accept, apply, start_delivery
+from .key_delivery import Delivery, accept, apply, for_reference_only, start_delivery
 from .key_versions import apply_retention, load_key, narrow_for_client
 from .messages import (
     CreateKeyRequest,
@@ -63,14 +63,15 @@ def create_key(ctx: RequestContext, req: CreateKeyRequest) -> KeyResult:
     if "RetentionPolicy" in in_force:
         policies.applied(key, "RetentionPolicy", in_force["RetentionPolicy"].object_id)
     policies.caching_for(ctx, in_force, key, pep or caller)
-    if not _may_receive_value(caller, key, delivery):
+    allowed = _value_delivery(ctx, caller, key, delivery)
+    if allowed is None:
         # Create without Read (§4.5: rights are a set): the new key's id and metadata,
         # never a value the caller could open.
         key.value = None
         return KeyResult(key)
     # A wrapping that cannot be made raises here and rolls the creation back.
     wrapping = policies.wrapping_for(ctx, key, caller, pep)
-    apply(ctx, delivery, key, wrapping)
+    apply(ctx, allowed, key, wrapping)
     policies.applied_wrapping(key, wrapping)
     return KeyResult(key)
 
@@ -192,13 +193,31 @@ def _single(ctx: RequestContext, ids: list[str], label: str) -> Key:
     return load_key(ctx, ids[0])
 
 
-def _may_receive_value(caller: Endpoint, key: Key, delivery: Delivery) -> bool:
+def _value_delivery(ctx: RequestContext, caller: Endpoint, key: Key,
+                    delivery: Delivery) -> Delivery | None:
     """§4.5 "reference (use but not view)": a caller with Read on the key may receive its
-    value; with Reference only, just wrapped for a PEP it serves, under the PEP's own
-    wrapping key (an inner layer the caller cannot open)."""
+    value; with Reference only, just wrapped for a PEP it serves, under a wrapping key of
+    the PEP that the caller cannot open (key_delivery.for_reference_only). None: no value
+    for this caller."""
     if allows(caller.grants, key.realms, Right.READ):
-        return True
-    return allows(caller.grants, key.realms, Right.REFERENCE) and bool(delivery.pep_keys)
+        return delivery
+    if not allows(caller.grants, key.realms, Right.REFERENCE):
+        return None
+    return for_reference_only(ctx, caller, key, delivery)
+
+
+def _refuse_value(key: Key, pep: Endpoint | None, delivery: Delivery) -> PermissionDenied:
+    if pep is not None and delivery.pep_keys:  # the PEP's keys are all the caller's to open
+        return PermissionDenied(
+            f"Read right needed to receive key {key.key_id}'s value; with Reference only "
+            f"it is delivered just wrapped for PEP {pep.endpoint_id} under a wrapping key "
+            "of the PEP registered by an administrator or by an endpoint holding Read on "
+            "the key, and the PEP has none")
+    return PermissionDenied(
+        f"Read right needed to receive key {key.key_id}'s value; with Reference only a "
+        "key is delivered just wrapped for a PEP the client serves (PepId), under a "
+        "wrapping key of the PEP registered by an administrator or by an endpoint "
+        "holding Read on the key")
 
 
 def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endpoint,
@@ -207,11 +226,9 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     wrapping policy and the recipients' wrapping keys decide, then record the use
     (USE_BY_CLIENTS / USE_BY_PEPS). Reference-only callers get the key only wrapped for
     a PEP they serve, and no metadata."""
-    if not _may_receive_value(caller, key, delivery):
-        raise PermissionDenied(
-            f"Read right needed to receive key {key.key_id}'s value; with Reference only a "
-            "key is delivered just wrapped for a PEP the client serves (PepId, the PEP "
-            "holding a registered wrapping key)")
+    allowed = _value_delivery(ctx, caller, key, delivery)
+    if allowed is None:
+        raise _refuse_value(key, pep, delivery)
     group_ids = policies.key_groups(ctx, key)
     in_force = policies.key_policies(ctx, key, group_ids)
     # Dates drive transitions at request time: the retention policy in force now decides
@@ -226,7 +243,7 @@ def _deliver(ctx: RequestContext, key: Key, usage: KeyUsage | None, caller: Endp
     policies.check_access(ctx, in_force, key, caller, pep)
     require_owner_proof(ctx, key, pep)
     wrapping = policies.wrapping_for(ctx, key, caller, pep, group_ids)
-    apply(ctx, delivery, key, wrapping)
+    apply(ctx, allowed, key, wrapping)
     # the policies that decided this delivery, in the order they were applied
     if key.assignment_policy_id is not None:
         policies.applied(key, "KeyAssignmentPolicy", key.assignment_policy_id)

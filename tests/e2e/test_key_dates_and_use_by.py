@@ -188,10 +188,11 @@ def delivered_by_a_reference_only_client(srv: ServerProcess, admin: KmsClient) -
                            password=pw)
         key = owner.create_key(friendly_name="used-by-a-pep")
         with KmsClient(srv.url, name, pw, plugins=[ValidatingPlugin()]) as b:
-            # Reference only: delivered just wrapped for a PEP of B's in that realm (15.1)
+            # Reference only: delivered just wrapped for a PEP of B's in that realm, under
+            # a KEK an administrator registered for the PEP (15.1)
             pep = b.register_endpoint("Pep", f"pep-{uuid.uuid4().hex[:6]}",
-                                      realms=[realm_of(admin, owner_name)],
-                                      wrapping_values={"pep-kek": os.urandom(32)})
+                                      realms=[realm_of(admin, owner_name)])
+            admin.register_wrapping_values({"pep-kek": os.urandom(32)}, endpoint_id=pep)
             b.get_key(key.key_id, pep_id=pep)
             yield owner, owner_name, b, pep, key.key_id
 

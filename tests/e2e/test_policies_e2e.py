@@ -172,10 +172,11 @@ def test_reference_right_gives_the_key_but_not_its_metadata(admin: KmsClient, pr
     key = owner.create_key(friendly_name="payroll-2026", attributes={"dept": "hr"},
                            datasets=[("volume", _name())])
     user, _ = principal({realm: ("Reference",)})
-    # use, not view (issue 15.1): the key only wrapped for a PEP the client serves
+    # use, not view (issue 15.1): the key only wrapped for a PEP the client serves,
+    # under a KEK the client never saw (an administrator registered it for the PEP)
     pep_kek = Kek("pep-kek", secrets.token_bytes(32))
-    pep_id = user.register_endpoint("Pep", _name(),
-                                    wrapping_values={pep_kek.key_id: pep_kek.secret})
+    pep_id = user.register_endpoint("Pep", _name())
+    admin.register_wrapping_values({pep_kek.key_id: pep_kek.secret}, endpoint_id=pep_id)
     used = user.get_key(key.key_id, usage="Decrypt", pep_id=pep_id)
     assert used.value is None and PepUnwrapper([pep_kek]).open(used.pep_blob) == key.value
     assert used.friendly_name is None and used.attributes == {} and used.datasets == []

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_wrap_with_padding,
 )
 
+from kms_ws.crypto import sealing
 from kms_ws.domain import ciphers
 from kms_ws.domain.errors import (
     AmbiguousReference,
@@ -28,7 +29,7 @@ from kms_ws.domain.errors import (
 )
 from kms_ws.domain.model import EndpointKind, KeyState, KeyTemplate, KeyUsage, NameValue
 from kms_ws.domain.realms import ALL_RIGHTS, Right
-from kms_ws.domain.wrapping import AES_KWP, NONE
+from kms_ws.domain.wrapping import AES_KWP, NONE, WrappingKeyInfo, WrappingKeyKind
 from kms_ws.service import messages as m
 
 from ..fakes import callers
@@ -138,10 +139,20 @@ def test_reference_right_uses_but_does_not_view(h: Harness) -> None:
                  owner=ref_id)
     h.check_refused(PermissionDenied, "GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=bare),
               "ref", code="E_PERMISSION_DENIED")
-    pep_kek = os.urandom(32)
+    # nor one under a KEK it registered for its PEP itself: it knows the KEK
+    own_kek = os.urandom(32)
     pep = h.run("RegisterEndpoint", m.RegisterEndpointRequest(
         EndpointKind.PEP, "pep-1", wrapping_values=(
-            m.WrappingValue("pep-kek", symmetric_key=pep_kek),)), "ref").endpoint_id
+            m.WrappingValue("own-kek", symmetric_key=own_kek),)), "ref").endpoint_id
+    exc = h.check_refused(PermissionDenied, "GetKey",
+                          m.GetKeyRequest(key_id=key.key_id, pep_id=pep), "ref",
+                          code="E_PERMISSION_DENIED")
+    assert pep in exc.reason and "registered by an administrator" in exc.reason
+    # under a KEK an administrator registered for the PEP: a blob only the PEP opens
+    h.add("root", grants={DEFAULT: ALL_RIGHTS}, admin=True)
+    pep_kek = os.urandom(32)
+    h.run("RegisterWrappingValues", m.RegisterWrappingValuesRequest(
+        pep, (m.WrappingValue("pep-kek", symmetric_key=pep_kek),)), "root")
     got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=pep), "ref",
                 transport=callers.PLAIN_HTTP).keys[0]
     assert got.hidden and got.value is None and got.blob.inner_wrapping_key_id == "pep-kek"
@@ -149,6 +160,33 @@ def test_reference_right_uses_but_does_not_view(h: Harness) -> None:
     # searching metadata needs Read
     found = h.run("GetKey", m.GetKeyRequest(match_attributes=(NameValue("a", "b"),)), "ref")
     assert found.keys == ()
+
+
+def test_a_pep_key_of_unknown_registrant_carries_no_reference_only_delivery(h: Harness) -> None:
+    """A PEP wrapping key stored before its registrant was recorded (schema 21), or whose
+    registrant was deleted, does not count as a layer the caller cannot open (fail
+    closed); one that an endpoint holding Read registered does, while it holds Read."""
+    key = create(h).key
+    ref_id = h.add("ref", grants={DEFAULT: REFERENCE_ONLY})
+    pep = h.add("pep", kind=EndpointKind.PEP, grants={DEFAULT: REFERENCE_ONLY}, owner=ref_id)
+    reader = h.add("reader", grants={DEFAULT: frozenset({Right.READ})})
+    kek = os.urandom(32)
+    with h.store.unit_of_work(write=True) as uow:
+        master_id, aead = h.master.key_id, h.master.aead_for(h.master.key_id)
+        for key_id, by in (("by-reader", reader), ("legacy", None)):  # legacy: the newest
+            info = WrappingKeyInfo(pep, key_id, WrappingKeyKind.SYMMETRIC, h.now,
+                                   uow.endpoints.next_wrapping_ordinal(pep), registered_by=by)
+            uow.endpoints.insert_wrapping_key(
+                info, sealing.seal_with(aead, sealing.kek_aad(pep, key_id), kek), master_id,
+                None)
+    got = h.run("GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=pep), "ref").keys[0]
+    assert got.blob.inner_wrapping_key_id == "by-reader"  # the newer legacy one passed over
+    with h.store.unit_of_work(write=True) as uow:
+        uow.endpoints.delete_endpoint(reader)  # its KEK's registrant is gone
+    exc = h.check_refused(PermissionDenied, "GetKey",
+                          m.GetKeyRequest(key_id=key.key_id, pep_id=pep), "ref",
+                          code="E_PERMISSION_DENIED")
+    assert pep in exc.reason
 
 
 def test_create_without_read_returns_the_new_key_without_its_value(h: Harness) -> None:

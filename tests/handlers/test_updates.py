@@ -252,10 +252,13 @@ def test_a_client_that_received_a_key_is_told_whatever_its_right(h: Harness) -> 
     sub = subscribe(h, "user")
     h.set_expiry(key.key_id, h.now + timedelta(minutes=10))  # before any delivery: not told
     assert sub not in pending(h)
-    # Reference alone: the key is delivered only wrapped for a PEP the client serves
+    # Reference alone: the key is delivered only wrapped for a PEP the client serves,
+    # under a KEK the client cannot know (an administrator registered it)
     pep_id = h.run("RegisterEndpoint", m.RegisterEndpointRequest(
-        EndpointKind.PEP, "user-pep", wrapping_values=(
-            m.WrappingValue("pep-kek", symmetric_key=bytes(32)),)), "user").endpoint_id
+        EndpointKind.PEP, "user-pep"), "user").endpoint_id
+    h.add("root", grants={DEFAULT: ALL_RIGHTS}, admin=True)
+    h.run("RegisterWrappingValues", m.RegisterWrappingValuesRequest(
+        pep_id, (m.WrappingValue("pep-kek", symmetric_key=bytes(32)),)), "root")
     h.run("GetKey", m.GetKeyRequest(key_id=key.key_id, pep_id=pep_id), "user")  # USE_BY
     h.clock.now += timedelta(minutes=20)  # the subscriptions live an hour
     assert key_dates.announce_due(h.store, h.now) == 1
