@@ -189,6 +189,15 @@ def test_a_pep_key_set_by_an_endpoint_without_read_launders_nothing(
     laundered = pep_of(accomplice, Kek("a-kek", secrets.token_bytes(32)))
     _refused_for(lambda: ref.get_key(key.key_id, pep_id=laundered), laundered)
     _refused_for(lambda: accomplice.get_key(key.key_id, pep_id=laundered), laundered)
+    # a key where the caller has no right is no oracle: the answer of an unknown id
+    hidden = admin.create_key(friendly_name=_name(), realms=[elsewhere]).key_id
+    faults = []
+    for key_id in (hidden, str(uuid.uuid4())):
+        with pytest.raises(KmsFault) as err:
+            ref.get_key(key_id, pep_id=laundered)
+        faults.append((err.value.error_code, err.value.subcode,
+                       err.value.reason.replace(key_id, "ID")))
+    assert faults[0] == faults[1] and faults[0][0] == "E_KEY_NOT_FOUND"
     reads_elsewhere, _ = principal({realm: ("Reference",), elsewhere: ("Read",)})
     other = pep_of(reads_elsewhere, Kek("e-kek", secrets.token_bytes(32)))
     _refused_for(lambda: ref.get_key(key.key_id, pep_id=other), other)
