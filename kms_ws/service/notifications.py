@@ -4,10 +4,12 @@ transaction that made the change (so it survives a crash or restart)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from ..domain.model import Key
 from ..domain.realms import Right, allows
+from ..domain.records import Subscription
 from .context import RequestContext
 from .ports import UnitOfWork
 from .update_types import types_of
@@ -24,14 +26,12 @@ def notify_key(uow: UnitOfWork, key: Key, seq: int, now: datetime) -> None:
     attributes or policies change"): a client's own subscriptions, and subscriptions
     scoped to a PEP it was delivered to."""
     used = set(uow.keys.use_by(key.key_id))
-    for sub in uow.subscriptions.subscriptions_for_key(key, now):
-        if ("Pep", sub.pep_id) in used or (sub.pep_id is None
-                                           and ("Client", sub.endpoint_id) in used):
-            uow.subscriptions.raise_pending(sub.subscription_id, seq, now)
-            continue
-        ep = uow.endpoints.get_endpoint(sub.endpoint_id)
-        if ep is not None and allows(ep.grants, key.realms, Right.READ):
-            uow.subscriptions.raise_pending(sub.subscription_id, seq, now)
+    subs = uow.subscriptions.subscriptions_for_key(key, now)
+    received = {s.subscription_id for s in subs if ("Pep", s.pep_id) in used or
+                (s.pep_id is None and ("Client", s.endpoint_id) in used)}
+    told = [s for s in subs if s.subscription_id in received]
+    told += _readers(uow, [s for s in subs if s.subscription_id not in received], key.realms)
+    uow.subscriptions.raise_pending([s.subscription_id for s in told], seq, now)
 
 
 def object_changed(ctx: RequestContext, kind: str, realms: tuple[str, ...], seq: int) -> None:
@@ -40,10 +40,18 @@ def object_changed(ctx: RequestContext, kind: str, realms: tuple[str, ...], seq:
     types = types_of(kind)
     if not types:
         return
-    for sub in ctx.uow.subscriptions.subscriptions_for_object(types, realms, ctx.now):
-        ep = ctx.uow.endpoints.get_endpoint(sub.endpoint_id)
-        if ep is not None and allows(ep.grants, realms, Right.READ):
-            ctx.uow.subscriptions.raise_pending(sub.subscription_id, seq, ctx.now)
+    subs = ctx.uow.subscriptions.subscriptions_for_object(types, realms, ctx.now)
+    ctx.uow.subscriptions.raise_pending(
+        [s.subscription_id for s in _readers(ctx.uow, subs, realms)], seq, ctx.now)
+
+
+def _readers(uow: UnitOfWork, subs: Sequence[Subscription],
+             realms: Sequence[str]) -> list[Subscription]:
+    """The subscriptions whose endpoint has the Read right on an object in `realms` (its
+    grants there read for all of them at once: one change may concern every subscriber)."""
+    grants = uow.endpoints.grants_in({s.endpoint_id for s in subs}, realms)
+    return [s for s in subs if s.endpoint_id in grants
+            and allows(grants[s.endpoint_id], realms, Right.READ)]
 
 
 def object_removed(ctx: RequestContext, kind: str, object_id: str, version: int,

@@ -9,7 +9,7 @@ memory (tests/fakes). The composition root (`app.py`) hands the service its Stor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -124,6 +124,11 @@ class Endpoints(Protocol):
     def endpoint_name_taken(self, kind: EndpointKind, name: str) -> bool: ...
 
     def get_endpoint(self, endpoint_id: str) -> Endpoint | None: ...
+
+    def grants_in(self, endpoint_ids: Collection[str],
+                  realms: Sequence[str]) -> dict[str, dict[str, frozenset[Right]]]:
+        """The grants of these endpoints (those that exist) in `realms`, by endpoint."""
+        ...
 
     def find_client(self, name: str) -> Endpoint | None: ...
 
@@ -535,11 +540,16 @@ class Subscriptions(Protocol):
 
     def expired_subscriptions(self, now: datetime, limit: int = 100) -> list[Subscription]: ...
 
-    def raise_pending(self, subscription_id: str, token: int, now: datetime) -> None:
-        """Record that the subscriber must reach `token`; due at once."""
+    def raise_pending(self, subscription_ids: Collection[str], token: int,
+                      now: datetime) -> None:
+        """Record that each of these subscribers must reach `token`; due at once."""
         ...
 
-    def due_pending(self, now: datetime, limit: int = 50) -> list[Pending]: ...
+    def due_pending(self, now: datetime, limit: int = 50,
+                    exclude: Collection[str] = ()) -> list[Pending]:
+        """Notifications due at `now`, longest due first, but those of the `exclude`d
+        subscriptions (being delivered)."""
+        ...
 
     def retry_later(self, subscription_id: str, token: int, attempts: int,
                     at: datetime, failing_since: datetime | None = None) -> None:

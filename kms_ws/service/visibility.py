@@ -56,4 +56,4 @@ def reads_lost(uow: UnitOfWork, endpoint_id: str, before: Grants,
     for sub in uow.subscriptions.subscriptions_of(endpoint_id):
         seqs = [last[k] for k in kinds_of(sub.update_type) if k in last]
         if seqs and sub.expires > now:
-            uow.subscriptions.raise_pending(sub.subscription_id, max(seqs), now)
+            uow.subscriptions.raise_pending([sub.subscription_id], max(seqs), now)

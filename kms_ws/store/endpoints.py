@@ -5,7 +5,7 @@ failed-password counts, wrapping keys (KEKs)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,8 @@ from ..domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from . import tables as t
 from .generations import endpoint_cached
 from .part import Part
+
+GRANTS_CHUNK = 500  # endpoints per statement
 
 
 def _own_endpoint(ep: Endpoint) -> Endpoint:
@@ -91,6 +93,22 @@ class SqlEndpoints(Part):
             e.id == endpoint_id, e.state.in_((ClientState.ACTIVE.value,
                                               ClientState.LOCKED.value))))
             .values(state=ClientState.LOCKED.value, locked_at=now)).rowcount)
+
+    def grants_in(self, endpoint_ids: Collection[str],
+                  realms: Sequence[str]) -> dict[str, dict[str, frozenset[Right]]]:
+        """The grants of these endpoints (those that exist) in `realms`, by endpoint; a
+        few statements for any number of endpoints."""
+        g, e = t.realm_grants.c, t.endpoints.c
+        ids = sorted(set(endpoint_ids))
+        out: dict[str, dict[str, frozenset[Right]]] = {}
+        for start in range(0, len(ids), GRANTS_CHUNK):
+            for eid, realm, rights in self.conn.execute(
+                    select(g.endpoint_id, g.realm, g.rights)
+                    .join(t.endpoints, e.id == g.endpoint_id)
+                    .where(and_(g.endpoint_id.in_(ids[start:start + GRANTS_CHUNK]),
+                                g.realm.in_(list(realms))))):
+                out.setdefault(eid, {})[realm] = parse_rights(rights)
+        return out
 
     def set_grants(self, endpoint_id: str, grants: dict[str, frozenset[Right]]) -> None:
         self._insert_many(t.realm_grants, [

@@ -4,7 +4,7 @@ UpdatePending deliveries and SubscriptionEnd messages waiting to be sent."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import (
@@ -25,6 +25,8 @@ from ..domain.records import Pending, Subscription, SubscriptionEnd
 from . import tables as t
 from .part import Part
 from .updates import _subscription
+
+CHUNK = 500  # subscriptions per statement (bound parameters stay well under the limits)
 
 
 class SqlSubscriptions(Part):
@@ -119,25 +121,38 @@ class SqlSubscriptions(Part):
             t.subscriptions.c.expires_at <= now).limit(limit)).all()
         return [_subscription(r) for r in rows]
 
-    def raise_pending(self, subscription_id: str, token: int, now: datetime) -> None:
-        """Record that the subscriber must reach `token`; due at once."""
+    def raise_pending(self, subscription_ids: Collection[str], token: int,
+                      now: datetime) -> None:
+        """Record that each of these subscribers must reach `token`; due at once. A few
+        set-wise statements per chunk of subscriptions, whatever their number (one change
+        may concern every subscriber)."""
         p = t.pending_updates.c
-        res = self.conn.execute(update(t.pending_updates).where(
-            p.subscription_id == subscription_id).values(
-                token=case((p.token > token, p.token), else_=token), attempts=0,
-                next_attempt_at=now))
-        if res.rowcount == 0:
-            self.conn.execute(t.pending_updates.insert().values(
-                subscription_id=subscription_id, token=token, attempts=0,
-                next_attempt_at=now))
+        ids = sorted(set(subscription_ids))
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            have = set(self.conn.execute(select(p.subscription_id).where(
+                p.subscription_id.in_(chunk))).scalars())
+            if have:
+                self.conn.execute(update(t.pending_updates).where(
+                    p.subscription_id.in_(sorted(have))).values(
+                        token=case((p.token > token, p.token), else_=token), attempts=0,
+                        next_attempt_at=now))
+            self._insert_many(t.pending_updates, [
+                {"subscription_id": sid, "token": token, "attempts": 0,
+                 "next_attempt_at": now} for sid in chunk if sid not in have])
 
-    def due_pending(self, now: datetime, limit: int = 50) -> list[Pending]:
+    def due_pending(self, now: datetime, limit: int = 50,
+                    exclude: Collection[str] = ()) -> list[Pending]:
+        """Notifications due at `now`, longest due first, but those of the `exclude`d
+        subscriptions (being delivered)."""
         p, s = t.pending_updates.c, t.subscriptions.c
+        cond = and_(p.next_attempt_at <= now, s.expires_at > now)
+        if exclude:
+            cond = and_(cond, p.subscription_id.not_in(sorted(exclude)))
         rows = self.conn.execute(
             select(t.subscriptions, p.token, p.attempts, p.failing_since)
             .join(t.pending_updates, p.subscription_id == s.id)
-            .where(and_(p.next_attempt_at <= now, s.expires_at > now))
-            .order_by(p.next_attempt_at).limit(limit)).all()
+            .where(cond).order_by(p.next_attempt_at).limit(limit)).all()
         return [Pending(_subscription(r), r.token, r.attempts, r.failing_since) for r in rows]
 
     def retry_later(self, subscription_id: str, token: int, attempts: int,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -405,6 +405,17 @@ class MemoryEndpoints(Part):
     def get_endpoint(self, endpoint_id: str) -> Endpoint | None:
         row = self.t.endpoints.get(endpoint_id)
         return self._endpoint(row) if row else None
+
+    def grants_in(self, endpoint_ids: Collection[str],
+                  realms: Sequence[str]) -> dict[str, dict[str, frozenset[Right]]]:
+        out: dict[str, dict[str, frozenset[Right]]] = {}
+        for eid in endpoint_ids:
+            row = self.t.endpoints.get(eid)
+            grants = {r: rights for r, rights in row.endpoint.grants.items()
+                      if r in realms} if row is not None else {}
+            if grants:
+                out[eid] = grants
+        return out
 
     def find_client(self, name: str) -> Endpoint | None:
         return next((self._endpoint(r) for r in self.t.endpoints.values()
@@ -1141,17 +1152,21 @@ class MemorySubscriptions(Part):
     def expired_subscriptions(self, now: datetime, limit: int = 100) -> list[Subscription]:
         return [s for s in self.t.subscriptions.values() if s.expires <= now][:limit]
 
-    def raise_pending(self, subscription_id: str, token: int, now: datetime) -> None:
+    def raise_pending(self, subscription_ids: Collection[str], token: int,
+                      now: datetime) -> None:
         self._writing()
-        p = self.t.pending.get(subscription_id)
-        if p is None:
-            self.t.pending[subscription_id] = PendingRow(token, 0, now)
-        else:
-            p.token, p.attempts, p.next_attempt_at = max(p.token, token), 0, now
+        for subscription_id in subscription_ids:
+            p = self.t.pending.get(subscription_id)
+            if p is None:
+                self.t.pending[subscription_id] = PendingRow(token, 0, now)
+            else:
+                p.token, p.attempts, p.next_attempt_at = max(p.token, token), 0, now
 
-    def due_pending(self, now: datetime, limit: int = 50) -> list[Pending]:
+    def due_pending(self, now: datetime, limit: int = 50,
+                    exclude: Collection[str] = ()) -> list[Pending]:
         due = sorted(((p.next_attempt_at, sid, p) for sid, p in self.t.pending.items()
-                      if p.next_attempt_at <= now and self.t.subscriptions[sid].expires > now),
+                      if p.next_attempt_at <= now and self.t.subscriptions[sid].expires > now
+                      and sid not in exclude),
                      key=lambda d: d[0])
         return [Pending(self.t.subscriptions[sid], p.token, p.attempts, p.failing_since)
                 for _, sid, p in due[:limit]]
