@@ -28,6 +28,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5985
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
+MAX_NOTIFY_CONCURRENCY = 256
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class Config:
     notify_retry_max_seconds: float = 300.0
     notify_poll_seconds: float = 0.5
     notify_timeout_seconds: float = 10.0
+    # Calls to subscribers' listeners in flight at once (one thread each): a listener
+    # that never answers holds one of them until notify_timeout_seconds, not the others.
+    notify_concurrency: int = 16
     # Delivery gives up when UpdatePending has failed (no valid answer) for this long
     # without a break: the subscription ends with SubscriptionEnd DeliveryFailure to its
     # EndTo. 0: never (until the subscription expires). A SubscriptionEnd the EndTo does
@@ -108,6 +112,9 @@ class Config:
                              "database_max_mb > 0 (or null)")
         if self.removal_horizon_seconds < 0:
             raise ValueError("removal_horizon_seconds >= 0")
+        if not 1 <= self.notify_concurrency <= MAX_NOTIFY_CONCURRENCY:
+            raise ValueError(f"notify_concurrency is a whole number from 1 to "
+                             f"{MAX_NOTIFY_CONCURRENCY}, not {self.notify_concurrency!r}")
 
     @property
     def db_url(self) -> str:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from lxml import etree
 
@@ -34,7 +36,7 @@ from ..security import xml as secure_xml
 from ..security.xml import child_text, text_of
 from ..service import key_dates, notify_to, refusals, subscription_end, subscriptions
 from ..service.dispatch import utcnow
-from ..service.ports import Store
+from ..service.ports import Store, UnitOfWork
 from ..service.subscription_end import EndStatus
 from ..service.ws_messages import EndpointStatus, EndpointStatusRequest
 from ..xmlns import ANONYMOUS, KMS, SOAP, WSA, WSE, WSU, action
@@ -88,7 +90,10 @@ class ClientServiceCaller:
         self.validator = validator
         self.signing_key = signing_key if config.security.sign_responses else None
         self._http = PinnedPoster(config.notify_timeout_seconds,
-                                  ca_file=config.notify_ca_file)
+                                  ca_file=config.notify_ca_file,
+                                  connections=config.notify_concurrency)
+        # the deliverer calls from several threads; lxml's parser and schema are shared
+        self._xml = threading.Lock()
 
     def _sign(self, env: etree._Element) -> None:
         """Body, Timestamp and every header block (To, Action, MessageID, ReplyTo); the
@@ -112,16 +117,18 @@ class ClientServiceCaller:
         r = self._send(sub.notify_to, sub.origin, "NotifyTo", action(operation), payload)
         if r.status != 200:
             raise EndpointUnreachable(f"{sub.notify_to} answered HTTP {r.status}")
-        try:
-            root = secure_xml.parse(r.body, self.config.security)
-        except KmsError:
-            raise EndpointUnreachable(f"{sub.notify_to} answered with bad XML") from None
-        body = root.find(_S + "Body")
-        first = next((c for c in body if isinstance(c.tag, str)), None) \
-            if body is not None else None
-        if first is None or first.tag != _K + operation + "Response" or \
-                not self.validator.validate(first):
-            raise EndpointUnreachable(f"{sub.notify_to} did not answer {operation} validly")
+        with self._xml:
+            try:
+                root = secure_xml.parse(r.body, self.config.security)
+            except KmsError:
+                raise EndpointUnreachable(f"{sub.notify_to} answered with bad XML") from None
+            body = root.find(_S + "Body")
+            first = next((c for c in body if isinstance(c.tag, str)), None) \
+                if body is not None else None
+            if first is None or first.tag != _K + operation + "Response" or \
+                    not self.validator.validate(first):
+                raise EndpointUnreachable(f"{sub.notify_to} did not answer {operation} "
+                                          "validly")
         return first
 
     def update_pending(self, sub: Subscription, token: int) -> int | None:
@@ -159,107 +166,216 @@ class ClientServiceCaller:
                   for a in res.iterfind(f"{_K}Status/{_K}Attribute")))
 
 
-def deliver_once(db: Store, caller: ClientServiceCaller, config: Config,
-                 syslog: SyslogSink | None = None) -> int:
-    """One pass: key transitions whose date passed are announced and audited
-    (service.key_dates; the store needs its audit signer);
-    expired subscriptions end; due notifications are posted; due SubscriptionEnd messages
-    are sent. Returns how many notifications were acknowledged."""
+def chores(db: Store, config: Config, syslog: SyslogSink | None = None) -> None:
+    """Once per poll: key transitions whose date passed are announced and audited
+    (service.key_dates; the store needs its audit signer), so their UpdatePending goes out
+    at once; expired subscriptions end (their SubscriptionEnd is queued)."""
     key_dates.announce_due(db, utcnow(), syslog)
     with db.unit_of_work() as uow:
         expired = bool(uow.subscriptions.expired_subscriptions(utcnow(), limit=1))
-        due = uow.subscriptions.due_pending(utcnow())
     if expired:
         with db.unit_of_work(write=True) as uow:  # looked up again: one may be renewed
             now = utcnow()
             for sub in uow.subscriptions.expired_subscriptions(now):
                 subscription_end.end(uow, sub, "the subscription expired", now)
-    acked = 0
-    for p in due:
-        acked += _deliver(db, caller, config, p)
-    _send_ends(db, caller, config)
+
+
+@dataclass
+class _Call:
+    """One server-initiated call (UpdatePending for a pending notification, or a queued
+    SubscriptionEnd) and what came of it."""
+    item: Pending | SubscriptionEnd
+    started: datetime
+    reached: int | None = None  # UpdatePending: the token the subscriber says it reached
+    error: str | None = None  # no valid answer
+    refused: str | None = None  # the address no longer qualifies (no retry)
+
+    @property
+    def slot(self) -> tuple[str, str | int]:
+        return _slot(self.item)
+
+
+def _slot(item: Pending | SubscriptionEnd) -> tuple[str, str | int]:
+    if isinstance(item, Pending):
+        return ("UpdatePending", item.subscription.subscription_id)
+    return ("SubscriptionEnd", item.end_id)
+
+
+class Deliverer:
+    """Posts due UpdatePending and SubscriptionEnd calls, at most config.notify_concurrency
+    at once (one thread per slot): a listener that accepts the connection and never
+    answers holds one slot until notify_timeout_seconds, not the others' notifications.
+    The rows stay in the store until the outcome of their call is recorded (an
+    acknowledgement drops the notification; a failure backs off; a give-up ends the
+    subscription), which `record` does for every call finished by then in one write
+    transaction; a notification being posted is not handed out again meanwhile. Rows
+    are not claimed in the store: deliverers on several nodes may post the same due
+    notification (each takes only as many rows as it has free slots, just before
+    posting them)."""
+
+    def __init__(self, db: Store, caller: ClientServiceCaller, config: Config) -> None:
+        self.db, self.caller, self.config = db, caller, config
+        self.slots = config.notify_concurrency
+        self._jobs: queue.SimpleQueue[Pending | SubscriptionEnd] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self._busy: set[tuple[str, str | int]] = set()  # handed out, outcome not recorded
+        for n in range(self.slots):  # daemons: a stalled call does not hold up the exit
+            threading.Thread(target=self._work, name=f"notify-{n}", daemon=True).start()
+
+    @property
+    def busy(self) -> int:
+        return len(self._busy)
+
+    def post_due(self) -> bool:
+        """Hand due calls to the free slots, SubscriptionEnd first; True when every free
+        slot got one (more may be due)."""
+        free = self.slots - len(self._busy)
+        if free <= 0:
+            return False
+        busy = self._busy
+        with self.db.unit_of_work() as uow:
+            now = utcnow()
+            due: list[Pending | SubscriptionEnd] = []
+            due += [e for e in uow.subscriptions.subscription_ends(now, limit=free + len(busy))
+                    if _slot(e) not in busy][:free]
+            if len(due) < free:
+                due += uow.subscriptions.due_pending(
+                    now, limit=free - len(due),
+                    exclude=[str(k) for kind, k in busy if kind == "UpdatePending"])
+        for item in due:
+            self._busy.add(_slot(item))
+            self._jobs.put(item)
+        return len(due) == free
+
+    def record(self, wait: float) -> int:
+        """Wait up to `wait` seconds for a call to finish, then record its outcome and
+        that of every other call finished by then, in one write transaction; returns
+        how many notifications were acknowledged."""
+        calls: list[_Call] = []
+        try:
+            calls.append(self._done.get(timeout=wait) if wait > 0 else self._done.get_nowait())
+            while True:
+                calls.append(self._done.get_nowait())
+        except queue.Empty:
+            pass
+        if not calls:
+            return 0
+        try:
+            try:
+                return _record(self.db, self.config, calls)
+            except Exception:  # noqa: BLE001 - record them one by one: one bad row
+                log.exception("recording %d delivery outcomes failed; one at a time",
+                              len(calls))
+            acked = 0
+            for call in calls:
+                try:
+                    acked += _record(self.db, self.config, [call])
+                except Exception:  # noqa: BLE001 - the row stays pending: posted again
+                    log.exception("recording the outcome of %s %s failed", *call.slot)
+            return acked
+        finally:
+            self._busy.difference_update(c.slot for c in calls)
+
+    def drain(self, timeout: float) -> int:
+        """Record calls as they finish until none is in flight, or `timeout` seconds."""
+        deadline, acked = time.monotonic() + timeout, 0
+        while self._busy and time.monotonic() < deadline:
+            acked += self.record(deadline - time.monotonic())
+        return acked
+
+    def _work(self) -> None:
+        while True:
+            item = self._jobs.get()
+            call = _Call(item, utcnow())
+            try:
+                if isinstance(item, Pending):
+                    call.reached = self.caller.update_pending(item.subscription, item.token)
+                else:
+                    self.caller.subscription_end(item)
+            except NotifyToRefused as exc:  # it will not qualify again: no retry
+                call.refused = exc.reason
+            except KmsError as exc:
+                call.error = exc.reason
+            except Exception:  # noqa: BLE001 - a bug must not stop the slot: back off
+                log.exception("%s %s failed", *call.slot)
+                call.error = "internal error"
+            self._done.put(call)
+
+
+def _record(db: Store, config: Config, calls: list[_Call]) -> int:
+    """The outcomes of these calls, in one write transaction; the warnings about them
+    are logged once it committed."""
+    acked, warnings = 0, []
+    with db.unit_of_work(write=True) as uow:
+        for call in calls:
+            if isinstance(call.item, Pending):
+                ok, warning = _record_update(uow, config, call, call.item)
+                acked += ok
+            else:
+                warning = _record_end(uow, config, call, call.item)
+            if warning:
+                warnings.append(warning)
+    for warning in warnings:
+        log.warning("%s", warning)
     return acked
 
 
-def _send_ends(db: Store, caller: ClientServiceCaller, config: Config) -> None:
+def _record_update(uow: UnitOfWork, config: Config, call: _Call,
+                   p: Pending) -> tuple[int, str | None]:
+    sub, now = p.subscription, call.started
+    failing_since = None
+    if call.refused is not None:
+        return 0, _give_up(uow, sub, f"NotifyTo is no longer allowed: {call.refused}",
+                           EndStatus.SOURCE_CANCELLING)
+    if call.error is None and call.reached is not None and call.reached >= p.token:
+        uow.subscriptions.acknowledge(sub.endpoint_id, call.reached,
+                                      subscription_id=sub.subscription_id)
+        return 1, None
+    error = call.error or "not acknowledged"
+    if call.error is not None:
+        failing_since = p.failing_since or now
+        limit = config.notify_give_up_seconds
+        if limit and (now - failing_since).total_seconds() >= limit:
+            return 0, _give_up(uow, sub, f"UpdatePending could not be delivered for "
+                               f"{limit:g} s ({error})", EndStatus.DELIVERY_FAILURE)
+    attempts = p.attempts + 1
+    uow.subscriptions.retry_later(sub.subscription_id, p.token, attempts,
+                                  subscriptions.next_attempt(
+                                      utcnow(), attempts, config.notify_retry_seconds,
+                                      config.notify_retry_max_seconds),
+                                  failing_since)
+    return 0, (f"UpdatePending to subscription {sub.subscription_id}: {error} "
+               f"(attempt {attempts})")
+
+
+def _give_up(uow: UnitOfWork, sub: Subscription, reason: str, status: EndStatus) -> str:
+    if uow.subscriptions.get_subscription(sub.subscription_id) is not None:
+        subscription_end.end(uow, sub, reason, utcnow(), status)
+    return f"subscription {sub.subscription_id} ended: {reason}"
+
+
+def _record_end(uow: UnitOfWork, config: Config, call: _Call,
+                end: SubscriptionEnd) -> str | None:
     """SubscriptionEnd to each ended subscription's EndTo, after the transaction that
     ended it committed. Repeated with UpdatePending's backoff (attempts and the next
     attempt time are stored: a restart does not lose them) until the EndTo takes it, or
     notify_give_up_seconds after it was queued, or at once when the EndTo no longer
     qualifies."""
-    with db.unit_of_work() as uow:
-        ends = uow.subscriptions.subscription_ends(utcnow())
-    for end in ends:
-        try:
-            caller.subscription_end(end)
-            error = None
-        except NotifyToRefused as exc:  # it will not qualify again: no retry
-            _forget_end(db, end, f"EndTo is no longer allowed: {exc.reason}")
-            continue
-        except KmsError as exc:
-            error = exc.reason
-        now = utcnow()
-        limit = config.notify_give_up_seconds
-        if error is None:
-            _forget_end(db, end, None)
-        elif limit and end.at is not None and (now - end.at).total_seconds() >= limit:
-            _forget_end(db, end, f"{error}; given up after {end.attempts + 1} attempts")
-        else:
-            attempts = end.attempts + 1
-            with db.unit_of_work(write=True) as uow:
-                uow.subscriptions.retry_subscription_end(
-                    end.end_id, attempts, subscriptions.next_attempt(
-                        now, attempts, config.notify_retry_seconds,
-                        config.notify_retry_max_seconds))
-            log.warning("SubscriptionEnd to subscription %s: %s (attempt %d)",
-                        end.subscription_id, error, attempts)
-
-
-def _forget_end(db: Store, end: SubscriptionEnd, failure: str | None) -> None:
-    with db.unit_of_work(write=True) as uow:
+    what = f"SubscriptionEnd to subscription {end.subscription_id}"
+    if call.refused is not None:
         uow.subscriptions.forget_subscription_end(end.end_id)
-    if failure is not None:
-        log.warning("SubscriptionEnd to subscription %s: %s", end.subscription_id, failure)
-
-
-def _deliver(db: Store, caller: ClientServiceCaller, config: Config, p: Pending) -> int:
-    sub, now = p.subscription, utcnow()
-    failing_since = None
-    try:
-        reached = caller.update_pending(sub, p.token)
-        error = None if reached is not None and reached >= p.token else "not acknowledged"
-    except NotifyToRefused as exc:
-        return _give_up(db, sub, f"NotifyTo is no longer allowed: {exc.reason}",
-                        EndStatus.SOURCE_CANCELLING)
-    except KmsError as exc:
-        reached, error = None, exc.reason
-        failing_since = p.failing_since or now
-        limit = config.notify_give_up_seconds
-        if limit and (now - failing_since).total_seconds() >= limit:
-            return _give_up(db, sub, f"UpdatePending could not be delivered for {limit:g} s "
-                            f"({error})", EndStatus.DELIVERY_FAILURE)
-    with db.unit_of_work(write=True) as uow:
-        if error is None and reached is not None:
-            uow.subscriptions.acknowledge(sub.endpoint_id, reached,
-                                          subscription_id=sub.subscription_id)
-            return 1
-        attempts = p.attempts + 1
-        uow.subscriptions.retry_later(sub.subscription_id, p.token, attempts,
-                                      subscriptions.next_attempt(
-                                          utcnow(), attempts, config.notify_retry_seconds,
-                                          config.notify_retry_max_seconds),
-                                      failing_since)
-    log.warning("UpdatePending to subscription %s: %s (attempt %d)", sub.subscription_id,
-                error, attempts)
-    return 0
-
-
-def _give_up(db: Store, sub: Subscription, reason: str, status: EndStatus) -> int:
-    with db.unit_of_work(write=True) as uow:
-        if uow.subscriptions.get_subscription(sub.subscription_id) is not None:
-            subscription_end.end(uow, sub, reason, utcnow(), status)
-    log.warning("subscription %s ended: %s", sub.subscription_id, reason)
-    return 0
+        return f"{what}: EndTo is no longer allowed: {call.refused}"
+    if call.error is None:
+        uow.subscriptions.forget_subscription_end(end.end_id)
+        return None
+    now, limit = utcnow(), config.notify_give_up_seconds
+    if limit and end.at is not None and (now - end.at).total_seconds() >= limit:
+        uow.subscriptions.forget_subscription_end(end.end_id)
+        return f"{what}: {call.error}; given up after {end.attempts + 1} attempts"
+    attempts = end.attempts + 1
+    uow.subscriptions.retry_subscription_end(end.end_id, attempts, subscriptions.next_attempt(
+        now, attempts, config.notify_retry_seconds, config.notify_retry_max_seconds))
+    return f"{what}: {call.error} (attempt {attempts})"
 
 
 PRUNE_BATCH = 1000  # removals forgotten per pass (one short write transaction)
@@ -284,36 +400,63 @@ def run(config: Config, db: Store, caller: ClientServiceCaller,
         syslog: SyslogSink | None = None,
         send_head: Callable[[], object] | None = None) -> None:
     """The delivery loop over `db`, composed by app.run_deliverer (which owns the store and
-    the syslog sink). `send_head`: sends the audit chain's head to syslog when its interval
-    has passed (the one periodic process per server does it). Exits when `stop` is set or
-    the parent process goes away."""
+    the syslog sink). Every notify_poll_seconds it does its chores and looks for due
+    calls; while they fill every free slot it does not wait for the poll: each finished
+    call frees its slot for the next due one at once. `send_head`: sends the audit
+    chain's head to syslog when its interval has passed (the one periodic process per
+    server does it). Exits when `stop` is set or the parent process goes away."""
     stop = stop or threading.Event()
     parent = os.getppid()
-    next_tidy = 0.0
+    deliverer = Deliverer(db, caller, config)
+    next_poll = next_tidy = 0.0
     while not stop.is_set() and os.getppid() == parent:
-        try:
-            if db.audit is None:  # its records are chained: the chain's key is sealed
-                db.audit = AuditChain(open_keyring())
-            deliver_once(db, caller, config, syslog)
-        except Exception:  # noqa: BLE001 - keep delivering; the row stays pending
-            log.exception("delivery pass failed")
-        try:
-            if send_head is not None:
-                send_head()
-        except Exception:  # noqa: BLE001 - the next interval tries again
-            log.exception("sending the audit chain's head to syslog failed")
-        if time.monotonic() >= next_tidy:
-            next_tidy = time.monotonic() + 1.0
+        more = False
+        if time.monotonic() >= next_poll:
+            next_poll = time.monotonic() + config.notify_poll_seconds
+            _poll(config, db, open_keyring, syslog, send_head)
+            if time.monotonic() >= next_tidy:
+                next_tidy = time.monotonic() + 1.0
+                _tidy(config, db, open_keyring, syslog)
+            more = True
+        elif deliverer.busy < deliverer.slots:
+            more = True  # a slot came free: the next due call goes at once
+        if more:
             try:
-                if db.audit is None:  # as above, should the first pass have failed
-                    db.audit = AuditChain(open_keyring())
-                refusals.tidy(db, config.security, utcnow(), syslog)
-            except Exception:  # noqa: BLE001 - the tallies stay; the next pass retries
-                log.exception("closing refusal tallies failed")
-            try:
-                prune_removals(db, config)
-            except Exception:  # noqa: BLE001 - the next pass retries
-                log.exception("pruning removals failed")
-        stop.wait(config.notify_poll_seconds)
+                deliverer.post_due()
+            except Exception:  # noqa: BLE001 - keep delivering; the rows stay pending
+                log.exception("looking for due notifications failed")
+        wait = max(next_poll - time.monotonic(), 0.0)
+        if deliverer.busy:
+            deliverer.record(wait)
+        else:
+            stop.wait(wait)
+    deliverer.drain(0.0)
 
 
+def _poll(config: Config, db: Store, open_keyring: Callable[[], Keyring],
+          syslog: SyslogSink | None, send_head: Callable[[], object] | None) -> None:
+    try:
+        if db.audit is None:  # its records are chained: the chain's key is sealed
+            db.audit = AuditChain(open_keyring())
+        chores(db, config, syslog)
+    except Exception:  # noqa: BLE001 - the next poll tries again
+        log.exception("delivery pass failed")
+    try:
+        if send_head is not None:
+            send_head()
+    except Exception:  # noqa: BLE001 - the next interval tries again
+        log.exception("sending the audit chain's head to syslog failed")
+
+
+def _tidy(config: Config, db: Store, open_keyring: Callable[[], Keyring],
+          syslog: SyslogSink | None) -> None:
+    try:
+        if db.audit is None:  # as above, should the first pass have failed
+            db.audit = AuditChain(open_keyring())
+        refusals.tidy(db, config.security, utcnow(), syslog)
+    except Exception:  # noqa: BLE001 - the tallies stay; the next pass retries
+        log.exception("closing refusal tallies failed")
+    try:
+        prune_removals(db, config)
+    except Exception:  # noqa: BLE001 - the next pass retries
+        log.exception("pruning removals failed")

@@ -32,9 +32,11 @@ class PinnedPoster:
     """Keeps one small connection pool per (scheme, address, port, name)."""
 
     def __init__(self, timeout: float, max_answer_bytes: int = 1 << 20,
-                 ca_file: Path | None = None) -> None:
+                 ca_file: Path | None = None, connections: int = 2) -> None:
         """ca_file: the CA certificates that verify https endpoints (default: certifi's
-        bundle of public CAs)."""
+        bundle of public CAs); connections: how many are kept open per pool (as many as
+        calls go out at once)."""
+        self.connections = connections
         self.timeout = timeout
         self.max_answer_bytes = max_answer_bytes  # more is not read (and is refused)
         self.ca_file = str(ca_file) if ca_file is not None else certifi.where()
@@ -83,7 +85,8 @@ class PinnedPoster:
                     for old in self._pools.values():
                         old.close()
                     self._pools.clear()
-                pool = self._pools[slot] = _new_pool(target, addr, self.ca_file)
+                pool = self._pools[slot] = _new_pool(target, addr, self.ca_file,
+                                                      self.connections)
             return pool
 
     def close(self) -> None:
@@ -93,9 +96,11 @@ class PinnedPoster:
             self._pools.clear()
 
 
-def _new_pool(target: Target, addr: Address, ca_file: str) -> urllib3.HTTPConnectionPool:
+def _new_pool(target: Target, addr: Address, ca_file: str,
+              connections: int) -> urllib3.HTTPConnectionPool:
     if target.scheme == "https":
         return urllib3.HTTPSConnectionPool(
-            str(addr), target.port, maxsize=2, server_hostname=target.host,
-            assert_hostname=target.host, cert_reqs="CERT_REQUIRED", ca_certs=ca_file)
-    return urllib3.HTTPConnectionPool(str(addr), target.port, maxsize=2)
+            str(addr), target.port, server_hostname=target.host,
+            assert_hostname=target.host, cert_reqs="CERT_REQUIRED", ca_certs=ca_file,
+            maxsize=connections)
+    return urllib3.HTTPConnectionPool(str(addr), target.port, maxsize=connections)
