@@ -287,6 +287,8 @@ def test_serve_on_a_taken_port_says_so_before_serving(tmp_path: Path) -> None:
      "unknown settings: security.alow_basic_over_http (did you mean "
      "security.allow_basic_over_http?); known security settings: allow_basic_over_http, "),
     ({"security": 5}, "security is an object, not 5"),
+    ({"notify_concurrency": 0}, "notify_concurrency is a whole number from 1 to 256, not 0"),
+    ({"notify_concurrency": 2.5}, "notify_concurrency is a whole number, not 2.5"),
 ])
 def test_config_values_of_the_wrong_type_are_named(tmp_path: Path, doc: dict,
                                                    message: str) -> None:
