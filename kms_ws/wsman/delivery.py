@@ -5,11 +5,13 @@ with backoff until the subscriber acknowledges (or gives up: DeliveryFailure).
 
 The loop runs in one small process per server (`kms-ws deliver`, started and stopped by
 `kms-ws serve`): pending notifications are rows in the store, so it can restart (or run
-on another node) at any time without losing one. Each pass first records the key
-transitions whose date has passed (service.key_dates: claimed once across nodes), so
-their UpdatePending goes out in the same pass. Once a second it also closes the
-intervals of refused unauthenticated requests (service.refusals.tidy; their records are
-chained, so it opens the master key for the audit chain's key)."""
+on another node) at any time without losing one. Its calls go out from a few threads
+(Deliverer: notify_concurrency slots), so one listener that never answers holds one
+slot, not the queue. Each poll first records the key transitions whose date has passed
+(service.key_dates: claimed once across nodes), so their UpdatePending goes out at once.
+Once a second it also closes the intervals of refused unauthenticated requests
+(service.refusals.tidy; their records are chained, so it opens the master key for the
+audit chain's key)."""
 
 from __future__ import annotations
 
@@ -226,12 +228,11 @@ class Deliverer:
     def busy(self) -> int:
         return len(self._busy)
 
-    def post_due(self) -> bool:
-        """Hand due calls to the free slots, SubscriptionEnd first; True when every free
-        slot got one (more may be due)."""
+    def post_due(self) -> None:
+        """Hand due calls to the free slots, SubscriptionEnd first."""
         free = self.slots - len(self._busy)
         if free <= 0:
-            return False
+            return
         busy = self._busy
         with self.db.unit_of_work() as uow:
             now = utcnow()
@@ -245,7 +246,6 @@ class Deliverer:
         for item in due:
             self._busy.add(_slot(item))
             self._jobs.put(item)
-        return len(due) == free
 
     def record(self, wait: float) -> int:
         """Wait up to `wait` seconds for a call to finish, then record its outcome and
@@ -275,13 +275,6 @@ class Deliverer:
             return acked
         finally:
             self._busy.difference_update(c.slot for c in calls)
-
-    def drain(self, timeout: float) -> int:
-        """Record calls as they finish until none is in flight, or `timeout` seconds."""
-        deadline, acked = time.monotonic() + timeout, 0
-        while self._busy and time.monotonic() < deadline:
-            acked += self.record(deadline - time.monotonic())
-        return acked
 
     def _work(self) -> None:
         while True:
@@ -356,11 +349,10 @@ def _give_up(uow: UnitOfWork, sub: Subscription, reason: str, status: EndStatus)
 
 def _record_end(uow: UnitOfWork, config: Config, call: _Call,
                 end: SubscriptionEnd) -> str | None:
-    """SubscriptionEnd to each ended subscription's EndTo, after the transaction that
-    ended it committed. Repeated with UpdatePending's backoff (attempts and the next
-    attempt time are stored: a restart does not lose them) until the EndTo takes it, or
-    notify_give_up_seconds after it was queued, or at once when the EndTo no longer
-    qualifies."""
+    """A SubscriptionEnd (queued by the transaction that ended its subscription) is
+    repeated with UpdatePending's backoff (attempts and the next attempt time are stored:
+    a restart does not lose them) until the EndTo takes it, or notify_give_up_seconds
+    after it was queued, or at once when the EndTo no longer qualifies."""
     what = f"SubscriptionEnd to subscription {end.subscription_id}"
     if call.refused is not None:
         uow.subscriptions.forget_subscription_end(end.end_id)
@@ -410,17 +402,13 @@ def run(config: Config, db: Store, caller: ClientServiceCaller,
     deliverer = Deliverer(db, caller, config)
     next_poll = next_tidy = 0.0
     while not stop.is_set() and os.getppid() == parent:
-        more = False
         if time.monotonic() >= next_poll:
             next_poll = time.monotonic() + config.notify_poll_seconds
             _poll(config, db, open_keyring, syslog, send_head)
             if time.monotonic() >= next_tidy:
                 next_tidy = time.monotonic() + 1.0
                 _tidy(config, db, open_keyring, syslog)
-            more = True
-        elif deliverer.busy < deliverer.slots:
-            more = True  # a slot came free: the next due call goes at once
-        if more:
+        if deliverer.busy < deliverer.slots:  # at each poll, and when a slot came free
             try:
                 deliverer.post_due()
             except Exception:  # noqa: BLE001 - keep delivering; the rows stay pending
@@ -430,7 +418,7 @@ def run(config: Config, db: Store, caller: ClientServiceCaller,
             deliverer.record(wait)
         else:
             stop.wait(wait)
-    deliverer.drain(0.0)
+    deliverer.record(0.0)  # what finished meanwhile; calls still out are posted again
 
 
 def _poll(config: Config, db: Store, open_keyring: Callable[[], Keyring],
