@@ -545,10 +545,10 @@ class Subscriptions(Protocol):
         """Record that each of these subscribers must reach `token`; due at once."""
         ...
 
-    def due_pending(self, now: datetime, limit: int = 50,
-                    exclude: Collection[str] = ()) -> list[Pending]:
+    def due_pending(self, now: datetime, limit: int = 50, exclude: Collection[str] = (),
+                    exclude_endpoints: Collection[str] = ()) -> list[Pending]:
         """Notifications due at `now`, longest due first, but those of the `exclude`d
-        subscriptions (being delivered)."""
+        subscriptions (being delivered) and of the subscribers in `exclude_endpoints`."""
         ...
 
     def retry_later(self, subscription_id: str, token: int, attempts: int,

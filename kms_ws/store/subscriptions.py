@@ -141,14 +141,16 @@ class SqlSubscriptions(Part):
                 {"subscription_id": sid, "token": token, "attempts": 0,
                  "next_attempt_at": now} for sid in chunk if sid not in have])
 
-    def due_pending(self, now: datetime, limit: int = 50,
-                    exclude: Collection[str] = ()) -> list[Pending]:
+    def due_pending(self, now: datetime, limit: int = 50, exclude: Collection[str] = (),
+                    exclude_endpoints: Collection[str] = ()) -> list[Pending]:
         """Notifications due at `now`, longest due first, but those of the `exclude`d
-        subscriptions (being delivered)."""
+        subscriptions (being delivered) and of the subscribers in `exclude_endpoints`."""
         p, s = t.pending_updates.c, t.subscriptions.c
         cond = and_(p.next_attempt_at <= now, s.expires_at > now)
         if exclude:
             cond = and_(cond, p.subscription_id.not_in(sorted(exclude)))
+        if exclude_endpoints:
+            cond = and_(cond, s.endpoint_id.not_in(sorted(exclude_endpoints)))
         rows = self.conn.execute(
             select(t.subscriptions, p.token, p.attempts, p.failing_since)
             .join(t.pending_updates, p.subscription_id == s.id)

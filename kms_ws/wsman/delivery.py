@@ -21,6 +21,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -206,7 +207,9 @@ def _slot(item: Pending | SubscriptionEnd) -> tuple[str, str | int]:
 class Deliverer:
     """Posts due UpdatePending and SubscriptionEnd calls, at most config.notify_concurrency
     at once (one thread per slot): a listener that accepts the connection and never
-    answers holds one slot until notify_timeout_seconds, not the others' notifications.
+    answers holds one slot until notify_timeout_seconds, not the others' notifications;
+    and one client's subscriptions hold at most a quarter of the slots (SubscriptionEnd
+    calls too, together), so a client with many stalling listeners cannot take them all.
     The rows stay in the store until the outcome of their call is recorded (an
     acknowledgement drops the notification; a failure backs off; a give-up ends the
     subscription), which `record` does for every call finished by then in one write
@@ -218,9 +221,11 @@ class Deliverer:
     def __init__(self, db: Store, caller: ClientServiceCaller, config: Config) -> None:
         self.db, self.caller, self.config = db, caller, config
         self.slots = config.notify_concurrency
+        self.share = max(1, self.slots // 4)  # slots one client (or all ends) may hold
         self._jobs: queue.SimpleQueue[Pending | SubscriptionEnd] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[_Call] = queue.SimpleQueue()
-        self._busy: set[tuple[str, str | int]] = set()  # handed out, outcome not recorded
+        # handed out, outcome not recorded: whose (the subscriber; None: a SubscriptionEnd)
+        self._busy: dict[tuple[str, str | int], str | None] = {}
         for n in range(self.slots):  # daemons: a stalled call does not hold up the exit
             threading.Thread(target=self._work, name=f"notify-{n}", daemon=True).start()
 
@@ -229,22 +234,36 @@ class Deliverer:
         return len(self._busy)
 
     def post_due(self) -> None:
-        """Hand due calls to the free slots, SubscriptionEnd first."""
+        """Hand due calls to the free slots, SubscriptionEnd first, each client (and
+        SubscriptionEnd) within its share."""
         free = self.slots - len(self._busy)
         if free <= 0:
             return
-        busy = self._busy
+        held = Counter(self._busy.values())
+        due: list[Pending | SubscriptionEnd] = []
         with self.db.unit_of_work() as uow:
             now = utcnow()
-            due: list[Pending | SubscriptionEnd] = []
-            due += [e for e in uow.subscriptions.subscription_ends(now, limit=free + len(busy))
-                    if _slot(e) not in busy][:free]
-            if len(due) < free:
-                due += uow.subscriptions.due_pending(
-                    now, limit=free - len(due),
-                    exclude=[str(k) for kind, k in busy if kind == "UpdatePending"])
+            room = min(free, self.share - held[None])
+            if room > 0:
+                due += [e for e in uow.subscriptions.subscription_ends(
+                    now, limit=room + held[None]) if _slot(e) not in self._busy][:room]
+            sending = [str(k) for kind, k in self._busy if kind == "UpdatePending"]
+            for _ in range(4):  # a batch may bring a client past its share: ask again
+                wanted = free - len(due)
+                full = [h for h, n in held.items() if h is not None and n >= self.share]
+                batch = uow.subscriptions.due_pending(now, limit=wanted, exclude=sending,
+                                                      exclude_endpoints=full) \
+                    if wanted > 0 else []
+                for p in batch:
+                    if held[p.subscription.endpoint_id] < self.share:
+                        held[p.subscription.endpoint_id] += 1
+                        due.append(p)
+                    sending.append(p.subscription.subscription_id)
+                if len(batch) < wanted or len(due) == free:
+                    break
         for item in due:
-            self._busy.add(_slot(item))
+            self._busy[_slot(item)] = item.subscription.endpoint_id \
+                if isinstance(item, Pending) else None
             self._jobs.put(item)
 
     def record(self, wait: float) -> int:
@@ -274,7 +293,8 @@ class Deliverer:
                     log.exception("recording the outcome of %s %s failed", *call.slot)
             return acked
         finally:
-            self._busy.difference_update(c.slot for c in calls)
+            for call in calls:
+                del self._busy[call.slot]
 
     def _work(self) -> None:
         while True:

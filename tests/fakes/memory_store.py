@@ -1162,11 +1162,12 @@ class MemorySubscriptions(Part):
             else:
                 p.token, p.attempts, p.next_attempt_at = max(p.token, token), 0, now
 
-    def due_pending(self, now: datetime, limit: int = 50,
-                    exclude: Collection[str] = ()) -> list[Pending]:
+    def due_pending(self, now: datetime, limit: int = 50, exclude: Collection[str] = (),
+                    exclude_endpoints: Collection[str] = ()) -> list[Pending]:
         due = sorted(((p.next_attempt_at, sid, p) for sid, p in self.t.pending.items()
                       if p.next_attempt_at <= now and self.t.subscriptions[sid].expires > now
-                      and sid not in exclude),
+                      and sid not in exclude
+                      and self.t.subscriptions[sid].endpoint_id not in exclude_endpoints),
                      key=lambda d: d[0])
         return [Pending(self.t.subscriptions[sid], p.token, p.attempts, p.failing_since)
                 for _, sid, p in due[:limit]]

@@ -1,8 +1,9 @@
 """One slow subscriber cannot hold up everyone else's notifications: a client whose
 NotifyTo (or EndTo) accepts the server's call and never answers holds one of the
 deliverer's notify_concurrency slots until notify_timeout_seconds — which these tests
-set far beyond their bounds, so nothing passes by the stalled call timing out — while
-honest subscribers get their UpdatePending."""
+set far beyond their bounds, so nothing passes by the stalled call timing out — and
+however many such subscriptions it makes, at most a quarter of them; honest subscribers
+get their UpdatePending meanwhile."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from ..support.validating import ValidatingPlugin
 
 pytestmark = pytest.mark.e2e
 BOUND = 60.0  # failure timeout of every wait; the stalled call would last 10x longer
+SLOTS = 4  # the deliverer's notify_concurrency
 CONFIG = {**FAST, "notify_timeout_seconds": 10 * BOUND, "notify_give_up_seconds": 0,
-          "notify_concurrency": 4}
+          "notify_concurrency": SLOTS}
 HONEST = 5  # more than the slots: the honest ones need the slots over and over
 
 
@@ -108,11 +110,16 @@ def honest_subscribers(url: str, realm: str) -> Iterator[list[ClientServiceListe
         yield listeners
 
 
-def test_a_notify_to_that_never_answers_does_not_delay_the_others(srv: ServerProcess) -> None:
+@pytest.mark.parametrize("stalling", [1, SLOTS], ids=["one", "as-many-as-slots"])
+def test_a_notify_to_that_never_answers_does_not_delay_the_others(srv: ServerProcess,
+                                                                  stalling: int) -> None:
+    """The attacker's client subscribes once, or as often as the deliverer has slots
+    (one client holds at most a quarter of them), with a NotifyTo that never answers."""
     realm = new_realm(srv.url, "stall")
     with member(srv.url, realm, "owner") as owner, Staller() as staller, \
             member(srv.url, realm, "attacker") as attacker:
-        attacker.subscribe(staller.url, expires="PT1H", announce_end=False)
+        subs = [attacker.subscribe(staller.url, expires="PT1H", announce_end=False)
+                for _ in range(stalling)]
         owner.create_key(friendly_name="stalled")
         assert staller.called.wait(BOUND), "the server never called the stalling NotifyTo"
         with honest_subscribers(srv.url, realm) as listeners:
@@ -121,15 +128,21 @@ def test_a_notify_to_that_never_answers_does_not_delay_the_others(srv: ServerPro
                 assert listener.wait_for(1, BOUND), \
                     "an honest subscriber waited behind the stalled NotifyTo"
             assert not staller.release.is_set() and staller.held  # still stalled
+        for sub in subs:
+            attacker.unsubscribe(sub)
 
 
-def test_an_end_to_that_never_answers_does_not_delay_the_others(srv: ServerProcess) -> None:
+@pytest.mark.parametrize("stalling", [1, SLOTS], ids=["one", "as-many-as-slots"])
+def test_an_end_to_that_never_answers_does_not_delay_the_others(srv: ServerProcess,
+                                                                stalling: int) -> None:
+    """The attacker's subscriptions (one, or as many as the deliverer has slots) expire at
+    once: the server sends SubscriptionEnd to their EndTo, which never answers."""
     realm = new_realm(srv.url, "stallend")
     with member(srv.url, realm, "owner") as owner, Staller() as staller, \
             member(srv.url, realm, "attacker") as attacker, \
             attacker.listener(acknowledge) as own:
-        # its subscription expires at once: the server sends SubscriptionEnd to EndTo
-        attacker.subscribe(own.url, expires="PT1S", end_to=staller.url)
+        for _ in range(stalling):
+            attacker.subscribe(own.url, expires="PT1S", end_to=staller.url)
         assert staller.called.wait(BOUND), "the server never called the stalling EndTo"
         with honest_subscribers(srv.url, realm) as listeners:
             owner.create_key(friendly_name="for-everyone")
