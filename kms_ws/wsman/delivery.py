@@ -169,11 +169,8 @@ class ClientServiceCaller:
                   for a in res.iterfind(f"{_K}Status/{_K}Attribute")))
 
 
-def chores(db: Store, config: Config, syslog: SyslogSink | None = None) -> None:
-    """Once per poll: key transitions whose date passed are announced and audited
-    (service.key_dates; the store needs its audit signer), so their UpdatePending goes out
-    at once; expired subscriptions end (their SubscriptionEnd is queued)."""
-    key_dates.announce_due(db, utcnow(), syslog)
+def end_expired(db: Store) -> None:
+    """Once per poll: expired subscriptions end (their SubscriptionEnd is queued)."""
     with db.unit_of_work() as uow:
         expired = bool(uow.subscriptions.expired_subscriptions(utcnow(), limit=1))
     if expired:
@@ -424,7 +421,7 @@ def run(config: Config, db: Store, caller: ClientServiceCaller,
     while not stop.is_set() and os.getppid() == parent:
         if time.monotonic() >= next_poll:
             next_poll = time.monotonic() + config.notify_poll_seconds
-            _poll(config, db, open_keyring, syslog, send_head)
+            _poll(db, open_keyring, syslog, send_head)
             if time.monotonic() >= next_tidy:
                 next_tidy = time.monotonic() + 1.0
                 _tidy(config, db, open_keyring, syslog)
@@ -441,14 +438,22 @@ def run(config: Config, db: Store, caller: ClientServiceCaller,
     deliverer.record(0.0)  # what finished meanwhile; calls still out are posted again
 
 
-def _poll(config: Config, db: Store, open_keyring: Callable[[], Keyring],
-          syslog: SyslogSink | None, send_head: Callable[[], object] | None) -> None:
+def _poll(db: Store, open_keyring: Callable[[], Keyring], syslog: SyslogSink | None,
+          send_head: Callable[[], object] | None) -> None:
+    # Each chore on its own: one that fails (the master key cannot be opened for the
+    # audit chain) holds up no other, and deliveries go on meanwhile (Deliverer).
+    try:
+        end_expired(db)
+    except Exception:  # noqa: BLE001 - the next poll tries again
+        log.exception("ending expired subscriptions failed")
     try:
         if db.audit is None:  # its records are chained: the chain's key is sealed
             db.audit = AuditChain(open_keyring())
-        chores(db, config, syslog)
+        # key transitions whose date passed are announced and audited (their
+        # UpdatePending is then due at once)
+        key_dates.announce_due(db, utcnow(), syslog)
     except Exception:  # noqa: BLE001 - the next poll tries again
-        log.exception("delivery pass failed")
+        log.exception("announcing key transitions failed")
     try:
         if send_head is not None:
             send_head()
