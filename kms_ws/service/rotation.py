@@ -7,10 +7,11 @@ and the audit chain's key under a new master key while the server keeps serving.
 2. `reseal_batch`: up to N rows still under an older key are read and re-sealed in a
    read-only unit of work, then written by one short write transaction of compare-and-set
    updates (on the row's sealed bytes, master key id and version: a row a request changed
-   meanwhile is already sealed under the new key, or erased, and is left alone). The rotation holds the store's one
-   write lock only for those updates, never while it reads or seals, so requests that
-   write (every GetKey records its delivery) are not starved by it. Key values are read
-   in key id order from a cursor, each batch on from the last. Repeat until none is left.
+   meanwhile is already sealed under the new key, or erased, and is left alone). The
+   rotation holds the store's one write lock only for those updates, never while it reads
+   or seals, so requests that write (every GetKey records its delivery) are not starved
+   by it. Key values are read in key id order from a cursor, each batch on from the last.
+   Repeat until none is left.
    Each batch commits on its own, so an interrupted rotation resumes where it stopped.
 3. `finish`: in a write transaction, check that no row uses an older key; only then are
    the older master keys destroyed in the provider.

@@ -55,7 +55,8 @@ def test_a_store_of_the_previous_schema_upgrades_with_registrants_unknown(
         conn.exec_driver_sql(
             "INSERT INTO wrapping_keys (endpoint_id, key_id, kind, sealed_value, "
             "master_key_id, created_at, ordinal) VALUES (?, 'old-kek', 'SymmetricKey', "
-            "x'00', 'mk', ?, 1)", (pep.endpoint_id, NOW))
+            "x'00', 'mk', ?, 1)",  # the time as SQLAlchemy stores it on SQLite (text)
+            (pep.endpoint_id, NOW.strftime("%Y-%m-%d %H:%M:%S.%f")))
 
     assert db.migrate() == migrations.LATEST
     with db.transaction(write=True) as conn:
