@@ -12,11 +12,11 @@ from sqlalchemy import inspect
 
 from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointKind, NameValue
 from kms_ws.store import migrations
-from kms_ws.store.engine import Database, sqlite_url
 from kms_ws.store.unit_of_work import SqlUnitOfWork
 
+from ..support.migrated import store_before
+
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-IDENTITY = migrations.MIGRATIONS.index(migrations._v20) + 1  # the schema that adds it
 
 
 def _pep(name: str) -> Endpoint:
@@ -27,10 +27,7 @@ def _pep(name: str) -> Endpoint:
 
 def test_a_store_of_the_previous_schema_upgrades_and_keeps_identities(
         tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    db = Database(sqlite_url(tmp_path))
-    with monkeypatch.context() as m:  # a store as the previous release made it
-        m.setattr(migrations, "LATEST", IDENTITY - 1)
-        assert db.migrate() == IDENTITY - 1
+    db = store_before(migrations._v20, tmp_path, monkeypatch)  # the previous release's
     old = _pep("made-before")
     with db.transaction(write=True) as conn:
         assert not inspect(conn).has_table("endpoint_identity")

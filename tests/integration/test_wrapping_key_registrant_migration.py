@@ -15,11 +15,11 @@ from sqlalchemy import inspect
 from kms_ws.domain.model import ClientState, CredentialType, Endpoint, EndpointKind
 from kms_ws.domain.wrapping import WrappingKeyInfo, WrappingKeyKind
 from kms_ws.store import migrations
-from kms_ws.store.engine import Database, sqlite_url
 from kms_ws.store.unit_of_work import SqlUnitOfWork
 
+from ..support.migrated import store_before
+
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-REGISTRANT = migrations.MIGRATIONS.index(migrations._v21) + 1  # the schema that adds it
 
 # wrapping_keys as schemas 5 to 20 made it
 PREVIOUS = """CREATE TABLE wrapping_keys (
@@ -38,10 +38,7 @@ def _endpoint(kind: EndpointKind, admin: bool = False) -> Endpoint:
 
 def test_a_store_of_the_previous_schema_upgrades_with_registrants_unknown(
         tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    db = Database(sqlite_url(tmp_path))
-    with monkeypatch.context() as m:  # a store as the previous release made it
-        m.setattr(migrations, "LATEST", REGISTRANT - 1)
-        assert db.migrate() == REGISTRANT - 1
+    db = store_before(migrations._v21, tmp_path, monkeypatch)  # the previous release's
     pep, client, admin = (_endpoint(EndpointKind.PEP), _endpoint(EndpointKind.CLIENT),
                           _endpoint(EndpointKind.CLIENT, admin=True))
     with db.transaction(write=True) as conn:
