@@ -80,14 +80,21 @@ class Row:
 # Command line
 # --------------------------------------------------------------------------
 
-def _client_counts(text: str) -> list[int]:
-    try:
-        counts = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
-    if not counts or counts[0] < 1 or counts[-1] > 64:
-        raise argparse.ArgumentTypeError("client counts must be between 1 and 64")
-    return counts
+def count_list(what: str, high: int) -> Callable[[str], list[int]]:
+    """An argparse type: comma-separated counts of `what`, each from 1 to `high`, sorted
+    and without repeats."""
+    def parse(text: str) -> list[int]:
+        try:
+            counts = sorted({int(part) for part in text.split(",") if part.strip()})
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+        if not counts or counts[0] < 1 or counts[-1] > high:
+            raise argparse.ArgumentTypeError(f"{what} counts are between 1 and {high:,}")
+        return counts
+    return parse
+
+
+_client_counts = count_list("client", 64)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -59,6 +59,7 @@ from _load import group_cpu_s  # noqa: E402
 from _proc import LOOPBACK, BenchSetupError, ServerProcess, free_port, tail, wait_until  # noqa: E402
 from _soap import SoapClient, SoapRequest, basic_auth, get_status, post_once  # noqa: E402
 from bulk_load import load  # noqa: E402
+from getkey import count_list  # noqa: E402
 from kms_side import CLIENT_NAME, CLIENT_PASSWORD, envelope, getkey_request  # noqa: E402
 
 from kms_ws.app import init_data_dir  # noqa: E402
@@ -522,16 +523,6 @@ def fan_outs(server: Server, data: Path, receiver_port: int, baseline: int,
 # Command line, table
 # --------------------------------------------------------------------------
 
-def _counts(text: str) -> list[int]:
-    try:
-        counts = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
-    if not counts or counts[0] < 1 or counts[-1] > 100_000:
-        raise argparse.ArgumentTypeError("subscriber counts are between 1 and 100,000")
-    return counts
-
-
 def _positive(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -549,7 +540,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keys", type=_positive(1, 100_000_000), default=1_000_000,
                    help="keys in the store (default 1,000,000)")
-    p.add_argument("--subscribers", type=_counts, default=[1_000, 10_000],
+    p.add_argument("--subscribers", type=count_list("subscriber", 100_000), default=[1_000, 10_000],
                    help="comma-separated subscriber counts for the fan-out (default "
                         "1000,10000)")
     p.add_argument("--baseline-subscribers", type=_positive(1, 100_000), default=100,
